@@ -1,0 +1,209 @@
+/*
+ * muleteer.h: the public API of the muleteer stack.
+ *
+ * This is the only header an application includes. The stack (a master
+ * process, web workers serving HTTP, mules grouped into farms, and message
+ * channels between them) knows nothing about what the application does; the
+ * application plugs in through three things:
+ *
+ *   1. an mt_app_t with hooks, passed to mt_main();
+ *   2. HTTP routes, registered with mt_route_add() while loading;
+ *   3. message handlers, registered by target name with
+ *      mt_register_message_handler() while loading, and messages sent to a
+ *      mule or a farm with mt_send_to_farm() / mt_send_to_mule() /
+ *      mt_send_to_server().
+ *
+ * Putting a new kind of asynchronous work on mules takes: a target name (the
+ * message type), a handler registered for it, and a send.
+ *
+ * Process model: mt_main() parses the configuration, calls app->load() once
+ * in the master, then forks the web workers and mules; every registration
+ * made in load() is inherited by every child. Registrations after the fork
+ * are refused.
+ *
+ * Error convention: functions returning int return 0 on success and a
+ * negative errno value on failure; mt_strerror() turns it into text.
+ */
+#ifndef MULETEER_H
+#define MULETEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MULETEER_VERSION "0.1.0"
+
+/* Largest message: header + target + payload, in bytes. Larger sends fail with -EMSGSIZE. */
+#define MT_MSG_MAX_SIZE 65536
+/* Longest target name, in bytes. */
+#define MT_MSG_TARGET_MAX 64
+
+/*
+ * Exit status a child uses to say "fatal, do not respawn me": the master logs
+ * it and stops the whole stack (EX_CONFIG from sysexits.h).
+ */
+#define MT_EXIT_FATAL 78
+
+/* The stack as seen from the calling process. There is one per process. */
+typedef struct mt_stack mt_stack_t;
+
+typedef enum {
+    MT_ROLE_MASTER,
+    MT_ROLE_WEB,
+    MT_ROLE_MULE,
+    MT_ROLE_STANDALONE,
+} mt_role_t;
+
+/* ------------------------------------------------------------------ */
+/* Application hooks                                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct mt_app {
+    const char *name; /* for logs and /api/stack */
+
+    /*
+     * Called once in the master after the configuration is loaded and before
+     * anything is forked. Register routes and message handlers here.
+     * Return 0, or a negative value after writing a message into err: the
+     * master then exits non-zero without forking.
+     */
+    int (*load)(mt_stack_t *stack, void *app_data, char *err, size_t errlen);
+
+    /* Called in each built-in mule after fork, before the first message. Optional. */
+    void (*mule_start)(mt_stack_t *stack, void *app_data);
+
+    /* Called in each web worker thread after fork, before it serves. Optional. */
+    void (*web_thread_start)(mt_stack_t *stack, void *app_data);
+
+    void *app_data; /* passed to every hook */
+} mt_app_t;
+
+/*
+ * Run the stack: parse argv and config files, load the application, fork
+ * and supervise the children until SIGTERM/SIGINT. Returns the process exit
+ * status (0 after a clean shutdown, non-zero on a configuration error or a
+ * fatal child). Call it once, from main().
+ */
+int mt_main(int argc, char **argv, const mt_app_t *app);
+
+/* ------------------------------------------------------------------ */
+/* Identity of the calling process                                     */
+/* ------------------------------------------------------------------ */
+
+/* Full server name, e.g. "main.job-handlers.1" ("main.master" in the master). */
+const char *mt_stack_server_name(const mt_stack_t *stack);
+/* Pool name ("web", a farm name, "mule" for a mule in no farm, "master"). */
+const char *mt_stack_pool_name(const mt_stack_t *stack);
+/* 1-based instance id within the pool (0 in the master). */
+int mt_stack_instance_id(const mt_stack_t *stack);
+mt_role_t mt_stack_role(const mt_stack_t *stack);
+/* 1-based mule id of the calling mule, 0 elsewhere. */
+int mt_stack_mule_id(const mt_stack_t *stack);
+/*
+ * The event loop of the calling thread: the web thread's loop in a web
+ * worker, the mule's loop in a built-in mule, NULL in the master. Timers,
+ * child processes and other handles the application adds run on it.
+ */
+uv_loop_t *mt_stack_loop(const mt_stack_t *stack);
+/* Whether a farm of that name exists in the process table. */
+int mt_farm_exists(const mt_stack_t *stack, const char *farm);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct mt_message {
+    const char *target;  /* NUL-terminated target name */
+    const void *payload; /* bytes, valid only during the callback */
+    size_t len;          /* payload length */
+    int sender_slot;     /* process-table slot of the sender */
+} mt_message_t;
+
+typedef void (*mt_message_cb)(mt_stack_t *stack, const mt_message_t *msg, void *data);
+
+/*
+ * Register cb for messages whose target is `target` (at most
+ * MT_MSG_TARGET_MAX bytes). Only during app->load(): afterwards -EPERM.
+ * -EEXIST if the target already has a handler, -EINVAL for a bad name.
+ */
+int mt_register_message_handler(mt_stack_t *stack, const char *target, mt_message_cb cb, void *data);
+
+/*
+ * Send a message to a farm: exactly one mule of the farm receives it.
+ * Safe from any thread of any web worker or mule.
+ *
+ * Returns 0 once the message is queued to the farm. Never drops or
+ * truncates: -EMSGSIZE if target + payload exceed MT_MSG_MAX_SIZE, -ENOENT
+ * if no such farm, -EINVAL for a bad target, and -ETIMEDOUT if the farm's
+ * queue stayed full for the configured msg-send-timeout (the caller decides
+ * what to do; the message was not sent).
+ */
+int mt_send_to_farm(mt_stack_t *stack, const char *farm, const char *target, const void *payload,
+                    size_t len);
+
+/* Send a message to one mule by 1-based mule id. Errors as mt_send_to_farm. */
+int mt_send_to_mule(mt_stack_t *stack, int mule_id, const char *target, const void *payload, size_t len);
+
+/* Send a message to the mule with this server name, e.g. "main.job-handlers.2". */
+int mt_send_to_server(mt_stack_t *stack, const char *server_name, const char *target,
+                      const void *payload, size_t len);
+
+/* Text for a negative error value from this API. */
+const char *mt_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* HTTP routes (web workers)                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct mt_request mt_request_t;
+typedef void (*mt_route_cb)(mt_request_t *req, void *data);
+
+/* mt_route_add flags */
+#define MT_ROUTE_PREFIX 1 /* match `path` and everything below it ("/api/jobs" matches "/api/jobs/7") */
+
+/*
+ * Route requests for `path` (and below it, with MT_ROUTE_PREFIX) with
+ * `method` ("GET", "POST", ...; NULL for any) to cb. Exact routes win over
+ * prefix routes, longer prefixes over shorter. Only during app->load():
+ * afterwards -EPERM. The handler runs on a web thread and must answer
+ * with one mt_respond*() call before it returns; if it does not, the
+ * client gets a 500.
+ */
+int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int flags, mt_route_cb cb,
+                 void *data);
+
+mt_stack_t *mt_request_stack(const mt_request_t *req);
+const char *mt_request_method(const mt_request_t *req);
+/* Path without the query string, percent-decoding not applied. */
+const char *mt_request_path(const mt_request_t *req);
+/* Query string without '?', "" if none. */
+const char *mt_request_query(const mt_request_t *req);
+/*
+ * Value of query parameter `name`, percent-decoded into out (NUL-terminated).
+ * Returns its length, -ENOENT if absent, -ENOSPC if it does not fit.
+ */
+int mt_request_query_param(const mt_request_t *req, const char *name, char *out, size_t outlen);
+/* First header of that name (case-insensitive), or NULL. */
+const char *mt_request_header(const mt_request_t *req, const char *name);
+/* Request body (NUL-terminated for convenience); *len gets its length. */
+const char *mt_request_body(const mt_request_t *req, size_t *len);
+
+/* Add a response header; call before mt_respond*(). */
+void mt_response_header(mt_request_t *req, const char *name, const char *value);
+/* Answer with status, content type and body (copied). */
+void mt_respond(mt_request_t *req, int status, const char *content_type, const void *body, size_t len);
+/* Answer with a JSON document (serialized compactly; the reference is not stolen). */
+struct json_t;
+void mt_respond_json(mt_request_t *req, int status, const struct json_t *doc);
+/* Answer {"err_msg": "...", "err_code": status} with that status. */
+void mt_respond_error(mt_request_t *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

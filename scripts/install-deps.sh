@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install the Debian packages muleteer needs to build, test and benchmark.
+# Idempotent: only packages that are missing are installed, so `make run`
+# and `make test` stay fast on a machine that already has them.
+#
+# usage: scripts/install-deps.sh [build|test|bench]
+set -eu
+want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev"
+case "${1:-build}" in
+  build) ;;
+  test)  want="$want libcriterion-dev python3-pytest procps" ;;
+  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3" ;;
+  *) echo "install-deps: unknown set '$1' (build, test or bench)" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing$missing"
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

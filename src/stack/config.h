@@ -1,0 +1,145 @@
+/*
+ * config: the configuration store and its loaders.
+ *
+ * Options are declared in tables (mt_option_def_t) grouped into sections:
+ * the stack's own section is "muleteer" (alias "uwsgi", so configs written
+ * for uWSGI carry over); an application may register its own ("jobs").
+ * Values come from four places, each remembered as the value's source:
+ *
+ *   default       the table's default_value
+ *   file          --ini FILE[:SECTION] (inih), --yaml FILE (libfyaml)
+ *   command line  --name VALUE, --name=VALUE, --flag, --set name=value
+ *
+ * Precedence: command line over files over defaults. A scalar takes the
+ * value of the highest-precedence source that sets it (among files, the
+ * last one read). A list option (mule, farm, static-map, ...) accumulates
+ * every occurrence of its highest-precedence source, in order: repeated
+ * keys in one file or across files accumulate; command-line occurrences
+ * replace the files' entries as a whole, so mule ids never mix two origins.
+ *
+ * Option names are matched with '_' and '-' treated alike. Every error names
+ * where it comes from: "FILE:LINE: option 'processes': 'four' is not a
+ * number" or "command line: unknown option '--procs'".
+ *
+ * The hierarchical pools form ("stack: workers: [...]" at the top of a YAML
+ * file, or "pools: [...]" inside the muleteer section) is stored as
+ * mt_config_pool_t records; pools.c compiles them to the process table.
+ *
+ * Not thread-safe; used by the master before forking (children read it).
+ */
+#ifndef MT_CONFIG_H
+#define MT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum {
+    MT_SRC_DEFAULT,
+    MT_SRC_FILE,
+    MT_SRC_CMDLINE,
+} mt_source_kind_t;
+
+/* Where a value came from. `file` is owned by the config and lives as long as it. */
+typedef struct mt_source {
+    mt_source_kind_t kind;
+    const char *file; /* MT_SRC_FILE only */
+    int line;         /* MT_SRC_FILE only, 1-based */
+} mt_source_t;
+
+typedef enum {
+    MT_OPT_STRING,
+    MT_OPT_INT,  /* decimal integer within [min, max] */
+    MT_OPT_BOOL, /* true/false, yes/no, on/off, 1/0; a bare --flag means true */
+    MT_OPT_LIST, /* repeatable: every occurrence kept in order */
+} mt_opt_type_t;
+
+/* mt_option_def_t.flags */
+#define MT_OPT_VALUE_OPTIONAL 1 /* "--mule" alone or "mule:" empty means ""; a value only with "--mule=X" */
+#define MT_OPT_IGNORED        2 /* accepted for compatibility (uWSGI), has no effect; logged once */
+#define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
+
+typedef struct mt_option_def {
+    const char *name;          /* canonical name with dashes, e.g. "static-map"; NULL ends a table */
+    mt_opt_type_t type;
+    const char *default_value; /* NULL: unset (get_string returns NULL); lists have no default */
+    long min, max;             /* MT_OPT_INT bounds, inclusive */
+    unsigned flags;            /* MT_OPT_* flags above */
+    const char *alias_of;      /* non-NULL: this name is another spelling of that option */
+    const char *help;          /* one line, for --help and the operator guide */
+} mt_option_def_t;
+
+/* One pool of the hierarchical form. Strings owned by the config; NULL when not given. */
+typedef struct mt_config_pool {
+    char *name;                 /* required; the pool (farm) name */
+    char *purpose;              /* free text, e.g. "handle_jobs" */
+    char *type;                 /* "mule" (default) or "standalone" */
+    char *server_name_template; /* e.g. "{server_name}.{pool_name}.{process_num}" */
+    char *program;              /* exec this instead of the built-in mule loop */
+    long processes;             /* default 1 */
+    mt_source_t src;            /* where the pool entry starts */
+} mt_config_pool_t;
+
+typedef struct mt_config mt_config_t;
+
+mt_config_t *mt_config_create(void);
+/* Accepts NULL. */
+void mt_config_destroy(mt_config_t *cfg);
+
+/*
+ * Register a section and its option table (kept by pointer: must outlive
+ * cfg). `alias` is another accepted section name, or NULL. The first
+ * section registered is the main one: command-line options and --set
+ * without a "section." prefix belong to it. Returns 0 or -EEXIST.
+ */
+int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias, const mt_option_def_t *defs);
+
+/*
+ * Parse argv (argv[0] is the program), then the files named by --ini/--yaml
+ * in the order given, then apply precedence. On error returns -1 with a
+ * one-line message in err naming file, line and option.
+ * --help and --version set the flags queried by mt_config_wants_help() /
+ * mt_config_wants_version() and return 0.
+ */
+int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Load one file directly (used by mt_config_load, and by tests). Same error contract. */
+int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen);
+int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen);
+
+bool mt_config_wants_help(const mt_config_t *cfg);
+bool mt_config_wants_version(const mt_config_t *cfg);
+
+/*
+ * Effective value of a scalar option, or NULL if unset with no default.
+ * `section` NULL means the main section. src (optional) receives its source.
+ * Asking for an option not in the table is a programming error (assert).
+ */
+const char *mt_config_get(const mt_config_t *cfg, const char *section, const char *name, mt_source_t *src);
+/* Typed getters: the value was validated when loaded. Bool of an unset option is false, int is 0. */
+long mt_config_get_int(const mt_config_t *cfg, const char *section, const char *name);
+bool mt_config_get_bool(const mt_config_t *cfg, const char *section, const char *name);
+
+/* Effective entries of a list option, in order. */
+size_t mt_config_list_count(const mt_config_t *cfg, const char *section, const char *name);
+const char *mt_config_list_get(const mt_config_t *cfg, const char *section, const char *name, size_t i,
+                               mt_source_t *src);
+
+/* Pools of the hierarchical form, in the order given. */
+size_t mt_config_pool_count(const mt_config_t *cfg);
+const mt_config_pool_t *mt_config_pool_get(const mt_config_t *cfg, size_t i);
+
+/*
+ * Write every effective option of every section, one per line, with its
+ * source: "processes = 4    # galaxy.yml:2". List options print one line
+ * per entry; unset options without default are omitted; pools follow.
+ */
+void mt_config_print(const mt_config_t *cfg, FILE *out);
+
+/* Write --help text (every option of the main section with its help line). */
+void mt_config_print_help(const mt_config_t *cfg, FILE *out);
+
+/* "FILE:LINE", "command line" or "default", into buf; returns buf. */
+const char *mt_source_format(const mt_source_t *src, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * http_server: HTTP/1.1 serving on one libuv loop (one per web thread).
+ *
+ * Each web thread creates one mt_http_server_t on its own loop, over the
+ * listening socket the master opened (shared by every thread of every web
+ * worker; the kernel hands each connection to one accept()). Requests are
+ * parsed with llhttp; keep-alive and pipelining are supported (responses
+ * to pipelined requests go out in order, batched into one write).
+ *
+ * Limits, each answered with a clear status and never a crash or a hang:
+ * malformed request 400, request line too long 414, headers larger than
+ * max_header_size 431, body larger than max_body_size 413, client idle or
+ * too slow to send a whole request within timeout_ms: closed (408 if a
+ * request had started). Unknown route: 404 JSON; wrong method: 405 JSON.
+ */
+#ifndef MT_HTTP_SERVER_H
+#define MT_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "muleteer.h"
+#include "stack/http_router.h"
+#include "stack/http_static.h"
+
+typedef struct mt_http_config {
+    int listen_fd;                 /* listening socket, non-blocking; not closed by the server */
+    size_t max_header_size;        /* request line + headers, bytes */
+    size_t max_body_size;          /* bytes */
+    unsigned timeout_ms;           /* idle keep-alive / slow request / stalled write */
+    const mt_router_t *router;     /* frozen */
+    const mt_static_map_t *statics;/* may be NULL */
+    mt_stack_t *stack;             /* returned by mt_request_stack() */
+} mt_http_config_t;
+
+typedef struct mt_http_server mt_http_server_t;
+
+/* Counters of one server (one thread); read from the same thread. */
+typedef struct mt_http_stats {
+    unsigned long long connections; /* accepted */
+    unsigned long long requests;    /* answered */
+    unsigned active_connections;
+} mt_http_stats_t;
+
+/*
+ * Start accepting on loop. cfg is copied (its pointers must outlive the
+ * server). Returns NULL with a message in err on failure.
+ */
+mt_http_server_t *mt_http_server_create(uv_loop_t *loop, const mt_http_config_t *cfg, char *err, size_t errlen);
+
+/*
+ * Graceful stop: stop accepting, close idle keep-alive connections, let
+ * requests in flight finish and their responses flush, then close those
+ * connections too. done_cb runs on the loop once no connection is left
+ * (possibly from within this call's loop iteration, never synchronously).
+ */
+void mt_http_server_drain(mt_http_server_t *server, void (*done_cb)(mt_http_server_t *server, void *data),
+                          void *data);
+
+/* Close every handle; the loop must then be run until it has no handles left. Frees the server. */
+void mt_http_server_close(mt_http_server_t *server);
+
+void mt_http_server_stats(const mt_http_server_t *server, mt_http_stats_t *out);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * http_static: --static-map URL=DIR, serving files without escaping DIR.
+ *
+ * Each mapping opens DIR once (O_PATH) when configured; requests are
+ * resolved relative to that descriptor with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS), so neither "..", "%2e%2e", an absolute path nor a
+ * symlink pointing outside DIR can reach a file outside it (the kernel
+ * enforces it, not string checks alone). Mappings are tried longest URL
+ * prefix first.
+ */
+#ifndef MT_HTTP_STATIC_H
+#define MT_HTTP_STATIC_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+typedef struct mt_static_map mt_static_map_t;
+
+mt_static_map_t *mt_static_map_create(void);
+/* Accepts NULL; closes the directory descriptors. */
+void mt_static_map_destroy(mt_static_map_t *map);
+
+/*
+ * Parse and add one "URL=DIR" mapping. Returns 0, or -1 with a message in
+ * err (missing '=', URL not starting with '/', DIR not an accessible
+ * directory).
+ */
+int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t errlen);
+
+/* Number of mappings. */
+size_t mt_static_map_count(const mt_static_map_t *map);
+
+/*
+ * Resolve a raw request path (not yet percent-decoded, no query string).
+ * Returns:
+ *   1   the path is under a mapping and a regular file was opened:
+ *       *fd_out is a read-only descriptor the caller closes, *st its stat
+ *   0   no mapping covers this path (route it elsewhere)
+ *  -ENOENT   under a mapping but no such file (or a directory)
+ *  -EACCES   under a mapping but the path tries to escape or is malformed
+ *            (bad percent-encoding, NUL byte)
+ */
+int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_out, struct stat *st);
+
+/* Content-Type for a file name by extension ("application/octet-stream" if unknown). */
+const char *mt_static_content_type(const char *path);
+
+#endif
