@@ -1,0 +1,324 @@
+/*
+ * master: spawning, reaping, respawning with backoff, and shutdown (see master.h).
+ */
+#include "stack/master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stack/log.h"
+#include "stack/mem.h"
+#include "stack/spawn.h"
+#include "stack/stack.h"
+
+typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_DONE } phase_t;
+
+typedef struct slot_state {
+    int64_t started_ms;     /* monotonic time of the last fork */
+    int64_t respawn_at_ms;  /* > 0: respawn due at this time */
+    unsigned quick_deaths;  /* consecutive deaths soon after start */
+} slot_state_t;
+
+typedef struct master {
+    mt_stack_t *stack;
+    slot_state_t *slots;
+    int signal_fd;
+    phase_t phase;
+    int64_t phase_deadline_ms;
+    int exit_status;
+} master_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static mt_proc_t *proc(master_t *m, size_t slot)
+{
+    return &m->stack->procs.procs[slot];
+}
+
+static bool is_child(const mt_proc_t *p)
+{
+    return p->role == MT_ROLE_WEB || p->role == MT_ROLE_MULE;
+}
+
+static void begin_shutdown(master_t *m, int status);
+
+static void spawn_slot(master_t *m, size_t slot)
+{
+    mt_proc_t *p = proc(m, slot);
+    char err[512];
+    m->slots[slot].respawn_at_ms = 0;
+    pid_t pid = mt_spawn(m->stack, slot, m->signal_fd, err, sizeof err);
+    if (pid < 0) {
+        mt_error("%s", err);
+        atomic_store(&p->live->state, MT_PROC_FAILED);
+        atomic_store(&p->live->pid, 0);
+        begin_shutdown(m, 1);
+        return;
+    }
+    m->slots[slot].started_ms = now_ms();
+    atomic_store(&p->live->started_us, wall_us());
+    atomic_store(&p->live->pid, pid);
+    atomic_store(&p->live->state, MT_PROC_RUNNING);
+}
+
+/* Signal every live child of a role. */
+static void signal_role(master_t *m, mt_role_t role, int sig)
+{
+    mt_proctable_t *t = &m->stack->procs;
+    for (size_t i = 1; i < t->nprocs; i++) {
+        mt_proc_t *p = proc(m, i);
+        if (p->role != role)
+            continue;
+        pid_t pid = atomic_load(&p->live->pid);
+        if (pid > 0) {
+            if (sig == SIGTERM)
+                atomic_store(&p->live->state, MT_PROC_STOPPING);
+            kill(pid, sig);
+        } else if (atomic_load(&p->live->state) == MT_PROC_BACKOFF || atomic_load(&p->live->state) == MT_PROC_DOWN) {
+            atomic_store(&p->live->state, MT_PROC_STOPPED);
+            m->slots[i].respawn_at_ms = 0;
+        }
+    }
+}
+
+static size_t live_count(master_t *m, mt_role_t role)
+{
+    size_t n = 0;
+    for (size_t i = 1; i < m->stack->procs.nprocs; i++)
+        n += proc(m, i)->role == role && atomic_load(&proc(m, i)->live->pid) > 0;
+    return n;
+}
+
+static void enter_phase(master_t *m, phase_t phase)
+{
+    m->phase = phase;
+    if (phase == PHASE_STOP_WEB) {
+        int mercy = (int)mt_config_get_int(m->stack->config, NULL, "worker-reload-mercy");
+        m->phase_deadline_ms = now_ms() + (int64_t)mercy * 1000 + 500;
+        signal_role(m, MT_ROLE_WEB, SIGTERM);
+        if (live_count(m, MT_ROLE_WEB) == 0)
+            enter_phase(m, PHASE_STOP_MULES);
+    } else if (phase == PHASE_STOP_MULES) {
+        int mercy = (int)mt_config_get_int(m->stack->config, NULL, "mule-reload-mercy");
+        m->phase_deadline_ms = now_ms() + (int64_t)mercy * 1000;
+        signal_role(m, MT_ROLE_MULE, SIGTERM);
+        if (live_count(m, MT_ROLE_MULE) == 0)
+            enter_phase(m, PHASE_DONE);
+    }
+}
+
+static void begin_shutdown(master_t *m, int status)
+{
+    if (status > m->exit_status)
+        m->exit_status = status;
+    if (m->phase != PHASE_RUNNING)
+        return;
+    mt_info("shutting down: stopping web workers, then mules");
+    enter_phase(m, PHASE_STOP_WEB);
+}
+
+/* Describe how a child ended, for the log. */
+static void describe_exit(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, len, "ended with wait status %d", status);
+}
+
+static void reap(master_t *m)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        ssize_t slot = mt_proctable_find_pid(&m->stack->procs, pid);
+        if (slot < 0)
+            continue; /* not ours (an exec helper already reaped elsewhere) */
+        mt_proc_t *p = proc(m, (size_t)slot);
+        const char *name = mt_proctable_server_name(&m->stack->procs, (size_t)slot);
+        char how[128];
+        describe_exit(status, how, sizeof how);
+        atomic_store(&p->live->pid, 0);
+
+        if (m->phase != PHASE_RUNNING) {
+            atomic_store(&p->live->state, MT_PROC_STOPPED);
+            mt_info("%s (pid %d) %s", name, (int)pid, how);
+            continue;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) == MT_EXIT_FATAL) {
+            atomic_store(&p->live->state, MT_PROC_FAILED);
+            mt_error("%s (pid %d) exited with the fatal status %d: not respawning it, stopping the stack", name,
+                     (int)pid, MT_EXIT_FATAL);
+            begin_shutdown(m, 1);
+            continue;
+        }
+        slot_state_t *s = &m->slots[slot];
+        int64_t now = now_ms();
+        int64_t delay = 0;
+        if (now - s->started_ms < MT_QUICK_DEATH_MS) {
+            s->quick_deaths++;
+            unsigned shift = s->quick_deaths - 1 < 7 ? s->quick_deaths - 1 : 7;
+            delay = 100LL << shift;
+            if (delay > 10000)
+                delay = 10000;
+        } else {
+            s->quick_deaths = 0;
+        }
+        s->respawn_at_ms = now + delay;
+        atomic_store(&p->live->state, MT_PROC_BACKOFF);
+        atomic_fetch_add(&p->live->respawns, 1);
+        mt_warn("%s (pid %d) %s; respawning in %.1f s", name, (int)pid, how, (double)delay / 1000.0);
+    }
+}
+
+static void respawn_due(master_t *m)
+{
+    int64_t now = now_ms();
+    for (size_t i = 1; i < m->stack->procs.nprocs && m->phase == PHASE_RUNNING; i++)
+        if (m->slots[i].respawn_at_ms > 0 && m->slots[i].respawn_at_ms <= now)
+            spawn_slot(m, i);
+}
+
+static int next_timeout(master_t *m)
+{
+    int64_t now = now_ms(), next = -1;
+    if (m->phase == PHASE_RUNNING) {
+        for (size_t i = 1; i < m->stack->procs.nprocs; i++) {
+            int64_t at = m->slots[i].respawn_at_ms;
+            if (at > 0 && (next < 0 || at < next))
+                next = at;
+        }
+    } else {
+        next = m->phase_deadline_ms;
+    }
+    if (next < 0)
+        return -1;
+    return next <= now ? 0 : (int)(next - now);
+}
+
+static void advance_shutdown(master_t *m)
+{
+    int64_t now = now_ms();
+    if (m->phase == PHASE_STOP_WEB) {
+        if (live_count(m, MT_ROLE_WEB) == 0) {
+            enter_phase(m, PHASE_STOP_MULES);
+        } else if (now >= m->phase_deadline_ms) {
+            mt_warn("web workers still alive after worker-reload-mercy: killing them");
+            signal_role(m, MT_ROLE_WEB, SIGKILL);
+            m->phase_deadline_ms = now + 1000;
+        }
+    } else if (m->phase == PHASE_STOP_MULES) {
+        if (live_count(m, MT_ROLE_MULE) == 0) {
+            enter_phase(m, PHASE_DONE);
+        } else if (now >= m->phase_deadline_ms) {
+            mt_warn("mules still alive after mule-reload-mercy: killing them");
+            signal_role(m, MT_ROLE_MULE, SIGKILL);
+            m->phase_deadline_ms = now + 1000;
+        }
+    }
+}
+
+static void on_signal(master_t *m, int sig)
+{
+    switch (sig) {
+    case SIGCHLD:
+        reap(m);
+        break;
+    case SIGTERM:
+    case SIGINT:
+    case SIGQUIT:
+        if (m->phase == PHASE_RUNNING) {
+            mt_info("%s received", strsignal(sig));
+            begin_shutdown(m, 0);
+        } else {
+            mt_warn("%s received again: killing every child now", strsignal(sig));
+            signal_role(m, MT_ROLE_WEB, SIGKILL);
+            signal_role(m, MT_ROLE_MULE, SIGKILL);
+        }
+        break;
+    case SIGHUP:
+        mt_notice("SIGHUP received: reload is not supported; send SIGTERM and start again");
+        break;
+    default:
+        break;
+    }
+}
+
+int mt_master_run(mt_stack_t *stack)
+{
+    master_t m = {.stack = stack, .phase = PHASE_RUNNING};
+    m.slots = mt_calloc(stack->procs.nprocs, sizeof *m.slots);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (m.signal_fd < 0) {
+        mt_alert("signalfd() failed: %s", strerror(errno));
+        free(m.slots);
+        return 1;
+    }
+
+    atomic_store(&stack->procs.procs[0].live->pid, getpid());
+    atomic_store(&stack->procs.procs[0].live->state, MT_PROC_RUNNING);
+    atomic_store(&stack->procs.procs[0].live->started_us, wall_us());
+
+    for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
+        if (is_child(proc(&m, i)))
+            spawn_slot(&m, i);
+    if (m.phase == PHASE_RUNNING)
+        mt_info("stack up: %zu web worker%s, %zu mule%s, %zu farm%s", stack->procs.nweb,
+                stack->procs.nweb == 1 ? "" : "s", stack->procs.nmules, stack->procs.nmules == 1 ? "" : "s",
+                stack->procs.nfarms, stack->procs.nfarms == 1 ? "" : "s");
+
+    while (m.phase != PHASE_DONE) {
+        struct pollfd pfd = {.fd = m.signal_fd, .events = POLLIN};
+        int r = poll(&pfd, 1, next_timeout(&m));
+        if (r < 0 && errno != EINTR) {
+            mt_alert("poll() failed in the master: %s", strerror(errno));
+            break;
+        }
+        struct signalfd_siginfo si;
+        while (read(m.signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+            on_signal(&m, (int)si.ssi_signo);
+        respawn_due(&m);
+        advance_shutdown(&m);
+    }
+    atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);
+    close(m.signal_fd);
+    free(m.slots);
+    mt_info("stopped");
+    return m.exit_status;
+}

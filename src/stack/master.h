@@ -1,0 +1,31 @@
+/*
+ * master: supervise the children in the process table.
+ *
+ * The master forks every web worker and mule (through spawn.c), then waits
+ * for signals on a signalfd: SIGCHLD reaps and respawns, SIGTERM / SIGINT /
+ * SIGQUIT shut the stack down. It never serves requests or handles
+ * messages itself.
+ *
+ * Respawn: a child that dies is forked again in the same slot, with the
+ * same server name. A child that dies within MT_QUICK_DEATH_MS of its start
+ * counts as a crash loop and waits 0.1 s, 0.2 s, 0.4 s, ... (at most 10 s)
+ * before its next start; a child that ran longer is respawned at once. A
+ * child that exits with MT_EXIT_FATAL is not respawned: the master logs it
+ * and stops the whole stack with a non-zero status.
+ *
+ * Shutdown: SIGTERM to the web workers (they stop accepting and finish what
+ * is in flight), SIGKILL to those still alive after worker-reload-mercy;
+ * then SIGTERM to the mules, SIGKILL after mule-reload-mercy; exit once no
+ * child is left. A second stop signal skips the waiting.
+ */
+#ifndef MT_MASTER_H
+#define MT_MASTER_H
+
+#include "muleteer.h"
+
+#define MT_QUICK_DEATH_MS 2000
+
+/* Run the master until shutdown. Returns the process exit status. */
+int mt_master_run(mt_stack_t *stack);
+
+#endif

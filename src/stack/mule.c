@@ -1,0 +1,154 @@
+/*
+ * mule: the built-in mule loop (see mule.h).
+ *
+ * Fairness: each readiness event takes at most MULE_BURST messages before
+ * returning to the loop, so one busy farm cannot starve the mule's own
+ * channel, its other farms or a shutdown signal. A reader that loses the
+ * race for a farm message (EAGAIN) simply waits again.
+ */
+#include "stack/mule.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack/channel.h"
+#include "stack/log.h"
+#include "stack/mem.h"
+#include "stack/stack.h"
+
+#define MULE_BATCH 32
+#define MULE_BURST 256
+
+typedef struct mule_source {
+    uv_poll_t poll;
+    int fd;
+    const char *label; /* "own channel" or the farm name */
+} mule_source_t;
+
+typedef struct mule {
+    mt_stack_t *stack;
+    uv_loop_t loop;
+    mt_recv_batch_t *batch;
+    mule_source_t *sources;
+    size_t nsources;
+    uv_signal_t signals[3];
+    int exit_status;
+} mule_t;
+
+static void handle_batch(mule_t *m, mule_source_t *src, int count)
+{
+    mt_proc_live_t *live = m->stack->procs.procs[m->stack->self_slot].live;
+    for (int i = 0; i < count; i++) {
+        size_t len;
+        int truncated;
+        void *buf = mt_recv_batch_get(m->batch, (unsigned)i, &len, &truncated);
+        mt_message_t msg;
+        char target[MT_MSG_TARGET_MAX + 1];
+        if (truncated || mt_frame_decode(buf, len, &msg, target) < 0) {
+            mt_error("malformed message of %zu bytes on %s: discarded", len, src->label);
+            continue;
+        }
+        if (mt_registry_dispatch(m->stack->handlers, m->stack, &msg) < 0)
+            mt_error("no handler registered for message target \"%s\" (%zu bytes, from %s) on %s: discarded",
+                     msg.target, msg.len,
+                     (size_t)msg.sender_slot < m->stack->procs.nprocs
+                         ? mt_proctable_server_name(&m->stack->procs, (size_t)msg.sender_slot)
+                         : "?",
+                     src->label);
+        else
+            atomic_fetch_add_explicit(&live->msgs_handled, 1, memory_order_relaxed);
+    }
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events)
+{
+    mule_source_t *src = handle->data;
+    mule_t *m = handle->loop->data;
+    if (status < 0) {
+        mt_error("polling %s failed: %s", src->label, uv_strerror(status));
+        return;
+    }
+    int taken = 0;
+    while (taken < MULE_BURST) {
+        int n = mt_channel_recv_batch(src->fd, m->batch);
+        if (n == -EAGAIN)
+            return; /* empty, or another mule of the farm took it: wait again */
+        if (n < 0) {
+            mt_alert("receiving on %s failed: %s", src->label, strerror(-n));
+            m->exit_status = 1;
+            uv_stop(handle->loop);
+            return;
+        }
+        handle_batch(m, src, n);
+        taken += n;
+    }
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    mule_t *m = handle->loop->data;
+    mt_info("%s received: stopping", strsignal(signum));
+    m->exit_status = 0;
+    uv_stop(handle->loop);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, close_cb);
+}
+
+int mt_mule_run(mt_stack_t *stack)
+{
+    mt_proctable_t *t = &stack->procs;
+    mt_proc_t *self = &t->procs[stack->self_slot];
+    mule_t m = {.stack = stack};
+    int rc = uv_loop_init(&m.loop);
+    if (rc < 0) {
+        mt_alert("uv_loop_init() failed: %s", uv_strerror(rc));
+        return MT_EXIT_FATAL;
+    }
+    m.loop.data = &m;
+    mt_stack__set_thread_loop(&m.loop);
+    m.batch = mt_recv_batch_create(MULE_BATCH);
+
+    m.nsources = 1 + self->nfarms;
+    m.sources = mt_calloc(m.nsources, sizeof *m.sources);
+    m.sources[0].fd = self->channel.recv_fd;
+    m.sources[0].label = "own channel";
+    for (size_t k = 0; k < self->nfarms; k++) {
+        m.sources[1 + k].fd = t->farms[self->farms[k]].channel.recv_fd;
+        m.sources[1 + k].label = t->farms[self->farms[k]].name;
+    }
+    for (size_t i = 0; i < m.nsources; i++) {
+        uv_poll_init(&m.loop, &m.sources[i].poll, m.sources[i].fd);
+        m.sources[i].poll.data = &m.sources[i];
+        uv_poll_start(&m.sources[i].poll, UV_READABLE, on_readable);
+    }
+    const int sigs[3] = {SIGTERM, SIGINT, SIGQUIT};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&m.loop, &m.signals[i]);
+        uv_signal_start(&m.signals[i], on_signal, sigs[i]);
+    }
+
+    if (stack->app && stack->app->mule_start)
+        stack->app->mule_start(stack, stack->app->app_data);
+    mt_info("mule %d ready (%zu farm%s)", self->mule_id, self->nfarms, self->nfarms == 1 ? "" : "s");
+
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+
+    uv_walk(&m.loop, close_walk, NULL);
+    uv_run(&m.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&m.loop);
+    mt_recv_batch_destroy(m.batch);
+    free(m.sources);
+    return m.exit_status;
+}

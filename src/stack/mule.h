@@ -1,0 +1,22 @@
+/*
+ * mule: the built-in mule loop.
+ *
+ * A mule started with a bare --mule runs this loop: one libuv loop that
+ * polls the mule's own channel and the channels of every farm it belongs
+ * to, receives messages in batches and dispatches each to the handler the
+ * application registered for its target. SIGTERM, SIGINT or SIGQUIT stop it
+ * at once, even while it waits for a message (the signal is a loop event,
+ * like a message); a handler that is running finishes first.
+ *
+ * The application can add its own handles (timers, child processes) to the
+ * loop from app->mule_start() via mt_stack_loop().
+ */
+#ifndef MT_MULE_H
+#define MT_MULE_H
+
+#include "muleteer.h"
+
+/* Run the loop of the calling mule until asked to stop. Returns the exit status. */
+int mt_mule_run(mt_stack_t *stack);
+
+#endif

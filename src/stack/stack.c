@@ -1,0 +1,288 @@
+/*
+ * stack: mt_main() and the process identity accessors.
+ *
+ * Start-up order, all in the master and all before the first fork, so
+ * that every configuration error is reported before any child exists:
+ *   1. load the configuration (command line, files, --set);
+ *   2. compile the process table (pools.c) and, with --print-config,
+ *      print both and exit;
+ *   3. open the static maps and bind the listening socket (port in use is
+ *      a configuration error naming the option);
+ *   4. create the message channels and the shared live table;
+ *   5. register the stack's routes and load the application;
+ *   6. freeze the registrations and hand over to the master loop.
+ */
+#include "stack/stack.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stack/log.h"
+#include "stack/master.h"
+#include "stack/mem.h"
+#include "stack/options.h"
+#include "stack/pools.h"
+
+static __thread uv_loop_t *thread_loop;
+
+void mt_stack__set_thread_loop(uv_loop_t *loop)
+{
+    thread_loop = loop;
+}
+
+void mt_stack__become(mt_stack_t *stack, size_t slot)
+{
+    mt_proc_t *p = &stack->procs.procs[slot];
+    stack->self_slot = slot;
+    if (p->name_template && strstr(p->name_template, "{pid}")) {
+        char name[MT_SERVER_NAME_MAX], err[256];
+        const char *server_name = mt_config_get(stack->config, NULL, "server-name", NULL);
+        if (mt_server_name_expand(p->name_template, server_name, p->pool, p->instance_id, (long)getpid(), name,
+                                  sizeof name, err, sizeof err) == 0)
+            snprintf(p->live->server_name, sizeof p->live->server_name, "%s", name);
+    }
+    mt_log_set_name(mt_proctable_server_name(&stack->procs, slot));
+}
+
+const char *mt_stack_server_name(const mt_stack_t *stack)
+{
+    return mt_proctable_server_name(&stack->procs, stack->self_slot);
+}
+
+const char *mt_stack_pool_name(const mt_stack_t *stack)
+{
+    return stack->procs.procs[stack->self_slot].pool;
+}
+
+int mt_stack_instance_id(const mt_stack_t *stack)
+{
+    return stack->procs.procs[stack->self_slot].instance_id;
+}
+
+mt_role_t mt_stack_role(const mt_stack_t *stack)
+{
+    return stack->procs.procs[stack->self_slot].role;
+}
+
+int mt_stack_mule_id(const mt_stack_t *stack)
+{
+    return stack->procs.procs[stack->self_slot].mule_id;
+}
+
+uv_loop_t *mt_stack_loop(const mt_stack_t *stack)
+{
+    (void)stack;
+    return thread_loop;
+}
+
+int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int flags, mt_route_cb cb, void *data)
+{
+    if (stack->frozen)
+        return -EPERM;
+    return mt_router_add(stack->router, method, path, flags, cb, data);
+}
+
+/* Bind the HTTP socket from "ADDR:PORT" (ADDR may be empty, a name, or [v6]). */
+static int open_listener(mt_stack_t *stack, char *err, size_t errlen)
+{
+    mt_source_t src;
+    char where[512];
+    const char *spec = mt_config_get(stack->config, NULL, "http", &src);
+    mt_source_format(&src, where, sizeof where);
+    snprintf(stack->listen_addr, sizeof stack->listen_addr, "%s", spec);
+
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || !colon[1]) {
+        snprintf(err, errlen, "%s: option 'http': \"%s\" is not ADDRESS:PORT", where, spec);
+        return -1;
+    }
+    size_t hlen = (size_t)(colon - spec);
+    if (hlen >= sizeof host)
+        hlen = sizeof host - 1;
+    memcpy(host, spec, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen > 1 && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "%s: option 'http': \"%s\" has no valid port", where, spec);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
+                    *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "%s: option 'http': cannot resolve \"%s\": %s", where, host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: option 'http': socket(): %s", where, strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+        listen(fd, (int)mt_config_get_int(stack->config, NULL, "listen")) < 0) {
+        snprintf(err, errlen, "%s: option 'http': cannot listen on %s: %s", where, spec, strerror(errno));
+        close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    /* Port 0 asks for any free port: report the real one. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        int real = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(stack->listen_addr, sizeof stack->listen_addr, "%.*s:%d", (int)hlen, spec, real);
+    }
+    stack->listen_fd = fd;
+    return 0;
+}
+
+static int open_static_maps(mt_stack_t *stack, char *err, size_t errlen)
+{
+    stack->statics = mt_static_map_create();
+    size_t n = mt_config_list_count(stack->config, NULL, "static-map");
+    for (size_t i = 0; i < n; i++) {
+        mt_source_t src;
+        char where[512], why[512];
+        const char *spec = mt_config_list_get(stack->config, NULL, "static-map", i, &src);
+        if (mt_static_map_add(stack->statics, spec, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s: option 'static-map': %s", mt_source_format(&src, where, sizeof where), why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void print_process_table(const mt_proctable_t *t, FILE *out)
+{
+    fprintf(out, "\n# process table\n");
+    for (size_t i = 0; i < t->nprocs; i++) {
+        const mt_proc_t *p = &t->procs[i];
+        fprintf(out, "# %-10s %-32s pool=%s instance=%d", mt_role_name(p->role), p->server_name, p->pool,
+                p->instance_id);
+        if (p->role == MT_ROLE_MULE) {
+            fprintf(out, " mule=%d program=%s", p->mule_id, p->program ? p->program : "(built-in)");
+            if (p->nfarms) {
+                fprintf(out, " farms=");
+                for (size_t k = 0; k < p->nfarms; k++)
+                    fprintf(out, "%s%s", k ? "," : "", t->farms[p->farms[k]].name);
+            }
+        }
+        if (p->purpose)
+            fprintf(out, " purpose=%s", p->purpose);
+        fputc('\n', out);
+    }
+    for (size_t f = 0; f < t->nfarms; f++) {
+        fprintf(out, "# farm %s: mules", t->farms[f].name);
+        for (size_t k = 0; k < t->farms[f].nmules; k++)
+            fprintf(out, "%s%d", k ? "," : " ", t->farms[f].mule_ids[k]);
+        fputc('\n', out);
+    }
+}
+
+static void stack_destroy(mt_stack_t *stack)
+{
+    if (stack->listen_fd >= 0)
+        close(stack->listen_fd);
+    mt_proctable_destroy(&stack->procs);
+    mt_router_destroy(stack->router);
+    mt_static_map_destroy(stack->statics);
+    mt_registry_destroy(stack->handlers);
+    mt_config_destroy(stack->config);
+}
+
+int mt_main(int argc, char **argv, const mt_app_t *app)
+{
+    static mt_stack_t stack_storage;
+    mt_stack_t *stack = &stack_storage;
+    char err[1024];
+    int status = 1;
+
+    memset(stack, 0, sizeof *stack);
+    stack->app = app;
+    stack->listen_fd = -1;
+    stack->master_pid = getpid();
+    stack->config = mt_config_create();
+    stack->router = mt_router_create();
+    stack->handlers = mt_registry_create();
+    mt_config_add_section(stack->config, MT_STACK_SECTION, MT_STACK_SECTION_ALIAS, mt_stack_options);
+
+    if (mt_config_load(stack->config, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+    if (mt_config_wants_help(stack->config)) {
+        mt_config_print_help(stack->config, stdout);
+        status = 0;
+        goto out;
+    }
+    if (mt_config_wants_version(stack->config)) {
+        printf("muleteer %s\n", MULETEER_VERSION);
+        status = 0;
+        goto out;
+    }
+    mt_log_level_t level = MT_LOG_INFO;
+    mt_log_level_parse(mt_config_get(stack->config, NULL, "log-level", NULL), &level);
+    mt_log_set_level(level);
+
+    if (mt_pools_build(&stack->procs, stack->config, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+    if (mt_config_get_bool(stack->config, NULL, "print-config")) {
+        mt_config_print(stack->config, stdout);
+        print_process_table(&stack->procs, stdout);
+        status = 0;
+        goto out;
+    }
+    if (open_static_maps(stack, err, sizeof err) < 0 || open_listener(stack, err, sizeof err) < 0 ||
+        mt_proctable_open_channels(&stack->procs, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+    int rc = mt_proctable_share(&stack->procs);
+    if (rc < 0) {
+        fprintf(stderr, "muleteer: mmap() of the process table failed: %s\n", strerror(-rc));
+        goto out;
+    }
+    stack->msg_send_timeout_ms = (int)mt_config_get_int(stack->config, NULL, "msg-send-timeout");
+    mt_stack__become(stack, 0);
+
+    if (mt_stack_routes_register(stack) < 0) {
+        fprintf(stderr, "muleteer: registering the stack's routes failed\n");
+        goto out;
+    }
+    if (app && app->load) {
+        err[0] = '\0';
+        if (app->load(stack, app->app_data, err, sizeof err) < 0) {
+            fprintf(stderr, "muleteer: application %s failed to load: %s\n", app->name ? app->name : "",
+                    err[0] ? err : "(no reason given)");
+            goto out;
+        }
+    }
+    stack->frozen = true;
+    mt_router_freeze(stack->router);
+
+    mt_info("muleteer %s: master pid %d, HTTP on %s", MULETEER_VERSION, (int)getpid(), stack->listen_addr);
+    status = mt_master_run(stack);
+out:
+    stack_destroy(stack);
+    return status;
+}
