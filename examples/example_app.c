@@ -1,0 +1,300 @@
+/*
+ * muleteer-example: a small application on the stack's public API.
+ *
+ * It shows the three steps that put asynchronous work on mules: a message
+ * type (the targets "record" and "count"), a handler registered for it, and
+ * a send. The integration tests and `make bench` drive it over HTTP:
+ *
+ *   POST /example/send?farm=F&target=T&from=A&count=N[&wait=K]
+ *        sends N messages whose payloads are the decimal numbers A..A+N-1
+ *        to farm F (or mule=ID, or server=NAME) from the calling web
+ *        thread. wait=K first holds the request until K such requests are
+ *        waiting in this process (at most 10 s), so that K different web
+ *        threads send at the same time.
+ *   POST /example/message?farm=F&target=T   sends the request body as one message.
+ *
+ * Mules: "record" appends each payload as a line to
+ * $MULETEER_EXAMPLE_DIR/received.<mule id> (so a test can count every
+ * message by content); "count" only counts, and a timer writes
+ * "count first last" (wall-clock seconds of the first and last message) to
+ * $MULETEER_EXAMPLE_DIR/count.<mule id> every 100 ms while it changes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "muleteer.h"
+
+/* ---- mule side ---- */
+
+typedef struct mule_state {
+    char dir[1024];
+    int record_fd;
+    char record_buf[65536];
+    size_t record_len;
+    unsigned long long count;
+    double first, last;
+    unsigned long long count_written;
+    uv_timer_t flush_timer;
+} mule_state_t;
+
+static mule_state_t mule;
+
+static double wall_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void record_flush(void)
+{
+    size_t off = 0;
+    while (off < mule.record_len) {
+        ssize_t n = write(mule.record_fd, mule.record_buf + off, mule.record_len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("example: writing received messages");
+            break;
+        }
+        off += (size_t)n;
+    }
+    mule.record_len = 0;
+}
+
+static void write_count(mt_stack_t *stack)
+{
+    if (!mule.dir[0] || mule.count == mule.count_written)
+        return;
+    char path[1100], tmp[1110], line[128];
+    snprintf(path, sizeof path, "%s/count.%d", mule.dir, mt_stack_mule_id(stack));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(line, sizeof line, "%llu %.6f %.6f\n", mule.count, mule.first, mule.last);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fwrite(line, 1, (size_t)n, f);
+    fclose(f);
+    rename(tmp, path);
+    mule.count_written = mule.count;
+}
+
+static void flush_timer_cb(uv_timer_t *timer)
+{
+    mt_stack_t *stack = timer->data;
+    if (mule.record_fd >= 0 && mule.record_len)
+        record_flush();
+    write_count(stack);
+}
+
+static void record_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
+{
+    (void)stack;
+    (void)data;
+    if (mule.record_fd < 0)
+        return;
+    if (mule.record_len + msg->len + 1 > sizeof mule.record_buf)
+        record_flush();
+    if (msg->len + 1 > sizeof mule.record_buf) {
+        fprintf(stderr, "example: record payload too long (%zu bytes)\n", msg->len);
+        return;
+    }
+    memcpy(mule.record_buf + mule.record_len, msg->payload, msg->len);
+    mule.record_len += msg->len;
+    mule.record_buf[mule.record_len++] = '\n';
+}
+
+static void count_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
+{
+    (void)stack;
+    (void)msg;
+    (void)data;
+    double now = wall_now();
+    if (mule.count++ == 0)
+        mule.first = now;
+    mule.last = now;
+}
+
+static void mule_start(mt_stack_t *stack, void *app_data)
+{
+    (void)app_data;
+    mule.record_fd = -1;
+    const char *dir = getenv("MULETEER_EXAMPLE_DIR");
+    if (dir && *dir) {
+        snprintf(mule.dir, sizeof mule.dir, "%s", dir);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/received.%d", dir, mt_stack_mule_id(stack));
+        mule.record_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (mule.record_fd < 0)
+            perror(path);
+    }
+    uv_timer_init(mt_stack_loop(stack), &mule.flush_timer);
+    mule.flush_timer.data = stack;
+    uv_timer_start(&mule.flush_timer, flush_timer_cb, 100, 100);
+}
+
+/* ---- web side ---- */
+
+static pthread_mutex_t barrier_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t barrier_cond = PTHREAD_COND_INITIALIZER;
+static long barrier_waiting;
+
+/* Hold until `want` requests wait here, or 10 s pass. Returns 0, or -1 on timeout. */
+static int barrier_wait(long want)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    int rc = 0;
+    pthread_mutex_lock(&barrier_lock);
+    long generation_target = ++barrier_waiting;
+    if (generation_target >= want) {
+        barrier_waiting = 0;
+        pthread_cond_broadcast(&barrier_cond);
+    } else {
+        while (barrier_waiting != 0 && rc == 0)
+            rc = pthread_cond_timedwait(&barrier_cond, &barrier_lock, &deadline);
+        if (rc != 0)
+            barrier_waiting--;
+    }
+    pthread_mutex_unlock(&barrier_lock);
+    return rc == 0 ? 0 : -1;
+}
+
+typedef struct destination {
+    char farm[128], server[256];
+    int mule_id;
+} destination_t;
+
+static int parse_destination(mt_request_t *req, destination_t *d, char *target, size_t tlen)
+{
+    char num[32];
+    memset(d, 0, sizeof *d);
+    if (mt_request_query_param(req, "target", target, tlen) < 0) {
+        mt_respond_error(req, 400, "query parameter 'target' is required");
+        return -1;
+    }
+    if (mt_request_query_param(req, "mule", num, sizeof num) >= 0)
+        d->mule_id = atoi(num);
+    else if (mt_request_query_param(req, "server", d->server, sizeof d->server) < 0 &&
+             mt_request_query_param(req, "farm", d->farm, sizeof d->farm) < 0) {
+        mt_respond_error(req, 400, "one of the query parameters 'farm', 'mule' or 'server' is required");
+        return -1;
+    }
+    return 0;
+}
+
+static int send_to(mt_stack_t *stack, const destination_t *d, const char *target, const void *p, size_t len)
+{
+    if (d->mule_id)
+        return mt_send_to_mule(stack, d->mule_id, target, p, len);
+    if (d->server[0])
+        return mt_send_to_server(stack, d->server, target, p, len);
+    return mt_send_to_farm(stack, d->farm, target, p, len);
+}
+
+static int status_for(int err)
+{
+    switch (err) {
+    case -EMSGSIZE: return 413;
+    case -ENOENT: return 404;
+    case -EINVAL: return 400;
+    case -ETIMEDOUT: return 503;
+    default: return 500;
+    }
+}
+
+static void send_cb(mt_request_t *req, void *data)
+{
+    (void)data;
+    mt_stack_t *stack = mt_request_stack(req);
+    destination_t d;
+    char target[MT_MSG_TARGET_MAX + 8], num[32];
+    if (parse_destination(req, &d, target, sizeof target) < 0)
+        return;
+    long long from = mt_request_query_param(req, "from", num, sizeof num) >= 0 ? atoll(num) : 0;
+    long long count = mt_request_query_param(req, "count", num, sizeof num) >= 0 ? atoll(num) : 1;
+    long wait = mt_request_query_param(req, "wait", num, sizeof num) >= 0 ? atol(num) : 0;
+    if (count < 0 || count > 100000000) {
+        mt_respond_error(req, 400, "count must be between 0 and 100000000");
+        return;
+    }
+    if (wait > 1 && barrier_wait(wait) < 0) {
+        mt_respond_error(req, 503, "fewer than %ld senders arrived within 10 s", wait);
+        return;
+    }
+    double t0 = wall_now();
+    long long sent = 0;
+    int rc = 0;
+    for (long long i = 0; i < count; i++) {
+        char payload[32];
+        int n = snprintf(payload, sizeof payload, "%lld", from + i);
+        rc = send_to(stack, &d, target, payload, (size_t)n);
+        if (rc < 0)
+            break;
+        sent++;
+    }
+    double elapsed = wall_now() - t0;
+    if (rc < 0) {
+        mt_respond_error(req, status_for(rc), "sent %lld of %lld, then: %s", sent, count, mt_strerror(rc));
+        return;
+    }
+    unsigned long tid = (unsigned long)pthread_self();
+    json_t *doc = json_pack("{s:I, s:f, s:s, s:I, s:f}", "sent", (json_int_t)sent, "elapsed", elapsed, "server",
+                            mt_stack_server_name(stack), "thread", (json_int_t)tid, "started", t0);
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+static void message_cb(mt_request_t *req, void *data)
+{
+    (void)data;
+    mt_stack_t *stack = mt_request_stack(req);
+    destination_t d;
+    char target[MT_MSG_TARGET_MAX + 8];
+    if (parse_destination(req, &d, target, sizeof target) < 0)
+        return;
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    int rc = send_to(stack, &d, target, body, len);
+    if (rc < 0) {
+        mt_respond_error(req, status_for(rc), "not sent: %s", mt_strerror(rc));
+        return;
+    }
+    json_t *doc = json_pack("{s:I}", "sent", (json_int_t)1);
+    mt_respond_json(req, 202, doc);
+    json_decref(doc);
+}
+
+static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
+{
+    (void)app_data;
+    int rc;
+    if ((rc = mt_register_message_handler(stack, "record", record_cb, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, "count", count_cb, NULL)) < 0 ||
+        (rc = mt_route_add(stack, "POST", "/example/send", 0, send_cb, NULL)) < 0 ||
+        (rc = mt_route_add(stack, "POST", "/example/message", 0, message_cb, NULL)) < 0) {
+        snprintf(err, errlen, "registration failed: %s", mt_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static const mt_app_t example_app = {
+    .name = "example",
+    .load = load,
+    .mule_start = mule_start,
+};
+
+int main(int argc, char **argv)
+{
+    return mt_main(argc, argv, &example_app);
+}
