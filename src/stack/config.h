@@ -58,6 +58,15 @@ typedef enum {
 #define MT_OPT_VALUE_OPTIONAL 1 /* "--mule" alone or "mule:" empty means ""; a value only with "--mule=X" */
 #define MT_OPT_IGNORED        2 /* accepted for compatibility (uWSGI), has no effect; logged once */
 #define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
+#define MT_OPT_LOG_LEVEL      8 /* MT_OPT_STRING whose value must be a level name (mt_log_level_parse) */
+/*
+ * Values without text: a bare "--flag", "flag =" in INI or "flag:" in YAML
+ * means "true" for MT_OPT_BOOL and "" for MT_OPT_VALUE_OPTIONAL; for
+ * MT_OPT_STRING an empty INI value is "", a YAML null is an error. The
+ * values of MT_OPT_IGNORED options are not validated. Bools are stored
+ * normalized ("true"/"false") and ints in decimal, so mt_config_get()
+ * returns "true" for "yes" and "8" for "08".
+ */
 
 typedef struct mt_option_def {
     const char *name;          /* canonical name with dashes, e.g. "static-map"; NULL ends a table */
@@ -100,10 +109,35 @@ int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias,
  * one-line message in err naming file, line and option.
  * --help and --version set the flags queried by mt_config_wants_help() /
  * mt_config_wants_version() and return 0.
+ *
+ * Arguments: "--name VALUE", "--name=VALUE"; a bool or MT_OPT_VALUE_OPTIONAL
+ * option takes a value only after '=' ("--master", "--mule", "--mule=X").
+ * A separate VALUE may not start with "--". "--SECTION.name" addresses
+ * another registered section. "-h" is --help. "--set KEY=VALUE" behaves
+ * exactly as "--KEY=VALUE" (so "--set yaml=F" also loads F).
+ * Call once per config.
  */
 int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
-/* Load one file directly (used by mt_config_load, and by tests). Same error contract. */
+/*
+ * Load one file directly (used by mt_config_load, and by tests). Same error contract.
+ *
+ * INI: [muleteer] / [uwsgi] hold the main section; `section` non-NULL
+ * ("--ini FILE:SECTION") reads [SECTION] as the main section instead (and
+ * then not [muleteer] / [uwsgi]). Other registered sections are read under
+ * their own names; unregistered sections are skipped. Lines longer than
+ * inih's buffer (200 bytes) are an error, not truncated.
+ *
+ * YAML: top-level keys muleteer: / uwsgi: and other registered sections map
+ * option names to a scalar, a null, or (list options only) a sequence of
+ * scalars; repeated keys all count, in document order. Other top-level keys
+ * are skipped, except "stack:" whose "workers:" sequence, like "pools:"
+ * inside the main section, is the hierarchical pools form: mappings with
+ * name (required), purpose, type (mule|standalone, default mule),
+ * processes (0..1024, default 1), server_name (the template) and program;
+ * unknown keys, repeated keys and wrong types are errors. Anchors/aliases are followed for values; merge
+ * keys ("<<") are not supported (they would be an unknown option).
+ */
 int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen);
 int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen);
 
@@ -112,6 +146,8 @@ bool mt_config_wants_version(const mt_config_t *cfg);
 
 /*
  * Effective value of a scalar option, or NULL if unset with no default.
+ * (For a list option: its last effective entry, or NULL.) `name` may be an
+ * alias or use '_' for '-'.
  * `section` NULL means the main section. src (optional) receives its source.
  * Asking for an option not in the table is a programming error (assert).
  */
@@ -141,5 +177,29 @@ void mt_config_print_help(const mt_config_t *cfg, FILE *out);
 
 /* "FILE:LINE", "command line" or "default", into buf; returns buf. */
 const char *mt_source_format(const mt_source_t *src, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Internal: shared by config.c and its loaders config_ini.c /          */
+/* config_yaml.c. Not for other modules.                                */
+/* ------------------------------------------------------------------ */
+
+/* Index of the registered section with that name or alias, or -1. 0 is the main one. */
+int mt_config__section_index(const mt_config_t *cfg, const char *name);
+/* Canonical definition of `name` (alias resolved, '_' = '-') in section `sect`, or NULL. */
+const mt_option_def_t *mt_config__find_option(const mt_config_t *cfg, int sect, const char *name);
+/* A copy of path owned by cfg, for mt_source_t.file. */
+const char *mt_config__intern_file(mt_config_t *cfg, const char *path);
+
+/*
+ * Record one occurrence of option `name` in section `sect` from a file
+ * (src->kind MT_SRC_FILE). value NULL means "no value" (see above).
+ * Unknown or command-line-only options and invalid values are errors:
+ * returns 0, or -1 with "FILE:LINE: option 'NAME': PROBLEM" in err.
+ */
+int mt_config__set(mt_config_t *cfg, int sect, const char *name, const char *value, const mt_source_t *src,
+                   char *err, size_t errlen);
+
+/* Append a pool; takes ownership of its strings. */
+void mt_config__add_pool(mt_config_t *cfg, const mt_config_pool_t *pool);
 
 #endif

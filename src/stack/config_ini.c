@@ -1,0 +1,113 @@
+/*
+ * config_ini: the INI loader (--ini FILE[:SECTION]), built on inih.
+ *
+ * inih as packaged by Debian neither tells the handler the line number
+ * (INI_HANDLER_LINENO=0) nor reports lines longer than its 200-byte buffer
+ * (it silently splits them). So the file is fed through our own reader:
+ * it counts lines, so the handler knows which line it is called for, and
+ * it stops with "FILE:LINE: line too long" when a full buffer holds no
+ * newline. Values are handed to the store with mt_config__set().
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stack/config.h"
+
+typedef struct mt__ini_ctx {
+    mt_config_t *cfg;
+    FILE *fp;
+    const char *file;         /* interned path, for sources */
+    const char *main_section; /* --ini FILE:SECTION, or NULL for the main section's names */
+    int line;                 /* lines handed to inih so far: the current one */
+    bool failed;              /* err is filled; stop */
+    char *err;
+    size_t errlen;
+} mt__ini_ctx_t;
+
+/* fgets() for inih, counting lines and refusing overlong ones. */
+static char *mt__ini_reader_cb(char *str, int num, void *stream)
+{
+    mt__ini_ctx_t *ctx = stream;
+    if (ctx->failed || !fgets(str, num, ctx->fp))
+        return NULL;
+    ctx->line++;
+    size_t len = strlen(str);
+    if (num > 1 && len == (size_t)num - 1 && str[len - 1] != '\n') {
+        /* The buffer is full: fine only if the line ends right here. */
+        int c = getc(ctx->fp);
+        if (c != '\n' && c != EOF) {
+            snprintf(ctx->err, ctx->errlen, "%s:%d: line too long (longer than %d bytes)", ctx->file, ctx->line,
+                     num - 2);
+            ctx->failed = true;
+            return NULL;
+        }
+    }
+    return str;
+}
+
+/* The registered section that an INI [section] feeds, or -1 to skip it. */
+static int mt__ini_section(const mt__ini_ctx_t *ctx, const char *section)
+{
+    int sect = mt_config__section_index(ctx->cfg, section);
+    if (!ctx->main_section)
+        return sect;
+    /* FILE:SECTION: [SECTION] replaces [muleteer] / [uwsgi], which are then skipped. */
+    if (strcmp(section, ctx->main_section) == 0)
+        return 0;
+    return sect == 0 ? -1 : sect;
+}
+
+static int mt__ini_handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+    mt__ini_ctx_t *ctx = user;
+    if (ctx->failed)
+        return 0;
+    int sect = mt__ini_section(ctx, section);
+    if (sect < 0)
+        return 1; /* another application's section */
+    mt_source_t src = { MT_SRC_FILE, ctx->file, ctx->line };
+    if (mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen) < 0) {
+        ctx->failed = true;
+        return 0;
+    }
+    return 1;
+}
+
+int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    mt__ini_ctx_t ctx = {
+        .cfg = cfg,
+        .fp = fp,
+        .file = mt_config__intern_file(cfg, path),
+        .main_section = section,
+        .err = err,
+        .errlen = errlen,
+    };
+    int rc = ini_parse_stream(mt__ini_reader_cb, &ctx, mt__ini_handler_cb, &ctx);
+    bool read_error = ferror(fp);
+    fclose(fp);
+
+    if (ctx.failed)
+        return -1;
+    if (read_error) {
+        snprintf(err, errlen, "%s: read error", path);
+        return -1;
+    }
+    if (rc > 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected [section] or name = value)", path, rc);
+        return -1;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot parse (inih error %d)", path, rc);
+        return -1;
+    }
+    return 0;
+}

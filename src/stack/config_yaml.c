@@ -1,0 +1,482 @@
+/*
+ * config_yaml: the YAML loader (--yaml FILE), built on libfyaml.
+ *
+ * uWSGI configs repeat keys ("mule:" three times, "farm:" twice), which
+ * strict YAML forbids; the document is parsed with duplicate keys allowed
+ * and each mapping is walked pair by pair in document order, never looked
+ * up by key. libfyaml's diagnostics are collected rather than printed, and
+ * the first one becomes a one-line "FILE:LINE: ..." error.
+ *
+ * libfyaml 0.7 (Debian) has no public fy_node_get_start_mark(): line
+ * numbers come from scalar tokens, and a collection's line is that of its
+ * first scalar (its first key or item), falling back to its parent key's.
+ *
+ * Besides the option sections, this file reads the hierarchical pools form
+ * ("stack: workers: [...]" at the top, "pools: [...]" in the main section)
+ * into mt_config_pool_t records.
+ */
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack/config.h"
+#include "stack/mem.h"
+
+/* Upper bound of a pool's processes, as for --mules. */
+#define MT__POOL_PROCESSES_MAX 1024
+
+typedef struct mt__yaml_ctx {
+    mt_config_t *cfg;
+    const char *file; /* interned path */
+    char *err;
+    size_t errlen;
+} mt__yaml_ctx_t;
+
+static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line, msg);
+    return -1;
+}
+
+/* 1-based line where node starts, or `fallback` when it has no token of its own. */
+static int mt__node_line(struct fy_node *node, int fallback)
+{
+    void *iter = NULL;
+    struct fy_node *child;
+    struct fy_node_pair *pair;
+
+    if (!node)
+        return fallback;
+    switch (fy_node_get_type(node)) {
+    case FYNT_SCALAR: {
+        struct fy_token *tok = fy_node_get_scalar_token(node);
+        const struct fy_mark *mark = tok ? fy_token_start_mark(tok) : NULL;
+        return mark ? mark->line + 1 : fallback;
+    }
+    case FYNT_SEQUENCE:
+        child = fy_node_sequence_iterate(node, &iter);
+        return mt__node_line(child, fallback);
+    case FYNT_MAPPING:
+        pair = fy_node_mapping_iterate(node, &iter);
+        return pair ? mt__node_line(fy_node_pair_key(pair), fallback) : fallback;
+    }
+    return fallback;
+}
+
+/* Follow an alias (*name) to its anchored node. NULL stays NULL; a broken alias gives NULL too. */
+static struct fy_node *mt__deref(struct fy_node *node, bool *broken)
+{
+    *broken = false;
+    if (node && fy_node_is_alias(node)) {
+        struct fy_node *target = fy_node_resolve_alias(node);
+        *broken = target == NULL;
+        return target;
+    }
+    return node;
+}
+
+/* "", "~" and "null" in plain style, or no node at all. */
+static bool mt__is_null(struct fy_node *node)
+{
+    if (!node)
+        return true;
+    if (fy_node_get_type(node) != FYNT_SCALAR || fy_node_get_style(node) != FYNS_PLAIN)
+        return false;
+    size_t len;
+    const char *text = fy_node_get_scalar(node, &len);
+    if (!text || len == 0)
+        return true;
+    return (len == 1 && text[0] == '~') ||
+           (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
+}
+
+/* The text of a scalar node as a new string. */
+static char *mt__scalar_dup(struct fy_node *node)
+{
+    size_t len;
+    const char *text = fy_node_get_scalar(node, &len);
+    return mt_strndup(text ? text : "", text ? len : 0);
+}
+
+static bool mt__is_scalar(struct fy_node *node)
+{
+    return node && fy_node_get_type(node) == FYNT_SCALAR;
+}
+
+/* Same as config.c: '_' and '-' alike. */
+static bool mt__key_is(const char *key, const char *name)
+{
+    for (; *key && *name; key++, name++) {
+        char a = *key == '_' ? '-' : *key, b = *name == '_' ? '-' : *name;
+        if (a != b)
+            return false;
+    }
+    return *key == *name;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+static void mt__pool_free(mt_config_pool_t *pool)
+{
+    free(pool->name);
+    free(pool->purpose);
+    free(pool->type);
+    free(pool->server_name_template);
+    free(pool->program);
+}
+
+/* One pool mapping; `line` is where it starts. */
+static int mt__load_pool(mt__yaml_ctx_t *ctx, struct fy_node *item, int line)
+{
+    mt_config_pool_t pool = { .processes = 1, .src = { MT_SRC_FILE, ctx->file, line } };
+    bool have_processes = false;
+    int type_line = line;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    char *key = NULL;
+
+    while ((pair = fy_node_mapping_iterate(item, &iter))) {
+        struct fy_node *knode = fy_node_pair_key(pair);
+        bool broken;
+        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        int kline = mt__node_line(knode, line);
+        if (!mt__is_scalar(knode) || mt__is_null(knode)) {
+            mt__yaml_error(ctx, kline, "pools: keys must be plain names");
+            goto error;
+        }
+        free(key);
+        key = mt__scalar_dup(knode);
+        int vline = mt__node_line(vnode, kline);
+        if (broken) {
+            mt__yaml_error(ctx, kline, "pools: '%s': unresolvable alias", key);
+            goto error;
+        }
+
+        char **field = NULL;
+        if (mt__key_is(key, "name"))
+            field = &pool.name;
+        else if (mt__key_is(key, "purpose"))
+            field = &pool.purpose;
+        else if (mt__key_is(key, "type"))
+            field = &pool.type;
+        else if (mt__key_is(key, "server-name"))
+            field = &pool.server_name_template;
+        else if (mt__key_is(key, "program"))
+            field = &pool.program;
+        else if (!mt__key_is(key, "processes")) {
+            mt__yaml_error(ctx, kline,
+                           "pools: unknown key '%s' (expected name, purpose, type, processes, server_name, program)",
+                           key);
+            goto error;
+        }
+
+        if (!mt__is_scalar(vnode) || mt__is_null(vnode)) {
+            mt__yaml_error(ctx, vline, "pools: '%s' must be a single value", key);
+            goto error;
+        }
+        if ((field && *field) || (!field && have_processes)) {
+            mt__yaml_error(ctx, kline, "pools: '%s' given twice", key);
+            goto error;
+        }
+        char *value = mt__scalar_dup(vnode);
+        if (field == &pool.type)
+            type_line = vline;
+        if (field) {
+            *field = value;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long n = strtol(value, &end, 10);
+        if (end == value || *end != '\0' || errno == ERANGE || n < 0 || n > MT__POOL_PROCESSES_MAX) {
+            mt__yaml_error(ctx, vline, "pools: processes: '%s' is not a number in [0, %d]", value,
+                           MT__POOL_PROCESSES_MAX);
+            free(value);
+            goto error;
+        }
+        free(value);
+        pool.processes = n;
+        have_processes = true;
+    }
+
+    if (!pool.name || !pool.name[0]) {
+        mt__yaml_error(ctx, line, "pools: a pool needs a name");
+        goto error;
+    }
+    if (!pool.type) {
+        pool.type = mt_strdup("mule");
+    } else if (strcmp(pool.type, "mule") != 0 && strcmp(pool.type, "standalone") != 0) {
+        mt__yaml_error(ctx, type_line, "pools: pool '%s': type '%s' is not mule or standalone", pool.name, pool.type);
+        goto error;
+    }
+    free(key);
+    mt_config__add_pool(ctx->cfg, &pool);
+    return 0;
+
+error:
+    free(key);
+    mt__pool_free(&pool);
+    return -1;
+}
+
+/* A sequence of pool mappings ("workers:" / "pools:"); `line` is its key's. */
+static int mt__load_pools(mt__yaml_ctx_t *ctx, struct fy_node *seq, int line)
+{
+    if (mt__is_null(seq))
+        return 0;
+    if (fy_node_get_type(seq) != FYNT_SEQUENCE)
+        return mt__yaml_error(ctx, line, "pools: expected a list of pools (- name: ...)");
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(seq, &iter))) {
+        bool broken;
+        int iline = mt__node_line(item, line);
+        item = mt__deref(item, &broken);
+        if (broken || !item || fy_node_get_type(item) != FYNT_MAPPING)
+            return mt__yaml_error(ctx, iline, "pools: each pool must be a mapping (name: ..., processes: ...)");
+        if (mt__load_pool(ctx, item, mt__node_line(item, iline)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The top-level "stack:" mapping: only "workers:" for now. */
+static int mt__load_stack(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
+{
+    if (mt__is_null(map))
+        return 0;
+    if (fy_node_get_type(map) != FYNT_MAPPING)
+        return mt__yaml_error(ctx, line, "stack: expected a mapping with workers:");
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(map, &iter))) {
+        struct fy_node *knode = fy_node_pair_key(pair);
+        int kline = mt__node_line(knode, line);
+        bool broken;
+        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        if (!mt__is_scalar(knode) || mt__is_null(knode))
+            return mt__yaml_error(ctx, kline, "stack: keys must be plain names");
+        char *key = mt__scalar_dup(knode);
+        int rc;
+        if (broken)
+            rc = mt__yaml_error(ctx, kline, "stack: '%s': unresolvable alias", key);
+        else if (mt__key_is(key, "workers"))
+            rc = mt__load_pools(ctx, vnode, kline);
+        else
+            rc = mt__yaml_error(ctx, kline, "stack: unknown key '%s' (expected workers)", key);
+        free(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Option sections                                                     */
+/* ------------------------------------------------------------------ */
+
+static int mt__set_scalar(mt__yaml_ctx_t *ctx, int sect, const char *name, struct fy_node *node, int line)
+{
+    mt_source_t src = { MT_SRC_FILE, ctx->file, line };
+    if (mt__is_null(node))
+        return mt_config__set(ctx->cfg, sect, name, NULL, &src, ctx->err, ctx->errlen);
+    char *value = mt__scalar_dup(node);
+    int rc = mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen);
+    free(value);
+    return rc;
+}
+
+/* One "name: value" pair of a section. */
+static int mt__load_option(mt__yaml_ctx_t *ctx, int sect, const char *name, struct fy_node *vnode, int line)
+{
+    const mt_option_def_t *def = mt_config__find_option(ctx->cfg, sect, name);
+    mt_source_t src = { MT_SRC_FILE, ctx->file, line };
+
+    if (!def || (def->flags & MT_OPT_CMDLINE_ONLY))
+        return mt_config__set(ctx->cfg, sect, name, NULL, &src, ctx->err, ctx->errlen); /* reports it */
+    if (mt__is_null(vnode) || fy_node_get_type(vnode) == FYNT_SCALAR)
+        return mt__set_scalar(ctx, sect, name, vnode, line);
+    if (fy_node_get_type(vnode) == FYNT_MAPPING)
+        return mt__yaml_error(ctx, line, "option '%s': expected a value, not a mapping", name);
+    if (def->type != MT_OPT_LIST)
+        return mt__yaml_error(ctx, line, "option '%s': expected a single value, not a list", name);
+
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(vnode, &iter))) {
+        int iline = mt__node_line(item, line);
+        bool broken;
+        item = mt__deref(item, &broken);
+        if (broken || (!mt__is_null(item) && fy_node_get_type(item) != FYNT_SCALAR))
+            return mt__yaml_error(ctx, iline, "option '%s': list items must be single values", name);
+        if (mt__set_scalar(ctx, sect, name, item, iline) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The mapping under a section key (muleteer:, uwsgi:, jobs:, ...). */
+static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, struct fy_node *map, int line)
+{
+    if (mt__is_null(map))
+        return 0;
+    if (fy_node_get_type(map) != FYNT_MAPPING)
+        return mt__yaml_error(ctx, line, "'%s' must be a mapping of option: value", secname);
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(map, &iter))) {
+        struct fy_node *knode = fy_node_pair_key(pair);
+        int kline = mt__node_line(knode, line);
+        if (!mt__is_scalar(knode) || mt__is_null(knode))
+            return mt__yaml_error(ctx, kline, "'%s': option names must be plain names", secname);
+        bool broken;
+        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        char *name = mt__scalar_dup(knode);
+        int rc;
+        if (broken)
+            rc = mt__yaml_error(ctx, kline, "option '%s': unresolvable alias", name);
+        else if (sect == 0 && mt__key_is(name, "pools"))
+            rc = mt__load_pools(ctx, vnode, kline);
+        else
+            rc = mt__load_option(ctx, sect, name, vnode, kline);
+        free(name);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
+{
+    if (mt__is_null(root))
+        return 0;
+    if (fy_node_get_type(root) != FYNT_MAPPING)
+        return mt__yaml_error(ctx, mt__node_line(root, 1), "expected a mapping at the top level (muleteer: ...)");
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(root, &iter))) {
+        struct fy_node *knode = fy_node_pair_key(pair);
+        int kline = mt__node_line(knode, 1);
+        if (!mt__is_scalar(knode) || mt__is_null(knode))
+            continue; /* not a name we could own */
+        bool broken;
+        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        char *key = mt__scalar_dup(knode);
+        int sect = mt_config__section_index(ctx->cfg, key);
+        int rc = 0;
+        if ((sect >= 0 || strcmp(key, "stack") == 0) && broken)
+            rc = mt__yaml_error(ctx, kline, "'%s': unresolvable alias", key);
+        else if (strcmp(key, "stack") == 0)
+            rc = mt__load_stack(ctx, vnode, kline);
+        else if (sect >= 0)
+            rc = mt__load_section(ctx, sect, key, vnode, kline);
+        free(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Diagnostics are collected (fy_diag_set_collect_errors); nothing is printed. */
+static void mt__diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    mt__yaml_ctx_t ctx = { cfg, NULL, err, errlen };
+    struct fy_diag *diag = NULL;
+    struct fy_parser *parser = NULL;
+    struct fy_document *doc = NULL;
+    int rc = -1;
+
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    ctx.file = mt_config__intern_file(cfg, path);
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = mt__diag_discard_cb;
+    dcfg.colorize = false;
+    diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        snprintf(err, errlen, "%s: cannot create the YAML diagnostics", path);
+        goto out;
+    }
+    fy_diag_set_collect_errors(diag, true);
+
+    struct fy_parse_cfg pcfg = {
+        .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS,
+        .diag = diag,
+    };
+    parser = fy_parser_create(&pcfg);
+    if (!parser || fy_parser_set_input_fp(parser, ctx.file, fp) != 0) {
+        snprintf(err, errlen, "%s: cannot create the YAML parser", path);
+        goto out;
+    }
+    doc = fy_parse_load_document(parser);
+
+    void *iter = NULL;
+    struct fy_diag_error *derr;
+    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
+        ;
+    if (derr) {
+        /* fy_diag_error's line and column are 1-based already. */
+        mt__yaml_error(&ctx, derr->line > 0 ? derr->line : 1, "YAML syntax error: %s (column %d)",
+                       derr->msg ? derr->msg : "?", derr->column);
+        goto out;
+    }
+    if (!doc && (fy_parser_get_stream_error(parser) || ferror(fp))) {
+        snprintf(err, errlen, "%s: cannot read YAML", path);
+        goto out;
+    }
+    /* No document and no error: an empty file. */
+    if (!doc) {
+        rc = 0;
+        goto out;
+    }
+    /* A second document would be ignored silently: refuse it. */
+    struct fy_document *extra = fy_parse_load_document(parser);
+    if (extra) {
+        mt__yaml_error(&ctx, mt__node_line(fy_document_root(extra), 1),
+                       "only one YAML document is supported (found a second one)");
+        fy_parse_document_destroy(parser, extra);
+        goto out;
+    }
+    rc = mt__load_root(&ctx, fy_document_root(doc));
+
+out:
+    if (doc)
+        fy_parse_document_destroy(parser, doc);
+    if (parser)
+        fy_parser_destroy(parser);
+    if (diag)
+        fy_diag_destroy(diag);
+    fclose(fp);
+    return rc;
+}

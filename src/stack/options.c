@@ -1,0 +1,80 @@
+/*
+ * options: the stack's option table (see options.h).
+ *
+ * Every option the stack reads is declared here, with its type, default,
+ * bounds and the one-line help that --help and the operator guide show.
+ * Other modules read the values through mt_config_get*() by these names.
+ */
+#include "stack/options.h"
+
+#include <stddef.h>
+
+#define OPT_STR(n, def, help)                  { (n), MT_OPT_STRING, (def), 0, 0, 0, NULL, (help) }
+#define OPT_INT(n, def, lo, hi, help)          { (n), MT_OPT_INT, (def), (lo), (hi), 0, NULL, (help) }
+#define OPT_BOOL(n, def, help)                 { (n), MT_OPT_BOOL, (def), 0, 0, 0, NULL, (help) }
+#define OPT_LIST(n, flags, help)               { (n), MT_OPT_LIST, NULL, 0, 0, (flags), NULL, (help) }
+#define OPT_ALIAS(n, of)                       { (n), MT_OPT_STRING, NULL, 0, 0, 0, (of), NULL }
+#define OPT_IGNORED(n, type)                   { (n), (type), NULL, 0, 0, MT_OPT_IGNORED, NULL, \
+                                                 "accepted for uWSGI compatibility; no effect" }
+
+const mt_option_def_t mt_stack_options[] = {
+    /* Serving HTTP. */
+    OPT_STR("http", "127.0.0.1:8080", "address:port to serve HTTP on"),
+    OPT_ALIAS("http-socket", "http"),
+    OPT_INT("processes", "1", 1, 1024, "web worker processes"),
+    OPT_ALIAS("workers", "processes"),
+    OPT_INT("threads", "1", 1, 256, "threads per web worker"),
+    OPT_LIST("static-map", 0, "URL=DIR: serve the files of DIR under URL"),
+    OPT_INT("buffer-size", "8192", 1024, 1048576, "max bytes of request line + headers"),
+    OPT_INT("limit-post", "16777216", 0, 1073741824, "max request body bytes"),
+    OPT_INT("http-timeout", "30", 1, 86400, "seconds a client may stay idle or take to send a request"),
+    OPT_INT("listen", "1024", 1, 65535, "listen backlog"),
+
+    /* Mules and farms. */
+    OPT_LIST("mule", MT_OPT_VALUE_OPTIONAL,
+             "add a mule; no value: built-in mule loop; =PROGRAM: exec that program"),
+    OPT_INT("mules", "0", 0, 1024, "add N built-in mules"),
+    OPT_LIST("farm", 0, "NAME:ID[,ID...]: a farm of mule ids"),
+    OPT_INT("msg-send-timeout", "2000", 0, 600000,
+            "milliseconds a sender waits on a full farm/mule queue before failing"),
+
+    /* Process naming. */
+    OPT_STR("server-name", "main", "first part of every process's server name"),
+    OPT_STR("server-name-template", "{server_name}.{pool_name}.{instance_id}",
+            "server name of each process (may also use {hostname} {pid})"),
+
+    /* Master and shutdown. */
+    OPT_BOOL("master", "true", "always on; accepted for compatibility"),
+    OPT_BOOL("die-on-term", "true", "accepted; SIGTERM always stops the stack"),
+    OPT_INT("worker-reload-mercy", "30", 0, 3600,
+            "seconds web workers get to finish in-flight requests at shutdown"),
+    OPT_INT("mule-reload-mercy", "10", 0, 3600, "seconds mules get to exit at shutdown before SIGKILL"),
+    { "log-level", MT_OPT_STRING, "info", 0, 0, MT_OPT_LOG_LEVEL, NULL,
+      "lowest level logged: debug, info, notice, warn, error, alert" },
+
+    /* Configuration sources: command line only. */
+    OPT_LIST("ini", MT_OPT_CMDLINE_ONLY, "FILE[:SECTION]: read options from an INI file"),
+    OPT_ALIAS("ini-paste", "ini"),
+    OPT_LIST("yaml", MT_OPT_CMDLINE_ONLY, "FILE: read options from a YAML file"),
+    OPT_ALIAS("yml", "yaml"),
+    OPT_LIST("set", MT_OPT_CMDLINE_ONLY, "KEY=VALUE (KEY may be SECTION.KEY): set an option"),
+    { "print-config", MT_OPT_BOOL, NULL, 0, 0, MT_OPT_CMDLINE_ONLY, NULL,
+      "print the effective configuration and where each value came from, then exit" },
+
+    /* uWSGI options that have no meaning here. */
+    OPT_IGNORED("virtualenv", MT_OPT_STRING),
+    OPT_IGNORED("pythonpath", MT_OPT_STRING),
+    OPT_IGNORED("enable-threads", MT_OPT_BOOL),
+    OPT_IGNORED("py-call-osafterfork", MT_OPT_BOOL),
+    OPT_IGNORED("module", MT_OPT_STRING),
+    OPT_IGNORED("wsgi-file", MT_OPT_STRING),
+    OPT_IGNORED("paste-logger", MT_OPT_BOOL),
+    OPT_IGNORED("need-app", MT_OPT_BOOL),
+    OPT_IGNORED("plugin", MT_OPT_STRING),
+    OPT_IGNORED("plugins", MT_OPT_STRING),
+    OPT_IGNORED("disable-logging", MT_OPT_BOOL),
+    OPT_IGNORED("vacuum", MT_OPT_BOOL),
+    OPT_IGNORED("thunder-lock", MT_OPT_BOOL),
+
+    { NULL },
+};
