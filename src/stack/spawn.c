@@ -129,6 +129,13 @@ pid_t mt_spawn(mt_stack_t *stack, size_t slot, int master_only_fd, char *err, si
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != stack->master_pid)
             _exit(0);
+        /*
+         * A process group of its own: signals sent to the master's group
+         * (Ctrl-C in a terminal, `timeout`, `kill -- -PGID`) reach only the
+         * master, which then stops the children in order (web workers
+         * first, mules after). PDEATHSIG above still ties them to it.
+         */
+        setpgid(0, 0);
         reset_signals();
         if (master_only_fd >= 0)
             close(master_only_fd);

@@ -143,13 +143,10 @@ int mt_web_worker_run(mt_stack_t *stack)
                     left == 1 ? "" : "s", mercy_s);
             return 0;
         }
-        /* A second stop signal means: do not wait. */
+        /* Further stop signals change nothing: the master escalates with SIGKILL if needed. */
         struct timespec tick = {.tv_nsec = 10 * 1000000};
         siginfo_t info;
-        if (sigtimedwait(&stop_set, &info, &tick) > 0 && info.si_signo != SIGHUP) {
-            mt_warn("second stop signal: exiting without waiting");
-            return 0;
-        }
+        (void)sigtimedwait(&stop_set, &info, &tick);
     }
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i].thread, NULL);
