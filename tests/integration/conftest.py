@@ -122,7 +122,7 @@ class Server:
     def log(self):
         return "".join(self.log_lines)
 
-    def signal(self, sig):
+    def send(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):

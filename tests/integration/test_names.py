@@ -49,7 +49,7 @@ def test_proposal_yaml_example(servers, tmp_path):
 
 def test_yaml_list_form_and_server_name_on_command_line(servers, tmp_path):
     cfg = write(tmp_path, "galaxy.yml", "uwsgi:\n  processes: 4\n  mule: ['', '', '']\n"
-                "  farm: [job-handlers:2,3, something-else:1]\n")
+                "  farm: ['job-handlers:2,3', 'something-else:1']\n")
     s = servers(["--yaml", cfg, "--server-name", "galaxy"])
     check_galaxy(s.stack())
 
@@ -82,7 +82,7 @@ def print_table(args, cwd):
 
 def test_pools_form_compiles_to_the_same_table(tmp_path):
     flat = write(tmp_path, "flat.yml", "muleteer:\n  processes: 2\n  mule: ['', '', '', '', '', '', '']\n"
-                 "  farm: [default-job-handlers:1,2,3,4, special-job-handlers:5,6, spam-spam-spam:7]\n")
+                 "  farm: ['default-job-handlers:1,2,3,4', 'special-job-handlers:5,6', 'spam-spam-spam:7']\n")
     pools = write(tmp_path, "pools.yml", """\
 muleteer:
   processes: 2

@@ -80,7 +80,7 @@ def test_in_flight_request_finishes_during_shutdown(servers, tmp_path):
     c.endheaders()
     c.send(body[:10])
     time.sleep(0.3)
-    s.signal(signal.SIGTERM)
+    s.send(signal.SIGTERM)
     time.sleep(0.3)
     c.send(body[10:])
     r = c.getresponse()
