@@ -243,14 +243,15 @@ def bench_memory(o, tmp):
     run = os.path.join(SHARED_BENCH, "peer-uwsgi", "run.sh")
     if os.path.exists(run) and shutil.which("uwsgi"):
         port = free_port()
-        peer = subprocess.Popen(["sh", run, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=dict(os.environ, PEER_DB=os.path.join(tmp, "peer.sqlite")),
-                                start_new_session=True)
+        log = os.path.join(tmp, "peer-memory.log")
+        with open(log, "w") as logf:
+            peer = subprocess.Popen(["sh", run, str(port)], stdout=logf, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PEER_DB=os.path.join(tmp, "peer.sqlite")),
+                                    start_new_session=True)
         try:
             time.sleep(3)
-            out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(peer.pid)], capture_output=True,
-                                 text=True).stdout
-            pids = [int(l.split()[0]) for l in out.splitlines() if "mule" in l]
+            with open(log) as f:
+                pids = [int(p) for p in re.findall(r"spawned uWSGI mule \d+ \(pid: (\d+)\)", f.read())]
             res["peer_mule_rss_kib"] = [rss_kib(p) for p in pids]
         finally:
             os.killpg(peer.pid, signal.SIGTERM)
