@@ -72,6 +72,7 @@ int main(void)
             if (errno == EINTR)
                 continue;
             perror("mule-echo: poll");
+            free(buf);
             return 1;
         }
         for (int i = 0; i < nfds; i++) {
@@ -82,6 +83,7 @@ int main(void)
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                     continue; /* another mule of the farm won the race */
                 perror("mule-echo: recv");
+                free(buf);
                 return 1;
             }
             /* Header: 'M', version 1, target length, flags, u32 sender slot. */
@@ -96,5 +98,8 @@ int main(void)
         }
     }
     fprintf(stderr, "mule-echo: stopping\n");
+    free(buf);
+    if (out != stdout)
+        fclose(out);
     return 0;
 }
