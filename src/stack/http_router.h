@@ -39,6 +39,8 @@ void mt_router_freeze(mt_router_t *router);
 /*
  * Find the route for method + path (path without query string).
  * Returns the route, or NULL with *status set to 404 or 405.
+ * A prefix matches whole segments: "/api" covers "/api" and "/api/x", not
+ * "/apix". A HEAD request also matches a GET route. Thread-safe once frozen.
  */
 const mt_route_t *mt_router_match(const mt_router_t *router, const char *method, const char *path, int *status);
 

@@ -12,6 +12,18 @@
  * max_header_size 431, body larger than max_body_size 413, client idle or
  * too slow to send a whole request within timeout_ms: closed (408 if a
  * request had started). Unknown route: 404 JSON; wrong method: 405 JSON.
+ *
+ * Details an operator or a handler may rely on:
+ *   - Protocol errors (400, 408, 413, 414, 431) say "Connection: close" and
+ *     end the connection; route errors (404, 405, 500) keep it alive.
+ *   - timeout_ms also cuts a client that stops reading a response: no
+ *     write progress for timeout_ms resets the connection.
+ *   - Static files (cfg.statics, GET and HEAD only) are tried before the
+ *     routes: a missing file is 404, a path trying to escape its directory
+ *     403; large files are streamed in 64 KiB chunks.
+ *   - HEAD gets the headers of the GET response (a GET route serves HEAD).
+ *   - mt_http_server_create() ignores SIGPIPE unless the process already
+ *     handles it: a client closing mid-write must not kill the worker.
  */
 #ifndef MT_HTTP_SERVER_H
 #define MT_HTTP_SERVER_H
@@ -44,7 +56,9 @@ typedef struct mt_http_stats {
 
 /*
  * Start accepting on loop. cfg is copied (its pointers must outlive the
- * server). Returns NULL with a message in err on failure.
+ * server). Returns NULL with a message in err on failure (handles already
+ * created are closing then: run the loop before uv_loop_close()).
+ * Every other function runs on the loop's thread.
  */
 mt_http_server_t *mt_http_server_create(uv_loop_t *loop, const mt_http_config_t *cfg, char *err, size_t errlen);
 
@@ -57,7 +71,13 @@ mt_http_server_t *mt_http_server_create(uv_loop_t *loop, const mt_http_config_t 
 void mt_http_server_drain(mt_http_server_t *server, void (*done_cb)(mt_http_server_t *server, void *data),
                           void *data);
 
-/* Close every handle; the loop must then be run until it has no handles left. Frees the server. */
+/*
+ * Close every handle; the loop must then be run until it has no handles left. Frees the server.
+ * The memory is released from the last close callback, so the usual shutdown is:
+ * mt_http_server_close(server) (from done_cb, or after uv_stop()), then
+ * uv_run(loop, UV_RUN_DEFAULT) until uv_loop_close(loop) returns 0. Accepts NULL.
+ * May be called from done_cb. Responses not yet written are dropped.
+ */
 void mt_http_server_close(mt_http_server_t *server);
 
 void mt_http_server_stats(const mt_http_server_t *server, mt_http_stats_t *out);

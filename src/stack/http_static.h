@@ -45,4 +45,13 @@ int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_
 /* Content-Type for a file name by extension ("application/octet-stream" if unknown). */
 const char *mt_static_content_type(const char *path);
 
+/*
+ * Testing seam: the openat2 system call, syscall(SYS_openat2, ...) by
+ * default. Returns the descriptor, or -1 with errno set. Tests replace it
+ * (e.g. with one failing with ENOSYS to exercise the realpath fallback);
+ * set it before any thread resolves paths.
+ */
+struct open_how;
+extern long (*mt_static__openat2)(int dirfd, const char *path, struct open_how *how, size_t size);
+
 #endif

@@ -1,0 +1,677 @@
+/*
+ * http_conn: one HTTP/1.1 connection: parsing, limits, timeouts, output.
+ *
+ * Input is read into the server's shared buffer and fed to llhttp, which
+ * pauses twice per request: at the end of the headers (limits are checked
+ * there, with the exact size of the head, and "100 Continue" is sent) and
+ * at the end of the message (the request is dispatched and its response
+ * appended to conn->out). Pipelined requests in the same read are answered
+ * one after the other into the same buffer, and everything is flushed with
+ * one write once the read is parsed: uv_try_write() first, and if the
+ * socket takes only part of it the rest goes to uv_write(), reading stops
+ * and parsing resumes only when that write completes (backpressure). Input
+ * that could not be parsed yet (output above MT_HTTP_OUT_HIGH, or a static
+ * file to stream first) waits in conn->pending.
+ *
+ * conn_pump() is the one place that decides what happens next, after a
+ * read and after a write: flush output, stream the next file chunk, close,
+ * parse pending input, or read more.
+ *
+ * The timer is armed when the connection is accepted, after each response
+ * and on each write progress, never by incoming bytes: a client must send a
+ * whole request within timeout_ms (408 if it started one, else a silent
+ * close) and a client that stops reading is cut after timeout_ms too.
+ *
+ * Protocol errors (400, 408, 413, 414, 431) are answered with
+ * "Connection: close"; what the client may still be sending is read and
+ * discarded after a shutdown() for at most MT_HTTP_LINGER_MS, so that the
+ * close does not turn into a reset that destroys the error response.
+ */
+#include "stack/http_conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stack/log.h"
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void conn_pump(mt_http_conn_t *conn);
+
+static void conn_arm_timer(mt_http_conn_t *conn, uint64_t ms);
+
+/* ------------------------------------------------------------------ */
+/* llhttp callbacks                                                    */
+/* ------------------------------------------------------------------ */
+
+/* A callback hit a limit: remember the answer, make llhttp stop. */
+static int conn_fail(mt_http_conn_t *conn, int status, const char *msg)
+{
+    if (conn->err_status == 0) {
+        conn->err_status = status;
+        conn->err_msg = msg;
+    }
+    return -1;
+}
+
+/* Switch to another span of the head, NUL-terminating the previous one. */
+static void span_begin(mt_http_conn_t *conn, mt_http_span_t kind)
+{
+    if (conn->span == kind)
+        return; /* llhttp splits a span across reads: keep appending */
+    mt_http_buf_t *head = &conn->head;
+    if (conn->span == MT_HTTP_SPAN_VALUE) {
+        /* llhttp skips the whitespace before a value but keeps the whitespace after it. */
+        size_t start = conn->headers[conn->header_count - 1].value;
+        while (head->len > start && (head->data[head->len - 1] == ' ' || head->data[head->len - 1] == '\t'))
+            head->len--;
+    }
+    if (conn->span != MT_HTTP_SPAN_NONE)
+        mt_http__buf_append(head, "", 1);
+    if (conn->span == MT_HTTP_SPAN_FIELD && kind != MT_HTTP_SPAN_VALUE) {
+        /* A header without any value span: give it an empty value. */
+        conn->headers[conn->header_count - 1].value = head->len;
+        mt_http__buf_append(head, "", 1);
+    }
+    if (kind == MT_HTTP_SPAN_FIELD) {
+        if (conn->header_count == conn->header_cap) {
+            conn->header_cap = conn->header_cap ? conn->header_cap * 2 : 16;
+            conn->headers = mt_realloc(conn->headers, conn->header_cap * sizeof(*conn->headers));
+        }
+        conn->headers[conn->header_count++] = (mt_http_header_t){.name = head->len, .value = head->len};
+    } else if (kind == MT_HTTP_SPAN_VALUE) {
+        assert(conn->header_count > 0);
+        conn->headers[conn->header_count - 1].value = head->len;
+    }
+    conn->span = kind;
+}
+
+static int on_message_begin(llhttp_t *parser)
+{
+    mt_http_conn_t *conn = parser->data;
+    conn->in_request = true;
+    conn->in_head = true;
+    conn->head.len = 0;
+    conn->header_count = 0;
+    conn->url_len = 0;
+    conn->head_stored = 0;
+    conn->head_bytes = 0;
+    conn->body.len = 0;
+    conn->span = MT_HTTP_SPAN_NONE;
+    conn->err_status = 0;
+    conn->resp_headers.len = 0;
+    return 0;
+}
+
+static int on_url(llhttp_t *parser, const char *at, size_t len)
+{
+    mt_http_conn_t *conn = parser->data;
+    conn->url_len += len;
+    conn->head_stored += len;
+    if (conn->url_len > conn->server->cfg.max_header_size)
+        return conn_fail(conn, 414, "request URL too long");
+    span_begin(conn, MT_HTTP_SPAN_URL);
+    mt_http__buf_append(&conn->head, at, len);
+    return 0;
+}
+
+static int on_header_span(llhttp_t *parser, const char *at, size_t len, mt_http_span_t kind)
+{
+    mt_http_conn_t *conn = parser->data;
+    conn->head_stored += len;
+    if (conn->head_stored > conn->server->cfg.max_header_size)
+        return conn_fail(conn, 431, "request headers too large");
+    span_begin(conn, kind);
+    mt_http__buf_append(&conn->head, at, len);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *parser, const char *at, size_t len)
+{
+    return on_header_span(parser, at, len, MT_HTTP_SPAN_FIELD);
+}
+
+static int on_header_value(llhttp_t *parser, const char *at, size_t len)
+{
+    return on_header_span(parser, at, len, MT_HTTP_SPAN_VALUE);
+}
+
+static int on_headers_complete(llhttp_t *parser)
+{
+    mt_http_conn_t *conn = parser->data;
+    span_begin(conn, MT_HTTP_SPAN_NONE);
+    conn->paused = MT_HTTP_PAUSE_HEADERS; /* conn_parse() measures the head at the pause position */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *parser, const char *at, size_t len)
+{
+    mt_http_conn_t *conn = parser->data;
+    if (len > conn->server->cfg.max_body_size - conn->body.len)
+        return conn_fail(conn, 413, "request body too large"); /* chunked: the size was not announced */
+    mt_http__buf_append(&conn->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *parser)
+{
+    mt_http_conn_t *conn = parser->data;
+    conn->paused = MT_HTTP_PAUSE_MESSAGE;
+    return HPE_PAUSED;
+}
+
+void mt_http__conn_settings_init(llhttp_settings_t *settings)
+{
+    llhttp_settings_init(settings);
+    settings->on_message_begin = on_message_begin;
+    settings->on_url = on_url;
+    settings->on_header_field = on_header_field;
+    settings->on_header_value = on_header_value;
+    settings->on_headers_complete = on_headers_complete;
+    settings->on_body = on_body;
+    settings->on_message_complete = on_message_complete;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The head is complete: check the limits, split the URL. Returns false after answering an error. */
+static bool conn_headers_done(mt_http_conn_t *conn)
+{
+    const mt_http_config_t *cfg = &conn->server->cfg;
+    if (conn->head_bytes > cfg->max_header_size) {
+        mt_http__respond_error(conn, 431, "request headers too large");
+        return false;
+    }
+    if (conn->head.len == 0) {
+        mt_http__respond_error(conn, 400, "bad request: no request target");
+        return false;
+    }
+
+    /* The URL is the first span of the head, NUL-terminated. */
+    char *target = conn->head.data;
+    if (target[0] != '/' && strcmp(target, "*") != 0) {
+        /* absolute-form ("GET http://host/path"), which servers must accept */
+        size_t scheme = strncasecmp(target, "http://", 7) == 0 ? 7 : strncasecmp(target, "https://", 8) == 0 ? 8 : 0;
+        if (scheme == 0) {
+            mt_http__respond_error(conn, 400, "bad request: invalid request target");
+            return false;
+        }
+        target += scheme + strcspn(target + scheme, "/?");
+    }
+    mt_request_t *req = &conn->req;
+    char *question = strchr(target, '?');
+    if (question != NULL) {
+        *question = '\0';
+        req->query = question + 1;
+    } else {
+        req->query = "";
+    }
+    req->path = target[0] != '\0' ? target : "/";
+    req->method = llhttp_method_name((llhttp_method_t)conn->parser.method);
+    req->head_only = conn->parser.method == HTTP_HEAD;
+    req->responded = false;
+
+    bool chunked = (conn->parser.flags & F_CHUNKED) != 0;
+    if (!chunked && (conn->parser.flags & F_CONTENT_LENGTH) && conn->parser.content_length > cfg->max_body_size) {
+        mt_http__respond_error(conn, 413, "request body too large");
+        return false;
+    }
+    if ((chunked || conn->parser.content_length > 0) && conn->parser.http_major == 1 &&
+        conn->parser.http_minor >= 1) {
+        const char *expect = mt_request_header(req, "Expect");
+        if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+            mt_http__buf_append(&conn->out, continue_100, sizeof continue_100 - 1);
+    }
+    return true;
+}
+
+/* The whole request is in: answer it. */
+static void conn_message_done(mt_http_conn_t *conn)
+{
+    mt_http__buf_reserve(&conn->body, 1);
+    conn->body.data[conn->body.len] = '\0';
+    if (!llhttp_should_keep_alive(&conn->parser) || conn->parser.upgrade || conn->server->draining)
+        conn->close_after = true; /* decided before dispatch: the response says "Connection: close" */
+
+    mt_http__dispatch(conn);
+
+    conn->in_request = false;
+    conn->body.len = 0;
+    mt_http__buf_trim(&conn->body, MT_HTTP_BUF_KEEP);
+    conn->resp_headers.len = 0;
+    conn_arm_timer(conn, conn->server->cfg.timeout_ms); /* now waiting for the next request */
+}
+
+/*
+ * Parse input. Returns how much of it was consumed: less than len when
+ * parsing must wait for the output to drain (the caller keeps the rest).
+ * Once parsing stops for good (an error, no keep-alive) the rest is dropped.
+ */
+static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
+{
+    const mt_http_config_t *cfg = &conn->server->cfg;
+    const char *p = data;
+    const char *end = data + len;
+    bool run_again = false; /* after the headers pause: llhttp must run even on no data to end a bodiless message */
+
+    while ((p < end || run_again) && !conn->parse_dead && !conn->closing) {
+        run_again = false;
+        conn->paused = MT_HTTP_PAUSE_NONE;
+        llhttp_errno_t err = llhttp_execute(&conn->parser, p, (size_t)(end - p));
+        if (err == HPE_OK) {
+            if (conn->in_head) {
+                conn->head_bytes += (size_t)(end - p);
+                if (conn->head_bytes > cfg->max_header_size)
+                    mt_http__respond_error(conn, 431, "request headers too large");
+            }
+            p = end;
+            break;
+        }
+        if (err == HPE_PAUSED && conn->paused != MT_HTTP_PAUSE_NONE) {
+            const char *pos = llhttp_get_error_pos(&conn->parser);
+            llhttp_resume(&conn->parser);
+            if (conn->paused == MT_HTTP_PAUSE_HEADERS) {
+                conn->head_bytes += (size_t)(pos - p);
+                conn->in_head = false;
+                p = pos;
+                if (!conn_headers_done(conn))
+                    break;
+                run_again = true;
+                continue;
+            }
+            p = pos;
+            conn_message_done(conn);
+            if (conn->close_after)
+                break;
+            if (conn->file_fd >= 0 || conn->out.len - conn->out_sent > MT_HTTP_OUT_HIGH)
+                return (size_t)(p - data); /* the rest waits for the output */
+            continue;
+        }
+        if (conn->err_status != 0) {
+            mt_http__respond_error(conn, conn->err_status, conn->err_msg);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "bad request: %s", llhttp_get_error_reason(&conn->parser));
+            mt_http__respond_error(conn, 400, msg);
+        }
+        break;
+    }
+    if (p < end) {
+        conn->discard_input = true;
+        conn->parse_dead = true;
+    }
+    return len;
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void conn_timer_cb(uv_timer_t *timer);
+
+static void conn_arm_timer(mt_http_conn_t *conn, uint64_t ms)
+{
+    if (!conn->closing)
+        uv_timer_start(&conn->timer, conn_timer_cb, ms, 0);
+}
+
+static void conn_io_error(mt_http_conn_t *conn, const char *what, int status)
+{
+    mt_debug("http: %s failed: %s", what, uv_strerror(status));
+    mt_http__conn_close(conn);
+}
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    mt_http_conn_t *conn = handle->data;
+    /* Parsing copies what it keeps, so one buffer per thread serves every connection. */
+    buf->base = conn->server->read_buf;
+    buf->len = MT_HTTP_READ_SIZE;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    mt_http_conn_t *conn = stream->data;
+    if (nread == 0 || conn->closing)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            conn_io_error(conn, "read", (int)nread);
+            return;
+        }
+        conn->eof = true;
+        conn->reading = false; /* libuv stops reading at EOF */
+        if (conn->lingering || conn->in_request) {
+            mt_http__conn_close(conn); /* nothing more to answer */
+            return;
+        }
+        /* Half-closed after complete requests: finish writing their responses, then close. */
+        conn->close_after = true;
+        conn->parse_dead = true;
+        conn_pump(conn);
+        return;
+    }
+    if (conn->parse_dead)
+        return; /* lingering: discard */
+    assert(conn->pending_off == conn->pending.len);
+    size_t used = conn_parse(conn, buf->base, (size_t)nread);
+    if (used < (size_t)nread) {
+        conn->pending.len = 0;
+        conn->pending_off = 0;
+        mt_http__buf_append(&conn->pending, buf->base + used, (size_t)nread - used);
+    }
+    conn_pump(conn);
+}
+
+static void conn_read_start(mt_http_conn_t *conn)
+{
+    if (conn->reading || conn->closing)
+        return;
+    int rc = uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb);
+    if (rc < 0) {
+        conn_io_error(conn, "uv_read_start", rc);
+        return;
+    }
+    conn->reading = true;
+}
+
+static void conn_read_stop(mt_http_conn_t *conn)
+{
+    if (!conn->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+    conn->reading = false;
+}
+
+static void conn_out_done(mt_http_conn_t *conn)
+{
+    conn->out.len = 0;
+    conn->out_sent = 0;
+    mt_http__buf_trim(&conn->out, MT_HTTP_BUF_KEEP);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    mt_http_conn_t *conn = req->data;
+    conn->writing = false;
+    if (conn->closing)
+        return; /* UV_ECANCELED from uv_close() */
+    if (status < 0) {
+        conn_io_error(conn, "write", status);
+        return;
+    }
+    conn->out_sent += conn->write_len;
+    if (conn->out_sent == conn->out.len)
+        conn_out_done(conn);
+    conn_arm_timer(conn, conn->server->cfg.timeout_ms); /* progress */
+    conn_pump(conn);
+}
+
+/*
+ * Write conn->out: try at once, queue what the socket did not take, at
+ * most MT_HTTP_WRITE_MAX per uv_write() so that a slow but steady reader
+ * shows progress (and re-arms the timer) at least that often. File chunks
+ * always go through uv_write(), whose callback comes from the next loop
+ * iteration, so a fast client cannot make one connection stream a whole
+ * large file without letting the others run.
+ */
+static void conn_flush(mt_http_conn_t *conn)
+{
+    size_t left = conn->out.len - conn->out_sent;
+    if (conn->file_fd < 0) {
+        uv_buf_t buf = uv_buf_init(conn->out.data + conn->out_sent, (unsigned)left);
+        int n = uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_io_error(conn, "write", n);
+            return;
+        }
+        if (n > 0) {
+            conn->out_sent += (size_t)n;
+            left -= (size_t)n;
+        }
+        if (left == 0) {
+            conn_out_done(conn);
+            return;
+        }
+    }
+    conn->write_len = left < MT_HTTP_WRITE_MAX ? left : MT_HTTP_WRITE_MAX;
+    uv_buf_t buf = uv_buf_init(conn->out.data + conn->out_sent, (unsigned)conn->write_len);
+    conn->write_req.data = conn;
+    int rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &buf, 1, write_cb);
+    if (rc < 0) {
+        conn_io_error(conn, "uv_write", rc);
+        return;
+    }
+    conn->writing = true;
+    conn_arm_timer(conn, conn->server->cfg.timeout_ms); /* a client that stops reading is cut */
+}
+
+/* Append the next chunk of the static file being sent to conn->out. */
+static void conn_file_fill(mt_http_conn_t *conn)
+{
+    assert(!conn->writing && conn->file_fd >= 0);
+    size_t want = conn->file_left < MT_HTTP_FILE_CHUNK ? (size_t)conn->file_left : MT_HTTP_FILE_CHUNK;
+    mt_http__buf_reserve(&conn->out, want);
+    ssize_t n;
+    do {
+        n = pread(conn->file_fd, conn->out.data + conn->out.len, want, conn->file_off);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* The head promised file_left more bytes: all we can do is cut the connection. */
+        mt_error("http: reading a static file failed at offset %lld: %s", (long long)conn->file_off,
+                 n < 0 ? strerror(errno) : "the file shrank");
+        mt_http__conn_close(conn);
+        return;
+    }
+    conn->out.len += (size_t)n;
+    conn->file_off += n;
+    conn->file_left -= (uint64_t)n;
+    if (conn->file_left == 0) {
+        close(conn->file_fd);
+        conn->file_fd = -1;
+    }
+}
+
+void mt_http__conn_send_file(mt_http_conn_t *conn, int fd, uint64_t size)
+{
+    assert(conn->file_fd < 0);
+    conn->file_fd = fd;
+    conn->file_off = 0;
+    conn->file_left = size;
+    if (size == 0) {
+        close(fd);
+        conn->file_fd = -1;
+        return;
+    }
+    conn_file_fill(conn); /* the first chunk right behind the head; a small file is complete now */
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    mt_http_conn_t *conn = req->data;
+    if (!conn->closing && status < 0)
+        conn_io_error(conn, "shutdown", status);
+}
+
+/* Output flushed and no keep-alive: close, lingering if the client may still be sending. */
+static void conn_finish(mt_http_conn_t *conn)
+{
+    if (conn->eof || !conn->discard_input) {
+        mt_http__conn_close(conn);
+        return;
+    }
+    conn->shutdown_req.data = conn;
+    int rc = uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, shutdown_cb);
+    if (rc < 0) {
+        conn_io_error(conn, "uv_shutdown", rc);
+        return;
+    }
+    conn->lingering = true;
+    conn->parse_dead = true;
+    unsigned timeout = conn->server->cfg.timeout_ms;
+    conn_arm_timer(conn, timeout < MT_HTTP_LINGER_MS ? timeout : MT_HTTP_LINGER_MS);
+    conn_read_start(conn);
+}
+
+static void conn_pump(mt_http_conn_t *conn)
+{
+    while (!conn->closing) {
+        if (conn->writing) {
+            conn_read_stop(conn); /* backpressure */
+            return;
+        }
+        if (conn->out.len > conn->out_sent) {
+            conn_flush(conn);
+            continue;
+        }
+        if (conn->file_fd >= 0) {
+            conn_file_fill(conn);
+            continue;
+        }
+        if (conn->close_after) {
+            conn_finish(conn);
+            return;
+        }
+        if (conn->pending_off < conn->pending.len) {
+            conn->pending_off += conn_parse(conn, conn->pending.data + conn->pending_off,
+                                            conn->pending.len - conn->pending_off);
+            if (conn->pending_off == conn->pending.len) {
+                conn->pending.len = 0;
+                conn->pending_off = 0;
+                mt_http__buf_trim(&conn->pending, MT_HTTP_BUF_KEEP);
+            }
+            continue;
+        }
+        if (conn->server->draining && !conn->in_request) {
+            mt_http__conn_close(conn);
+            return;
+        }
+        conn_read_start(conn);
+        return;
+    }
+}
+
+/*
+ * Close with a reset: the kernel drops what is still queued for a client
+ * that stopped reading, instead of keeping an orphaned socket (and up to
+ * its whole send buffer) around until TCP gives up.
+ */
+static void conn_abort(mt_http_conn_t *conn)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    mt_http__conn_close(conn);
+}
+
+static void conn_timer_cb(uv_timer_t *timer)
+{
+    mt_http_conn_t *conn = timer->data;
+    if (conn->closing)
+        return;
+    if (conn->writing) {
+        mt_info("http: client stopped reading for %u ms, closing", conn->server->cfg.timeout_ms);
+        conn_abort(conn);
+        return;
+    }
+    if (conn->lingering || !conn->in_request || conn->parse_dead) {
+        mt_http__conn_close(conn); /* idle, or done lingering */
+        return;
+    }
+    conn_read_stop(conn);
+    mt_http__respond_error(conn, 408, "request timeout");
+    conn_pump(conn);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+static void conn_close_cb(uv_handle_t *handle)
+{
+    mt_http_conn_t *conn = handle->data;
+    if (--conn->handles_open > 0)
+        return;
+    mt_http_server_t *server = conn->server;
+    mt_http__buf_free(&conn->head);
+    mt_http__buf_free(&conn->body);
+    mt_http__buf_free(&conn->resp_headers);
+    mt_http__buf_free(&conn->out);
+    mt_http__buf_free(&conn->pending);
+    free(conn->headers);
+    free(conn);
+    mt_http__server_conn_freed(server);
+}
+
+void mt_http__conn_start(mt_http_server_t *server, int fd)
+{
+    mt_http_conn_t *conn = mt_calloc(1, sizeof(*conn));
+    conn->server = server;
+    conn->file_fd = -1;
+    conn->req.conn = conn;
+    uv_tcp_init(server->loop, &conn->tcp);
+    uv_timer_init(server->loop, &conn->timer);
+    conn->tcp.data = conn;
+    conn->timer.data = conn;
+    conn->handles_open = 2;
+    llhttp_init(&conn->parser, HTTP_REQUEST, &server->settings);
+    conn->parser.data = conn;
+
+    conn->next = server->conns;
+    if (server->conns != NULL)
+        server->conns->prev = conn;
+    server->conns = conn;
+    server->conn_count++;
+    server->stats.active_connections++;
+
+    int rc = uv_tcp_open(&conn->tcp, fd);
+    if (rc < 0) {
+        mt_error("http: uv_tcp_open(%d) failed: %s", fd, uv_strerror(rc));
+        close(fd);
+        mt_http__conn_close(conn);
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    conn_arm_timer(conn, server->cfg.timeout_ms);
+    conn_read_start(conn);
+}
+
+void mt_http__conn_close(mt_http_conn_t *conn)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    mt_http_server_t *server = conn->server;
+    if (conn->prev != NULL)
+        conn->prev->next = conn->next;
+    else
+        server->conns = conn->next;
+    if (conn->next != NULL)
+        conn->next->prev = conn->prev;
+    conn->prev = conn->next = NULL;
+    server->stats.active_connections--;
+    if (conn->file_fd >= 0) {
+        close(conn->file_fd);
+        conn->file_fd = -1;
+    }
+    uv_close((uv_handle_t *)&conn->tcp, conn_close_cb);
+    uv_close((uv_handle_t *)&conn->timer, conn_close_cb);
+}
+
+void mt_http__conn_drain(mt_http_conn_t *conn)
+{
+    bool idle = !conn->in_request && !conn->writing && !conn->lingering && conn->file_fd < 0 &&
+                conn->out.len == conn->out_sent && conn->pending_off == conn->pending.len;
+    if (idle)
+        mt_http__conn_close(conn);
+    /* Otherwise conn_pump() closes it after the response in flight (which says "Connection: close"). */
+}

@@ -1,0 +1,917 @@
+/*
+ * Tests of the HTTP server over real sockets: a server on 127.0.0.1 with an
+ * ephemeral port, its loop running in a thread, and blocking clients in the
+ * test. Covers routing, keep-alive, pipelining, every limit (400, 413, 414,
+ * 431), the idle timeout and a slowloris (408), a handler that forgets to
+ * respond (500), JSON errors, static files (GET, HEAD, streaming, escapes),
+ * 100-continue, backpressure with a client that reads late, and a drain
+ * with a request in flight.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stack/http_server.h"
+
+#define MAX_HEADER 4096
+#define MAX_BODY 1024
+#define TIMEOUT_MS 500
+#define BIG_BODY (4 * 1024 * 1024)
+#define STATIC_BIG (300 * 1024 + 17)
+
+enum { CMD_NONE, CMD_CLOSE, CMD_DRAIN };
+
+static struct {
+    int listen_fd;
+    int port;
+    uv_loop_t loop;
+    uv_async_t async;
+    pthread_t thread;
+    bool running;
+    mt_http_server_t *server;
+    mt_router_t *router;
+    mt_static_map_t *statics;
+    atomic_int command;
+    atomic_int drained;
+    mt_http_stats_t final_stats;
+    char tmpdir[64];
+} F;
+
+/* ------------------------------------------------------------------ */
+/* Routes                                                              */
+/* ------------------------------------------------------------------ */
+
+static void hello_cb(mt_request_t *req, void *data)
+{
+    mt_respond(req, 200, "text/plain", "hello", 5);
+}
+
+static void forget_cb(mt_request_t *req, void *data)
+{
+}
+
+static void echo_cb(mt_request_t *req, void *data)
+{
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    char n[32];
+    snprintf(n, sizeof n, "%zu", len);
+    mt_response_header(req, "X-Len", n);
+    mt_respond(req, 200, "application/octet-stream", body, len);
+}
+
+static void json_cb(mt_request_t *req, void *data)
+{
+    json_t *doc = json_pack("{s:i, s:s}", "a", 1, "path", mt_request_path(req));
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+static void query_cb(mt_request_t *req, void *data)
+{
+    char q[64], small[4];
+    int n = mt_request_query_param(req, "q", q, sizeof q);
+    int missing = mt_request_query_param(req, "missing", q + 32, 32);
+    int nospace = mt_request_query_param(req, "long", small, sizeof small);
+    json_t *doc = json_pack("{s:s, s:i, s:i, s:i, s:s, s:s}", "q", n >= 0 ? q : "", "n", n, "missing", missing,
+                            "nospace", nospace, "query", mt_request_query(req), "path", mt_request_path(req));
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+static void header_cb(mt_request_t *req, void *data)
+{
+    const char *v = mt_request_header(req, "x-test");
+    mt_respond(req, 200, "text/plain", v ? v : "(none)", v ? strlen(v) : 6);
+}
+
+static void big_cb(mt_request_t *req, void *data)
+{
+    char *body = malloc(BIG_BODY);
+    for (size_t i = 0; i < BIG_BODY; i++)
+        body[i] = (char)('a' + i % 26);
+    mt_respond(req, 200, "text/plain", body, BIG_BODY);
+    free(body);
+}
+
+static void error_cb(mt_request_t *req, void *data)
+{
+    mt_respond_error(req, 422, "bad input \"%s\"", "x");
+}
+
+/* ------------------------------------------------------------------ */
+/* Server fixture: the loop runs in a thread, commands arrive by uv_async */
+/* ------------------------------------------------------------------ */
+
+static void drained_cb(mt_http_server_t *server, void *data)
+{
+    mt_http_server_stats(server, &F.final_stats);
+    atomic_store(&F.drained, 1);
+    mt_http_server_close(server);
+    uv_close((uv_handle_t *)&F.async, NULL);
+}
+
+static void async_cb(uv_async_t *async)
+{
+    int cmd = atomic_exchange(&F.command, CMD_NONE);
+    if (cmd == CMD_CLOSE) {
+        mt_http_server_stats(F.server, &F.final_stats);
+        mt_http_server_close(F.server);
+        uv_close((uv_handle_t *)&F.async, NULL);
+    } else if (cmd == CMD_DRAIN) {
+        mt_http_server_drain(F.server, drained_cb, NULL);
+    }
+}
+
+static void *loop_thread(void *arg)
+{
+    uv_run(&F.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void write_file(const char *name, const char *content, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", F.tmpdir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(content, 1, len, f), len);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    memset(&F, 0, sizeof F);
+    F.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert(F.listen_fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(F.listen_fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    cr_assert_eq(listen(F.listen_fd, 64), 0);
+    socklen_t sl = sizeof sin;
+    getsockname(F.listen_fd, (struct sockaddr *)&sin, &sl);
+    F.port = ntohs(sin.sin_port);
+
+    F.router = mt_router_create();
+    mt_router_add(F.router, "GET", "/hello", 0, hello_cb, NULL);
+    mt_router_add(F.router, "GET", "/forget", 0, forget_cb, NULL);
+    mt_router_add(F.router, "POST", "/echo", 0, echo_cb, NULL);
+    mt_router_add(F.router, "GET", "/json", MT_ROUTE_PREFIX, json_cb, NULL);
+    mt_router_add(F.router, "GET", "/query", 0, query_cb, NULL);
+    mt_router_add(F.router, "GET", "/header", 0, header_cb, NULL);
+    mt_router_add(F.router, "GET", "/big", 0, big_cb, NULL);
+    mt_router_add(F.router, NULL, "/error", 0, error_cb, NULL);
+    mt_router_freeze(F.router);
+
+    snprintf(F.tmpdir, sizeof F.tmpdir, "/tmp/mt_http_XXXXXX");
+    cr_assert_not_null(mkdtemp(F.tmpdir));
+    write_file("hello.txt", "static hello\n", 13);
+    char *big = malloc(STATIC_BIG);
+    for (size_t i = 0; i < STATIC_BIG; i++)
+        big[i] = (char)('A' + i % 23);
+    write_file("big.bin", big, STATIC_BIG);
+    free(big);
+    F.statics = mt_static_map_create();
+    char spec[128], err[256];
+    snprintf(spec, sizeof spec, "/static=%s", F.tmpdir);
+    cr_assert_eq(mt_static_map_add(F.statics, spec, err, sizeof err), 0, "%s", err);
+
+    cr_assert_eq(uv_loop_init(&F.loop), 0);
+    mt_http_config_t cfg = {
+        .listen_fd = F.listen_fd,
+        .max_header_size = MAX_HEADER,
+        .max_body_size = MAX_BODY,
+        .timeout_ms = TIMEOUT_MS,
+        .router = F.router,
+        .statics = F.statics,
+        .stack = (mt_stack_t *)&F, /* only compared, never dereferenced */
+    };
+    F.server = mt_http_server_create(&F.loop, &cfg, err, sizeof err);
+    cr_assert_not_null(F.server, "%s", err);
+    uv_async_init(&F.loop, &F.async, async_cb);
+    cr_assert_eq(pthread_create(&F.thread, NULL, loop_thread, NULL), 0);
+    F.running = true;
+}
+
+/* Stop the server (close, or drain first) and wait for its loop to end with no handle left. */
+static void stop_server(int cmd)
+{
+    if (!F.running)
+        return;
+    atomic_store(&F.command, cmd);
+    uv_async_send(&F.async);
+    pthread_join(F.thread, NULL);
+    F.running = false;
+    cr_assert_eq(uv_loop_close(&F.loop), 0, "handles left on the loop");
+}
+
+static void teardown(void)
+{
+    stop_server(CMD_CLOSE);
+    close(F.listen_fd);
+    mt_router_destroy(F.router);
+    mt_static_map_destroy(F.statics);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", F.tmpdir);
+    (void)!system(cmd);
+}
+
+TestSuite(http_server, .init = setup, .fini = teardown, .timeout = 20);
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct client {
+    int fd;
+    char *buf; /* received, not yet consumed */
+    size_t len;
+    size_t cap;
+} client_t;
+
+typedef struct response {
+    int status;
+    char head[8192]; /* status line and headers, NUL-terminated */
+    char *body;      /* NUL-terminated, owned */
+    size_t body_len;
+} response_t;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static client_t *client_connect(void)
+{
+    client_t *c = calloc(1, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(c->fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(F.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(c->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    c->cap = 1 << 16;
+    c->buf = malloc(c->cap);
+    return c;
+}
+
+static void client_free(client_t *c)
+{
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+static void client_send(client_t *c, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+        cr_assert(n > 0, "send: %s", strerror(errno));
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void client_sends(client_t *c, const char *s)
+{
+    client_send(c, s, strlen(s));
+}
+
+/* Read more into the buffer; returns bytes read, 0 at EOF, -1 on error/timeout. */
+static ssize_t client_fill(client_t *c)
+{
+    if (c->cap - c->len < 65536) {
+        c->cap *= 2;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n > 0)
+        c->len += (size_t)n;
+    return n;
+}
+
+static const char *find_header(const response_t *r, const char *name)
+{
+    static char value[512];
+    char needle[128];
+    snprintf(needle, sizeof needle, "\r\n%s:", name);
+    const char *p = strcasestr(r->head, needle);
+    if (p == NULL)
+        return NULL;
+    p += strlen(needle);
+    while (*p == ' ')
+        p++;
+    size_t n = strcspn(p, "\r");
+    snprintf(value, sizeof value, "%.*s", (int)n, p);
+    return value;
+}
+
+/* Read one response; head_request: no body follows whatever Content-Length says. */
+static void client_response(client_t *c, response_t *r, bool head_request)
+{
+    memset(r, 0, sizeof *r);
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL)
+        cr_assert(client_fill(c) > 0, "connection ended before a response head (%zu bytes)", c->len);
+    size_t head_len = (size_t)(end - c->buf) + 4;
+    cr_assert(head_len < sizeof r->head);
+    memcpy(r->head, c->buf, head_len);
+    r->head[head_len] = '\0';
+    cr_assert_eq(sscanf(r->head, "HTTP/1.1 %d ", &r->status), 1, "bad status line: %s", r->head);
+    const char *cl = find_header(r, "Content-Length");
+    size_t body_len = (head_request || cl == NULL) ? 0 : strtoul(cl, NULL, 10);
+    while (c->len < head_len + body_len)
+        cr_assert(client_fill(c) > 0, "connection ended in a body");
+    r->body = malloc(body_len + 1);
+    memcpy(r->body, c->buf + head_len, body_len);
+    r->body[body_len] = '\0';
+    r->body_len = body_len;
+    memmove(c->buf, c->buf + head_len + body_len, c->len - head_len - body_len);
+    c->len -= head_len + body_len;
+}
+
+static void response_free(response_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* The server closes the connection (EOF or reset) with nothing else sent. */
+static void assert_closed(client_t *c)
+{
+    cr_assert_eq(c->len, 0, "unexpected bytes: %.*s", (int)c->len, c->buf);
+    char b[256];
+    ssize_t n = recv(c->fd, b, sizeof b, 0);
+    cr_assert(n == 0 || (n < 0 && errno == ECONNRESET), "expected a close, got %zd (%s)", n,
+              n < 0 ? strerror(errno) : "data");
+}
+
+static void assert_json_error(const response_t *r, int status)
+{
+    cr_assert_eq(r->status, status, "status %d, want %d", r->status, status);
+    cr_assert_str_eq(find_header(r, "Content-Type"), "application/json");
+    json_error_t jerr;
+    json_t *doc = json_loads(r->body, 0, &jerr);
+    cr_assert_not_null(doc, "body is not JSON: %s", r->body);
+    cr_assert(json_is_string(json_object_get(doc, "err_msg")), "%s", r->body);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "err_code")), status, "%s", r->body);
+    json_decref(doc);
+}
+
+/* One request on a fresh connection. */
+static void request(const char *raw, response_t *r)
+{
+    client_t *c = client_connect();
+    client_sends(c, raw);
+    client_response(c, r, strncmp(raw, "HEAD ", 5) == 0);
+    client_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+/* ------------------------------------------------------------------ */
+
+Test(http_server, get_a_route)
+{
+    response_t r;
+    request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    cr_assert_str_eq(find_header(&r, "Server"), "muleteer");
+    cr_assert_str_eq(find_header(&r, "Content-Type"), "text/plain");
+    cr_assert_str_eq(find_header(&r, "Connection"), "keep-alive");
+    cr_assert_not_null(find_header(&r, "Date"));
+    cr_assert(strstr(find_header(&r, "Date"), " GMT") != NULL);
+    response_free(&r);
+}
+
+Test(http_server, keep_alive_two_requests_one_connection)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+    client_sends(c, "GET /header HTTP/1.1\r\nHost: x\r\nX-Test: second\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "second");
+    response_free(&r);
+    client_free(c);
+    stop_server(CMD_CLOSE);
+    cr_assert_eq(F.final_stats.connections, 1);
+    cr_assert_eq(F.final_stats.requests, 2);
+}
+
+Test(http_server, pipelining_three_requests_in_one_write)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabcdef"
+                    "GET /json/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "abcdef");
+    cr_assert_str_eq(find_header(&r, "X-Len"), "6");
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"a\":1,\"path\":\"/json/x\"}");
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, many_pipelined_requests_across_reads)
+{
+    /* More than one read's worth, and more output than the pause threshold. */
+    enum { N = 3000 };
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = (sizeof req - 1) * N;
+    char *all = malloc(len);
+    for (int i = 0; i < N; i++)
+        memcpy(all + i * (sizeof req - 1), req, sizeof req - 1);
+    client_t *c = client_connect();
+    client_send(c, all, len);
+    free(all);
+    for (int i = 0; i < N; i++) {
+        response_t r;
+        client_response(c, &r, false);
+        cr_assert_eq(r.status, 200, "response %d", i);
+        cr_assert_str_eq(r.body, "hello");
+        response_free(&r);
+    }
+    client_free(c);
+}
+
+Test(http_server, malformed_request_gets_400_and_close)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GARBAGE / HTTP/1.1\r\n\r\n");
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 400);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(http_server, huge_header_gets_431)
+{
+    char *raw = malloc(MAX_HEADER + 200);
+    int n = snprintf(raw, 200, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(raw + n, 'a', MAX_HEADER);
+    strcpy(raw + n + MAX_HEADER, "\r\n\r\n");
+    client_t *c = client_connect();
+    client_sends(c, raw);
+    free(raw);
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 431);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(http_server, many_small_headers_over_the_limit_get_431)
+{
+    char raw[MAX_HEADER * 2];
+    size_t n = (size_t)snprintf(raw, sizeof raw, "GET /hello HTTP/1.1\r\n");
+    while (n < MAX_HEADER + 100)
+        n += (size_t)snprintf(raw + n, sizeof raw - n, "X-H%zu: v\r\n", n);
+    snprintf(raw + n, sizeof raw - n, "\r\n");
+    response_t r;
+    request(raw, &r);
+    assert_json_error(&r, 431);
+    response_free(&r);
+}
+
+Test(http_server, long_url_gets_414)
+{
+    char *raw = malloc(MAX_HEADER + 200);
+    strcpy(raw, "GET /");
+    memset(raw + 5, 'u', MAX_HEADER + 10);
+    strcpy(raw + 5 + MAX_HEADER + 10, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    response_t r;
+    request(raw, &r);
+    free(raw);
+    assert_json_error(&r, 414);
+    response_free(&r);
+}
+
+Test(http_server, content_length_over_limit_gets_413_without_the_body)
+{
+    client_t *c = client_connect();
+    client_sends(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 413);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(http_server, chunked_body_over_limit_gets_413)
+{
+    client_t *c = client_connect();
+    client_sends(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    char chunk[600];
+    memset(chunk, 'c', sizeof chunk);
+    for (int i = 0; i < 2; i++) {
+        client_sends(c, "258\r\n"); /* 600 bytes */
+        client_send(c, chunk, sizeof chunk);
+        client_sends(c, "\r\n");
+    }
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 413);
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(http_server, chunked_body_within_limit_is_assembled)
+{
+    response_t r;
+    request("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "abcdefg");
+    response_free(&r);
+}
+
+Test(http_server, idle_connection_is_closed_after_the_timeout)
+{
+    client_t *c = client_connect();
+    double t0 = now_ms();
+    assert_closed(c); /* nothing sent, nothing answered */
+    double elapsed = now_ms() - t0;
+    cr_assert(elapsed >= TIMEOUT_MS - 50 && elapsed < TIMEOUT_MS + 1000, "closed after %.0f ms", elapsed);
+    client_free(c);
+}
+
+Test(http_server, idle_keep_alive_connection_is_closed_after_the_timeout)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    response_free(&r);
+    double t0 = now_ms();
+    assert_closed(c);
+    double elapsed = now_ms() - t0;
+    cr_assert(elapsed >= TIMEOUT_MS - 50 && elapsed < TIMEOUT_MS + 1000, "closed after %.0f ms", elapsed);
+    client_free(c);
+}
+
+Test(http_server, slowloris_is_cut_with_408)
+{
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    client_t *c = client_connect();
+    double t0 = now_ms();
+    bool answered = false;
+    for (size_t i = 0; i < sizeof req - 1 && !answered; i++) {
+        if (send(c->fd, req + i, 1, MSG_NOSIGNAL) != 1)
+            break; /* already closed */
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        answered = poll(&pfd, 1, 100) > 0;
+    }
+    cr_assert(answered, "the server waited for the whole slow request");
+    double elapsed = now_ms() - t0;
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 408);
+    response_free(&r);
+    assert_closed(c);
+    cr_assert(elapsed < TIMEOUT_MS + 600, "cut after %.0f ms", elapsed);
+    client_free(c);
+}
+
+Test(http_server, handler_that_forgets_to_respond_gets_500)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /forget HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    assert_json_error(&r, 500);
+    response_free(&r);
+    /* The connection is still usable. */
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, unknown_route_404_and_wrong_method_405_are_json)
+{
+    response_t r;
+    request("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 404);
+    cr_assert_str_eq(find_header(&r, "Connection"), "keep-alive");
+    response_free(&r);
+    request("DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 405);
+    response_free(&r);
+    request("PUT /error HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &r);
+    assert_json_error(&r, 422);
+    cr_assert(strstr(r.body, "bad input \\\"x\\\"") != NULL, "%s", r.body);
+    response_free(&r);
+}
+
+Test(http_server, query_and_path)
+{
+    response_t r;
+    request("GET /query?x=1&q=hello+world%21&long=abcdef&empty HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    json_t *doc = json_loads(r.body, 0, NULL);
+    cr_assert_not_null(doc, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "q")), "hello world!");
+    cr_assert_eq(json_integer_value(json_object_get(doc, "n")), 12);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "missing")), -ENOENT);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "nospace")), -ENOSPC);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "query")), "x=1&q=hello+world%21&long=abcdef&empty");
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "path")), "/query");
+    json_decref(doc);
+    response_free(&r);
+
+    /* absolute-form target */
+    request("GET http://example.org/query?q=%41 HTTP/1.1\r\nHost: example.org\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"q\":\"A\"") != NULL, "%s", r.body);
+    response_free(&r);
+}
+
+Test(http_server, static_file_get_head_and_errors)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /static/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "static hello\n");
+    cr_assert_str_eq(find_header(&r, "Content-Type"), "text/plain; charset=utf-8");
+    cr_assert_not_null(find_header(&r, "Last-Modified"));
+    response_free(&r);
+
+    client_sends(c, "HEAD /static/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, true);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Content-Length"), "13");
+    response_free(&r);
+    /* If HEAD had sent a body, this would read it as a broken status line. */
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_free(c);
+
+    request("GET /static/missing.txt HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 404);
+    response_free(&r);
+    request("GET /static/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 403);
+    response_free(&r);
+    /* Other methods fall through to the routes. */
+    request("POST /static/hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &r);
+    assert_json_error(&r, 404);
+    response_free(&r);
+}
+
+Test(http_server, large_static_file_is_streamed_then_pipelining_continues)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.body_len, STATIC_BIG);
+    for (size_t i = 0; i < STATIC_BIG; i++)
+        cr_assert_eq(r.body[i], (char)('A' + i % 23), "byte %zu", i);
+    cr_assert_str_eq(find_header(&r, "Content-Type"), "application/octet-stream");
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, big_response_to_a_client_that_reads_late)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    usleep(200 * 1000);
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.body_len, BIG_BODY);
+    for (size_t i = 0; i < BIG_BODY; i += 4093)
+        cr_assert_eq(r.body[i], (char)('a' + i % 26));
+    response_free(&r);
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, client_that_never_reads_is_cut)
+{
+    client_t *c = client_connect();
+    int small = 4096;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    client_sends(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    usleep((TIMEOUT_MS + 700) * 1000);
+    /* The server gave up: reading now ends early, short of the whole body. */
+    size_t total = 0;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0)
+        total += (size_t)n;
+    cr_assert(total < BIG_BODY, "got %zu bytes", total);
+    client_free(c);
+}
+
+Test(http_server, expect_100_continue)
+{
+    client_t *c = client_connect();
+    client_sends(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    while (c->len < 25)
+        cr_assert(client_fill(c) > 0);
+    cr_assert(memcmp(c->buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0, "%.*s", (int)c->len, c->buf);
+    memmove(c->buf, c->buf + 25, c->len - 25);
+    c->len -= 25;
+    client_sends(c, "hello");
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, http10_and_connection_close)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /hello HTTP/1.0\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+
+    c = client_connect();
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(http_server, drain_lets_a_request_in_flight_finish)
+{
+    client_t *idle = client_connect();
+    response_t r;
+    client_sends(idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(idle, &r, false);
+    response_free(&r);
+
+    client_t *busy = client_connect();
+    client_sends(busy, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab");
+    usleep(50 * 1000);
+
+    atomic_store(&F.command, CMD_DRAIN);
+    uv_async_send(&F.async);
+
+    assert_closed(idle); /* idle keep-alive: closed at once */
+    cr_assert_eq(atomic_load(&F.drained), 0, "drained with a request in flight");
+
+    client_sends(busy, "cde");
+    client_response(busy, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "abcde");
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(busy);
+
+    pthread_join(F.thread, NULL); /* the loop ends once done_cb closed the server */
+    F.running = false;
+    cr_assert_eq(atomic_load(&F.drained), 1);
+    cr_assert_eq(uv_loop_close(&F.loop), 0);
+    cr_assert_eq(F.final_stats.requests, 2);
+    cr_assert_eq(F.final_stats.active_connections, 0);
+    client_free(idle);
+    client_free(busy);
+}
+
+Test(http_server, drain_with_no_connection_completes)
+{
+    stop_server(CMD_DRAIN);
+    cr_assert_eq(atomic_load(&F.drained), 1);
+}
+
+Test(http_server, request_fed_byte_by_byte)
+{
+    static const char req[] = "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nContent-Length: 4\r\n\r\nwxyz"
+                              "GET /header HTTP/1.1\r\nX-Test:  spaced value \r\n\r\n";
+    client_t *c = client_connect();
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (size_t i = 0; i < sizeof req - 1; i++) {
+        client_send(c, req + i, 1);
+        if (i % 8 == 0)
+            usleep(1000); /* let some bytes arrive alone */
+    }
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "wxyz");
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "spaced value");
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, head_on_a_get_route_has_no_body)
+{
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, true);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Content-Length"), "5");
+    response_free(&r);
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_free(c);
+}
+
+Test(http_server, garbage_never_crashes)
+{
+    static const char *const inputs[] = {
+        "\r\n\r\n\r\n",
+        "GET\r\n\r\n",
+        "GET / HTTP/9.9\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET /\x01 HTTP/1.1\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET nothttp HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        client_t *c = client_connect();
+        client_sends(c, inputs[i]);
+        shutdown(c->fd, SHUT_WR);
+        char buf[4096];
+        ssize_t n;
+        size_t total = 0;
+        while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0)
+            total += (size_t)n;
+        cr_assert(n == 0 || errno == ECONNRESET, "input %zu: %s", i, strerror(errno));
+        client_free(c);
+    }
+    /* Still serving. */
+    response_t r;
+    request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+}
