@@ -65,6 +65,7 @@ static void *thread_main(void *arg)
         mt_alert("thread %d: cannot serve: %s", wt->index, err);
         atomic_store(&wt->started, -1);
         atomic_store(&wt->finished, 1);
+        uv_run(&wt->loop, UV_RUN_DEFAULT); /* let handles it had opened close */
         uv_loop_close(&wt->loop);
         return NULL;
     }
