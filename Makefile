@@ -57,16 +57,19 @@ $(B)/mule-echo: $(B)/examples/mule_echo.o
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 # llhttp's generated sources warn under -Wextra: built apart, without -Werror.
 $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(OPT) $(SAN) -I$(LLHTTP_INC) -w -c -o $@ $<
+	@echo "  CC    $< (llhttp, warnings off)"
+	@$(CC) -std=gnu11 $(OPT) $(SAN) -I$(LLHTTP_INC) -w -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(B)/libmuleteer.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer.a $(LIBS) -lcriterion
+	@echo "  TEST  $<"
+	@$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer.a $(LIBS) -lcriterion
 
 run: deps all
 	$(B)/muleteer

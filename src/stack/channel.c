@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stack/clock.h"
 #include "stack/mem.h"
 
 /* Send buffer per channel: the kernel doubles it; bounded by net.core.wmem_max. */
@@ -53,13 +54,6 @@ void mt_channel_close(mt_channel_t *ch)
     ch->send_fd = ch->recv_fd = -1;
 }
 
-static int64_t mt__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mt_channel_send(int send_fd, uint32_t sender_slot, const char *target, const void *payload, size_t len,
                     int timeout_ms)
 {
@@ -88,7 +82,7 @@ int mt_channel_send(int send_fd, uint32_t sender_slot, const char *target, const
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
         /* Queue full: wait for room, bounded. */
-        int64_t now = mt__now_ms();
+        int64_t now = mt_clock_ms();
         if (deadline < 0)
             deadline = now + timeout_ms;
         if (now >= deadline)

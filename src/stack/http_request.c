@@ -13,6 +13,7 @@
  * mt_static_resolve) are answered 403, missing files 404.
  */
 #include "stack/http_conn.h"
+#include "stack/url.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -267,41 +268,10 @@ const char *mt_request_query(const mt_request_t *req)
     return req->query;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Next byte of a form-encoded component: '+' is a space, a bad escape stays literal. */
-static char component_next(const char **p)
-{
-    const char *s = *p;
-    if (*s == '+') {
-        *p = s + 1;
-        return ' ';
-    }
-    if (*s == '%') {
-        int hi = hex_value(s[1]);
-        int lo = hi < 0 ? -1 : hex_value(s[2]);
-        if (lo >= 0) {
-            *p = s + 3;
-            return (char)(hi << 4 | lo);
-        }
-    }
-    *p = s + 1;
-    return *s;
-}
-
 static bool component_equals(const char *s, const char *end, const char *name)
 {
     while (s < end) {
-        if (*name == '\0' || component_next(&s) != *name)
+        if (*name == '\0' || mt_url_form_next(&s) != *name)
             return false;
         name++;
     }
@@ -320,7 +290,7 @@ int mt_request_query_param(const mt_request_t *req, const char *name, char *out,
             const char *v = eq ? eq + 1 : seg_end;
             size_t n = 0;
             while (v < seg_end) {
-                char c = component_next(&v);
+                char c = mt_url_form_next(&v);
                 if (n + 1 >= outlen)
                     return -ENOSPC;
                 out[n++] = c;

@@ -17,6 +17,7 @@
  * fallback.
  */
 #include "stack/http_static.h"
+#include "stack/url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,45 +126,6 @@ size_t mt_static_map_count(const mt_static_map_t *map)
     return map ? map->count : 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/*
- * Percent-decode src into out (outlen bytes, NUL-terminated). '+' stays '+'
- * in a path. Returns 0, -EACCES for a bad escape or an encoded NUL, -ENOENT
- * if the result does not fit (no file has such a name).
- */
-static int path_decode(const char *src, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (const char *p = src; *p != '\0'; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = hex_value(p[1]);
-            int lo = hi < 0 ? -1 : hex_value(p[2]);
-            if (lo < 0)
-                return -EACCES;
-            c = (char)(hi << 4 | lo);
-            if (c == '\0')
-                return -EACCES;
-            p += 2;
-        }
-        if (n + 1 >= outlen)
-            return -ENOENT;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return 0;
-}
-
 static int errno_to_result(int err)
 {
     switch (err) {
@@ -239,7 +201,7 @@ int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_
         rest++; /* one separator; a second one makes the rest absolute, which is refused */
 
     char rel[PATH_MAX];
-    int rc = path_decode(rest, rel, sizeof rel);
+    int rc = mt_url_decode_path(rest, rel, sizeof rel);
     if (rc < 0)
         return rc;
     if (rel[0] == '\0')

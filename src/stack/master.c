@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stack/clock.h"
 #include "stack/log.h"
 #include "stack/mem.h"
 #include "stack/spawn.h"
@@ -36,20 +37,6 @@ typedef struct master {
     int64_t phase_deadline_ms;
     int exit_status;
 } master_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 static mt_proc_t *proc(master_t *m, size_t slot)
 {
@@ -76,8 +63,8 @@ static void spawn_slot(master_t *m, size_t slot)
         begin_shutdown(m, 1);
         return;
     }
-    m->slots[slot].started_ms = now_ms();
-    atomic_store(&p->live->started_us, wall_us());
+    m->slots[slot].started_ms = mt_clock_ms();
+    atomic_store(&p->live->started_us, mt_wall_us());
     atomic_store(&p->live->pid, pid);
     atomic_store(&p->live->state, MT_PROC_RUNNING);
 }
@@ -115,13 +102,13 @@ static void enter_phase(master_t *m, phase_t phase)
     m->phase = phase;
     if (phase == PHASE_STOP_WEB) {
         int mercy = (int)mt_config_get_int(m->stack->config, NULL, "worker-reload-mercy");
-        m->phase_deadline_ms = now_ms() + (int64_t)mercy * 1000 + 500;
+        m->phase_deadline_ms = mt_clock_ms() + (int64_t)mercy * 1000 + 500;
         signal_role(m, MT_ROLE_WEB, SIGTERM);
         if (live_count(m, MT_ROLE_WEB) == 0)
             enter_phase(m, PHASE_STOP_MULES);
     } else if (phase == PHASE_STOP_MULES) {
         int mercy = (int)mt_config_get_int(m->stack->config, NULL, "mule-reload-mercy");
-        m->phase_deadline_ms = now_ms() + (int64_t)mercy * 1000;
+        m->phase_deadline_ms = mt_clock_ms() + (int64_t)mercy * 1000;
         signal_role(m, MT_ROLE_MULE, SIGTERM);
         if (live_count(m, MT_ROLE_MULE) == 0)
             enter_phase(m, PHASE_DONE);
@@ -179,7 +166,7 @@ static void reap(master_t *m)
             continue;
         }
         slot_state_t *s = &m->slots[slot];
-        int64_t now = now_ms();
+        int64_t now = mt_clock_ms();
         int64_t delay = 0;
         if (now - s->started_ms < MT_QUICK_DEATH_MS) {
             s->quick_deaths++;
@@ -199,7 +186,7 @@ static void reap(master_t *m)
 
 static void respawn_due(master_t *m)
 {
-    int64_t now = now_ms();
+    int64_t now = mt_clock_ms();
     for (size_t i = 1; i < m->stack->procs.nprocs && m->phase == PHASE_RUNNING; i++)
         if (m->slots[i].respawn_at_ms > 0 && m->slots[i].respawn_at_ms <= now)
             spawn_slot(m, i);
@@ -207,7 +194,7 @@ static void respawn_due(master_t *m)
 
 static int next_timeout(master_t *m)
 {
-    int64_t now = now_ms(), next = -1;
+    int64_t now = mt_clock_ms(), next = -1;
     if (m->phase == PHASE_RUNNING) {
         for (size_t i = 1; i < m->stack->procs.nprocs; i++) {
             int64_t at = m->slots[i].respawn_at_ms;
@@ -224,7 +211,7 @@ static int next_timeout(master_t *m)
 
 static void advance_shutdown(master_t *m)
 {
-    int64_t now = now_ms();
+    int64_t now = mt_clock_ms();
     if (m->phase == PHASE_STOP_WEB) {
         if (live_count(m, MT_ROLE_WEB) == 0) {
             enter_phase(m, PHASE_STOP_MULES);
@@ -293,7 +280,7 @@ int mt_master_run(mt_stack_t *stack)
 
     atomic_store(&stack->procs.procs[0].live->pid, getpid());
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_RUNNING);
-    atomic_store(&stack->procs.procs[0].live->started_us, wall_us());
+    atomic_store(&stack->procs.procs[0].live->started_us, mt_wall_us());
 
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "stack/clock.h"
 #include "stack/http_server.h"
 #include "stack/log.h"
 #include "stack/mem.h"
@@ -81,13 +82,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mt_web_worker_run(mt_stack_t *stack)
 {
     int nthreads = (int)mt_config_get_int(stack->config, NULL, "threads");
@@ -132,14 +126,14 @@ int mt_web_worker_run(mt_stack_t *stack)
         uv_async_send(&threads[i].stop_async);
 
     /* Wait for the threads to drain, bounded by the mercy; then exit regardless. */
-    int64_t deadline = now_ms() + (int64_t)mercy_s * 1000;
+    int64_t deadline = mt_clock_ms() + (int64_t)mercy_s * 1000;
     for (;;) {
         int left = 0;
         for (int i = 0; i < nthreads; i++)
             left += !atomic_load(&threads[i].finished);
         if (left == 0)
             break;
-        if (now_ms() >= deadline) {
+        if (mt_clock_ms() >= deadline) {
             mt_warn("%d thread%s still busy after worker-reload-mercy (%ds): exiting anyway", left,
                     left == 1 ? "" : "s", mercy_s);
             return 0;
