@@ -3,6 +3,7 @@ import collections
 import glob
 import json
 import os
+import signal
 import threading
 import time
 
@@ -135,3 +136,21 @@ def test_external_mule_program_receives_its_messages(servers, tmp_path):
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 2, 10, what="mule-echo output")
     assert sorted(log.read_text().splitlines()) == ["direct hello mule", "greet hello farm"]
     assert "mule-echo: main.echoes.1 ready on 2 channel(s)" in s2.log()
+
+
+def test_messages_queued_for_a_dead_mule_reach_its_successor(servers, tmp_path):
+    s, out = example(servers, tmp_path, ["--mules", "1", "--farm", "solo:1"])
+    old = s.by_name()["main.solo.1"]["pid"]
+    os.kill(old, signal.SIGSTOP)  # it cannot read: whatever is sent now stays queued
+    status, _, body = s.request("POST", "/example/send?farm=solo&target=record&from=0&count=50")
+    assert status == 200, body
+    status, _, body = s.request("POST", "/example/send?mule=1&target=record&from=50&count=50")
+    assert status == 200, body
+    os.kill(old, signal.SIGKILL)
+    def respawned():
+        p = s.by_name()["main.solo.1"]
+        return p if p["pid"] not in (None, old) and p["state"] == "running" else None
+    s.known_pids.add(wait_for(respawned, 10, what="respawn")["pid"])
+    wait_for(lambda: sum(received(out)[0].values()) == 100, 10, what="the queued messages at the new mule")
+    counts, _ = received(out)
+    assert set(counts) == {str(i) for i in range(100)} and max(counts.values()) == 1
