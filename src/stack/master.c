@@ -50,20 +50,46 @@ static bool is_child(const mt_proc_t *p)
 
 static void begin_shutdown(master_t *m, int status);
 
-static void spawn_slot(master_t *m, size_t slot)
+/* Delay before the next start of a slot whose process ended (or failed to start) just now. */
+static int64_t backoff_delay(slot_state_t *s, int64_t now)
+{
+    if (now - s->started_ms >= MT_QUICK_DEATH_MS) {
+        s->quick_deaths = 0;
+        return 0;
+    }
+    s->quick_deaths++;
+    unsigned shift = s->quick_deaths - 1 < 7 ? s->quick_deaths - 1 : 7;
+    int64_t delay = 100LL << shift;
+    return delay > 10000 ? 10000 : delay;
+}
+
+/*
+ * Fork the process of a slot. A failure at start-up stops the stack (the
+ * configuration cannot work); a failure to respawn later (fork hitting a
+ * process limit, a program removed since) is retried with backoff.
+ */
+static void spawn_slot(master_t *m, size_t slot, bool initial)
 {
     mt_proc_t *p = proc(m, slot);
+    slot_state_t *s = &m->slots[slot];
     char err[512];
-    m->slots[slot].respawn_at_ms = 0;
+    s->respawn_at_ms = 0;
+    s->started_ms = mt_clock_ms();
     pid_t pid = mt_spawn(m->stack, slot, m->signal_fd, err, sizeof err);
     if (pid < 0) {
-        mt_error("%s", err);
-        atomic_store(&p->live->state, MT_PROC_FAILED);
         atomic_store(&p->live->pid, 0);
-        begin_shutdown(m, 1);
+        if (initial) {
+            mt_error("%s", err);
+            atomic_store(&p->live->state, MT_PROC_FAILED);
+            begin_shutdown(m, 1);
+            return;
+        }
+        int64_t delay = backoff_delay(s, s->started_ms);
+        mt_error("%s; trying again in %.1f s", err, (double)delay / 1000.0);
+        s->respawn_at_ms = s->started_ms + (delay > 0 ? delay : 100);
+        atomic_store(&p->live->state, MT_PROC_BACKOFF);
         return;
     }
-    m->slots[slot].started_ms = mt_clock_ms();
     atomic_store(&p->live->started_us, mt_wall_us());
     atomic_store(&p->live->pid, pid);
     atomic_store(&p->live->state, MT_PROC_RUNNING);
@@ -167,16 +193,7 @@ static void reap(master_t *m)
         }
         slot_state_t *s = &m->slots[slot];
         int64_t now = mt_clock_ms();
-        int64_t delay = 0;
-        if (now - s->started_ms < MT_QUICK_DEATH_MS) {
-            s->quick_deaths++;
-            unsigned shift = s->quick_deaths - 1 < 7 ? s->quick_deaths - 1 : 7;
-            delay = 100LL << shift;
-            if (delay > 10000)
-                delay = 10000;
-        } else {
-            s->quick_deaths = 0;
-        }
+        int64_t delay = backoff_delay(s, now);
         s->respawn_at_ms = now + delay;
         atomic_store(&p->live->state, MT_PROC_BACKOFF);
         atomic_fetch_add(&p->live->respawns, 1);
@@ -189,7 +206,7 @@ static void respawn_due(master_t *m)
     int64_t now = mt_clock_ms();
     for (size_t i = 1; i < m->stack->procs.nprocs && m->phase == PHASE_RUNNING; i++)
         if (m->slots[i].respawn_at_ms > 0 && m->slots[i].respawn_at_ms <= now)
-            spawn_slot(m, i);
+            spawn_slot(m, i, false);
 }
 
 static int next_timeout(master_t *m)
@@ -284,7 +301,7 @@ int mt_master_run(mt_stack_t *stack)
 
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))
-            spawn_slot(&m, i);
+            spawn_slot(&m, i, true);
     if (m.phase == PHASE_RUNNING)
         mt_info("stack up: %zu web worker%s, %zu mule%s, %zu farm%s", stack->procs.nweb,
                 stack->procs.nweb == 1 ? "" : "s", stack->procs.nmules, stack->procs.nmules == 1 ? "" : "s",

@@ -10,6 +10,8 @@
  * same server name. A child that dies within MT_QUICK_DEATH_MS of its start
  * counts as a crash loop and waits 0.1 s, 0.2 s, 0.4 s, ... (at most 10 s)
  * before its next start; a child that ran longer is respawned at once. A
+ * respawn that fails (fork refused, program gone) is retried on the same
+ * schedule; only a failure during start-up stops the stack. A
  * child that exits with MT_EXIT_FATAL is not respawned: the master logs it
  * and stops the whole stack with a non-zero status.
  *

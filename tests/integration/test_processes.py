@@ -136,3 +136,23 @@ def test_crash_loop_backs_off(servers, tmp_path):
     assert 3 <= respawns <= 8, s.log()
     assert "respawning in 0.8 s" in s.log() or "respawning in 0.4 s" in s.log()
     s.expect_status = 0
+
+
+def test_failed_respawn_is_retried_not_fatal(servers, tmp_path):
+    """A mule program that vanished after start-up: respawning retries with backoff, the stack stays up."""
+    prog = tmp_path / "worker"
+    prog.write_text("#!/bin/sh\nexec sleep 3600\n")
+    prog.chmod(0o755)
+    s = servers(["--mule=%s" % prog, "--farm", "w:1"])
+    old = s.by_name()["main.w.1"]["pid"]
+    moved = tmp_path / "worker.away"
+    prog.rename(moved)
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: s.log().count("trying again in") >= 2, 10, what="two failed respawn attempts")
+    status, _, _ = s.request("GET", "/api/health")
+    assert status == 200
+    assert s.by_name()["main.w.1"]["state"] == "respawning"
+    moved.rename(prog)
+    new = wait_for(lambda: (lambda p: p if p["state"] == "running" and p["pid"] not in (None, old) else None)(
+        s.by_name()["main.w.1"]), 15, what="the respawn to succeed once the program is back")
+    s.known_pids.add(new["pid"])
