@@ -36,6 +36,9 @@ typedef struct master {
     phase_t phase;
     int64_t phase_deadline_ms;
     int exit_status;
+    ssize_t reload_slot;        /* child being restarted by a reload, -1 if none */
+    size_t reload_next;         /* next slot to restart in this reload */
+    int64_t reload_deadline_ms; /* SIGKILL reload_slot if it has not exited by then */
 } master_t;
 
 static mt_proc_t *proc(master_t *m, size_t slot)
@@ -49,6 +52,7 @@ static bool is_child(const mt_proc_t *p)
 }
 
 static void begin_shutdown(master_t *m, int status);
+static void reload_step(master_t *m);
 
 /* Delay before the next start of a slot whose process ended (or failed to start) just now. */
 static int64_t backoff_delay(slot_state_t *s, int64_t now)
@@ -147,6 +151,7 @@ static void begin_shutdown(master_t *m, int status)
         m->exit_status = status;
     if (m->phase != PHASE_RUNNING)
         return;
+    m->reload_slot = -1;
     mt_info("shutting down: stopping web workers, then mules");
     enter_phase(m, PHASE_STOP_WEB);
 }
@@ -191,6 +196,12 @@ static void reap(master_t *m)
             begin_shutdown(m, 1);
             continue;
         }
+        if (slot == m->reload_slot) {
+            mt_info("reload: %s (pid %d) %s; starting it again", name, (int)pid, how);
+            spawn_slot(m, (size_t)slot, false);
+            reload_step(m);
+            continue;
+        }
         slot_state_t *s = &m->slots[slot];
         int64_t now = mt_clock_ms();
         int64_t delay = backoff_delay(s, now);
@@ -218,6 +229,8 @@ static int next_timeout(master_t *m)
             if (at > 0 && (next < 0 || at < next))
                 next = at;
         }
+        if (m->reload_slot >= 0 && (next < 0 || m->reload_deadline_ms < next))
+            next = m->reload_deadline_ms;
     } else {
         next = m->phase_deadline_ms;
     }
@@ -248,6 +261,54 @@ static void advance_shutdown(master_t *m)
     }
 }
 
+/* Restart the next running child of a reload, or finish the reload. */
+static void reload_step(master_t *m)
+{
+    mt_proctable_t *t = &m->stack->procs;
+    m->reload_slot = -1;
+    for (size_t i = m->reload_next; i < t->nprocs; i++) {
+        mt_proc_t *p = proc(m, i);
+        pid_t pid = atomic_load(&p->live->pid);
+        if (!is_child(p) || pid <= 0)
+            continue; /* a slot waiting to respawn starts fresh anyway */
+        int mercy = (int)mt_config_get_int(m->stack->config, NULL,
+                                           p->role == MT_ROLE_WEB ? "worker-reload-mercy" : "mule-reload-mercy");
+        m->reload_slot = (ssize_t)i;
+        m->reload_next = i + 1;
+        m->reload_deadline_ms = mt_clock_ms() + (int64_t)mercy * 1000 + 500;
+        atomic_store(&p->live->state, MT_PROC_STOPPING);
+        mt_info("reload: restarting %s (pid %d)", mt_proctable_server_name(t, i), (int)pid);
+        kill(pid, SIGTERM);
+        return;
+    }
+    mt_info("reload: every process restarted");
+}
+
+/* SIGHUP: restart the children one at a time, so the others keep serving. */
+static void begin_reload(master_t *m)
+{
+    if (m->reload_slot >= 0) {
+        mt_notice("SIGHUP received during a reload: already reloading");
+        return;
+    }
+    mt_info("SIGHUP received: restarting every web worker and mule, one at a time");
+    m->reload_next = 1;
+    reload_step(m);
+}
+
+static void advance_reload(master_t *m)
+{
+    if (m->reload_slot < 0 || mt_clock_ms() < m->reload_deadline_ms)
+        return;
+    pid_t pid = atomic_load(&proc(m, (size_t)m->reload_slot)->live->pid);
+    if (pid > 0) {
+        mt_warn("reload: %s did not exit in time: killing it",
+                mt_proctable_server_name(&m->stack->procs, (size_t)m->reload_slot));
+        kill(pid, SIGKILL);
+    }
+    m->reload_deadline_ms = mt_clock_ms() + 1000;
+}
+
 static void on_signal(master_t *m, int sig)
 {
     switch (sig) {
@@ -267,7 +328,8 @@ static void on_signal(master_t *m, int sig)
         }
         break;
     case SIGHUP:
-        mt_notice("SIGHUP received: reload is not supported; send SIGTERM and start again");
+        if (m->phase == PHASE_RUNNING)
+            begin_reload(m);
         break;
     default:
         break;
@@ -276,7 +338,7 @@ static void on_signal(master_t *m, int sig)
 
 int mt_master_run(mt_stack_t *stack)
 {
-    master_t m = {.stack = stack, .phase = PHASE_RUNNING};
+    master_t m = {.stack = stack, .phase = PHASE_RUNNING, .reload_slot = -1};
     m.slots = mt_calloc(stack->procs.nprocs, sizeof *m.slots);
 
     sigset_t set;
@@ -318,6 +380,7 @@ int mt_master_run(mt_stack_t *stack)
         while (read(m.signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
             on_signal(&m, (int)si.ssi_signo);
         respawn_due(&m);
+        advance_reload(&m);
         advance_shutdown(&m);
     }
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);

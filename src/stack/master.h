@@ -3,8 +3,9 @@
  *
  * The master forks every web worker and mule (through spawn.c), then waits
  * for signals on a signalfd: SIGCHLD reaps and respawns, SIGTERM / SIGINT /
- * SIGQUIT shut the stack down. It never serves requests or handles
- * messages itself.
+ * SIGQUIT shut the stack down, SIGHUP restarts every child one at a time
+ * (a rolling reload: the others keep serving). It never serves requests or
+ * handles messages itself.
  *
  * Respawn: a child that dies is forked again in the same slot, with the
  * same server name. A child that dies within MT_QUICK_DEATH_MS of its start

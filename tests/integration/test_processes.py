@@ -156,3 +156,37 @@ def test_failed_respawn_is_retried_not_fatal(servers, tmp_path):
     new = wait_for(lambda: (lambda p: p if p["state"] == "running" and p["pid"] not in (None, old) else None)(
         s.by_name()["main.w.1"]), 15, what="the respawn to succeed once the program is back")
     s.known_pids.add(new["pid"])
+
+
+def test_sighup_restarts_every_child_one_at_a_time_while_serving(servers):
+    s = servers(["--processes", "2", "--mules", "2", "--farm", "f:1,2"])
+    before = {n: p["pid"] for n, p in s.by_name().items() if p["role"] in ("web", "mule")}
+    stop = threading.Event()
+    results = {"ok": 0, "fail": 0}
+    def load():
+        while not stop.is_set():
+            try:
+                status, _, _ = s.request("GET", "/api/health", timeout=5)
+                results["ok" if status == 200 else "fail"] += 1
+            except OSError:
+                results["fail"] += 1
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    [t.start() for t in threads]
+    time.sleep(0.2)
+    s.send(signal.SIGHUP)
+    wait_for(lambda: "reload: every process restarted" in s.log(), 15, what="the reload to finish")
+    time.sleep(0.2)
+    stop.set()
+    [t.join() for t in threads]
+    after = s.by_name()
+    for name, pid in before.items():
+        assert after[name]["pid"] not in (None, pid), "%s was not restarted" % name
+        assert after[name]["state"] == "running"
+        assert after[name]["respawns"] == 0  # a reload is not a crash
+        s.known_pids.add(after[name]["pid"])
+    assert results["fail"] == 0, results
+    assert results["ok"] > 0
+    # one at a time: each restart is logged before the next begins
+    log = s.log()
+    order = [log.index("reload: restarting %s" % n) for n in ("main.web.1", "main.web.2", "main.f.1", "main.f.2")]
+    assert order == sorted(order)
