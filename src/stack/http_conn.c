@@ -243,6 +243,7 @@ static void conn_message_done(mt_http_conn_t *conn)
     mt_http__dispatch(conn);
 
     conn->in_request = false;
+    conn->answered++;
     conn->body.len = 0;
     mt_http__buf_trim(&conn->body, MT_HTTP_BUF_KEEP);
     conn->resp_headers.len = 0;
@@ -549,7 +550,7 @@ static void conn_pump(mt_http_conn_t *conn)
             }
             continue;
         }
-        if (conn->server->draining && !conn->in_request) {
+        if (conn->server->draining && !conn->in_request && conn->answered > 0) {
             mt_http__conn_close(conn);
             return;
         }
@@ -671,7 +672,18 @@ void mt_http__conn_drain(mt_http_conn_t *conn)
 {
     bool idle = !conn->in_request && !conn->writing && !conn->lingering && conn->file_fd < 0 &&
                 conn->out.len == conn->out_sent && conn->pending_off == conn->pending.len;
-    if (idle)
-        mt_http__conn_close(conn);
-    /* Otherwise conn_pump() closes it after the response in flight (which says "Connection: close"). */
+    if (!idle)
+        return; /* conn_pump() closes it after the response in flight (which says "Connection: close") */
+    if (conn->answered > 0) {
+        mt_http__conn_close(conn); /* an idle keep-alive connection */
+        return;
+    }
+    /*
+     * Accepted just before the drain, its request not here yet: the client
+     * has done nothing wrong, so its first request is still answered (with
+     * "Connection: close") if it arrives soon.
+     */
+    uint64_t grace = conn->server->cfg.timeout_ms < MT_HTTP_DRAIN_FIRST_MS ? conn->server->cfg.timeout_ms
+                                                                           : MT_HTTP_DRAIN_FIRST_MS;
+    conn_arm_timer(conn, grace);
 }

@@ -30,6 +30,7 @@
 #define MT_HTTP_OUT_HIGH     (256 * 1024) /* pipelined parsing pauses above this much pending output */
 #define MT_HTTP_BUF_KEEP     (256 * 1024) /* per-connection buffers above this are freed once empty */
 #define MT_HTTP_LINGER_MS    2000         /* at most this long discarding input before a close */
+#define MT_HTTP_DRAIN_FIRST_MS 1000       /* when draining, how long a fresh connection may take to send its request */
 #define MT_HTTP_ACCEPT_BATCH 4            /* accept() calls per readiness of the listening socket */
 #define MT_HTTP_DATE_LEN     29           /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
@@ -144,6 +145,7 @@ struct mt_http_conn {
     size_t pending_off;
 
     bool in_request;             /* a request has started and is not answered yet (408) */
+    unsigned long answered;      /* requests answered on this connection */
     bool in_head;                /* its request line and headers are not complete yet */
     bool reading;
     bool writing;                /* a uv_write is in flight */

@@ -835,6 +835,43 @@ Test(http_server, drain_lets_a_request_in_flight_finish)
     client_free(busy);
 }
 
+Test(http_server, drain_still_answers_the_first_request_of_a_fresh_connection)
+{
+    /* Connected before the drain, request sent just after it: not the client's fault. */
+    client_t *fresh = client_connect();
+    usleep(50 * 1000); /* accepted by now */
+    atomic_store(&F.command, CMD_DRAIN);
+    uv_async_send(&F.async);
+    usleep(50 * 1000);
+    cr_assert_eq(atomic_load(&F.drained), 0, "drained before the fresh connection had its chance");
+    client_sends(fresh, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    response_t r;
+    client_response(fresh, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(fresh);
+    pthread_join(F.thread, NULL);
+    F.running = false;
+    cr_assert_eq(atomic_load(&F.drained), 1);
+    cr_assert_eq(uv_loop_close(&F.loop), 0);
+    client_free(fresh);
+}
+
+Test(http_server, drain_gives_a_silent_fresh_connection_a_bounded_grace)
+{
+    client_t *silent = client_connect();
+    usleep(50 * 1000);
+    atomic_store(&F.command, CMD_DRAIN);
+    uv_async_send(&F.async);
+    assert_closed(silent); /* within min(timeout, the drain grace), not never */
+    pthread_join(F.thread, NULL);
+    F.running = false;
+    cr_assert_eq(atomic_load(&F.drained), 1);
+    cr_assert_eq(uv_loop_close(&F.loop), 0);
+    client_free(silent);
+}
+
 Test(http_server, drain_with_no_connection_completes)
 {
     stop_server(CMD_DRAIN);
