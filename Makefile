@@ -2,8 +2,9 @@
 #
 #   make            build build/muleteer (and the example programs)
 #   make run        install missing Debian packages, build, start on 127.0.0.1:8080
-#   make test       install, build, run the unit tests and the integration tests
+#   make test       install, build, run the unit tests, the fuzz corpus replay and the integration tests
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
+#   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
 #   make bench      side-by-side benchmarks (nginx, uWSGI) -- see bench/README.md
 #
 # Layers: src/stack (generic application server) -> build/libmuleteer.a;
@@ -31,10 +32,13 @@ APP_OBJ   := $(APP_SRC:%.c=$(B)/%.o)
 LLHTTP_OBJ := $(B)/llhttp/api.o $(B)/llhttp/http.o $(B)/llhttp/llhttp.o
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/tests/fuzz_%)
+FUZZ_SECONDS ?= 60
 
 PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
 
-.PHONY: all run test unit integration asan bench deps deps-test clean
+.PHONY: all run test unit fuzz-replay integration asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
 
 deps:
@@ -71,11 +75,26 @@ $(B)/tests/%: tests/unit/%.c $(B)/libmuleteer.a
 	@echo "  TEST  $<"
 	@$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer.a $(LIBS) -lcriterion
 
+# Fuzz drivers (tests/fuzz/README.md): linked with replay.c, each replays its checked-in corpus.
+$(B)/tests/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o $(B)/libmuleteer.a
+	@echo "  LINK  $@"
+	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+.SECONDARY: $(FUZZ_NAMES:%=$(B)/tests/fuzz/fuzz_%.o) $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o
+
+# The same drivers linked with libFuzzer; only built by `make fuzz` (B=$(B)/fuzz, CC=clang).
+$(B)/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/libmuleteer.a
+	@echo "  LINK  $@ (libFuzzer)"
+	@$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 run: deps all
 	$(B)/muleteer
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs=1; done
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@set -e; for t in $(FUZZ_NAMES); do echo "== $(B)/tests/fuzz_$$t"; $(B)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
 
 integration: all
 	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
@@ -83,10 +102,29 @@ integration: all
 test: deps-test
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) fuzz-replay
 	$(MAKE) integration
 
 asan: deps-test
-	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit integration
+	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit fuzz-replay integration
+
+# Coverage-guided fuzzing: the stack rebuilt by clang with coverage + ASan + UBSan in $(B)/fuzz,
+# each target run for FUZZ_SECONDS over a copy of its corpus (new inputs stay in $(B)/fuzz/corpus,
+# crashes land in $(B)/fuzz/). FUZZ_FLAGS adds libFuzzer options. (Unlike gcc, clang warns about
+# the "{ NULL }" that ends option tables.)
+fuzz:
+	@scripts/install-deps.sh fuzz
+	$(MAKE) B=$(B)/fuzz CC=clang WARN="$(WARN) -Wno-missing-field-initializers" OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" fuzz-targets
+	@failed=""; for t in $(FUZZ_NAMES); do \
+	  mkdir -p $(B)/fuzz/corpus/$$t && cp tests/fuzz/corpus/$$t/* $(B)/fuzz/corpus/$$t/; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/$$t- $$dict $(FUZZ_FLAGS) $(B)/fuzz/corpus/$$t || failed="$$failed $$t"; \
+	done; [ -z "$$failed" ] || { echo "fuzz: failed:$$failed (inputs in $(B)/fuzz/)"; exit 1; }
+
+fuzz-targets: $(FUZZ_NAMES:%=$(B)/fuzz_%)
 
 bench:
 	@scripts/install-deps.sh bench

@@ -3,14 +3,15 @@
 # Idempotent: only packages that are missing are installed, so `make run`
 # and `make test` stay fast on a machine that already has them.
 #
-# usage: scripts/install-deps.sh [build|test|bench]
+# usage: scripts/install-deps.sh [build|test|bench|fuzz]
 set -eu
 want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev"
 case "${1:-build}" in
   build) ;;
   test)  want="$want libcriterion-dev python3-pytest procps" ;;
   bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3" ;;
-  *) echo "install-deps: unknown set '$1' (build, test or bench)" >&2; exit 2 ;;
+  fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
+  *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
