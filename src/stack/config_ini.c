@@ -95,8 +95,10 @@ int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, 
     bool read_error = ferror(fp);
     fclose(fp);
 
-    if (ctx.failed)
+    if (ctx.failed) {
+        mt_config__err_one_line(err, errlen); /* the line may hold a CR */
         return -1;
+    }
     if (read_error) {
         snprintf(err, errlen, "%s: read error", path);
         return -1;

@@ -471,6 +471,8 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     rc = mt__load_root(&ctx, fy_document_root(doc));
 
 out:
+    if (rc < 0)
+        mt_config__err_one_line(err, errlen); /* keys and values may hold line breaks */
     if (doc)
         fy_parse_document_destroy(parser, doc);
     if (parser)
