@@ -6,7 +6,8 @@
  * (it silently splits them). So the file is fed through our own reader:
  * it counts lines, so the handler knows which line it is called for, and
  * it stops with "FILE:LINE: line too long" when a full buffer holds no
- * newline. Values are handed to the store with mt_config__set().
+ * newline, and at a NUL byte (which would hide the rest of a line from
+ * that check). Values are handed to the store with mt_config__set().
  */
 #include <errno.h>
 #include <ini.h>
@@ -27,14 +28,30 @@ typedef struct mt__ini_ctx {
     size_t errlen;
 } mt__ini_ctx_t;
 
-/* fgets() for inih, counting lines and refusing overlong ones. */
+/* fgets() for inih, counting lines and refusing overlong ones and NUL bytes. */
 static char *mt__ini_reader_cb(char *str, int num, void *stream)
 {
     mt__ini_ctx_t *ctx = stream;
-    if (ctx->failed || !fgets(str, num, ctx->fp))
+    if (ctx->failed || num < 1)
+        return NULL;
+    /*
+     * fgets() does not say how much it read, and strlen() stops at a NUL
+     * byte: a long line holding one would pass as short and its rest be
+     * read as a line of its own. So fill the buffer with non-NULs first:
+     * fgets()'s terminator is then the last NUL in it.
+     */
+    memset(str, '\n', (size_t)num);
+    if (!fgets(str, num, ctx->fp))
         return NULL;
     ctx->line++;
-    size_t len = strlen(str);
+    size_t len = (size_t)num - 1;
+    while (str[len] != '\0')
+        len--;
+    if (memchr(str, '\0', len)) {
+        snprintf(ctx->err, ctx->errlen, "%s:%d: NUL byte in the line", ctx->file, ctx->line);
+        ctx->failed = true;
+        return NULL;
+    }
     if (num > 1 && len == (size_t)num - 1 && str[len - 1] != '\n') {
         /* The buffer is full: fine only if the line ends right here. */
         int c = getc(ctx->fp);
