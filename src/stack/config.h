@@ -128,7 +128,7 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
  * their own names; unregistered sections are skipped. Lines longer than
  * inih's buffer (200 bytes) are an error, not truncated.
  *
- * YAML: top-level keys muleteer: / uwsgi: and other registered sections map
+ * YAML (UTF-8 only): top-level keys muleteer: / uwsgi: and other registered sections map
  * option names to a scalar, a null, or (list options only) a sequence of
  * scalars; repeated keys all count, in document order. Other top-level keys
  * are skipped, except "stack:" whose "workers:" sequence, like "pools:"

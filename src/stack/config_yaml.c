@@ -19,6 +19,7 @@
 #include <libfyaml.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,49 @@ static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The whole file, checked to be UTF-8: libfyaml 0.7 (Debian 12) loops
+ * forever on a malformed sequence inside a directive ("%\xdd", fixed
+ * upstream since), and reads a UTF-16 file as an empty document. Returns
+ * the text (*len bytes, caller frees), or NULL with err filled.
+ */
+static char *mt__read_utf8(mt__yaml_ctx_t *ctx, FILE *fp, size_t *len)
+{
+    size_t cap = 8192, n = 0, got;
+    char *text = mt_malloc(cap);
+    while ((got = fread(text + n, 1, cap - n, fp)) > 0) {
+        n += got;
+        if (n == cap)
+            text = mt_realloc(text, cap *= 2);
+    }
+    if (ferror(fp)) {
+        snprintf(ctx->err, ctx->errlen, "%s: cannot read YAML", ctx->file);
+        free(text);
+        return NULL;
+    }
+    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 }; /* by length: shorter forms are overlong */
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)text + i;
+        size_t width = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = width > 0 && width <= n - i;
+        uint32_t cp = width == 1 ? u[0] : u[0] & (0x7f >> width);
+        for (size_t k = 1; ok && k < width; k++) {
+            ok = (u[k] & 0xc0) == 0x80;
+            cp = cp << 6 | (u[k] & 0x3f);
+        }
+        if (!ok || (width > 1 && (cp < min_cp[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))) {
+            mt__yaml_error(ctx, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", u[0]);
+            free(text);
+            return NULL;
+        }
+        line += u[0] == '\n';
+        i += width;
+    }
+    *len = n;
+    return text;
+}
+
 /* Diagnostics are collected (fy_diag_set_collect_errors); nothing is printed. */
 static void mt__diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
@@ -409,6 +453,8 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     struct fy_diag *diag = NULL;
     struct fy_parser *parser = NULL;
     struct fy_document *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
     int rc = -1;
 
     FILE *fp = fopen(path, "r");
@@ -417,6 +463,9 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
         return -1;
     }
     ctx.file = mt_config__intern_file(cfg, path);
+    text = mt__read_utf8(&ctx, fp, &len);
+    if (!text)
+        goto out;
 
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
@@ -435,7 +484,7 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
         .diag = diag,
     };
     parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_input_fp(parser, ctx.file, fp) != 0) {
+    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
         snprintf(err, errlen, "%s: cannot create the YAML parser", path);
         goto out;
     }
@@ -451,7 +500,7 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
                        derr->msg ? derr->msg : "?", derr->column);
         goto out;
     }
-    if (!doc && (fy_parser_get_stream_error(parser) || ferror(fp))) {
+    if (!doc && fy_parser_get_stream_error(parser)) {
         snprintf(err, errlen, "%s: cannot read YAML", path);
         goto out;
     }
@@ -479,6 +528,7 @@ out:
         fy_parser_destroy(parser);
     if (diag)
         fy_diag_destroy(diag);
+    free(text);
     fclose(fp);
     return rc;
 }
