@@ -54,6 +54,8 @@ static inline void mt_http__buf_reserve(mt_http_buf_t *b, size_t extra)
 
 static inline void mt_http__buf_append(mt_http_buf_t *b, const void *src, size_t n)
 {
+    if (n == 0)
+        return; /* llhttp reports empty spans ("CONNECT \r"): data may still be NULL */
     mt_http__buf_reserve(b, n);
     memcpy(b->data + b->len, src, n);
     b->len += n;
