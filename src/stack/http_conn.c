@@ -126,6 +126,13 @@ static int on_header_span(llhttp_t *parser, const char *at, size_t len, mt_http_
     conn->head_stored += len;
     if (conn->head_stored > conn->server->cfg.max_header_size)
         return conn_fail(conn, 431, "request headers too large");
+    /*
+     * Trailer fields (after a chunked body) are counted but not kept:
+     * appending them could move conn->head, which req->path and
+     * req->query point into since the headers completed.
+     */
+    if (!conn->in_head)
+        return 0;
     span_begin(conn, kind);
     mt_http__buf_append(&conn->head, at, len);
     return 0;
