@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -230,7 +231,18 @@ static void exchange(const uint8_t *data, size_t size, exchange_t *ex)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    FUZZ_CHECK(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "connect: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        /* Interrupted (libFuzzer's SIGALRM): the connection goes on; wait for it. */
+        FUZZ_CHECK(errno == EINTR, "connect: %s", strerror(errno));
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        while (poll(&pfd, 1, CLIENT_TIMEOUT_S * 1000) < 0 && errno == EINTR)
+            ;
+        int soerr = ETIMEDOUT;
+        socklen_t len = sizeof soerr;
+        if (pfd.revents != 0)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        FUZZ_CHECK(soerr == 0, "connect: %s", strerror(soerr));
+    }
 
     *ex = (exchange_t){0};
     size_t sent = 0;
