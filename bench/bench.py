@@ -158,8 +158,8 @@ def wait_counts(d, prefix, want, timeout=30):
 
 def muleteer_messages(n, tmp):
     d = tempfile.mkdtemp(dir=tmp)
-    proc, port = start_muleteer(["--processes", "1", "--mules", "3", "--farm", "counters:1,2,3"],
-                                binary="muleteer-example", env={"MULETEER_EXAMPLE_DIR": d})
+    proc, port = start_muleteer(["--processes", "1", "--mules", "3", "--farm", "counters:1,2,3",
+                                 "--example.out-dir", d], binary="muleteer-example")
     try:
         time.sleep(0.5)
         req = urllib.request.Request("http://127.0.0.1:%d/example/send?farm=counters&target=count&count=%d"

@@ -14,10 +14,15 @@
  *   POST /example/message?farm=F&target=T   sends the request body as one message.
  *
  * Mules: "record" appends each payload as a line to
- * $MULETEER_EXAMPLE_DIR/received.<mule id> (so a test can count every
+ * <out-dir>/received.<mule id> (so a test can count every
  * message by content); "count" only counts, and a timer writes
  * "count first last" (wall-clock seconds of the first and last message) to
- * $MULETEER_EXAMPLE_DIR/count.<mule id> every 100 ms while it changes.
+ * <out-dir>/count.<mule id> every 100 ms while it changes.
+ *
+ * out-dir is the application's own option, in its own configuration
+ * section: `--example.out-dir DIR`, `--set example.out-dir=DIR`,
+ * `[example] out-dir = DIR` or `example: {out-dir: DIR}`. Without it the
+ * mules count in memory only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,7 +132,7 @@ static void mule_start(mt_stack_t *stack, void *app_data)
 {
     (void)app_data;
     mule.record_fd = -1;
-    const char *dir = getenv("MULETEER_EXAMPLE_DIR");
+    const char *dir = mt_app_option(stack, "out-dir");
     if (dir && *dir) {
         snprintf(mule.dir, sizeof mule.dir, "%s", dir);
         char path[1100];
@@ -288,10 +293,17 @@ static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     return 0;
 }
 
+static const mt_option_def_t example_options[] = {
+    {"out-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL, "directory where mules record what they receive"},
+    {NULL},
+};
+
 static const mt_app_t example_app = {
     .name = "example",
     .load = load,
     .mule_start = mule_start,
+    .config_section = "example",
+    .options = example_options,
 };
 
 int main(int argc, char **argv)

@@ -59,6 +59,49 @@ typedef enum {
 } mt_role_t;
 
 /* ------------------------------------------------------------------ */
+/* Configuration options                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An option table: the stack declares its own ("muleteer" section, alias
+ * "uwsgi"), and an application may declare one for its own section
+ * (mt_app_t.config_section). Options of any section can be given in INI
+ * ("[section]"), YAML ("section:"), on the command line ("--section.name")
+ * or with "--set section.name=value"; precedence and error reporting are
+ * the same for all (docs/operator-guide.md).
+ */
+typedef enum {
+    MT_OPT_STRING,
+    MT_OPT_INT,  /* decimal integer within [min, max] */
+    MT_OPT_BOOL, /* true/false, yes/no, on/off, 1/0; a bare --flag means true */
+    MT_OPT_LIST, /* repeatable: every occurrence kept in order */
+} mt_opt_type_t;
+
+/* mt_option_def_t.flags */
+#define MT_OPT_VALUE_OPTIONAL 1 /* "--mule" alone or "mule:" empty means ""; a value only with "--mule=X" */
+#define MT_OPT_IGNORED        2 /* accepted for compatibility (uWSGI), has no effect; logged once */
+#define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
+#define MT_OPT_LOG_LEVEL      8 /* MT_OPT_STRING whose value must be a level name (mt_log_level_parse) */
+/*
+ * Values without text: a bare "--flag", "flag =" in INI or "flag:" in YAML
+ * means "true" for MT_OPT_BOOL and "" for MT_OPT_VALUE_OPTIONAL; for
+ * MT_OPT_STRING an empty INI value is "", a YAML null is an error. The
+ * values of MT_OPT_IGNORED options are not validated. Bools are stored
+ * normalized ("true"/"false") and ints in decimal, so mt_config_get()
+ * returns "true" for "yes" and "8" for "08".
+ */
+
+typedef struct mt_option_def {
+    const char *name;          /* canonical name with dashes, e.g. "static-map"; NULL ends a table */
+    mt_opt_type_t type;
+    const char *default_value; /* NULL: unset (get_string returns NULL); lists have no default */
+    long min, max;             /* MT_OPT_INT bounds, inclusive */
+    unsigned flags;            /* MT_OPT_* flags above */
+    const char *alias_of;      /* non-NULL: this name is another spelling of that option */
+    const char *help;          /* one line, for --help and the operator guide */
+} mt_option_def_t;
+
+/* ------------------------------------------------------------------ */
 /* Application hooks                                                   */
 /* ------------------------------------------------------------------ */
 
@@ -80,6 +123,10 @@ typedef struct mt_app {
     void (*web_thread_start)(mt_stack_t *stack, void *app_data);
 
     void *app_data; /* passed to every hook */
+
+    /* Optional: the application's own configuration section and its options (NULL-terminated table). */
+    const char *config_section;
+    const mt_option_def_t *options;
 } mt_app_t;
 
 /*
@@ -109,6 +156,15 @@ int mt_stack_mule_id(const mt_stack_t *stack);
  * child processes and other handles the application adds run on it.
  */
 uv_loop_t *mt_stack_loop(const mt_stack_t *stack);
+/*
+ * Effective value of an option of the application's section (strings as
+ * configured, ints in decimal, bools "true"/"false"), or NULL if unset
+ * with no default. Asking for an option not in the table is a programming
+ * error (assert).
+ */
+const char *mt_app_option(const mt_stack_t *stack, const char *name);
+long mt_app_option_int(const mt_stack_t *stack, const char *name);
+
 /* Whether a farm of that name exists in the process table. */
 int mt_farm_exists(const mt_stack_t *stack, const char *farm);
 

@@ -732,6 +732,29 @@ void mt_config_print(const mt_config_t *cfg, FILE *out)
     }
 }
 
+/* One --help line: "--[section.]name ARG   help (default X) (also --alias) [repeatable]". */
+static void print_help_line(const mt__section_t *sec, const mt_option_def_t *def, const char *prefix, FILE *out)
+{
+    const char *arg = "";
+    if (def->flags & MT_OPT_VALUE_OPTIONAL)
+        arg = "[=VALUE]";
+    else if (def->type == MT_OPT_INT)
+        arg = " N";
+    else if (def->type != MT_OPT_BOOL)
+        arg = " VALUE";
+    char left[160];
+    snprintf(left, sizeof left, "--%s%s%s%s", prefix ? prefix : "", prefix ? "." : "", def->name, arg);
+    fprintf(out, "  %-28s %s", left, def->help ? def->help : "");
+    if (def->default_value && def->type != MT_OPT_BOOL)
+        fprintf(out, " (default %s)", def->default_value);
+    for (size_t j = 0; j < sec->ndefs; j++)
+        if (sec->defs[j].alias_of && strcmp(sec->defs[j].alias_of, def->name) == 0)
+            fprintf(out, " (also --%s)", sec->defs[j].name);
+    if (def->type == MT_OPT_LIST && !(def->flags & MT_OPT_CMDLINE_ONLY))
+        fprintf(out, " [repeatable]");
+    fputc('\n', out);
+}
+
 void mt_config_print_help(const mt_config_t *cfg, FILE *out)
 {
     assert(cfg->nsections > 0);
@@ -742,31 +765,10 @@ void mt_config_print_help(const mt_config_t *cfg, FILE *out)
             sec->name, sec->alias ? " / [" : "", sec->alias ? sec->alias : "", sec->alias ? "]" : "", sec->name,
             sec->alias ? " / " : "", sec->alias ? sec->alias : "", sec->alias ? ":" : "");
     for (size_t i = 0; i < sec->ndefs; i++) {
-        const mt_option_def_t *def = &sec->defs[i];
-        if (def->alias_of)
-            continue;
-        if (def->flags & MT_OPT_IGNORED) {
+        if (sec->defs[i].flags & MT_OPT_IGNORED)
             any_ignored = true;
-            continue;
-        }
-        const char *arg = "";
-        if (def->flags & MT_OPT_VALUE_OPTIONAL)
-            arg = "[=VALUE]";
-        else if (def->type == MT_OPT_INT)
-            arg = " N";
-        else if (def->type != MT_OPT_BOOL)
-            arg = " VALUE";
-        char left[128];
-        snprintf(left, sizeof left, "--%s%s", def->name, arg);
-        fprintf(out, "  %-28s %s", left, def->help ? def->help : "");
-        if (def->default_value && def->type != MT_OPT_BOOL)
-            fprintf(out, " (default %s)", def->default_value);
-        for (size_t j = 0; j < sec->ndefs; j++)
-            if (sec->defs[j].alias_of && strcmp(sec->defs[j].alias_of, def->name) == 0)
-                fprintf(out, " (also --%s)", sec->defs[j].name);
-        if (def->type == MT_OPT_LIST && !(def->flags & MT_OPT_CMDLINE_ONLY))
-            fprintf(out, " [repeatable]");
-        fputc('\n', out);
+        else if (!sec->defs[i].alias_of)
+            print_help_line(sec, &sec->defs[i], NULL, out);
     }
     fprintf(out, "  %-28s %s\n", "--help, -h", "show this help and exit");
     fprintf(out, "  %-28s %s\n", "--version", "show the version and exit");
@@ -781,6 +783,12 @@ void mt_config_print_help(const mt_config_t *cfg, FILE *out)
         }
         fputc('\n', out);
     }
-    if (cfg->nsections > 1)
-        fprintf(out, "Other sections' options are set with --SECTION.NAME VALUE or --set SECTION.NAME=VALUE.\n");
+    for (size_t k = 1; k < cfg->nsections; k++) {
+        const mt__section_t *other = &cfg->sections[k];
+        fprintf(out, "Options of the [%s] section (also --set %s.NAME=VALUE, [%s] in --ini, %s: in --yaml):\n",
+                other->name, other->name, other->name, other->name);
+        for (size_t i = 0; i < other->ndefs; i++)
+            if (!other->defs[i].alias_of && !(other->defs[i].flags & MT_OPT_IGNORED))
+                print_help_line(other, &other->defs[i], other->name, out);
+    }
 }

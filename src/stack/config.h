@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "muleteer.h"
+
 typedef enum {
     MT_SRC_DEFAULT,
     MT_SRC_FILE,
@@ -47,36 +49,7 @@ typedef struct mt_source {
     int line;         /* MT_SRC_FILE only, 1-based */
 } mt_source_t;
 
-typedef enum {
-    MT_OPT_STRING,
-    MT_OPT_INT,  /* decimal integer within [min, max] */
-    MT_OPT_BOOL, /* true/false, yes/no, on/off, 1/0; a bare --flag means true */
-    MT_OPT_LIST, /* repeatable: every occurrence kept in order */
-} mt_opt_type_t;
-
-/* mt_option_def_t.flags */
-#define MT_OPT_VALUE_OPTIONAL 1 /* "--mule" alone or "mule:" empty means ""; a value only with "--mule=X" */
-#define MT_OPT_IGNORED        2 /* accepted for compatibility (uWSGI), has no effect; logged once */
-#define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
-#define MT_OPT_LOG_LEVEL      8 /* MT_OPT_STRING whose value must be a level name (mt_log_level_parse) */
-/*
- * Values without text: a bare "--flag", "flag =" in INI or "flag:" in YAML
- * means "true" for MT_OPT_BOOL and "" for MT_OPT_VALUE_OPTIONAL; for
- * MT_OPT_STRING an empty INI value is "", a YAML null is an error. The
- * values of MT_OPT_IGNORED options are not validated. Bools are stored
- * normalized ("true"/"false") and ints in decimal, so mt_config_get()
- * returns "true" for "yes" and "8" for "08".
- */
-
-typedef struct mt_option_def {
-    const char *name;          /* canonical name with dashes, e.g. "static-map"; NULL ends a table */
-    mt_opt_type_t type;
-    const char *default_value; /* NULL: unset (get_string returns NULL); lists have no default */
-    long min, max;             /* MT_OPT_INT bounds, inclusive */
-    unsigned flags;            /* MT_OPT_* flags above */
-    const char *alias_of;      /* non-NULL: this name is another spelling of that option */
-    const char *help;          /* one line, for --help and the operator guide */
-} mt_option_def_t;
+/* mt_opt_type_t, the MT_OPT_* flags and mt_option_def_t are public: see muleteer.h. */
 
 /* One pool of the hierarchical form. Strings owned by the config; NULL when not given. */
 typedef struct mt_config_pool {

@@ -120,13 +120,15 @@ int mt_mule_run(mt_stack_t *stack)
     mt_stack__set_thread_loop(&m.loop);
     m.batch = mt_recv_batch_create(MULE_BATCH);
 
-    m.nsources = 1 + self->nfarms;
-    m.sources = mt_calloc(m.nsources, sizeof *m.sources);
-    m.sources[0].fd = self->channel.recv_fd;
-    m.sources[0].label = "own channel";
+    /* Its own channel, then its farms' (a standalone process has none). */
+    m.sources = mt_calloc(1 + self->nfarms, sizeof *m.sources);
+    if (self->channel.recv_fd >= 0) {
+        m.sources[m.nsources].fd = self->channel.recv_fd;
+        m.sources[m.nsources++].label = "own channel";
+    }
     for (size_t k = 0; k < self->nfarms; k++) {
-        m.sources[1 + k].fd = t->farms[self->farms[k]].channel.recv_fd;
-        m.sources[1 + k].label = t->farms[self->farms[k]].name;
+        m.sources[m.nsources].fd = t->farms[self->farms[k]].channel.recv_fd;
+        m.sources[m.nsources++].label = t->farms[self->farms[k]].name;
     }
     for (size_t i = 0; i < m.nsources; i++) {
         uv_poll_init(&m.loop, &m.sources[i].poll, m.sources[i].fd);
@@ -141,7 +143,10 @@ int mt_mule_run(mt_stack_t *stack)
 
     if (stack->app && stack->app->mule_start)
         stack->app->mule_start(stack, stack->app->app_data);
-    mt_info("mule %d ready (%zu farm%s)", self->mule_id, self->nfarms, self->nfarms == 1 ? "" : "s");
+    if (self->role == MT_ROLE_MULE)
+        mt_info("mule %d ready (%zu farm%s)", self->mule_id, self->nfarms, self->nfarms == 1 ? "" : "s");
+    else
+        mt_info("standalone process ready in pool %s", self->pool);
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
 

@@ -1,7 +1,8 @@
 /*
  * mule: the built-in mule loop.
  *
- * A mule started with a bare --mule runs this loop: one libuv loop that
+ * A mule started with a bare --mule runs this loop (so does a standalone
+ * process, which has no channels): one libuv loop that
  * polls the mule's own channel and the channels of every farm it belongs
  * to, receives messages in batches and dispatches each to the handler the
  * application registered for its target. SIGTERM, SIGINT or SIGQUIT stop it

@@ -43,6 +43,11 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_STR("server-name-template", "{server_name}.{pool_name}.{instance_id}",
             "server name of each process (may also use {hostname} {pid})"),
 
+    /* A standalone (webless) handler: no master, no web workers, one process. */
+    OPT_STR("attach-to-pool", NULL,
+            "run one standalone process attached to this pool instead of the stack (named by --server-name)"),
+    OPT_INT("instance-id", "1", 1, 1000000, "instance id of a standalone process within its pool"),
+
     /* Master and shutdown. */
     OPT_BOOL("master", "true", "always on; accepted for compatibility"),
     OPT_BOOL("die-on-term", "true", "accepted; SIGTERM always stops the stack"),

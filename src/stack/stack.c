@@ -29,6 +29,7 @@
 #include "stack/mem.h"
 #include "stack/options.h"
 #include "stack/pools.h"
+#include "stack/standalone.h"
 
 static __thread uv_loop_t *thread_loop;
 
@@ -80,6 +81,16 @@ uv_loop_t *mt_stack_loop(const mt_stack_t *stack)
 {
     (void)stack;
     return thread_loop;
+}
+
+const char *mt_app_option(const mt_stack_t *stack, const char *name)
+{
+    return mt_config_get(stack->config, stack->app->config_section, name, NULL);
+}
+
+long mt_app_option_int(const mt_stack_t *stack, const char *name)
+{
+    return mt_config_get_int(stack->config, stack->app->config_section, name);
 }
 
 int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int flags, mt_route_cb cb, void *data)
@@ -223,6 +234,8 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     stack->router = mt_router_create();
     stack->handlers = mt_registry_create();
     mt_config_add_section(stack->config, MT_STACK_SECTION, MT_STACK_SECTION_ALIAS, mt_stack_options);
+    if (app && app->config_section && app->options)
+        mt_config_add_section(stack->config, app->config_section, NULL, app->options);
 
     if (mt_config_load(stack->config, argc, argv, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
@@ -242,6 +255,10 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     mt_log_level_parse(mt_config_get(stack->config, NULL, "log-level", NULL), &level);
     mt_log_set_level(level);
 
+    if (mt_config_get(stack->config, NULL, "attach-to-pool", NULL)) {
+        status = mt_standalone_run(stack);
+        goto out;
+    }
     if (mt_pools_build(&stack->procs, stack->config, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;

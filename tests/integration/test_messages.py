@@ -28,7 +28,7 @@ def received(dirpath):
 def example(servers, tmp_path, args):
     d = tmp_path / "out"
     d.mkdir(exist_ok=True)
-    s = servers(args, binary=EXAMPLE, env={"MULETEER_EXAMPLE_DIR": str(d)})
+    s = servers(args + ["--set", "example.out-dir=%s" % d], binary=EXAMPLE)
     return s, str(d)
 
 

@@ -1,0 +1,54 @@
+/*
+ * standalone: a webless process attached to a pool (see standalone.h).
+ */
+#include "stack/standalone.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stack/log.h"
+#include "stack/mem.h"
+#include "stack/mule.h"
+#include "stack/stack.h"
+
+int mt_standalone_run(mt_stack_t *stack)
+{
+    const char *pool = mt_config_get(stack->config, NULL, "attach-to-pool", NULL);
+    const char *name = mt_config_get(stack->config, NULL, "server-name", NULL);
+    char err[1024];
+
+    /* A table of one slot: this process. */
+    mt_proctable_t *t = &stack->procs;
+    t->procs = mt_calloc(1, sizeof *t->procs);
+    t->nprocs = 1;
+    mt_proc_t *self = &t->procs[0];
+    self->role = MT_ROLE_STANDALONE;
+    self->pool = mt_strdup(pool);
+    self->server_name = mt_strdup(name);
+    self->name_template = mt_strdup("{server_name}");
+    self->instance_id = (int)mt_config_get_int(stack->config, NULL, "instance-id");
+    self->channel.send_fd = self->channel.recv_fd = -1;
+    int rc = mt_proctable_share(t);
+    if (rc < 0) {
+        fprintf(stderr, "muleteer: mmap() of the process table failed: %s\n", strerror(-rc));
+        return 1;
+    }
+    stack->msg_send_timeout_ms = (int)mt_config_get_int(stack->config, NULL, "msg-send-timeout");
+    mt_stack__become(stack, 0);
+    atomic_store(&self->live->pid, getpid());
+    atomic_store(&self->live->state, MT_PROC_RUNNING);
+
+    if (stack->app && stack->app->load) {
+        err[0] = '\0';
+        if (stack->app->load(stack, stack->app->app_data, err, sizeof err) < 0) {
+            fprintf(stderr, "muleteer: application %s failed to load: %s\n",
+                    stack->app->name ? stack->app->name : "", err[0] ? err : "(no reason given)");
+            return 1;
+        }
+    }
+    stack->frozen = true;
+    mt_router_freeze(stack->router);
+    mt_info("muleteer %s: standalone %s attached to pool %s", MULETEER_VERSION, name, pool);
+    return mt_mule_run(stack);
+}
