@@ -1,0 +1,487 @@
+/*
+ * job_store: the job queries (see job_store.h).
+ *
+ * Each function fetches its statement from the connection's cache, binds,
+ * steps and releases it; nothing is prepared twice on a connection. Writes
+ * are single autocommit statements: the state history comes from triggers
+ * (db.c), and claim-next finds and takes a job in one UPDATE, which SQLite's
+ * single writer makes the equivalent of SELECT ... FOR UPDATE SKIP LOCKED.
+ */
+#include "app/job_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stack/mem.h"
+
+/* Column list read by read_job(), in its order. */
+#define JOB_COLUMNS                                                                                 \
+    "id, tool_id, tool_version, params, state, handler, destination, create_time, update_time, "   \
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info"
+
+#define TERMINAL_STATES "('ok','error','deleted')"
+
+/*
+ * Unassigned jobs. Index choices are spelled out, so the planner cannot
+ * wander into a primary-key scan over every finished job: at a destination,
+ * the partial index (destination, rowid) gives the oldest in one seek;
+ * across destinations, the state index walks 'new' jobs in id order and
+ * stops at the first (or limit-th) unassigned one.
+ */
+#define UNASSIGNED_AT "job INDEXED BY job_unassigned WHERE handler IS NULL AND state = 'new'"
+#define UNASSIGNED_ANY "job INDEXED BY job_state WHERE state = 'new' AND handler IS NULL"
+
+static const char sql_insert[] =
+    "INSERT INTO job (tool_id, tool_version, params, state, handler, destination, create_time, "
+    "update_time) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6) RETURNING id";
+
+static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
+
+static const char sql_claim[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = ?3 AND handler IS NULL AND state = 'new'";
+
+static const char sql_claim_next_at[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND destination = ?3 ORDER BY id LIMIT 1) "
+    "AND handler IS NULL AND state = 'new' RETURNING id";
+
+static const char sql_claim_next_any[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
+    "AND handler IS NULL AND state = 'new' RETURNING id";
+
+/*
+ * The allowed-from mask is tested in SQL, so one statement serves every
+ * transition. The CASE maps a state name to its mt_job_state_t value.
+ */
+_Static_assert(MT_JOB_NEW == 0 && MT_JOB_QUEUED == 1 && MT_JOB_RUNNING == 2 && MT_JOB_OK == 3 &&
+                   MT_JOB_ERROR == 4 && MT_JOB_DELETING == 5 && MT_JOB_DELETED == 6,
+               "sql_transition's CASE follows mt_job_state_t");
+static const char sql_transition[] =
+    "UPDATE job SET state = ?1, update_time = ?2, "
+    "start_time = COALESCE(?3, start_time), end_time = COALESCE(?4, end_time), "
+    "exit_code = COALESCE(?5, exit_code), runner = COALESCE(?6, runner), "
+    "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "
+    "info = COALESCE(?9, info) "
+    "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
+    "AND (?11 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
+    "ELSE 31 END) & 1";
+
+static const char sql_unassigned[] =
+    "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
+
+/* Through the state index: the non-terminal jobs of all handlers are few next to the whole past of
+ * one handler, which the handler index would walk. */
+static const char sql_of_handler[] =
+    "SELECT " JOB_COLUMNS " FROM job INDEXED BY job_state WHERE handler = ?1 "
+    "AND state IN ('new','queued','running','deleting') ORDER BY id";
+
+static const char sql_history[] =
+    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY rowid";
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+/* ------------------------------------------------------------------ */
+
+int64_t mt_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *mt_time_iso8601(int64_t us, char *buf)
+{
+    /* Floor division, so times before the epoch keep a positive fraction. */
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        secs--;
+        frac += 1000000;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    size_t n = gmtime_r(&t, &tm) ? strftime(buf, MT_TIME_ISO8601_SIZE, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
+    if (n == 0 || n + 9 > MT_TIME_ISO8601_SIZE) {
+        snprintf(buf, MT_TIME_ISO8601_SIZE, "invalid");
+        return buf;
+    }
+    snprintf(buf + n, MT_TIME_ISO8601_SIZE - n, ".%06dZ", (int)frac);
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows                                                                */
+/* ------------------------------------------------------------------ */
+
+static char *column_str(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    return text ? mt_strndup(text, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+}
+
+static mt_job_state_t column_state(sqlite3_stmt *st, int col)
+{
+    const char *name = (const char *)sqlite3_column_text(st, col);
+    mt_job_state_t state = MT_JOB_ERROR;
+    /* The CHECK constraint keeps unknown names out; should one appear, error is the safe reading. */
+    if (name)
+        mt_job_state_parse(name, &state);
+    return state;
+}
+
+static void read_job(sqlite3_stmt *st, mt_job_t *job)
+{
+    job->id = sqlite3_column_int64(st, 0);
+    job->tool_id = column_str(st, 1);
+    job->tool_version = column_str(st, 2);
+    job->params = column_str(st, 3);
+    job->state = column_state(st, 4);
+    job->handler = column_str(st, 5);
+    job->destination = column_str(st, 6);
+    job->create_us = sqlite3_column_int64(st, 7);
+    job->update_us = sqlite3_column_int64(st, 8);
+    job->claim_us = sqlite3_column_int64(st, 9);
+    job->start_us = sqlite3_column_int64(st, 10);
+    job->end_us = sqlite3_column_int64(st, 11);
+    job->has_exit_code = sqlite3_column_type(st, 12) != SQLITE_NULL;
+    job->exit_code = sqlite3_column_int(st, 12);
+    job->runner = column_str(st, 13);
+    job->external_id = column_str(st, 14);
+    job->working_dir = column_str(st, 15);
+    job->info = column_str(st, 16);
+}
+
+/* Bind a time, 0 meaning NULL (unset / unchanged). */
+static int bind_time(sqlite3_stmt *st, int i, int64_t us)
+{
+    return us ? sqlite3_bind_int64(st, i, us) : sqlite3_bind_null(st, i);
+}
+
+/* The caller's strings outlive the statement's use: SQLITE_STATIC spares a copy. NULL binds NULL. */
+static int bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Step a bound SELECT to the end, appending every row to a new array. Releases st. */
+static int collect_jobs(mt_db_t *db, sqlite3_stmt *st, const char *what, mt_job_t **jobs,
+                        size_t *count)
+{
+    mt_job_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = mt_db__step(db, st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            arr = mt_realloc(arr, cap * sizeof *arr);
+        }
+        memset(&arr[n], 0, sizeof arr[n]);
+        read_job(st, &arr[n++]);
+    }
+    if (rc != SQLITE_DONE) {
+        int ret = mt_db__fail(db, rc, what);
+        mt_db__release(st);
+        mt_job_store_free(arr, n);
+        *jobs = NULL;
+        *count = 0;
+        return ret;
+    }
+    mt_db__release(st);
+    *jobs = arr;
+    *count = n;
+    return 0;
+}
+
+void mt_job_store_free(mt_job_t *jobs, size_t count)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < count; i++)
+        mt_job_clear(&jobs[i]);
+    free(jobs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                             */
+/* ------------------------------------------------------------------ */
+
+int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id)
+{
+    *id = 0;
+    if (!job->tool_id)
+        return -EINVAL;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_insert);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "insert job");
+    int rc = bind_str(st, 1, job->tool_id);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, job->tool_version);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 3, job->params);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 4, job->handler);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 5, job->destination);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 6, mt_now_us());
+    if (rc == SQLITE_OK)
+        rc = mt_db__step(db, st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        /* The commit happens when the statement completes, not at its RETURNING row. */
+        rc = sqlite3_step(st);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : mt_db__fail(db, rc, "insert job");
+    if (ret)
+        *id = 0;
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = mt_db__stmt(db, sql_get);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "get job");
+    sqlite3_bind_int64(st, 1, id);
+    int rc = mt_db__step(db, st);
+    int ret = 0;
+    if (rc == SQLITE_ROW)
+        read_job(st, out);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = mt_db__fail(db, rc, "get job");
+    mt_db__release(st);
+    return ret;
+}
+
+/* Append the WHERE clause for filter to sql (which has room for it). */
+static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
+{
+    size_t len = strlen(sql);
+    const char *sep = " WHERE ";
+    if (filter->states) {
+        len += (size_t)snprintf(sql + len, size - len, "%sstate IN (", sep);
+        const char *comma = "";
+        for (int s = 0; s < MT_JOB_STATE_COUNT; s++) {
+            if (filter->states & MT_JOB_BIT(s)) {
+                len += (size_t)snprintf(sql + len, size - len, "%s?", comma);
+                comma = ",";
+            }
+        }
+        len += (size_t)snprintf(sql + len, size - len, ")");
+        sep = " AND ";
+    }
+    if (filter->tool_id) {
+        len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);
+        sep = " AND ";
+    }
+    if (filter->handler)
+        snprintf(sql + len, size - len, "%shandler = ?", sep);
+}
+
+/* Bind the filter's values in build_where()'s order; returns the next parameter number. */
+static int bind_filter(sqlite3_stmt *st, const mt_job_filter_t *filter)
+{
+    int i = 1;
+    for (int s = 0; s < MT_JOB_STATE_COUNT; s++)
+        if (filter->states & MT_JOB_BIT(s))
+            sqlite3_bind_text(st, i++, mt_job_state_name((mt_job_state_t)s), -1, SQLITE_STATIC);
+    if (filter->tool_id)
+        bind_str(st, i++, filter->tool_id);
+    if (filter->handler)
+        bind_str(st, i++, filter->handler);
+    return i;
+}
+
+int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit, int64_t offset,
+                      mt_job_t **jobs, size_t *count, int64_t *total)
+{
+    static const mt_job_filter_t all = {0};
+    if (!filter)
+        filter = &all;
+    *jobs = NULL;
+    *count = 0;
+    /* The text depends on how many states and which other filters are set: at most 8 * 4
+     * variants per query, each cached on the connection. */
+    char sql[640];
+    if (total) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM job");
+        build_where(sql, sizeof sql, filter);
+        sqlite3_stmt *st = mt_db__stmt(db, sql);
+        if (!st)
+            return mt_db__fail(db, SQLITE_ERROR, "count jobs");
+        bind_filter(st, filter);
+        int rc = mt_db__step(db, st);
+        if (rc != SQLITE_ROW) {
+            int ret = mt_db__fail(db, rc, "count jobs");
+            mt_db__release(st);
+            return ret;
+        }
+        *total = sqlite3_column_int64(st, 0);
+        mt_db__release(st);
+    }
+    snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
+    build_where(sql, sizeof sql, filter);
+    strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
+    sqlite3_stmt *st = mt_db__stmt(db, sql);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list jobs");
+    int i = bind_filter(st, filter);
+    sqlite3_bind_int64(st, i, limit < 0 ? -1 : limit);
+    sqlite3_bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    return collect_jobs(db, st, "list jobs", jobs, count);
+}
+
+int mt_job_store_claim(mt_db_t *db, int64_t id, const char *handler)
+{
+    sqlite3_stmt *st = mt_db__stmt(db, sql_claim);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "claim job");
+    bind_str(st, 1, handler);
+    sqlite3_bind_int64(st, 2, mt_now_us());
+    sqlite3_bind_int64(st, 3, id);
+    int rc = mt_db__step(db, st);
+    int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0 : mt_db__fail(db, rc, "claim job");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id)
+{
+    *id = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, destination ? sql_claim_next_at : sql_claim_next_any);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "claim next job");
+    bind_str(st, 1, handler);
+    sqlite3_bind_int64(st, 2, mt_now_us());
+    if (destination)
+        bind_str(st, 3, destination);
+    int64_t claimed = 0;
+    int rc = mt_db__step(db, st);
+    if (rc == SQLITE_ROW) {
+        claimed = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st); /* to SQLITE_DONE: the commit */
+    }
+    int ret;
+    if (rc == SQLITE_DONE) {
+        *id = claimed;
+        ret = claimed != 0;
+    } else {
+        ret = mt_db__fail(db, rc, "claim next job");
+    }
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                            const mt_job_update_t *update)
+{
+    static const mt_job_update_t none = {0};
+    if (!update)
+        update = &none;
+    if ((unsigned)to >= MT_JOB_STATE_COUNT)
+        return -EINVAL;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_transition);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "change job state");
+    int64_t now = mt_now_us();
+    int64_t start = update->start_us ? update->start_us : to == MT_JOB_RUNNING ? now : 0;
+    int64_t end = update->end_us ? update->end_us : mt_job_state_terminal(to) ? now : 0;
+    sqlite3_bind_text(st, 1, mt_job_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    bind_time(st, 3, start);
+    bind_time(st, 4, end);
+    if (update->has_exit_code)
+        sqlite3_bind_int(st, 5, update->exit_code);
+    else
+        sqlite3_bind_null(st, 5);
+    bind_str(st, 6, update->runner);
+    bind_str(st, 7, update->external_id);
+    bind_str(st, 8, update->working_dir);
+    bind_str(st, 9, update->info);
+    sqlite3_bind_int64(st, 10, id);
+    sqlite3_bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    int rc = mt_db__step(db, st);
+    int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0
+                                : mt_db__fail(db, rc, "change job state");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit, mt_job_t **jobs,
+                            size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
+    sqlite3_bind_int64(st, 1, created_before_us);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return collect_jobs(db, st, "list unassigned jobs", jobs, count);
+}
+
+int mt_job_store_of_handler(mt_db_t *db, const char *handler, mt_job_t **jobs, size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_of_handler);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list jobs of handler");
+    bind_str(st, 1, handler);
+    return collect_jobs(db, st, "list jobs of handler", jobs, count);
+}
+
+int mt_job_store_history(mt_db_t *db, int64_t id, mt_job_event_t **events, size_t *count)
+{
+    *events = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_history);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "job history");
+    sqlite3_bind_int64(st, 1, id);
+    mt_job_event_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = mt_db__step(db, st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            arr = mt_realloc(arr, cap * sizeof *arr);
+        }
+        arr[n++] = (mt_job_event_t){
+            .state = column_state(st, 0),
+            .time_us = sqlite3_column_int64(st, 1),
+            .handler = column_str(st, 2),
+            .info = column_str(st, 3),
+        };
+    }
+    if (rc != SQLITE_DONE) {
+        int ret = mt_db__fail(db, rc, "job history");
+        mt_db__release(st);
+        mt_job_store_free_events(arr, n);
+        return ret;
+    }
+    mt_db__release(st);
+    *events = arr;
+    *count = n;
+    return 0;
+}
+
+void mt_job_store_free_events(mt_job_event_t *events, size_t count)
+{
+    if (!events)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free(events[i].handler);
+        free(events[i].info);
+    }
+    free(events);
+}

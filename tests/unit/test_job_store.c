@@ -1,0 +1,760 @@
+/*
+ * Unit tests for db.c and job_store.c against real SQLite files in a
+ * temporary directory: migrations (idempotent, newer schema refused),
+ * insert/get/list, claims -- including two processes racing over the same
+ * jobs -- state transitions and their history, the sweeper's and recovery's
+ * queries, and the time format.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/db.h"
+#include "app/job_store.h"
+
+static char dir[64];
+static char path[128];
+static char err[512];
+static mt_db_t *db;
+
+static void remove_db_files(void)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char name[160];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+        unlink(name);
+    }
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mt_job_store.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/jobs.sqlite", dir);
+    cr_assert_eq(mt_db_migrate(path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+}
+
+static void teardown(void)
+{
+    mt_db_close(db);
+    db = NULL;
+    remove_db_files();
+    rmdir(dir);
+}
+
+TestSuite(job_store, .init = setup, .fini = teardown);
+
+/* A plain SQLite connection, to look under the module or to tamper with the file. */
+static sqlite3 *raw_open(void)
+{
+    sqlite3 *raw;
+    cr_assert_eq(sqlite3_open(path, &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    return raw;
+}
+
+static int64_t raw_int(sqlite3 *raw, const char *sql)
+{
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(raw));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW, "%s", sqlite3_errmsg(raw));
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t add_job(mt_db_t *conn, const char *tool, const char *handler, const char *destination)
+{
+    mt_job_t job = {.tool_id = (char *)tool, .tool_version = "1.0", .params = "{\"n\": 1}",
+                    .handler = (char *)handler, .destination = (char *)destination};
+    int64_t id;
+    cr_assert_eq(mt_job_store_insert(conn, &job, &id), 0, "%s", mt_db_errmsg(conn));
+    cr_assert_gt(id, 0);
+    return id;
+}
+
+static mt_job_state_t state_of(int64_t id)
+{
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0, "%s", mt_db_errmsg(db));
+    mt_job_state_t s = job.state;
+    mt_job_clear(&job);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Migrations and connections                                          */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, migrate_is_idempotent_and_sets_wal)
+{
+    add_job(db, "true", NULL, NULL);
+    cr_assert_eq(mt_db_migrate(path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mt_db_migrate(path, err, sizeof err), 0, "%s", err);
+
+    sqlite3 *raw = raw_open();
+    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), MT_DB_SCHEMA_VERSION);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job"), 1, "migrating again keeps the data");
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(raw, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+}
+
+Test(job_store, newer_schema_is_refused_with_a_clear_message)
+{
+    sqlite3 *raw = raw_open();
+    cr_assert_eq(sqlite3_exec(raw, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+
+    cr_assert_lt(mt_db_migrate(path, err, sizeof err), 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "database %s has schema version 7 but this muleteer knows up to %d: upgrade muleteer",
+             path, MT_DB_SCHEMA_VERSION);
+    cr_assert_str_eq(err, want);
+
+    mt_db_t *other = NULL;
+    cr_assert_lt(mt_db_open(path, MT_DB_SYNC_FULL, &other, err, sizeof err), 0);
+    cr_assert_null(other);
+    cr_assert_str_eq(err, want);
+
+    raw = raw_open();
+    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), 7, "a refused database is left alone");
+    sqlite3_close(raw);
+}
+
+Test(job_store, open_refuses_a_missing_or_unmigrated_database)
+{
+    char other_path[160];
+    mt_db_t *other = NULL;
+    snprintf(other_path, sizeof other_path, "%s/missing.sqlite", dir);
+    cr_assert_lt(mt_db_open(other_path, MT_DB_SYNC_NORMAL, &other, err, sizeof err), 0);
+    cr_assert_null(other);
+    cr_assert(strstr(err, other_path), "%s", err);
+
+    snprintf(other_path, sizeof other_path, "%s/empty.sqlite", dir);
+    sqlite3 *raw;
+    cr_assert_eq(sqlite3_open(other_path, &raw), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    cr_assert_lt(mt_db_open(other_path, MT_DB_SYNC_NORMAL, &other, err, sizeof err), 0);
+    cr_assert(strstr(err, "not migrated"), "%s", err);
+    unlink(other_path);
+}
+
+Test(job_store, close_accepts_null)
+{
+    mt_db_close(NULL);
+}
+
+Test(job_store, a_locked_database_fails_with_ebusy_after_the_timeout)
+{
+    sqlite3 *raw = raw_open();
+    cr_assert_eq(sqlite3_exec(raw, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    mt_db_set_busy_timeout(db, 100);
+    mt_job_t job = {.tool_id = "true"};
+    int64_t id = -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(mt_job_store_insert(db, &job, &id), -EBUSY);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert(waited >= 0.09 && waited < 2.0, "waited %.3f s", waited);
+    cr_assert_eq(id, 0);
+    cr_assert(strstr(mt_db_errmsg(db), "insert job"), "%s", mt_db_errmsg(db));
+
+    /* Reads go on under WAL while a writer holds the lock. */
+    mt_job_t *jobs;
+    size_t n;
+    cr_assert_eq(mt_job_store_list(db, NULL, -1, 0, &jobs, &n, NULL), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 0);
+
+    cr_assert_eq(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    cr_assert_eq(mt_job_store_insert(db, &job, &id), 0, "%s", mt_db_errmsg(db));
+}
+
+/* ------------------------------------------------------------------ */
+/* Insert, get, list                                                   */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, insert_then_get_round_trips_and_is_visible_to_other_connections)
+{
+    int64_t before = mt_now_us();
+    int64_t id = add_job(db, "cat1", NULL, "job-handlers");
+    int64_t after = mt_now_us();
+
+    mt_db_t *other;
+    cr_assert_eq(mt_db_open(path, MT_DB_SYNC_FULL, &other, err, sizeof err), 0, "%s", err);
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(other, id, &job), 0, "%s", mt_db_errmsg(other));
+    cr_assert_eq(job.id, id);
+    cr_assert_str_eq(job.tool_id, "cat1");
+    cr_assert_str_eq(job.tool_version, "1.0");
+    cr_assert_str_eq(job.params, "{\"n\": 1}");
+    cr_assert_eq(job.state, MT_JOB_NEW);
+    cr_assert_null(job.handler);
+    cr_assert_str_eq(job.destination, "job-handlers");
+    cr_assert(job.create_us >= before && job.create_us <= after);
+    cr_assert_eq(job.update_us, job.create_us);
+    cr_assert_eq(job.claim_us, 0);
+    cr_assert_eq(job.start_us, 0);
+    cr_assert_eq(job.end_us, 0);
+    cr_assert_not(job.has_exit_code);
+    cr_assert_null(job.runner);
+    cr_assert_null(job.external_id);
+    cr_assert_null(job.working_dir);
+    cr_assert_null(job.info);
+    mt_job_clear(&job);
+    mt_db_close(other);
+
+    /* A preassigned job keeps its handler; params default to an empty object. */
+    mt_job_t pre = {.tool_id = "true", .handler = "main.handler0"};
+    int64_t id2;
+    cr_assert_eq(mt_job_store_insert(db, &pre, &id2), 0, "%s", mt_db_errmsg(db));
+    cr_assert_gt(id2, id);
+    cr_assert_eq(mt_job_store_get(db, id2, &job), 0);
+    cr_assert_str_eq(job.handler, "main.handler0");
+    cr_assert_str_eq(job.params, "{}");
+    cr_assert_null(job.tool_version);
+    cr_assert_eq(job.state, MT_JOB_NEW);
+    mt_job_clear(&job);
+}
+
+Test(job_store, get_unknown_is_enoent_and_insert_needs_a_tool)
+{
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, 12345, &job), -ENOENT);
+    cr_assert_null(job.tool_id);
+    mt_job_t none = {0};
+    int64_t id = 7;
+    cr_assert_eq(mt_job_store_insert(db, &none, &id), -EINVAL);
+    cr_assert_eq(id, 0);
+}
+
+static void assert_ids(mt_job_t *jobs, size_t n, const int64_t *want, size_t nwant)
+{
+    cr_assert_eq(n, nwant, "got %zu jobs, want %zu", n, nwant);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(jobs[i].id, want[i], "job %zu: id %lld, want %lld", i, (long long)jobs[i].id,
+                     (long long)want[i]);
+}
+
+Test(job_store, list_filters_pages_and_counts)
+{
+    int64_t ids[25];
+    for (int i = 0; i < 25; i++)
+        ids[i] = add_job(db, i % 2 ? "cat" : "true", NULL, NULL);
+    /* Jobs 0, 3, 6, ... 24 claimed by h1; 24 also running. */
+    for (int i = 0; i < 25; i += 3)
+        cr_assert_eq(mt_job_store_claim(db, ids[i], "h1"), 1);
+    cr_assert_eq(mt_job_store_transition(db, ids[24], MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+
+    mt_job_t *jobs;
+    size_t n;
+    int64_t total = -1;
+
+    cr_assert_eq(mt_job_store_list(db, NULL, 10, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(total, 25);
+    int64_t want[25];
+    for (int i = 0; i < 10; i++)
+        want[i] = ids[24 - i];
+    assert_ids(jobs, n, want, 10);
+    mt_job_store_free(jobs, n);
+
+    cr_assert_eq(mt_job_store_list(db, NULL, 10, 20, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 25);
+    for (int i = 0; i < 5; i++)
+        want[i] = ids[4 - i];
+    assert_ids(jobs, n, want, 5);
+    mt_job_store_free(jobs, n);
+
+    cr_assert_eq(mt_job_store_list(db, NULL, 10, 30, &jobs, &n, &total), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_null(jobs);
+    cr_assert_eq(total, 25);
+
+    cr_assert_eq(mt_job_store_list(db, NULL, -1, 0, &jobs, &n, NULL), 0);
+    cr_assert_eq(n, 25);
+    mt_job_store_free(jobs, n);
+
+    /* tool: the 12 odd ones, newest first, paged by 5. */
+    mt_job_filter_t f = {.tool_id = "cat"};
+    cr_assert_eq(mt_job_store_list(db, &f, 5, 5, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 12);
+    int64_t want_cat[] = {ids[13], ids[11], ids[9], ids[7], ids[5]};
+    assert_ids(jobs, n, want_cat, 5);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(jobs[i].tool_id, "cat");
+    mt_job_store_free(jobs, n);
+
+    /* handler h1: 9 jobs; h1 and queued: 8; h1, cat and queued: 0, 3.. odd -> 3, 9, 15, 21. */
+    f = (mt_job_filter_t){.handler = "h1"};
+    cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 9);
+    cr_assert_eq(n, 9);
+    mt_job_store_free(jobs, n);
+    f.states = MT_JOB_BIT(MT_JOB_QUEUED);
+    cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 8);
+    mt_job_store_free(jobs, n);
+    f.tool_id = "cat";
+    cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0);
+    int64_t want_h1_cat[] = {ids[21], ids[15], ids[9], ids[3]};
+    assert_ids(jobs, n, want_h1_cat, 4);
+    cr_assert_eq(total, 4);
+    mt_job_store_free(jobs, n);
+
+    /* Several states at once. */
+    f = (mt_job_filter_t){.states = MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_RUNNING)};
+    cr_assert_eq(mt_job_store_list(db, &f, 3, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 17);
+    int64_t want_nr[] = {ids[24], ids[23], ids[22]};
+    assert_ids(jobs, n, want_nr, 3);
+    cr_assert_eq(jobs[0].state, MT_JOB_RUNNING);
+    cr_assert_eq(jobs[1].state, MT_JOB_NEW);
+    mt_job_store_free(jobs, n);
+
+    f = (mt_job_filter_t){.states = MT_JOB_BIT(MT_JOB_OK)};
+    cr_assert_eq(mt_job_store_list(db, &f, 10, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(total, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Claims                                                              */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, a_job_is_claimed_once)
+{
+    int64_t id = add_job(db, "true", NULL, "job-handlers");
+    int64_t before = mt_now_us();
+    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.1"), 1, "%s", mt_db_errmsg(db));
+    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.2"), 0);
+    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.1"), 0, "claiming twice is not winning twice");
+    cr_assert_eq(mt_job_store_claim(db, id + 100, "main.job-handlers.1"), 0, "no such job");
+
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_str_eq(job.handler, "main.job-handlers.1");
+    cr_assert_eq(job.state, MT_JOB_QUEUED);
+    cr_assert_geq(job.claim_us, before);
+    cr_assert_eq(job.update_us, job.claim_us);
+    mt_job_clear(&job);
+
+    /* A cancelled job that no one claimed cannot be claimed any more. */
+    int64_t id2 = add_job(db, "true", NULL, "job-handlers");
+    cr_assert_eq(mt_job_store_transition(db, id2, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, NULL), 1);
+    cr_assert_eq(mt_job_store_claim(db, id2, "main.job-handlers.1"), 0);
+}
+
+Test(job_store, claim_next_takes_the_oldest_at_its_destination)
+{
+    int64_t a = add_job(db, "true", NULL, "db");
+    int64_t b = add_job(db, "true", NULL, "job-handlers");
+    int64_t c = add_job(db, "true", NULL, "db");
+    add_job(db, "true", "main.web.1", "db"); /* preassigned: not claimable */
+
+    int64_t id = -1;
+    cr_assert_eq(mt_job_store_claim_next(db, "db", "h1", &id), 1, "%s", mt_db_errmsg(db));
+    cr_assert_eq(id, a);
+    cr_assert_eq(mt_job_store_claim_next(db, "db", "h2", &id), 1);
+    cr_assert_eq(id, c);
+    cr_assert_eq(mt_job_store_claim_next(db, "db", "h1", &id), 0);
+    cr_assert_eq(id, 0);
+    cr_assert_eq(mt_job_store_claim_next(db, NULL, "h3", &id), 1);
+    cr_assert_eq(id, b);
+    cr_assert_eq(mt_job_store_claim_next(db, NULL, "h3", &id), 0);
+
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, c, &job), 0);
+    cr_assert_str_eq(job.handler, "h2");
+    cr_assert_eq(job.state, MT_JOB_QUEUED);
+    cr_assert_gt(job.claim_us, 0);
+    mt_job_clear(&job);
+}
+
+#define RACE_JOBS 500
+#define RACERS 2
+
+/*
+ * Fork RACERS children that wait on a common barrier, then each runs
+ * body(conn, handler, out_fd) with its own connection; returns after all
+ * exited 0. Each child writes the ids it won to out_fd; won[k] collects them.
+ */
+typedef void (*race_body_t)(mt_db_t *conn, const char *handler, int out_fd);
+
+static void race(race_body_t body, int64_t won[RACERS][RACE_JOBS], size_t nwon[RACERS])
+{
+    int barrier[2];
+    cr_assert_eq(pipe(barrier), 0);
+    int outs[RACERS];
+    pid_t pids[RACERS];
+    for (int k = 0; k < RACERS; k++) {
+        int out[2];
+        cr_assert_eq(pipe(out), 0);
+        pids[k] = fork();
+        cr_assert_geq(pids[k], 0);
+        if (pids[k] == 0) {
+            close(barrier[1]);
+            close(out[0]);
+            char handler[32];
+            snprintf(handler, sizeof handler, "main.job-handlers.%d", k + 1);
+            char cerr[512];
+            mt_db_t *conn;
+            if (mt_db_open(path, MT_DB_SYNC_NORMAL, &conn, cerr, sizeof cerr) != 0) {
+                fprintf(stderr, "%s\n", cerr);
+                _exit(2);
+            }
+            char go;
+            if (read(barrier[0], &go, 1) != 0) /* EOF: the parent closed the write end */
+                _exit(3);
+            body(conn, handler, out[1]);
+            mt_db_close(conn);
+            _exit(0);
+        }
+        close(out[1]);
+        outs[k] = out[0];
+        nwon[k] = 0;
+    }
+    close(barrier[0]);
+    close(barrier[1]); /* go */
+
+    /* Drain both pipes as the children write (each holds up to RACE_JOBS ids). */
+    int open_count = RACERS;
+    struct pollfd pfd[RACERS];
+    for (int k = 0; k < RACERS; k++)
+        pfd[k] = (struct pollfd){.fd = outs[k], .events = POLLIN};
+    size_t partial[RACERS] = {0};
+    char buf[RACERS][RACE_JOBS * sizeof(int64_t)];
+    while (open_count > 0) {
+        cr_assert_geq(poll(pfd, RACERS, 30000), 1, "racers stalled");
+        for (int k = 0; k < RACERS; k++) {
+            if (pfd[k].fd < 0 || !(pfd[k].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t r = read(outs[k], buf[k] + partial[k], sizeof buf[k] - partial[k]);
+            cr_assert_geq(r, 0);
+            if (r == 0) {
+                close(outs[k]);
+                pfd[k].fd = -1;
+                open_count--;
+            }
+            partial[k] += (size_t)r;
+        }
+    }
+    for (int k = 0; k < RACERS; k++) {
+        int status;
+        cr_assert_eq(waitpid(pids[k], &status, 0), pids[k]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "racer %d: status %d", k, status);
+        cr_assert_eq(partial[k] % sizeof(int64_t), 0);
+        nwon[k] = partial[k] / sizeof(int64_t);
+        memcpy(won[k], buf[k], partial[k]);
+    }
+}
+
+static void write_id(int fd, int64_t id)
+{
+    if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
+        _exit(4);
+}
+
+static void claim_every_id(mt_db_t *conn, const char *handler, int out_fd)
+{
+    for (int64_t id = 1; id <= RACE_JOBS; id++) {
+        int r = mt_job_store_claim(conn, id, handler);
+        if (r < 0) {
+            fprintf(stderr, "claim %lld: %s\n", (long long)id, mt_db_errmsg(conn));
+            _exit(1);
+        }
+        if (r == 1)
+            write_id(out_fd, id);
+    }
+}
+
+static void claim_until_none(mt_db_t *conn, const char *handler, int out_fd)
+{
+    for (;;) {
+        int64_t id;
+        int r = mt_job_store_claim_next(conn, "db", handler, &id);
+        if (r < 0) {
+            fprintf(stderr, "claim next: %s\n", mt_db_errmsg(conn));
+            _exit(1);
+        }
+        if (r == 0)
+            return;
+        write_id(out_fd, id);
+    }
+}
+
+/* Every job won exactly once overall, and the database agrees on who won it. */
+static void check_race(int64_t won[RACERS][RACE_JOBS], size_t nwon[RACERS])
+{
+    static int owner[RACE_JOBS + 1];
+    memset(owner, 0, sizeof owner);
+    size_t sum = 0;
+    for (int k = 0; k < RACERS; k++) {
+        sum += nwon[k];
+        for (size_t i = 0; i < nwon[k]; i++) {
+            int64_t id = won[k][i];
+            cr_assert(id >= 1 && id <= RACE_JOBS, "id %lld", (long long)id);
+            cr_assert_eq(owner[id], 0, "job %lld won twice", (long long)id);
+            owner[id] = k + 1;
+        }
+    }
+    cr_assert_eq(sum, RACE_JOBS);
+    for (int64_t id = 1; id <= RACE_JOBS; id++) {
+        mt_job_t job;
+        cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+        char want[32];
+        snprintf(want, sizeof want, "main.job-handlers.%d", owner[id]);
+        cr_assert_str_eq(job.handler, want);
+        cr_assert_eq(job.state, MT_JOB_QUEUED);
+        mt_job_clear(&job);
+    }
+    sqlite3 *raw = raw_open();
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job_state_history WHERE state = 'queued'"), RACE_JOBS,
+                 "one claim recorded per job");
+    sqlite3_close(raw);
+    /* Both racers took part: with 500 jobs, a racer that won nothing means no race was run. */
+    for (int k = 0; k < RACERS; k++)
+        cr_log_info("racer %d won %zu jobs", k + 1, nwon[k]);
+}
+
+static int64_t won[RACERS][RACE_JOBS];
+static size_t nwon[RACERS];
+
+Test(job_store, two_processes_claiming_every_job_claim_each_once, .timeout = 60)
+{
+    for (int i = 0; i < RACE_JOBS; i++)
+        add_job(db, "true", NULL, "job-handlers");
+    mt_db_close(db); /* no connection crosses the fork */
+    db = NULL;
+    race(claim_every_id, won, nwon);
+    cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+    check_race(won, nwon);
+}
+
+Test(job_store, two_processes_claiming_next_take_each_job_once, .timeout = 60)
+{
+    for (int i = 0; i < RACE_JOBS; i++)
+        add_job(db, "true", NULL, "db");
+    int64_t elsewhere = add_job(db, "true", NULL, "job-handlers");
+    mt_db_close(db);
+    db = NULL;
+    race(claim_until_none, won, nwon);
+    cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+    check_race(won, nwon);
+    cr_assert_eq(state_of(elsewhere), MT_JOB_NEW, "a job at another destination stays put");
+}
+
+/* ------------------------------------------------------------------ */
+/* Transitions and history                                             */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, queued_running_ok_then_terminal)
+{
+    int64_t id = add_job(db, "true", NULL, NULL);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 0,
+                 "new is not queued");
+    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+
+    mt_job_update_t up = {.runner = "local", .external_id = "4242", .working_dir = "/tmp/jobs/1"};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, &up), 1,
+                 "%s", mt_db_errmsg(db));
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.state, MT_JOB_RUNNING);
+    cr_assert_gt(job.start_us, 0, "entering running sets the start time");
+    cr_assert_eq(job.end_us, 0);
+    cr_assert_str_eq(job.runner, "local");
+    cr_assert_str_eq(job.external_id, "4242");
+    cr_assert_str_eq(job.working_dir, "/tmp/jobs/1");
+    int64_t started = job.start_us;
+    mt_job_clear(&job);
+
+    up = (mt_job_update_t){.has_exit_code = true, .exit_code = 0, .end_us = started + 5};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK, &up), 1);
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.state, MT_JOB_OK);
+    cr_assert_eq(job.start_us, started, "fields not given are kept");
+    cr_assert_eq(job.end_us, started + 5, "a given end time wins");
+    cr_assert(job.has_exit_code);
+    cr_assert_eq(job.exit_code, 0);
+    cr_assert_str_eq(job.external_id, "4242");
+    mt_job_clear(&job);
+
+    /* ok -> running refused, even when the mask allows every state. */
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_OK), MT_JOB_RUNNING, NULL), 0);
+    cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_ERROR, NULL), 0);
+    up = (mt_job_update_t){.info = "late", .has_exit_code = true, .exit_code = 9};
+    cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_OK, &up), 0, "not even its fields");
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.state, MT_JOB_OK);
+    cr_assert_eq(job.exit_code, 0);
+    cr_assert_null(job.info);
+    mt_job_clear(&job);
+
+    cr_assert_eq(mt_job_store_transition(db, id + 1000, ~0u, MT_JOB_ERROR, NULL), 0, "no such job");
+}
+
+Test(job_store, cancellation_goes_through_deleting_to_deleted)
+{
+    int64_t id = add_job(db, "sleep", NULL, NULL);
+    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_ACTIVE_MASK, MT_JOB_DELETING, NULL), 1);
+    /* The command's exit no longer counts: running -> ok is not allowed from deleting. */
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK, NULL), 0);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, NULL), 1);
+    cr_assert_eq(state_of(id), MT_JOB_DELETED);
+    cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_DELETING, NULL), 0);
+    cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_NEW, NULL), 0);
+    cr_assert_eq(state_of(id), MT_JOB_DELETED);
+}
+
+Test(job_store, terminal_jobs_resist_raw_sql_too)
+{
+    int64_t id = add_job(db, "true", NULL, NULL);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_ERROR, NULL), 1);
+    sqlite3 *raw = raw_open();
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'running' WHERE id = %lld", (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
+    cr_assert(strstr(sqlite3_errmsg(raw), "terminal"), "%s", sqlite3_errmsg(raw));
+    sqlite3_close(raw);
+    cr_assert_eq(state_of(id), MT_JOB_ERROR);
+}
+
+Test(job_store, history_is_recorded_in_order)
+{
+    int64_t id = add_job(db, "false", NULL, NULL);
+    add_job(db, "other", NULL, NULL);
+    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+    /* Same state: fields change, no history row. */
+    mt_job_update_t up = {.external_id = "77"};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING, &up), 1);
+    up = (mt_job_update_t){.has_exit_code = true, .exit_code = 1, .info = "exit status 1"};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR, &up), 1);
+
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, id, &ev, &n), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 4);
+    mt_job_state_t want[] = {MT_JOB_NEW, MT_JOB_QUEUED, MT_JOB_RUNNING, MT_JOB_ERROR};
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(ev[i].state, want[i], "event %zu", i);
+        if (i)
+            cr_assert_geq(ev[i].time_us, ev[i - 1].time_us);
+    }
+    cr_assert_null(ev[0].handler);
+    cr_assert_str_eq(ev[1].handler, "h1");
+    cr_assert_str_eq(ev[3].handler, "h1");
+    cr_assert_null(ev[2].info);
+    cr_assert_str_eq(ev[3].info, "exit status 1");
+
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(ev[3].time_us, job.end_us);
+    cr_assert_eq(job.exit_code, 1);
+    mt_job_clear(&job);
+    mt_job_store_free_events(ev, n);
+
+    cr_assert_eq(mt_job_store_history(db, id + 1000, &ev, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_null(ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sweeper and recovery                                                */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, unassigned_older_than_a_cutoff)
+{
+    int64_t old1 = add_job(db, "true", NULL, "job-handlers");
+    int64_t old2 = add_job(db, "true", NULL, "job-handlers.gpu");
+    int64_t claimed = add_job(db, "true", NULL, "job-handlers");
+    int64_t cancelled = add_job(db, "true", NULL, "job-handlers");
+    int64_t preassigned = add_job(db, "true", "main.web.1", NULL);
+    cr_assert_eq(mt_job_store_claim(db, claimed, "h1"), 1);
+    cr_assert_eq(mt_job_store_transition(db, cancelled, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, NULL), 1);
+    usleep(2000);
+    int64_t cutoff = mt_now_us();
+    usleep(2000);
+    add_job(db, "true", NULL, "job-handlers"); /* too young */
+    (void)preassigned;
+
+    mt_job_t *jobs;
+    size_t n;
+    cr_assert_eq(mt_job_store_unassigned(db, cutoff, 100, &jobs, &n), 0, "%s", mt_db_errmsg(db));
+    int64_t want[] = {old1, old2};
+    assert_ids(jobs, n, want, 2);
+    cr_assert_str_eq(jobs[0].destination, "job-handlers");
+    cr_assert_str_eq(jobs[1].destination, "job-handlers.gpu");
+    mt_job_store_free(jobs, n);
+
+    cr_assert_eq(mt_job_store_unassigned(db, cutoff, 1, &jobs, &n), 0);
+    assert_ids(jobs, n, want, 1);
+    mt_job_store_free(jobs, n);
+
+    cr_assert_eq(mt_job_store_unassigned(db, 1, 100, &jobs, &n), 0);
+    cr_assert_eq(n, 0);
+}
+
+Test(job_store, jobs_of_a_handler_that_are_not_terminal)
+{
+    int64_t pre = add_job(db, "true", "h1", NULL);
+    int64_t q = add_job(db, "true", NULL, NULL);
+    int64_t r = add_job(db, "true", NULL, NULL);
+    int64_t done = add_job(db, "true", NULL, NULL);
+    int64_t del = add_job(db, "true", NULL, NULL);
+    int64_t other = add_job(db, "true", NULL, NULL);
+    for (int64_t id = q; id <= del; id++)
+        cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(mt_job_store_claim(db, other, "h2"), 1);
+    cr_assert_eq(mt_job_store_transition(db, r, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+    cr_assert_eq(mt_job_store_transition(db, done, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_OK, NULL), 1);
+    cr_assert_eq(mt_job_store_transition(db, del, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_DELETING, NULL), 1);
+
+    mt_job_t *jobs;
+    size_t n;
+    cr_assert_eq(mt_job_store_of_handler(db, "h1", &jobs, &n), 0, "%s", mt_db_errmsg(db));
+    int64_t want[] = {pre, q, r, del};
+    assert_ids(jobs, n, want, 4);
+    cr_assert_eq(jobs[0].state, MT_JOB_NEW);
+    cr_assert_eq(jobs[2].state, MT_JOB_RUNNING);
+    cr_assert_eq(jobs[3].state, MT_JOB_DELETING);
+    mt_job_store_free(jobs, n);
+
+    cr_assert_eq(mt_job_store_of_handler(db, "h3", &jobs, &n), 0);
+    cr_assert_eq(n, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+/* ------------------------------------------------------------------ */
+
+Test(job_store, iso8601_utc_with_microseconds)
+{
+    char buf[MT_TIME_ISO8601_SIZE];
+    cr_assert_str_eq(mt_time_iso8601(1795942800123456, buf), "2026-11-29T09:00:00.123456Z");
+    cr_assert_str_eq(mt_time_iso8601(0, buf), "1970-01-01T00:00:00.000000Z");
+    cr_assert_str_eq(mt_time_iso8601(7, buf), "1970-01-01T00:00:00.000007Z");
+    cr_assert_str_eq(mt_time_iso8601(-1, buf), "1969-12-31T23:59:59.999999Z");
+    mt_time_iso8601(INT64_MAX, buf); /* fits */
+
+    int64_t now = mt_now_us();
+    cr_assert_gt(now, 1700000000LL * 1000000);
+    cr_assert_eq(strlen(mt_time_iso8601(now, buf)), 27);
+}
