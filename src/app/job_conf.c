@@ -1,0 +1,1206 @@
+/*
+ * job_conf: the job configuration (handlers, default, tags, tool mappings,
+ * assign order) from job_conf.yml or job_conf.xml, and the handler
+ * assignment decision (see job_conf.h for the rules).
+ *
+ * Both parsers feed the same small builder (mt__add_handler, mt__add_tag,
+ * mt__add_mapping, ...), which records the line of every item; references
+ * between items (a default or a mapping naming a handler or a tag) are
+ * checked once the whole file is read, since a YAML file may list tools
+ * before the handlers they name. Every error is "FILE:LINE: message".
+ *
+ * YAML goes through libfyaml as in stack/config_yaml.c: the text is checked
+ * to be UTF-8 first (libfyaml 0.7 can loop forever on malformed input),
+ * duplicate keys are allowed by the parser and detected here with a clear
+ * message, and line numbers come from scalar tokens (0.7 has no public
+ * fy_node_get_start_mark). XML goes through expat, which reports its own
+ * syntax errors with a line; elements other than <handlers> and <tools>
+ * are ignored, as Galaxy's job_conf.xml also holds plugins, destinations...
+ */
+#include "app/job_conf.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <expat.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "stack/mem.h"
+
+/* A job configuration is a few kilobytes; refuse anything absurd before parsing it. */
+#define MT__JOB_CONF_MAX_BYTES (16u << 20)
+
+typedef struct mt__handler {
+    char *id;
+    char **tags;   /* distinct, in file order */
+    size_t ntags;
+    int line;      /* where the handler is defined */
+} mt__handler_t;
+
+typedef struct mt__mapping {
+    char *tool_id;
+    char *target;  /* handler id, tag or server name */
+    int line;
+} mt__mapping_t;
+
+struct mt_job_conf {
+    mt_assign_method_t assign[MT_ASSIGN_METHOD_COUNT];
+    size_t nassign;       /* 0: not configured, the default order applies */
+    char *default_target; /* handler id or tag, or NULL */
+    int default_line;
+    mt__handler_t *handlers;
+    size_t nhandlers, handlers_cap;
+    mt__mapping_t *mappings;
+    size_t nmappings, mappings_cap;
+};
+
+static const mt_assign_method_t mt__default_order[] = { MT_ASSIGN_MULE_MESSAGE, MT_ASSIGN_DB_SELF };
+
+static const char *const mt__method_names[MT_ASSIGN_METHOD_COUNT] = {
+    "mem-self", "db-self", "db-preassign", "mule-message", "db-skip-locked",
+};
+
+/* While loading: the object being built and where errors go. */
+typedef struct mt__jc_ctx {
+    mt_job_conf_t *conf;
+    const char *file;
+    char *err;
+    size_t errlen;
+    int handling_line; /* YAML "handling:" / XML <handlers>: line once seen, else 0 */
+    int handlers_line; /* YAML "handlers:" inside handling */
+    int tools_line;    /* YAML "tools:" / XML <tools> */
+    int assign_line;
+} mt__jc_ctx_t;
+
+const char *mt_assign_method_name(mt_assign_method_t method)
+{
+    return (unsigned)method < MT_ASSIGN_METHOD_COUNT ? mt__method_names[method] : "unknown";
+}
+
+int mt_assign_method_parse(const char *name, mt_assign_method_t *out)
+{
+    for (int i = 0; i < MT_ASSIGN_METHOD_COUNT; i++) {
+        if (strcmp(name, mt__method_names[i]) == 0) {
+            *out = (mt_assign_method_t)i;
+            return 0;
+        }
+    }
+    if (strcmp(name, "uwsgi-mule-message") == 0) { /* Galaxy's name for it */
+        *out = MT_ASSIGN_MULE_MESSAGE;
+        return 0;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Quoted names may hold line breaks (YAML "a\nb"): keep the message on one line. */
+static void mt__err_one_line(char *err)
+{
+    for (unsigned char *p = (unsigned char *)err; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
+}
+
+static int mt__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int mt__fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        mt__err_one_line(err);
+    }
+    return -1;
+}
+
+static int mt__error(mt__jc_ctx_t *ctx, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* "FILE:LINE: message"; always returns -1. */
+static int mt__error(mt__jc_ctx_t *ctx, int line, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return mt__fail(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line > 0 ? line : 1, msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookups                                                             */
+/* ------------------------------------------------------------------ */
+
+static mt__handler_t *mt__find_handler(const mt_job_conf_t *conf, const char *id)
+{
+    for (size_t i = 0; conf && i < conf->nhandlers; i++) {
+        if (strcmp(conf->handlers[i].id, id) == 0)
+            return &conf->handlers[i];
+    }
+    return NULL;
+}
+
+static bool mt__has_tag(const mt__handler_t *handler, const char *tag)
+{
+    for (size_t i = 0; i < handler->ntags; i++) {
+        if (strcmp(handler->tags[i], tag) == 0)
+            return true;
+    }
+    return false;
+}
+
+static mt__mapping_t *mt__find_mapping(const mt_job_conf_t *conf, const char *tool_id)
+{
+    for (size_t i = 0; conf && i < conf->nmappings; i++) {
+        if (strcmp(conf->mappings[i].tool_id, tool_id) == 0)
+            return &conf->mappings[i];
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The builder, shared by both formats                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A handler id, tag or mapping target: 1..max bytes, no blanks, control
+ * characters or commas (commas separate tags and methods in XML).
+ */
+static int mt__check_name(mt__jc_ctx_t *ctx, int line, const char *what, const char *name, size_t max)
+{
+    size_t len = strlen(name);
+    if (len == 0)
+        return mt__error(ctx, line, "%s is empty", what);
+    if (len > max)
+        return mt__error(ctx, line, "%s '%.40s...' is longer than %zu bytes", what, name, max);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == ',')
+            return mt__error(ctx, line, "%s '%s' must not contain blanks, control characters or commas", what,
+                             name);
+    }
+    return 0;
+}
+
+static int mt__add_assign(mt__jc_ctx_t *ctx, const char *name, int line)
+{
+    mt_job_conf_t *conf = ctx->conf;
+    mt_assign_method_t method;
+    if (!name[0])
+        return mt__error(ctx, line, "assign: empty method name");
+    if (mt_assign_method_parse(name, &method) < 0)
+        return mt__error(ctx, line,
+                         "unknown assign method '%s' (expected mem-self, db-self, db-preassign, mule-message or "
+                         "db-skip-locked)",
+                         name);
+    for (size_t i = 0; i < conf->nassign; i++) {
+        if (conf->assign[i] == method)
+            return mt__error(ctx, line, "assign method '%s' listed twice", name);
+    }
+    assert(conf->nassign < MT_ASSIGN_METHOD_COUNT); /* duplicates are refused above */
+    conf->assign[conf->nassign++] = method;
+    return 0;
+}
+
+/* Call add(ctx, item, line, arg) for each comma-separated item of text, blanks around items trimmed. */
+static int mt__split_commas(mt__jc_ctx_t *ctx, const char *text, int line, void *arg,
+                            int (*add)(mt__jc_ctx_t *ctx, const char *item, int line, void *arg))
+{
+    const char *p = text;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' || p[len - 1] == '\r'))
+            len--;
+        char *item = mt_strndup(p, len);
+        int rc = add(ctx, item, line, arg);
+        free(item);
+        if (rc < 0)
+            return -1;
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static int mt__add_assign_item(mt__jc_ctx_t *ctx, const char *item, int line, void *arg)
+{
+    (void)arg;
+    return mt__add_assign(ctx, item, line);
+}
+
+static int mt__set_default(mt__jc_ctx_t *ctx, const char *name, int line)
+{
+    if (mt__check_name(ctx, line, "default", name, MT_JOB_CONF_NAME_MAX) < 0)
+        return -1;
+    ctx->conf->default_target = mt_strdup(name);
+    ctx->conf->default_line = line;
+    return 0;
+}
+
+/* A new handler; -1 if the id is invalid or given twice. */
+static mt__handler_t *mt__add_handler(mt__jc_ctx_t *ctx, const char *id, int line)
+{
+    mt_job_conf_t *conf = ctx->conf;
+    if (mt__check_name(ctx, line, "handler id", id, MT_JOB_CONF_NAME_MAX) < 0)
+        return NULL;
+    const mt__handler_t *prev = mt__find_handler(conf, id);
+    if (prev) {
+        mt__error(ctx, line, "handler '%s' given twice (first at line %d)", id, prev->line);
+        return NULL;
+    }
+    if (conf->nhandlers == conf->handlers_cap) {
+        conf->handlers_cap = conf->handlers_cap ? conf->handlers_cap * 2 : 8;
+        conf->handlers = mt_realloc(conf->handlers, conf->handlers_cap * sizeof *conf->handlers);
+    }
+    mt__handler_t *handler = &conf->handlers[conf->nhandlers++];
+    *handler = (mt__handler_t){ .id = mt_strdup(id), .line = line };
+    return handler;
+}
+
+static int mt__add_tag(mt__jc_ctx_t *ctx, const char *tag, int line, void *arg)
+{
+    mt__handler_t *handler = arg;
+    if (mt__check_name(ctx, line, "tag", tag, MT_JOB_CONF_TAG_MAX) < 0)
+        return -1;
+    if (mt__has_tag(handler, tag))
+        return 0; /* "tags: [a, a]" means a */
+    handler->tags = mt_realloc(handler->tags, (handler->ntags + 1) * sizeof *handler->tags);
+    handler->tags[handler->ntags++] = mt_strdup(tag);
+    return 0;
+}
+
+static int mt__add_mapping(mt__jc_ctx_t *ctx, const char *tool_id, const char *target, int line)
+{
+    mt_job_conf_t *conf = ctx->conf;
+    if (!tool_id[0])
+        return mt__error(ctx, line, "tool id is empty");
+    if (mt__check_name(ctx, line, "handler of a tool", target, MT_JOB_CONF_NAME_MAX) < 0)
+        return -1;
+    const mt__mapping_t *prev = mt__find_mapping(conf, tool_id);
+    if (prev)
+        return mt__error(ctx, line, "tool '%s' mapped to a handler twice (first at line %d)", tool_id, prev->line);
+    if (conf->nmappings == conf->mappings_cap) {
+        conf->mappings_cap = conf->mappings_cap ? conf->mappings_cap * 2 : 8;
+        conf->mappings = mt_realloc(conf->mappings, conf->mappings_cap * sizeof *conf->mappings);
+    }
+    conf->mappings[conf->nmappings++] =
+        (mt__mapping_t){ .tool_id = mt_strdup(tool_id), .target = mt_strdup(target), .line = line };
+    return 0;
+}
+
+/* References between items, once the whole file is read. */
+static int mt__validate(mt__jc_ctx_t *ctx)
+{
+    const mt_job_conf_t *conf = ctx->conf;
+
+    /* Ids and tags share one namespace: "handler: x" must mean one thing. */
+    for (size_t i = 0; i < conf->nhandlers; i++) {
+        const mt__handler_t *handler = &conf->handlers[i];
+        for (size_t k = 0; k < handler->ntags; k++) {
+            if (mt__find_handler(conf, handler->tags[k]))
+                return mt__error(ctx, handler->line, "handler '%s': tag '%s' is also a handler id", handler->id,
+                                 handler->tags[k]);
+        }
+    }
+    if (conf->default_target && !mt__find_handler(conf, conf->default_target) &&
+        !mt_job_conf_is_tag(conf, conf->default_target))
+        return mt__error(ctx, conf->default_line, "default '%s' names neither a handler nor a tag%s",
+                         conf->default_target, conf->nhandlers ? "" : " (no handlers are configured)");
+    for (size_t i = 0; i < conf->nmappings; i++) {
+        const mt__mapping_t *m = &conf->mappings[i];
+        if (!mt__find_handler(conf, m->target) && !mt_job_conf_is_tag(conf, m->target) && !strchr(m->target, '.'))
+            return mt__error(ctx, m->line,
+                             "tool '%s' is mapped to '%s', which is neither a handler, a tag nor a server name "
+                             "(such as main.job-handlers.1)",
+                             m->tool_id, m->target);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* XML (expat)                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef enum { MT__XML_OTHER, MT__XML_HANDLERS, MT__XML_TOOLS } mt__xml_block_t;
+
+typedef struct mt__xml_ctx {
+    mt__jc_ctx_t *jc;
+    XML_Parser parser;
+    int depth;             /* of the element being opened/closed; the root is 1 */
+    mt__xml_block_t block; /* the depth-2 element we are inside */
+    bool failed;           /* jc->err holds our message: expat's ABORTED is not the error */
+} mt__xml_ctx_t;
+
+static int mt__xml_line(mt__xml_ctx_t *x)
+{
+    XML_Size line = XML_GetCurrentLineNumber(x->parser);
+    return line > INT32_MAX ? INT32_MAX : (int)line;
+}
+
+static const char *mt__xml_attr(const XML_Char **atts, const char *name)
+{
+    for (size_t i = 0; atts[i]; i += 2) {
+        if (strcmp(atts[i], name) == 0)
+            return atts[i + 1];
+    }
+    return NULL;
+}
+
+static int mt__xml_handlers(mt__xml_ctx_t *x, const XML_Char **atts, int line)
+{
+    mt__jc_ctx_t *jc = x->jc;
+    if (jc->handling_line)
+        return mt__error(jc, line, "<handlers> given twice (first at line %d)", jc->handling_line);
+    jc->handling_line = line;
+    const char *assign = mt__xml_attr(atts, "assign_with");
+    const char *dflt = mt__xml_attr(atts, "default");
+    if (assign && mt__split_commas(jc, assign, line, NULL, mt__add_assign_item) < 0)
+        return -1;
+    if (dflt && mt__set_default(jc, dflt, line) < 0)
+        return -1;
+    return 0;
+}
+
+static int mt__xml_handler(mt__xml_ctx_t *x, const XML_Char **atts, int line)
+{
+    const char *id = mt__xml_attr(atts, "id");
+    const char *tags = mt__xml_attr(atts, "tags");
+    if (!id)
+        return mt__error(x->jc, line, "<handler> needs an id attribute");
+    mt__handler_t *handler = mt__add_handler(x->jc, id, line);
+    if (!handler)
+        return -1;
+    if (tags && mt__split_commas(x->jc, tags, line, handler, mt__add_tag) < 0)
+        return -1;
+    return 0;
+}
+
+static int mt__xml_tool(mt__xml_ctx_t *x, const XML_Char **atts, int line)
+{
+    const char *id = mt__xml_attr(atts, "id");
+    const char *handler = mt__xml_attr(atts, "handler");
+    if (!handler)
+        return 0; /* a tool mapped to a destination only */
+    if (!id)
+        return mt__error(x->jc, line, "<tool handler=\"%s\"> needs an id attribute", handler);
+    return mt__add_mapping(x->jc, id, handler, line);
+}
+
+static int mt__xml_start(mt__xml_ctx_t *x, const XML_Char *name, const XML_Char **atts)
+{
+    mt__jc_ctx_t *jc = x->jc;
+    int line = mt__xml_line(x);
+    x->depth++;
+    if (x->depth == 1) {
+        if (strcmp(name, "job_conf") != 0)
+            return mt__error(jc, line, "the root element is <%s>, expected <job_conf>", name);
+        return 0;
+    }
+    if (x->depth == 2) {
+        if (strcmp(name, "handlers") == 0) {
+            x->block = MT__XML_HANDLERS;
+            return mt__xml_handlers(x, atts, line);
+        }
+        if (strcmp(name, "tools") == 0) {
+            if (jc->tools_line)
+                return mt__error(jc, line, "<tools> given twice (first at line %d)", jc->tools_line);
+            jc->tools_line = line;
+            x->block = MT__XML_TOOLS;
+            return 0;
+        }
+        x->block = MT__XML_OTHER; /* <plugins>, <destinations>, <limits>, ... */
+        return 0;
+    }
+    if (x->depth > 3 || x->block == MT__XML_OTHER)
+        return 0; /* <plugin> inside <handler>, <param> inside <tool>, ... */
+    if (x->block == MT__XML_HANDLERS) {
+        if (strcmp(name, "handler") != 0)
+            return mt__error(jc, line, "<handlers> holds <handler> elements, not <%s>", name);
+        return mt__xml_handler(x, atts, line);
+    }
+    if (strcmp(name, "tool") != 0)
+        return mt__error(jc, line, "<tools> holds <tool> elements, not <%s>", name);
+    return mt__xml_tool(x, atts, line);
+}
+
+static void mt__xml_start_cb(void *data, const XML_Char *name, const XML_Char **atts)
+{
+    mt__xml_ctx_t *x = data;
+    if (x->failed)
+        return;
+    if (mt__xml_start(x, name, atts) < 0) {
+        x->failed = true;
+        XML_StopParser(x->parser, XML_FALSE);
+    }
+}
+
+static void mt__xml_end_cb(void *data, const XML_Char *name)
+{
+    mt__xml_ctx_t *x = data;
+    (void)name;
+    if (x->depth == 2)
+        x->block = MT__XML_OTHER;
+    x->depth--;
+}
+
+static int mt__parse_xml(mt__jc_ctx_t *jc, const char *text, size_t len)
+{
+    mt__xml_ctx_t x = { .jc = jc };
+    x.parser = XML_ParserCreate(NULL);
+    if (!x.parser)
+        return mt__fail(jc->err, jc->errlen, "%s: cannot create the XML parser", jc->file);
+    XML_SetUserData(x.parser, &x);
+    XML_SetElementHandler(x.parser, mt__xml_start_cb, mt__xml_end_cb);
+    int rc = 0;
+    /* len is below MT__JOB_CONF_MAX_BYTES, so it fits expat's int. */
+    if (XML_Parse(x.parser, text, (int)len, XML_TRUE) != XML_STATUS_OK && !x.failed) {
+        XML_Size col = XML_GetCurrentColumnNumber(x.parser);
+        rc = mt__error(jc, mt__xml_line(&x), "XML syntax error: %s (column %lu)",
+                       XML_ErrorString(XML_GetErrorCode(x.parser)), (unsigned long)col + 1);
+    }
+    if (x.failed)
+        rc = -1;
+    XML_ParserFree(x.parser);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* YAML (libfyaml)                                                     */
+/* ------------------------------------------------------------------ */
+
+/* 1-based line where node starts, or `fallback` when it has no token of its own (as in config_yaml.c). */
+static int mt__node_line(struct fy_node *node, int fallback)
+{
+    void *iter = NULL;
+    struct fy_node *child;
+    struct fy_node_pair *pair;
+
+    if (!node)
+        return fallback;
+    switch (fy_node_get_type(node)) {
+    case FYNT_SCALAR: {
+        struct fy_token *tok = fy_node_get_scalar_token(node);
+        const struct fy_mark *mark = tok ? fy_token_start_mark(tok) : NULL;
+        return mark ? mark->line + 1 : fallback;
+    }
+    case FYNT_SEQUENCE:
+        child = fy_node_sequence_iterate(node, &iter);
+        return mt__node_line(child, fallback);
+    case FYNT_MAPPING:
+        pair = fy_node_mapping_iterate(node, &iter);
+        return pair ? mt__node_line(fy_node_pair_key(pair), fallback) : fallback;
+    }
+    return fallback;
+}
+
+/* "", "~" and "null" in plain style, or no node at all. */
+static bool mt__is_null(struct fy_node *node)
+{
+    if (!node)
+        return true;
+    if (fy_node_get_type(node) != FYNT_SCALAR || fy_node_get_style(node) != FYNS_PLAIN)
+        return false;
+    size_t len;
+    const char *text = fy_node_get_scalar(node, &len);
+    if (!text || len == 0)
+        return true;
+    return (len == 1 && text[0] == '~') ||
+           (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
+}
+
+static bool mt__is_type(struct fy_node *node, enum fy_node_type type)
+{
+    return node && !mt__is_null(node) && fy_node_get_type(node) == type;
+}
+
+/*
+ * The value of a pair with its alias followed. -1 (error reported) for a
+ * broken alias. `where` names the key for the message.
+ */
+static int mt__pair_value(mt__jc_ctx_t *ctx, struct fy_node_pair *pair, int line, const char *where,
+                          struct fy_node **out)
+{
+    struct fy_node *node = fy_node_pair_value(pair);
+    if (node && fy_node_is_alias(node)) {
+        node = fy_node_resolve_alias(node);
+        if (!node)
+            return mt__error(ctx, line, "%s: unresolvable alias", where);
+    }
+    *out = node;
+    return 0;
+}
+
+/*
+ * A non-null scalar as a new string in *out. -1 (error reported) if node is
+ * null, not a scalar, or holds a NUL byte. `what` names it for the message.
+ */
+static int mt__scalar(mt__jc_ctx_t *ctx, struct fy_node *node, int line, const char *what, char **out)
+{
+    if (node && fy_node_is_alias(node))
+        node = fy_node_resolve_alias(node);
+    if (!mt__is_type(node, FYNT_SCALAR))
+        return mt__error(ctx, mt__node_line(node, line), "%s: expected a single value", what);
+    size_t len;
+    const char *text = fy_node_get_scalar(node, &len);
+    if (!text)
+        text = "";
+    if (memchr(text, '\0', len))
+        return mt__error(ctx, mt__node_line(node, line), "%s: contains a NUL byte", what);
+    *out = mt_strndup(text, len);
+    return 0;
+}
+
+/* The key of a pair as a new string; keys must be plain scalars. */
+static int mt__key(mt__jc_ctx_t *ctx, struct fy_node_pair *pair, int fallback, const char *where, char **out, int *line)
+{
+    struct fy_node *knode = fy_node_pair_key(pair);
+    *line = mt__node_line(knode, fallback);
+    if (!mt__is_type(knode, FYNT_SCALAR))
+        return mt__error(ctx, *line, "%s: keys must be names", where);
+    return mt__scalar(ctx, knode, *line, where, out);
+}
+
+/*
+ * A list of names: a sequence of scalars, or one scalar holding
+ * comma-separated names. add() is called for each. Null is an empty list.
+ */
+static int mt__yaml_names(mt__jc_ctx_t *ctx, struct fy_node *node, int line, const char *what, void *arg,
+                          int (*add)(mt__jc_ctx_t *ctx, const char *item, int line, void *arg))
+{
+    if (mt__is_null(node))
+        return 0;
+    if (fy_node_get_type(node) == FYNT_SCALAR) {
+        char *text;
+        if (mt__scalar(ctx, node, line, what, &text) < 0)
+            return -1;
+        int rc = mt__split_commas(ctx, text, mt__node_line(node, line), arg, add);
+        free(text);
+        return rc;
+    }
+    if (fy_node_get_type(node) != FYNT_SEQUENCE)
+        return mt__error(ctx, line, "%s: expected a list of names", what);
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter))) {
+        int iline = mt__node_line(item, line);
+        char *name;
+        if (mt__scalar(ctx, item, iline, what, &name) < 0)
+            return -1;
+        int rc = add(ctx, name, iline, arg);
+        free(name);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One "ID: {tags: [...]}" entry of handling.handlers. */
+static int mt__yaml_handler(mt__jc_ctx_t *ctx, const char *id, struct fy_node *value, int line)
+{
+    mt__handler_t *handler = mt__add_handler(ctx, id, line);
+    if (!handler)
+        return -1;
+    if (mt__is_null(value))
+        return 0;
+    if (fy_node_get_type(value) != FYNT_MAPPING)
+        return mt__error(ctx, line, "handler '%s': expected a mapping (tags: [...]) or nothing", id);
+    int tags_line = 0;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(value, &iter))) {
+        char *key;
+        int kline;
+        struct fy_node *vnode;
+        if (mt__key(ctx, pair, line, "handler", &key, &kline) < 0)
+            return -1;
+        int rc = mt__pair_value(ctx, pair, kline, key, &vnode);
+        if (rc == 0 && strcmp(key, "tags") == 0) {
+            if (tags_line)
+                rc = mt__error(ctx, kline, "handler '%s': 'tags' given twice (first at line %d)", id, tags_line);
+            else
+                rc = mt__yaml_names(ctx, vnode, kline, "tags", handler, mt__add_tag);
+            tags_line = kline;
+        } else if (rc == 0 && strcmp(key, "plugins") != 0) { /* Galaxy's per-handler runner list: not ours */
+            rc = mt__error(ctx, kline, "handler '%s': unknown key '%s' (expected tags)", id, key);
+        }
+        free(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int mt__yaml_handlers(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
+{
+    if (mt__is_null(node))
+        return 0;
+    if (fy_node_get_type(node) != FYNT_MAPPING)
+        return mt__error(ctx, line, "handlers: expected a mapping of handler ids");
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter))) {
+        char *id;
+        int kline;
+        struct fy_node *vnode;
+        if (mt__key(ctx, pair, line, "handlers", &id, &kline) < 0)
+            return -1;
+        int rc = mt__pair_value(ctx, pair, kline, id, &vnode);
+        if (rc == 0)
+            rc = mt__yaml_handler(ctx, id, vnode, kline);
+        free(id);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One key of handling: (Galaxy also spells "handlers" "processes"). */
+static int mt__yaml_handling_pair(mt__jc_ctx_t *ctx, const char *key, struct fy_node *vnode, int kline)
+{
+    mt_job_conf_t *conf = ctx->conf;
+    int rc;
+
+    if (strcmp(key, "assign") == 0) {
+        if (ctx->assign_line)
+            return mt__error(ctx, kline, "handling: 'assign' given twice (first at line %d)", ctx->assign_line);
+        ctx->assign_line = kline;
+        rc = mt__yaml_names(ctx, vnode, kline, "assign", NULL, mt__add_assign_item);
+        if (rc == 0 && conf->nassign == 0)
+            rc = mt__error(ctx, kline, "assign: expected a list of methods (mule-message, db-self, ...)");
+        return rc;
+    }
+    if (strcmp(key, "default") == 0) {
+        char *name;
+        if (conf->default_target)
+            return mt__error(ctx, kline, "handling: 'default' given twice (first at line %d)", conf->default_line);
+        if (mt__scalar(ctx, vnode, kline, "default", &name) < 0)
+            return -1;
+        rc = mt__set_default(ctx, name, mt__node_line(vnode, kline));
+        free(name);
+        return rc;
+    }
+    if (strcmp(key, "handlers") == 0 || strcmp(key, "processes") == 0) {
+        if (ctx->handlers_line)
+            return mt__error(ctx, kline, "handling: '%s' given twice (first at line %d)", key, ctx->handlers_line);
+        ctx->handlers_line = kline;
+        return mt__yaml_handlers(ctx, vnode, kline);
+    }
+    /* Galaxy's tuning of db-skip-locked claims: accepted and ignored. */
+    if (strcmp(key, "max_grab") == 0 || strcmp(key, "ready_window_size") == 0)
+        return 0;
+    return mt__error(ctx, kline, "handling: unknown key '%s' (expected assign, default or handlers)", key);
+}
+
+/* handling: {assign, default, handlers}. */
+static int mt__yaml_handling(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
+{
+    if (mt__is_null(node))
+        return 0;
+    if (fy_node_get_type(node) != FYNT_MAPPING)
+        return mt__error(ctx, line, "handling: expected a mapping (assign, default, handlers)");
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(node, &iter))) {
+        char *key;
+        int kline;
+        struct fy_node *vnode;
+        if (mt__key(ctx, pair, line, "handling", &key, &kline) < 0)
+            return -1;
+        int rc = mt__pair_value(ctx, pair, kline, key, &vnode);
+        if (rc == 0)
+            rc = mt__yaml_handling_pair(ctx, key, vnode, kline);
+        free(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * One entry of tools: {id: TOOL, handler: HANDLER, ...}. Other keys
+ * (environment, destination, resources, ...) are Galaxy's, not ours; an
+ * entry without a handler maps an environment only and is skipped.
+ */
+static int mt__yaml_tool(mt__jc_ctx_t *ctx, struct fy_node *item, int line)
+{
+    char *id = NULL, *handler = NULL;
+    int id_line = 0, handler_line = 0, rc = 0;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+
+    while (rc == 0 && (pair = fy_node_mapping_iterate(item, &iter))) {
+        char *key;
+        int kline;
+        struct fy_node *vnode;
+        if (mt__key(ctx, pair, line, "tools", &key, &kline) < 0) {
+            rc = -1;
+            break;
+        }
+        bool is_id = strcmp(key, "id") == 0, is_handler = strcmp(key, "handler") == 0;
+        int *seen = is_id ? &id_line : is_handler ? &handler_line : NULL;
+        if (seen && *seen)
+            rc = mt__error(ctx, kline, "tools: '%s' given twice in one entry (first at line %d)", key, *seen);
+        else if (seen)
+            rc = mt__pair_value(ctx, pair, kline, key, &vnode);
+        if (rc == 0 && seen) {
+            *seen = kline;
+            if (!(is_handler && mt__is_null(vnode))) /* "handler:" with no value maps nothing */
+                rc = mt__scalar(ctx, vnode, kline, key, is_id ? &id : &handler);
+        }
+        free(key);
+    }
+    if (rc == 0 && handler && !id)
+        rc = mt__error(ctx, handler_line, "tools: an entry with a handler needs an id");
+    if (rc == 0 && handler)
+        rc = mt__add_mapping(ctx, id, handler, handler_line);
+    free(id);
+    free(handler);
+    return rc;
+}
+
+/* tools: [{id: ..., handler: ...}, ...] */
+static int mt__yaml_tools(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
+{
+    if (mt__is_null(node))
+        return 0;
+    if (fy_node_get_type(node) != FYNT_SEQUENCE)
+        return mt__error(ctx, line, "tools: expected a list (- id: TOOL, handler: HANDLER)");
+    void *iter = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(node, &iter))) {
+        int iline = mt__node_line(item, line);
+        if (fy_node_is_alias(item))
+            item = fy_node_resolve_alias(item);
+        if (!mt__is_type(item, FYNT_MAPPING))
+            return mt__error(ctx, iline, "tools: each entry must be a mapping (id: TOOL, handler: HANDLER)");
+        if (mt__yaml_tool(ctx, item, mt__node_line(item, iline)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int mt__yaml_root(mt__jc_ctx_t *ctx, struct fy_node *root)
+{
+    if (mt__is_null(root))
+        return 0;
+    if (fy_node_get_type(root) != FYNT_MAPPING)
+        return mt__error(ctx, mt__node_line(root, 1), "expected a mapping at the top level (handling:, tools:)");
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(root, &iter))) {
+        struct fy_node *knode = fy_node_pair_key(pair);
+        if (!mt__is_type(knode, FYNT_SCALAR))
+            continue; /* not a name we could own */
+        char *key;
+        int kline;
+        struct fy_node *vnode;
+        if (mt__key(ctx, pair, 1, "top level", &key, &kline) < 0)
+            return -1;
+        int rc = 0;
+        int *seen = strcmp(key, "handling") == 0 ? &ctx->handling_line
+                    : strcmp(key, "tools") == 0  ? &ctx->tools_line
+                                                 : NULL; /* runners:, execution:, limits:, ... */
+        if (seen && *seen)
+            rc = mt__error(ctx, kline, "'%s' given twice (first at line %d)", key, *seen);
+        else if (seen && (rc = mt__pair_value(ctx, pair, kline, key, &vnode)) == 0)
+            rc = seen == &ctx->handling_line ? mt__yaml_handling(ctx, vnode, kline) : mt__yaml_tools(ctx, vnode, kline);
+        if (seen)
+            *seen = kline;
+        free(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * libfyaml 0.7 (Debian 12) loops forever on some malformed UTF-8 and reads
+ * UTF-16 as an empty document: refuse anything that is not UTF-8.
+ */
+static int mt__check_utf8(mt__jc_ctx_t *ctx, const char *text, size_t n)
+{
+    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 }; /* shorter forms are overlong */
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)text + i;
+        size_t width = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = width > 0 && width <= n - i;
+        uint32_t cp = width == 1 ? u[0] : u[0] & (0x7fu >> width);
+        for (size_t k = 1; ok && k < width; k++) {
+            ok = (u[k] & 0xc0) == 0x80;
+            cp = cp << 6 | (u[k] & 0x3f);
+        }
+        if (!ok || (width > 1 && (cp < min_cp[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))))
+            return mt__error(ctx, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", u[0]);
+        line += u[0] == '\n';
+        i += width;
+    }
+    return 0;
+}
+
+/* Diagnostics are collected (fy_diag_set_collect_errors); nothing is printed. */
+static void mt__diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
+{
+    struct fy_diag *diag = NULL;
+    struct fy_parser *parser = NULL;
+    struct fy_document *doc = NULL;
+    int rc = -1;
+
+    if (mt__check_utf8(ctx, text, len) < 0)
+        return -1;
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = mt__diag_discard_cb;
+    dcfg.colorize = false;
+    diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        mt__fail(ctx->err, ctx->errlen, "%s: cannot create the YAML diagnostics", ctx->file);
+        goto out;
+    }
+    fy_diag_set_collect_errors(diag, true);
+
+    /* Duplicate keys are let through and refused below with a message that names them. */
+    struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS, .diag = diag };
+    parser = fy_parser_create(&pcfg);
+    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
+        mt__fail(ctx->err, ctx->errlen, "%s: cannot create the YAML parser", ctx->file);
+        goto out;
+    }
+    doc = fy_parse_load_document(parser);
+
+    void *iter = NULL;
+    struct fy_diag_error *derr;
+    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
+        ;
+    if (derr) {
+        mt__error(ctx, derr->line, "YAML syntax error: %s (column %d)", derr->msg ? derr->msg : "?", derr->column);
+        goto out;
+    }
+    if (!doc && fy_parser_get_stream_error(parser)) {
+        mt__fail(ctx->err, ctx->errlen, "%s: cannot read YAML", ctx->file);
+        goto out;
+    }
+    if (!doc) { /* no document and no error: an empty file */
+        rc = 0;
+        goto out;
+    }
+    struct fy_document *extra = fy_parse_load_document(parser);
+    if (extra) {
+        mt__error(ctx, mt__node_line(fy_document_root(extra), 1),
+                  "only one YAML document is supported (found a second one)");
+        fy_parse_document_destroy(parser, extra);
+        goto out;
+    }
+    rc = mt__yaml_root(ctx, fy_document_root(doc));
+
+out:
+    if (doc)
+        fy_parse_document_destroy(parser, doc);
+    if (parser)
+        fy_parser_destroy(parser);
+    if (diag)
+        fy_diag_destroy(diag);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                             */
+/* ------------------------------------------------------------------ */
+
+/* XML if the name ends in .xml or the first non-blank character (after a UTF-8 BOM) is '<'. */
+static bool mt__looks_like_xml(const char *name, const char *text, size_t len)
+{
+    size_t nlen = strlen(name);
+    if (nlen >= 4 && strcasecmp(name + nlen - 4, ".xml") == 0)
+        return true;
+    size_t i = 0;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    return i < len && text[i] == '<';
+}
+
+int mt_job_conf_load_string(const char *name, const char *text, size_t len, mt_job_conf_t **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (len > MT__JOB_CONF_MAX_BYTES)
+        return mt__fail(err, errlen, "%s: larger than %u bytes: not a job configuration", name,
+                        MT__JOB_CONF_MAX_BYTES);
+    mt__jc_ctx_t ctx = { .conf = mt_calloc(1, sizeof(mt_job_conf_t)), .file = name, .err = err, .errlen = errlen };
+    int rc = mt__looks_like_xml(name, text, len) ? mt__parse_xml(&ctx, text, len) : mt__parse_yaml(&ctx, text, len);
+    if (rc == 0)
+        rc = mt__validate(&ctx);
+    if (rc < 0) {
+        mt_job_conf_destroy(ctx.conf);
+        return -1;
+    }
+    *out = ctx.conf;
+    return 0;
+}
+
+int mt_job_conf_load(const char *path, mt_job_conf_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!path)
+        return 0;
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return mt__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 8192, len = 0, got;
+    char *text = mt_malloc(cap);
+    while ((got = fread(text + len, 1, cap - len, fp)) > 0) {
+        len += got;
+        if (len > MT__JOB_CONF_MAX_BYTES)
+            break; /* load_string refuses it */
+        if (len == cap)
+            text = mt_realloc(text, cap *= 2);
+    }
+    int rc;
+    if (ferror(fp))
+        rc = mt__fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    else
+        rc = mt_job_conf_load_string(path, text, len, out, err, errlen);
+    free(text);
+    fclose(fp);
+    return rc;
+}
+
+void mt_job_conf_destroy(mt_job_conf_t *conf)
+{
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->nhandlers; i++) {
+        for (size_t k = 0; k < conf->handlers[i].ntags; k++)
+            free(conf->handlers[i].tags[k]);
+        free(conf->handlers[i].tags);
+        free(conf->handlers[i].id);
+    }
+    free(conf->handlers);
+    for (size_t i = 0; i < conf->nmappings; i++) {
+        free(conf->mappings[i].tool_id);
+        free(conf->mappings[i].target);
+    }
+    free(conf->mappings);
+    free(conf->default_target);
+    free(conf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors                                                           */
+/* ------------------------------------------------------------------ */
+
+size_t mt_job_conf_assign_methods(const mt_job_conf_t *conf, const mt_assign_method_t **methods)
+{
+    if (conf && conf->nassign) {
+        *methods = conf->assign;
+        return conf->nassign;
+    }
+    *methods = mt__default_order;
+    return sizeof mt__default_order / sizeof mt__default_order[0];
+}
+
+bool mt_job_conf_assign_configured(const mt_job_conf_t *conf)
+{
+    return conf && conf->nassign > 0;
+}
+
+const char *mt_job_conf_default(const mt_job_conf_t *conf)
+{
+    return conf ? conf->default_target : NULL;
+}
+
+size_t mt_job_conf_handler_count(const mt_job_conf_t *conf)
+{
+    return conf ? conf->nhandlers : 0;
+}
+
+const char *mt_job_conf_handler_id(const mt_job_conf_t *conf, size_t index)
+{
+    assert(conf && index < conf->nhandlers);
+    return conf->handlers[index].id;
+}
+
+bool mt_job_conf_handler_has_tag(const mt_job_conf_t *conf, const char *handler_id, const char *tag)
+{
+    const mt__handler_t *handler = mt__find_handler(conf, handler_id);
+    return handler && mt__has_tag(handler, tag);
+}
+
+bool mt_job_conf_is_tag(const mt_job_conf_t *conf, const char *name)
+{
+    for (size_t i = 0; conf && i < conf->nhandlers; i++) {
+        if (mt__has_tag(&conf->handlers[i], name))
+            return true;
+    }
+    return false;
+}
+
+const char *mt_job_conf_tool_handler(const mt_job_conf_t *conf, const char *tool_id)
+{
+    const mt__mapping_t *m = tool_id ? mt__find_mapping(conf, tool_id) : NULL;
+    return m ? m->target : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Assignment                                                          */
+/* ------------------------------------------------------------------ */
+
+static bool mt__farm_exists(const mt_assign_facts_t *facts, const char *farm)
+{
+    return facts->farm_exists && facts->farm_exists(farm, facts->data);
+}
+
+static unsigned mt__random(const mt_assign_facts_t *facts)
+{
+    return facts->random ? facts->random(facts->data) : (unsigned)random();
+}
+
+static bool mt__order_has(const mt_job_conf_t *conf, mt_assign_method_t method)
+{
+    const mt_assign_method_t *methods;
+    size_t count = mt_job_conf_assign_methods(conf, &methods);
+    for (size_t i = 0; i < count; i++) {
+        if (methods[i] == method)
+            return true;
+    }
+    return false;
+}
+
+/* Copy a name into one of mt_assignment_t's buffers; names were length-checked at load. */
+static void mt__copy(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+    assert(len < size);
+    if (len >= size)
+        len = size - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* Rules 3, 4 and 5: a configured target (a mapping or the default). */
+static void mt__assign_target(const mt_job_conf_t *conf, const char *target, const mt_assign_facts_t *facts,
+                              mt_assignment_t *out)
+{
+    out->method = MT_ASSIGN_DB_PREASSIGN;
+    if (mt__find_handler(conf, target) || !mt_job_conf_is_tag(conf, target)) {
+        mt__copy(out->handler, sizeof out->handler, target); /* a handler id, or a server name */
+        return;
+    }
+    /* A tag. */
+    char farm[sizeof out->farm];
+    int n = snprintf(farm, sizeof farm, "%s.%s", MT_JOB_HANDLERS_FARM, target);
+    assert(n > 0 && (size_t)n < sizeof farm); /* MT_JOB_CONF_TAG_MAX */
+    (void)n;
+    if (mt__order_has(conf, MT_ASSIGN_MULE_MESSAGE) && mt__farm_exists(facts, farm)) {
+        out->method = MT_ASSIGN_MULE_MESSAGE;
+        mt__copy(out->farm, sizeof out->farm, farm);
+        mt__copy(out->destination, sizeof out->destination, farm);
+        return;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < conf->nhandlers; i++)
+        count += mt__has_tag(&conf->handlers[i], target);
+    assert(count > 0); /* it is a tag */
+    size_t pick = mt__random(facts) % count;
+    for (size_t i = 0; i < conf->nhandlers; i++) {
+        if (mt__has_tag(&conf->handlers[i], target) && pick-- == 0) {
+            mt__copy(out->handler, sizeof out->handler, conf->handlers[i].id);
+            return;
+        }
+    }
+}
+
+int mt_job_conf_assign(const mt_job_conf_t *conf, const char *tool_id, const mt_assign_facts_t *facts,
+                       mt_assignment_t *out, char *err, size_t errlen)
+{
+    static const mt_assign_facts_t no_facts;
+    memset(out, 0, sizeof *out);
+    if (!facts)
+        facts = &no_facts;
+
+    /* Rule 5 (a mapping), then rule 3 (the default). */
+    const char *target = mt_job_conf_tool_handler(conf, tool_id);
+    if (!target)
+        target = mt_job_conf_default(conf);
+    if (target) {
+        mt__assign_target(conf, target, facts, out);
+        return 0;
+    }
+
+    /* Rules 1, 2 and 6: no target, the assign order decides. */
+    const mt_assign_method_t *methods;
+    size_t count = mt_job_conf_assign_methods(conf, &methods);
+    char tried[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *why = NULL;
+        const char *self = facts->self_server_name;
+        out->method = methods[i];
+        switch (methods[i]) {
+        case MT_ASSIGN_MULE_MESSAGE:
+            if (mt__farm_exists(facts, MT_JOB_HANDLERS_FARM)) {
+                mt__copy(out->farm, sizeof out->farm, MT_JOB_HANDLERS_FARM);
+                mt__copy(out->destination, sizeof out->destination, MT_JOB_HANDLERS_FARM);
+                return 0;
+            }
+            why = "no '" MT_JOB_HANDLERS_FARM "' farm";
+            break;
+        case MT_ASSIGN_DB_SKIP_LOCKED:
+            /* Listed by the operator (the default order lacks it): handlers elsewhere may claim. */
+            if (facts->standalone_handlers || mt_job_conf_assign_configured(conf)) {
+                mt__copy(out->destination, sizeof out->destination, "db");
+                return 0;
+            }
+            why = "no standalone handlers";
+            break;
+        case MT_ASSIGN_DB_PREASSIGN:
+            if (conf && conf->nhandlers > 0) {
+                mt__copy(out->handler, sizeof out->handler, conf->handlers[mt__random(facts) % conf->nhandlers].id);
+                return 0;
+            }
+            why = "no handlers configured";
+            break;
+        case MT_ASSIGN_MEM_SELF:
+        case MT_ASSIGN_DB_SELF:
+            if (self && self[0] && strlen(self) < sizeof out->handler) {
+                mt__copy(out->handler, sizeof out->handler, self);
+                return 0;
+            }
+            why = self && self[0] ? "server name too long" : "not in a web worker";
+            break;
+        }
+        int n = snprintf(tried + used, sizeof tried - used, "%s%s: %s", used ? "; " : "",
+                         mt_assign_method_name(methods[i]), why);
+        if (n > 0)
+            used = used + (size_t)n < sizeof tried ? used + (size_t)n : sizeof tried - 1;
+    }
+    memset(out, 0, sizeof *out);
+    return mt__fail(err, errlen, "tool '%s': no handler assignment method applies (tried %s)",
+                    tool_id ? tool_id : "(none)", tried);
+}
