@@ -12,7 +12,7 @@
 
 B        ?= build
 CC       ?= cc
-PKGS      = libuv jansson libfyaml inih
+PKGS      = libuv jansson libfyaml inih sqlite3 expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLHTTP_DIR ?= /usr/share/llhttp
@@ -49,7 +49,10 @@ deps-test:
 $(B)/libmuleteer.a: $(STACK_OBJ) $(LLHTTP_OBJ)
 	ar rcs $@ $^
 
-$(B)/muleteer: $(B)/src/main.o $(APP_OBJ) $(B)/libmuleteer.a
+$(B)/libmuleteer-app.a: $(APP_OBJ)
+	ar rcs $@ $^
+
+$(B)/muleteer: $(B)/src/main.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(B)/muleteer-example: $(B)/examples/example_app.o $(B)/libmuleteer.a
@@ -70,10 +73,10 @@ $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@echo "  CC    $< (llhttp, warnings off)"
 	@$(CC) -std=gnu11 $(OPT) $(SAN) -I$(LLHTTP_INC) -w -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c $(B)/libmuleteer.a
+$(B)/tests/%: tests/unit/%.c $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $<"
-	@$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer.a $(LIBS) -lcriterion
+	@$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer-app.a $(B)/libmuleteer.a $(LIBS) -lcriterion
 
 # Fuzz drivers (tests/fuzz/README.md): linked with replay.c, each replays its checked-in corpus.
 $(B)/tests/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o $(B)/libmuleteer.a
