@@ -1,0 +1,441 @@
+/*
+ * runner_local: run one job's command on a libuv loop (see runner_local.h).
+ *
+ * A run owns two handles: the uv_process_t of the command and one uv_timer_t
+ * that first counts the walltime, then -- once SIGTERM has been sent, by the
+ * walltime or by a cancel -- the grace before SIGKILL. When the command
+ * exits, whatever is left of its process group is killed, both handles are
+ * closed, and the last close callback reports the result and frees the run.
+ */
+#include "app/runner_local.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stack/clock.h"
+#include "stack/log.h"
+#include "stack/mem.h"
+
+/* Why the runner itself stopped the command, whichever came first. */
+typedef enum {
+    MT_RUN_STOP_NONE,
+    MT_RUN_STOP_WALLTIME,
+    MT_RUN_STOP_CANCEL,
+} mt_run_stop_t;
+
+struct mt_run {
+    uv_process_t process;
+    uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
+    mt_run_done_cb done_cb;
+    void *data;
+    char *prog;              /* argv[0], for log lines */
+    int pid;                 /* leader = process group = session */
+    double walltime_s;
+    unsigned kill_grace_ms;
+    mt_run_stop_t stop;      /* first reason the runner sent SIGTERM */
+    bool term_sent;          /* the timer now counts the grace */
+    bool ended;              /* exit_cb ran: no more signals */
+    int open_handles;        /* handles not yet closed; the result goes out at 0 */
+    mt_run_result_t result;
+};
+
+static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals and the end of a run                                        */
+/* ------------------------------------------------------------------ */
+
+static void run_signal_group(mt_run_t *run, int sig)
+{
+    if (kill(-run->pid, sig) < 0 && errno != ESRCH)
+        mt_error("job process group %d (%s): kill(%d) failed: %s", run->pid, run->prog, sig, strerror(errno));
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* SIGTERM to the group now, SIGKILL after the grace (unless it exits first). */
+static void run_terminate(mt_run_t *run, mt_run_stop_t why)
+{
+    if (run->stop == MT_RUN_STOP_NONE)
+        run->stop = why;
+    if (run->term_sent || run->ended)
+        return;
+    run->term_sent = true;
+    run_signal_group(run, SIGTERM);
+    uv_timer_start(&run->timer, on_timer, run->kill_grace_ms, 0);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    mt_run_t *run = timer->data;
+    if (run->ended)
+        return;
+    if (!run->term_sent) {
+        mt_info("job process group %d (%s): walltime of %g s exceeded, sending SIGTERM", run->pid, run->prog,
+                run->walltime_s);
+        run->result.walltime_exceeded = true;
+        run_terminate(run, MT_RUN_STOP_WALLTIME);
+        return;
+    }
+    mt_notice("job process group %d (%s): still alive %u ms after SIGTERM, sending SIGKILL", run->pid, run->prog,
+              run->kill_grace_ms);
+    run_signal_group(run, SIGKILL);
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    mt_run_t *run = handle->data;
+    assert(run->open_handles > 0);
+    if (--run->open_handles > 0)
+        return;
+    run->done_cb(run, &run->result, run->data);
+    free(run->prog);
+    free(run);
+}
+
+static void describe_result(mt_run_t *run)
+{
+    mt_run_result_t *r = &run->result;
+    if (run->stop == MT_RUN_STOP_CANCEL)
+        snprintf(r->why, sizeof r->why, "cancelled");
+    else if (run->stop == MT_RUN_STOP_WALLTIME)
+        snprintf(r->why, sizeof r->why, "walltime of %g s exceeded", run->walltime_s);
+    else if (r->term_signal != 0)
+        snprintf(r->why, sizeof r->why, "killed by signal %d (%s)", r->term_signal, strsignal(r->term_signal));
+    else if (r->exit_code != 0)
+        snprintf(r->why, sizeof r->why, "exited with status %d", r->exit_code);
+    else
+        r->why[0] = '\0';
+}
+
+static void on_process_exit(uv_process_t *process, int64_t exit_status, int term_signal)
+{
+    mt_run_t *run = process->data;
+    run->ended = true;
+    run->result.started = true;
+    run->result.exited = term_signal == 0;
+    run->result.exit_code = term_signal == 0 ? (int)exit_status : 0;
+    run->result.term_signal = term_signal;
+    describe_result(run);
+
+    /*
+     * The leader is reaped, but a child it put in the background may still
+     * be running in its group: it must not outlive the job. While any member
+     * remains, the kernel keeps the group's id from being reused, so this
+     * cannot reach a stranger (barring a pid wrap-around in the instant
+     * since libuv's waitpid()).
+     */
+    if (kill(-run->pid, SIGKILL) == 0)
+        mt_debug("job process group %d (%s): SIGKILL to what the command left behind", run->pid, run->prog);
+
+    mt_debug("job process %d (%s) ended: %s", run->pid, run->prog, run->result.why[0] ? run->result.why : "exited 0");
+    uv_close((uv_handle_t *)&run->process, on_close);
+    uv_close((uv_handle_t *)&run->timer, on_close);
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting                                                            */
+/* ------------------------------------------------------------------ */
+
+static bool env_overrides(const mt_run_spec_t *spec, const char *def)
+{
+    size_t keylen = (size_t)(strchr(def, '=') - def) + 1; /* with the '=' */
+    for (size_t i = 0; i < spec->env_count; i++)
+        if (strncmp(spec->env[i], def, keylen) == 0)
+            return true;
+    return false;
+}
+
+/* The minimal environment plus spec->env, NULL-terminated; the strings are borrowed. */
+static char **build_env(const mt_run_spec_t *spec)
+{
+    static const char *const defaults[] = {MT_RUN_DEFAULT_PATH, MT_RUN_DEFAULT_LC_ALL};
+    size_t ndefaults = sizeof defaults / sizeof defaults[0];
+    char **envp = mt_calloc(ndefaults + spec->env_count + 1, sizeof *envp);
+    size_t n = 0;
+    for (size_t i = 0; i < ndefaults; i++)
+        if (!env_overrides(spec, defaults[i]))
+            envp[n++] = (char *)defaults[i];
+    for (size_t i = 0; i < spec->env_count; i++)
+        envp[n++] = (char *)spec->env[i];
+    envp[n] = NULL;
+    return envp;
+}
+
+static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
+{
+    if (!spec || !spec->argv || !spec->argv[0] || spec->argv[0][0] != '/')
+        return mt__fail(err, errlen, -EINVAL, "the program must be given by an absolute path (got '%s')",
+                        spec && spec->argv && spec->argv[0] ? spec->argv[0] : "");
+    if (!spec->working_dir || !spec->stdout_path || !spec->stderr_path)
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: working directory and output files are required",
+                        spec->argv[0]);
+    if (!(spec->walltime_s >= 0) || isinf(spec->walltime_s))
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: invalid walltime %g", spec->argv[0],
+                        spec->walltime_s);
+    if (spec->env_count > 0 && !spec->env)
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: %zu environment entries but no array", spec->argv[0],
+                        spec->env_count);
+    for (size_t i = 0; i < spec->env_count; i++) {
+        const char *kv = spec->env[i];
+        if (!kv || kv[0] == '=' || !strchr(kv, '='))
+            return mt__fail(err, errlen, -EINVAL, "cannot start %s: environment entry '%s' is not KEY=VALUE",
+                            spec->argv[0], kv ? kv : "(null)");
+    }
+    return 0;
+}
+
+static int open_output(int dirfd, const char *path, const char *what, int *fd, char *err, size_t errlen)
+{
+    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    if (*fd < 0)
+        return mt__fail(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
+    return 0;
+}
+
+static uint64_t walltime_ms(double s)
+{
+    double ms = s * 1000.0;
+    if (ms > 1e12) /* ~30 years: beyond any loop's lifetime, and no uint64_t overflow */
+        ms = 1e12;
+    uint64_t whole = (uint64_t)ms;
+    if ((double)whole < ms)
+        whole++;
+    return whole > 0 ? whole : 1;
+}
+
+static void free_unstarted(uv_handle_t *handle)
+{
+    mt_run_t *run = handle->data;
+    free(run->prog);
+    free(run);
+}
+
+int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
+                 char *err, size_t errlen)
+{
+    assert(loop && done_cb && out);
+    int rc = check_spec(spec, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    int dirfd = -1, in_fd = -1, out_fd = -1, err_fd = -1;
+    char **envp = NULL;
+    mt_run_t *run = NULL;
+
+    dirfd = open(spec->working_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rc = mt__fail(err, errlen, -errno, "cannot start %s: working directory %s: %s", spec->argv[0],
+                      spec->working_dir, strerror(errno));
+        goto error;
+    }
+    in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in_fd < 0) {
+        rc = mt__fail(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
+        goto error;
+    }
+    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", &out_fd, err, errlen)) < 0)
+        goto error;
+    if (strcmp(spec->stdout_path, spec->stderr_path) == 0) {
+        /* Two descriptions of one file would overwrite each other's output: share one, as 2>&1 does. */
+        err_fd = out_fd;
+    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", &err_fd, err, errlen)) < 0) {
+        goto error;
+    }
+
+    envp = build_env(spec);
+    run = mt_calloc(1, sizeof *run);
+    run->done_cb = done_cb;
+    run->data = data;
+    run->prog = mt_strdup(spec->argv[0]);
+    run->walltime_s = spec->walltime_s;
+    run->kill_grace_ms = spec->kill_grace_ms;
+
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_INHERIT_FD, .data.fd = in_fd},
+        {.flags = UV_INHERIT_FD, .data.fd = out_fd},
+        {.flags = UV_INHERIT_FD, .data.fd = err_fd},
+    };
+    uv_process_options_t options = {
+        .exit_cb = on_process_exit,
+        .file = spec->argv[0],
+        .args = (char **)spec->argv, /* libuv only reads it */
+        .env = envp,
+        .cwd = spec->working_dir,
+        .flags = UV_PROCESS_DETACHED,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    run->process.data = run;
+    /* uv_spawn() returns after the child's exec: setsid() has run, so the group exists for a cancel right away. */
+    rc = uv_spawn(loop, &run->process, &options);
+    if (rc < 0) {
+        mt__fail(err, errlen, rc, "cannot start %s: %s", spec->argv[0], strerror(-rc));
+        /* The handle was initialized all the same and must be closed; it frees the run. */
+        uv_close((uv_handle_t *)&run->process, free_unstarted);
+        run = NULL;
+        goto error;
+    }
+    run->pid = run->process.pid;
+    run->open_handles = 2;
+    uv_timer_init(loop, &run->timer);
+    run->timer.data = run;
+    if (spec->walltime_s > 0)
+        uv_timer_start(&run->timer, on_timer, walltime_ms(spec->walltime_s), 0);
+
+    free(envp);
+    if (err_fd != out_fd)
+        close(err_fd);
+    close(out_fd);
+    close(in_fd);
+    close(dirfd);
+    mt_debug("job process %d started: %s in %s", run->pid, run->prog, spec->working_dir);
+    *out = run;
+    return 0;
+
+error:
+    free(envp);
+    if (err_fd >= 0 && err_fd != out_fd)
+        close(err_fd);
+    if (out_fd >= 0)
+        close(out_fd);
+    if (in_fd >= 0)
+        close(in_fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+int mt_run_pid(const mt_run_t *run)
+{
+    return run->pid;
+}
+
+void mt_run_cancel(mt_run_t *run)
+{
+    if (run->ended)
+        return;
+    if (!run->result.cancelled)
+        mt_info("job process group %d (%s): cancelled, sending SIGTERM", run->pid, run->prog);
+    run->result.cancelled = true;
+    run_terminate(run, MT_RUN_STOP_CANCEL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Orphans of a previous handler                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Does process group pgid have a member that is not a zombie? A zombie is
+ * dead already; it merely waits for a parent to reap it, and in a container
+ * whose PID 1 never reaps, it waits forever. kill(-pgid, 0) counts zombies,
+ * so /proc decides; without /proc, kill()'s answer stands.
+ */
+static bool group_alive(int pgid)
+{
+    if (kill(-pgid, 0) < 0)
+        return false;
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return true;
+    bool alive = false;
+    struct dirent *de;
+    while (!alive && (de = readdir(proc)) != NULL) {
+        char *end;
+        long member = strtol(de->d_name, &end, 10);
+        if (member <= 0 || *end != '\0')
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", member);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* it exited meanwhile */
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses. */
+        char *rparen = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (rparen && sscanf(rparen + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z' &&
+            state != 'X')
+            alive = true;
+    }
+    closedir(proc);
+    return alive;
+}
+
+/* Poll until the group has no live member, for up to ms. True if it is gone. */
+static bool wait_group_gone(int pgid, unsigned ms)
+{
+    int64_t deadline = mt_clock_ms() + ms;
+    for (;;) {
+        if (!group_alive(pgid))
+            return true;
+        if (mt_clock_ms() >= deadline)
+            return false;
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+}
+
+bool mt_run_stop_orphan(int pid, unsigned grace_ms)
+{
+    if (pid <= 1)
+        return false;
+    if (kill(-pid, 0) < 0) {
+        /* Our commands run as we do: a group we may not signal is someone else's. */
+        if (errno == EPERM)
+            mt_notice("process group %d belongs to another user: not a job of ours, left alone", pid);
+        return false;
+    }
+    /*
+     * A job's leader is its own session leader (setsid()) and can never stop
+     * being one. A live leader that is not means the pid was reused by an
+     * unrelated group (a shell's pipeline, say). A dead leader (ESRCH) with
+     * members left is what a job that put children in the background leaves.
+     */
+    pid_t sid = getsid(pid);
+    if (sid >= 0 && sid != pid) {
+        mt_notice("process %d is not a session leader: not a job of ours (pid reused), left alone", pid);
+        return false;
+    }
+    if (!group_alive(pid))
+        return false;
+
+    mt_notice("stopping job process group %d left by a previous handler: SIGTERM", pid);
+    if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
+        mt_error("process group %d: kill(SIGTERM) failed: %s", pid, strerror(errno));
+    if (wait_group_gone(pid, grace_ms))
+        return true;
+    mt_notice("job process group %d still alive %u ms after SIGTERM: SIGKILL", pid, grace_ms);
+    if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
+        mt_error("process group %d: kill(SIGKILL) failed: %s", pid, strerror(errno));
+    if (!wait_group_gone(pid, 1000))
+        mt_warn("job process group %d still alive 1 s after SIGKILL", pid);
+    return true;
+}

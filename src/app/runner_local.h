@@ -1,0 +1,122 @@
+/*
+ * runner_local: run one job's command as a child of the handler process, on
+ * the handler's libuv loop.
+ *
+ * The command runs without a shell, in its own session and process group
+ * (uv_spawn with UV_PROCESS_DETACHED: the child calls setsid()), so that
+ * one kill(-pid, sig) reaches everything it started and a signal sent to
+ * the handler's group never reaches it. Its stdin is /dev/null, its stdout
+ * and stderr go to files, its environment is a minimal one plus what the
+ * caller gives -- nothing of the server's own environment leaks into it.
+ *
+ * The handler (handler.c) starts a run per job, may cancel it, and learns
+ * the outcome from one callback. After a handler restart, the jobs its
+ * previous incarnation left running are stopped with mt_run_stop_orphan(),
+ * given the pid recorded in the job store.
+ *
+ * Limits: a process that leaves the group (setsid(), setpgid()) escapes
+ * both the cancel and the clean-up after the command exits; containing that
+ * would take a cgroup. Descriptors the handler opened without O_CLOEXEC are
+ * inherited by the command (libuv does not close them).
+ *
+ * Threading: a run belongs to the thread running its loop.
+ */
+#ifndef MT_RUNNER_LOCAL_H
+#define MT_RUNNER_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+/* The environment a command gets when the caller does not override these keys. */
+#define MT_RUN_DEFAULT_PATH   "PATH=/usr/local/bin:/usr/bin:/bin"
+#define MT_RUN_DEFAULT_LC_ALL "LC_ALL=C.UTF-8"
+
+/* One running command. Opaque; freed by the runner itself (see mt_run_done_cb). */
+typedef struct mt_run mt_run_t;
+
+/* What to run. Nothing in it is referenced after mt_run_start() returns. */
+typedef struct mt_run_spec {
+    char *const *argv;          /* argv[0] an absolute path (no PATH search, no shell ever); NULL-terminated */
+    const char *const *env;     /* KEY=VALUE strings added to the minimal environment; may be NULL */
+    size_t env_count;           /* entries in env */
+    const char *working_dir;    /* must exist; the command runs there */
+    const char *stdout_path;    /* created or truncated, mode 0644 (less the umask); relative to working_dir unless absolute */
+    const char *stderr_path;    /* likewise; the same path as stdout_path means one file for both, as 2>&1 */
+    double walltime_s;          /* 0: no limit */
+    unsigned kill_grace_ms;     /* after SIGTERM to the process group, SIGKILL after this long */
+} mt_run_spec_t;
+
+typedef struct mt_run_result {
+    bool started;           /* always true in done_cb: a command that never started is reported by mt_run_start() itself */
+    int exit_code;          /* valid when exited */
+    bool exited;            /* exited normally (not by a signal) */
+    int term_signal;        /* killed by this signal, 0 if none */
+    bool walltime_exceeded; /* the walltime expired and the runner stopped the command */
+    bool cancelled;         /* mt_run_cancel() was called before the command ended */
+    char why[256];          /* "exited with status 3", "killed by signal 9 (Killed)", "cancelled",
+                               "walltime of 2 s exceeded"; "" when it exited 0 on its own */
+} mt_run_result_t;
+
+/*
+ * The outcome of a run, called exactly once, from the loop, once the command
+ * has exited and the run's handles are closed. `run` is valid during the
+ * call (mt_run_pid() works; mt_run_cancel() is a no-op) and freed as soon as
+ * the callback returns: never touch it afterwards. `result` likewise lives
+ * only for the call.
+ *
+ * When the command (the group leader) exits, anything left in its process
+ * group -- a child it put in the background -- is sent SIGKILL before this
+ * callback runs.
+ */
+typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, void *data);
+
+/*
+ * Start the command described by spec on loop.
+ *
+ * Returns 0 with *out set: the command is running, and done_cb(run, result,
+ * data) will be called exactly once, later, from the loop.
+ *
+ * Returns a negative errno value with a one-line message in err when nothing
+ * was started (done_cb is then never called, *out is left alone):
+ *   -EINVAL  a malformed spec (relative argv[0], an env entry without '=', ...)
+ *   -ENOENT, -EACCES, ...  the working directory, an output file, or the
+ *            program: "cannot start /bin/x: No such file or directory"
+ * After a failed spawn, libuv's process handle is closed and freed on the
+ * loop's next iteration: run the loop before uv_loop_close().
+ *
+ * Never blocks beyond fork and exec of the child.
+ */
+int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
+                 char *err, size_t errlen);
+
+/* The pid of the command itself, which is also its process group id and session id. */
+int mt_run_pid(const mt_run_t *run);
+
+/*
+ * Stop the command: SIGTERM to its whole process group now, SIGKILL after
+ * spec->kill_grace_ms if the command is still alive. done_cb reports
+ * cancelled = true (and why = "cancelled" unless the walltime expired first).
+ * Idempotent; a no-op once the command has exited. Do not call it after
+ * done_cb has returned (the run is freed).
+ */
+void mt_run_cancel(mt_run_t *run);
+
+/*
+ * Recovery after a handler restart: stop what is left of a run started by a
+ * previous incarnation of the handler, given the pid mt_run_pid() returned.
+ *
+ * If a process group with that id still has a live (non-zombie) member, it
+ * is sent SIGTERM, waited for up to grace_ms, then sent SIGKILL. A group
+ * that cannot be one of ours is left alone: one whose leader is alive but
+ * is not its own session leader, or one we may not signal (another user).
+ *
+ * Returns true if something was alive (and was stopped), false otherwise.
+ *
+ * Synchronous: it sleeps for up to grace_ms plus about a second. For
+ * start-up only, before the loop runs any work.
+ */
+bool mt_run_stop_orphan(int pid, unsigned grace_ms);
+
+#endif
