@@ -39,6 +39,7 @@ typedef struct master {
     ssize_t reload_slot;        /* child being restarted by a reload, -1 if none */
     size_t reload_next;         /* next slot to restart in this reload */
     int64_t reload_deadline_ms; /* SIGKILL reload_slot if it has not exited by then */
+    int64_t stop_signal_ms;     /* when the first stop signal arrived */
 } master_t;
 
 static mt_proc_t *proc(master_t *m, size_t slot)
@@ -320,7 +321,11 @@ static void on_signal(master_t *m, int sig)
     case SIGQUIT:
         if (m->phase == PHASE_RUNNING) {
             mt_info("%s received", strsignal(sig));
+            m->stop_signal_ms = mt_clock_ms();
             begin_shutdown(m, 0);
+        } else if (mt_clock_ms() - m->stop_signal_ms < 1000) {
+            /* The same stop delivered twice (`timeout` and systemd signal the process and its group). */
+            mt_info("%s received again: already stopping", strsignal(sig));
         } else {
             mt_warn("%s received again: killing every child now", strsignal(sig));
             signal_role(m, MT_ROLE_WEB, SIGKILL);

@@ -28,6 +28,13 @@ typedef struct web_thread {
     atomic_int finished;     /* 1 once its loop has returned */
 } web_thread_t;
 
+static void close_walk_cb(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
 static void drained_cb(mt_http_server_t *server, void *data)
 {
     web_thread_t *wt = data;
@@ -35,6 +42,8 @@ static void drained_cb(mt_http_server_t *server, void *data)
     uv_close((uv_handle_t *)&wt->stop_async, NULL);
     mt_http_server_close(wt->server);
     wt->server = NULL;
+    /* Whatever the application added to this loop (timers, processes) ends with it. */
+    uv_walk(&wt->loop, close_walk_cb, NULL);
 }
 
 static void stop_cb(uv_async_t *async)
