@@ -1,12 +1,12 @@
 /*
  * muleteer: the binary. Parses the command line and config files and runs
- * the stack (master, web workers, mules). The job application plugs in
- * here through an mt_app_t; until it does, the stack runs on its own:
- * /api/health, /api/stack, static files, and mules with no handlers.
+ * the stack (master, web workers, mules) with the job application, or one
+ * standalone handler process (--attach-to-pool).
  */
+#include "app/app.h"
 #include "muleteer.h"
 
 int main(int argc, char **argv)
 {
-    return mt_main(argc, argv, NULL);
+    return mt_main(argc, argv, &mt_jobs_app);
 }

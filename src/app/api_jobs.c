@@ -1,0 +1,469 @@
+/*
+ * api_jobs: the jobs part of the HTTP API (docs/http-api.md).
+ *
+ *   POST   /api/jobs                      create: validate, assign, commit, then notify
+ *   GET    /api/jobs?state=&tool_id=&handler=&limit=&offset=
+ *   GET    /api/jobs/{id}
+ *   GET    /api/jobs/{id}/history
+ *   GET    /api/jobs/{id}/stdout | /stderr
+ *   GET    /api/jobs/{id}/outputs, /api/jobs/{id}/outputs/{name}
+ *   DELETE /api/jobs/{id}                 cancel
+ *
+ * A 201 means the job is committed (with the connection's durability,
+ * accept-sync): the message to the farm is sent only after the commit, so
+ * a handler never receives the id of a job it cannot see yet. If the send
+ * fails (the farm's queue stayed full), the job stays unassigned and a
+ * sweeper takes it within sweep-delay: the client still gets its 201.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/handler.h"
+#include "app/job_store.h"
+#include "stack/log.h"
+#include "stack/mem.h"
+
+#define LIST_DEFAULT_LIMIT 100
+#define LIST_MAX_LIMIT 1000
+#define FILE_MAX_BYTES (64 * 1024 * 1024)
+
+static json_t *time_json(int64_t us)
+{
+    char buf[MT_TIME_ISO8601_SIZE];
+    return us ? json_string(mt_time_iso8601(us, buf)) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *job_json(const mt_job_t *j)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)j->id);
+    json_error_t jerr;
+    json_t *params = j->params ? json_loads(j->params, 0, &jerr) : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "tool_id", str_or_null(j->tool_id));
+    json_object_set_new(o, "tool_version", str_or_null(j->tool_version));
+    json_object_set_new(o, "state", json_string(mt_job_state_name(j->state)));
+    json_object_set_new(o, "handler", str_or_null(j->handler));
+    json_object_set_new(o, "params", params ? params : json_object());
+    json_object_set_new(o, "create_time", time_json(j->create_us));
+    json_object_set_new(o, "update_time", time_json(j->update_us));
+    json_object_set_new(o, "claim_time", time_json(j->claim_us));
+    json_object_set_new(o, "start_time", time_json(j->start_us));
+    json_object_set_new(o, "end_time", time_json(j->end_us));
+    json_object_set_new(o, "exit_code", j->has_exit_code ? json_integer(j->exit_code) : json_null());
+    json_object_set_new(o, "runner", str_or_null(j->runner));
+    json_object_set_new(o, "external_id", str_or_null(j->external_id));
+    json_object_set_new(o, "info", str_or_null(j->info));
+    return o;
+}
+
+static mt_db_t *db_or_503(mt_request_t *req)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        mt_respond_error(req, 503, "the job database is not available");
+    return db;
+}
+
+/* ---- data inputs: an output of a job that finished ok ---- */
+
+static int resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err, size_t errlen)
+{
+    mt_db_t *db = data;
+    char *end;
+    long long id = strtoll(job_id, &end, 10);
+    if (end == job_id || *end || id <= 0) {
+        snprintf(err, errlen, "'%s' is not a job id", job_id);
+        return -1;
+    }
+    mt_job_t job = {0};
+    int rc = mt_job_store_get(db, id, &job);
+    if (rc < 0) {
+        snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
+        return -1;
+    }
+    rc = -1;
+    const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job.tool_id);
+    int k = tool ? mt_tool_find_output(tool, output) : -1;
+    if (job.state != MT_JOB_OK)
+        snprintf(err, errlen, "job %lld is %s, not ok", id, mt_job_state_name(job.state));
+    else if (k < 0)
+        snprintf(err, errlen, "job %lld (tool %s) has no output '%s'", id, job.tool_id, output);
+    else {
+        char workdir[4096];
+        mt_jobs_workdir(id, workdir, sizeof workdir);
+        *path_out = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT
+                        ? mt_asprintf("%s/stdout", workdir)
+                        : mt_asprintf("%s/%s", workdir, mt_tool_output_path(tool, (size_t)k));
+        struct stat st;
+        if (stat(*path_out, &st) < 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "job %lld: output '%s' was not written", id, output);
+            free(*path_out);
+            *path_out = NULL;
+        } else {
+            rc = 0;
+        }
+    }
+    mt_job_clear(&job);
+    return rc;
+}
+
+/* ---- POST /api/jobs ---- */
+
+static bool farm_exists_cb(const char *farm, void *data)
+{
+    return mt_farm_exists(data, farm);
+}
+
+static void create_job(mt_request_t *req)
+{
+    mt_stack_t *stack = mt_request_stack(req);
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) {
+        mt_respond_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return;
+    }
+    mt_db_t *db = NULL;
+    json_t *params = NULL;
+    const char *tool_id = json_string_value(json_object_get(doc, "tool_id"));
+    json_t *inputs = json_object_get(doc, "inputs");
+    char err[768];
+    if (!json_is_object(doc) || !tool_id) {
+        mt_respond_error(req, 400, "the body must be a JSON object with a string 'tool_id'");
+        goto out;
+    }
+    if (inputs && !json_is_object(inputs) && !json_is_null(inputs)) {
+        mt_respond_error(req, 400, "'inputs' must be an object");
+        goto out;
+    }
+    const mt_tool_t *tool = mt_toolbox_find(ctx->tools, tool_id);
+    if (!tool) {
+        mt_respond_error(req, 400, "unknown tool '%s'", tool_id);
+        goto out;
+    }
+    if (!(db = db_or_503(req)))
+        goto out;
+    if (mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, resolve_data, db, &params, err,
+                         sizeof err) < 0) {
+        mt_respond_error(req, 400, "%s", err);
+        goto out;
+    }
+    mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack), .farm_exists = farm_exists_cb,
+                               .data = stack};
+    mt_assignment_t as;
+    if (mt_job_conf_assign(ctx->conf, tool_id, &facts, &as, err, sizeof err) < 0) {
+        mt_respond_error(req, 500, "%s", err);
+        goto out;
+    }
+    char *params_text = json_dumps(params, JSON_COMPACT);
+    mt_job_t job = {
+        .tool_id = (char *)tool_id,
+        .tool_version = (char *)mt_tool_version(tool),
+        .params = params_text,
+        .handler = as.handler[0] ? as.handler : NULL,
+        .destination = as.destination[0] ? as.destination : NULL,
+    };
+    int64_t id = 0;
+    int rc = mt_job_store_insert(db, &job, &id);
+    free(params_text);
+    if (rc < 0) {
+        mt_respond_error(req, 503, "the job could not be stored: %s", mt_db_errmsg(db));
+        goto out;
+    }
+    /* Committed: only now may anyone hear of it. */
+    char idtext[32];
+    int n = snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    if (as.farm[0]) {
+        rc = mt_send_to_farm(stack, as.farm, MT_JOBS_MSG_SETUP, idtext, (size_t)n);
+        if (rc < 0)
+            mt_warn("job %lld: not sent to farm %s (%s): the sweeper will take it", (long long)id, as.farm,
+                    mt_strerror(rc));
+    } else if (as.handler[0] && strcmp(as.handler, mt_stack_server_name(stack)) == 0) {
+        mt_handler_t *h = mt_jobs_local_handler();
+        if (h)
+            mt_handler_notify(h, id); /* else its poll finds it */
+    }
+    mt_job_t stored = {0};
+    if (mt_job_store_get(db, id, &stored) == 0) {
+        json_t *o = job_json(&stored);
+        mt_respond_json(req, 201, o);
+        json_decref(o);
+        mt_job_clear(&stored);
+    } else {
+        mt_respond_error(req, 500, "job %lld was stored but cannot be read back", (long long)id);
+    }
+out:
+    json_decref(params);
+    json_decref(doc);
+}
+
+/* ---- GET /api/jobs ---- */
+
+static int query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+    char buf[32];
+    if (mt_request_query_param(req, name, buf, sizeof buf) < 0) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (end == buf || *end || v < min || v > max) {
+        mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void list_jobs(mt_request_t *req)
+{
+    char state[32], tool[256], handler[256];
+    mt_job_filter_t f = {0};
+    if (mt_request_query_param(req, "state", state, sizeof state) >= 0) {
+        mt_job_state_t s;
+        if (mt_job_state_parse(state, &s) < 0) {
+            mt_respond_error(req, 400, "unknown state '%s'", state);
+            return;
+        }
+        f.states = MT_JOB_BIT(s);
+    }
+    if (mt_request_query_param(req, "tool_id", tool, sizeof tool) >= 0)
+        f.tool_id = tool;
+    if (mt_request_query_param(req, "handler", handler, sizeof handler) >= 0)
+        f.handler = handler;
+    int64_t limit, offset;
+    if (query_int(req, "limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT, &limit) < 0 ||
+        query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
+        return;
+    mt_db_t *db = db_or_503(req);
+    if (!db)
+        return;
+    mt_job_t *jobs = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    if (mt_job_store_list(db, &f, limit, offset, &jobs, &n, &total) < 0) {
+        mt_respond_error(req, 503, "listing jobs failed: %s", mt_db_errmsg(db));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, job_json(&jobs[i]));
+    mt_job_store_free(jobs, n);
+    json_t *doc = json_pack("{s:o, s:I, s:I, s:I}", "jobs", arr, "total", (json_int_t)total, "limit",
+                            (json_int_t)limit, "offset", (json_int_t)offset);
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+/* ---- /api/jobs/{id}[/...] ---- */
+
+static void send_file(mt_request_t *req, const char *path, const char *what)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        mt_respond_error(req, 404, "%s does not exist (yet)", what);
+        return;
+    }
+    if (st.st_size > FILE_MAX_BYTES) {
+        close(fd);
+        mt_respond_error(req, 413, "%s is %lld bytes, more than this API serves (%d)", what, (long long)st.st_size,
+                         FILE_MAX_BYTES);
+        return;
+    }
+    char *buf = mt_malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    mt_respond(req, 200, "application/octet-stream", buf, got);
+    free(buf);
+}
+
+static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name)
+{
+    const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job->tool_id);
+    char workdir[4096], path[8192];
+    mt_jobs_workdir(job->id, workdir, sizeof workdir);
+    if (!tool) {
+        mt_respond_error(req, 404, "tool '%s' is no longer installed", job->tool_id);
+        return;
+    }
+    if (!name) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < mt_tool_output_count(tool); i++) {
+            const char *rel = mt_tool_output_kind(tool, i) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
+                                                                                     : mt_tool_output_path(tool, i);
+            snprintf(path, sizeof path, "%s/%s", workdir, rel);
+            struct stat st;
+            bool exists = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+            json_array_append_new(arr, json_pack("{s:s, s:b, s:o}", "name", mt_tool_output_name(tool, i), "exists",
+                                                 exists, "size", exists ? json_integer(st.st_size) : json_null()));
+        }
+        json_t *doc = json_pack("{s:o}", "outputs", arr);
+        mt_respond_json(req, 200, doc);
+        json_decref(doc);
+        return;
+    }
+    int k = mt_tool_find_output(tool, name);
+    if (k < 0) {
+        mt_respond_error(req, 404, "tool '%s' has no output '%s'", job->tool_id, name);
+        return;
+    }
+    const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
+                                                                                       : mt_tool_output_path(tool, (size_t)k);
+    snprintf(path, sizeof path, "%s/%s", workdir, rel);
+    send_file(req, path, "the output");
+}
+
+static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
+{
+    mt_job_event_t *ev = NULL;
+    size_t n = 0;
+    if (mt_job_store_history(db, id, &ev, &n) < 0) {
+        mt_respond_error(req, 503, "reading the history failed: %s", mt_db_errmsg(db));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "state", mt_job_state_name(ev[i].state),
+                                             "time", time_json(ev[i].time_us), "handler", str_or_null(ev[i].handler),
+                                             "info", str_or_null(ev[i].info)));
+    mt_job_store_free_events(ev, n);
+    json_t *doc = json_pack("{s:o}", "history", arr);
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+static void cancel_job(mt_request_t *req, mt_db_t *db, mt_job_t *job)
+{
+    mt_stack_t *stack = mt_request_stack(req);
+    if (mt_job_state_terminal(job->state)) {
+        mt_respond_error(req, 409, "job %lld is already %s", (long long)job->id, mt_job_state_name(job->state));
+        return;
+    }
+    mt_job_update_t u = {.info = "cancelled by request"};
+    /* Unclaimed: nobody runs it, so it ends here. */
+    int rc = mt_job_store_transition(db, job->id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u);
+    if (rc == 0 && job->handler)
+        rc = mt_job_store_transition(db, job->id, MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_QUEUED) |
+                                                      MT_JOB_BIT(MT_JOB_RUNNING),
+                                     MT_JOB_DELETING, &u);
+    if (rc < 0) {
+        mt_respond_error(req, 503, "cancelling failed: %s", mt_db_errmsg(db));
+        return;
+    }
+    mt_job_t now = {0};
+    if (mt_job_store_get(db, job->id, &now) < 0) {
+        mt_respond_error(req, 500, "job %lld cannot be read back", (long long)job->id);
+        return;
+    }
+    if (now.state == MT_JOB_DELETING && now.handler) {
+        /* Fast path to a mule handler; every handler also finds it in its poll. */
+        char idtext[32];
+        int n = snprintf(idtext, sizeof idtext, "%lld", (long long)now.id);
+        if (strcmp(now.handler, mt_stack_server_name(stack)) != 0)
+            (void)mt_send_to_server(stack, now.handler, MT_JOBS_MSG_CANCEL, idtext, (size_t)n);
+    }
+    json_t *o = job_json(&now);
+    mt_respond_json(req, now.state == MT_JOB_DELETED ? 200 : 202, o);
+    json_decref(o);
+    mt_job_clear(&now);
+}
+
+static void job_route(mt_request_t *req, void *data)
+{
+    (void)data;
+    const char *method = mt_request_method(req);
+    const char *path = mt_request_path(req);
+    if (strcmp(path, "/api/jobs") == 0 || strcmp(path, "/api/jobs/") == 0) {
+        if (strcmp(method, "POST") == 0)
+            create_job(req);
+        else if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+            list_jobs(req);
+        else
+            mt_respond_error(req, 405, "method %s is not allowed on /api/jobs", method);
+        return;
+    }
+    const char *rest = path + strlen("/api/jobs/");
+    char *end;
+    long long id = strtoll(rest, &end, 10);
+    if (end == rest || id <= 0 || (*end && *end != '/')) {
+        mt_respond_error(req, 404, "no such job '%s'", rest);
+        return;
+    }
+    const char *sub = *end == '/' ? end + 1 : NULL;
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    if ((sub && !get) || (!sub && !get && !del)) {
+        mt_respond_error(req, 405, "method %s is not allowed on %s", method, path);
+        return;
+    }
+    mt_db_t *db = db_or_503(req);
+    if (!db)
+        return;
+    mt_job_t job = {0};
+    int rc = mt_job_store_get(db, id, &job);
+    if (rc == -ENOENT) {
+        mt_respond_error(req, 404, "no such job %lld", id);
+        return;
+    }
+    if (rc < 0) {
+        mt_respond_error(req, 503, "reading job %lld failed: %s", id, mt_db_errmsg(db));
+        return;
+    }
+    char workdir[4096], file[4200];
+    mt_jobs_workdir(id, workdir, sizeof workdir);
+    if (!sub && del) {
+        cancel_job(req, db, &job);
+    } else if (!sub) {
+        json_t *o = job_json(&job);
+        mt_respond_json(req, 200, o);
+        json_decref(o);
+    } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
+        snprintf(file, sizeof file, "%s/%s", workdir, sub);
+        send_file(req, file, sub);
+    } else if (strcmp(sub, "history") == 0) {
+        job_history(req, db, id);
+    } else if (strcmp(sub, "outputs") == 0) {
+        job_outputs(req, &job, NULL);
+    } else if (strncmp(sub, "outputs/", 8) == 0 && sub[8]) {
+        job_outputs(req, &job, sub + 8);
+    } else {
+        mt_respond_error(req, 404, "no such resource '%s' for a job", sub);
+    }
+    mt_job_clear(&job);
+}
+
+int mt_jobs_api_register(mt_stack_t *stack)
+{
+    if (mt_route_add(stack, NULL, "/api/jobs", 0, job_route, NULL) < 0 ||
+        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX, job_route, NULL) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,257 @@
+/*
+ * app: loading the job application and starting its handlers (see app.h).
+ */
+#include "app/app.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/handler.h"
+#include "stack/log.h"
+#include "stack/mem.h"
+
+static const mt_option_def_t jobs_options[] = {
+    {"data-dir", MT_OPT_STRING, "data", 0, 0, 0, NULL, "directory for the database and the jobs' working directories"},
+    {"database", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "SQLite database: a path or sqlite:///PATH (default DATA_DIR/jobs.sqlite)"},
+    {"tools-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "directory of tool definitions (*.yml); default: the sample tools shipped beside the binary (../tools)"},
+    {"job-config", MT_OPT_STRING, NULL, 0, 0, 0, NULL, "job configuration: job_conf.yml or job_conf.xml"},
+    {"workers", MT_OPT_INT, "4", 1, 1024, 0, NULL, "jobs one handler runs at once"},
+    {"accept-sync", MT_OPT_STRING, "full", 0, 0, 0, NULL,
+     "durability of an accepted job: full (survives power loss) or normal (survives any process crash)"},
+    {"state-sync", MT_OPT_STRING, "normal", 0, 0, 0, NULL, "durability of later state changes: full or normal"},
+    {"sweep-delay", MT_OPT_INT, "300", 10, 600000, 0, NULL,
+     "milliseconds after which a sweeper takes a job no handler claimed"},
+    {"poll-interval", MT_OPT_INT, "250", 10, 60000, 0, NULL,
+     "milliseconds between a handler's looks for assigned and cancelled jobs"},
+    {"cancel-grace", MT_OPT_INT, "5", 0, 3600, 0, NULL, "seconds between SIGTERM and SIGKILL when stopping a job"},
+    {NULL},
+};
+
+static mt_jobs_ctx_t ctx;
+static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, read by any */
+static atomic_int web_handler_claimed;
+static __thread mt_db_t *thread_db;
+
+mt_jobs_ctx_t *mt_jobs(void)
+{
+    return &ctx;
+}
+
+mt_handler_t *mt_jobs_local_handler(void)
+{
+    return atomic_load(&local_handler);
+}
+
+const char *mt_jobs_workdir(int64_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%lld", ctx.jobs_dir, (long long)id);
+    return buf;
+}
+
+mt_db_t *mt_jobs_db(void)
+{
+    if (thread_db)
+        return thread_db;
+    char err[512];
+    mt_db_sync_t sync = mt_stack_role(ctx.stack) == MT_ROLE_WEB ? ctx.accept_sync : ctx.state_sync;
+    if (mt_db_open(ctx.db_path, sync, &thread_db, err, sizeof err) < 0) {
+        mt_error("cannot open the job database: %s", err);
+        return NULL;
+    }
+    return thread_db;
+}
+
+/* mkdir -p for an absolute or relative path. 0 or -errno. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static char *absolute(const char *path)
+{
+    if (path[0] == '/')
+        return mt_strdup(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return mt_strdup(path);
+    return mt_asprintf("%s/%s", cwd, path);
+}
+
+/* The tools directory: as configured, else the sample tools beside the binary (BIN/../tools), else ./tools. */
+static char *default_tools_dir(const char *configured)
+{
+    if (configured)
+        return mt_strdup(configured);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 2; up++) {
+            char *slash = strrchr(exe, '/');
+            if (slash)
+                *slash = '\0';
+        }
+        char *candidate = mt_asprintf("%s/tools", exe);
+        struct stat st;
+        if (stat(candidate, &st) == 0 && S_ISDIR(st.st_mode))
+            return candidate;
+        free(candidate);
+    }
+    return mt_strdup("tools");
+}
+
+static int parse_sync(const char *name, const char *value, mt_db_sync_t *out, char *err, size_t errlen)
+{
+    if (strcasecmp(value, "full") == 0)
+        *out = MT_DB_SYNC_FULL;
+    else if (strcasecmp(value, "normal") == 0)
+        *out = MT_DB_SYNC_NORMAL;
+    else {
+        snprintf(err, errlen, "option 'jobs.%s': '%s' is not full or normal", name, value);
+        return -1;
+    }
+    return 0;
+}
+
+/* The database option: a path, or sqlite:///absolute or sqlite://relative. */
+static int database_path(const char *value, char *err, size_t errlen)
+{
+    if (!value) {
+        ctx.db_path = mt_asprintf("%s/jobs.sqlite", ctx.data_dir);
+        return 0;
+    }
+    if (strncmp(value, "sqlite://", 9) == 0)
+        value += 9;
+    else if (strstr(value, "://")) {
+        snprintf(err, errlen, "option 'jobs.database': '%s': only SQLite databases (a path or sqlite:///PATH) are supported",
+                 value);
+        return -1;
+    }
+    if (!*value) {
+        snprintf(err, errlen, "option 'jobs.database': empty path");
+        return -1;
+    }
+    ctx.db_path = absolute(value);
+    return 0;
+}
+
+static void on_setup_message(mt_stack_t *stack, const mt_message_t *msg, void *data)
+{
+    (void)stack;
+    (void)data;
+    char buf[32];
+    size_t n = msg->len < sizeof buf - 1 ? msg->len : sizeof buf - 1;
+    memcpy(buf, msg->payload, n);
+    buf[n] = '\0';
+    char *end;
+    long long id = strtoll(buf, &end, 10);
+    if (end == buf || *end || id <= 0) {
+        mt_error("message %s with a bad job id \"%s\": discarded", msg->target, buf);
+        return;
+    }
+    mt_handler_t *h = atomic_load(&local_handler);
+    if (!h) {
+        mt_error("message %s for job %lld reached a process that handles no jobs", msg->target, id);
+        return;
+    }
+    if (strcmp(msg->target, MT_JOBS_MSG_CANCEL) == 0)
+        mt_handler_check_cancel(h, id);
+    else
+        mt_handler_take(h, id);
+}
+
+static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
+{
+    (void)app_data;
+    ctx.stack = stack;
+    ctx.data_dir = absolute(mt_app_option(stack, "data-dir"));
+    ctx.jobs_dir = mt_asprintf("%s/jobs", ctx.data_dir);
+    ctx.workers = (int)mt_app_option_int(stack, "workers");
+    ctx.sweep_delay_ms = (int)mt_app_option_int(stack, "sweep-delay");
+    ctx.poll_ms = (int)mt_app_option_int(stack, "poll-interval");
+    ctx.cancel_grace_ms = (int)mt_app_option_int(stack, "cancel-grace") * 1000;
+    if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &ctx.accept_sync, err, errlen) < 0 ||
+        parse_sync("state-sync", mt_app_option(stack, "state-sync"), &ctx.state_sync, err, errlen) < 0 ||
+        database_path(mt_app_option(stack, "database"), err, errlen) < 0)
+        return -1;
+    int rc = make_dirs(ctx.jobs_dir);
+    if (rc < 0) {
+        snprintf(err, errlen, "option 'jobs.data-dir': cannot create %s: %s", ctx.jobs_dir, strerror(-rc));
+        return -1;
+    }
+    if (mt_db_migrate(ctx.db_path, err, errlen) < 0)
+        return -1;
+    char why[768];
+    char *tools_dir = default_tools_dir(mt_app_option(stack, "tools-dir"));
+    rc = mt_toolbox_load(tools_dir, &ctx.tools, why, sizeof why);
+    if (rc < 0) {
+        snprintf(err, errlen, "option 'jobs.tools-dir': %s", why);
+        free(tools_dir);
+        return -1;
+    }
+    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &ctx.conf, why, sizeof why) < 0) {
+        snprintf(err, errlen, "option 'jobs.job-config': %s", why);
+        return -1;
+    }
+    if ((rc = mt_register_message_handler(stack, MT_JOBS_MSG_SETUP, on_setup_message, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, on_setup_message, NULL)) < 0 ||
+        mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0) {
+        snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
+        return -1;
+    }
+    mt_info("jobs: database %s, %zu tools from %s, %s", ctx.db_path, mt_toolbox_count(ctx.tools), tools_dir,
+            ctx.conf ? "job configuration loaded" : "no job configuration");
+    free(tools_dir);
+    return 0;
+}
+
+/* Mules of job-handlers farms and standalone processes are handlers. */
+static void app_mule_start(mt_stack_t *stack, void *app_data)
+{
+    (void)app_data;
+    const char *pool = mt_stack_pool_name(stack);
+    mt_role_t role = mt_stack_role(stack);
+    if (role == MT_ROLE_STANDALONE)
+        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), NULL, true));
+    else if (strcmp(pool, "job-handlers") == 0 || strncmp(pool, "job-handlers.", 13) == 0)
+        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), pool, false));
+}
+
+/* The first thread of each web worker handles the jobs assigned to that worker (db-self). */
+static void app_web_thread_start(mt_stack_t *stack, void *app_data)
+{
+    (void)app_data;
+    if (atomic_exchange(&web_handler_claimed, 1) == 0)
+        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), NULL, false));
+}
+
+const mt_app_t mt_jobs_app = {
+    .name = "jobs",
+    .load = app_load,
+    .mule_start = app_mule_start,
+    .web_thread_start = app_web_thread_start,
+    .config_section = "jobs",
+    .options = jobs_options,
+};

@@ -1,0 +1,68 @@
+/*
+ * app: the job application as the stack sees it (mt_jobs_app), and the
+ * context every module of the application shares.
+ *
+ * The master loads it once before forking (app_load): it creates the data
+ * directory, migrates the database, loads the tools and the job
+ * configuration, and registers the HTTP routes and the message handlers.
+ * Every child inherits the context read-only. Database connections are
+ * per thread and opened lazily after the fork (mt_jobs_db).
+ *
+ * Who handles jobs: mules of a farm named "job-handlers" or
+ * "job-handlers.TAG"; standalone processes attached to a pool; and each
+ * web worker (one of its threads), for jobs assigned to it by db-self.
+ */
+#ifndef MT_APP_H
+#define MT_APP_H
+
+#include <stdbool.h>
+
+#include "app/db.h"
+#include "app/job_conf.h"
+#include "app/tools.h"
+#include "muleteer.h"
+
+/* Message targets of the job application. Payload: the job id in decimal. */
+#define MT_JOBS_MSG_SETUP "job-setup"   /* claim this unassigned job and run it */
+#define MT_JOBS_MSG_CANCEL "job-cancel" /* this job of yours is being cancelled */
+
+typedef struct mt_handler mt_handler_t;
+
+typedef struct mt_jobs_ctx {
+    mt_stack_t *stack;
+    char *data_dir;          /* absolute */
+    char *db_path;           /* absolute */
+    char *jobs_dir;          /* data_dir/jobs: one working directory per job */
+    mt_toolbox_t *tools;
+    mt_job_conf_t *conf;     /* NULL: no job configuration */
+    mt_db_sync_t accept_sync;/* the web workers' connections: what a 201 promises */
+    mt_db_sync_t state_sync; /* the handlers' connections */
+    int workers;             /* jobs a handler runs at once */
+    int sweep_delay_ms;      /* an unassigned job older than this is taken by a sweeper */
+    int poll_ms;             /* handlers look for assigned and cancelled jobs this often */
+    int cancel_grace_ms;     /* SIGTERM -> SIGKILL */
+} mt_jobs_ctx_t;
+
+extern const mt_app_t mt_jobs_app;
+
+/* The shared context (valid after load, in every process). */
+mt_jobs_ctx_t *mt_jobs(void);
+
+/*
+ * The calling thread's database connection, opened on first use with the
+ * thread's durability (accept_sync in web threads, state_sync elsewhere).
+ * NULL with the reason logged if the database cannot be opened.
+ */
+mt_db_t *mt_jobs_db(void);
+
+/* The handler running in this process, or NULL. */
+mt_handler_t *mt_jobs_local_handler(void);
+
+/* Working directory of a job: jobs_dir/<id>, into buf. */
+const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
+
+/* Register the HTTP API (api_jobs.c, api_tools.c). */
+int mt_jobs_api_register(mt_stack_t *stack);
+int mt_tools_api_register(mt_stack_t *stack);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * handler: a job handler, running on one libuv loop.
+ *
+ * A handler owns the jobs whose `handler` column holds its server name. It
+ * takes jobs four ways, so that none is lost and none runs twice:
+ *
+ *   - a job-setup message from its farm (mule-message): it claims the job
+ *     with one conditional UPDATE (handler IS NULL); a claim that finds the
+ *     handler already set does nothing;
+ *   - its poll (every poll-interval): jobs already assigned to it (db-self,
+ *     db-preassign, explicit mappings) in state new, and jobs of its being
+ *     cancelled (deleting);
+ *   - the sweeper (mules of a farm): jobs of its farm that nobody claimed
+ *     within sweep-delay, because the farm's queue was full or a message
+ *     was lost with a dying mule;
+ *   - db-skip-locked (standalone processes): the oldest waiting job of
+ *     destination "db".
+ *
+ * It runs at most `workers` jobs at once with the local runner; the rest
+ * wait in a FIFO. At start it recovers the jobs its server name owns from
+ * an earlier life: new and queued ones run, a job left running is stopped
+ * (its process group, if alive) and recorded as error with the reason, a
+ * job being cancelled ends deleted.
+ */
+#ifndef MT_HANDLER_H
+#define MT_HANDLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "muleteer.h"
+
+typedef struct mt_handler mt_handler_t;
+
+/*
+ * Start a handler named after the calling process (mt_stack_server_name)
+ * on loop. farm: the farm whose unclaimed jobs its sweeper takes, or NULL.
+ * skip_locked: claim waiting jobs of destination "db". Never returns NULL
+ * (a database that cannot be opened is logged and retried by the poll).
+ * Runs for the life of the process.
+ */
+mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *farm, bool skip_locked);
+
+/* Claim (or, if assigned to this handler already, accept) job id and run it. Loop thread only. */
+void mt_handler_take(mt_handler_t *h, int64_t id);
+
+/* Job id is being cancelled: stop it if it is ours. Loop thread only. */
+void mt_handler_check_cancel(mt_handler_t *h, int64_t id);
+
+/* mt_handler_take from any thread (for web threads creating db-self jobs). */
+void mt_handler_notify(mt_handler_t *h, int64_t id);
+
+#endif

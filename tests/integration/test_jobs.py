@@ -1,0 +1,247 @@
+"""The job application end to end: the real binary, real SQLite, real child processes."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import MULETEER, alive, wait_for, write
+
+TERMINAL = ("ok", "error", "deleted")
+
+
+def post_job(s, tool_id, inputs=None):
+    body = {"tool_id": tool_id}
+    if inputs is not None:
+        body["inputs"] = inputs
+    status, _, data = s.request("POST", "/api/jobs", body=json.dumps(body),
+                                headers={"Content-Type": "application/json"})
+    return status, json.loads(data)
+
+
+def get_job(s, jid):
+    status, doc = s.get_json("/api/jobs/%s" % jid)
+    assert status == 200, doc
+    return doc
+
+
+def wait_state(s, jid, states=TERMINAL, timeout=20):
+    return wait_for(lambda: (lambda j: j if j["state"] in states else None)(get_job(s, jid)), timeout,
+                    what="job %s to reach %s" % (jid, states))
+
+
+def test_default_stack_runs_jobs_in_the_web_worker(servers):
+    s = servers([])
+    status, job = post_job(s, "true")
+    assert status == 201, job
+    assert isinstance(job["id"], str) and job["state"] in ("new", "queued", "running", "ok")
+    done = wait_state(s, job["id"])
+    assert done["state"] == "ok" and done["exit_code"] == 0
+    assert done["handler"] == "main.web.1"
+    for key in ("create_time", "update_time", "start_time", "end_time"):
+        assert done[key] and done[key].endswith("Z")
+
+
+def test_job_handlers_farm_runs_jobs_in_mules(servers):
+    s = servers(["--mules", "2", "--farm", "job-handlers:1,2"])
+    ids = [post_job(s, "true")[1]["id"] for _ in range(10)]
+    handlers = set()
+    for jid in ids:
+        done = wait_state(s, jid)
+        assert done["state"] == "ok", done
+        handlers.add(done["handler"])
+    assert handlers <= {"main.job-handlers.1", "main.job-handlers.2"}
+    st = s.by_name()
+    assert st["main.web.1"]["messages_sent"] >= 10
+
+
+def test_bad_requests_are_400_or_404_with_err_msg(servers):
+    s = servers([])
+    status, doc = post_job(s, "no-such-tool")
+    assert status == 400 and "no-such-tool" in doc["err_msg"]
+    status, _, data = s.request("POST", "/api/jobs", body=b"{not json", headers={"Content-Type": "application/json"})
+    assert status == 400 and "malformed JSON" in json.loads(data)["err_msg"]
+    status, doc = post_job(s, "sleep", {"seconds": "forever"})
+    assert status == 400 and "seconds" in doc["err_msg"]
+    status, doc = post_job(s, "sleep", {"bogus": 1})
+    assert status == 400 and "bogus" in doc["err_msg"]
+    status, doc = s.get_json("/api/jobs/999999")
+    assert status == 404 and doc["err_code"] == 404
+    status, doc = s.get_json("/api/jobs/abc")
+    assert status == 404
+
+
+def test_outputs_and_a_data_input_from_another_job(servers):
+    s = servers([])
+    status, echo = post_job(s, "echo", {"text": "one; rm -rf / $(id) `id`"})
+    assert status == 201, echo
+    assert wait_state(s, echo["id"])["state"] == "ok"
+    status, _, out = s.request("GET", "/api/jobs/%s/outputs/out" % echo["id"])
+    assert status == 200 and out == b"one; rm -rf / $(id) `id`\n"  # one argv element, no shell
+    status, _, stdout = s.request("GET", "/api/jobs/%s/stdout" % echo["id"])
+    assert status == 200 and stdout == out
+    status, wc = post_job(s, "wc", {"input": {"job": echo["id"], "output": "out"}})
+    assert status == 201, wc
+    assert wait_state(s, wc["id"])["state"] == "ok"
+    status, _, count = s.request("GET", "/api/jobs/%s/outputs/count" % wc["id"])
+    assert status == 200 and count.split()[0] == b"1"
+    status, doc = post_job(s, "wc", {"input": {"job": "999999", "output": "out"}})
+    assert status == 400 and "999999" in doc["err_msg"]
+
+
+def test_list_filters_paging_and_history(servers):
+    s = servers([])
+    ids = [post_job(s, "true")[1]["id"] for _ in range(5)]
+    post_job(s, "echo", {"text": "x"})
+    for jid in ids:
+        wait_state(s, jid)
+    status, doc = s.get_json("/api/jobs?tool_id=true&limit=2&offset=1")
+    assert status == 200 and doc["total"] == 5 and len(doc["jobs"]) == 2
+    assert [j["id"] for j in doc["jobs"]] == list(reversed(ids))[1:3]
+    status, doc = s.get_json("/api/jobs?state=ok&tool_id=true")
+    assert doc["total"] == 5
+    status, doc = s.get_json("/api/jobs?state=nonsense")
+    assert status == 400
+    status, hist = s.get_json("/api/jobs/%s/history" % ids[0])
+    assert [h["state"] for h in hist["history"]] == ["new", "queued", "running", "ok"]
+
+
+def test_cancel_a_running_job(servers):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1"])
+    status, job = post_job(s, "sleep", {"seconds": 30})
+    assert status == 201
+    running = wait_state(s, job["id"], ("running",))
+    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
+    assert alive(pid)
+    status, _, data = s.request("DELETE", "/api/jobs/%s" % job["id"])
+    assert status in (200, 202), data
+    done = wait_state(s, job["id"])
+    assert done["state"] == "deleted"
+    wait_for(lambda: not alive(pid), 10, what="the sleep to be killed")
+    status, _, data = s.request("DELETE", "/api/jobs/%s" % job["id"])
+    assert status == 409
+    assert running["handler"] == "main.job-handlers.1"
+
+
+def test_killed_mule_leaves_no_job_running_twice_and_none_ok_without_a_run(servers):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1"])
+    status, job = post_job(s, "sleep", {"seconds": 30})
+    wait_state(s, job["id"], ("running",))
+    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
+    mule = s.by_name()["main.job-handlers.1"]["pid"]
+    os.kill(mule, signal.SIGKILL)
+    done = wait_state(s, job["id"], timeout=30)
+    assert done["state"] == "error", done
+    assert "handler restarted" in done["info"]
+    assert not alive(pid), "the orphaned command still runs"
+    new = s.by_name()["main.job-handlers.1"]
+    s.known_pids.add(new["pid"])
+    # the respawned handler, same name, keeps handling
+    status, job2 = post_job(s, "true")
+    assert wait_state(s, job2["id"])["state"] == "ok"
+
+
+def test_sweeper_takes_a_job_whose_message_was_lost(servers, tmp_path):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.sweep-delay=100"])
+    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"), timeout=10)
+    now = int(time.time() * 1e6)
+    cur = db.execute("INSERT INTO job (tool_id, tool_version, params, state, destination, create_time, update_time)"
+                     " VALUES ('true', '1.0', '{}', 'new', 'job-handlers', ?, ?)", (now, now))
+    db.commit()
+    jid = cur.lastrowid
+    db.close()
+    done = wait_state(s, jid, timeout=10)
+    assert done["state"] == "ok" and done["handler"] == "main.job-handlers.1"
+
+
+def test_burst_leaves_no_job_stuck(servers):
+    s = servers(["--processes", "2", "--threads", "4", "--mules", "2", "--farm", "job-handlers:1,2",
+                 "--msg-send-timeout", "50"])
+    n, clients = 600, 8
+    ids, errors, lock = [], [], threading.Lock()
+    def submit(k):
+        c = s.conn(30)
+        for _ in range(k):
+            c.request("POST", "/api/jobs", body=json.dumps({"tool_id": "true"}),
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            d = r.read()
+            with lock:
+                (ids if r.status == 201 else errors).append(json.loads(d).get("id", r.status))
+        c.close()
+    threads = [threading.Thread(target=submit, args=(n // clients,)) for _ in range(clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and len(ids) == n
+    def all_terminal():
+        status, doc = s.get_json("/api/jobs?state=ok&limit=1")
+        return doc["total"] == n
+    wait_for(all_terminal, 90, interval=0.5, what="every job to finish")
+    db = sqlite3.connect(str(s.tmp / "data" / "jobs.sqlite"))
+    rows = db.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall()
+    runs = db.execute("SELECT job_id, count(*) FROM job_state_history WHERE state='running' GROUP BY job_id "
+                      "HAVING count(*) > 1").fetchall()
+    db.close()
+    assert rows == [("ok", n)]
+    assert runs == [], "jobs ran more than once: %s" % runs[:5]
+
+
+def test_explicit_mapping_to_a_mule_server_name(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.yml", "handling:\n  handlers:\n    main.job-handlers.2: {}\n"
+                 "tools:\n  - id: echo\n    handler: main.job-handlers.2\n")
+    s = servers(["--mules", "2", "--farm", "job-handlers:1,2", "--set", "jobs.job-config=%s" % conf])
+    status, job = post_job(s, "echo", {"text": "mapped"})
+    assert status == 201 and job["handler"] == "main.job-handlers.2"  # set at creation, no message
+    assert wait_state(s, job["id"])["state"] == "ok"
+    status, job = post_job(s, "true")
+    assert job["handler"] is None  # unmapped: mule-message, claimed later
+    assert wait_state(s, job["id"])["handler"] in ("main.job-handlers.1", "main.job-handlers.2")
+
+
+def test_job_conf_xml_default_handler(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.xml", '<job_conf><handlers default="main.web.1">'
+                 '<handler id="main.web.1"/></handlers></job_conf>')
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.job-config=%s" % conf])
+    status, job = post_job(s, "true")
+    assert status == 201 and job["handler"] == "main.web.1"
+    assert wait_state(s, job["id"])["state"] == "ok"
+
+
+def test_standalone_handler_claims_with_db_skip_locked(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.yml", "handling:\n  assign: [db-skip-locked]\n")
+    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+    s = servers(common)
+    h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))
+    try:
+        status, job = post_job(s, "true")
+        assert status == 201 and job["handler"] is None
+        done = wait_state(s, job["id"])
+        assert done["state"] == "ok" and done["handler"] == "handler0"
+    finally:
+        h.send_signal(signal.SIGTERM)
+        assert h.wait(10) == 0
+
+
+def test_tools_api(servers):
+    s = servers([])
+    status, doc = s.get_json("/api/tools")
+    ids = {t["id"] for t in doc["tools"]}
+    assert {"true", "sleep", "echo", "wc"} <= ids
+    status, tool = s.get_json("/api/tools/sleep")
+    assert status == 200 and tool["id"] == "sleep"
+    status, _ = s.get_json("/api/tools/nope")
+    assert status == 404
+
+
+def test_job_survives_a_restart_of_the_whole_stack(servers, tmp_path):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1"])
+    status, job = post_job(s, "true")
+    assert wait_state(s, job["id"])["state"] == "ok"
+    assert s.stop() == 0
+    s2 = servers(["--mules", "1", "--farm", "job-handlers:1"])
+    assert get_job(s2, job["id"])["state"] == "ok"
