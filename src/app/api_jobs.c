@@ -93,7 +93,7 @@ static int resolve_data(void *data, const char *job_id, const char *output, char
     int rc = mt_job_store_get(db, id, &job);
     if (rc < 0) {
         snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
-        return -1;
+        return rc == -ENOENT ? -1 : -EIO; /* -EIO: the database failed, not the request */
     }
     rc = -1;
     const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job.tool_id);
@@ -160,9 +160,10 @@ static void create_job(mt_request_t *req)
     }
     if (!(db = db_or_503(req)))
         goto out;
-    if (mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, resolve_data, db, &params, err,
-                         sizeof err) < 0) {
-        mt_respond_error(req, 400, "%s", err);
+    int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, resolve_data, db, &params, err,
+                               sizeof err);
+    if (vrc < 0) {
+        mt_respond_error(req, vrc == -EIO ? 503 : 400, "%s", err);
         goto out;
     }
     mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack), .farm_exists = farm_exists_cb,
