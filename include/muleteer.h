@@ -127,6 +127,15 @@ typedef struct mt_app {
     /* Optional: the application's own configuration section and its options (NULL-terminated table). */
     const char *config_section;
     const mt_option_def_t *options;
+
+    /*
+     * Called when a built-in mule (or standalone process) is told to stop,
+     * on its loop, before its handles are closed; and in a web worker
+     * thread once it has drained. Optional. Must return within the
+     * mule-reload-mercy / worker-reload-mercy (the master kills after).
+     */
+    void (*mule_stop)(mt_stack_t *stack, void *app_data);
+    void (*web_thread_stop)(mt_stack_t *stack, void *app_data);
 } mt_app_t;
 
 /*

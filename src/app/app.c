@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +43,10 @@ static mt_jobs_ctx_t ctx;
 static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, read by any */
 static atomic_int web_handler_claimed;
 static __thread mt_db_t *thread_db;
+static __thread bool handler_thread; /* the local handler runs on this thread's loop */
+static bool name_locked; /* this process holds the lock of its server name */
+
+static int take_name_lock(const char *name, char *err, size_t errlen);
 
 mt_jobs_ctx_t *mt_jobs(void)
 {
@@ -221,10 +227,72 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
+    if (mt_stack_role(stack) == MT_ROLE_STANDALONE && take_name_lock(mt_stack_server_name(stack), err, errlen) < 0) {
+        free(tools_dir);
+        return -1;
+    }
     mt_info("jobs: database %s, %zu tools from %s, %s", ctx.db_path, mt_toolbox_count(ctx.tools), tools_dir,
             ctx.conf ? "job configuration loaded" : "no job configuration");
     free(tools_dir);
     return 0;
+}
+
+/*
+ * One handler per server name: recovery keys on the name, so two processes
+ * with one name would recover (and stop) each other's jobs. Each handler
+ * holds an exclusive flock on DATA_DIR/handlers/NAME.lock for its life (the
+ * kernel drops it when the process dies, however it dies). On one host
+ * this refuses a second standalone handler of the same name, or a
+ * standalone handler named like one of the stack's mules.
+ */
+static int take_name_lock(const char *name, char *err, size_t errlen)
+{
+    if (name_locked)
+        return 0;
+    char dir[PATH_MAX], path[PATH_MAX + 300];
+    snprintf(dir, sizeof dir, "%s/handlers", ctx.data_dir);
+    if (make_dirs(dir) < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.lock", dir, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        snprintf(err, errlen, "a handler named %s is already running (pid %s, lock %s): server names must be unique",
+                 name, holder[0] ? holder : "?", path);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0)
+        (void)!pwrite(fd, pid, (size_t)len, 0);
+    name_locked = true;
+    return 0; /* fd stays open: the lock lives as long as the process */
+}
+
+static void start_handler(mt_stack_t *stack, const char *farm, bool skip_locked)
+{
+    char err[PATH_MAX + 512];
+    if (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
+        mt_error("%s", err);
+        _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+    }
+    atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), farm, skip_locked));
+    handler_thread = true;
+}
+
+static bool mt_jobs_handler_is_on_this_thread(void)
+{
+    return handler_thread;
 }
 
 /* Mules of job-handlers farms and standalone processes are handlers. */
@@ -234,9 +302,9 @@ static void app_mule_start(mt_stack_t *stack, void *app_data)
     const char *pool = mt_stack_pool_name(stack);
     mt_role_t role = mt_stack_role(stack);
     if (role == MT_ROLE_STANDALONE)
-        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), NULL, true));
+        start_handler(stack, NULL, true);
     else if (strcmp(pool, "job-handlers") == 0 || strncmp(pool, "job-handlers.", 13) == 0)
-        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), pool, false));
+        start_handler(stack, pool, false);
 }
 
 /* The first thread of each web worker handles the jobs assigned to that worker (db-self). */
@@ -244,7 +312,16 @@ static void app_web_thread_start(mt_stack_t *stack, void *app_data)
 {
     (void)app_data;
     if (atomic_exchange(&web_handler_claimed, 1) == 0)
-        atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), NULL, false));
+        start_handler(stack, NULL, false);
+}
+
+static void app_stop(mt_stack_t *stack, void *app_data)
+{
+    (void)stack;
+    (void)app_data;
+    mt_handler_t *h = atomic_load(&local_handler);
+    if (h && mt_jobs_handler_is_on_this_thread())
+        mt_handler_stop(h);
 }
 
 const mt_app_t mt_jobs_app = {
@@ -254,4 +331,6 @@ const mt_app_t mt_jobs_app = {
     .web_thread_start = app_web_thread_start,
     .config_section = "jobs",
     .options = jobs_options,
+    .mule_stop = app_stop,
+    .web_thread_stop = app_stop,
 };

@@ -40,6 +40,7 @@ struct mt_handler {
     char *name;
     char *farm;              /* sweeper: unclaimed jobs of this farm; NULL for none */
     bool skip_locked;
+    bool stopping;           /* mt_handler_stop was called: start nothing more */
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
     running_job_t *running;
@@ -234,7 +235,7 @@ out:
 
 static void pump(mt_handler_t *h)
 {
-    while (h->nrunning < mt_jobs()->workers && h->qlen > 0)
+    while (!h->stopping && h->nrunning < mt_jobs()->workers && h->qlen > 0)
         start_job(h, queue_pop(h));
 }
 
@@ -341,6 +342,23 @@ static void poll_cb(uv_timer_t *timer)
     }
 }
 
+void mt_handler_stop(mt_handler_t *h)
+{
+    h->stopping = true;
+    uv_timer_stop(&h->poll);
+    for (running_job_t *rj = h->running; rj; rj = rj->next) {
+        int64_t id = rj->id;
+        mt_run_stop_orphan(mt_run_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
+        int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                            &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
+                                                       "was stopped and the job runs again"});
+        if (rc == 0) /* being cancelled: that is what happened */
+            transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled"});
+    }
+    if (h->running)
+        mt_info("stopping: %d running job%s put back in the queue", h->nrunning, h->nrunning == 1 ? "" : "s");
+}
+
 /* ---- recovery ---- */
 
 static void recover(mt_handler_t *h)
@@ -364,13 +382,19 @@ static void recover(mt_handler_t *h)
         case MT_JOB_QUEUED:
             queue_push(h, j->id);
             break;
-        case MT_JOB_RUNNING: {
-            bool alive = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
-            fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
-                     alive ? "the handler restarted while the job was running; its processes were stopped"
-                           : "the handler restarted while the job was running; its result is unknown");
+        case MT_JOB_RUNNING:
+            if (pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms)) {
+                /* Still running, so unfinished: stopped now, it runs again from the start. */
+                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                               &(mt_job_update_t){.info = "the handler restarted while the job ran: the unfinished "
+                                                          "run was stopped and the job runs again"}) == 1)
+                    queue_push(h, j->id);
+            } else {
+                fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
+                         "the handler restarted while the job was running and its processes are gone: "
+                         "its result is unknown");
+            }
             break;
-        }
         case MT_JOB_DELETING:
             if (pid > 0)
                 mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);

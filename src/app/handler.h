@@ -18,9 +18,11 @@
  *
  * It runs at most `workers` jobs at once with the local runner; the rest
  * wait in a FIFO. At start it recovers the jobs its server name owns from
- * an earlier life: new and queued ones run, a job left running is stopped
- * (its process group, if alive) and recorded as error with the reason, a
- * job being cancelled ends deleted.
+ * an earlier life: new and queued ones run; a job left running whose
+ * process group is still alive had not finished, so it is stopped and run
+ * again from the start; one whose processes are gone may have finished
+ * unrecorded, so it is recorded as error with that reason (never ok
+ * without a recorded successful run); a job being cancelled ends deleted.
  */
 #ifndef MT_HANDLER_H
 #define MT_HANDLER_H
@@ -47,6 +49,14 @@ void mt_handler_take(mt_handler_t *h, int64_t id);
 
 /* Job id is being cancelled: stop it if it is ours. Loop thread only. */
 void mt_handler_check_cancel(mt_handler_t *h, int64_t id);
+
+/*
+ * The process is stopping: stop the commands still running (SIGTERM to
+ * their process groups, SIGKILL after cancel-grace) and put their jobs back
+ * in `queued`, so that they run again, from the start, when a handler of
+ * this name runs next. Loop thread only; blocks at most cancel-grace.
+ */
+void mt_handler_stop(mt_handler_t *h);
 
 /* mt_handler_take from any thread (for web threads creating db-self jobs). */
 void mt_handler_notify(mt_handler_t *h, int64_t id);

@@ -150,6 +150,8 @@ int mt_mule_run(mt_stack_t *stack)
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
 
+    if (stack->app && stack->app->mule_stop)
+        stack->app->mule_stop(stack, stack->app->app_data);
     uv_walk(&m.loop, close_walk, NULL);
     uv_run(&m.loop, UV_RUN_DEFAULT);
     uv_loop_close(&m.loop);

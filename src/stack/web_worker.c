@@ -42,6 +42,8 @@ static void drained_cb(mt_http_server_t *server, void *data)
     uv_close((uv_handle_t *)&wt->stop_async, NULL);
     mt_http_server_close(wt->server);
     wt->server = NULL;
+    if (wt->stack->app && wt->stack->app->web_thread_stop)
+        wt->stack->app->web_thread_stop(wt->stack, wt->stack->app->app_data);
     /* Whatever the application added to this loop (timers, processes) ends with it. */
     uv_walk(&wt->loop, close_walk_cb, NULL);
 }

@@ -127,22 +127,41 @@ def test_cancel_a_running_job(servers):
     assert running["handler"] == "main.job-handlers.1"
 
 
-def test_killed_mule_leaves_no_job_running_twice_and_none_ok_without_a_run(servers):
+def test_killed_mule_job_is_stopped_and_run_again_never_two_at_once(servers):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"])
+    status, job = post_job(s, "sleep", {"seconds": 4})
+    wait_state(s, job["id"], ("running",))
+    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
+    mule = s.by_name()["main.job-handlers.1"]["pid"]
+    os.kill(mule, signal.SIGKILL)
+    def rerun():
+        j = get_job(s, job["id"])
+        return j if j["external_id"] and int(j["external_id"]) != pid and j["state"] != "queued" else None
+    wait_for(rerun, 20, what="the job to run again")
+    assert not alive(pid), "two copies of the job's command at once"
+    done = wait_state(s, job["id"], timeout=30)
+    assert done["state"] == "ok" and done["handler"] == "main.job-handlers.1", done
+    status, hist = s.get_json("/api/jobs/%s/history" % job["id"])
+    states = [h["state"] for h in hist["history"]]
+    assert states == ["new", "queued", "running", "queued", "running", "ok"], states
+    assert "runs again" in hist["history"][3]["info"]
+    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
+
+
+def test_job_whose_processes_vanished_with_its_handler_is_error_not_ok(servers, tmp_path):
+    """A running job whose command is gone when its handler comes back: its result is unknown."""
     s = servers(["--mules", "1", "--farm", "job-handlers:1"])
     status, job = post_job(s, "sleep", {"seconds": 30})
     wait_state(s, job["id"], ("running",))
     pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
     mule = s.by_name()["main.job-handlers.1"]["pid"]
+    os.kill(mule, signal.SIGSTOP)  # the handler cannot see its command end
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), 5, what="the command to end")
     os.kill(mule, signal.SIGKILL)
     done = wait_state(s, job["id"], timeout=30)
-    assert done["state"] == "error", done
-    assert "handler restarted" in done["info"]
-    assert not alive(pid), "the orphaned command still runs"
-    new = s.by_name()["main.job-handlers.1"]
-    s.known_pids.add(new["pid"])
-    # the respawned handler, same name, keeps handling
-    status, job2 = post_job(s, "true")
-    assert wait_state(s, job2["id"])["state"] == "ok"
+    assert done["state"] == "error" and "result is unknown" in done["info"], done
+    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
 
 
 def test_sweeper_takes_a_job_whose_message_was_lost(servers, tmp_path):
@@ -245,3 +264,56 @@ def test_job_survives_a_restart_of_the_whole_stack(servers, tmp_path):
     assert s.stop() == 0
     s2 = servers(["--mules", "1", "--farm", "job-handlers:1"])
     assert get_job(s2, job["id"])["state"] == "ok"
+
+
+def test_second_standalone_handler_with_the_same_name_is_refused(tmp_path):
+    args = [MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0",
+            "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
+    try:
+        wait_for(lambda: "standalone process ready" in first.stdout.readline(), 10, what="the first handler")
+        second = subprocess.run(args, capture_output=True, text=True, timeout=10, cwd=str(tmp_path))
+        assert second.returncode != 0
+        assert "a handler named handler0 is already running (pid %d" % first.pid in second.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(10) == 0
+    # once it is gone, the name is free again
+    third = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
+    try:
+        wait_for(lambda: "standalone process ready" in third.stdout.readline(), 10, what="the name to be free")
+    finally:
+        third.send_signal(signal.SIGTERM)
+        third.wait(10)
+
+
+def test_whole_stack_killed_mid_job_then_started_again(servers, tmp_path):
+    args = ["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"]
+    s = servers(args)
+    status, job = post_job(s, "sleep", {"seconds": 4})
+    wait_state(s, job["id"], ("running",))
+    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
+    os.kill(s.proc.pid, signal.SIGKILL)
+    s.proc.wait(5)
+    s.expect_signal = signal.SIGKILL
+    s2 = servers(args)
+    done = wait_state(s2, job["id"], timeout=30)
+    assert not alive(pid), "the orphaned command was not stopped"
+    assert done["state"] == "ok" and int(done["external_id"]) != pid, done
+
+
+def test_graceful_stop_puts_a_running_job_back_and_it_runs_after_restart(servers):
+    args = ["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"]
+    s = servers(args)
+    status, job = post_job(s, "sleep", {"seconds": 1.5})
+    wait_state(s, job["id"], ("running",))
+    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
+    assert s.stop() == 0
+    assert not alive(pid), "a job's command outlived a clean stop"
+    s2 = servers(args)
+    done = wait_state(s2, job["id"], timeout=20)
+    assert done["state"] == "ok", done
+    status, hist = s2.get_json("/api/jobs/%s/history" % job["id"])
+    states = [h["state"] for h in hist["history"]]
+    assert states == ["new", "queued", "running", "queued", "running", "ok"], states
