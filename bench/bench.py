@@ -14,6 +14,12 @@ are shared and noisy:
             queue). Target: muleteer >= uWSGI messages/s, none lost.
   memory    resident memory (VmRSS) of an idle built-in mule, and of the
             reference peer's Python mule. Target: <= 4 MiB.
+  jobs      `true` jobs through POST /api/jobs with ../shared/bench/jobs_bench.py:
+            a burst (-n 2000 -c 8): jobs/s end to end vs the peer (target
+            1.6x) and vs the floor, posix_spawn+wait of /bin/true on every
+            core (target 0.75x), and no job stuck; a steady 200 jobs/s:
+            create->start p50/p99 with accept-sync=normal (the peer's
+            durability; targets 0.3 ms / 2 ms) and with the default full.
 
 usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--only http,messages,memory]
 """
@@ -262,19 +268,111 @@ def bench_memory(o, tmp):
     return res
 
 
+def spawn_floor(seconds=3.0):
+    """posix_spawn + wait of /bin/true on every core, side by side: the ceiling for running `true` jobs."""
+    code = ("import os,time\nn=0\nt=time.time()+%f\n"
+            "while time.time()<t:\n os.waitpid(os.posix_spawn('/bin/true',['/bin/true'],{}),0); n+=1\n"
+            "print(n)\n" % seconds)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(os.cpu_count() or 1)]
+    return round(sum(int(p.communicate()[0]) for p in procs) / seconds)
+
+
+def jobs_bench(port, extra):
+    script = os.path.join(SHARED_BENCH, "jobs_bench.py")
+    out = subprocess.run([sys.executable, script, "--port", str(port)] + extra, capture_output=True, text=True,
+                         timeout=600).stdout
+    line = [l for l in out.splitlines() if l.startswith("{")]
+    if not line:
+        raise RuntimeError("jobs_bench printed no result:\n" + out)
+    return json.loads(line[-1])
+
+
+def start_muleteer_jobs(tmp, accept_sync):
+    d = tempfile.mkdtemp(dir=tmp)
+    return start_muleteer(["--processes", "2", "--threads", "4", "--mules", "2", "--farm", "job-handlers:1,2",
+                           "--set", "jobs.data-dir=%s" % d, "--set", "jobs.accept-sync=%s" % accept_sync])
+
+
+def start_peer_jobs(tmp):
+    run = os.path.join(SHARED_BENCH, "peer-uwsgi", "run.sh")
+    port = free_port()
+    proc = subprocess.Popen(["sh", run, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, PEER_DB=os.path.join(tempfile.mkdtemp(dir=tmp), "peer.sqlite")),
+                            start_new_session=True)
+    wait_http(port, "/api/health")
+    return proc, port
+
+
+def stop_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def bench_jobs(o, tmp):
+    """`true` jobs at burst (-n 2000 -c 8) and at a steady 200/s, against the reference peer in the same run."""
+    if not os.path.exists(os.path.join(SHARED_BENCH, "jobs_bench.py")):
+        return {"skipped": "no jobs_bench.py in %s" % SHARED_BENCH}
+    peer_available = shutil.which("uwsgi") and os.path.exists(os.path.join(SHARED_BENCH, "peer-uwsgi", "run.sh"))
+    burst = ["-n", "2000", "-c", "8"]
+    steady = ["-n", "1000", "-c", "4", "--rate", "200"]
+    res = {"floor_spawns_per_s": spawn_floor()}
+    rounds = {"burst": [], "burst_peer": [], "steady_normal": [], "steady_full": [], "steady_peer": []}
+    for r in range(o.rounds):
+        for accept, runs in (("full", [("burst", burst), ("steady_full", steady)]),
+                             ("normal", [("steady_normal", steady)])):
+            proc, port = start_muleteer_jobs(tmp, accept)
+            try:
+                for key, args in runs:
+                    rounds[key].append(jobs_bench(port, args))
+            finally:
+                stop(proc)
+        if peer_available:
+            proc, port = start_peer_jobs(tmp)
+            try:
+                rounds["burst_peer"].append(jobs_bench(port, burst))
+                rounds["steady_peer"].append(jobs_bench(port, steady))
+            finally:
+                stop_group(proc)
+        print("  round %d: %s" % (r + 1, {k: v[-1] if v else None for k, v in rounds.items()}), flush=True)
+    med = lambda key, field: statistics.median(x[field] for x in rounds[key]) if rounds[key] and all(
+        x.get(field) is not None for x in rounds[key]) else None
+    res["burst_jobs_per_s"] = med("burst", "jobs_per_s")
+    res["burst_stuck_max"] = max(x["stuck"] for x in rounds["burst"])
+    res["steady_normal_start_ms_p50"] = med("steady_normal", "start_ms_p50")
+    res["steady_normal_start_ms_p99"] = med("steady_normal", "start_ms_p99")
+    res["steady_full_start_ms_p50"] = med("steady_full", "start_ms_p50")
+    res["steady_full_start_ms_p99"] = med("steady_full", "start_ms_p99")
+    if rounds["burst_peer"]:
+        res["peer_burst_jobs_per_s"] = med("burst_peer", "jobs_per_s")
+        res["peer_burst_stuck_max"] = max(x["stuck"] for x in rounds["burst_peer"])
+        res["peer_steady_start_ms_p50"] = med("steady_peer", "start_ms_p50")
+        res["peer_steady_start_ms_p99"] = med("steady_peer", "start_ms_p99")
+        if res["burst_jobs_per_s"] and res["peer_burst_jobs_per_s"]:
+            res["burst_ratio_vs_peer"] = round(res["burst_jobs_per_s"] / res["peer_burst_jobs_per_s"], 3)
+    if res["burst_jobs_per_s"]:
+        res["burst_ratio_vs_floor"] = round(res["burst_jobs_per_s"] / res["floor_spawns_per_s"], 3)
+    res["targets"] = {"burst_vs_peer": 1.6, "burst_vs_floor": 0.75, "start_ms_p50": 0.3, "start_ms_p99": 2.0}
+    return res
+
+
 def main():
     a = argparse.ArgumentParser()
     a.add_argument("--rounds", type=int, default=3)
     a.add_argument("--duration", type=int, default=5)
     a.add_argument("--messages", type=int, default=200000)
-    a.add_argument("--only", default="http,messages,memory")
+    a.add_argument("--only", default="http,messages,memory,jobs")
     o = a.parse_args()
     tmp = tempfile.mkdtemp(prefix="muleteer-bench-")
     results = {}
     try:
         for name in o.only.split(","):
             print("== %s" % name, flush=True)
-            results[name] = {"http": bench_http, "messages": bench_messages, "memory": bench_memory}[name](o, tmp)
+            results[name] = {"http": bench_http, "messages": bench_messages, "memory": bench_memory,
+                             "jobs": bench_jobs}[name](o, tmp)
             print("  " + json.dumps(results[name]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
