@@ -217,6 +217,17 @@ int mt_send_to_mule(mt_stack_t *stack, int mule_id, const char *target, const vo
 int mt_send_to_server(mt_stack_t *stack, const char *server_name, const char *target,
                       const void *payload, size_t len);
 
+/*
+ * Flow control of a mule's farms: let the calling mule receive at most
+ * `credit` more farm messages. At 0 it stops reading its farms' queues, so
+ * the other mules of the farm take the messages (or they wait in the
+ * queue); each farm message received uses one unit; a new call replaces
+ * the count. Its own channel is always read. -1 (the default): no limit.
+ * A handler that can start n more tasks at once sets n, so no mule hoards
+ * work while another is idle. Built-in mule loop thread only.
+ */
+void mt_mule_set_credit(mt_stack_t *stack, long credit);
+
 /* Text for a negative error value from this API. */
 const char *mt_strerror(int err);
 

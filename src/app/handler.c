@@ -233,10 +233,22 @@ out:
     mt_job_clear(&job);
 }
 
+/*
+ * Take from the farm only what can start now: the other mules get the
+ * rest. Called after every change of load, and after every message, taken
+ * or not (each farm message uses a unit of credit before it is handled).
+ */
+static void update_credit(mt_handler_t *h)
+{
+    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen;
+    mt_mule_set_credit(h->stack, h->stopping || free_slots < 0 ? 0 : free_slots);
+}
+
 static void pump(mt_handler_t *h)
 {
     while (!h->stopping && h->nrunning < mt_jobs()->workers && h->qlen > 0)
         start_job(h, queue_pop(h));
+    update_credit(h);
 }
 
 /* ---- taking jobs ---- */
@@ -244,8 +256,10 @@ static void pump(mt_handler_t *h)
 void mt_handler_take(mt_handler_t *h, int64_t id)
 {
     mt_db_t *db = mt_jobs_db();
-    if (!db)
+    if (!db) {
+        update_credit(h);
         return;
+    }
     int rc = mt_job_store_claim(db, id, h->name);
     if (rc == 0) {
         /* Not unassigned: perhaps assigned to us directly (db-self, preassign, mapping). */
@@ -255,13 +269,13 @@ void mt_handler_take(mt_handler_t *h, int64_t id)
             rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_QUEUED, NULL);
         mt_job_clear(&job);
     }
-    if (rc < 0) {
+    if (rc < 0)
         mt_error("job %lld: cannot claim it: %s", (long long)id, mt_db_errmsg(db));
-        return;
-    }
     if (rc == 1) {
         queue_push(h, id);
         pump(h);
+    } else {
+        update_credit(h); /* the message's unit of credit bought nothing */
     }
 }
 
@@ -323,8 +337,13 @@ static void poll_cb(uv_timer_t *timer)
         mt_job_store_free(jobs, n);
     }
 
-    /* Sweep only while there is room, so one mule does not hoard a backlog. */
-    size_t room = (size_t)ctx->workers * 2;
+    /*
+     * Sweep only into free slots: a job waiting for a slot here would wait
+     * while another mule idles, and a busy farm's queue is read at once
+     * whenever a slot frees (the credit), so only jobs whose message is
+     * lost (a full queue, a mule that died holding it) stay to be swept.
+     */
+    size_t room = (size_t)ctx->workers;
     size_t load = (size_t)h->nrunning + h->qlen;
     if (h->farm && load < room &&
         mt_job_store_unassigned(db, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {

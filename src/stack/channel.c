@@ -151,10 +151,17 @@ void mt_recv_batch_destroy(mt_recv_batch_t *b)
 
 int mt_channel_recv_batch(int recv_fd, mt_recv_batch_t *b)
 {
-    for (unsigned i = 0; i < b->capacity; i++)
+    return mt_channel_recv_upto(recv_fd, b, b->capacity);
+}
+
+int mt_channel_recv_upto(int recv_fd, mt_recv_batch_t *b, unsigned max)
+{
+    if (max == 0 || max > b->capacity)
+        max = b->capacity;
+    for (unsigned i = 0; i < max; i++)
         b->headers[i].msg_hdr.msg_flags = 0;
     for (;;) {
-        int n = recvmmsg(recv_fd, b->headers, b->capacity, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(recv_fd, b->headers, max, MSG_DONTWAIT, NULL);
         if (n > 0) {
             b->count = (unsigned)n;
             return n;

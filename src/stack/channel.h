@@ -77,6 +77,8 @@ void mt_recv_batch_destroy(mt_recv_batch_t *batch);
  * waiting (another reader won the race, or the queue is empty), or -errno.
  */
 int mt_channel_recv_batch(int recv_fd, mt_recv_batch_t *batch);
+/* The same, receiving at most max datagrams (1..capacity). */
+int mt_channel_recv_upto(int recv_fd, mt_recv_batch_t *batch, unsigned max);
 /* The i-th datagram of the last receive. *truncated is set if the kernel cut it (never expected). */
 void *mt_recv_batch_get(mt_recv_batch_t *batch, unsigned i, size_t *len, int *truncated);
 

@@ -9,6 +9,7 @@
 #include "stack/mule.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 typedef struct mule_source {
     uv_poll_t poll;
     int fd;
+    bool farm;         /* a farm's queue (flow-controlled), not the mule's own channel */
+    bool polling;
     const char *label; /* "own channel" or the farm name */
 } mule_source_t;
 
@@ -35,7 +38,37 @@ typedef struct mule {
     size_t nsources;
     uv_signal_t signals[3];
     int exit_status;
+    long credit;             /* farm messages it may still take; -1: no limit */
 } mule_t;
+
+static mule_t *running_mule; /* the loop of this process, for mt_mule_set_credit */
+
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+/* Poll the farms exactly when credit allows taking from them. */
+static void update_farm_polling(mule_t *m)
+{
+    bool want = m->credit != 0;
+    for (size_t i = 0; i < m->nsources; i++) {
+        mule_source_t *src = &m->sources[i];
+        if (!src->farm || src->polling == want)
+            continue;
+        if (want)
+            uv_poll_start(&src->poll, UV_READABLE, on_readable);
+        else
+            uv_poll_stop(&src->poll);
+        src->polling = want;
+    }
+}
+
+void mt_mule_set_credit(mt_stack_t *stack, long credit)
+{
+    (void)stack;
+    if (!running_mule)
+        return;
+    running_mule->credit = credit < 0 ? -1 : credit;
+    update_farm_polling(running_mule);
+}
 
 static void handle_batch(mule_t *m, mule_source_t *src, int count)
 {
@@ -71,8 +104,13 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         return;
     }
     int taken = 0;
-    while (taken < MULE_BURST) {
-        int n = mt_channel_recv_batch(src->fd, m->batch);
+    while (taken < MULE_BURST && src->polling) {
+        unsigned max = MULE_BATCH;
+        if (src->farm && m->credit >= 0)
+            max = m->credit < MULE_BATCH ? (unsigned)m->credit : MULE_BATCH;
+        if (max == 0)
+            return;
+        int n = mt_channel_recv_upto(src->fd, m->batch, max);
         if (n == -EAGAIN)
             return; /* empty, or another mule of the farm took it: wait again */
         if (n < 0) {
@@ -81,7 +119,10 @@ static void on_readable(uv_poll_t *handle, int status, int events)
             uv_stop(handle->loop);
             return;
         }
+        if (src->farm && m->credit > 0)
+            m->credit -= n < m->credit ? n : m->credit; /* used up before the handlers may grant more */
         handle_batch(m, src, n);
+        update_farm_polling(m);
         taken += n;
     }
 }
@@ -128,13 +169,17 @@ int mt_mule_run(mt_stack_t *stack)
     }
     for (size_t k = 0; k < self->nfarms; k++) {
         m.sources[m.nsources].fd = t->farms[self->farms[k]].channel.recv_fd;
+        m.sources[m.nsources].farm = true;
         m.sources[m.nsources++].label = t->farms[self->farms[k]].name;
     }
     for (size_t i = 0; i < m.nsources; i++) {
         uv_poll_init(&m.loop, &m.sources[i].poll, m.sources[i].fd);
         m.sources[i].poll.data = &m.sources[i];
         uv_poll_start(&m.sources[i].poll, UV_READABLE, on_readable);
+        m.sources[i].polling = true;
     }
+    m.credit = -1;
+    running_mule = &m;
     const int sigs[3] = {SIGTERM, SIGINT, SIGQUIT};
     for (int i = 0; i < 3; i++) {
         uv_signal_init(&m.loop, &m.signals[i]);
@@ -152,6 +197,7 @@ int mt_mule_run(mt_stack_t *stack)
 
     if (stack->app && stack->app->mule_stop)
         stack->app->mule_stop(stack, stack->app->app_data);
+    running_mule = NULL;
     uv_walk(&m.loop, close_walk, NULL);
     uv_run(&m.loop, UV_RUN_DEFAULT);
     uv_loop_close(&m.loop);
