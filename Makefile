@@ -25,7 +25,7 @@ CFLAGS_ALL = -std=gnu11 $(OPT) $(SAN) $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -I$(
 LDFLAGS_ALL = $(SAN) -pthread
 LIBS      = $(PKG_LIBS) -lm
 
-STACK_SRC := $(wildcard src/stack/*.c)
+STACK_SRC := $(wildcard src/common/*.c src/stack/*.c)
 APP_SRC   := $(wildcard src/app/*.c)
 STACK_OBJ := $(STACK_SRC:%.c=$(B)/%.o)
 APP_OBJ   := $(APP_SRC:%.c=$(B)/%.o)

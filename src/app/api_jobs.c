@@ -27,8 +27,8 @@
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/job_store.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000

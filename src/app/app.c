@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "app/handler.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 
 static const mt_option_def_t jobs_options[] = {
     {"data-dir", MT_OPT_STRING, "data", 0, 0, 0, NULL, "directory for the database and the jobs' working directories"},

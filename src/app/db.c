@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 /*
  * Migration N (1-based) takes a database from version N-1 to N. Append

@@ -22,8 +22,8 @@
 #include "app/job_store.h"
 #include "app/runner_local.h"
 #include "app/tools.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 
 #define POLL_BATCH 100
 

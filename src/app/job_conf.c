@@ -30,7 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 /* A job configuration is a few kilobytes; refuse anything absurd before parsing it. */
 #define MT__JOB_CONF_MAX_BYTES (16u << 20)

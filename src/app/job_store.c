@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \

@@ -31,9 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "stack/clock.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
 
 /* Why the runner itself stopped the command, whichever came first. */
 typedef enum {

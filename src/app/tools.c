@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 #define MT__TOOL_ID_MAX 128
 #define MT__NAME_MAX 64             /* input and output names */

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stack/clock.h"
-#include "stack/mem.h"
+#include "common/clock.h"
+#include "common/mem.h"
 
 /* Send buffer per channel: the kernel doubles it; bounded by net.core.wmem_max. */
 #define MT_CHANNEL_SNDBUF (4 * 1024 * 1024)

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 
 typedef struct mt__value {
     char *value; /* normalized text, owned */

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "stack/config.h"
-#include "stack/mem.h"
+#include "common/mem.h"
 
 /* Upper bound of a pool's processes, as for --mules. */
 #define MT__POOL_PROCESSES_MAX 1024

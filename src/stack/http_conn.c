@@ -37,7 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "stack/log.h"
+#include "common/log.h"
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 

@@ -22,7 +22,7 @@
 #include <uv.h>
 
 #include "stack/http_server.h"
-#include "stack/mem.h"
+#include "common/mem.h"
 
 #define MT_HTTP_READ_SIZE    65536        /* the server's read buffer (one per thread) */
 #define MT_HTTP_FILE_CHUNK   65536        /* static files are sent in chunks this large */

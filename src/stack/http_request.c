@@ -24,7 +24,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "stack/log.h"
+#include "common/log.h"
 
 static const char *reason_phrase(int status)
 {

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 typedef struct mt_router_entry {
     mt_route_t route;

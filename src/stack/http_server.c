@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "stack/log.h"
+#include "common/log.h"
 
 #define ACCEPT_RETRY_MS 100 /* after EMFILE and friends, before polling again */
 

@@ -31,7 +31,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 typedef struct mt_static_mapping {
     char *url;      /* URL prefix without trailing '/' ("" for "/") */

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stack/clock.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
 

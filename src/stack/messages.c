@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "stack/channel.h"
-#include "stack/mem.h"
+#include "common/mem.h"
 #include "stack/stack.h"
 
 typedef struct handler {

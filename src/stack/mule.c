@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "stack/channel.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "stack/stack.h"
 
 #define MULE_BATCH 32

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stack/mem.h"
+#include "common/mem.h"
 
 #define MT_FARM_NAME_MAX 64
 

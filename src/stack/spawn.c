@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "stack/mule.h"
 #include "stack/stack.h"
 #include "stack/web_worker.h"

@@ -24,9 +24,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "stack/log.h"
+#include "common/log.h"
 #include "stack/master.h"
-#include "stack/mem.h"
+#include "common/mem.h"
 #include "stack/options.h"
 #include "stack/pools.h"
 #include "stack/standalone.h"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "stack/mule.h"
 #include "stack/stack.h"
 

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "stack/clock.h"
+#include "common/clock.h"
 #include "stack/http_server.h"
-#include "stack/log.h"
-#include "stack/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
 #include "stack/stack.h"
 
 typedef struct web_thread {

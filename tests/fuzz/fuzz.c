@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "stack/config.h"
-#include "stack/log.h"
+#include "common/log.h"
 #include "stack/options.h"
 
 static char tmpdir[256];

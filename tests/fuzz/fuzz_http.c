@@ -42,7 +42,7 @@
 
 #include "fuzz.h"
 #include "stack/http_server.h"
-#include "stack/log.h"
+#include "common/log.h"
 
 #define MAX_HEADER 2048
 #define MAX_BODY 4096

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stack/log.h"
+#include "common/log.h"
 
 /* Run fn with stderr redirected to a pipe; return what it wrote. */
 static void capture(void (*fn)(void), char *out, size_t outlen)

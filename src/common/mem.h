@@ -1,5 +1,5 @@
 /*
- * mem: allocation wrappers that abort on failure.
+ * mem: allocation wrappers that abort on failure (common: used by every layer).
  *
  * Every allocation in muleteer goes through these, so callers never check
  * for NULL after allocating: running out of memory is not a condition the

@@ -1,7 +1,7 @@
 /*
  * mem: allocation wrappers that abort on failure (see mem.h).
  */
-#include "stack/mem.h"
+#include "common/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * log: timestamped, process-tagged log lines on stderr (see log.h).
  */
-#include "stack/log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
