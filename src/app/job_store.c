@@ -63,7 +63,8 @@ _Static_assert(MT_JOB_NEW == 0 && MT_JOB_QUEUED == 1 && MT_JOB_RUNNING == 2 && M
                "sql_transition's CASE follows mt_job_state_t");
 static const char sql_transition[] =
     "UPDATE job SET state = ?1, update_time = ?2, "
-    "start_time = COALESCE(?3, start_time), end_time = COALESCE(?4, end_time), "
+    "start_time = CASE WHEN state = ?1 THEN start_time ELSE COALESCE(?3, start_time) END, " /* entering only */
+    "end_time = COALESCE(?4, end_time), "
     "exit_code = COALESCE(?5, exit_code), runner = COALESCE(?6, runner), "
     "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "
     "info = COALESCE(?9, info) "

@@ -583,6 +583,15 @@ Test(job_store, queued_running_ok_then_terminal)
     int64_t started = job.start_us;
     mt_job_clear(&job);
 
+    /* Staying in running (recording a pid after the start) keeps the start time. */
+    usleep(2000);
+    up = (mt_job_update_t){.external_id = "4343"};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING, &up), 1);
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.start_us, started, "running -> running moved the start time");
+    cr_assert_str_eq(job.external_id, "4343");
+    mt_job_clear(&job);
+
     up = (mt_job_update_t){.has_exit_code = true, .exit_code = 0, .end_us = started + 5};
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK, &up), 1);
     cr_assert_eq(mt_job_store_get(db, id, &job), 0);
@@ -591,7 +600,7 @@ Test(job_store, queued_running_ok_then_terminal)
     cr_assert_eq(job.end_us, started + 5, "a given end time wins");
     cr_assert(job.has_exit_code);
     cr_assert_eq(job.exit_code, 0);
-    cr_assert_str_eq(job.external_id, "4242");
+    cr_assert_str_eq(job.external_id, "4343");
     mt_job_clear(&job);
 
     /* ok -> running refused, even when the mask allows every state. */
