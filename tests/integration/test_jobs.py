@@ -321,3 +321,41 @@ def test_graceful_stop_puts_a_running_job_back_and_it_runs_after_restart(servers
     status, hist = s2.get_json("/api/jobs/%s/history" % job["id"])
     states = [h["state"] for h in hist["history"]]
     assert states == ["new", "queued", "running", "queued", "running", "ok"], states
+
+
+def test_default_tag_resolves_to_a_random_member(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.yml", "handling:\n  default: fast\n  handlers:\n"
+                 "    main.job-handlers.1: {tags: [fast]}\n    main.job-handlers.2: {tags: [fast]}\n")
+    s = servers(["--mules", "2", "--farm", "job-handlers:1,2", "--set", "jobs.job-config=%s" % conf])
+    chosen = set()
+    for _ in range(30):
+        status, job = post_job(s, "true")
+        assert status == 201
+        chosen.add(job["handler"])  # set at creation: no message
+    assert chosen == {"main.job-handlers.1", "main.job-handlers.2"}
+    status, doc = s.get_json("/api/jobs?limit=1")
+    assert wait_state(s, doc["jobs"][0]["id"])["state"] == "ok"
+
+
+def test_tag_with_its_own_farm_is_served_by_that_farm(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.yml", "handling:\n  handlers:\n    main.job-handlers.special.1: {tags: [special]}\n"
+                 "tools:\n  - id: echo\n    handler: special\n")
+    s = servers(["--mules", "2", "--farm", "job-handlers:1", "--farm", "job-handlers.special:2",
+                 "--set", "jobs.job-config=%s" % conf])
+    status, job = post_job(s, "echo", {"text": "tagged"})
+    assert status == 201 and job["handler"] is None  # a farm message, claimed by a mule of that farm
+    assert wait_state(s, job["id"])["handler"] == "main.job-handlers.special.1"
+    status, job = post_job(s, "true")
+    assert wait_state(s, job["id"])["handler"] == "main.job-handlers.1"
+
+
+def test_walltime_ends_a_job_in_error_with_the_reason(servers, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "slow.yml").write_text('id: slow\nversion: "1"\nname: Slow\ncommand: ["/bin/sleep", "30"]\n'
+                                    'walltime: 0.5\n')
+    s = servers(["--set", "jobs.tools-dir=%s" % tools, "--set", "jobs.cancel-grace=1"])
+    status, job = post_job(s, "slow")
+    assert status == 201, job
+    done = wait_state(s, job["id"], timeout=15)
+    assert done["state"] == "error" and "walltime" in done["info"], done
