@@ -359,3 +359,17 @@ def test_walltime_ends_a_job_in_error_with_the_reason(servers, tmp_path):
     assert status == 201, job
     done = wait_state(s, job["id"], timeout=15)
     assert done["state"] == "error" and "walltime" in done["info"], done
+
+
+def test_newer_database_schema_is_refused_before_anything_forks(servers, tmp_path):
+    s = servers([])
+    assert s.stop() == 0
+    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"))
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"], capture_output=True, text=True, timeout=10,
+                       cwd=str(tmp_path))
+    assert r.returncode != 0
+    assert "schema version 99" in r.stderr and "upgrade muleteer" in r.stderr, r.stderr
+    assert "stack up" not in r.stderr
