@@ -149,7 +149,12 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     pump(h);
 }
 
-/* The data files a finished job wrote are named in its params; nothing to do here. */
+/*
+ * Start a queued job: `running` (with its working directory) is written
+ * first, then the command starts, then its pid is recorded. A handler that
+ * dies between the last two leaves a job `running` with no pid: recovery
+ * cannot find its processes and records it as error (result unknown).
+ */
 static void start_job(mt_handler_t *h, int64_t id)
 {
     mt_jobs_ctx_t *ctx = mt_jobs();
