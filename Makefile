@@ -79,14 +79,14 @@ $(B)/tests/%: tests/unit/%.c $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 	@$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libmuleteer-app.a $(B)/libmuleteer.a $(LIBS) -lcriterion
 
 # Fuzz drivers (tests/fuzz/README.md): linked with replay.c, each replays its checked-in corpus.
-$(B)/tests/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o $(B)/libmuleteer.a
+$(B)/tests/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 	@echo "  LINK  $@"
 	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 .SECONDARY: $(FUZZ_NAMES:%=$(B)/tests/fuzz/fuzz_%.o) $(B)/tests/fuzz/fuzz.o $(B)/tests/fuzz/replay.o
 
 # The same drivers linked with libFuzzer; only built by `make fuzz` (B=$(B)/fuzz, CC=clang).
-$(B)/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/libmuleteer.a
+$(B)/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 	@echo "  LINK  $@ (libFuzzer)"
 	@$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
