@@ -1190,6 +1190,11 @@ static int mt__load_root(mt__ctx_t *ctx, struct fy_node *root, mt_tool_t *tool)
     if (mt__scalar(ctx, s[TK_VERSION].node, mt__slot_line(&s[TK_VERSION]), "version", &tool->version) < 0 ||
         mt__scalar(ctx, s[TK_NAME].node, mt__slot_line(&s[TK_NAME]), "name", &tool->name) < 0)
         return -EINVAL;
+    /* A quoted "" is a scalar, not null: refused like an empty value. */
+    if (!tool->version[0])
+        return mt__error(ctx, mt__slot_line(&s[TK_VERSION]), "version must not be empty");
+    if (!tool->name[0])
+        return mt__error(ctx, mt__slot_line(&s[TK_NAME]), "name must not be empty");
     if (s[TK_DESCRIPTION].node &&
         mt__scalar(ctx, s[TK_DESCRIPTION].node, mt__slot_line(&s[TK_DESCRIPTION]), "description",
                    &tool->description) < 0)
