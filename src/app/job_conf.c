@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include "common/mem.h"
+#include "common/yaml.h"
 
 /* A job configuration is a few kilobytes; refuse anything absurd before parsing it. */
 #define MT__JOB_CONF_MAX_BYTES (16u << 20)
@@ -482,49 +483,9 @@ static int mt__parse_xml(mt__jc_ctx_t *jc, const char *text, size_t len)
 /* YAML (libfyaml)                                                     */
 /* ------------------------------------------------------------------ */
 
-/* 1-based line where node starts, or `fallback` when it has no token of its own (as in config_yaml.c). */
-static int mt__node_line(struct fy_node *node, int fallback)
-{
-    void *iter = NULL;
-    struct fy_node *child;
-    struct fy_node_pair *pair;
-
-    if (!node)
-        return fallback;
-    switch (fy_node_get_type(node)) {
-    case FYNT_SCALAR: {
-        struct fy_token *tok = fy_node_get_scalar_token(node);
-        const struct fy_mark *mark = tok ? fy_token_start_mark(tok) : NULL;
-        return mark ? mark->line + 1 : fallback;
-    }
-    case FYNT_SEQUENCE:
-        child = fy_node_sequence_iterate(node, &iter);
-        return mt__node_line(child, fallback);
-    case FYNT_MAPPING:
-        pair = fy_node_mapping_iterate(node, &iter);
-        return pair ? mt__node_line(fy_node_pair_key(pair), fallback) : fallback;
-    }
-    return fallback;
-}
-
-/* "", "~" and "null" in plain style, or no node at all. */
-static bool mt__is_null(struct fy_node *node)
-{
-    if (!node)
-        return true;
-    if (fy_node_get_type(node) != FYNT_SCALAR || fy_node_get_style(node) != FYNS_PLAIN)
-        return false;
-    size_t len;
-    const char *text = fy_node_get_scalar(node, &len);
-    if (!text || len == 0)
-        return true;
-    return (len == 1 && text[0] == '~') ||
-           (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
-}
-
 static bool mt__is_type(struct fy_node *node, enum fy_node_type type)
 {
-    return node && !mt__is_null(node) && fy_node_get_type(node) == type;
+    return node && !mt_yaml_is_null(node) && fy_node_get_type(node) == type;
 }
 
 /*
@@ -553,13 +514,13 @@ static int mt__scalar(mt__jc_ctx_t *ctx, struct fy_node *node, int line, const c
     if (node && fy_node_is_alias(node))
         node = fy_node_resolve_alias(node);
     if (!mt__is_type(node, FYNT_SCALAR))
-        return mt__error(ctx, mt__node_line(node, line), "%s: expected a single value", what);
+        return mt__error(ctx, mt_yaml_node_line(node, line), "%s: expected a single value", what);
     size_t len;
     const char *text = fy_node_get_scalar(node, &len);
     if (!text)
         text = "";
     if (memchr(text, '\0', len))
-        return mt__error(ctx, mt__node_line(node, line), "%s: contains a NUL byte", what);
+        return mt__error(ctx, mt_yaml_node_line(node, line), "%s: contains a NUL byte", what);
     *out = mt_strndup(text, len);
     return 0;
 }
@@ -568,7 +529,7 @@ static int mt__scalar(mt__jc_ctx_t *ctx, struct fy_node *node, int line, const c
 static int mt__key(mt__jc_ctx_t *ctx, struct fy_node_pair *pair, int fallback, const char *where, char **out, int *line)
 {
     struct fy_node *knode = fy_node_pair_key(pair);
-    *line = mt__node_line(knode, fallback);
+    *line = mt_yaml_node_line(knode, fallback);
     if (!mt__is_type(knode, FYNT_SCALAR))
         return mt__error(ctx, *line, "%s: keys must be names", where);
     return mt__scalar(ctx, knode, *line, where, out);
@@ -581,13 +542,13 @@ static int mt__key(mt__jc_ctx_t *ctx, struct fy_node_pair *pair, int fallback, c
 static int mt__yaml_names(mt__jc_ctx_t *ctx, struct fy_node *node, int line, const char *what, void *arg,
                           int (*add)(mt__jc_ctx_t *ctx, const char *item, int line, void *arg))
 {
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return 0;
     if (fy_node_get_type(node) == FYNT_SCALAR) {
         char *text;
         if (mt__scalar(ctx, node, line, what, &text) < 0)
             return -1;
-        int rc = mt__split_commas(ctx, text, mt__node_line(node, line), arg, add);
+        int rc = mt__split_commas(ctx, text, mt_yaml_node_line(node, line), arg, add);
         free(text);
         return rc;
     }
@@ -596,7 +557,7 @@ static int mt__yaml_names(mt__jc_ctx_t *ctx, struct fy_node *node, int line, con
     void *iter = NULL;
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(node, &iter))) {
-        int iline = mt__node_line(item, line);
+        int iline = mt_yaml_node_line(item, line);
         char *name;
         if (mt__scalar(ctx, item, iline, what, &name) < 0)
             return -1;
@@ -614,7 +575,7 @@ static int mt__yaml_handler(mt__jc_ctx_t *ctx, const char *id, struct fy_node *v
     mt__handler_t *handler = mt__add_handler(ctx, id, line);
     if (!handler)
         return -1;
-    if (mt__is_null(value))
+    if (mt_yaml_is_null(value))
         return 0;
     if (fy_node_get_type(value) != FYNT_MAPPING)
         return mt__error(ctx, line, "handler '%s': expected a mapping (tags: [...]) or nothing", id);
@@ -646,7 +607,7 @@ static int mt__yaml_handler(mt__jc_ctx_t *ctx, const char *id, struct fy_node *v
 
 static int mt__yaml_handlers(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
 {
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return 0;
     if (fy_node_get_type(node) != FYNT_MAPPING)
         return mt__error(ctx, line, "handlers: expected a mapping of handler ids");
@@ -689,7 +650,7 @@ static int mt__yaml_handling_pair(mt__jc_ctx_t *ctx, const char *key, struct fy_
             return mt__error(ctx, kline, "handling: 'default' given twice (first at line %d)", conf->default_line);
         if (mt__scalar(ctx, vnode, kline, "default", &name) < 0)
             return -1;
-        rc = mt__set_default(ctx, name, mt__node_line(vnode, kline));
+        rc = mt__set_default(ctx, name, mt_yaml_node_line(vnode, kline));
         free(name);
         return rc;
     }
@@ -708,7 +669,7 @@ static int mt__yaml_handling_pair(mt__jc_ctx_t *ctx, const char *key, struct fy_
 /* handling: {assign, default, handlers}. */
 static int mt__yaml_handling(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
 {
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return 0;
     if (fy_node_get_type(node) != FYNT_MAPPING)
         return mt__error(ctx, line, "handling: expected a mapping (assign, default, handlers)");
@@ -758,7 +719,7 @@ static int mt__yaml_tool(mt__jc_ctx_t *ctx, struct fy_node *item, int line)
             rc = mt__pair_value(ctx, pair, kline, key, &vnode);
         if (rc == 0 && seen) {
             *seen = kline;
-            if (!(is_handler && mt__is_null(vnode))) /* "handler:" with no value maps nothing */
+            if (!(is_handler && mt_yaml_is_null(vnode))) /* "handler:" with no value maps nothing */
                 rc = mt__scalar(ctx, vnode, kline, key, is_id ? &id : &handler);
         }
         free(key);
@@ -775,19 +736,19 @@ static int mt__yaml_tool(mt__jc_ctx_t *ctx, struct fy_node *item, int line)
 /* tools: [{id: ..., handler: ...}, ...] */
 static int mt__yaml_tools(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
 {
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return 0;
     if (fy_node_get_type(node) != FYNT_SEQUENCE)
         return mt__error(ctx, line, "tools: expected a list (- id: TOOL, handler: HANDLER)");
     void *iter = NULL;
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(node, &iter))) {
-        int iline = mt__node_line(item, line);
+        int iline = mt_yaml_node_line(item, line);
         if (fy_node_is_alias(item))
             item = fy_node_resolve_alias(item);
         if (!mt__is_type(item, FYNT_MAPPING))
             return mt__error(ctx, iline, "tools: each entry must be a mapping (id: TOOL, handler: HANDLER)");
-        if (mt__yaml_tool(ctx, item, mt__node_line(item, iline)) < 0)
+        if (mt__yaml_tool(ctx, item, mt_yaml_node_line(item, iline)) < 0)
             return -1;
     }
     return 0;
@@ -795,10 +756,10 @@ static int mt__yaml_tools(mt__jc_ctx_t *ctx, struct fy_node *node, int line)
 
 static int mt__yaml_root(mt__jc_ctx_t *ctx, struct fy_node *root)
 {
-    if (mt__is_null(root))
+    if (mt_yaml_is_null(root))
         return 0;
     if (fy_node_get_type(root) != FYNT_MAPPING)
-        return mt__error(ctx, mt__node_line(root, 1), "expected a mapping at the top level (handling:, tools:)");
+        return mt__error(ctx, mt_yaml_node_line(root, 1), "expected a mapping at the top level (handling:, tools:)");
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
@@ -910,7 +871,7 @@ static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
     }
     struct fy_document *extra = fy_parse_load_document(parser);
     if (extra) {
-        mt__error(ctx, mt__node_line(fy_document_root(extra), 1),
+        mt__error(ctx, mt_yaml_node_line(fy_document_root(extra), 1),
                   "only one YAML document is supported (found a second one)");
         fy_parse_document_destroy(parser, extra);
         goto out;

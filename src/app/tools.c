@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "common/yaml.h"
 
 #define MT__TOOL_ID_MAX 128
 #define MT__NAME_MAX 64             /* input and output names */
@@ -505,56 +506,6 @@ static int mt__error(mt__ctx_t *ctx, int line, const char *fmt, ...)
     return -EINVAL;
 }
 
-/* 1-based line where node starts, or `fallback` when it has no token of its own. */
-static int mt__node_line(struct fy_node *node, int fallback)
-{
-    void *iter = NULL;
-
-    if (!node)
-        return fallback;
-    switch (fy_node_get_type(node)) {
-    case FYNT_SCALAR: {
-        struct fy_token *tok = fy_node_get_scalar_token(node);
-        const struct fy_mark *mark = tok ? fy_token_start_mark(tok) : NULL;
-        return mark ? mark->line + 1 : fallback;
-    }
-    case FYNT_SEQUENCE:
-        return mt__node_line(fy_node_sequence_iterate(node, &iter), fallback);
-    case FYNT_MAPPING: {
-        struct fy_node_pair *pair = fy_node_mapping_iterate(node, &iter);
-        return pair ? mt__node_line(fy_node_pair_key(pair), fallback) : fallback;
-    }
-    }
-    return fallback;
-}
-
-/* Follow an alias (*name) to its anchored node; *broken when it leads nowhere. */
-static struct fy_node *mt__deref(struct fy_node *node, bool *broken)
-{
-    *broken = false;
-    if (node && fy_node_is_alias(node)) {
-        struct fy_node *target = fy_node_resolve_alias(node);
-        *broken = target == NULL;
-        return target;
-    }
-    return node;
-}
-
-/* "", "~" and "null" in plain style, or no node at all. */
-static bool mt__is_null(struct fy_node *node)
-{
-    if (!node)
-        return true;
-    if (fy_node_get_type(node) != FYNT_SCALAR || fy_node_get_style(node) != FYNS_PLAIN)
-        return false;
-    size_t len;
-    const char *text = fy_node_get_scalar(node, &len);
-    if (!text || len == 0)
-        return true;
-    return (len == 1 && text[0] == '~') ||
-           (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
-}
-
 /*
  * The text of a non-null scalar as a new string in *out; otherwise an error
  * "WHAT must be a single value" (or "... must not be empty"). `what` names
@@ -563,7 +514,7 @@ static bool mt__is_null(struct fy_node *node)
 static int mt__scalar(mt__ctx_t *ctx, struct fy_node *node, int line, const char *what, char **out)
 {
     *out = NULL;
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return mt__error(ctx, line, "%s must not be empty", what);
     if (fy_node_get_type(node) != FYNT_SCALAR)
         return mt__error(ctx, line, "%s must be a single value, not a %s", what,
@@ -600,8 +551,8 @@ static int mt__collect(mt__ctx_t *ctx, struct fy_node *map, int line, const char
     memset(slots, 0, nkeys * sizeof *slots);
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
-        int kline = mt__node_line(knode, line);
-        if (!knode || fy_node_get_type(knode) != FYNT_SCALAR || mt__is_null(knode))
+        int kline = mt_yaml_node_line(knode, line);
+        if (!knode || fy_node_get_type(knode) != FYNT_SCALAR || mt_yaml_is_null(knode))
             return mt__error(ctx, kline, "%skeys must be plain names", where);
         size_t klen;
         const char *key = fy_node_get_scalar(knode, &klen);
@@ -621,10 +572,10 @@ static int mt__collect(mt__ctx_t *ctx, struct fy_node *map, int line, const char
             return -EINVAL;
         }
         bool broken;
-        slots[i].node = mt__deref(fy_node_pair_value(pair), &broken);
+        slots[i].node = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         if (broken)
             return mt__error(ctx, kline, "%s%s: unresolvable alias", where, keys[i]);
-        if (mt__is_null(slots[i].node))
+        if (mt_yaml_is_null(slots[i].node))
             slots[i].node = NULL;
         slots[i].line = kline;
         slots[i].present = true;
@@ -635,7 +586,7 @@ static int mt__collect(mt__ctx_t *ctx, struct fy_node *map, int line, const char
 /* The line of a slot's value, falling back to its key's. */
 static int mt__slot_line(const mt__slot_t *slot)
 {
-    return mt__node_line(slot->node, slot->line);
+    return mt_yaml_node_line(slot->node, slot->line);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,7 +696,7 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
     /* Name the input in every message if it has a usable name. */
     snprintf(where, sizeof where, "inputs[%zu]: ", index);
     struct fy_node *name_node = fy_node_mapping_lookup_by_string(map, "name", 4);
-    if (name_node && fy_node_get_type(name_node) == FYNT_SCALAR && !mt__is_null(name_node)) {
+    if (name_node && fy_node_get_type(name_node) == FYNT_SCALAR && !mt_yaml_is_null(name_node)) {
         size_t len;
         const char *name = fy_node_get_scalar(name_node, &len);
         snprintf(where, sizeof where, "input '%s': ", mt__quote(name, len, q));
@@ -832,8 +783,8 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
         snprintf(what, sizeof what, "%soption", where);
         while ((item = fy_node_sequence_iterate(seq, &iter))) {
             bool broken;
-            int il = mt__node_line(item, l);
-            item = mt__deref(item, &broken);
+            int il = mt_yaml_node_line(item, l);
+            item = mt_yaml_deref(item, &broken);
             if (broken)
                 return mt__error(ctx, il, "%s: unresolvable alias", what);
             if (mt__scalar(ctx, item, il, what, &text) < 0)
@@ -883,14 +834,14 @@ static int mt__load_inputs(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_t *sl
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(seq, &iter))) {
         bool broken;
-        int line = mt__node_line(item, slot->line);
-        item = mt__deref(item, &broken);
+        int line = mt_yaml_node_line(item, slot->line);
+        item = mt_yaml_deref(item, &broken);
         if (broken || !item || fy_node_get_type(item) != FYNT_MAPPING)
             return mt__error(ctx, line, "inputs[%zu]: each input must be a mapping (name: ..., type: ...)",
                              tool->ninputs);
         /* Counted before loading, so that a half-loaded input is freed with the tool. */
         size_t index = tool->ninputs++;
-        if (mt__load_input(ctx, tool, item, mt__node_line(item, line), index) < 0)
+        if (mt__load_input(ctx, tool, item, mt_yaml_node_line(item, line), index) < 0)
             return -EINVAL;
     }
     return 0;
@@ -977,13 +928,13 @@ static int mt__load_outputs(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_t *s
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(seq, &iter))) {
         bool broken;
-        int line = mt__node_line(item, slot->line);
-        item = mt__deref(item, &broken);
+        int line = mt_yaml_node_line(item, slot->line);
+        item = mt_yaml_deref(item, &broken);
         if (broken || !item || fy_node_get_type(item) != FYNT_MAPPING)
             return mt__error(ctx, line, "outputs[%zu]: each output must be a mapping (name: ..., from: stdout)",
                              tool->noutputs);
         size_t index = tool->noutputs++;
-        if (mt__load_output(ctx, tool, item, mt__node_line(item, line), index) < 0)
+        if (mt__load_output(ctx, tool, item, mt_yaml_node_line(item, line), index) < 0)
             return -EINVAL;
     }
     return 0;
@@ -1004,7 +955,7 @@ static int mt__load_environment(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
-        int kline = mt__node_line(knode, slot->line);
+        int kline = mt_yaml_node_line(knode, slot->line);
         char *key = NULL, *value = NULL;
         if (!knode || fy_node_get_type(knode) != FYNT_SCALAR)
             return mt__error(ctx, kline, "environment: variable names must be plain names");
@@ -1017,11 +968,11 @@ static int mt__load_environment(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_
             return -EINVAL;
         }
         bool broken;
-        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         char what[300];
         snprintf(what, sizeof what, "environment: %s", key);
         int rc = broken ? mt__error(ctx, kline, "%s: unresolvable alias", what)
-                        : mt__scalar(ctx, vnode, mt__node_line(vnode, kline), what, &value);
+                        : mt__scalar(ctx, vnode, mt_yaml_node_line(vnode, kline), what, &value);
         if (rc < 0) {
             free(key);
             return -EINVAL;
@@ -1112,15 +1063,15 @@ static int mt__load_command(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_t *s
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(seq, &iter))) {
         bool broken;
-        int line = mt__node_line(item, slot->line);
+        int line = mt_yaml_node_line(item, slot->line);
         size_t index = tool->ncommand++;
         char what[64], *text;
-        item = mt__deref(item, &broken);
+        item = mt_yaml_deref(item, &broken);
         snprintf(what, sizeof what, "command[%zu]", index);
         if (broken)
             return mt__error(ctx, line, "%s: unresolvable alias", what);
         /* An empty argument is legitimate: "" (quoted) is a scalar, not null. */
-        if (!item || fy_node_get_type(item) != FYNT_SCALAR || mt__is_null(item))
+        if (!item || fy_node_get_type(item) != FYNT_SCALAR || mt_yaml_is_null(item))
             return mt__error(ctx, line, "%s must be a single value (quote \"\" for an empty argument)", what);
         if (mt__scalar(ctx, item, line, what, &text) < 0)
             return -EINVAL;
@@ -1131,7 +1082,7 @@ static int mt__load_command(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_t *s
     }
 
     /* argv[0]: a literal absolute path to an executable file, so no input chooses the program. */
-    int line = mt__node_line(seq, slot->line);
+    int line = mt_yaml_node_line(seq, slot->line);
     const mt__arg_t *arg0 = &tool->command[0];
     if (arg0->npieces != 1 || arg0->pieces[0].input >= 0)
         return mt__error(ctx, line, "command[0] must be a fixed path, without placeholders");
@@ -1165,9 +1116,9 @@ static int mt__load_root(mt__ctx_t *ctx, struct fy_node *root, mt_tool_t *tool)
     mt__slot_t s[TK_COUNT];
     char q[MT__QUOTE_BUF], *text = NULL;
 
-    if (mt__is_null(root))
+    if (mt_yaml_is_null(root))
         return mt__error(ctx, 1, "empty tool file (expected id, version, name, command, ...)");
-    int line = mt__node_line(root, 1);
+    int line = mt_yaml_node_line(root, 1);
     if (fy_node_get_type(root) != FYNT_MAPPING)
         return mt__error(ctx, line, "expected a mapping at the top level (id: ..., version: ..., ...)");
     if (mt__collect(ctx, root, line, "", mt__tool_keys, TK_COUNT, s) < 0)
@@ -1342,7 +1293,7 @@ static int mt__load_file(const char *path, mt_tool_t **out, char *err, size_t er
     if (doc) {
         struct fy_document *extra = fy_parse_load_document(parser);
         if (extra) {
-            mt__error(&ctx, mt__node_line(fy_document_root(extra), 1),
+            mt__error(&ctx, mt_yaml_node_line(fy_document_root(extra), 1),
                       "a tool file holds one YAML document (found a second one)");
             fy_parse_document_destroy(parser, extra);
             goto out;

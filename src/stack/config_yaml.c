@@ -26,6 +26,7 @@
 
 #include "stack/config.h"
 #include "common/mem.h"
+#include "common/yaml.h"
 
 /* Upper bound of a pool's processes, as for --mules. */
 #define MT__POOL_PROCESSES_MAX 1024
@@ -48,58 +49,6 @@ static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...)
     va_end(ap);
     snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line, msg);
     return -1;
-}
-
-/* 1-based line where node starts, or `fallback` when it has no token of its own. */
-static int mt__node_line(struct fy_node *node, int fallback)
-{
-    void *iter = NULL;
-    struct fy_node *child;
-    struct fy_node_pair *pair;
-
-    if (!node)
-        return fallback;
-    switch (fy_node_get_type(node)) {
-    case FYNT_SCALAR: {
-        struct fy_token *tok = fy_node_get_scalar_token(node);
-        const struct fy_mark *mark = tok ? fy_token_start_mark(tok) : NULL;
-        return mark ? mark->line + 1 : fallback;
-    }
-    case FYNT_SEQUENCE:
-        child = fy_node_sequence_iterate(node, &iter);
-        return mt__node_line(child, fallback);
-    case FYNT_MAPPING:
-        pair = fy_node_mapping_iterate(node, &iter);
-        return pair ? mt__node_line(fy_node_pair_key(pair), fallback) : fallback;
-    }
-    return fallback;
-}
-
-/* Follow an alias (*name) to its anchored node. NULL stays NULL; a broken alias gives NULL too. */
-static struct fy_node *mt__deref(struct fy_node *node, bool *broken)
-{
-    *broken = false;
-    if (node && fy_node_is_alias(node)) {
-        struct fy_node *target = fy_node_resolve_alias(node);
-        *broken = target == NULL;
-        return target;
-    }
-    return node;
-}
-
-/* "", "~" and "null" in plain style, or no node at all. */
-static bool mt__is_null(struct fy_node *node)
-{
-    if (!node)
-        return true;
-    if (fy_node_get_type(node) != FYNT_SCALAR || fy_node_get_style(node) != FYNS_PLAIN)
-        return false;
-    size_t len;
-    const char *text = fy_node_get_scalar(node, &len);
-    if (!text || len == 0)
-        return true;
-    return (len == 1 && text[0] == '~') ||
-           (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
 }
 
 /* The text of a scalar node as a new string. */
@@ -152,15 +101,15 @@ static int mt__load_pool(mt__yaml_ctx_t *ctx, struct fy_node *item, int line)
     while ((pair = fy_node_mapping_iterate(item, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
         bool broken;
-        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
-        int kline = mt__node_line(knode, line);
-        if (!mt__is_scalar(knode) || mt__is_null(knode)) {
+        struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
+        int kline = mt_yaml_node_line(knode, line);
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode)) {
             mt__yaml_error(ctx, kline, "pools: keys must be plain names");
             goto error;
         }
         free(key);
         key = mt__scalar_dup(knode);
-        int vline = mt__node_line(vnode, kline);
+        int vline = mt_yaml_node_line(vnode, kline);
         if (broken) {
             mt__yaml_error(ctx, kline, "pools: '%s': unresolvable alias", key);
             goto error;
@@ -184,7 +133,7 @@ static int mt__load_pool(mt__yaml_ctx_t *ctx, struct fy_node *item, int line)
             goto error;
         }
 
-        if (!mt__is_scalar(vnode) || mt__is_null(vnode)) {
+        if (!mt__is_scalar(vnode) || mt_yaml_is_null(vnode)) {
             mt__yaml_error(ctx, vline, "pools: '%s' must be a single value", key);
             goto error;
         }
@@ -236,7 +185,7 @@ error:
 /* A sequence of pool mappings ("workers:" / "pools:"); `line` is its key's. */
 static int mt__load_pools(mt__yaml_ctx_t *ctx, struct fy_node *seq, int line)
 {
-    if (mt__is_null(seq))
+    if (mt_yaml_is_null(seq))
         return 0;
     if (fy_node_get_type(seq) != FYNT_SEQUENCE)
         return mt__yaml_error(ctx, line, "pools: expected a list of pools (- name: ...)");
@@ -244,11 +193,11 @@ static int mt__load_pools(mt__yaml_ctx_t *ctx, struct fy_node *seq, int line)
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(seq, &iter))) {
         bool broken;
-        int iline = mt__node_line(item, line);
-        item = mt__deref(item, &broken);
+        int iline = mt_yaml_node_line(item, line);
+        item = mt_yaml_deref(item, &broken);
         if (broken || !item || fy_node_get_type(item) != FYNT_MAPPING)
             return mt__yaml_error(ctx, iline, "pools: each pool must be a mapping (name: ..., processes: ...)");
-        if (mt__load_pool(ctx, item, mt__node_line(item, iline)) < 0)
+        if (mt__load_pool(ctx, item, mt_yaml_node_line(item, iline)) < 0)
             return -1;
     }
     return 0;
@@ -257,7 +206,7 @@ static int mt__load_pools(mt__yaml_ctx_t *ctx, struct fy_node *seq, int line)
 /* The top-level "stack:" mapping: only "workers:" for now. */
 static int mt__load_stack(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
 {
-    if (mt__is_null(map))
+    if (mt_yaml_is_null(map))
         return 0;
     if (fy_node_get_type(map) != FYNT_MAPPING)
         return mt__yaml_error(ctx, line, "stack: expected a mapping with workers:");
@@ -265,10 +214,10 @@ static int mt__load_stack(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
-        int kline = mt__node_line(knode, line);
+        int kline = mt_yaml_node_line(knode, line);
         bool broken;
-        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
-        if (!mt__is_scalar(knode) || mt__is_null(knode))
+        struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode))
             return mt__yaml_error(ctx, kline, "stack: keys must be plain names");
         char *key = mt__scalar_dup(knode);
         int rc;
@@ -292,7 +241,7 @@ static int mt__load_stack(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
 static int mt__set_scalar(mt__yaml_ctx_t *ctx, int sect, const char *name, struct fy_node *node, int line)
 {
     mt_source_t src = { MT_SRC_FILE, ctx->file, line };
-    if (mt__is_null(node))
+    if (mt_yaml_is_null(node))
         return mt_config__set(ctx->cfg, sect, name, NULL, &src, ctx->err, ctx->errlen);
     char *value = mt__scalar_dup(node);
     int rc = mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen);
@@ -308,7 +257,7 @@ static int mt__load_option(mt__yaml_ctx_t *ctx, int sect, const char *name, stru
 
     if (!def || (def->flags & MT_OPT_CMDLINE_ONLY))
         return mt_config__set(ctx->cfg, sect, name, NULL, &src, ctx->err, ctx->errlen); /* reports it */
-    if (mt__is_null(vnode) || fy_node_get_type(vnode) == FYNT_SCALAR)
+    if (mt_yaml_is_null(vnode) || fy_node_get_type(vnode) == FYNT_SCALAR)
         return mt__set_scalar(ctx, sect, name, vnode, line);
     if (fy_node_get_type(vnode) == FYNT_MAPPING)
         return mt__yaml_error(ctx, line, "option '%s': expected a value, not a mapping", name);
@@ -318,10 +267,10 @@ static int mt__load_option(mt__yaml_ctx_t *ctx, int sect, const char *name, stru
     void *iter = NULL;
     struct fy_node *item;
     while ((item = fy_node_sequence_iterate(vnode, &iter))) {
-        int iline = mt__node_line(item, line);
+        int iline = mt_yaml_node_line(item, line);
         bool broken;
-        item = mt__deref(item, &broken);
-        if (broken || (!mt__is_null(item) && fy_node_get_type(item) != FYNT_SCALAR))
+        item = mt_yaml_deref(item, &broken);
+        if (broken || (!mt_yaml_is_null(item) && fy_node_get_type(item) != FYNT_SCALAR))
             return mt__yaml_error(ctx, iline, "option '%s': list items must be single values", name);
         if (mt__set_scalar(ctx, sect, name, item, iline) < 0)
             return -1;
@@ -332,7 +281,7 @@ static int mt__load_option(mt__yaml_ctx_t *ctx, int sect, const char *name, stru
 /* The mapping under a section key (muleteer:, uwsgi:, jobs:, ...). */
 static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, struct fy_node *map, int line)
 {
-    if (mt__is_null(map))
+    if (mt_yaml_is_null(map))
         return 0;
     if (fy_node_get_type(map) != FYNT_MAPPING)
         return mt__yaml_error(ctx, line, "'%s' must be a mapping of option: value", secname);
@@ -340,11 +289,11 @@ static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, 
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
-        int kline = mt__node_line(knode, line);
-        if (!mt__is_scalar(knode) || mt__is_null(knode))
+        int kline = mt_yaml_node_line(knode, line);
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode))
             return mt__yaml_error(ctx, kline, "'%s': option names must be plain names", secname);
         bool broken;
-        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         char *name = mt__scalar_dup(knode);
         int rc;
         if (broken)
@@ -362,19 +311,19 @@ static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, 
 
 static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
 {
-    if (mt__is_null(root))
+    if (mt_yaml_is_null(root))
         return 0;
     if (fy_node_get_type(root) != FYNT_MAPPING)
-        return mt__yaml_error(ctx, mt__node_line(root, 1), "expected a mapping at the top level (muleteer: ...)");
+        return mt__yaml_error(ctx, mt_yaml_node_line(root, 1), "expected a mapping at the top level (muleteer: ...)");
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
-        int kline = mt__node_line(knode, 1);
-        if (!mt__is_scalar(knode) || mt__is_null(knode))
+        int kline = mt_yaml_node_line(knode, 1);
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode))
             continue; /* not a name we could own */
         bool broken;
-        struct fy_node *vnode = mt__deref(fy_node_pair_value(pair), &broken);
+        struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         char *key = mt__scalar_dup(knode);
         int sect = mt_config__section_index(ctx->cfg, key);
         int rc = 0;
@@ -512,7 +461,7 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     /* A second document would be ignored silently: refuse it. */
     struct fy_document *extra = fy_parse_load_document(parser);
     if (extra) {
-        mt__yaml_error(&ctx, mt__node_line(fy_document_root(extra), 1),
+        mt__yaml_error(&ctx, mt_yaml_node_line(fy_document_root(extra), 1),
                        "only one YAML document is supported (found a second one)");
         fy_parse_document_destroy(parser, extra);
         goto out;
