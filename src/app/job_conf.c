@@ -794,32 +794,11 @@ static int mt__yaml_root(mt__jc_ctx_t *ctx, struct fy_node *root)
  */
 static int mt__check_utf8(mt__jc_ctx_t *ctx, const char *text, size_t n)
 {
-    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 }; /* shorter forms are overlong */
-    int line = 1;
-    for (size_t i = 0; i < n;) {
-        const unsigned char *u = (const unsigned char *)text + i;
-        size_t width = u[0] < 0x80 ? 1 : (u[0] & 0xe0) == 0xc0 ? 2 : (u[0] & 0xf0) == 0xe0 ? 3 : (u[0] & 0xf8) == 0xf0 ? 4 : 0;
-        bool ok = width > 0 && width <= n - i;
-        uint32_t cp = width == 1 ? u[0] : u[0] & (0x7fu >> width);
-        for (size_t k = 1; ok && k < width; k++) {
-            ok = (u[k] & 0xc0) == 0x80;
-            cp = cp << 6 | (u[k] & 0x3f);
-        }
-        if (!ok || (width > 1 && (cp < min_cp[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))))
-            return mt__error(ctx, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", u[0]);
-        line += u[0] == '\n';
-        i += width;
-    }
+    int line;
+    unsigned char bad;
+    if (mt_yaml_check_utf8(text, n, false, &line, &bad) < 0)
+        return mt__error(ctx, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", bad);
     return 0;
-}
-
-/* Diagnostics are collected (fy_diag_set_collect_errors); nothing is printed. */
-static void mt__diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag;
-    (void)user;
-    (void)buf;
-    (void)len;
 }
 
 static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
@@ -835,7 +814,7 @@ static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
-    dcfg.output_fn = mt__diag_discard_cb;
+    dcfg.output_fn = mt_yaml_diag_discard_cb;
     dcfg.colorize = false;
     diag = fy_diag_create(&dcfg);
     if (!diag) {

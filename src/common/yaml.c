@@ -3,6 +3,7 @@
  */
 #include "common/yaml.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
@@ -55,4 +56,41 @@ bool mt_yaml_is_null(struct fy_node *node)
         return true;
     return (len == 1 && text[0] == '~') ||
            (len == 4 && (!memcmp(text, "null", 4) || !memcmp(text, "Null", 4) || !memcmp(text, "NULL", 4)));
+}
+
+int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line_out, unsigned char *byte)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000}; /* by length: shorter forms are overlong */
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)text + i;
+        size_t width = u[0] < 0x80 ? 1
+                       : (u[0] & 0xe0) == 0xc0 ? 2
+                       : (u[0] & 0xf0) == 0xe0 ? 3
+                       : (u[0] & 0xf8) == 0xf0 ? 4
+                                               : 0;
+        bool ok = width > 0 && width <= n - i;
+        uint32_t cp = width == 1 ? u[0] : u[0] & (0x7fu >> width);
+        for (size_t k = 1; ok && k < width; k++) {
+            ok = (u[k] & 0xc0) == 0x80;
+            cp = cp << 6 | (u[k] & 0x3f);
+        }
+        if (!ok || (width > 1 && (cp < min_cp[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (refuse_nul && cp == 0)) {
+            *line_out = line;
+            *byte = u[0];
+            return -1;
+        }
+        line += u[0] == '\n';
+        i += width;
+    }
+    return 0;
+}
+
+void mt_yaml_diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
 }

@@ -10,6 +10,7 @@
 
 #include <libfyaml.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
 int mt_yaml_node_line(struct fy_node *node, int fallback);
@@ -19,5 +20,17 @@ struct fy_node *mt_yaml_deref(struct fy_node *node, bool *broken);
 
 /* "", "~" and "null" in plain style, or no node at all. */
 bool mt_yaml_is_null(struct fy_node *node);
+
+/*
+ * Check that text (n bytes) is UTF-8, as libfyaml 0.7 needs: it loops
+ * forever on some malformed UTF-8 and reads UTF-16 as an empty document.
+ * Overlong forms, surrogates and code points past U+10FFFF are refused;
+ * with refuse_nul, a NUL byte too. Returns 0, or -1 with *line (1-based)
+ * and *byte (the offending lead byte; 0 for a NUL) set.
+ */
+int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line, unsigned char *byte);
+
+/* A libfyaml diagnostic output function that prints nothing (errors are collected instead). */
+void mt_yaml_diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len);
 
 #endif
