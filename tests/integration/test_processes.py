@@ -7,6 +7,30 @@ import time
 from conftest import alive, children_of, wait_for, write
 
 
+class HealthLoad:
+    """Threads sending GET /api/health until stopped, counting answers (200) and failures."""
+
+    def __init__(self, server, nthreads):
+        self.results = {"ok": 0, "fail": 0}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(server,)) for _ in range(nthreads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, server):
+        while not self._stop.is_set():
+            try:
+                status, _, _ = server.request("GET", "/api/health", timeout=5)
+                self.results["ok" if status == 200 else "fail"] += 1
+            except OSError:
+                self.results["fail"] += 1
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
 def test_killed_mule_is_respawned_with_the_same_name(servers):
     s = servers(["--mules", "2", "--farm", "job-handlers:1,2"])
     before = s.by_name()["main.job-handlers.2"]
@@ -26,17 +50,8 @@ def test_killed_mule_is_respawned_with_the_same_name(servers):
 
 def test_killed_web_worker_under_load_keeps_serving(servers):
     s = servers(["--processes", "2", "--threads", "2"])
-    stop = threading.Event()
-    results = {"ok": 0, "fail": 0}
-    def load():
-        while not stop.is_set():
-            try:
-                status, _, _ = s.request("GET", "/api/health", timeout=5)
-                results["ok" if status == 200 else "fail"] += 1
-            except OSError:
-                results["fail"] += 1
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    [t.start() for t in threads]
+    load = HealthLoad(s, 4)
+    results = load.results
     time.sleep(0.3)
     victim = s.by_name()["main.web.1"]
     os.kill(victim["pid"], signal.SIGKILL)
@@ -45,8 +60,7 @@ def test_killed_web_worker_under_load_keeps_serving(servers):
     s.known_pids.add(new["pid"])
     ok_at_respawn = results["ok"]
     time.sleep(0.5)
-    stop.set()
-    [t.join() for t in threads]
+    load.stop()
     assert results["ok"] > ok_at_respawn, "no request served after the respawn"
     # Connections held by the killed worker may fail; the server as a whole keeps serving.
     assert results["ok"] > 20 * max(1, results["fail"]), results
@@ -161,23 +175,13 @@ def test_failed_respawn_is_retried_not_fatal(servers, tmp_path):
 def test_sighup_restarts_every_child_one_at_a_time_while_serving(servers):
     s = servers(["--processes", "2", "--mules", "2", "--farm", "f:1,2"])
     before = {n: p["pid"] for n, p in s.by_name().items() if p["role"] in ("web", "mule")}
-    stop = threading.Event()
-    results = {"ok": 0, "fail": 0}
-    def load():
-        while not stop.is_set():
-            try:
-                status, _, _ = s.request("GET", "/api/health", timeout=5)
-                results["ok" if status == 200 else "fail"] += 1
-            except OSError:
-                results["fail"] += 1
-    threads = [threading.Thread(target=load) for _ in range(2)]
-    [t.start() for t in threads]
+    load = HealthLoad(s, 2)
+    results = load.results
     time.sleep(0.2)
     s.send(signal.SIGHUP)
     wait_for(lambda: "reload: every process restarted" in s.log(), 15, what="the reload to finish")
     time.sleep(0.2)
-    stop.set()
-    [t.join() for t in threads]
+    load.stop()
     after = s.by_name()
     for name, pid in before.items():
         assert after[name]["pid"] not in (None, pid), "%s was not restarted" % name
