@@ -379,6 +379,28 @@ void mt_db_close(mt_db_t *db)
     free(db);
 }
 
+int mt_db_begin(mt_db_t *db)
+{
+    int rc = begin_immediate(db->sqlite, db->busy_timeout_ms);
+    return rc == SQLITE_OK ? 0 : mt_db__fail(db, rc, "begin a transaction");
+}
+
+int mt_db_commit(mt_db_t *db)
+{
+    int rc = sqlite3_exec(db->sqlite, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int ret = mt_db__fail(db, rc, "commit");
+    mt_db_rollback(db);
+    return ret;
+}
+
+void mt_db_rollback(mt_db_t *db)
+{
+    if (!sqlite3_get_autocommit(db->sqlite))
+        sqlite3_exec(db->sqlite, "ROLLBACK", NULL, NULL, NULL);
+}
+
 void mt_db_set_busy_timeout(mt_db_t *db, int ms)
 {
     db->busy_timeout_ms = ms < 0 ? 0 : ms;

@@ -76,6 +76,20 @@ int mt_db_open(const char *path, mt_db_sync_t sync, mt_db_t **out, char *err, si
 /* Finalize the cached statements and close. Accepts NULL. */
 void mt_db_close(mt_db_t *db);
 
+/*
+ * Group several writes into one commit: mt_db_begin() takes the write lock
+ * at once (BEGIN IMMEDIATE, waiting up to the busy timeout), so no
+ * statement inside can fail for want of it; the job_store functions called
+ * until mt_db_commit() join the transaction instead of committing each on
+ * its own. mt_db_commit() makes them durable together (with the
+ * connection's mt_db_sync_t); mt_db_rollback() drops them all and never
+ * fails. Returns 0 or a negative errno value with the message on the
+ * connection. A failed mt_db_commit() has rolled back.
+ */
+int mt_db_begin(mt_db_t *db);
+int mt_db_commit(mt_db_t *db);
+void mt_db_rollback(mt_db_t *db);
+
 /* Change the busy timeout of this connection (milliseconds, >= 0). */
 void mt_db_set_busy_timeout(mt_db_t *db, int ms);
 

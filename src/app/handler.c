@@ -1,12 +1,23 @@
 /*
  * handler: claiming, queueing, running and recovering jobs (see handler.h).
  *
- * Order of writes around a run, so that a crash at any point leaves a
- * state recovery can act on truthfully: the job is marked running (with
- * its working directory) before its command starts, its pid is recorded
- * right after, and the result is written when the command ends. A handler
- * that dies in between finds the job `running` when it comes back, stops
- * whatever is left of its process group, and records it as error.
+ * Group commit. A handler does not write each change the moment it learns
+ * of it: job ids from messages and polls, and results of commands that
+ * ended, are collected during one turn of the loop and written at its end
+ * (flush(), run from a uv_idle handle, which libuv runs before it next
+ * waits) in one transaction: the results, the claims, and for every free
+ * slot the move of a queued job to `running`. Only after that commit do the
+ * commands start; their pids follow in a second, small transaction. So a
+ * job that starts at once costs one commit from claim to running, and a
+ * burst of messages or exits shares its commits.
+ *
+ * Order of writes around a run, so that a crash at any point leaves a state
+ * recovery can act on truthfully: the job is `running` (with its working
+ * directory) before its command starts, its pid is recorded right after,
+ * and the result is written when the command ends. A handler that dies in
+ * between finds the job `running` when it comes back, stops whatever is
+ * left of its process group, and runs it again, or records it as error when
+ * its processes are gone (their result is unknown).
  */
 #include "app/handler.h"
 
@@ -27,12 +38,37 @@
 
 #define POLL_BATCH 100
 
+typedef struct id_list {
+    int64_t *v;
+    size_t n, cap;
+} id_list_t;
+
+/* A write waiting for the next flush: a result, or the pid of a command that started. */
+typedef struct pending_write {
+    int64_t id;
+    unsigned from;            /* allowed-from mask */
+    mt_job_state_t to;
+    bool has_exit_code;
+    int exit_code;
+    bool deleted_if_cancelled; /* the transition found the job being cancelled: end it deleted */
+    char *info;
+    char *external_id;
+} pending_write_t;
+
 typedef struct running_job {
     int64_t id;
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
 } running_job_t;
+
+/* A job moved to `running` in this flush's transaction, to start once it commits. */
+typedef struct start {
+    int64_t id;
+    const mt_tool_t *tool;
+    char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
+    char why[512];
+} start_t;
 
 struct mt_handler {
     mt_stack_t *stack;
@@ -43,8 +79,12 @@ struct mt_handler {
     bool stopping;           /* mt_handler_stop was called: start nothing more */
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
+    id_list_t incoming;      /* ids to claim (or accept) at the next flush */
+    pending_write_t *writes; /* to write at the next flush */
+    size_t nwrites, writes_cap;
     running_job_t *running;
     int nrunning;
+    uv_idle_t flush_idle;    /* active while something waits for flush() */
     uv_timer_t poll;
     uv_async_t wakeup;
     pthread_mutex_t inbox_lock;
@@ -52,7 +92,16 @@ struct mt_handler {
     size_t ninbox, inbox_cap;
 };
 
-/* ---- the queue ---- */
+/* ---- small containers ---- */
+
+static void id_list_push(id_list_t *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = mt_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = id;
+}
 
 static void queue_push(mt_handler_t *h, int64_t id)
 {
@@ -69,18 +118,21 @@ static void queue_push(mt_handler_t *h, int64_t id)
     h->queue[(h->qhead + h->qlen++) % h->qcap] = id;
 }
 
-static int64_t queue_pop(mt_handler_t *h)
+static int64_t queue_at(const mt_handler_t *h, size_t i)
 {
-    int64_t id = h->queue[h->qhead];
-    h->qhead = (h->qhead + 1) % h->qcap;
-    h->qlen--;
-    return id;
+    return h->queue[(h->qhead + i) % h->qcap];
+}
+
+static void queue_drop_front(mt_handler_t *h, size_t n)
+{
+    h->qhead = h->qcap ? (h->qhead + n) % h->qcap : 0;
+    h->qlen -= n;
 }
 
 static bool queue_remove(mt_handler_t *h, int64_t id)
 {
     for (size_t i = 0; i < h->qlen; i++) {
-        if (h->queue[(h->qhead + i) % h->qcap] != id)
+        if (queue_at(h, i) != id)
             continue;
         for (size_t k = i; k + 1 < h->qlen; k++)
             h->queue[(h->qhead + k) % h->qcap] = h->queue[(h->qhead + k + 1) % h->qcap];
@@ -98,7 +150,7 @@ static running_job_t *find_running(mt_handler_t *h, int64_t id)
     return NULL;
 }
 
-/* ---- state changes ---- */
+/* ---- state changes written at once (rare paths: cancel, stop, recovery) ---- */
 
 static int transition(int64_t id, unsigned from, mt_job_state_t to, const mt_job_update_t *update)
 {
@@ -118,7 +170,51 @@ static void fail_job(int64_t id, unsigned from, const char *why)
         mt_warn("job %lld: error: %s", (long long)id, why);
 }
 
-static void pump(mt_handler_t *h);
+/* ---- writes for the next flush ---- */
+
+static void flush_idle_cb(uv_idle_t *idle);
+
+static void schedule_flush(mt_handler_t *h)
+{
+    if (!uv_is_active((uv_handle_t *)&h->flush_idle))
+        uv_idle_start(&h->flush_idle, flush_idle_cb);
+}
+
+static pending_write_t *add_write(mt_handler_t *h, int64_t id, unsigned from, mt_job_state_t to)
+{
+    if (h->nwrites == h->writes_cap) {
+        h->writes_cap = h->writes_cap ? 2 * h->writes_cap : 16;
+        h->writes = mt_realloc(h->writes, h->writes_cap * sizeof *h->writes);
+    }
+    pending_write_t *w = &h->writes[h->nwrites++];
+    *w = (pending_write_t){.id = id, .from = from, .to = to};
+    return w;
+}
+
+static void add_failure(mt_handler_t *h, int64_t id, const char *why)
+{
+    add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR)->info = mt_strdup(why);
+    mt_warn("job %lld: error: %s", (long long)id, why);
+}
+
+static int apply_write(mt_db_t *db, const pending_write_t *w)
+{
+    mt_job_update_t u = {.has_exit_code = w->has_exit_code, .exit_code = w->exit_code, .info = w->info,
+                         .external_id = w->external_id};
+    int rc = mt_job_store_transition(db, w->id, w->from, w->to, &u);
+    if (rc == 0 && w->deleted_if_cancelled) /* a cancel arrived as it finished: the user's wish stands */
+        rc = mt_job_store_transition(db, w->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &u);
+    return rc < 0 ? rc : 0;
+}
+
+static void free_writes(mt_handler_t *h)
+{
+    for (size_t i = 0; i < h->nwrites; i++) {
+        free(h->writes[i].info);
+        free(h->writes[i].external_id);
+    }
+    h->nwrites = 0;
+}
 
 static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
 {
@@ -135,107 +231,133 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     h->nrunning--;
     free(rj);
 
-    mt_job_update_t u = {.has_exit_code = result->exited, .exit_code = result->exit_code,
-                         .info = result->why[0] ? result->why : NULL};
-    int rc;
+    pending_write_t *w;
     if (result->cancelled)
-        rc = transition(id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED, &u);
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
     else if (result->exited && result->exit_code == 0)
-        rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK, &u);
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK);
     else
-        rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR, &u);
-    if (rc == 0) /* a cancel arrived as it finished: the user's wish stands */
-        transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &u);
-    pump(h);
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR);
+    w->has_exit_code = result->exited;
+    w->exit_code = result->exit_code;
+    w->info = result->why[0] ? mt_strdup(result->why) : NULL;
+    w->deleted_if_cancelled = true;
+    schedule_flush(h);
+}
+
+/* ---- claiming and starting, inside flush()'s transaction ---- */
+
+/*
+ * Claim job id for this handler, or accept it if it is already assigned to
+ * this handler and new (db-self, db-preassign, mappings). Returns 1 if it is
+ * now queued here, 0 if it is not ours to run, or a negative value.
+ */
+static int claim(mt_db_t *db, mt_handler_t *h, int64_t id)
+{
+    int rc = mt_job_store_claim(db, id, h->name);
+    if (rc != 0)
+        return rc;
+    mt_job_t job = {0};
+    rc = mt_job_store_get(db, id, &job);
+    if (rc == 0 && job.state == MT_JOB_NEW && job.handler && strcmp(job.handler, h->name) == 0)
+        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_QUEUED, NULL);
+    else if (rc == -ENOENT)
+        rc = 0;
+    mt_job_clear(&job);
+    return rc;
 }
 
 /*
- * Start a queued job: `running` (with its working directory) is written
- * first, then the command starts, then its pid is recorded. A handler that
- * dies between the last two leaves a job `running` with no pid: recovery
- * cannot find its processes and records it as error (result unknown).
+ * Prepare queued job id to start: read it, build its command, and move it
+ * to `running` (or to `error` with the reason, or to `deleted` if it was
+ * being cancelled). Returns 1 with *s ready to start (s->argv set), 1 with
+ * s->argv NULL and s->why set if it failed, 0 if there is nothing to start,
+ * or a negative value on a database error.
  */
-static void start_job(mt_handler_t *h, int64_t id)
+static int prepare_start(mt_db_t *db, int64_t id, start_t *s)
 {
     mt_jobs_ctx_t *ctx = mt_jobs();
-    mt_db_t *db = mt_jobs_db();
-    if (!db)
-        return;
+    *s = (start_t){.id = id};
     mt_job_t job = {0};
-    if (mt_job_store_get(db, id, &job) < 0)
-        return;
+    int rc = mt_job_store_get(db, id, &job);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
     if (job.state == MT_JOB_DELETING) {
-        transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled before it ran"});
+        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                                     &(mt_job_update_t){.info = "cancelled before it ran"});
+        rc = rc < 0 ? rc : 0;
         goto out;
     }
-    if (job.state != MT_JOB_QUEUED)
-        goto out;
-
-    const mt_tool_t *tool = mt_toolbox_find(ctx->tools, job.tool_id);
-    if (!tool) {
-        char why[256];
-        snprintf(why, sizeof why, "tool '%s' is not installed", job.tool_id);
-        fail_job(id, MT_JOB_BIT(MT_JOB_QUEUED), why);
+    if (job.state != MT_JOB_QUEUED) {
+        rc = 0;
         goto out;
     }
-    char err[512];
-    json_error_t jerr;
-    json_t *params = json_loads(job.params ? job.params : "{}", 0, &jerr);
-    char **argv = NULL;
-    if (!params || mt_tool_build_argv(tool, params, &argv, err, sizeof err) < 0) {
-        fail_job(id, MT_JOB_BIT(MT_JOB_QUEUED), params ? err : "stored parameters are not valid JSON");
+    s->tool = mt_toolbox_find(ctx->tools, job.tool_id);
+    if (!s->tool) {
+        snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job.tool_id);
+    } else {
+        json_error_t jerr;
+        json_t *params = json_loads(job.params ? job.params : "{}", 0, &jerr);
+        if (!params)
+            snprintf(s->why, sizeof s->why, "stored parameters are not valid JSON");
+        else if (mt_tool_build_argv(s->tool, params, &s->argv, s->why, sizeof s->why) < 0)
+            s->argv = NULL;
         json_decref(params);
-        goto out;
     }
-    json_decref(params);
-
-    char workdir[4096], out_path[4200], err_path[4200];
+    char workdir[4096];
     mt_jobs_workdir(id, workdir, sizeof workdir);
+    mt_job_update_t u = {.working_dir = workdir, .runner = "local"};
+    if (!s->argv)
+        u = (mt_job_update_t){.info = s->why};
+    rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), s->argv ? MT_JOB_RUNNING : MT_JOB_ERROR, &u);
+    if (rc != 1) {
+        mt_tool_argv_free(s->argv);
+        s->argv = NULL;
+    }
+out:
+    mt_job_clear(&job);
+    return rc;
+}
+
+/* Start a job that is `running` in the database; on failure it goes to error at the next flush. */
+static void start_command(mt_handler_t *h, start_t *s)
+{
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    char workdir[4096], out_path[4200], err_path[4200], err[512];
+    mt_jobs_workdir(s->id, workdir, sizeof workdir);
     if (mkdir(workdir, 0755) < 0 && errno != EEXIST) {
         snprintf(err, sizeof err, "cannot create working directory %.300s: %s", workdir, strerror(errno));
-        fail_job(id, MT_JOB_BIT(MT_JOB_QUEUED), err);
-        mt_tool_argv_free(argv);
-        goto out;
-    }
-    /* Running first, then the command: a crash in between is recovered as "running". */
-    mt_job_update_t u = {.working_dir = workdir, .runner = "local"};
-    if (transition(id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, &u) != 1) {
-        mt_tool_argv_free(argv);
-        mt_handler_check_cancel(h, id);
-        goto out;
+        add_failure(h, s->id, err);
+        return;
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
     size_t nenv = 0;
-    const char *const *env = mt_tool_environment(tool, &nenv);
+    const char *const *env = mt_tool_environment(s->tool, &nenv);
     mt_run_spec_t spec = {
-        .argv = argv,
+        .argv = s->argv,
         .env = env,
         .env_count = nenv,
         .working_dir = workdir,
         .stdout_path = out_path,
         .stderr_path = err_path,
-        .walltime_s = mt_tool_walltime(tool),
+        .walltime_s = mt_tool_walltime(s->tool),
         .kill_grace_ms = (unsigned)ctx->cancel_grace_ms,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
-    rj->id = id;
+    rj->id = s->id;
     rj->handler = h;
     if (mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err) < 0) {
         free(rj);
-        fail_job(id, MT_JOB_BIT(MT_JOB_RUNNING), err);
-        mt_tool_argv_free(argv);
-        goto out;
+        add_failure(h, s->id, err);
+        return;
     }
-    mt_tool_argv_free(argv);
     rj->next = h->running;
     h->running = rj;
     h->nrunning++;
     char pid[32];
     snprintf(pid, sizeof pid, "%d", mt_run_pid(rj->run));
-    transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING, &(mt_job_update_t){.external_id = pid});
-out:
-    mt_job_clear(&job);
+    add_write(h, s->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id = mt_strdup(pid);
 }
 
 /*
@@ -245,43 +367,110 @@ out:
  */
 static void update_credit(mt_handler_t *h)
 {
-    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen;
+    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen - (long)h->incoming.n;
     mt_mule_set_credit(h->stack, h->stopping || free_slots < 0 ? 0 : free_slots);
 }
 
-static void pump(mt_handler_t *h)
+static bool can_start(const mt_handler_t *h)
 {
-    while (!h->stopping && h->nrunning < mt_jobs()->workers && h->qlen > 0)
-        start_job(h, queue_pop(h));
+    return !h->stopping && h->nrunning < mt_jobs()->workers && (h->qlen > 0 || h->incoming.n > 0);
+}
+
+/*
+ * One transaction: the pending writes, the claims, and the starts that fit;
+ * then, once committed, the commands. Everything stays pending if the
+ * transaction fails, to be tried again at the next flush (the poll's at the
+ * latest). Returns true if it committed and something is left to do.
+ */
+static bool flush_once(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return false;
+    if (mt_db_begin(db) < 0) {
+        mt_error("cannot write job changes: %s", mt_db_errmsg(db));
+        return false;
+    }
+    id_list_t claimed = {0};
+    start_t *starts = NULL;
+    size_t nstarts = 0, from_queue = 0, from_claimed = 0;
+    int rc = 0;
+    for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
+        rc = apply_write(db, &h->writes[i]);
+    for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
+        rc = claim(db, h, h->incoming.v[i]);
+        if (rc == 1)
+            id_list_push(&claimed, h->incoming.v[i]);
+    }
+    int slots = h->stopping ? 0 : mt_jobs()->workers - h->nrunning;
+    if (slots > 0)
+        starts = mt_calloc((size_t)slots, sizeof *starts);
+    while (rc >= 0 && (int)nstarts < slots) {
+        int64_t id;
+        if (from_queue < h->qlen)
+            id = queue_at(h, from_queue++);
+        else if (from_claimed < claimed.n)
+            id = claimed.v[from_claimed++];
+        else
+            break;
+        rc = prepare_start(db, id, &starts[nstarts]);
+        if (rc == 1)
+            nstarts++;
+    }
+    if (rc >= 0)
+        rc = mt_db_commit(db);
+    else
+        mt_db_rollback(db);
+    if (rc < 0) {
+        mt_error("cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
+        for (size_t i = 0; i < nstarts; i++)
+            mt_tool_argv_free(starts[i].argv);
+        free(starts);
+        free(claimed.v);
+        return false;
+    }
+
+    /* Committed: now the handler's own state follows. */
+    free_writes(h);
+    h->incoming.n = 0;
+    queue_drop_front(h, from_queue);
+    for (size_t i = from_claimed; i < claimed.n; i++)
+        queue_push(h, claimed.v[i]);
+    free(claimed.v);
+    for (size_t i = 0; i < nstarts; i++) {
+        start_t *s = &starts[i];
+        if (!s->argv) {
+            mt_warn("job %lld: error: %s", (long long)s->id, s->why);
+            continue;
+        }
+        start_command(h, s);
+        mt_tool_argv_free(s->argv);
+    }
+    free(starts);
+    return h->nwrites > 0 || can_start(h);
+}
+
+static void flush(mt_handler_t *h)
+{
+    uv_idle_stop(&h->flush_idle);
+    /* Each round commits or stops; a round that starts commands leaves their pids to write. */
+    while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h)) && flush_once(h))
+        ;
     update_credit(h);
+}
+
+static void flush_idle_cb(uv_idle_t *idle)
+{
+    flush(idle->data);
 }
 
 /* ---- taking jobs ---- */
 
 void mt_handler_take(mt_handler_t *h, int64_t id)
 {
-    mt_db_t *db = mt_jobs_db();
-    if (!db) {
-        update_credit(h);
-        return;
-    }
-    int rc = mt_job_store_claim(db, id, h->name);
-    if (rc == 0) {
-        /* Not unassigned: perhaps assigned to us directly (db-self, preassign, mapping). */
-        mt_job_t job = {0};
-        if (mt_job_store_get(db, id, &job) == 0 && job.state == MT_JOB_NEW && job.handler &&
-            strcmp(job.handler, h->name) == 0)
-            rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_QUEUED, NULL);
-        mt_job_clear(&job);
-    }
-    if (rc < 0)
-        mt_error("job %lld: cannot claim it: %s", (long long)id, mt_db_errmsg(db));
-    if (rc == 1) {
-        queue_push(h, id);
-        pump(h);
-    } else {
-        update_credit(h); /* the message's unit of credit bought nothing */
-    }
+    id_list_push(&h->incoming, id);
+    schedule_flush(h);
+    update_credit(h);
 }
 
 void mt_handler_check_cancel(mt_handler_t *h, int64_t id)
@@ -336,7 +525,7 @@ static void poll_cb(uv_timer_t *timer)
     if (mt_job_store_list(db, &mine, POLL_BATCH, 0, &jobs, &n, NULL) == 0) {
         for (size_t i = n; i-- > 0;) /* oldest first */
             if (jobs[i].state == MT_JOB_NEW)
-                mt_handler_take(h, jobs[i].id);
+                id_list_push(&h->incoming, jobs[i].id);
             else
                 mt_handler_check_cancel(h, jobs[i].id);
         mt_job_store_free(jobs, n);
@@ -349,27 +538,29 @@ static void poll_cb(uv_timer_t *timer)
      * lost (a full queue, a mule that died holding it) stay to be swept.
      */
     size_t room = (size_t)ctx->workers;
-    size_t load = (size_t)h->nrunning + h->qlen;
+    size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
     if (h->farm && load < room &&
         mt_job_store_unassigned(db, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {
         for (size_t i = 0; i < n; i++)
             if (jobs[i].destination && strcmp(jobs[i].destination, h->farm) == 0)
-                mt_handler_take(h, jobs[i].id);
+                id_list_push(&h->incoming, jobs[i].id);
         mt_job_store_free(jobs, n);
     }
-    while (h->skip_locked && (size_t)h->nrunning + h->qlen < (size_t)ctx->workers) {
+    while (h->skip_locked && !h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
         int64_t id = 0;
         if (mt_job_store_claim_next(db, "db", h->name, &id) != 1)
             break;
         queue_push(h, id);
-        pump(h);
     }
+    flush(h); /* also retries writes a failed flush left */
 }
 
 void mt_handler_stop(mt_handler_t *h)
 {
     h->stopping = true;
     uv_timer_stop(&h->poll);
+    h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
+    flush(h);          /* the results already in */
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
         mt_run_stop_orphan(mt_run_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
@@ -401,7 +592,7 @@ static void recover(mt_handler_t *h)
         int pid = j->external_id ? atoi(j->external_id) : 0;
         switch (j->state) {
         case MT_JOB_NEW:
-            mt_handler_take(h, j->id);
+            id_list_push(&h->incoming, j->id);
             break;
         case MT_JOB_QUEUED:
             queue_push(h, j->id);
@@ -432,7 +623,7 @@ static void recover(mt_handler_t *h)
     if (n)
         mt_info("recovery: %zu job%s of %s taken up again", n, n == 1 ? "" : "s", h->name);
     mt_job_store_free(jobs, n);
-    pump(h);
+    flush(h);
 }
 
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *farm, bool skip_locked)
@@ -446,6 +637,8 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *f
     pthread_mutex_init(&h->inbox_lock, NULL);
     uv_async_init(loop, &h->wakeup, wakeup_cb);
     h->wakeup.data = h;
+    uv_idle_init(loop, &h->flush_idle);
+    h->flush_idle.data = h;
     uv_timer_init(loop, &h->poll);
     h->poll.data = h;
     uv_timer_start(&h->poll, poll_cb, (uint64_t)mt_jobs()->poll_ms, (uint64_t)mt_jobs()->poll_ms);

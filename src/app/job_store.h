@@ -5,7 +5,8 @@
  * Every write is one SQL statement in its own transaction (the state
  * history rows come from triggers in the same statement, see db.c), so a
  * function that returns success has committed, with the durability of the
- * connection's mt_db_sync_t. Concurrency comes from the conditional UPDATEs:
+ * connection's mt_db_sync_t -- unless the caller opened a transaction with
+ * mt_db_begin(), which the writes then join until mt_db_commit(). Concurrency comes from the conditional UPDATEs:
  * any number of processes may claim or transition the same job at once and
  * exactly one wins; the others get 0, which is not an error.
  *
