@@ -182,7 +182,8 @@ static void create_job(mt_request_t *req)
         .destination = as.destination[0] ? as.destination : NULL,
     };
     int64_t id = 0;
-    int rc = mt_job_store_insert(db, &job, &id);
+    mt_job_t stored;
+    int rc = mt_job_store_insert(db, &job, &id, &stored);
     free(params_text);
     if (rc < 0) {
         mt_respond_error(req, 503, "the job could not be stored: %s", mt_db_errmsg(db));
@@ -201,15 +202,10 @@ static void create_job(mt_request_t *req)
         if (h)
             mt_handler_notify(h, id); /* else its poll finds it */
     }
-    mt_job_t stored = {0};
-    if (mt_job_store_get(db, id, &stored) == 0) {
-        json_t *o = job_json(&stored);
-        mt_respond_json(req, 201, o);
-        json_decref(o);
-        mt_job_clear(&stored);
-    } else {
-        mt_respond_error(req, 500, "job %lld was stored but cannot be read back", (long long)id);
-    }
+    json_t *o = job_json(&stored);
+    mt_respond_json(req, 201, o);
+    json_decref(o);
+    mt_job_clear(&stored);
 out:
     json_decref(params);
     json_decref(doc);

@@ -7,17 +7,19 @@
  * (flush(), run from a uv_idle handle, which libuv runs before it next
  * waits) in one transaction: the results, the claims, and for every free
  * slot the move of a queued job to `running`. Only after that commit do the
- * commands start; their pids follow in a second, small transaction. So a
- * job that starts at once costs one commit from claim to running, and a
- * burst of messages or exits shares its commits.
+ * commands start. Their pids ride along with the next transaction, or the
+ * poll's at the latest: nothing waits for them. So a job that starts at
+ * once costs one commit from claim to running and one for its result, and
+ * a burst of messages or exits shares its commits.
  *
  * Order of writes around a run, so that a crash at any point leaves a state
  * recovery can act on truthfully: the job is `running` (with its working
- * directory) before its command starts, its pid is recorded right after,
- * and the result is written when the command ends. A handler that dies in
- * between finds the job `running` when it comes back, stops whatever is
- * left of its process group, and runs it again, or records it as error when
- * its processes are gone (their result is unknown).
+ * directory) before its command starts, and the result is written when the
+ * command ends. A handler that dies in between finds the job `running` when
+ * it comes back, finds what is left of its processes (by the recorded pid,
+ * or by the MULETEER_JOB_DIR in their environment when the pid was not
+ * written yet), stops them and runs the job again; or, when they are gone,
+ * records it as error, since their result is unknown.
  */
 #include "app/handler.h"
 
@@ -43,7 +45,7 @@ typedef struct id_list {
     size_t n, cap;
 } id_list_t;
 
-/* A write waiting for the next flush: a result, or the pid of a command that started. */
+/* A write waiting for the next flush: a result, or a failure to start. */
 typedef struct pending_write {
     int64_t id;
     unsigned from;            /* allowed-from mask */
@@ -80,8 +82,10 @@ struct mt_handler {
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
     id_list_t incoming;      /* ids to claim (or accept) at the next flush */
-    pending_write_t *writes; /* to write at the next flush */
+    pending_write_t *writes; /* to write at the next flush, which they call for */
     size_t nwrites, writes_cap;
+    pending_write_t *pids;   /* pids of started commands: written with the next flush, not calling for one */
+    size_t npids, pids_cap;
     running_job_t *running;
     int nrunning;
     uv_idle_t flush_idle;    /* active while something waits for flush() */
@@ -180,15 +184,21 @@ static void schedule_flush(mt_handler_t *h)
         uv_idle_start(&h->flush_idle, flush_idle_cb);
 }
 
-static pending_write_t *add_write(mt_handler_t *h, int64_t id, unsigned from, mt_job_state_t to)
+static pending_write_t *append_write(pending_write_t **v, size_t *n, size_t *cap, int64_t id, unsigned from,
+                                     mt_job_state_t to)
 {
-    if (h->nwrites == h->writes_cap) {
-        h->writes_cap = h->writes_cap ? 2 * h->writes_cap : 16;
-        h->writes = mt_realloc(h->writes, h->writes_cap * sizeof *h->writes);
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        *v = mt_realloc(*v, *cap * sizeof **v);
     }
-    pending_write_t *w = &h->writes[h->nwrites++];
+    pending_write_t *w = &(*v)[(*n)++];
     *w = (pending_write_t){.id = id, .from = from, .to = to};
     return w;
+}
+
+static pending_write_t *add_write(mt_handler_t *h, int64_t id, unsigned from, mt_job_state_t to)
+{
+    return append_write(&h->writes, &h->nwrites, &h->writes_cap, id, from, to);
 }
 
 static void add_failure(mt_handler_t *h, int64_t id, const char *why)
@@ -207,13 +217,13 @@ static int apply_write(mt_db_t *db, const pending_write_t *w)
     return rc < 0 ? rc : 0;
 }
 
-static void free_writes(mt_handler_t *h)
+static void free_writes(pending_write_t *v, size_t *n)
 {
-    for (size_t i = 0; i < h->nwrites; i++) {
-        free(h->writes[i].info);
-        free(h->writes[i].external_id);
+    for (size_t i = 0; i < *n; i++) {
+        free(v[i].info);
+        free(v[i].external_id);
     }
-    h->nwrites = 0;
+    *n = 0;
 }
 
 static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
@@ -332,12 +342,19 @@ static void start_command(mt_handler_t *h, start_t *s)
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
-    size_t nenv = 0;
-    const char *const *env = mt_tool_environment(s->tool, &nenv);
+    /* The tool's environment, then the job's id. */
+    size_t ntool_env = 0;
+    const char *const *tool_env = mt_tool_environment(s->tool, &ntool_env);
+    const char **env = mt_calloc(ntool_env + 1, sizeof *env);
+    for (size_t i = 0; i < ntool_env; i++)
+        env[i] = tool_env[i];
+    char job_id_env[64];
+    snprintf(job_id_env, sizeof job_id_env, "MULETEER_JOB_ID=%lld", (long long)s->id);
+    env[ntool_env] = job_id_env;
     mt_run_spec_t spec = {
         .argv = s->argv,
         .env = env,
-        .env_count = nenv,
+        .env_count = ntool_env + 1,
         .working_dir = workdir,
         .stdout_path = out_path,
         .stderr_path = err_path,
@@ -347,7 +364,9 @@ static void start_command(mt_handler_t *h, start_t *s)
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
     rj->handler = h;
-    if (mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err) < 0) {
+    int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
+    free(env);
+    if (rc < 0) {
         free(rj);
         add_failure(h, s->id, err);
         return;
@@ -357,7 +376,8 @@ static void start_command(mt_handler_t *h, start_t *s)
     h->nrunning++;
     char pid[32];
     snprintf(pid, sizeof pid, "%d", mt_run_pid(rj->run));
-    add_write(h, s->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id = mt_strdup(pid);
+    append_write(&h->pids, &h->npids, &h->pids_cap, s->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
+        mt_strdup(pid);
 }
 
 /*
@@ -397,6 +417,8 @@ static bool flush_once(mt_handler_t *h)
     int rc = 0;
     for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
         rc = apply_write(db, &h->writes[i]);
+    for (size_t i = 0; i < h->npids && rc >= 0; i++)
+        rc = apply_write(db, &h->pids[i]);
     for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
         rc = claim(db, h, h->incoming.v[i]);
         if (rc == 1)
@@ -431,7 +453,8 @@ static bool flush_once(mt_handler_t *h)
     }
 
     /* Committed: now the handler's own state follows. */
-    free_writes(h);
+    free_writes(h->writes, &h->nwrites);
+    free_writes(h->pids, &h->npids);
     h->incoming.n = 0;
     queue_drop_front(h, from_queue);
     for (size_t i = from_claimed; i < claimed.n; i++)
@@ -450,18 +473,19 @@ static bool flush_once(mt_handler_t *h)
     return h->nwrites > 0 || can_start(h);
 }
 
-static void flush(mt_handler_t *h)
+/* Write what waits; with_pids: also when only pids wait (they never call for a flush themselves). */
+static void flush(mt_handler_t *h, bool with_pids)
 {
     uv_idle_stop(&h->flush_idle);
-    /* Each round commits or stops; a round that starts commands leaves their pids to write. */
-    while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h)) && flush_once(h))
+    /* Each round commits or stops; a command that fails to start leaves a write for the next. */
+    while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h) || (with_pids && h->npids > 0)) && flush_once(h))
         ;
     update_credit(h);
 }
 
 static void flush_idle_cb(uv_idle_t *idle)
 {
-    flush(idle->data);
+    flush(idle->data, false);
 }
 
 /* ---- taking jobs ---- */
@@ -552,7 +576,7 @@ static void poll_cb(uv_timer_t *timer)
             break;
         queue_push(h, id);
     }
-    flush(h); /* also retries writes a failed flush left */
+    flush(h, true); /* the pids, and writes a failed flush left */
 }
 
 void mt_handler_stop(mt_handler_t *h)
@@ -560,7 +584,7 @@ void mt_handler_stop(mt_handler_t *h)
     h->stopping = true;
     uv_timer_stop(&h->poll);
     h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
-    flush(h);          /* the results already in */
+    flush(h, true);    /* the results already in, and the pids */
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
         mt_run_stop_orphan(mt_run_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
@@ -590,6 +614,9 @@ static void recover(mt_handler_t *h)
     for (size_t i = 0; i < n; i++) {
         mt_job_t *j = &jobs[i];
         int pid = j->external_id ? atoi(j->external_id) : 0;
+        /* Started, but its pid not written yet when the handler died: find it by its environment. */
+        if (pid <= 0 && (j->state == MT_JOB_RUNNING || j->state == MT_JOB_DELETING) && j->working_dir)
+            pid = mt_run_find_session(j->working_dir);
         switch (j->state) {
         case MT_JOB_NEW:
             id_list_push(&h->incoming, j->id);
@@ -623,7 +650,7 @@ static void recover(mt_handler_t *h)
     if (n)
         mt_info("recovery: %zu job%s of %s taken up again", n, n == 1 ? "" : "s", h->name);
     mt_job_store_free(jobs, n);
-    flush(h);
+    flush(h, false);
 }
 
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *farm, bool skip_locked)

@@ -36,7 +36,7 @@
 
 static const char sql_insert[] =
     "INSERT INTO job (tool_id, tool_version, params, state, handler, destination, create_time, "
-    "update_time) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6) RETURNING id";
+    "update_time) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6) RETURNING " JOB_COLUMNS;
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
@@ -211,9 +211,11 @@ void mt_job_store_free(mt_job_t *jobs, size_t count)
 /* Queries                                                             */
 /* ------------------------------------------------------------------ */
 
-int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id)
+int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t *stored)
 {
     *id = 0;
+    if (stored)
+        memset(stored, 0, sizeof *stored);
     if (!job->tool_id)
         return -EINVAL;
     sqlite3_stmt *st = mt_db__stmt(db, sql_insert);
@@ -234,12 +236,17 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id)
         rc = mt_db__step(db, st);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
+        if (stored)
+            read_job(st, stored);
         /* The commit happens when the statement completes, not at its RETURNING row. */
         rc = sqlite3_step(st);
     }
     int ret = rc == SQLITE_DONE ? 0 : mt_db__fail(db, rc, "insert job");
-    if (ret)
+    if (ret) {
         *id = 0;
+        if (stored)
+            mt_job_clear(stored);
+    }
     mt_db__release(st);
     return ret;
 }

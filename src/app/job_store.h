@@ -48,9 +48,10 @@ char *mt_time_iso8601(int64_t us, char *buf);
  * be claimed) and destination (where an unassigned job waits; may be
  * NULL). Other fields of *job are ignored. Sets create and update times to
  * now and writes the first history row. Returns 0 and *id once committed,
- * -EINVAL without a tool_id, or another negative value.
+ * and the row as stored in *stored unless it is NULL (clear it with
+ * mt_job_clear); -EINVAL without a tool_id, or another negative value.
  */
-int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id);
+int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t *stored);
 
 /*
  * Read a job into *out (which the caller clears with mt_job_clear).

@@ -192,20 +192,45 @@ static bool env_overrides(const mt_run_spec_t *spec, const char *def)
     return false;
 }
 
-/* The minimal environment plus spec->env, NULL-terminated; the strings are borrowed. */
-static char **build_env(const mt_run_spec_t *spec)
+/*
+ * The minimal environment plus spec->env, then MULETEER_JOB_DIR (last, so
+ * no tool setting can hide it from recovery), NULL-terminated. Only
+ * *job_dir is allocated (free it); the other strings are borrowed.
+ */
+static char **build_env(const mt_run_spec_t *spec, char **job_dir)
 {
     static const char *const defaults[] = {MT_RUN_DEFAULT_PATH, MT_RUN_DEFAULT_LC_ALL};
     size_t ndefaults = sizeof defaults / sizeof defaults[0];
-    char **envp = mt_calloc(ndefaults + spec->env_count + 1, sizeof *envp);
+    char **envp = mt_calloc(ndefaults + spec->env_count + 2, sizeof *envp);
     size_t n = 0;
     for (size_t i = 0; i < ndefaults; i++)
         if (!env_overrides(spec, defaults[i]))
             envp[n++] = (char *)defaults[i];
     for (size_t i = 0; i < spec->env_count; i++)
-        envp[n++] = (char *)spec->env[i];
+        if (strncmp(spec->env[i], MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR) != 0)
+            envp[n++] = (char *)spec->env[i];
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(spec->working_dir) + 1;
+    *job_dir = mt_malloc(len);
+    snprintf(*job_dir, len, "%s=%s", MT_RUN_JOB_DIR_VAR, spec->working_dir);
+    envp[n++] = *job_dir;
     envp[n] = NULL;
     return envp;
+}
+
+/*
+ * The signals a command must not inherit as ignored. Exec resets caught
+ * signals to their default by itself; only ignored ones (SIGPIPE in every
+ * process here) survive it. Naming just these instead of every signal
+ * spares the child dozens of sigaction() calls while the handler waits for
+ * it to exec.
+ */
+static void inherited_ignores(sigset_t *set)
+{
+    static const int candidates[] = {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+                                     SIGCHLD, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGURG};
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+        sigaddset(set, candidates[i]);
 }
 
 static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
@@ -259,7 +284,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         return rc;
 
     int dirfd = -1, in_fd = -1, out_fd = -1, err_fd = -1;
-    char **envp = NULL;
+    char **envp = NULL, *job_dir_env = NULL;
     mt_run_t *run = NULL;
 
     dirfd = open(spec->working_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -282,7 +307,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         goto error;
     }
 
-    envp = build_env(spec);
+    envp = build_env(spec, &job_dir_env);
     run = mt_calloc(1, sizeof *run);
     run->done_cb = done_cb;
     run->data = data;
@@ -298,10 +323,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     posix_spawn_file_actions_addchdir_np(&actions, spec->working_dir);
     posix_spawnattr_init(&attr);
-    sigset_t all, none;
-    sigfillset(&all);
+    sigset_t ignores, none;
+    inherited_ignores(&ignores);
     sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &all); /* the handler ignores SIGPIPE: the command must not inherit that */
+    posix_spawnattr_setsigdefault(&attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
     posix_spawnattr_setsigmask(&attr, &none);
     /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
@@ -341,6 +366,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         uv_timer_start(&run->timer, on_timer, walltime_ms(spec->walltime_s), 0);
 
     free(envp);
+    free(job_dir_env);
     if (err_fd != out_fd)
         close(err_fd);
     close(out_fd);
@@ -352,6 +378,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
 
 error:
     free(envp);
+    free(job_dir_env);
     if (err_fd >= 0 && err_fd != out_fd)
         close(err_fd);
     if (out_fd >= 0)
@@ -473,4 +500,65 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     if (!wait_group_gone(pid, 1000))
         mt_warn("job process group %d still alive 1 s after SIGKILL", pid);
     return true;
+}
+
+/* Does /proc/PID/environ hold `entry` (KEY=VALUE) as one whole entry? */
+static bool environ_has(long pid, const char *entry, size_t entry_len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    /* Entries are NUL-terminated; compare each whole entry, carrying a partial one across reads. */
+    char buf[8192];
+    size_t have = 0;
+    bool found = false;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        size_t start = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (buf[i] != '\0')
+                continue;
+            if (i - start == entry_len && memcmp(buf + start, entry, entry_len) == 0)
+                found = true;
+            start = i + 1;
+        }
+        if (found)
+            break;
+        if (start == 0 && have == sizeof buf)
+            have = 0; /* an entry longer than the buffer is not ours (ours fits): skip it */
+        else {
+            memmove(buf, buf + start, have - start);
+            have -= start;
+        }
+    }
+    close(fd);
+    return found;
+}
+
+int mt_run_find_session(const char *working_dir)
+{
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(working_dir);
+    char *entry = mt_malloc(len + 1);
+    snprintf(entry, len + 1, "%s=%s", MT_RUN_JOB_DIR_VAR, working_dir);
+    DIR *proc = opendir("/proc");
+    int sid = 0;
+    struct dirent *de;
+    while (proc && sid == 0 && (de = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (pid <= 1 || *end != '\0' || pid == (long)getpid() || !environ_has(pid, entry, len))
+            continue;
+        pid_t s = getsid((pid_t)pid);
+        if (s > 1)
+            sid = (int)s;
+    }
+    if (proc)
+        closedir(proc);
+    free(entry);
+    return sid;
 }

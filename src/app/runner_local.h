@@ -3,16 +3,18 @@
  * the handler's libuv loop.
  *
  * The command runs without a shell, in its own session and process group
- * (uv_spawn with UV_PROCESS_DETACHED: the child calls setsid()), so that
- * one kill(-pid, sig) reaches everything it started and a signal sent to
- * the handler's group never reaches it. Its stdin is /dev/null, its stdout
- * and stderr go to files, its environment is a minimal one plus what the
- * caller gives -- nothing of the server's own environment leaks into it.
+ * (posix_spawn with POSIX_SPAWN_SETSID), so that one kill(-pid, sig)
+ * reaches everything it started and a signal sent to the handler's group
+ * never reaches it. Its stdin is /dev/null, its stdout and stderr go to
+ * files, its environment is a minimal one plus what the caller gives, plus
+ * MULETEER_JOB_DIR (its working directory) -- nothing of the server's own
+ * environment leaks into it.
  *
  * The handler (handler.c) starts a run per job, may cancel it, and learns
  * the outcome from one callback. After a handler restart, the jobs its
  * previous incarnation left running are stopped with mt_run_stop_orphan(),
- * given the pid recorded in the job store.
+ * given the pid recorded in the job store, or the session that
+ * mt_run_find_session() finds by MULETEER_JOB_DIR when no pid was recorded.
  *
  * Limits: a process that leaves the group (setsid(), setpgid()) escapes
  * both the cancel and the clean-up after the command exits; containing that
@@ -118,5 +120,19 @@ void mt_run_cancel(mt_run_t *run);
  * start-up only, before the loop runs any work.
  */
 bool mt_run_stop_orphan(int pid, unsigned grace_ms);
+
+/* The variable in every command's environment that names its working directory. */
+#define MT_RUN_JOB_DIR_VAR "MULETEER_JOB_DIR"
+
+/*
+ * Recovery when no pid was recorded: the session of a live process whose
+ * environment holds MULETEER_JOB_DIR=working_dir exactly (read from
+ * /proc/PID/environ, which a process cannot rewrite for its past; a
+ * program that execs itself with a cleared environment hides from this,
+ * but its session does not change). Returns that session's id, which is the
+ * command's leader pid and what mt_run_stop_orphan() takes, or 0 if there
+ * is none (or /proc cannot be read). Synchronous; for start-up only.
+ */
+int mt_run_find_session(const char *working_dir);
 
 #endif

@@ -76,7 +76,7 @@ static int64_t add_job(mt_db_t *conn, const char *tool, const char *handler, con
     mt_job_t job = {.tool_id = (char *)tool, .tool_version = "1.0", .params = "{\"n\": 1}",
                     .handler = (char *)handler, .destination = (char *)destination};
     int64_t id;
-    cr_assert_eq(mt_job_store_insert(conn, &job, &id), 0, "%s", mt_db_errmsg(conn));
+    cr_assert_eq(mt_job_store_insert(conn, &job, &id, NULL), 0, "%s", mt_db_errmsg(conn));
     cr_assert_gt(id, 0);
     return id;
 }
@@ -167,7 +167,7 @@ Test(job_store, a_locked_database_fails_with_ebusy_after_the_timeout)
     int64_t id = -1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cr_assert_eq(mt_job_store_insert(db, &job, &id), -EBUSY);
+    cr_assert_eq(mt_job_store_insert(db, &job, &id, NULL), -EBUSY);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     cr_assert(waited >= 0.09 && waited < 2.0, "waited %.3f s", waited);
@@ -182,12 +182,33 @@ Test(job_store, a_locked_database_fails_with_ebusy_after_the_timeout)
 
     cr_assert_eq(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(raw);
-    cr_assert_eq(mt_job_store_insert(db, &job, &id), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(mt_job_store_insert(db, &job, &id, NULL), 0, "%s", mt_db_errmsg(db));
 }
 
 /* ------------------------------------------------------------------ */
 /* Insert, get, list                                                   */
 /* ------------------------------------------------------------------ */
+
+Test(job_store, insert_returns_the_row_as_stored)
+{
+    mt_job_t job = {.tool_id = "cat1", .tool_version = "2.0", .params = "{\"n\":1}", .destination = "job-handlers"};
+    mt_job_t stored;
+    int64_t id = 0;
+    cr_assert_eq(mt_job_store_insert(db, &job, &id, &stored), 0, "%s", mt_db_errmsg(db));
+    mt_job_t read;
+    cr_assert_eq(mt_job_store_get(db, id, &read), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(stored.id, id);
+    cr_assert_eq(stored.state, MT_JOB_NEW);
+    cr_assert_null(stored.handler);
+    cr_assert_str_eq(stored.tool_id, read.tool_id);
+    cr_assert_str_eq(stored.tool_version, read.tool_version);
+    cr_assert_str_eq(stored.params, read.params);
+    cr_assert_str_eq(stored.destination, read.destination);
+    cr_assert_eq(stored.create_us, read.create_us);
+    cr_assert_gt(stored.create_us, 0);
+    mt_job_clear(&stored);
+    mt_job_clear(&read);
+}
 
 Test(job_store, insert_then_get_round_trips_and_is_visible_to_other_connections)
 {
@@ -222,7 +243,7 @@ Test(job_store, insert_then_get_round_trips_and_is_visible_to_other_connections)
     /* A preassigned job keeps its handler; params default to an empty object. */
     mt_job_t pre = {.tool_id = "true", .handler = "main.handler0"};
     int64_t id2;
-    cr_assert_eq(mt_job_store_insert(db, &pre, &id2), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(mt_job_store_insert(db, &pre, &id2, NULL), 0, "%s", mt_db_errmsg(db));
     cr_assert_gt(id2, id);
     cr_assert_eq(mt_job_store_get(db, id2, &job), 0);
     cr_assert_str_eq(job.handler, "main.handler0");
@@ -239,7 +260,7 @@ Test(job_store, get_unknown_is_enoent_and_insert_needs_a_tool)
     cr_assert_null(job.tool_id);
     mt_job_t none = {0};
     int64_t id = 7;
-    cr_assert_eq(mt_job_store_insert(db, &none, &id), -EINVAL);
+    cr_assert_eq(mt_job_store_insert(db, &none, &id, NULL), -EINVAL);
     cr_assert_eq(id, 0);
 }
 

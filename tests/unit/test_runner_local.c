@@ -556,7 +556,10 @@ Test(runner_local, environment_is_only_the_minimal_one_plus_the_given)
     char *out = slurp(in_dir("stdout"));
     cr_assert_null(strstr(out, "MT_RUNNER_TEST_SENTINEL"), "%s", out);
     cr_assert_null(strstr(out, "HOME="), "%s", out);
-    const char *expected[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C.UTF-8", "FOO=bar baz", "EMPTY="};
+    char job_dir[128];
+    snprintf(job_dir, sizeof job_dir, "MULETEER_JOB_DIR=%s", dir);
+    const char *expected[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C.UTF-8", "FOO=bar baz", "EMPTY=",
+                              job_dir};
     int lines = 0;
     for (char *save = NULL, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         bool known = false;
@@ -565,8 +568,50 @@ Test(runner_local, environment_is_only_the_minimal_one_plus_the_given)
         cr_assert(known, "unexpected variable in the command's environment: %s", line);
         lines++;
     }
-    cr_assert_eq(lines, 4);
+    cr_assert_eq(lines, 5);
     free(out);
+}
+
+Test(runner_local, a_tool_cannot_replace_the_job_dir_variable)
+{
+    const char *env[] = {"MULETEER_JOB_DIR=/elsewhere"};
+    char *argv[] = {"/usr/bin/env", NULL};
+    opts_t opts = {.env = env, .env_count = 1};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    char *out = slurp(in_dir("stdout"));
+    char want[128];
+    snprintf(want, sizeof want, "MULETEER_JOB_DIR=%s\n", dir);
+    cr_assert_not_null(strstr(out, want), "%s", out);
+    cr_assert_null(strstr(out, "/elsewhere"), "%s", out);
+    free(out);
+}
+
+Test(runner_local, find_session_finds_a_command_by_its_working_directory)
+{
+    char job7[128], job77[128];
+    snprintf(job7, sizeof job7, "%s/job7", dir);
+    snprintf(job77, sizeof job77, "%s/job77", dir);
+    cr_assert_eq(mkdir(job7, 0755), 0);
+    /* The leader exits at once; a background child keeps the session. */
+    char *argv[] = {"/bin/sh", "-c", "sleep 100 & exit 0", NULL};
+    mt_run_spec_t spec = {.argv = argv, .working_dir = job7, .stdout_path = "stdout", .stderr_path = "stderr",
+                          .kill_grace_ms = 1000};
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    outcome_t o = {0};
+    mt_run_t *run = NULL;
+    cr_assert_eq(mt_run_start(&loop, &spec, on_done, &o, &run, err, sizeof err), 0, "%s", err);
+    int leader = mt_run_pid(run);
+    cr_assert_eq(mt_run_find_session(job7), leader);
+    cr_assert_eq(mt_run_find_session(job77), 0, "a longer name is another directory");
+    cr_assert_eq(mt_run_find_session(dir), 0, "a parent directory is another directory");
+    uv_run(&loop, UV_RUN_DEFAULT); /* the leader exits; the runner kills what it left in its group */
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    double deadline = now_s() + GENEROUS_S;
+    while (mt_run_find_session(job7) != 0 && now_s() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(mt_run_find_session(job7), 0, "nothing of the job is left");
 }
 
 Test(runner_local, given_path_and_locale_replace_the_defaults)
@@ -577,7 +622,9 @@ Test(runner_local, given_path_and_locale_replace_the_defaults)
     outcome_t o;
     cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
     char *out = slurp(in_dir("stdout"));
-    cr_assert_str_eq(out, "PATH=/opt/tool/bin:/bin\nLC_ALL=C\n");
+    char want[256];
+    snprintf(want, sizeof want, "PATH=/opt/tool/bin:/bin\nLC_ALL=C\nMULETEER_JOB_DIR=%s\n", dir);
+    cr_assert_str_eq(out, want);
     free(out);
 }
 
