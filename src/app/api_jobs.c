@@ -26,6 +26,7 @@
 
 #include "app/app.h"
 #include "app/handler.h"
+#include "app/job_accept.h"
 #include "app/job_store.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -183,10 +184,10 @@ static void create_job(mt_request_t *req)
     };
     int64_t id = 0;
     mt_job_t stored;
-    int rc = mt_job_store_insert(db, &job, &id, &stored);
+    int rc = mt_job_accept(db, &job, &id, &stored, err, sizeof err);
     free(params_text);
     if (rc < 0) {
-        mt_respond_error(req, 503, "the job could not be stored: %s", mt_db_errmsg(db));
+        mt_respond_error(req, 503, "the job could not be stored: %s", err);
         goto out;
     }
     /* Committed: only now may anyone hear of it. */
