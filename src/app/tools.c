@@ -967,6 +967,12 @@ static int mt__load_environment(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_
             free(key);
             return -EINVAL;
         }
+        if (strncmp(key, "MULETEER_", 9) == 0) {
+            mt__error(ctx, kline, "environment: '%s' is reserved: muleteer sets the MULETEER_ variables itself",
+                      mt__quote(key, strlen(key), q));
+            free(key);
+            return -EINVAL;
+        }
         bool broken;
         struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         char what[300];

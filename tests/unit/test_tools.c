@@ -588,6 +588,8 @@ Test(tools, error_environment)
     load_fails("t.yml:6:", "'A B' is not a variable name", NULL);
     write_file("t.yml", HEAD "command: [/bin/true]\nenvironment:\n  A:\n");
     load_fails("t.yml:6:", "environment: A must not be empty", NULL);
+    write_file("t.yml", HEAD "command: [/bin/true]\nenvironment:\n  MULETEER_JOB_DIR: /elsewhere\n");
+    load_fails("t.yml:6:", "'MULETEER_JOB_DIR' is reserved", NULL);
 }
 
 Test(tools, environment_literal)
