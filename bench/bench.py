@@ -118,7 +118,8 @@ http {
 
 def bench_http(o, tmp):
     workers = 2
-    mt, mt_port = start_muleteer(["--processes", str(workers), "--threads", "1"])
+    # nginx runs with access_log off: so does muleteer (its access log is on by default).
+    mt, mt_port = start_muleteer(["--processes", str(workers), "--threads", "1", "--disable-logging"])
     ng, ng_port = start_nginx(workers, tmp)
     ours, theirs = [], []
     try:
@@ -290,7 +291,9 @@ def jobs_bench(port, extra):
 
 def start_muleteer_jobs(tmp, accept_sync):
     d = tempfile.mkdtemp(dir=tmp)
+    # The peer runs uWSGI with --disable-logging (no request log): so does muleteer.
     return start_muleteer(["--processes", "2", "--threads", "4", "--mules", "2", "--farm", "job-handlers:1,2",
+                           "--disable-logging",
                            "--set", "jobs.data-dir=%s" % d, "--set", "jobs.accept-sync=%s" % accept_sync])
 
 

@@ -15,6 +15,8 @@
  * fails (the farm's queue stayed full), the job stays unassigned and a
  * sweeper takes it within sweep-delay: the client still gets its 201.
  */
+#define MT_LOG_NAME "muleteer.jobs.api"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -191,6 +193,8 @@ static void create_job(mt_request_t *req)
         goto out;
     }
     /* Committed: only now may anyone hear of it. */
+    mt_debug("job %lld (%s): created, assigned by %s%s%s%s%s", (long long)id, tool_id, mt_assign_method_name(as.method),
+             as.handler[0] ? " to " : "", as.handler, as.farm[0] ? " through farm " : "", as.farm);
     char idtext[32];
     int n = snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     if (as.farm[0]) {

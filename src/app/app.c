@@ -1,6 +1,8 @@
 /*
  * app: loading the job application and starting its handlers (see app.h).
  */
+#define MT_LOG_NAME "muleteer.jobs.app"
+
 #include "app/app.h"
 
 #include <errno.h>

@@ -21,6 +21,8 @@
  * written yet), stops them and runs the job again; or, when they are gone,
  * records it as error, since their result is unknown.
  */
+#define MT_LOG_NAME "muleteer.jobs.handler"
+
 #include "app/handler.h"
 
 #include <errno.h>
@@ -241,6 +243,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     h->nrunning--;
     free(rj);
 
+    mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
     pending_write_t *w;
     if (result->cancelled)
         w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
@@ -374,6 +377,7 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->next = h->running;
     h->running = rj;
     h->nrunning++;
+    mt_debug("job %lld: started %s, pid %d", (long long)s->id, s->argv[0], mt_run_pid(rj->run));
     char pid[32];
     snprintf(pid, sizeof pid, "%d", mt_run_pid(rj->run));
     append_write(&h->pids, &h->npids, &h->pids_cap, s->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
@@ -423,6 +427,8 @@ static bool flush_once(mt_handler_t *h)
         rc = claim(db, h, h->incoming.v[i]);
         if (rc == 1)
             id_list_push(&claimed, h->incoming.v[i]);
+        else if (rc == 0)
+            mt_debug("job %lld: not claimable (claimed by another handler, or cancelled)", (long long)h->incoming.v[i]);
     }
     int slots = h->stopping ? 0 : mt_jobs()->workers - h->nrunning;
     if (slots > 0)
@@ -456,6 +462,8 @@ static bool flush_once(mt_handler_t *h)
     free_writes(h->writes, &h->nwrites);
     free_writes(h->pids, &h->npids);
     h->incoming.n = 0;
+    for (size_t i = 0; i < claimed.n; i++)
+        mt_debug("job %lld: claimed", (long long)claimed.v[i]);
     queue_drop_front(h, from_queue);
     for (size_t i = from_claimed; i < claimed.n; i++)
         queue_push(h, claimed.v[i]);
@@ -565,9 +573,14 @@ static void poll_cb(uv_timer_t *timer)
     size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
     if (h->farm && load < room &&
         mt_job_store_unassigned(db, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {
-        for (size_t i = 0; i < n; i++)
-            if (jobs[i].destination && strcmp(jobs[i].destination, h->farm) == 0)
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i].destination && strcmp(jobs[i].destination, h->farm) == 0) {
+                mt_notice("sweeper: job %lld was not claimed within %d ms (its message was lost or the farm's "
+                          "queue was full): taking it",
+                          (long long)jobs[i].id, ctx->sweep_delay_ms);
                 id_list_push(&h->incoming, jobs[i].id);
+            }
+        }
         mt_job_store_free(jobs, n);
     }
     while (h->skip_locked && !h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {

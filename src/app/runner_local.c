@@ -12,6 +12,8 @@
  * group is killed, both handles are closed, and the last close callback
  * reports the result and frees the run.
  */
+#define MT_LOG_NAME "muleteer.jobs.runner"
+
 #include "app/runner_local.h"
 
 #include <assert.h>

@@ -1,6 +1,7 @@
 /*
  * clock: the two clocks the stack reads. Monotonic milliseconds for
- * deadlines and backoff (immune to wall-clock steps); wall-clock
+ * deadlines and backoff (immune to wall-clock steps), microseconds for
+ * durations; wall-clock
  * microseconds for times shown to people (/api/stack "started").
  */
 #ifndef MT_CLOCK_H
@@ -15,6 +16,14 @@ static inline int64_t mt_clock_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic microseconds, for durations (the access log's). */
+static inline int64_t mt_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static inline int64_t mt_wall_us(void)

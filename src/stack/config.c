@@ -16,6 +16,8 @@
  * "yaml" and "set" options are recognized by name: their values name files
  * to read after argv, or another option to set.
  */
+#define MT_LOG_NAME "muleteer.stack.config"
+
 #include "stack/config.h"
 
 #include <assert.h>

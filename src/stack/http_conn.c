@@ -27,6 +27,8 @@
  * discarded after a shutdown() for at most MT_HTTP_LINGER_MS, so that the
  * close does not turn into a reset that destroys the error response.
  */
+#define MT_LOG_NAME "muleteer.stack.http"
+
 #include "stack/http_conn.h"
 
 #include <assert.h>
@@ -37,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -105,6 +108,9 @@ static int on_message_begin(llhttp_t *parser)
     conn->span = MT_HTTP_SPAN_NONE;
     conn->err_status = 0;
     conn->resp_headers.len = 0;
+    conn->req.start_us = mt_clock_us();
+    conn->req.status = 0;
+    conn->req.bytes = 0;
     return 0;
 }
 
@@ -248,6 +254,10 @@ static void conn_message_done(mt_http_conn_t *conn)
         conn->close_after = true; /* decided before dispatch: the response says "Connection: close" */
 
     mt_http__dispatch(conn);
+    if (conn->server->cfg.access_log)
+        mt_log_emit("muleteer.access", MT_LOG_INFO, "%s %s%s%s %d %llu %lldus", conn->req.method, conn->req.path,
+                    conn->req.query[0] ? "?" : "", conn->req.query, conn->req.status,
+                    (unsigned long long)conn->req.bytes, (long long)(mt_clock_us() - conn->req.start_us));
 
     conn->in_request = false;
     conn->answered++;

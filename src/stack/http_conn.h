@@ -93,6 +93,9 @@ struct mt_request {
     const char *query;  /* in conn->head, or "" */
     bool head_only;     /* HEAD: headers of the response, no body */
     bool responded;
+    int status;         /* of the response, for the access log */
+    uint64_t bytes;     /* body bytes of the response, for the access log */
+    int64_t start_us;   /* monotonic time the request began, for the access log */
 };
 
 /* Which callback paused the parser. */

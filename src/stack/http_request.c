@@ -12,6 +12,8 @@
  * Static paths that try to escape their directory (-EACCES from
  * mt_static_resolve) are answered 403, missing files 404.
  */
+#define MT_LOG_NAME "muleteer.stack.http"
+
 #include "stack/http_conn.h"
 #include "stack/url.h"
 
@@ -186,6 +188,8 @@ static void serve_file(mt_http_conn_t *conn, int fd, const struct stat *st)
 {
     mt_request_t *req = &conn->req;
     req->responded = true;
+    req->status = 200;
+    req->bytes = req->head_only ? 0 : (uint64_t)st->st_size;
     char date[MT_HTTP_DATE_LEN + 1];
     mt_http__format_date(st->st_mtime, date);
     mt_http__buf_append(&conn->resp_headers, "Last-Modified: ", 15);
@@ -369,6 +373,8 @@ void mt_respond(mt_request_t *req, int status, const char *content_type, const v
         mt_error("http: %s %s: invalid status %d, answering 500", req->method, req->path, status);
         status = 500;
     }
+    req->status = status;
+    req->bytes = req->head_only ? 0 : len;
     if (content_type != NULL && strpbrk(content_type, "\r\n") != NULL)
         content_type = "application/octet-stream";
     bool bodiless = status == 204 || status == 304;

@@ -12,6 +12,8 @@
  * second) and the handle bookkeeping that lets mt_http_server_close() free
  * the server from the last close callback.
  */
+#define MT_LOG_NAME "muleteer.stack.http"
+
 #include "stack/http_conn.h"
 
 #include <errno.h>

@@ -28,6 +28,7 @@
 #ifndef MT_HTTP_SERVER_H
 #define MT_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -43,6 +44,7 @@ typedef struct mt_http_config {
     const mt_router_t *router;     /* frozen */
     const mt_static_map_t *statics;/* may be NULL */
     mt_stack_t *stack;             /* returned by mt_request_stack() */
+    bool access_log;               /* a line per request on logger muleteer.access */
 } mt_http_config_t;
 
 typedef struct mt_http_server mt_http_server_t;

@@ -1,6 +1,8 @@
 /*
  * master: spawning, reaping, respawning with backoff, and shutdown (see master.h).
  */
+#define MT_LOG_NAME "muleteer.stack.master"
+
 #include "stack/master.h"
 
 #include <errno.h>
@@ -336,6 +338,13 @@ static void on_signal(master_t *m, int sig)
         if (m->phase == PHASE_RUNNING)
             begin_reload(m);
         break;
+    case SIGUSR1:
+        /* logrotate: every process reopens its log files, the master first. */
+        mt_log_reopen();
+        mt_info("SIGUSR1 received: log files reopened, asking every process to do the same");
+        signal_role(m, MT_ROLE_WEB, SIGUSR1);
+        signal_role(m, MT_ROLE_MULE, SIGUSR1);
+        break;
     default:
         break;
     }
@@ -353,6 +362,7 @@ int mt_master_run(mt_stack_t *stack)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     m.signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -6,6 +6,8 @@
  * channel, its other farms or a shutdown signal. A reader that loses the
  * race for a farm message (EAGAIN) simply waits again.
  */
+#define MT_LOG_NAME "muleteer.stack.mule"
+
 #include "stack/mule.h"
 
 #include <errno.h>

@@ -56,6 +56,10 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_INT("mule-reload-mercy", "10", 0, 3600, "seconds mules get to exit at shutdown before SIGKILL"),
     { "log-level", MT_OPT_STRING, "info", 0, 0, MT_OPT_LOG_LEVEL, NULL,
       "lowest level logged: debug, info, notice, warn, error, alert" },
+    OPT_STR("log-format", "classic",
+            "format of the default stderr log: classic, json (JSON lines), or a Python logging %-format"),
+    OPT_BOOL("access-log", "true", "log one line per HTTP request (logger muleteer.access)"),
+    OPT_BOOL("disable-logging", "false", "uWSGI's name for access-log = false"),
 
     /* Configuration sources: command line only. */
     OPT_LIST("ini", MT_OPT_CMDLINE_ONLY, "FILE[:SECTION]: read options from an INI file"),
@@ -77,7 +81,6 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_IGNORED("need-app", MT_OPT_BOOL),
     OPT_IGNORED("plugin", MT_OPT_STRING),
     OPT_IGNORED("plugins", MT_OPT_STRING),
-    OPT_IGNORED("disable-logging", MT_OPT_BOOL),
     OPT_IGNORED("vacuum", MT_OPT_BOOL),
     OPT_IGNORED("thunder-lock", MT_OPT_BOOL),
 

@@ -19,7 +19,8 @@
 #include "stack/stack.h"
 #include "stack/web_worker.h"
 
-/* Restore what the master changed: default dispositions, nothing blocked; SIGPIPE stays ignored. */
+/* Restore what the master changed: default dispositions, nothing blocked; SIGPIPE (and SIGUSR1 until the log
+ * catches it) ignored. */
 static void reset_signals(void)
 {
     struct sigaction sa = {.sa_handler = SIG_DFL};
@@ -28,6 +29,7 @@ static void reset_signals(void)
         if (sig != SIGKILL && sig != SIGSTOP)
             (void)sigaction(sig, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN); /* a log reopen must not kill a child before its handler is in place */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

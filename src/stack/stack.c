@@ -12,6 +12,8 @@
  *   5. register the stack's routes and load the application;
  *   6. freeze the registrations and hand over to the master loop.
  */
+#define MT_LOG_NAME "muleteer.stack"
+
 #include "stack/stack.h"
 
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/log_config.h"
 #include "stack/master.h"
 #include "common/mem.h"
 #include "stack/options.h"
@@ -49,7 +52,69 @@ void mt_stack__become(mt_stack_t *stack, size_t slot)
                                   sizeof name, err, sizeof err) == 0)
             snprintf(p->live->server_name, sizeof p->live->server_name, "%s", name);
     }
-    mt_log_set_name(mt_proctable_server_name(&stack->procs, slot));
+    /*
+     * Log identity. For file name templates the master and the web workers
+     * are one pool, "web", number 0 -- as a preforking uWSGI master and its
+     * workers are -- so one template gives them one file; mules and
+     * standalone processes get their pool and number.
+     */
+    bool own_file = p->role == MT_ROLE_MULE || p->role == MT_ROLE_STANDALONE;
+    mt_log_identity_t id = {
+        .server_name = mt_proctable_server_name(&stack->procs, slot),
+        .pool_name = p->pool,
+        .file_pool = own_file ? p->pool : "web",
+        .file_server_id = own_file ? p->instance_id : 0,
+        .worker_id = p->worker_id,
+        .mule_id = p->mule_id,
+        .server_id = p->instance_id,
+    };
+    mt_log_set_identity(&id);
+    if (p->role != MT_ROLE_MASTER)
+        mt_log_catch_reopen_signal(); /* the master forwards SIGUSR1 from its own loop */
+}
+
+/*
+ * The logging configuration: the `logging:` key of the last YAML file or
+ * the logging sections of the last INI file that has one (later files
+ * override earlier ones, as for options); otherwise the default stderr
+ * log, in the --log-format format.
+ */
+static int configure_logging(mt_stack_t *stack, char *err, size_t errlen)
+{
+    mt_log_level_t level = MT_LOG_INFO;
+    mt_log_level_parse(mt_config_get(stack->config, NULL, "log-level", NULL), &level);
+    mt_log_conf_t chosen = {0};
+    static const char *const kinds[] = {"yaml", "ini"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = mt_config_list_count(stack->config, NULL, kinds[k]);
+        for (size_t i = 0; i < n; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s", mt_config_list_get(stack->config, NULL, kinds[k], i, NULL));
+            mt_log_conf_t conf;
+            int rc;
+            if (k == 0) {
+                rc = mt_log_conf_load_yaml(path, &conf, err, errlen);
+            } else {
+                char *colon = strrchr(path, ':'); /* FILE:SECTION, as the option loader reads it */
+                if (colon && colon != path && colon[1] && !strchr(colon + 1, '/'))
+                    *colon = '\0';
+                rc = mt_log_conf_load_ini(path, &conf, err, errlen);
+            }
+            if (rc < 0) {
+                mt_log_conf_free(&chosen);
+                return -1;
+            }
+            if (conf.present) {
+                mt_log_conf_free(&chosen);
+                chosen = conf;
+            } else {
+                mt_log_conf_free(&conf);
+            }
+        }
+    }
+    int rc = mt_log_configure(&chosen, level, mt_config_get(stack->config, NULL, "log-format", NULL), err, errlen);
+    mt_log_conf_free(&chosen);
+    return rc;
 }
 
 const char *mt_stack_server_name(const mt_stack_t *stack)
@@ -251,9 +316,10 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         status = 0;
         goto out;
     }
-    mt_log_level_t level = MT_LOG_INFO;
-    mt_log_level_parse(mt_config_get(stack->config, NULL, "log-level", NULL), &level);
-    mt_log_set_level(level);
+    if (configure_logging(stack, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
 
     if (mt_config_get(stack->config, NULL, "attach-to-pool", NULL)) {
         status = mt_standalone_run(stack);

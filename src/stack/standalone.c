@@ -1,6 +1,8 @@
 /*
  * standalone: a webless process attached to a pool (see standalone.h).
  */
+#define MT_LOG_NAME "muleteer.stack.standalone"
+
 #include "stack/standalone.h"
 
 #include <stdio.h>

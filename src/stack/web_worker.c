@@ -1,6 +1,8 @@
 /*
  * web_worker: threads of HTTP serving in one process (see web_worker.h).
  */
+#define MT_LOG_NAME "muleteer.stack.web_worker"
+
 #include "stack/web_worker.h"
 
 #include <errno.h>
@@ -61,6 +63,9 @@ static void *thread_main(void *arg)
     mt_stack_t *stack = wt->stack;
     char err[256];
 
+    char name[32];
+    snprintf(name, sizeof name, "WebThread-%d", wt->index + 1);
+    mt_log_set_thread_name(name);
     uv_loop_init(&wt->loop);
     mt_stack__set_thread_loop(&wt->loop);
     mt_http_config_t cfg = {
@@ -71,6 +76,8 @@ static void *thread_main(void *arg)
         .router = stack->router,
         .statics = stack->statics,
         .stack = stack,
+        .access_log = mt_config_get_bool(stack->config, NULL, "access-log") &&
+                      !mt_config_get_bool(stack->config, NULL, "disable-logging"),
     };
     wt->server = mt_http_server_create(&wt->loop, &cfg, err, sizeof err);
     if (!wt->server) {
