@@ -191,9 +191,11 @@ int mt_mule_run(mt_stack_t *stack)
     if (stack->app && stack->app->mule_start)
         stack->app->mule_start(stack, stack->app->app_data);
     if (self->role == MT_ROLE_MULE)
-        mt_info("mule %d ready (%zu farm%s)", self->mule_id, self->nfarms, self->nfarms == 1 ? "" : "s");
+        mt_info("%s (pid %d) ready: mule %d, %zu farm%s", mt_stack_server_name(stack), (int)getpid(), self->mule_id,
+                self->nfarms, self->nfarms == 1 ? "" : "s");
     else
-        mt_info("standalone process ready in pool %s", self->pool);
+        mt_info("%s (pid %d): standalone process ready in pool %s", mt_stack_server_name(stack), (int)getpid(),
+                self->pool);
 
     uv_run(&m.loop, UV_RUN_DEFAULT);
 

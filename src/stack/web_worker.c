@@ -131,7 +131,8 @@ int mt_web_worker_run(mt_stack_t *stack)
         if (atomic_load(&threads[i].started) < 0)
             return MT_EXIT_FATAL;
     }
-    mt_info("serving on %s with %d thread%s", stack->listen_addr, nthreads, nthreads == 1 ? "" : "s");
+    mt_info("%s (pid %d) serving on %s with %d thread%s", mt_stack_server_name(stack), (int)getpid(),
+            stack->listen_addr, nthreads, nthreads == 1 ? "" : "s");
 
     int sig;
     do {
