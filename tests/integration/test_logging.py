@@ -127,14 +127,16 @@ def test_proposal_yaml_gives_each_mule_its_own_file(servers, tmp_path):
     assert any(r["thread"].startswith("WebThread-") for r in recs)
     assert not (tmp_path / "muleteer_default.log").exists(), "the template replaces the plain file name"
     # The console handler got everything too, in the same format.
-    stderr_recs = parse([l for l in s.log_lines if l.startswith("muleteer")])
-    assert {r["pid"] for r in stderr_recs} >= web_pids | {p["pid"] for p in mules.values()}
+    want = web_pids | {p["pid"] for p in mules.values()}
+    wait_for(lambda: {r["pid"] for r in parse([l for l in list(s.log_lines) if l.startswith("muleteer")])} >= want,
+             10, what="the console lines of every process")
 
 
 def test_proposal_ini_form_formats_every_line(servers, tmp_path):
     conf = write(tmp_path, "muleteer.ini", PROPOSAL_INI)
     s = servers(["--ini", str(conf)])
     s.request("GET", "/api/health")
+    wait_for(lambda: any("GET /api/health 200 " in l for l in list(s.log_lines)), 10, what="the access line")
     lines = [l for l in s.log_lines if l.strip()]
     recs = parse(lines)
     loggers = {r["logger"] for r in recs}
@@ -172,7 +174,8 @@ logging:
 def test_json_lines_for_log_shippers(servers, tmp_path):
     s = servers(["--log-format", "json", "--mules", "1"])
     s.request("GET", "/api/health")
-    wait_for(lambda: any('"muleteer.access"' in l for l in s.log_lines), 10, what="an access line")
+    wait_for(lambda: any('"muleteer.access"' in l and "GET /api/health" in l for l in list(s.log_lines)), 10,
+             what="the access line of GET /api/health")
     names = lambda: {json.loads(l)["server_name"] for l in list(s.log_lines) if l.strip()}
     wait_for(lambda: names() >= {"main.master", "main.web.1", "main.mule.1"}, 10, what="a line from each process")
     docs = [json.loads(l) for l in s.log_lines if l.strip()]
