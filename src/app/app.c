@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "app/handler.h"
+#include "app/workflow_library.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -28,6 +29,9 @@ static const mt_option_def_t jobs_options[] = {
      "SQLite database: a path or sqlite:///PATH (default DATA_DIR/jobs.sqlite)"},
     {"tools-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
      "directory of tool definitions (*.yml); default: the sample tools shipped beside the binary (../tools)"},
+    {"workflows-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "directory of workflow definitions (*.yml); default: the sample workflows shipped beside the binary "
+     "(../workflows), unless tools-dir names tools of your own"},
     {"job-config", MT_OPT_STRING, NULL, 0, 0, 0, NULL, "job configuration: job_conf.yml or job_conf.xml"},
     {"workers", MT_OPT_INT, "4", 1, 1024, 0, NULL, "jobs one handler runs at once"},
     {"accept-sync", MT_OPT_STRING, "full", 0, 0, 0, NULL,
@@ -107,8 +111,8 @@ static char *absolute(const char *path)
     return mt_asprintf("%s/%s", cwd, path);
 }
 
-/* The tools directory: as configured, else the sample tools beside the binary (BIN/../tools), else ./tools. */
-static char *default_tools_dir(const char *configured)
+/* A directory: as configured, else the samples beside the binary (BIN/../NAME), else ./NAME. */
+static char *default_dir(const char *configured, const char *name)
 {
     if (configured)
         return mt_strdup(configured);
@@ -121,13 +125,13 @@ static char *default_tools_dir(const char *configured)
             if (slash)
                 *slash = '\0';
         }
-        char *candidate = mt_asprintf("%s/tools", exe);
+        char *candidate = mt_asprintf("%s/%s", exe, name);
         struct stat st;
         if (stat(candidate, &st) == 0 && S_ISDIR(st.st_mode))
             return candidate;
         free(candidate);
     }
-    return mt_strdup("tools");
+    return mt_strdup(name);
 }
 
 static int parse_sync(const char *name, const char *value, mt_db_sync_t *out, char *err, size_t errlen)
@@ -212,10 +216,21 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     if (mt_db_migrate(ctx.db_path, err, errlen) < 0)
         return -1;
     char why[768];
-    char *tools_dir = default_tools_dir(mt_app_option(stack, "tools-dir"));
+    char *tools_dir = default_dir(mt_app_option(stack, "tools-dir"), "tools");
     rc = mt_toolbox_load(tools_dir, &ctx.tools, why, sizeof why);
     if (rc < 0) {
         snprintf(err, errlen, "option 'jobs.tools-dir': %s", why);
+        free(tools_dir);
+        return -1;
+    }
+    /* The sample workflows use the sample tools: with tools of one's own, only workflows one names. */
+    const char *workflows_option = mt_app_option(stack, "workflows-dir");
+    char *workflows_dir = workflows_option || !mt_app_option(stack, "tools-dir") ? default_dir(workflows_option, "workflows")
+                                                                                : NULL;
+    rc = mt_workflow_library_load(workflows_dir, workflows_option == NULL, ctx.tools, &ctx.workflows, why, sizeof why);
+    free(workflows_dir);
+    if (rc < 0) {
+        snprintf(err, errlen, "option 'jobs.workflows-dir': %s", why);
         free(tools_dir);
         return -1;
     }
@@ -225,7 +240,7 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     }
     if ((rc = mt_register_message_handler(stack, MT_JOBS_MSG_SETUP, on_setup_message, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, on_setup_message, NULL)) < 0 ||
-        mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0) {
+        mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0 || mt_workflows_api_register(stack) < 0) {
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
@@ -233,7 +248,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         free(tools_dir);
         return -1;
     }
-    mt_info("jobs: database %s, %zu tools from %s, %s", ctx.db_path, mt_toolbox_count(ctx.tools), tools_dir,
+    mt_info("jobs: database %s, %zu tools from %s, %zu workflows, %s", ctx.db_path, mt_toolbox_count(ctx.tools),
+            tools_dir, mt_workflow_library_count(ctx.workflows),
             ctx.conf ? "job configuration loaded" : "no job configuration");
     free(tools_dir);
     return 0;

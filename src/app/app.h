@@ -34,6 +34,7 @@ typedef struct mt_jobs_ctx {
     char *db_path;           /* absolute */
     char *jobs_dir;          /* data_dir/jobs: one working directory per job */
     mt_toolbox_t *tools;
+    struct mt_workflow_library *workflows; /* the workflows directory's */
     mt_job_conf_t *conf;     /* NULL: no job configuration */
     mt_db_sync_t accept_sync;/* the web workers' connections: what a 201 promises */
     mt_db_sync_t state_sync; /* the handlers' connections */
@@ -64,5 +65,6 @@ const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
 /* Register the HTTP API (api_jobs.c, api_tools.c). */
 int mt_jobs_api_register(mt_stack_t *stack);
 int mt_tools_api_register(mt_stack_t *stack);
+int mt_workflows_api_register(mt_stack_t *stack);
 
 #endif

@@ -84,6 +84,12 @@ static const char *const migrations[] = {
     "  WHEN old.state IN ('ok','error','deleted') AND new.state IS NOT old.state BEGIN"
     "  SELECT RAISE(ABORT, 'a job in a terminal state never changes state');"
     "END;",
+    /* 2: workflows created through the API (those in the workflows directory are files). */
+    "CREATE TABLE workflow ("
+    "  id TEXT PRIMARY KEY,"
+    "  definition TEXT NOT NULL,"
+    "  create_time INTEGER NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

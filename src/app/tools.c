@@ -1455,6 +1455,19 @@ const char *mt_tool_input_type_name(mt_tool_input_type_t type)
     return (size_t)type < MT__NTYPES ? mt__type_names[type] : "unknown";
 }
 
+bool mt_tool_input_required(const mt_tool_t *tool, size_t i)
+{
+    return i < tool->ninputs && tool->inputs[i].default_value == NULL;
+}
+
+int mt_tool_find_input(const mt_tool_t *tool, const char *name)
+{
+    for (size_t i = 0; i < tool->ninputs; i++)
+        if (strcmp(tool->inputs[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
 size_t mt_tool_output_count(const mt_tool_t *tool) { return tool->noutputs; }
 
 const char *mt_tool_output_name(const mt_tool_t *tool, size_t i)

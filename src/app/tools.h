@@ -54,6 +54,7 @@
 #define MT_TOOLS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct mt_toolbox mt_toolbox_t;
@@ -128,6 +129,10 @@ const char *const *mt_tool_environment(const mt_tool_t *tool, size_t *count);
 size_t mt_tool_input_count(const mt_tool_t *tool);
 const char *mt_tool_input_name(const mt_tool_t *tool, size_t i);
 mt_tool_input_type_t mt_tool_input_type(const mt_tool_t *tool, size_t i);
+/* Does input i need a value (it has no default)? */
+bool mt_tool_input_required(const mt_tool_t *tool, size_t i);
+/* Input i's index by name, or -1. */
+int mt_tool_find_input(const mt_tool_t *tool, const char *name);
 /* "integer", "float", "text", "boolean", "select", "data". */
 const char *mt_tool_input_type_name(mt_tool_input_type_t type);
 

@@ -17,6 +17,7 @@
 
 #include "app/db.h"
 #include "app/job_store.h"
+#include "app/workflow_store.h"
 
 static char dir[64];
 static char path[128];
@@ -109,6 +110,44 @@ Test(job_store, migrate_is_idempotent_and_sets_wal)
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(raw);
+}
+
+Test(job_store, a_version_1_database_gains_the_workflow_table_and_keeps_its_jobs)
+{
+    add_job(db, "true", NULL, NULL);
+    mt_db_close(db);
+    db = NULL;
+    sqlite3 *raw = raw_open();
+    cr_assert_eq(sqlite3_exec(raw, "DROP TABLE workflow; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    cr_assert_eq(mt_db_migrate(path, err, sizeof err), 0, "%s", err);
+    raw = raw_open();
+    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), 2);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job"), 1);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM workflow"), 0);
+    sqlite3_close(raw);
+    cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+}
+
+Test(job_store, workflows_are_stored_once_per_id_and_listed_in_id_order)
+{
+    cr_assert_eq(mt_workflow_store_insert(db, "zeta", "id: zeta"), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(mt_workflow_store_insert(db, "alpha", "id: alpha\nsteps: []"), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(mt_workflow_store_insert(db, "zeta", "id: zeta again"), -EEXIST);
+    char *def = NULL;
+    cr_assert_eq(mt_workflow_store_get(db, "alpha", &def), 0);
+    cr_assert_str_eq(def, "id: alpha\nsteps: []");
+    free(def);
+    cr_assert_eq(mt_workflow_store_get(db, "nope", &def), -ENOENT);
+    cr_assert_null(def);
+    char **ids, **defs;
+    size_t n;
+    cr_assert_eq(mt_workflow_store_list(db, &ids, &defs, &n), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(ids[0], "alpha");
+    cr_assert_str_eq(ids[1], "zeta");
+    cr_assert_str_eq(defs[1], "id: zeta", "the first definition stays");
+    mt_workflow_store_free(ids, defs, n);
 }
 
 Test(job_store, newer_schema_is_refused_with_a_clear_message)
