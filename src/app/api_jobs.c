@@ -70,6 +70,11 @@ static json_t *job_json(const mt_job_t *j)
     json_object_set_new(o, "runner", str_or_null(j->runner));
     json_object_set_new(o, "external_id", str_or_null(j->external_id));
     json_object_set_new(o, "info", str_or_null(j->info));
+    if (j->invocation_id) {
+        char inv[32];
+        snprintf(inv, sizeof inv, "%lld", (long long)j->invocation_id);
+        json_object_set_new(o, "invocation_id", json_string(inv));
+    }
     return o;
 }
 
@@ -83,46 +88,6 @@ static mt_db_t *db_or_503(mt_request_t *req)
 
 /* ---- data inputs: an output of a job that finished ok ---- */
 
-static int resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err, size_t errlen)
-{
-    mt_db_t *db = data;
-    char *end;
-    long long id = strtoll(job_id, &end, 10);
-    if (end == job_id || *end || id <= 0) {
-        snprintf(err, errlen, "'%s' is not a job id", job_id);
-        return -1;
-    }
-    mt_job_t job = {0};
-    int rc = mt_job_store_get(db, id, &job);
-    if (rc < 0) {
-        snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
-        return rc == -ENOENT ? -1 : -EIO; /* -EIO: the database failed, not the request */
-    }
-    rc = -1;
-    const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job.tool_id);
-    int k = tool ? mt_tool_find_output(tool, output) : -1;
-    if (job.state != MT_JOB_OK)
-        snprintf(err, errlen, "job %lld is %s, not ok", id, mt_job_state_name(job.state));
-    else if (k < 0)
-        snprintf(err, errlen, "job %lld (tool %s) has no output '%s'", id, job.tool_id, output);
-    else {
-        char workdir[4096];
-        mt_jobs_workdir(id, workdir, sizeof workdir);
-        *path_out = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT
-                        ? mt_asprintf("%s/stdout", workdir)
-                        : mt_asprintf("%s/%s", workdir, mt_tool_output_path(tool, (size_t)k));
-        struct stat st;
-        if (stat(*path_out, &st) < 0 || !S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "job %lld: output '%s' was not written", id, output);
-            free(*path_out);
-            *path_out = NULL;
-        } else {
-            rc = 0;
-        }
-    }
-    mt_job_clear(&job);
-    return rc;
-}
 
 /* ---- POST /api/jobs ---- */
 
@@ -163,7 +128,7 @@ static void create_job(mt_request_t *req)
     }
     if (!(db = db_or_503(req)))
         goto out;
-    int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, resolve_data, db, &params, err,
+    int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, mt_jobs_resolve_data, db, &params, err,
                                sizeof err);
     if (vrc < 0) {
         mt_respond_error(req, vrc == -EIO ? 503 : 400, "%s", err);
@@ -369,13 +334,11 @@ static void cancel_job(mt_request_t *req, mt_db_t *db, mt_job_t *job)
         mt_respond_error(req, 409, "job %lld is already %s", (long long)job->id, mt_job_state_name(job->state));
         return;
     }
-    mt_job_update_t u = {.info = "cancelled by request"};
-    /* Unclaimed: nobody runs it, so it ends here. */
-    int rc = mt_job_store_transition(db, job->id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u);
-    if (rc == 0 && job->handler)
-        rc = mt_job_store_transition(db, job->id, MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_QUEUED) |
-                                                      MT_JOB_BIT(MT_JOB_RUNNING),
-                                     MT_JOB_DELETING, &u);
+    int rc = mt_job_store_cancel(db, job->id, "cancelled by request");
+    if (rc == -EALREADY) {
+        mt_respond_error(req, 409, "job %lld has already ended", (long long)job->id);
+        return;
+    }
     if (rc < 0) {
         mt_respond_error(req, 503, "cancelling failed: %s", mt_db_errmsg(db));
         return;

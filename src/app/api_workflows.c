@@ -1,6 +1,7 @@
 /*
  * api_workflows: GET /api/workflows, GET /api/workflows/{id} and
- * POST /api/workflows (docs/http-api.md).
+ * POST /api/workflows (docs/http-api.md); POST /api/workflows/{id}/invocations
+ * is routed from here to api_invocations.c.
  *
  * Workflows come from two places: the workflows directory (loaded at
  * start-up, "source": "file") and the database ("source": "api"), where
@@ -154,11 +155,24 @@ out:
     mt_workflow_free(wf);
 }
 
+/* "/api/workflows/ID/invocations": the workflow's id into id. */
+static bool invocations_of(const char *path, char *id, size_t size)
+{
+    const char *start = path + strlen("/api/workflows/");
+    const char *slash = strchr(start, '/');
+    if (!slash || slash == start || strcmp(slash, "/invocations") != 0 || (size_t)(slash - start) >= size)
+        return false;
+    memcpy(id, start, (size_t)(slash - start));
+    id[slash - start] = '\0';
+    return true;
+}
+
 static void workflows_route(mt_request_t *req, void *data)
 {
     (void)data;
     const char *path = mt_request_path(req);
     const char *method = mt_request_method(req);
+    char id[256];
     bool collection = strcmp(path, "/api/workflows") == 0 || strcmp(path, "/api/workflows/") == 0;
     if (collection && strcmp(method, "GET") == 0)
         list_workflows(req);
@@ -166,6 +180,8 @@ static void workflows_route(mt_request_t *req, void *data)
         create_workflow(req);
     else if (!collection && strcmp(method, "GET") == 0 && !strchr(path + strlen("/api/workflows/"), '/'))
         get_workflow(req, path + strlen("/api/workflows/"));
+    else if (!collection && invocations_of(path, id, sizeof id) && strcmp(method, "POST") == 0)
+        mt_invocations_create(req, id);
     else if (collection || !strchr(path + strlen("/api/workflows/"), '/'))
         mt_respond_error(req, 405, "%s is not allowed on %s", method, path);
     else

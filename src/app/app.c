@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "app/handler.h"
+#include "app/job_store.h"
 #include "app/workflow_library.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -62,6 +63,47 @@ mt_jobs_ctx_t *mt_jobs(void)
 mt_handler_t *mt_jobs_local_handler(void)
 {
     return atomic_load(&local_handler);
+}
+
+int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err, size_t errlen)
+{
+    mt_db_t *db = data;
+    char *end;
+    long long id = strtoll(job_id, &end, 10);
+    if (end == job_id || *end || id <= 0) {
+        snprintf(err, errlen, "'%s' is not a job id", job_id);
+        return -1;
+    }
+    mt_job_t job = {0};
+    int rc = mt_job_store_get(db, id, &job);
+    if (rc < 0) {
+        snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
+        return rc == -ENOENT ? -1 : -EIO; /* -EIO: the database failed, not the request */
+    }
+    rc = -1;
+    const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job.tool_id);
+    int k = tool ? mt_tool_find_output(tool, output) : -1;
+    if (job.state != MT_JOB_OK)
+        snprintf(err, errlen, "job %lld is %s, not ok", id, mt_job_state_name(job.state));
+    else if (k < 0)
+        snprintf(err, errlen, "job %lld (tool %s) has no output '%s'", id, job.tool_id, output);
+    else {
+        char workdir[4096];
+        mt_jobs_workdir(id, workdir, sizeof workdir);
+        *path_out = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT
+                        ? mt_asprintf("%s/stdout", workdir)
+                        : mt_asprintf("%s/%s", workdir, mt_tool_output_path(tool, (size_t)k));
+        struct stat st;
+        if (stat(*path_out, &st) < 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "job %lld: output '%s' was not written", id, output);
+            free(*path_out);
+            *path_out = NULL;
+        } else {
+            rc = 0;
+        }
+    }
+    mt_job_clear(&job);
+    return rc;
 }
 
 const char *mt_jobs_workdir(int64_t id, char *buf, size_t len)
@@ -180,16 +222,18 @@ static void on_setup_message(mt_stack_t *stack, const mt_message_t *msg, void *d
     char *end;
     long long id = strtoll(buf, &end, 10);
     if (end == buf || *end || id <= 0) {
-        mt_error("message %s with a bad job id \"%s\": discarded", msg->target, buf);
+        mt_error("message %s with a bad id \"%s\": discarded", msg->target, buf);
         return;
     }
     mt_handler_t *h = atomic_load(&local_handler);
     if (!h) {
-        mt_error("message %s for job %lld reached a process that handles no jobs", msg->target, id);
+        mt_error("message %s for %lld reached a process that handles no jobs", msg->target, id);
         return;
     }
     if (strcmp(msg->target, MT_JOBS_MSG_CANCEL) == 0)
         mt_handler_check_cancel(h, id);
+    else if (strcmp(msg->target, MT_JOBS_MSG_INVOCATION) == 0)
+        mt_handler_take_invocation(h, id);
     else
         mt_handler_take(h, id);
 }
@@ -240,7 +284,9 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     }
     if ((rc = mt_register_message_handler(stack, MT_JOBS_MSG_SETUP, on_setup_message, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, on_setup_message, NULL)) < 0 ||
-        mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0 || mt_workflows_api_register(stack) < 0) {
+        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_INVOCATION, on_setup_message, NULL)) < 0 ||
+        mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0 || mt_workflows_api_register(stack) < 0 ||
+        mt_invocations_api_register(stack) < 0) {
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
@@ -313,7 +359,7 @@ static bool mt_jobs_handler_is_on_this_thread(void)
     return handler_thread;
 }
 
-/* Mules of job-handlers farms and standalone processes are handlers. */
+/* Mules of job-handlers farms and of the workflow-schedulers farm, and standalone processes, are handlers. */
 static void app_mule_start(mt_stack_t *stack, void *app_data)
 {
     (void)app_data;
@@ -321,7 +367,8 @@ static void app_mule_start(mt_stack_t *stack, void *app_data)
     mt_role_t role = mt_stack_role(stack);
     if (role == MT_ROLE_STANDALONE)
         start_handler(stack, NULL, true);
-    else if (strcmp(pool, "job-handlers") == 0 || strncmp(pool, "job-handlers.", 13) == 0)
+    else if (strcmp(pool, "job-handlers") == 0 || strncmp(pool, "job-handlers.", 13) == 0 ||
+             strcmp(pool, "workflow-schedulers") == 0)
         start_handler(stack, pool, false);
 }
 

@@ -11,6 +11,9 @@
  * Who handles jobs: mules of a farm named "job-handlers" or
  * "job-handlers.TAG"; standalone processes attached to a pool; and each
  * web worker (one of its threads), for jobs assigned to it by db-self.
+ * Workflow invocations go to the "workflow-schedulers" farm's mules if
+ * there is one, else as jobs do; a handler runs the jobs of the
+ * invocations it schedules.
  */
 #ifndef MT_APP_H
 #define MT_APP_H
@@ -25,6 +28,7 @@
 /* Message targets of the job application. Payload: the job id in decimal. */
 #define MT_JOBS_MSG_SETUP "job-setup"   /* claim this unassigned job and run it */
 #define MT_JOBS_MSG_CANCEL "job-cancel" /* this job of yours is being cancelled */
+#define MT_JOBS_MSG_INVOCATION "invocation-setup" /* claim this workflow invocation and schedule it */
 
 typedef struct mt_handler mt_handler_t;
 
@@ -59,6 +63,14 @@ mt_db_t *mt_jobs_db(void);
 /* The handler running in this process, or NULL. */
 mt_handler_t *mt_jobs_local_handler(void);
 
+/*
+ * The data resolver for mt_tool_validate (tools.h): data = the calling
+ * thread's mt_db_t. A job output is resolved when the job exists, ended ok,
+ * its tool has that output and the file was written.
+ */
+int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err,
+                         size_t errlen);
+
 /* Working directory of a job: jobs_dir/<id>, into buf. */
 const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
 
@@ -66,5 +78,8 @@ const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
 int mt_jobs_api_register(mt_stack_t *stack);
 int mt_tools_api_register(mt_stack_t *stack);
 int mt_workflows_api_register(mt_stack_t *stack);
+int mt_invocations_api_register(mt_stack_t *stack);
+/* POST /api/workflows/{id}/invocations (api_invocations.c, routed by api_workflows.c). */
+void mt_invocations_create(mt_request_t *req, const char *workflow_id);
 
 #endif

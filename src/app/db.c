@@ -90,6 +90,34 @@ static const char *const migrations[] = {
     "  definition TEXT NOT NULL,"
     "  create_time INTEGER NOT NULL"
     ");",
+    /* 3: workflow invocations, their steps, and the step a job was created for. */
+    "CREATE TABLE invocation ("
+    "  id INTEGER PRIMARY KEY,"
+    "  workflow_id TEXT NOT NULL,"
+    "  definition TEXT NOT NULL," /* the workflow as invoked (JSON): later edits do not change a run */
+    "  inputs TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('new','scheduling','ok','failed','cancelled')),"
+    "  handler TEXT,"
+    "  destination TEXT,"
+    "  create_time INTEGER NOT NULL,"
+    "  update_time INTEGER NOT NULL,"
+    "  claim_time INTEGER,"
+    "  end_time INTEGER,"
+    "  info TEXT"
+    ");"
+    "CREATE INDEX invocation_handler ON invocation (handler, state) WHERE handler IS NOT NULL;"
+    "CREATE INDEX invocation_unassigned ON invocation (destination) WHERE handler IS NULL AND state = 'new';"
+    "CREATE TABLE invocation_step ("
+    "  invocation_id INTEGER NOT NULL,"
+    "  step_index INTEGER NOT NULL," /* in the workflow's dependency order */
+    "  step_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('waiting','running','ok','failed','not_run','cancelled')),"
+    "  job_id INTEGER,"
+    "  info TEXT,"
+    "  PRIMARY KEY (invocation_id, step_index)"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE job ADD COLUMN invocation_id INTEGER;"
+    "CREATE INDEX job_invocation ON job (invocation_id) WHERE invocation_id IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

@@ -34,8 +34,10 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/invocation_store.h"
 #include "app/job_store.h"
 #include "app/runner_local.h"
+#include "app/scheduler.h"
 #include "app/tools.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -55,12 +57,14 @@ typedef struct pending_write {
     bool has_exit_code;
     int exit_code;
     bool deleted_if_cancelled; /* the transition found the job being cancelled: end it deleted */
+    int64_t invocation_id;    /* the job's invocation, to move forward once this is written; 0 if none */
     char *info;
     char *external_id;
 } pending_write_t;
 
 typedef struct running_job {
     int64_t id;
+    int64_t invocation_id;
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -69,6 +73,7 @@ typedef struct running_job {
 /* A job moved to `running` in this flush's transaction, to start once it commits. */
 typedef struct start {
     int64_t id;
+    int64_t invocation_id;
     const mt_tool_t *tool;
     char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
     char why[512];
@@ -84,6 +89,7 @@ struct mt_handler {
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
     id_list_t incoming;      /* ids to claim (or accept) at the next flush */
+    id_list_t invocations;   /* invocations to claim or move forward after the next flush */
     pending_write_t *writes; /* to write at the next flush, which they call for */
     size_t nwrites, writes_cap;
     pending_write_t *pids;   /* pids of started commands: written with the next flush, not calling for one */
@@ -203,9 +209,11 @@ static pending_write_t *add_write(mt_handler_t *h, int64_t id, unsigned from, mt
     return append_write(&h->writes, &h->nwrites, &h->writes_cap, id, from, to);
 }
 
-static void add_failure(mt_handler_t *h, int64_t id, const char *why)
+static void add_failure(mt_handler_t *h, int64_t id, int64_t invocation_id, const char *why)
 {
-    add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR)->info = mt_strdup(why);
+    pending_write_t *w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR);
+    w->info = mt_strdup(why);
+    w->invocation_id = invocation_id;
     mt_warn("job %lld: error: %s", (long long)id, why);
 }
 
@@ -233,7 +241,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     (void)run;
     running_job_t *rj = data;
     mt_handler_t *h = rj->handler;
-    int64_t id = rj->id;
+    int64_t id = rj->id, invocation_id = rj->invocation_id;
     for (running_job_t **pp = &h->running; *pp; pp = &(*pp)->next) {
         if (*pp == rj) {
             *pp = rj->next;
@@ -255,6 +263,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     w->exit_code = result->exit_code;
     w->info = result->why[0] ? mt_strdup(result->why) : NULL;
     w->deleted_if_cancelled = true;
+    w->invocation_id = invocation_id;
     schedule_flush(h);
 }
 
@@ -305,6 +314,7 @@ static int prepare_start(mt_db_t *db, int64_t id, start_t *s)
         rc = 0;
         goto out;
     }
+    s->invocation_id = job.invocation_id;
     s->tool = mt_toolbox_find(ctx->tools, job.tool_id);
     if (!s->tool) {
         snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job.tool_id);
@@ -340,7 +350,7 @@ static void start_command(mt_handler_t *h, start_t *s)
     mt_jobs_workdir(s->id, workdir, sizeof workdir);
     if (mkdir(workdir, 0755) < 0 && errno != EEXIST) {
         snprintf(err, sizeof err, "cannot create working directory %.300s: %s", workdir, strerror(errno));
-        add_failure(h, s->id, err);
+        add_failure(h, s->id, s->invocation_id, err);
         return;
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
@@ -366,12 +376,13 @@ static void start_command(mt_handler_t *h, start_t *s)
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
+    rj->invocation_id = s->invocation_id;
     rj->handler = h;
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
     free(env);
     if (rc < 0) {
         free(rj);
-        add_failure(h, s->id, err);
+        add_failure(h, s->id, s->invocation_id, err);
         return;
     }
     rj->next = h->running;
@@ -391,7 +402,8 @@ static void start_command(mt_handler_t *h, start_t *s)
  */
 static void update_credit(mt_handler_t *h)
 {
-    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen - (long)h->incoming.n;
+    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen - (long)h->incoming.n -
+                      (long)h->invocations.n;
     mt_mule_set_credit(h->stack, h->stopping || free_slots < 0 ? 0 : free_slots);
 }
 
@@ -459,6 +471,12 @@ static bool flush_once(mt_handler_t *h)
     }
 
     /* Committed: now the handler's own state follows. */
+    for (size_t i = 0; i < h->nwrites; i++)
+        if (h->writes[i].invocation_id)
+            id_list_push(&h->invocations, h->writes[i].invocation_id);
+    for (size_t i = 0; i < nstarts; i++)
+        if (!starts[i].argv && starts[i].invocation_id)
+            id_list_push(&h->invocations, starts[i].invocation_id); /* its job failed before it started */
     free_writes(h->writes, &h->nwrites);
     free_writes(h->pids, &h->npids);
     h->incoming.n = 0;
@@ -481,13 +499,57 @@ static bool flush_once(mt_handler_t *h)
     return h->nwrites > 0 || can_start(h);
 }
 
+/*
+ * Claim the invocations waiting in h->invocations and move each forward
+ * (scheduler.c); the jobs that creates join h->incoming. An invocation the
+ * database could not be asked about stays for the next flush. Returns true
+ * if jobs were created.
+ */
+static bool advance_invocations(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db || h->stopping || h->invocations.n == 0)
+        return false;
+    id_list_t todo = h->invocations;
+    h->invocations = (id_list_t){0};
+    bool created = false;
+    for (size_t i = 0; i < todo.n; i++) {
+        int64_t id = todo.v[i];
+        bool seen = false; /* several of its jobs may end in one turn: once is enough */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = todo.v[k] == id;
+        if (seen)
+            continue;
+        int rc = mt_invocation_store_claim(db, id, h->name);
+        int64_t *jobs = NULL;
+        size_t n = 0;
+        if (rc == 1)
+            rc = mt_scheduler_advance(db, id, h->name, &jobs, &n);
+        if (rc < 0) {
+            mt_error("invocation %lld: cannot schedule it now (tried again later): %s", (long long)id,
+                     mt_db_errmsg(db));
+            id_list_push(&h->invocations, id);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            id_list_push(&h->incoming, jobs[k]);
+        created = created || n > 0;
+        free(jobs);
+    }
+    free(todo.v);
+    return created;
+}
+
 /* Write what waits; with_pids: also when only pids wait (they never call for a flush themselves). */
 static void flush(mt_handler_t *h, bool with_pids)
 {
     uv_idle_stop(&h->flush_idle);
-    /* Each round commits or stops; a command that fails to start leaves a write for the next. */
-    while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h) || (with_pids && h->npids > 0)) && flush_once(h))
-        ;
+    do {
+        /* Each round commits or stops; a command that fails to start leaves a write for the next. */
+        while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h) || (with_pids && h->npids > 0)) &&
+               flush_once(h))
+            ;
+    } while (advance_invocations(h)); /* its new jobs start at once when there is room */
     update_credit(h);
 }
 
@@ -501,6 +563,13 @@ static void flush_idle_cb(uv_idle_t *idle)
 void mt_handler_take(mt_handler_t *h, int64_t id)
 {
     id_list_push(&h->incoming, id);
+    schedule_flush(h);
+    update_credit(h);
+}
+
+void mt_handler_take_invocation(mt_handler_t *h, int64_t id)
+{
+    id_list_push(&h->invocations, id);
     schedule_flush(h);
     update_credit(h);
 }
@@ -525,9 +594,18 @@ static void wakeup_cb(uv_async_t *async)
     h->inbox = NULL;
     h->ninbox = h->inbox_cap = 0;
     pthread_mutex_unlock(&h->inbox_lock);
-    for (size_t i = 0; i < n; i++)
-        mt_handler_take(h, ids[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0)
+            mt_handler_take_invocation(h, -ids[i]); /* see mt_handler_notify_invocation */
+        else
+            mt_handler_take(h, ids[i]);
+    }
     free(ids);
+}
+
+void mt_handler_notify_invocation(mt_handler_t *h, int64_t id)
+{
+    mt_handler_notify(h, -id); /* the inbox carries invocations as negative ids */
 }
 
 void mt_handler_notify(mt_handler_t *h, int64_t id)
@@ -582,6 +660,24 @@ static void poll_cb(uv_timer_t *timer)
             }
         }
         mt_job_store_free(jobs, n);
+    }
+    /* Invocations: assigned here and not yet taken up, or unclaimed at this farm for too long. */
+    int64_t *inv_ids = NULL;
+    size_t ninv = 0;
+    if (mt_invocation_store_of_handler(db, h->name, true, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
+            id_list_push(&h->invocations, inv_ids[i]);
+        free(inv_ids);
+    }
+    if (h->farm && load < room &&
+        mt_invocation_store_unassigned(db, h->farm, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load,
+                                       &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++) {
+            mt_notice("sweeper: invocation %lld was not claimed within %d ms: taking it", (long long)inv_ids[i],
+                      ctx->sweep_delay_ms);
+            id_list_push(&h->invocations, inv_ids[i]);
+        }
+        free(inv_ids);
     }
     while (h->skip_locked && !h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
         int64_t id = 0;
@@ -663,6 +759,15 @@ static void recover(mt_handler_t *h)
     if (n)
         mt_info("recovery: %zu job%s of %s taken up again", n, n == 1 ? "" : "s", h->name);
     mt_job_store_free(jobs, n);
+    int64_t *inv_ids = NULL;
+    size_t ninv = 0;
+    if (mt_invocation_store_of_handler(db, h->name, false, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
+            id_list_push(&h->invocations, inv_ids[i]);
+        if (ninv)
+            mt_info("recovery: %zu invocation%s of %s taken up again", ninv, ninv == 1 ? "" : "s", h->name);
+        free(inv_ids);
+    }
     flush(h, false);
 }
 

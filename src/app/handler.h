@@ -47,6 +47,16 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *f
 /* Claim (or, if assigned to this handler already, accept) job id and run it. Loop thread only. */
 void mt_handler_take(mt_handler_t *h, int64_t id);
 
+/*
+ * Claim workflow invocation id (or accept it if it is assigned to this
+ * handler) and schedule it: its steps' jobs are created here and run by
+ * this handler. Loop thread only.
+ */
+void mt_handler_take_invocation(mt_handler_t *h, int64_t id);
+
+/* mt_handler_take_invocation from any thread. */
+void mt_handler_notify_invocation(mt_handler_t *h, int64_t id);
+
 /* Job id is being cancelled: stop it if it is ours. Loop thread only. */
 void mt_handler_check_cancel(mt_handler_t *h, int64_t id);
 

@@ -51,6 +51,7 @@ typedef struct mt_job {
     char *external_id;   /* runner's id for the running command (e.g. a pid) */
     char *working_dir;
     char *info;          /* why it ended in error, or other notes */
+    int64_t invocation_id; /* the workflow invocation whose step created it, 0 if none */
 } mt_job_t;
 
 /* Free the strings of a record and zero it. Accepts a zeroed record. */

@@ -20,7 +20,7 @@
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \
     "id, tool_id, tool_version, params, state, handler, destination, create_time, update_time, "   \
-    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info"
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
 
@@ -36,7 +36,7 @@
 
 static const char sql_insert[] =
     "INSERT INTO job (tool_id, tool_version, params, state, handler, destination, create_time, "
-    "update_time) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6) RETURNING " JOB_COLUMNS;
+    "update_time, invocation_id) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7) RETURNING " JOB_COLUMNS;
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
@@ -155,6 +155,7 @@ static void read_job(sqlite3_stmt *st, mt_job_t *job)
     job->external_id = column_str(st, 14);
     job->working_dir = column_str(st, 15);
     job->info = column_str(st, 16);
+    job->invocation_id = sqlite3_column_int64(st, 17);
 }
 
 /* Bind a time, 0 meaning NULL (unset / unchanged). */
@@ -233,6 +234,8 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 6, mt_now_us());
     if (rc == SQLITE_OK)
+        rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
+    if (rc == SQLITE_OK)
         rc = mt_db__step(db, st);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -249,6 +252,28 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
     }
     mt_db__release(st);
     return ret;
+}
+
+int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info)
+{
+    mt_job_update_t u = {.info = info};
+    int rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u);
+    if (rc == 1)
+        return MT_JOB_DELETED;
+    if (rc == 0)
+        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETING,
+                                     &u);
+    if (rc == 1)
+        return MT_JOB_DELETING;
+    if (rc < 0)
+        return rc;
+    mt_job_t job;
+    rc = mt_job_store_get(db, id, &job);
+    if (rc < 0)
+        return rc;
+    rc = job.state == MT_JOB_DELETING ? MT_JOB_DELETING : -EALREADY;
+    mt_job_clear(&job);
+    return rc;
 }
 
 int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out)

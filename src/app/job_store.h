@@ -45,8 +45,8 @@ char *mt_time_iso8601(int64_t us, char *buf);
 /*
  * Create a job in state `new` from job->tool_id (required), tool_version,
  * params (a JSON object; NULL means "{}"), handler (NULL: unassigned, to
- * be claimed) and destination (where an unassigned job waits; may be
- * NULL). Other fields of *job are ignored. Sets create and update times to
+ * be claimed), destination (where an unassigned job waits; may be NULL)
+ * and invocation_id (0: none). Other fields of *job are ignored. Sets create and update times to
  * now and writes the first history row. Returns 0 and *id once committed,
  * and the row as stored in *stored unless it is NULL (clear it with
  * mt_job_clear); -EINVAL without a tool_id, or another negative value.
@@ -123,6 +123,14 @@ typedef struct mt_job_update {
  */
 int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
                             const mt_job_update_t *update);
+
+/*
+ * Cancel job id: one that no handler runs yet (new) ends `deleted` at once;
+ * a queued or running one becomes `deleting`, for its handler to stop.
+ * Returns the state it is in now (MT_JOB_DELETED or MT_JOB_DELETING),
+ * -EALREADY if it had already ended, -ENOENT, or another negative value.
+ */
+int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info);
 
 /*
  * For the sweeper: unassigned `new` jobs created before created_before_us

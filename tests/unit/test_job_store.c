@@ -112,19 +112,26 @@ Test(job_store, migrate_is_idempotent_and_sets_wal)
     sqlite3_close(raw);
 }
 
-Test(job_store, a_version_1_database_gains_the_workflow_table_and_keeps_its_jobs)
+Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps_its_jobs)
 {
     add_job(db, "true", NULL, NULL);
     mt_db_close(db);
     db = NULL;
     sqlite3 *raw = raw_open();
-    cr_assert_eq(sqlite3_exec(raw, "DROP TABLE workflow; PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(raw,
+                              "DROP INDEX job_invocation; ALTER TABLE job DROP COLUMN invocation_id;"
+                              "DROP TABLE invocation_step; DROP TABLE invocation; DROP TABLE workflow;"
+                              "PRAGMA user_version = 1",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(raw));
     sqlite3_close(raw);
     cr_assert_eq(mt_db_migrate(path, err, sizeof err), 0, "%s", err);
     raw = raw_open();
-    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), 2);
+    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), MT_DB_SCHEMA_VERSION);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job"), 1);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE invocation_id IS NULL"), 1);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM workflow"), 0);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM invocation"), 0);
     sqlite3_close(raw);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
 }

@@ -1,0 +1,307 @@
+/*
+ * api_invocations: running workflows (docs/http-api.md).
+ *
+ *   POST   /api/workflows/{id}/invocations  create: check inputs, commit, then notify
+ *   GET    /api/invocations/{id}            the invocation and each step with its job
+ *   DELETE /api/invocations/{id}            cancel: its running jobs too
+ *
+ * An invocation is assigned like a job: it is committed with no handler
+ * and its id is sent to the `workflow-schedulers` farm if there is one,
+ * else to `job-handlers`; with neither, the web worker's own handler takes
+ * it (db-self). The handler that claims it schedules it (scheduler.c).
+ */
+#define MT_LOG_NAME "muleteer.jobs.api"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "app/handler.h"
+#include "app/invocation_store.h"
+#include "app/job_store.h"
+#include "app/workflow.h"
+#include "app/workflow_library.h"
+#include "app/workflow_store.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+#define SCHEDULERS_FARM "workflow-schedulers"
+#define HANDLERS_FARM "job-handlers"
+
+static json_t *time_or_null(int64_t us)
+{
+    if (!us)
+        return json_null();
+    char buf[MT_TIME_ISO8601_SIZE];
+    return json_string(mt_time_iso8601(us, buf));
+}
+
+static json_t *id_json(int64_t id)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)id);
+    return json_string(buf);
+}
+
+/* The invocation with its steps and their jobs' states. NULL on a database error. */
+static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv)
+{
+    mt_invocation_step_t *steps = NULL;
+    size_t n = 0;
+    if (mt_invocation_store_steps(db, inv->id, &steps, &n) < 0)
+        return NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_object();
+        json_object_set_new(s, "id", json_string(steps[i].step_id));
+        json_object_set_new(s, "state", json_string(mt_step_state_name(steps[i].state)));
+        json_object_set_new(s, "job_id", steps[i].job_id ? id_json(steps[i].job_id) : json_null());
+        mt_job_t job = {0};
+        if (steps[i].job_id && mt_job_store_get(db, steps[i].job_id, &job) == 0)
+            json_object_set_new(s, "job_state", json_string(mt_job_state_name(job.state)));
+        else
+            json_object_set_new(s, "job_state", json_null());
+        mt_job_clear(&job);
+        json_object_set_new(s, "info", steps[i].info ? json_string(steps[i].info) : json_null());
+        json_array_append_new(arr, s);
+    }
+    mt_invocation_steps_free(steps, n);
+    json_error_t jerr;
+    json_t *inputs = inv->inputs ? json_loads(inv->inputs, 0, &jerr) : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", id_json(inv->id));
+    json_object_set_new(o, "workflow_id", json_string(inv->workflow_id));
+    json_object_set_new(o, "state", json_string(mt_invocation_state_name(inv->state)));
+    json_object_set_new(o, "handler", inv->handler ? json_string(inv->handler) : json_null());
+    json_object_set_new(o, "inputs", inputs ? inputs : json_object());
+    json_object_set_new(o, "create_time", time_or_null(inv->create_us));
+    json_object_set_new(o, "update_time", time_or_null(inv->update_us));
+    json_object_set_new(o, "claim_time", time_or_null(inv->claim_us));
+    json_object_set_new(o, "end_time", time_or_null(inv->end_us));
+    json_object_set_new(o, "info", inv->info ? json_string(inv->info) : json_null());
+    json_object_set_new(o, "steps", arr);
+    return o;
+}
+
+static void respond_invocation(mt_request_t *req, mt_db_t *db, int64_t id, int status)
+{
+    mt_invocation_t inv;
+    int rc = mt_invocation_store_get(db, id, &inv);
+    json_t *doc = rc == 0 ? invocation_json(db, &inv) : NULL;
+    if (rc == -ENOENT)
+        mt_respond_error(req, 404, "no such invocation %lld", (long long)id);
+    else if (!doc)
+        mt_respond_error(req, 503, "reading invocation %lld: %s", (long long)id, mt_db_errmsg(db));
+    else
+        mt_respond_json(req, status, doc);
+    json_decref(doc);
+    mt_invocation_clear(&inv);
+}
+
+/* The workflow with that id, from the directory or the database (a new copy either way). */
+static int find_workflow(mt_request_t *req, mt_db_t *db, const char *id, mt_workflow_t **out)
+{
+    *out = NULL;
+    char err[768];
+    const mt_workflow_t *file_wf = mt_workflow_library_find(mt_jobs()->workflows, id);
+    char *definition = NULL;
+    int rc;
+    if (file_wf) {
+        json_t *doc = mt_workflow_to_json(file_wf);
+        definition = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+    } else if ((rc = mt_workflow_store_get(db, id, &definition)) < 0) {
+        if (rc == -ENOENT)
+            mt_respond_error(req, 404, "no such workflow '%s'", id);
+        else
+            mt_respond_error(req, 503, "reading workflow '%s': %s", id, mt_db_errmsg(db));
+        return -1;
+    }
+    rc = mt_workflow_parse(definition, strlen(definition), id, mt_jobs()->tools, out, err, sizeof err);
+    free(definition);
+    if (rc < 0) {
+        mt_respond_error(req, 409, "workflow '%s' no longer fits the tools: %s", id, err);
+        return -1;
+    }
+    return 0;
+}
+
+void mt_invocations_create(mt_request_t *req, const char *workflow_id)
+{
+    mt_stack_t *stack = mt_request_stack(req);
+    mt_db_t *db = mt_jobs_db();
+    if (!db) {
+        mt_respond_error(req, 503, "the job database is not available");
+        return;
+    }
+    mt_workflow_t *wf = NULL;
+    json_t *doc = NULL, *normalized = NULL;
+    char *definition = NULL, *inputs_text = NULL;
+    const char **step_ids = NULL;
+    if (find_workflow(req, db, workflow_id, &wf) < 0)
+        return;
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    json_error_t jerr;
+    if (len > 0 && !(doc = json_loadb(body, len, 0, &jerr))) {
+        mt_respond_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        goto out;
+    }
+    json_t *inputs = doc ? json_object_get(doc, "inputs") : NULL;
+    if (doc && (!json_is_object(doc) || (inputs && !json_is_object(inputs) && !json_is_null(inputs)))) {
+        mt_respond_error(req, 400, "the body must be a JSON object, with an object 'inputs'");
+        goto out;
+    }
+    char err[768];
+    if (mt_workflow_check_inputs(wf, inputs, &normalized, err, sizeof err) < 0) {
+        mt_respond_error(req, 400, "%s", err);
+        goto out;
+    }
+    json_t *wf_doc = mt_workflow_to_json(wf);
+    definition = json_dumps(wf_doc, JSON_COMPACT);
+    json_decref(wf_doc);
+    inputs_text = json_dumps(normalized, JSON_COMPACT);
+    size_t nsteps = mt_workflow_step_count(wf);
+    step_ids = mt_calloc(nsteps, sizeof *step_ids);
+    for (size_t i = 0; i < nsteps; i++)
+        step_ids[i] = mt_workflow_step_id(wf, i);
+
+    /* Assigned like a job: a farm's message, or this web worker's own handler. */
+    const char *farm = mt_farm_exists(stack, SCHEDULERS_FARM) ? SCHEDULERS_FARM
+                       : mt_farm_exists(stack, HANDLERS_FARM) ? HANDLERS_FARM
+                                                                : NULL;
+    mt_invocation_t inv = {
+        .workflow_id = (char *)mt_workflow_id(wf),
+        .definition = definition,
+        .inputs = inputs_text,
+        .handler = farm ? NULL : (char *)mt_stack_server_name(stack),
+        .destination = (char *)farm,
+    };
+    int64_t id = 0;
+    if (mt_invocation_store_insert(db, &inv, step_ids, nsteps, &id) < 0) {
+        mt_respond_error(req, 503, "the invocation could not be stored: %s", mt_db_errmsg(db));
+        goto out;
+    }
+    /* Committed: only now may anyone hear of it. */
+    char idtext[32];
+    int n = snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+    if (farm) {
+        int rc = mt_send_to_farm(stack, farm, MT_JOBS_MSG_INVOCATION, idtext, (size_t)n);
+        if (rc < 0)
+            mt_warn("invocation %lld: not sent to farm %s (%s): the sweeper will take it", (long long)id, farm,
+                    mt_strerror(rc));
+    } else {
+        mt_handler_t *h = mt_jobs_local_handler();
+        if (h)
+            mt_handler_notify_invocation(h, id); /* else its poll finds it */
+    }
+    mt_debug("invocation %lld of workflow %s created, %s %s", (long long)id, mt_workflow_id(wf),
+             farm ? "sent to farm" : "assigned to", farm ? farm : mt_stack_server_name(stack));
+    respond_invocation(req, db, id, 201);
+out:
+    free(step_ids);
+    free(definition);
+    free(inputs_text);
+    json_decref(normalized);
+    json_decref(doc);
+    mt_workflow_free(wf);
+}
+
+/* Cancel: the invocation ends cancelled; its waiting steps too; its running steps' jobs are cancelled. */
+static void cancel_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
+{
+    mt_stack_t *stack = mt_request_stack(req);
+    int rc = mt_db_begin(db);
+    mt_invocation_step_t *steps = NULL;
+    size_t n = 0;
+    int64_t *to_stop = NULL;
+    char **owners = NULL;
+    size_t nstop = 0;
+    if (rc == 0)
+        rc = mt_invocation_store_set_state(db, id, MT_INV_BIT(MT_INV_NEW) | MT_INV_BIT(MT_INV_SCHEDULING),
+                                           MT_INV_CANCELLED, "cancelled by request");
+    if (rc == 0) {
+        mt_db_rollback(db);
+        mt_invocation_t inv;
+        if (mt_invocation_store_get(db, id, &inv) == -ENOENT)
+            mt_respond_error(req, 404, "no such invocation %lld", (long long)id);
+        else
+            mt_respond_error(req, 409, "invocation %lld has already ended (%s)", (long long)id,
+                             mt_invocation_state_name(inv.state));
+        mt_invocation_clear(&inv);
+        return;
+    }
+    if (rc > 0)
+        rc = mt_invocation_store_steps(db, id, &steps, &n);
+    to_stop = mt_calloc(n ? n : 1, sizeof *to_stop);
+    owners = mt_calloc(n ? n : 1, sizeof *owners);
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        if (steps[i].state != MT_STEP_WAITING && steps[i].state != MT_STEP_RUNNING)
+            continue;
+        rc = mt_invocation_store_set_step(db, id, steps[i].index,
+                                          MT_INV_BIT(MT_STEP_WAITING) | MT_INV_BIT(MT_STEP_RUNNING), MT_STEP_CANCELLED,
+                                          0, "cancelled with its invocation");
+        if (rc >= 0 && steps[i].job_id) {
+            int state = mt_job_store_cancel(db, steps[i].job_id, "cancelled with its invocation");
+            rc = state == -EALREADY ? 0 : state;
+            mt_job_t job = {0};
+            if (state == MT_JOB_DELETING && mt_job_store_get(db, steps[i].job_id, &job) == 0 && job.handler) {
+                to_stop[nstop] = steps[i].job_id;
+                owners[nstop++] = mt_strdup(job.handler);
+            }
+            mt_job_clear(&job);
+        }
+    }
+    rc = rc >= 0 ? mt_db_commit(db) : (mt_db_rollback(db), rc);
+    mt_invocation_steps_free(steps, n);
+    if (rc < 0) {
+        mt_respond_error(req, 503, "cancelling failed: %s", mt_db_errmsg(db));
+    } else {
+        /* Committed: tell the handlers running its jobs (their polls would find them too). */
+        for (size_t i = 0; i < nstop; i++) {
+            char idtext[32];
+            int len = snprintf(idtext, sizeof idtext, "%lld", (long long)to_stop[i]);
+            if (strcmp(owners[i], mt_stack_server_name(stack)) != 0)
+                (void)mt_send_to_server(stack, owners[i], MT_JOBS_MSG_CANCEL, idtext, (size_t)len);
+        }
+        mt_info("invocation %lld cancelled (%zu running job%s stopped)", (long long)id, nstop, nstop == 1 ? "" : "s");
+        respond_invocation(req, db, id, 200);
+    }
+    for (size_t i = 0; i < nstop; i++)
+        free(owners[i]);
+    free(owners);
+    free(to_stop);
+}
+
+static void invocations_route(mt_request_t *req, void *data)
+{
+    (void)data;
+    const char *path = mt_request_path(req);
+    const char *method = mt_request_method(req);
+    const char *rest = path + strlen("/api/invocations");
+    char *end = NULL;
+    long long id = rest[0] == '/' ? strtoll(rest + 1, &end, 10) : 0;
+    if (id <= 0 || !end || *end) {
+        mt_respond_error(req, 404, "no such resource %s (expected /api/invocations/{id})", path);
+        return;
+    }
+    mt_db_t *db = mt_jobs_db();
+    if (!db) {
+        mt_respond_error(req, 503, "the job database is not available");
+        return;
+    }
+    if (strcmp(method, "GET") == 0)
+        respond_invocation(req, db, id, 200);
+    else if (strcmp(method, "DELETE") == 0)
+        cancel_invocation(req, db, id);
+    else
+        mt_respond_error(req, 405, "%s is not allowed on %s", method, path);
+}
+
+int mt_invocations_api_register(mt_stack_t *stack)
+{
+    return mt_route_add(stack, NULL, "/api/invocations", MT_ROUTE_PREFIX, invocations_route, NULL) < 0 ? -1 : 0;
+}
