@@ -104,12 +104,23 @@ def jobs_of(tmp_path, iid):
         db.close()
 
 
+def wait_step_process(s, iid, step):
+    """Until the step's command has surely started: its job is running with a pid, the steps before it recorded."""
+    def started():
+        st = steps_by_id(get_inv(s, iid))
+        if st[step]["job_state"] != "running" or st["a"]["state"] != "ok":
+            return None
+        status, job = s.get_json("/api/jobs/%s" % st[step]["job_id"])
+        return job if job["external_id"] else None
+    return wait_for(started, 20, what="step %s's command to run" % step)
+
+
 def test_the_sample_diamond_runs_each_step_once_and_its_outputs_match(servers, tmp_path):
     s = servers(["--mules", "2", "--farm", "job-handlers:1,2"])
     inv = invoke(s, "diamond", {"text": "hello world"})
     assert inv["state"] in ("new", "scheduling") and [st["id"] for st in inv["steps"]][-1] == "d"
     done = wait_inv(s, inv["id"])
-    assert done["state"] == "ok", done
+    assert done["state"] == "ok", json.dumps(done)
     assert done["handler"] in ("main.job-handlers.1", "main.job-handlers.2")
     steps = steps_by_id(done)
     assert all(st["state"] == "ok" and st["job_state"] == "ok" for st in steps.values()), steps
@@ -198,13 +209,13 @@ steps:
   - {id: last, tool: cat, inputs: {first: {step: wait, output: out}, second: {step: a, output: out}}}
 """)
     inv = invoke(s, "survive")
-    wait_for(lambda: steps_by_id(get_inv(s, inv["id"]))["wait"]["job_state"] == "running", 20, what="the slow step")
+    wait_step_process(s, inv["id"], "wait")
     mule = s.by_name()["main.job-handlers.1"]["pid"]
     os.kill(mule, signal.SIGKILL)
     done = wait_inv(s, inv["id"], timeout=60)
     s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
     steps = steps_by_id(done)
-    assert done["state"] == "ok", done
+    assert done["state"] == "ok", json.dumps(done)
     jobs = jobs_of(tmp_path, inv["id"])
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
     assert output(s, steps["last"]["job_id"], "out") == b"x\n"
@@ -246,3 +257,37 @@ steps:
     finally:
         db.close()
     assert len(per) == 200 and all(c == 2 for _, c in per), "every step ran exactly once"
+
+
+def test_a_restarted_stack_goes_on_with_its_invocations(servers, tmp_path):
+    """Stopped mid-run, then killed mid-run: each time the next start finishes the invocation, each step once."""
+    args = ["--set", "jobs.tools-dir=%s" % tools_dir(tmp_path), "--set", "jobs.cancel-grace=1",
+            "--mules", "1", "--farm", "job-handlers:1"]
+    s = servers(args)
+    post_workflow(s, """\
+id: twice
+steps:
+  - {id: a, tool: echo, inputs: {text: "x"}}
+  - {id: first-nap, tool: nap, inputs: {seconds: 2}}
+  - {id: second-nap, tool: cat, inputs: {first: {step: first-nap, output: out}, second: {step: a, output: out}}}
+""")
+    inv = invoke(s, "twice")
+    wait_step_process(s, inv["id"], "first-nap")
+    assert s.stop() == 0  # a clean stop: the running nap goes back to the queue
+    s2 = servers(args)
+    done = wait_inv(s2, inv["id"], timeout=60)
+    assert done["state"] == "ok", json.dumps(done)
+    assert output(s2, steps_by_id(done)["second-nap"]["job_id"], "out") == b"x\n"
+    jobs = jobs_of(tmp_path, inv["id"])
+    assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
+
+    inv = invoke(s2, "twice")
+    wait_step_process(s2, inv["id"], "first-nap")
+    os.kill(s2.proc.pid, signal.SIGKILL)  # the whole stack at once: no clean-up at all
+    s2.expect_signal = signal.SIGKILL
+    s2.proc.wait(10)
+    s3 = servers(args)
+    done = wait_inv(s3, inv["id"], timeout=60)
+    assert done["state"] == "ok", json.dumps(done)
+    jobs = jobs_of(tmp_path, inv["id"])
+    assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs

@@ -80,6 +80,9 @@ def test_invalid_workflows_get_400_naming_the_step_and_the_reason(servers):
         (TWO_STEPS.replace("text: {input: words}", "text: {step: count, output: count}"), ["say", "data"]),
         (TWO_STEPS.replace("      input: {step: say, output: out}", "      input: 3"), ["count", "input"]),
         ("id: x\nsteps: []\n", ["step"]),
+        ("id: x\nsteps:\n  - {id: j, tool: cat, inputs: {first: {step: k, output: out}}}\n"
+         "  - {id: k, tool: echo, inputs: {text: hi}}\n", ["'j'", "second"]),   # a required input left out
+        (TWO_STEPS.replace("type: text", "type: integer"), ["say", "text"]),   # a workflow input of the wrong type
         ("id: [unclosed\n", []),
         ("", ["body"]),
     ]
