@@ -5,10 +5,12 @@
  *   GET    /api/invocations/{id}            the invocation and each step with its job
  *   DELETE /api/invocations/{id}            cancel: its running jobs too
  *
- * An invocation is assigned like a job: it is committed with no handler
- * and its id is sent to the `workflow-schedulers` farm if there is one,
- * else to `job-handlers`; with neither, the web worker's own handler takes
- * it (db-self). The handler that claims it schedules it (scheduler.c).
+ * An invocation is assigned like a job: to the `workflow-schedulers` farm
+ * if there is one (committed with no handler, its id sent to the farm);
+ * otherwise by the job configuration's assign methods, as a job with no
+ * tool mapping would be (mule-message to `job-handlers`, db-self,
+ * db-preassign, db-skip-locked...). The handler that claims it schedules
+ * it (scheduler.c).
  */
 #define MT_LOG_NAME "muleteer.jobs.api"
 
@@ -29,7 +31,11 @@
 #include "common/mem.h"
 
 #define SCHEDULERS_FARM "workflow-schedulers"
-#define HANDLERS_FARM "job-handlers"
+
+static bool farm_exists_cb(const char *farm, void *data)
+{
+    return mt_farm_exists(data, farm);
+}
 
 static json_t *time_or_null(int64_t us)
 {
@@ -169,16 +175,27 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
     for (size_t i = 0; i < nsteps; i++)
         step_ids[i] = mt_workflow_step_id(wf, i);
 
-    /* Assigned like a job: a farm's message, or this web worker's own handler. */
-    const char *farm = mt_farm_exists(stack, SCHEDULERS_FARM) ? SCHEDULERS_FARM
-                       : mt_farm_exists(stack, HANDLERS_FARM) ? HANDLERS_FARM
-                                                                : NULL;
+    /* The schedulers' farm, else assigned as a job with no tool mapping would be. */
+    mt_assignment_t as = {0};
+    if (mt_farm_exists(stack, SCHEDULERS_FARM)) {
+        snprintf(as.farm, sizeof as.farm, "%s", SCHEDULERS_FARM);
+        snprintf(as.destination, sizeof as.destination, "%s", SCHEDULERS_FARM);
+    } else {
+        mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack),
+                                   .farm_exists = farm_exists_cb,
+                                   .data = stack};
+        if (mt_job_conf_assign(mt_jobs()->conf, NULL, &facts, &as, err, sizeof err) < 0) {
+            mt_respond_error(req, 500, "%s", err);
+            goto out;
+        }
+    }
+    const char *farm = as.farm[0] ? as.farm : NULL;
     mt_invocation_t inv = {
         .workflow_id = (char *)mt_workflow_id(wf),
         .definition = definition,
         .inputs = inputs_text,
-        .handler = farm ? NULL : (char *)mt_stack_server_name(stack),
-        .destination = (char *)farm,
+        .handler = as.handler[0] ? as.handler : NULL,
+        .destination = as.destination[0] ? as.destination : NULL,
     };
     int64_t id = 0;
     if (mt_invocation_store_insert(db, &inv, step_ids, nsteps, &id) < 0) {
@@ -193,13 +210,15 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
         if (rc < 0)
             mt_warn("invocation %lld: not sent to farm %s (%s): the sweeper will take it", (long long)id, farm,
                     mt_strerror(rc));
-    } else {
+    } else if (inv.handler && strcmp(inv.handler, mt_stack_server_name(stack)) == 0) {
         mt_handler_t *h = mt_jobs_local_handler();
         if (h)
             mt_handler_notify_invocation(h, id); /* else its poll finds it */
-    }
-    mt_debug("invocation %lld of workflow %s created, %s %s", (long long)id, mt_workflow_id(wf),
-             farm ? "sent to farm" : "assigned to", farm ? farm : mt_stack_server_name(stack));
+    } /* else a handler named in the job configuration, or a skip-locked one, finds it in its poll */
+    mt_debug("invocation %lld of workflow %s created, assigned by %s%s%s%s%s", (long long)id, mt_workflow_id(wf),
+             farm && !inv.handler && strcmp(farm, SCHEDULERS_FARM) == 0 ? "the schedulers' farm"
+                                                                        : mt_assign_method_name(as.method),
+             inv.handler ? " to " : "", inv.handler ? inv.handler : "", farm ? " through farm " : "", farm ? farm : "");
     respond_invocation(req, db, id, 201);
 out:
     free(step_ids);

@@ -679,6 +679,12 @@ static void poll_cb(uv_timer_t *timer)
         }
         free(inv_ids);
     }
+    while (h->skip_locked && !h->stopping && h->invocations.n < (size_t)ctx->workers) {
+        int64_t id = 0;
+        if (mt_invocation_store_claim_next(db, "db", h->name, &id) != 1)
+            break;
+        id_list_push(&h->invocations, id);
+    }
     while (h->skip_locked && !h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
         int64_t id = 0;
         if (mt_job_store_claim_next(db, "db", h->name, &id) != 1)

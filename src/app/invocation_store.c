@@ -47,6 +47,10 @@ static const char sql_of_handler[] =
     "AND state IN ('new','scheduling') ORDER BY id";
 static const char sql_new_of_handler[] =
     "SELECT id FROM invocation INDEXED BY invocation_handler WHERE handler = ?1 AND state = 'new' ORDER BY id";
+static const char sql_claim_next[] =
+    "UPDATE invocation SET handler = ?2, state = 'scheduling', claim_time = ?3, update_time = ?3 "
+    "WHERE id = (SELECT id FROM invocation INDEXED BY invocation_unassigned WHERE handler IS NULL "
+    "AND state = 'new' AND destination = ?1 ORDER BY id LIMIT 1) AND handler IS NULL AND state = 'new' RETURNING id";
 static const char sql_unassigned[] =
     "SELECT id FROM invocation INDEXED BY invocation_unassigned WHERE handler IS NULL AND state = 'new' "
     "AND destination = ?1 AND create_time < ?2 ORDER BY id LIMIT ?3";
@@ -328,4 +332,28 @@ int mt_invocation_store_unassigned(mt_db_t *db, const char *destination, int64_t
     sqlite3_bind_int64(st, 2, created_before_us);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     return collect_ids(db, st, "list unassigned invocations", ids, n);
+}
+
+int mt_invocation_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id)
+{
+    *id = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_claim_next);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "claim the next invocation");
+    bind_str(st, 1, destination);
+    bind_str(st, 2, handler);
+    sqlite3_bind_int64(st, 3, mt_now_us());
+    int rc = mt_db__step(db, st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+        ret = rc == SQLITE_DONE ? 1 : mt_db__fail(db, rc, "claim the next invocation");
+    } else if (rc != SQLITE_DONE) {
+        ret = mt_db__fail(db, rc, "claim the next invocation");
+    }
+    mt_db__release(st);
+    if (ret != 1)
+        *id = 0;
+    return ret;
 }

@@ -91,6 +91,9 @@ int mt_invocation_store_set_step(mt_db_t *db, int64_t id, int index, unsigned fr
 /* Ids of the invocations a handler owns in state new (and scheduling, unless new_only), oldest first (free *ids). */
 int mt_invocation_store_of_handler(mt_db_t *db, const char *handler, bool new_only, int64_t **ids, size_t *n);
 
+/* db-skip-locked: claim the oldest unassigned new invocation waiting at destination for handler. 1 and *id, 0, <0. */
+int mt_invocation_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id);
+
 /* Ids of unassigned new invocations waiting at destination, created before created_before_us, oldest first. */
 int mt_invocation_store_unassigned(mt_db_t *db, const char *destination, int64_t created_before_us, size_t limit,
                                    int64_t **ids, size_t *n);

@@ -3,9 +3,10 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
-from conftest import wait_for, write
+from conftest import MULETEER, wait_for, write
 
 TERMINAL = ("ok", "failed", "cancelled")
 
@@ -291,3 +292,19 @@ steps:
     assert done["state"] == "ok", json.dumps(done)
     jobs = jobs_of(tmp_path, inv["id"])
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
+
+
+def test_job_configuration_assigns_invocations_too_a_skip_locked_standalone_handler_takes_one(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.yml", "handling:\n  assign: [db-skip-locked]\n")
+    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+    s = servers(common)
+    h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))
+    try:
+        inv = invoke(s, "diamond", {"text": "skip"})
+        done = wait_inv(s, inv["id"])
+        assert done["state"] == "ok" and done["handler"] == "handler0", json.dumps(done)
+        assert output(s, steps_by_id(done)["d"]["job_id"], "out") == b"1\nskip\nskip\n"
+    finally:
+        h.send_signal(signal.SIGTERM)
+        assert h.wait(10) == 0
