@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/values.h"
 #include "common/mem.h"
 #include "common/yaml.h"
 
@@ -43,7 +44,10 @@
 #define MT__JOB_ID_MAX 64           /* the "job" of a data input */
 #define MT__FILE_MAX (1024 * 1024)  /* a tool file larger than this is surely not one */
 #define MT__ARG_MAX 131072          /* Linux MAX_ARG_STRLEN: one argv element, with its NUL */
-#define MT__QUOTE_MAX 64            /* bytes of a value quoted in an error message */
+#define MT__QUOTE_MAX MT_VALUE_QUOTE_MAX            /* bytes of a value quoted in an error message */
+#define MT__QUOTE_BUF MT_VALUE_QUOTE_BUF
+#define MT__WHERE_BUF (MT__QUOTE_BUF + 32) /* "input 'NAME': " */
+#define MT__WHAT_BUF (MT__WHERE_BUF + 32)  /* "input 'NAME': max_length" */
 
 /* ------------------------------------------------------------------ */
 /* Records                                                             */
@@ -154,143 +158,6 @@ static void mt__tool_free(mt_tool_t *tool)
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-typedef struct mt__buf {
-    char *data;
-    size_t len, cap;
-} mt__buf_t;
-
-static void mt__buf_add(mt__buf_t *buf, const char *bytes, size_t n)
-{
-    if (buf->len + n + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 64;
-        while (cap < buf->len + n + 1)
-            cap *= 2;
-        buf->data = mt_realloc(buf->data, cap);
-        buf->cap = cap;
-    }
-    if (n)
-        memcpy(buf->data + buf->len, bytes, n);
-    buf->len += n;
-    buf->data[buf->len] = '\0';
-}
-
-/*
- * `value` (len bytes) fit for a one-line error message: control bytes
- * escaped, at most MT__QUOTE_MAX bytes of it (cut at a character boundary)
- * and "..." if cut. out needs MT__QUOTE_MAX * 4 + 8 bytes.
- */
-#define MT__QUOTE_BUF (MT__QUOTE_MAX * 4 + 8)
-#define MT__WHERE_BUF (MT__QUOTE_BUF + 32) /* "input 'NAME': " */
-#define MT__WHAT_BUF (MT__WHERE_BUF + 32)  /* "input 'NAME': max_length" */
-static const char *mt__quote(const char *value, size_t len, char *out)
-{
-    size_t n = 0, i;
-    for (i = 0; i < len && i < MT__QUOTE_MAX; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == '\n')
-            n += (size_t)sprintf(out + n, "\\n");
-        else if (c == '\t')
-            n += (size_t)sprintf(out + n, "\\t");
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)sprintf(out + n, "\\x%02x", c);
-        else
-            out[n++] = (char)c;
-    }
-    if (i < len) {
-        while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80) /* continuation bytes of a cut character */
-            n--;
-        if (n > 0 && (unsigned char)out[n - 1] >= 0xc0)
-            n--;
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-/* Control characters in a finished message become spaces: errors are one line. */
-static void mt__one_line(char *err)
-{
-    for (; *err; err++)
-        if ((unsigned char)*err < 0x20 || *err == 0x7f)
-            *err = ' ';
-}
-
-static bool mt__is_name(const char *s, size_t maxlen)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > maxlen || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return false;
-    }
-    return true;
-}
-
-static bool mt__is_tool_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > MT__TOOL_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return false;
-    }
-    return true;
-}
-
-/* A decimal integer: optional '-', then digits, nothing else. 0, or -1 (not one) / -ERANGE. */
-static int mt__parse_int(const char *s, json_int_t *out)
-{
-    const char *p = s + (*s == '-');
-    if (!*p)
-        return -1;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -1;
-    errno = 0;
-    long long v = strtoll(s, NULL, 10);
-    if (errno == ERANGE)
-        return -ERANGE;
-    *out = (json_int_t)v;
-    return 0;
-}
-
-/* A decimal number: -?(D+(.D*)?|.D+)([eE][+-]?D+)?, finite. 0, or -1 (not one) / -ERANGE. */
-static int mt__parse_float(const char *s, double *out)
-{
-    const char *p = s + (*s == '-');
-    size_t digits = 0;
-    while (*p >= '0' && *p <= '9')
-        p++, digits++;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9')
-            p++, digits++;
-    }
-    if (digits == 0)
-        return -1;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        p += *p == '+' || *p == '-';
-        if (!(*p >= '0' && *p <= '9'))
-            return -1;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p)
-        return -1;
-    double v = strtod(s, NULL);
-    if (!isfinite(v))
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
-
 /*
  * The shortest text that reads back as v: integral values without an
  * exponent ("3600", not "3.6e+03"), others in %g form ("0.25", "1e-07").
@@ -310,34 +177,6 @@ static void mt__format_double(double v, char *out, size_t outlen)
         if (strtod(out, NULL) == v)
             return;
     }
-}
-
-static const char *mt__json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "an unknown value";
-}
-
-/* Whether a JSON string holds a NUL byte (jansson allows "\u0000"). */
-static bool mt__json_has_nul(const json_t *str)
-{
-    return strlen(json_string_value(str)) != json_string_length(str);
 }
 
 /* ------------------------------------------------------------------ */
@@ -362,17 +201,17 @@ static int mt__check_value(const mt__input_t *in, const json_t *value, json_t **
         if (json_is_integer(value)) {
             v = json_integer_value(value);
         } else if (text) {
-            int rc = mt__json_has_nul(value) ? -1 : mt__parse_int(text, &v);
+            int rc = mt_value_json_has_nul(value) ? -1 : mt_value_parse_int(text, &v);
             if (rc == -ERANGE) {
-                snprintf(err, errlen, "%s is out of range", mt__quote(text, textlen, q));
+                snprintf(err, errlen, "%s is out of range", mt_value_quote(text, textlen, q));
                 return -EINVAL;
             }
             if (rc < 0) {
-                snprintf(err, errlen, "expected an integer, got the string '%s'", mt__quote(text, textlen, q));
+                snprintf(err, errlen, "expected an integer, got the string '%s'", mt_value_quote(text, textlen, q));
                 return -EINVAL;
             }
         } else {
-            snprintf(err, errlen, "expected an integer, got %s", mt__json_kind(value));
+            snprintf(err, errlen, "expected an integer, got %s", mt_value_json_kind(value));
             return -EINVAL;
         }
         if (in->min && v < json_integer_value(in->min)) {
@@ -394,17 +233,17 @@ static int mt__check_value(const mt__input_t *in, const json_t *value, json_t **
         if (json_is_number(value)) {
             v = json_number_value(value);
         } else if (text) {
-            int rc = mt__json_has_nul(value) ? -1 : mt__parse_float(text, &v);
+            int rc = mt_value_json_has_nul(value) ? -1 : mt_value_parse_float(text, &v);
             if (rc == -ERANGE) {
-                snprintf(err, errlen, "%s is out of range", mt__quote(text, textlen, q));
+                snprintf(err, errlen, "%s is out of range", mt_value_quote(text, textlen, q));
                 return -EINVAL;
             }
             if (rc < 0) {
-                snprintf(err, errlen, "expected a number, got the string '%s'", mt__quote(text, textlen, q));
+                snprintf(err, errlen, "expected a number, got the string '%s'", mt_value_quote(text, textlen, q));
                 return -EINVAL;
             }
         } else {
-            snprintf(err, errlen, "expected a number, got %s", mt__json_kind(value));
+            snprintf(err, errlen, "expected a number, got %s", mt_value_json_kind(value));
             return -EINVAL;
         }
         if (in->min && v < json_number_value(in->min)) {
@@ -424,10 +263,10 @@ static int mt__check_value(const mt__input_t *in, const json_t *value, json_t **
     }
     case MT_TOOL_INPUT_TEXT:
         if (!text) {
-            snprintf(err, errlen, "expected a string, got %s", mt__json_kind(value));
+            snprintf(err, errlen, "expected a string, got %s", mt_value_json_kind(value));
             return -EINVAL;
         }
-        if (mt__json_has_nul(value)) {
+        if (mt_value_json_has_nul(value)) {
             snprintf(err, errlen, "contains a NUL byte");
             return -EINVAL;
         }
@@ -442,33 +281,33 @@ static int mt__check_value(const mt__input_t *in, const json_t *value, json_t **
             *out = json_boolean(json_is_true(value));
             return 0;
         }
-        if (text && !mt__json_has_nul(value) && (!strcmp(text, "true") || !strcmp(text, "false"))) {
+        if (text && !mt_value_json_has_nul(value) && (!strcmp(text, "true") || !strcmp(text, "false"))) {
             *out = json_boolean(text[0] == 't');
             return 0;
         }
         if (text)
-            snprintf(err, errlen, "expected true or false, got the string '%s'", mt__quote(text, textlen, q));
+            snprintf(err, errlen, "expected true or false, got the string '%s'", mt_value_quote(text, textlen, q));
         else
-            snprintf(err, errlen, "expected true or false, got %s", mt__json_kind(value));
+            snprintf(err, errlen, "expected true or false, got %s", mt_value_json_kind(value));
         return -EINVAL;
     case MT_TOOL_INPUT_SELECT:
         if (!text) {
-            snprintf(err, errlen, "expected one of the options as a string, got %s", mt__json_kind(value));
+            snprintf(err, errlen, "expected one of the options as a string, got %s", mt_value_json_kind(value));
             return -EINVAL;
         }
         for (size_t i = 0; i < in->noptions; i++) {
-            if (!mt__json_has_nul(value) && strcmp(text, in->options[i]) == 0) {
+            if (!mt_value_json_has_nul(value) && strcmp(text, in->options[i]) == 0) {
                 *out = json_stringn(text, textlen);
                 return 0;
             }
         }
-        mt__buf_t list = { 0 };
+        mt_value_buf_t list = { 0 };
         for (size_t i = 0; i < in->noptions; i++) {
             if (i)
-                mt__buf_add(&list, ", ", 2);
-            mt__buf_add(&list, in->options[i], strlen(in->options[i]));
+                mt_value_buf_add(&list, ", ", 2);
+            mt_value_buf_add(&list, in->options[i], strlen(in->options[i]));
         }
-        snprintf(err, errlen, "'%s' is not one of the options (%s)", mt__quote(text, textlen, q), list.data);
+        snprintf(err, errlen, "'%s' is not one of the options (%s)", mt_value_quote(text, textlen, q), list.data);
         free(list.data);
         return -EINVAL;
     case MT_TOOL_INPUT_DATA:
@@ -502,7 +341,7 @@ static int mt__error(mt__ctx_t *ctx, int line, const char *fmt, ...)
         snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line, msg);
     else
         snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->file, msg);
-    mt__one_line(ctx->err);
+    mt_value_one_line(ctx->err);
     return -EINVAL;
 }
 
@@ -561,13 +400,13 @@ static int mt__collect(mt__ctx_t *ctx, struct fy_node *map, int line, const char
             if (strlen(keys[i]) == klen && memcmp(keys[i], key, klen) == 0)
                 break;
         if (i == nkeys) {
-            mt__buf_t list = { 0 };
+            mt_value_buf_t list = { 0 };
             for (size_t k = 0; k < nkeys; k++) {
                 if (k)
-                    mt__buf_add(&list, ", ", 2);
-                mt__buf_add(&list, keys[k], strlen(keys[k]));
+                    mt_value_buf_add(&list, ", ", 2);
+                mt_value_buf_add(&list, keys[k], strlen(keys[k]));
             }
-            mt__error(ctx, kline, "%sunknown key '%s' (expected %s)", where, mt__quote(key, klen, q), list.data);
+            mt__error(ctx, kline, "%sunknown key '%s' (expected %s)", where, mt_value_quote(key, klen, q), list.data);
             free(list.data);
             return -EINVAL;
         }
@@ -630,17 +469,17 @@ static int mt__yaml_number(mt__ctx_t *ctx, const mt__input_t *in, const mt__slot
     int rc;
     if (in->type == MT_TOOL_INPUT_INTEGER) {
         json_int_t v;
-        rc = mt__parse_int(text, &v);
+        rc = mt_value_parse_int(text, &v);
         if (rc == 0)
             *out = json_integer(v);
     } else {
         double v;
-        rc = mt__parse_float(text, &v);
+        rc = mt_value_parse_float(text, &v);
         if (rc == 0)
             *out = json_real(v);
     }
     if (rc < 0)
-        mt__error(ctx, line, "%s: '%s' is not %s", what, mt__quote(text, strlen(text), q),
+        mt__error(ctx, line, "%s: '%s' is not %s", what, mt_value_quote(text, strlen(text), q),
                   rc == -ERANGE ? "in range" : in->type == MT_TOOL_INPUT_INTEGER ? "an integer" : "a number");
     free(text);
     return rc < 0 ? -EINVAL : 0;
@@ -673,7 +512,7 @@ static int mt__yaml_default(mt__ctx_t *ctx, mt__input_t *in, const mt__slot_t *s
         break;
     }
     if (!value) {
-        mt__error(ctx, line, "%s: '%s' is not %s", what, mt__quote(text, strlen(text), q),
+        mt__error(ctx, line, "%s: '%s' is not %s", what, mt_value_quote(text, strlen(text), q),
                   in->type == MT_TOOL_INPUT_BOOLEAN ? "true or false" : "valid text");
         free(text);
         return -EINVAL;
@@ -699,7 +538,7 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
     if (name_node && fy_node_get_type(name_node) == FYNT_SCALAR && !mt_yaml_is_null(name_node)) {
         size_t len;
         const char *name = fy_node_get_scalar(name_node, &len);
-        snprintf(where, sizeof where, "input '%s': ", mt__quote(name, len, q));
+        snprintf(where, sizeof where, "input '%s': ", mt_value_quote(name, len, q));
     }
     if (mt__collect(ctx, map, line, where, mt__input_keys, IK_COUNT, s) < 0)
         return -EINVAL;
@@ -708,10 +547,10 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
         return mt__error(ctx, line, "%smissing 'name'", where);
     if (mt__scalar(ctx, s[IK_NAME].node, mt__slot_line(&s[IK_NAME]), "input name", &in->name) < 0)
         return -EINVAL;
-    if (!mt__is_name(in->name, MT__NAME_MAX))
+    if (!mt_value_is_name(in->name, MT__NAME_MAX))
         return mt__error(ctx, mt__slot_line(&s[IK_NAME]),
                          "input name '%s' is not a name ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes)",
-                         mt__quote(in->name, strlen(in->name), q), MT__NAME_MAX);
+                         mt_value_quote(in->name, strlen(in->name), q), MT__NAME_MAX);
     for (size_t i = 0; i < index; i++)
         if (strcmp(tool->inputs[i].name, in->name) == 0)
             return mt__error(ctx, mt__slot_line(&s[IK_NAME]), "input '%s' declared twice", in->name);
@@ -727,7 +566,7 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
             break;
     if (t == MT__NTYPES) {
         mt__error(ctx, tline, "%stype '%s' is not integer, float, text, boolean, select or data", where,
-                  mt__quote(text, strlen(text), q));
+                  mt_value_quote(text, strlen(text), q));
         free(text);
         return -EINVAL;
     }
@@ -758,7 +597,7 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
         snprintf(what, sizeof what, "%smax_length", where);
         if (mt__scalar(ctx, s[IK_MAX_LENGTH].node, l, what, &text) < 0)
             return -EINVAL;
-        int rc = mt__parse_int(text, &n);
+        int rc = mt_value_parse_int(text, &n);
         free(text);
         text = NULL;
         if (rc < 0 || n < 0 || n > MT_TOOL_TEXT_LIMIT)
@@ -791,7 +630,7 @@ static int mt__load_input(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map, 
                 return -EINVAL;
             for (size_t i = 0; i < in->noptions; i++) {
                 if (strcmp(in->options[i], text) == 0) {
-                    mt__error(ctx, il, "%soption '%s' listed twice", where, mt__quote(text, strlen(text), q));
+                    mt__error(ctx, il, "%soption '%s' listed twice", where, mt_value_quote(text, strlen(text), q));
                     free(text);
                     return -EINVAL;
                 }
@@ -886,9 +725,9 @@ static int mt__load_output(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map,
     int nline = mt__slot_line(&s[OK_NAME]);
     if (mt__scalar(ctx, s[OK_NAME].node, nline, "output name", &out->name) < 0)
         return -EINVAL;
-    if (!mt__is_name(out->name, MT__NAME_MAX))
+    if (!mt_value_is_name(out->name, MT__NAME_MAX))
         return mt__error(ctx, nline, "output name '%s' is not a name ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes)",
-                         mt__quote(out->name, strlen(out->name), q), MT__NAME_MAX);
+                         mt_value_quote(out->name, strlen(out->name), q), MT__NAME_MAX);
     for (size_t i = 0; i < index; i++)
         if (strcmp(tool->outputs[i].name, out->name) == 0)
             return mt__error(ctx, nline, "output '%s' declared twice", out->name);
@@ -901,7 +740,7 @@ static int mt__load_output(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map,
         bool ok = strcmp(from, "stdout") == 0;
         if (!ok)
             mt__error(ctx, l, "output '%s': from: '%s' is not stdout (use path: for a file)", out->name,
-                      mt__quote(from, strlen(from), q));
+                      mt_value_quote(from, strlen(from), q));
         free(from);
         return ok ? 0 : -EINVAL;
     }
@@ -911,7 +750,7 @@ static int mt__load_output(mt__ctx_t *ctx, mt_tool_t *tool, struct fy_node *map,
     if (!mt__is_inside_path(out->path))
         return mt__error(ctx, l,
                          "output '%s': path '%s' must be a file path relative to the working directory, without '..'",
-                         out->name, mt__quote(out->path, strlen(out->path), q));
+                         out->name, mt_value_quote(out->path, strlen(out->path), q));
     return 0;
 }
 
@@ -961,15 +800,15 @@ static int mt__load_environment(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_
             return mt__error(ctx, kline, "environment: variable names must be plain names");
         if (mt__scalar(ctx, knode, kline, "environment: a variable name", &key) < 0)
             return -EINVAL;
-        if (!mt__is_name(key, 255)) {
+        if (!mt_value_is_name(key, 255)) {
             mt__error(ctx, kline, "environment: '%s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                      mt__quote(key, strlen(key), q));
+                      mt_value_quote(key, strlen(key), q));
             free(key);
             return -EINVAL;
         }
         if (strncmp(key, "MULETEER_", 9) == 0) {
             mt__error(ctx, kline, "environment: '%s' is reserved: muleteer sets the MULETEER_ variables itself",
-                      mt__quote(key, strlen(key), q));
+                      mt_value_quote(key, strlen(key), q));
             free(key);
             return -EINVAL;
         }
@@ -996,13 +835,13 @@ static int mt__load_environment(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_
  */
 static int mt__compile_arg(mt__ctx_t *ctx, mt_tool_t *tool, const char *text, int line, size_t index, mt__arg_t *arg)
 {
-    mt__buf_t lit = { 0 };
+    mt_value_buf_t lit = { 0 };
     char q[MT__QUOTE_BUF];
     const char *p = text;
 
     while (*p) {
         if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            mt__buf_add(&lit, p, 1);
+            mt_value_buf_add(&lit, p, 1);
             p += 2;
             continue;
         }
@@ -1012,7 +851,7 @@ static int mt__compile_arg(mt__ctx_t *ctx, mt_tool_t *tool, const char *text, in
         }
         if (p[0] != '{') {
             size_t n = strcspn(p, "{}");
-            mt__buf_add(&lit, p, n);
+            mt_value_buf_add(&lit, p, n);
             p += n;
             continue;
         }
@@ -1028,8 +867,8 @@ static int mt__compile_arg(mt__ctx_t *ctx, mt_tool_t *tool, const char *text, in
                 break;
         if (i == tool->ninputs) {
             mt__error(ctx, line, "command[%zu]: placeholder '{%s}' names no input of the tool%s", index,
-                      mt__quote(name, strlen(name), q),
-                      mt__is_name(name, MT__NAME_MAX) ? "" : " (write '{{' and '}}' for literal braces)");
+                      mt_value_quote(name, strlen(name), q),
+                      mt_value_is_name(name, MT__NAME_MAX) ? "" : " (write '{{' and '}}' for literal braces)");
             free(name);
             free(lit.data);
             return -EINVAL;
@@ -1038,14 +877,14 @@ static int mt__compile_arg(mt__ctx_t *ctx, mt_tool_t *tool, const char *text, in
         arg->pieces = mt_realloc(arg->pieces, (arg->npieces + 2) * sizeof *arg->pieces);
         if (lit.len) {
             arg->pieces[arg->npieces++] = (mt__piece_t){ lit.data, -1 };
-            lit = (mt__buf_t){ 0 };
+            lit = (mt_value_buf_t){ 0 };
         }
         arg->pieces[arg->npieces++] = (mt__piece_t){ NULL, (int)i };
         p = close + 1;
     }
     if (lit.len || arg->npieces == 0) {
         if (!lit.data)
-            mt__buf_add(&lit, "", 0);
+            mt_value_buf_add(&lit, "", 0);
         arg->pieces = mt_realloc(arg->pieces, (arg->npieces + 1) * sizeof *arg->pieces);
         arg->pieces[arg->npieces++] = (mt__piece_t){ lit.data, -1 };
     } else {
@@ -1094,14 +933,14 @@ static int mt__load_command(mt__ctx_t *ctx, mt_tool_t *tool, const mt__slot_t *s
         return mt__error(ctx, line, "command[0] must be a fixed path, without placeholders");
     const char *prog = arg0->pieces[0].text;
     if (prog[0] != '/')
-        return mt__error(ctx, line, "command[0] '%s' must be an absolute path", mt__quote(prog, strlen(prog), q));
+        return mt__error(ctx, line, "command[0] '%s' must be an absolute path", mt_value_quote(prog, strlen(prog), q));
     struct stat st;
     if (stat(prog, &st) != 0)
-        return mt__error(ctx, line, "command[0] '%s': %s", mt__quote(prog, strlen(prog), q), strerror(errno));
+        return mt__error(ctx, line, "command[0] '%s': %s", mt_value_quote(prog, strlen(prog), q), strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return mt__error(ctx, line, "command[0] '%s' is not a regular file", mt__quote(prog, strlen(prog), q));
+        return mt__error(ctx, line, "command[0] '%s' is not a regular file", mt_value_quote(prog, strlen(prog), q));
     if (access(prog, X_OK) != 0)
-        return mt__error(ctx, line, "command[0] '%s' is not executable: %s", mt__quote(prog, strlen(prog), q),
+        return mt__error(ctx, line, "command[0] '%s' is not executable: %s", mt_value_quote(prog, strlen(prog), q),
                          strerror(errno));
     return 0;
 }
@@ -1138,11 +977,11 @@ static int mt__load_root(mt__ctx_t *ctx, struct fy_node *root, mt_tool_t *tool)
     int idline = mt__slot_line(&s[TK_ID]);
     if (mt__scalar(ctx, s[TK_ID].node, idline, "id", &tool->id) < 0)
         return -EINVAL;
-    if (!mt__is_tool_id(tool->id))
+    if (!mt_value_is_id(tool->id, MT__TOOL_ID_MAX))
         return mt__error(ctx, idline,
                          "id '%s' must be letters, digits, '.', '_' and '-', starting with a letter or digit, "
                          "at most %d bytes",
-                         mt__quote(tool->id, strlen(tool->id), q), MT__TOOL_ID_MAX);
+                         mt_value_quote(tool->id, strlen(tool->id), q), MT__TOOL_ID_MAX);
     tool->origin = mt_asprintf("%s:%d", ctx->file, idline);
     if (mt__scalar(ctx, s[TK_VERSION].node, mt__slot_line(&s[TK_VERSION]), "version", &tool->version) < 0 ||
         mt__scalar(ctx, s[TK_NAME].node, mt__slot_line(&s[TK_NAME]), "name", &tool->name) < 0)
@@ -1166,7 +1005,7 @@ static int mt__load_root(mt__ctx_t *ctx, struct fy_node *root, mt_tool_t *tool)
         double v = 0;
         if (mt__scalar(ctx, s[TK_WALLTIME].node, l, "walltime", &text) < 0)
             return -EINVAL;
-        int rc = mt__parse_float(text, &v);
+        int rc = mt_value_parse_float(text, &v);
         free(text);
         if (rc < 0 || !(v > 0))
             return mt__error(ctx, l, "walltime must be a positive number of seconds");
@@ -1334,7 +1173,7 @@ int mt_toolbox_load(const char *dir, mt_toolbox_t **out, char *err, size_t errle
     if (!d) {
         rc = -errno;
         snprintf(err, errlen, "tools directory %s: %s", dir, strerror(errno));
-        mt__one_line(err);
+        mt_value_one_line(err);
         free(box);
         return rc;
     }
@@ -1374,7 +1213,7 @@ int mt_toolbox_load(const char *dir, mt_toolbox_t **out, char *err, size_t errle
         if (strcmp(box->tools[i - 1]->id, box->tools[i]->id) == 0) {
             snprintf(err, errlen, "%s: tool id '%s' is already defined at %s", box->tools[i]->origin,
                      box->tools[i]->id, box->tools[i - 1]->origin);
-            mt__one_line(err);
+            mt_value_one_line(err);
             rc = -EINVAL;
             goto error;
         }
@@ -1563,7 +1402,7 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
 
     if (!json_is_object(value)) {
         snprintf(err, errlen, "input '%s': expected {\"job\": ID, \"output\": NAME}, got %s", in->name,
-                 mt__json_kind(value));
+                 mt_value_json_kind(value));
         return -EINVAL;
     }
     json_object_foreach((json_t *)value, key, member) {
@@ -1571,22 +1410,22 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
             snprintf(job, sizeof job, "%" JSON_INTEGER_FORMAT, json_integer_value(member));
             job_id = job;
         } else if (strcmp(key, "job") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
-                   json_string_length(member) <= MT__JOB_ID_MAX && !mt__json_has_nul(member)) {
+                   json_string_length(member) <= MT__JOB_ID_MAX && !mt_value_json_has_nul(member)) {
             job_id = json_string_value(member);
         } else if (strcmp(key, "job") == 0) {
             snprintf(err, errlen, "input '%s': \"job\" must be a job id, got %s", in->name,
-                     json_is_string(member) ? "an unusable string" : mt__json_kind(member));
+                     json_is_string(member) ? "an unusable string" : mt_value_json_kind(member));
             return -EINVAL;
         } else if (strcmp(key, "output") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
-                   !mt__json_has_nul(member)) {
+                   !mt_value_json_has_nul(member)) {
             output = json_string_value(member);
         } else if (strcmp(key, "output") == 0) {
             snprintf(err, errlen, "input '%s': \"output\" must be an output name, got %s", in->name,
-                     json_is_string(member) ? "an unusable string" : mt__json_kind(member));
+                     json_is_string(member) ? "an unusable string" : mt_value_json_kind(member));
             return -EINVAL;
         } else {
             snprintf(err, errlen, "input '%s': unknown key '%s' (expected job and output)", in->name,
-                     mt__quote(key, strlen(key), q));
+                     mt_value_quote(key, strlen(key), q));
             return -EINVAL;
         }
     }
@@ -1604,7 +1443,7 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
     if (rc < 0) {
         free(path);
         if (!reason[0])
-            snprintf(reason, sizeof reason, "cannot use output '%s' of job %s", mt__quote(output, strlen(output), q),
+            snprintf(reason, sizeof reason, "cannot use output '%s' of job %s", mt_value_quote(output, strlen(output), q),
                      job_id);
         snprintf(err, errlen, "input '%s': %s", in->name, reason);
         return rc;
@@ -1634,7 +1473,7 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
     if (inputs && json_is_null(inputs))
         inputs = NULL;
     if (inputs && !json_is_object(inputs)) {
-        snprintf(err, errlen, "inputs must be a JSON object, got %s", mt__json_kind(inputs));
+        snprintf(err, errlen, "inputs must be a JSON object, got %s", mt_value_json_kind(inputs));
         return -EINVAL;
     }
     if (inputs) {
@@ -1645,16 +1484,16 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
                     break;
             if (i < tool->ninputs)
                 continue;
-            mt__buf_t list = { 0 };
+            mt_value_buf_t list = { 0 };
             for (i = 0; i < tool->ninputs; i++) {
                 if (i)
-                    mt__buf_add(&list, ", ", 2);
-                mt__buf_add(&list, tool->inputs[i].name, strlen(tool->inputs[i].name));
+                    mt_value_buf_add(&list, ", ", 2);
+                mt_value_buf_add(&list, tool->inputs[i].name, strlen(tool->inputs[i].name));
             }
-            snprintf(err, errlen, "unknown input '%s' (tool '%s' has %s%s)", mt__quote(key, strlen(key), q), tool->id,
+            snprintf(err, errlen, "unknown input '%s' (tool '%s' has %s%s)", mt_value_quote(key, strlen(key), q), tool->id,
                      list.data ? "inputs " : "no inputs", list.data ? list.data : "");
             free(list.data);
-            mt__one_line(err);
+            mt_value_one_line(err);
             return -EINVAL;
         }
     }
@@ -1684,7 +1523,7 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
     }
     if (rc < 0) {
         json_decref(params);
-        mt__one_line(err);
+        mt_value_one_line(err);
         return rc;
     }
     *params_out = params;
@@ -1696,7 +1535,7 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
 /* ------------------------------------------------------------------ */
 
 /* Append an input's value from params to buf, as text. */
-static int mt__render(const mt__input_t *in, const json_t *params, mt__buf_t *buf, char *err, size_t errlen)
+static int mt__render(const mt__input_t *in, const json_t *params, mt_value_buf_t *buf, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(params, in->name);
     const json_t *str = NULL;
@@ -1711,18 +1550,18 @@ static int mt__render(const mt__input_t *in, const json_t *params, mt__buf_t *bu
         if (!json_is_integer(v))
             break;
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        mt__buf_add(buf, num, strlen(num));
+        mt_value_buf_add(buf, num, strlen(num));
         return 0;
     case MT_TOOL_INPUT_FLOAT:
         if (!json_is_number(v))
             break;
         mt__format_double(json_number_value(v), num, sizeof num);
-        mt__buf_add(buf, num, strlen(num));
+        mt_value_buf_add(buf, num, strlen(num));
         return 0;
     case MT_TOOL_INPUT_BOOLEAN:
         if (!json_is_boolean(v))
             break;
-        mt__buf_add(buf, json_is_true(v) ? in->truevalue : in->falsevalue,
+        mt_value_buf_add(buf, json_is_true(v) ? in->truevalue : in->falsevalue,
                     strlen(json_is_true(v) ? in->truevalue : in->falsevalue));
         return 0;
     case MT_TOOL_INPUT_TEXT:
@@ -1735,13 +1574,13 @@ static int mt__render(const mt__input_t *in, const json_t *params, mt__buf_t *bu
             str = NULL;
         break;
     }
-    if (!str || mt__json_has_nul(str)) {
+    if (!str || mt_value_json_has_nul(str)) {
         snprintf(err, errlen,
                  "parameter '%s' does not hold a %s value (did the tool change since the job was created?)", in->name,
                  mt__type_names[in->type]);
         return -EINVAL;
     }
-    mt__buf_add(buf, json_string_value(str), json_string_length(str));
+    mt_value_buf_add(buf, json_string_value(str), json_string_length(str));
     return 0;
 }
 
@@ -1758,12 +1597,12 @@ int mt_tool_build_argv(const mt_tool_t *tool, const json_t *params, char ***argv
     }
     for (size_t i = 0; i < tool->ncommand; i++) {
         const mt__arg_t *arg = &tool->command[i];
-        mt__buf_t buf = { 0 };
-        mt__buf_add(&buf, "", 0);
+        mt_value_buf_t buf = { 0 };
+        mt_value_buf_add(&buf, "", 0);
         for (size_t k = 0; k < arg->npieces && rc == 0; k++) {
             const mt__piece_t *piece = &arg->pieces[k];
             if (piece->input < 0)
-                mt__buf_add(&buf, piece->text, strlen(piece->text));
+                mt_value_buf_add(&buf, piece->text, strlen(piece->text));
             else
                 rc = mt__render(&tool->inputs[piece->input], params, &buf, err, errlen);
         }
@@ -1781,7 +1620,7 @@ int mt_tool_build_argv(const mt_tool_t *tool, const json_t *params, char ***argv
     return 0;
 
 error:
-    mt__one_line(err);
+    mt_value_one_line(err);
     mt_tool_argv_free(argv);
     return rc;
 }

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/values.h"
 #include "common/mem.h"
 #include "common/yaml.h"
 
@@ -45,8 +46,8 @@
 #define MT__WF_NAME_MAX 64             /* workflow input names, as tool input names */
 #define MT__WF_JOB_ID_MAX 64           /* the "job" of a data input, as tools.c */
 #define MT__WF_TEXT_MAX (1024 * 1024)  /* a larger document is surely not a workflow */
-#define MT__QUOTE_MAX 64               /* bytes of a value quoted in an error message */
-#define MT__QUOTE_BUF (MT__QUOTE_MAX * 4 + 8)
+#define MT__QUOTE_MAX MT_VALUE_QUOTE_MAX               /* bytes of a value quoted in an error message */
+#define MT__QUOTE_BUF MT_VALUE_QUOTE_BUF
 #define MT__WHERE_BUF (2 * MT__QUOTE_BUF + 32) /* "step 'ID': input 'NAME'" */
 
 /* ------------------------------------------------------------------ */
@@ -124,177 +125,19 @@ void mt_workflow_free(mt_workflow_t *wf)
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-typedef struct mt__buf {
-    char *data;
-    size_t len, cap;
-} mt__buf_t;
-
-static void mt__buf_add(mt__buf_t *buf, const char *bytes, size_t n)
-{
-    if (buf->len + n + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 64;
-        while (cap < buf->len + n + 1)
-            cap *= 2;
-        buf->data = mt_realloc(buf->data, cap);
-        buf->cap = cap;
-    }
-    if (n)
-        memcpy(buf->data + buf->len, bytes, n);
-    buf->len += n;
-    buf->data[buf->len] = '\0';
-}
-
 /* Add name to the comma-separated list in buf. */
-static void mt__buf_add_list(mt__buf_t *buf, const char *name)
+static void mt__buf_add_list(mt_value_buf_t *buf, const char *name)
 {
     if (buf->len)
-        mt__buf_add(buf, ", ", 2);
-    mt__buf_add(buf, name, strlen(name));
-}
-
-/*
- * `value` (len bytes) fit for a one-line message: control bytes escaped, at
- * most MT__QUOTE_MAX bytes of it (cut at a character boundary), "..." if
- * cut. out needs MT__QUOTE_BUF bytes.
- */
-static const char *mt__quote(const char *value, size_t len, char *out)
-{
-    size_t n = 0, i;
-    for (i = 0; i < len && i < MT__QUOTE_MAX; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == '\n')
-            n += (size_t)sprintf(out + n, "\\n");
-        else if (c == '\t')
-            n += (size_t)sprintf(out + n, "\\t");
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)sprintf(out + n, "\\x%02x", c);
-        else
-            out[n++] = (char)c;
-    }
-    if (i < len) {
-        while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80) /* continuation bytes of a cut character */
-            n--;
-        if (n > 0 && (unsigned char)out[n - 1] >= 0xc0)
-            n--;
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
+        mt_value_buf_add(buf, ", ", 2);
+    mt_value_buf_add(buf, name, strlen(name));
 }
 
 /* Control characters in a finished message become spaces: errors are one line. */
 static void mt__one_line(char *err, size_t errlen)
 {
-    if (!err || errlen == 0)
-        return;
-    for (; *err; err++)
-        if ((unsigned char)*err < 0x20 || *err == 0x7f)
-            *err = ' ';
-}
-
-/* [A-Za-z_][A-Za-z0-9_]*, at most maxlen bytes. */
-static bool mt__is_name(const char *s, size_t maxlen)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > maxlen || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return false;
-    }
-    return true;
-}
-
-/* [A-Za-z0-9][A-Za-z0-9._-]*, at most MT__WF_ID_MAX bytes: workflow and step ids. */
-static bool mt__is_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > MT__WF_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
-            return false;
-    }
-    return true;
-}
-
-/* A decimal integer: optional '-', then digits, nothing else. 0, or -1 (not one) / -ERANGE. */
-static int mt__parse_int(const char *s, json_int_t *out)
-{
-    const char *p = s + (*s == '-');
-    if (!*p)
-        return -1;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -1;
-    errno = 0;
-    long long v = strtoll(s, NULL, 10);
-    if (errno == ERANGE)
-        return -ERANGE;
-    *out = (json_int_t)v;
-    return 0;
-}
-
-/* A decimal number: -?(D+(.D*)?|.D+)([eE][+-]?D+)?, finite. 0, or -1 (not one) / -ERANGE. */
-static int mt__parse_float(const char *s, double *out)
-{
-    const char *p = s + (*s == '-');
-    size_t digits = 0;
-    while (*p >= '0' && *p <= '9')
-        p++, digits++;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9')
-            p++, digits++;
-    }
-    if (digits == 0)
-        return -1;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        p += *p == '+' || *p == '-';
-        if (!(*p >= '0' && *p <= '9'))
-            return -1;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p)
-        return -1;
-    double v = strtod(s, NULL);
-    if (!isfinite(v))
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
-
-static const char *mt__json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "an unknown value";
-}
-
-/* Whether a JSON string holds a NUL byte (jansson allows "\u0000"). */
-static bool mt__json_has_nul(const json_t *str)
-{
-    return strlen(json_string_value(str)) != json_string_length(str);
+    if (err && errlen > 0)
+        mt_value_one_line(err);
 }
 
 /* The type named `name` (as mt_tool_input_type_name spells it), or -1. */
@@ -318,7 +161,7 @@ static int mt__check_data(const json_t *value, json_t **out, char *reason, size_
     json_t *member;
 
     if (!json_is_object(value)) {
-        snprintf(reason, len, "expected {\"job\": ID, \"output\": NAME}, got %s", mt__json_kind(value));
+        snprintf(reason, len, "expected {\"job\": ID, \"output\": NAME}, got %s", mt_value_json_kind(value));
         return -1;
     }
     json_object_foreach((json_t *)value, key, member) {
@@ -326,21 +169,21 @@ static int mt__check_data(const json_t *value, json_t **out, char *reason, size_
             snprintf(job, sizeof job, "%" JSON_INTEGER_FORMAT, json_integer_value(member));
             job_id = job;
         } else if (strcmp(key, "job") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
-                   json_string_length(member) <= MT__WF_JOB_ID_MAX && !mt__json_has_nul(member)) {
+                   json_string_length(member) <= MT__WF_JOB_ID_MAX && !mt_value_json_has_nul(member)) {
             job_id = json_string_value(member);
         } else if (strcmp(key, "job") == 0) {
             snprintf(reason, len, "\"job\" must be a job id, got %s",
-                     json_is_string(member) ? "an unusable string" : mt__json_kind(member));
+                     json_is_string(member) ? "an unusable string" : mt_value_json_kind(member));
             return -1;
         } else if (strcmp(key, "output") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
-                   !mt__json_has_nul(member)) {
+                   !mt_value_json_has_nul(member)) {
             output = json_string_value(member);
         } else if (strcmp(key, "output") == 0) {
             snprintf(reason, len, "\"output\" must be an output name, got %s",
-                     json_is_string(member) ? "an unusable string" : mt__json_kind(member));
+                     json_is_string(member) ? "an unusable string" : mt_value_json_kind(member));
             return -1;
         } else {
-            snprintf(reason, len, "unknown key '%s' (expected job and output)", mt__quote(key, strlen(key), q));
+            snprintf(reason, len, "unknown key '%s' (expected job and output)", mt_value_quote(key, strlen(key), q));
             return -1;
         }
     }
@@ -366,36 +209,36 @@ static int mt__check_type(mt_tool_input_type_t type, const json_t *value, json_t
     char q[MT__QUOTE_BUF];
     const char *text = json_is_string(value) ? json_string_value(value) : NULL;
     size_t textlen = text ? json_string_length(value) : 0;
-    bool nul = text && mt__json_has_nul(value);
+    bool nul = text && mt_value_json_has_nul(value);
 
     *out = NULL;
     switch (type) {
     case MT_TOOL_INPUT_INTEGER: {
         json_int_t v = 0;
-        int rc = json_is_integer(value) ? 0 : text && !nul ? mt__parse_int(text, &v) : -1;
+        int rc = json_is_integer(value) ? 0 : text && !nul ? mt_value_parse_int(text, &v) : -1;
         if (json_is_integer(value))
             v = json_integer_value(value);
         if (rc == -ERANGE)
-            snprintf(reason, len, "%s is out of range", mt__quote(text, textlen, q));
+            snprintf(reason, len, "%s is out of range", mt_value_quote(text, textlen, q));
         else if (rc < 0 && text)
-            snprintf(reason, len, "expected an integer, got the string '%s'", mt__quote(text, textlen, q));
+            snprintf(reason, len, "expected an integer, got the string '%s'", mt_value_quote(text, textlen, q));
         else if (rc < 0)
-            snprintf(reason, len, "expected an integer, got %s", mt__json_kind(value));
+            snprintf(reason, len, "expected an integer, got %s", mt_value_json_kind(value));
         else
             *out = json_integer(v);
         return rc < 0 ? -1 : 0;
     }
     case MT_TOOL_INPUT_FLOAT: {
         double v = 0;
-        int rc = json_is_number(value) ? 0 : text && !nul ? mt__parse_float(text, &v) : -1;
+        int rc = json_is_number(value) ? 0 : text && !nul ? mt_value_parse_float(text, &v) : -1;
         if (json_is_number(value))
             v = json_number_value(value);
         if (rc == -ERANGE)
-            snprintf(reason, len, "%s is out of range", mt__quote(text, textlen, q));
+            snprintf(reason, len, "%s is out of range", mt_value_quote(text, textlen, q));
         else if (rc < 0 && text)
-            snprintf(reason, len, "expected a number, got the string '%s'", mt__quote(text, textlen, q));
+            snprintf(reason, len, "expected a number, got the string '%s'", mt_value_quote(text, textlen, q));
         else if (rc < 0)
-            snprintf(reason, len, "expected a number, got %s", mt__json_kind(value));
+            snprintf(reason, len, "expected a number, got %s", mt_value_json_kind(value));
         else
             *out = json_real(v);
         return rc < 0 ? -1 : 0;
@@ -403,7 +246,7 @@ static int mt__check_type(mt_tool_input_type_t type, const json_t *value, json_t
     case MT_TOOL_INPUT_TEXT:
     case MT_TOOL_INPUT_SELECT:
         if (!text) {
-            snprintf(reason, len, "expected a string, got %s", mt__json_kind(value));
+            snprintf(reason, len, "expected a string, got %s", mt_value_json_kind(value));
             return -1;
         }
         if (nul) {
@@ -422,9 +265,9 @@ static int mt__check_type(mt_tool_input_type_t type, const json_t *value, json_t
             return 0;
         }
         if (text)
-            snprintf(reason, len, "expected true or false, got the string '%s'", mt__quote(text, textlen, q));
+            snprintf(reason, len, "expected true or false, got the string '%s'", mt_value_quote(text, textlen, q));
         else
-            snprintf(reason, len, "expected true or false, got %s", mt__json_kind(value));
+            snprintf(reason, len, "expected true or false, got %s", mt_value_json_kind(value));
         return -1;
     case MT_TOOL_INPUT_DATA:
         return mt__check_data(value, out, reason, len);
@@ -570,9 +413,9 @@ static json_t *mt__scalar_value(struct fy_node *node)
             value = json_true();
         else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
             value = json_false();
-        else if (mt__parse_int(s, &i) == 0)
+        else if (mt_value_parse_int(s, &i) == 0)
             value = json_integer(i);
-        else if (mt__parse_float(s, &d) == 0)
+        else if (mt_value_parse_float(s, &d) == 0)
             value = json_real(d);
         free(s);
         if (value)
@@ -622,10 +465,10 @@ static int mt__collect(mt__parse_t *p, struct fy_node *map, int line, const char
             if (strlen(keys[i]) == klen && memcmp(keys[i], key, klen) == 0)
                 break;
         if (i == nkeys) {
-            mt__buf_t list = { 0 };
+            mt_value_buf_t list = { 0 };
             for (size_t k = 0; k < nkeys; k++)
                 mt__buf_add_list(&list, keys[k]);
-            mt__fail(p, kline, "%s%sunknown key '%s' (expected %s)", where, sep, mt__quote(key, klen, q), list.data);
+            mt__fail(p, kline, "%s%sunknown key '%s' (expected %s)", where, sep, mt_value_quote(key, klen, q), list.data);
             free(list.data);
             return -1;
         }
@@ -659,7 +502,7 @@ static int mt__load_input(mt__parse_t *p, struct fy_node *map, int line, size_t 
     if (name_node && fy_node_get_type(name_node) == FYNT_SCALAR && !mt_yaml_is_null(name_node)) {
         size_t len;
         const char *name = fy_node_get_scalar(name_node, &len);
-        snprintf(where, sizeof where, "input '%s'", mt__quote(name, len, q));
+        snprintf(where, sizeof where, "input '%s'", mt_value_quote(name, len, q));
     }
     if (mt__collect(p, map, line, where, mt__input_keys, IK_COUNT, s) < 0)
         return -1;
@@ -669,9 +512,9 @@ static int mt__load_input(mt__parse_t *p, struct fy_node *map, int line, size_t 
     int nline = mt__slot_line(&s[IK_NAME]);
     if (mt__text(p, s[IK_NAME].node, nline, "input name", &in->name) < 0)
         return -1;
-    if (!mt__is_name(in->name, MT__WF_NAME_MAX))
+    if (!mt_value_is_name(in->name, MT__WF_NAME_MAX))
         return mt__fail(p, nline, "input name '%s' is not a name ([A-Za-z_][A-Za-z0-9_]*, at most %d bytes)",
-                        mt__quote(in->name, strlen(in->name), q), MT__WF_NAME_MAX);
+                        mt_value_quote(in->name, strlen(in->name), q), MT__WF_NAME_MAX);
     for (size_t i = 0; i < index; i++)
         if (strcmp(p->wf->inputs[i].name, in->name) == 0)
             return mt__fail(p, nline, "input '%s' declared twice", in->name);
@@ -684,7 +527,7 @@ static int mt__load_input(mt__parse_t *p, struct fy_node *map, int line, size_t 
     int type = mt__type_from_name(text);
     if (type < 0) {
         mt__fail(p, tline, "%s: type '%s' is not integer, float, text, boolean, select or data", where,
-                 mt__quote(text, strlen(text), q));
+                 mt_value_quote(text, strlen(text), q));
         free(text);
         return -1;
     }
@@ -783,7 +626,7 @@ static int mt__load_reference(mt__parse_t *p, const mt_tool_t *tool, struct fy_n
         const mt__wf_input_t *in = mt__find_input(p->wf, src->input);
         if (!in)
             return mt__fail(p, src->line, "%s: no workflow input '%s'", where,
-                            mt__quote(src->input, strlen(src->input), q));
+                            mt_value_quote(src->input, strlen(src->input), q));
         mt_tool_input_type_t want = mt_tool_input_type(tool, src->tool_index);
         if (!mt__types_fit(in->type, want))
             return mt__fail(p, src->line, "%s: workflow input '%s' is %s, the tool input takes %s%s", where, in->name,
@@ -823,11 +666,11 @@ static int mt__load_source(mt__parse_t *p, mt__step_t *step, const mt_tool_t *to
         return -1;
     int index = mt_tool_find_input(tool, name);
     if (index < 0) {
-        mt__buf_t list = { 0 };
+        mt_value_buf_t list = { 0 };
         for (size_t i = 0; i < mt_tool_input_count(tool); i++)
             mt__buf_add_list(&list, mt_tool_input_name(tool, i));
         mt__fail(p, kline, "step '%s': unknown input '%s' (tool '%s' has %s%s)", step->id,
-                 mt__quote(name, strlen(name), q), mt_tool_id(tool), list.data ? "inputs " : "no inputs",
+                 mt_value_quote(name, strlen(name), q), mt_tool_id(tool), list.data ? "inputs " : "no inputs",
                  list.data ? list.data : "");
         free(list.data);
         free(name);
@@ -896,7 +739,7 @@ static int mt__load_step(mt__parse_t *p, struct fy_node *map, int line, size_t i
     if (id_node && fy_node_get_type(id_node) == FYNT_SCALAR && !mt_yaml_is_null(id_node)) {
         size_t len;
         const char *id = fy_node_get_scalar(id_node, &len);
-        snprintf(where, sizeof where, "step '%s'", mt__quote(id, len, q));
+        snprintf(where, sizeof where, "step '%s'", mt_value_quote(id, len, q));
     }
     if (mt__collect(p, map, line, where, mt__step_keys, SK_COUNT, s) < 0)
         return -1;
@@ -906,11 +749,11 @@ static int mt__load_step(mt__parse_t *p, struct fy_node *map, int line, size_t i
     int idline = mt__slot_line(&s[SK_ID]);
     if (mt__text(p, s[SK_ID].node, idline, "step id", &step->id) < 0)
         return -1;
-    if (!mt__is_id(step->id))
+    if (!mt_value_is_id(step->id, MT__WF_ID_MAX))
         return mt__fail(p, idline,
                         "step id '%s' must be letters, digits, '.', '_' and '-', starting with a letter or digit, "
                         "at most %d bytes",
-                        mt__quote(step->id, strlen(step->id), q), MT__WF_ID_MAX);
+                        mt_value_quote(step->id, strlen(step->id), q), MT__WF_ID_MAX);
     for (size_t i = 0; i < index; i++)
         if (strcmp(p->wf->steps[i].id, step->id) == 0)
             return mt__fail(p, idline, "step '%s' declared twice (first at line %d)", step->id, p->wf->steps[i].line);
@@ -925,7 +768,7 @@ static int mt__load_step(mt__parse_t *p, struct fy_node *map, int line, size_t i
     const mt_tool_t *tool = mt_toolbox_find(p->tools, step->tool_id);
     if (!tool)
         return mt__fail(p, tline, "step '%s': unknown tool '%s'", step->id,
-                        mt__quote(step->tool_id, strlen(step->tool_id), q));
+                        mt_value_quote(step->tool_id, strlen(step->tool_id), q));
     p->step_tools[index] = tool;
 
     struct fy_node *inputs = s[SK_INPUTS].node;
@@ -999,18 +842,18 @@ static int mt__link_steps(mt__parse_t *p)
                     break;
             if (up == wf->nsteps)
                 return mt__fail(p, src->line, "step '%s': input '%s': no step '%s'", step->id, src->tool_input,
-                                mt__quote(src->step_id, strlen(src->step_id), q));
+                                mt_value_quote(src->step_id, strlen(src->step_id), q));
             if (up == i)
                 return mt__fail(p, src->line, "step '%s': input '%s': a step cannot take its own output", step->id,
                                 src->tool_input);
             const mt_tool_t *uptool = p->step_tools[up];
             if (mt_tool_find_output(uptool, src->output) < 0) {
-                mt__buf_t list = { 0 };
+                mt_value_buf_t list = { 0 };
                 for (size_t o = 0; o < mt_tool_output_count(uptool); o++)
                     mt__buf_add_list(&list, mt_tool_output_name(uptool, o));
                 mt__fail(p, src->line, "step '%s': input '%s': step '%s' has no output '%s' (tool '%s' has %s%s)",
                          step->id, src->tool_input, wf->steps[up].id,
-                         mt__quote(src->output, strlen(src->output), q2), mt_tool_id(uptool),
+                         mt_value_quote(src->output, strlen(src->output), q2), mt_tool_id(uptool),
                          list.data ? "outputs " : "no outputs", list.data ? list.data : "");
                 free(list.data);
                 return -1;
@@ -1065,14 +908,14 @@ static int mt__report_cycle(mt__parse_t *p, const bool *placed)
     for (size_t t = 1; t < m; t++)
         if (flow[t] < flow[first])
             first = t;
-    mt__buf_t msg = { 0 };
+    mt_value_buf_t msg = { 0 };
     for (size_t t = 0; t <= m; t++) {
         const char *id = wf->steps[flow[(first + t) % m]].id;
         if (t)
-            mt__buf_add(&msg, " -> ", 4);
-        mt__buf_add(&msg, "'", 1);
-        mt__buf_add(&msg, id, strlen(id));
-        mt__buf_add(&msg, "'", 1);
+            mt_value_buf_add(&msg, " -> ", 4);
+        mt_value_buf_add(&msg, "'", 1);
+        mt_value_buf_add(&msg, id, strlen(id));
+        mt_value_buf_add(&msg, "'", 1);
     }
     mt__fail(p, 0, "steps %s form a cycle", msg.data);
     free(msg.data);
@@ -1161,11 +1004,11 @@ static int mt__load_root(mt__parse_t *p, struct fy_node *root)
     int idline = mt__slot_line(&s[WK_ID]);
     if (mt__text(p, s[WK_ID].node, idline, "id", &wf->id) < 0)
         return -1;
-    if (!mt__is_id(wf->id))
+    if (!mt_value_is_id(wf->id, MT__WF_ID_MAX))
         return mt__fail(p, idline,
                         "id '%s' must be letters, digits, '.', '_' and '-', starting with a letter or digit, "
                         "at most %d bytes",
-                        mt__quote(wf->id, strlen(wf->id), q), MT__WF_ID_MAX);
+                        mt_value_quote(wf->id, strlen(wf->id), q), MT__WF_ID_MAX);
     if (s[WK_NAME].present) {
         int l = mt__slot_line(&s[WK_NAME]);
         if (mt__text(p, s[WK_NAME].node, l, "name", &wf->name) < 0)
@@ -1385,17 +1228,17 @@ int mt_workflow_check_inputs(const mt_workflow_t *wf, const json_t *inputs, json
     if (inputs && json_is_null(inputs))
         inputs = NULL;
     if (inputs && !json_is_object(inputs)) {
-        snprintf(err, errlen, "inputs must be a JSON object, got %s", mt__json_kind(inputs));
+        snprintf(err, errlen, "inputs must be a JSON object, got %s", mt_value_json_kind(inputs));
         return -1;
     }
     if (inputs) {
         json_object_foreach((json_t *)inputs, key, value) {
             if (mt__find_input(wf, key))
                 continue;
-            mt__buf_t list = { 0 };
+            mt_value_buf_t list = { 0 };
             for (size_t i = 0; i < wf->ninputs; i++)
                 mt__buf_add_list(&list, wf->inputs[i].name);
-            snprintf(err, errlen, "unknown input '%s' (workflow '%s' has %s%s)", mt__quote(key, strlen(key), q), wf->id,
+            snprintf(err, errlen, "unknown input '%s' (workflow '%s' has %s%s)", mt_value_quote(key, strlen(key), q), wf->id,
                      list.data ? "inputs " : "no inputs", list.data ? list.data : "");
             free(list.data);
             mt__one_line(err, errlen);

@@ -559,7 +559,7 @@ Test(workflow, error_workflow_inputs)
     parse_fails("id: w\ninputs:\n  - {name: n, type: integer, default: many}\nsteps: []\n",
                 "wf.yml:3: input 'n': default: expected an integer, got the string 'many'", NULL);
     parse_fails("id: w\ninputs:\n  - {name: t, type: text, default: 3}\nsteps: []\n",
-                "input 't': default: expected a string, got a number", "quote it", NULL);
+                "input 't': default: expected a string, got an integer", "quote it", NULL);
     parse_fails("id: w\ninputs:\n  - {name: t, type: text, default: }\nsteps: []\n", "default must not be empty",
                 NULL);
     parse_fails("id: w\ninputs: {t: text}\nsteps: []\n", "wf.yml:2: inputs: expected a list", NULL);
@@ -714,11 +714,11 @@ Test(workflow, check_inputs_refuses)
 
 #define WITH(x) (snprintf(json, sizeof json, "{%s, %s}", file, x), json)
     check_fails(wf, WITH("\"n\": \"abc\""), "input 'n': expected an integer, got the string 'abc'");
-    check_fails(wf, WITH("\"n\": 2.5"), "input 'n': expected an integer, got a number");
-    check_fails(wf, WITH("\"n\": 1, \"text\": 3"), "input 'text': expected a string, got a number");
+    check_fails(wf, WITH("\"n\": 2.5"), "input 'n': expected an integer, got a real number");
+    check_fails(wf, WITH("\"n\": 1, \"text\": 3"), "input 'text': expected a string, got an integer");
     check_fails(wf, WITH("\"n\": 1, \"ratio\": \"fast\""), "input 'ratio': expected a number, got the string 'fast'");
     check_fails(wf, WITH("\"n\": 1, \"flag\": \"yes\""), "input 'flag': expected true or false");
-    check_fails(wf, WITH("\"n\": 1, \"mode\": 7"), "input 'mode': expected a string, got a number");
+    check_fails(wf, WITH("\"n\": 1, \"mode\": 7"), "input 'mode': expected a string, got an integer");
 #undef WITH
 
     /* Data inputs: {"job", "output"} and nothing else. */
