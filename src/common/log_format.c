@@ -154,6 +154,10 @@ static void set_error(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* Pieces of the format (a field's name) may hold control characters: the message stays one line. */
+    for (char *c = err; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
 }
 
 static const field_def_t *find_field(const char *name, size_t name_len)
