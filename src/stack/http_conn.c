@@ -111,6 +111,9 @@ static int on_message_begin(llhttp_t *parser)
     conn->req.start_us = mt_clock_us();
     conn->req.status = 0;
     conn->req.bytes = 0;
+    conn->chunk_has_data = false;
+    conn->chunk_data_end = NULL;
+    conn->chunk_tail_len = 0;
     return 0;
 }
 
@@ -168,7 +171,47 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     if (len > conn->server->cfg.max_body_size - conn->body.len)
         return conn_fail(conn, 413, "request body too large"); /* chunked: the size was not announced */
     mt_http__buf_append(&conn->body, at, len);
+    if (conn->parser.flags & F_CHUNKED) {
+        conn->chunk_has_data = true;
+        conn->chunk_data_end = at + len;
+        conn->chunk_tail_len = 0;
+    }
     return 0;
+}
+
+static int on_chunk_header(llhttp_t *parser)
+{
+    mt_http_conn_t *conn = parser->data;
+    conn->chunk_has_data = false;
+    conn->chunk_data_end = NULL;
+    conn->chunk_tail_len = 0;
+    return 0;
+}
+
+static int on_chunk_complete(llhttp_t *parser)
+{
+    mt_http_conn_t *conn = parser->data;
+    if (!conn->chunk_has_data)
+        return 0; /* the last, empty chunk: llhttp checks its line itself */
+    conn->paused = MT_HTTP_PAUSE_CHUNK; /* conn_parse() checks the bytes up to the pause */
+    return HPE_PAUSED;
+}
+
+/*
+ * A chunk's data must be followed by exactly CRLF. `from`..`to` are the
+ * bytes of this input after the data (from the data's end, or from the
+ * input's start when the data ended in an earlier input), up to where
+ * llhttp completed the chunk.
+ */
+static bool chunk_tail_ok(mt_http_conn_t *conn, const char *from, const char *to)
+{
+    size_t n = (size_t)(to - from);
+    if (conn->chunk_tail_len + n != 2)
+        return false;
+    char tail[2];
+    memcpy(tail, conn->chunk_tail, conn->chunk_tail_len);
+    memcpy(tail + conn->chunk_tail_len, from, n);
+    return tail[0] == '\r' && tail[1] == '\n';
 }
 
 static int on_message_complete(llhttp_t *parser)
@@ -187,6 +230,8 @@ void mt_http__conn_settings_init(llhttp_settings_t *settings)
     settings->on_header_value = on_header_value;
     settings->on_headers_complete = on_headers_complete;
     settings->on_body = on_body;
+    settings->on_chunk_header = on_chunk_header;
+    settings->on_chunk_complete = on_chunk_complete;
     settings->on_message_complete = on_message_complete;
 }
 
@@ -283,6 +328,20 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
         run_again = false;
         conn->paused = MT_HTTP_PAUSE_NONE;
         llhttp_errno_t err = llhttp_execute(&conn->parser, p, (size_t)(end - p));
+        if (err == HPE_OK && conn->chunk_has_data) {
+            /* Between a chunk's data and its line end when this input ran out: keep what came after the data. */
+            const char *from = conn->chunk_data_end && conn->chunk_data_end >= p && conn->chunk_data_end <= end
+                                   ? conn->chunk_data_end
+                                   : p;
+            size_t n = (size_t)(end - from);
+            if (conn->chunk_tail_len + n > 2) {
+                mt_http__respond_error(conn, 400, "bad request: bytes between a chunk's data and its line end");
+                break;
+            }
+            memcpy(conn->chunk_tail + conn->chunk_tail_len, from, n);
+            conn->chunk_tail_len += n;
+            conn->chunk_data_end = NULL;
+        }
         if (err == HPE_OK) {
             if (conn->in_head) {
                 conn->head_bytes += (size_t)(end - p);
@@ -295,6 +354,20 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
         if (err == HPE_PAUSED && conn->paused != MT_HTTP_PAUSE_NONE) {
             const char *pos = llhttp_get_error_pos(&conn->parser);
             llhttp_resume(&conn->parser);
+            if (conn->paused == MT_HTTP_PAUSE_CHUNK) {
+                const char *from = conn->chunk_data_end && conn->chunk_data_end >= p && conn->chunk_data_end <= pos
+                                       ? conn->chunk_data_end
+                                       : p;
+                if (!chunk_tail_ok(conn, from, pos)) {
+                    mt_http__respond_error(conn, 400, "bad request: bytes between a chunk's data and its line end");
+                    break;
+                }
+                conn->chunk_has_data = false;
+                conn->chunk_data_end = NULL;
+                conn->chunk_tail_len = 0;
+                p = pos;
+                continue;
+            }
             if (conn->paused == MT_HTTP_PAUSE_HEADERS) {
                 conn->head_bytes += (size_t)(pos - p);
                 conn->in_head = false;

@@ -103,6 +103,7 @@ typedef enum {
     MT_HTTP_PAUSE_NONE,
     MT_HTTP_PAUSE_HEADERS,
     MT_HTTP_PAUSE_MESSAGE,
+    MT_HTTP_PAUSE_CHUNK,    /* a chunk's data and the line end after it are in: check that line end */
 } mt_http_pause_t;
 
 /* Which span of the request head was fed last (to NUL-terminate it when the next one starts). */
@@ -134,6 +135,16 @@ struct mt_http_conn {
     mt_http_buf_t body;          /* NUL-terminated at dispatch */
     mt_http_span_t span;
     mt_http_pause_t paused;
+    /*
+     * Strict chunk framing (llhttp 8 skips bytes between a chunk's data and
+     * its CRLF): where the current chunk's data ended in this input
+     * (chunk_data_end, NULL if in an earlier one), and the bytes seen after
+     * it in earlier inputs (chunk_tail, at most 3 kept: more is an error).
+     */
+    bool chunk_has_data;
+    const char *chunk_data_end;
+    char chunk_tail[4];
+    size_t chunk_tail_len;
     int err_status;              /* set by a callback that hit a limit; answered after llhttp returns */
     const char *err_msg;
     mt_request_t req;

@@ -154,9 +154,9 @@ def test_ten_thousand_keep_alive_connections_are_held_and_served(servers):
 
 def test_broken_chunked_encoding_is_400_and_closed(servers):
     s = servers([])
-    # (Data longer than its chunk size, "5\r\nhelloXX0\r\n\r\n", is not here: Debian's llhttp 8.1 skips
-    # what follows chunk data up to the line end instead of refusing it. See docs/http-api.md.)
     for body in (b"zz\r\nhello\r\n0\r\n\r\n",            # not a hex size
+                 b"5\r\nhelloXX0\r\n\r\n",                # data longer than its size (llhttp 8 alone accepts it)
+                 b"5\r\nhello\n0\r\n\r\n",               # a bare LF after the data
                  b"-5\r\nhello\r\n0\r\n\r\n",           # a negative size
                  b"ffffffffffffffffff\r\n"):              # a size that overflows
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
@@ -186,3 +186,23 @@ def test_garbage_after_a_good_request_gets_its_answer_then_400_and_close(servers
     assert b"Connection: close" in responses[1]
     # And the server goes on serving.
     assert s.request("GET", "/api/health")[0] == 200
+
+
+def test_a_good_chunked_body_is_accepted_in_one_piece_and_byte_by_byte(servers):
+    s = servers([])
+    body = b'{"tool_id": "echo", "inputs": {"text": "chunked"}}'
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7]) for i in range(0, len(body), 7))
+    request = (b"POST /api/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Content-Type: application/json\r\n\r\n" + chunks + b"0\r\n\r\n")
+    for one_byte_at_a_time in (False, True):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if one_byte_at_a_time:
+                for b in request:
+                    c.send(bytes([b]))
+                    time.sleep(0.001)
+            else:
+                c.sendall(request)
+            r = read_response(c)
+            assert status_of(r) == 201, r[:300]
+            assert b'"tool_id":"echo"' in r
