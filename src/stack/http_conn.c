@@ -174,6 +174,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     if (conn->parser.flags & F_CHUNKED) {
         conn->chunk_has_data = true;
         conn->chunk_data_end = at + len;
+        conn->chunk_data_gen = conn->input_gen;
         conn->chunk_tail_len = 0;
     }
     return 0;
@@ -323,6 +324,7 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
     const char *p = data;
     const char *end = data + len;
     bool run_again = false; /* after the headers pause: llhttp must run even on no data to end a bodiless message */
+    conn->input_gen++;       /* chunk_data_end from an earlier input is not in this one */
 
     while ((p < end || run_again) && !conn->parse_dead && !conn->closing) {
         run_again = false;
@@ -330,9 +332,8 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
         llhttp_errno_t err = llhttp_execute(&conn->parser, p, (size_t)(end - p));
         if (err == HPE_OK && conn->chunk_has_data) {
             /* Between a chunk's data and its line end when this input ran out: keep what came after the data. */
-            const char *from = conn->chunk_data_end && conn->chunk_data_end >= p && conn->chunk_data_end <= end
-                                   ? conn->chunk_data_end
-                                   : p;
+            const char *from =
+                conn->chunk_data_end && conn->chunk_data_gen == conn->input_gen ? conn->chunk_data_end : p;
             size_t n = (size_t)(end - from);
             if (conn->chunk_tail_len + n > 2) {
                 mt_http__respond_error(conn, 400, "bad request: bytes between a chunk's data and its line end");
@@ -355,9 +356,8 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
             const char *pos = llhttp_get_error_pos(&conn->parser);
             llhttp_resume(&conn->parser);
             if (conn->paused == MT_HTTP_PAUSE_CHUNK) {
-                const char *from = conn->chunk_data_end && conn->chunk_data_end >= p && conn->chunk_data_end <= pos
-                                       ? conn->chunk_data_end
-                                       : p;
+                const char *from =
+                    conn->chunk_data_end && conn->chunk_data_gen == conn->input_gen ? conn->chunk_data_end : p;
                 if (!chunk_tail_ok(conn, from, pos)) {
                     mt_http__respond_error(conn, 400, "bad request: bytes between a chunk's data and its line end");
                     break;

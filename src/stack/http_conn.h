@@ -143,6 +143,8 @@ struct mt_http_conn {
      */
     bool chunk_has_data;
     const char *chunk_data_end;
+    unsigned input_gen;          /* counts the inputs conn_parse() was given */
+    unsigned chunk_data_gen;     /* the input chunk_data_end points into */
     char chunk_tail[4];
     size_t chunk_tail_len;
     int err_status;              /* set by a callback that hit a limit; answered after llhttp returns */
