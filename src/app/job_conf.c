@@ -803,67 +803,24 @@ static int mt__check_utf8(mt__jc_ctx_t *ctx, const char *text, size_t n)
 
 static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
 {
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL;
     int rc = -1;
 
     if (mt__check_utf8(ctx, text, len) < 0)
         return -1;
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = mt_yaml_diag_discard_cb;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        mt__fail(ctx->err, ctx->errlen, "%s: cannot create the YAML diagnostics", ctx->file);
-        goto out;
-    }
-    fy_diag_set_collect_errors(diag, true);
-
     /* Duplicate keys are let through and refused below with a message that names them. */
-    struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS, .diag = diag };
-    parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
-        mt__fail(ctx->err, ctx->errlen, "%s: cannot create the YAML parser", ctx->file);
-        goto out;
+    mt_yaml_doc_t y = {0};
+    int yline;
+    char why[512];
+    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
+        if (yline > 0)
+            mt__error(ctx, yline, "%s", why);
+        else
+            mt__fail(ctx->err, ctx->errlen, "%s: %s", ctx->file, why);
+    } else {
+        rc = y.doc ? mt__yaml_root(ctx, fy_document_root(y.doc)) : 0; /* no document: an empty file */
     }
-    doc = fy_parse_load_document(parser);
-
-    void *iter = NULL;
-    struct fy_diag_error *derr;
-    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
-        ;
-    if (derr) {
-        mt__error(ctx, derr->line, "YAML syntax error: %s (column %d)", derr->msg ? derr->msg : "?", derr->column);
-        goto out;
-    }
-    if (!doc && fy_parser_get_stream_error(parser)) {
-        mt__fail(ctx->err, ctx->errlen, "%s: cannot read YAML", ctx->file);
-        goto out;
-    }
-    if (!doc) { /* no document and no error: an empty file */
-        rc = 0;
-        goto out;
-    }
-    struct fy_document *extra = fy_parse_load_document(parser);
-    if (extra) {
-        mt__error(ctx, mt_yaml_node_line(fy_document_root(extra), 1),
-                  "only one YAML document is supported (found a second one)");
-        fy_parse_document_destroy(parser, extra);
-        goto out;
-    }
-    rc = mt__yaml_root(ctx, fy_document_root(doc));
-
-out:
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
+    mt_yaml_doc_free(&y);
     return rc;
 }
 

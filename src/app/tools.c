@@ -1063,9 +1063,7 @@ static char *mt__read_text(mt__ctx_t *ctx, size_t *len)
 static int mt__load_file(const char *path, mt_tool_t **out, char *err, size_t errlen)
 {
     mt__ctx_t ctx = { path, err, errlen };
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL;
+    mt_yaml_doc_t y = {0};
     mt_tool_t *tool = NULL;
     size_t len = 0;
     int rc = -EINVAL;
@@ -1075,50 +1073,14 @@ static int mt__load_file(const char *path, mt_tool_t **out, char *err, size_t er
     if (!text)
         return -EINVAL;
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = mt_yaml_diag_discard_cb;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        mt__error(&ctx, 0, "cannot create the YAML diagnostics");
+    int yline;
+    char why[512];
+    if (mt_yaml_parse_one(text, len, 0, &y, &yline, why, sizeof why) < 0) {
+        mt__error(&ctx, yline, "%s", why);
         goto out;
-    }
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-    parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
-        mt__error(&ctx, 0, "cannot create the YAML parser");
-        goto out;
-    }
-    doc = fy_parse_load_document(parser);
-
-    void *iter = NULL;
-    struct fy_diag_error *derr;
-    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
-        ;
-    if (derr) {
-        /* fy_diag_error's line and column are 1-based already. */
-        mt__error(&ctx, derr->line > 0 ? derr->line : 1, "YAML syntax error: %s (column %d)",
-                  derr->msg ? derr->msg : "?", derr->column);
-        goto out;
-    }
-    if (!doc && fy_parser_get_stream_error(parser)) {
-        mt__error(&ctx, 1, "cannot parse the YAML");
-        goto out;
-    }
-    if (doc) {
-        struct fy_document *extra = fy_parse_load_document(parser);
-        if (extra) {
-            mt__error(&ctx, mt_yaml_node_line(fy_document_root(extra), 1),
-                      "a tool file holds one YAML document (found a second one)");
-            fy_parse_document_destroy(parser, extra);
-            goto out;
-        }
     }
     tool = mt_calloc(1, sizeof *tool);
-    rc = mt__load_root(&ctx, doc ? fy_document_root(doc) : NULL, tool);
+    rc = mt__load_root(&ctx, y.doc ? fy_document_root(y.doc) : NULL, tool);
     if (rc == 0) {
         *out = tool;
         tool = NULL;
@@ -1126,12 +1088,7 @@ static int mt__load_file(const char *path, mt_tool_t **out, char *err, size_t er
 
 out:
     mt__tool_free(tool);
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
+    mt_yaml_doc_free(&y);
     free(text);
     return rc;
 }

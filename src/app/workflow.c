@@ -1035,9 +1035,7 @@ int mt_workflow_parse(const char *text, size_t len, const char *origin, const mt
                       mt_workflow_t **out, char *err, size_t errlen)
 {
     mt__parse_t p = { origin ? origin : "workflow", tools, err, errlen, NULL, NULL };
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL;
+    mt_yaml_doc_t y = {0};
     int rc = -1;
 
     *out = NULL;
@@ -1057,50 +1055,14 @@ int mt_workflow_parse(const char *text, size_t len, const char *origin, const mt
         return mt__fail(&p, bad_line, "not UTF-8 (byte 0x%02x): a workflow must be UTF-8", bad);
     }
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = mt_yaml_diag_discard_cb;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        mt__fail(&p, 0, "cannot create the YAML diagnostics");
+    int yline;
+    char why[512];
+    if (mt_yaml_parse_one(text, len, 0, &y, &yline, why, sizeof why) < 0) {
+        mt__fail(&p, yline, "%s", why);
         goto done;
-    }
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-    parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
-        mt__fail(&p, 0, "cannot create the YAML parser");
-        goto done;
-    }
-    doc = fy_parse_load_document(parser);
-
-    void *iter = NULL;
-    struct fy_diag_error *derr;
-    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
-        ;
-    if (derr) {
-        /* fy_diag_error's line and column are 1-based already. */
-        mt__fail(&p, derr->line > 0 ? derr->line : 1, "YAML syntax error: %s (column %d)", derr->msg ? derr->msg : "?",
-                 derr->column);
-        goto done;
-    }
-    if (!doc && fy_parser_get_stream_error(parser)) {
-        mt__fail(&p, 1, "cannot parse the YAML");
-        goto done;
-    }
-    if (doc) {
-        struct fy_document *extra = fy_parse_load_document(parser);
-        if (extra) {
-            mt__fail(&p, mt_yaml_node_line(fy_document_root(extra), 1),
-                     "a workflow is one YAML document (found a second one)");
-            fy_parse_document_destroy(parser, extra);
-            goto done;
-        }
     }
     p.wf = mt_calloc(1, sizeof *p.wf);
-    rc = mt__load_root(&p, doc ? fy_document_root(doc) : NULL);
+    rc = mt__load_root(&p, y.doc ? fy_document_root(y.doc) : NULL);
     if (rc == 0) {
         *out = p.wf;
         p.wf = NULL;
@@ -1109,12 +1071,7 @@ int mt_workflow_parse(const char *text, size_t len, const char *origin, const mt
 done:
     mt_workflow_free(p.wf);
     free(p.step_tools);
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
+    mt_yaml_doc_free(&y);
     return rc;
 }
 

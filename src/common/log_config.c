@@ -1477,9 +1477,7 @@ int mt_log_conf_load_yaml(const char *path, mt_log_conf_t *out, char *err, size_
 {
     memset(out, 0, sizeof *out);
     mt__err_t e = { path, err, errlen };
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL;
+    mt_yaml_doc_t y = {0};
     char *text = NULL;
     size_t len = 0;
     int rc = -1;
@@ -1493,53 +1491,18 @@ int mt_log_conf_load_yaml(const char *path, mt_log_conf_t *out, char *err, size_
     if (!text)
         goto out;
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = mt_yaml_diag_discard_cb;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        snprintf(err, errlen, "%s: cannot create the YAML diagnostics", path);
-        goto out;
-    }
-    fy_diag_set_collect_errors(diag, true);
     /* Duplicate keys are allowed in the document: uWSGI sections repeat theirs. */
-    struct fy_parse_cfg pcfg = {
-        .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS,
-        .diag = diag,
-    };
-    parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
-        snprintf(err, errlen, "%s: cannot create the YAML parser", path);
+    int yline;
+    char why[512];
+    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
+        if (yline > 0)
+            mt__fail(&e, yline, NULL, "%s", why);
+        else
+            snprintf(err, errlen, "%s: %s", path, why);
         goto out;
     }
-    doc = fy_parse_load_document(parser);
-
-    void *iter = NULL;
-    struct fy_diag_error *derr;
-    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
-        ;
-    if (derr) {
-        mt__fail(&e, derr->line > 0 ? derr->line : 1, NULL, "YAML syntax error: %s (column %d)",
-                 derr->msg ? derr->msg : "?", derr->column);
+    if (y.doc && mt__yaml_root(&e, out, fy_document_root(y.doc)) < 0)
         goto out;
-    }
-    if (!doc && fy_parser_get_stream_error(parser)) {
-        snprintf(err, errlen, "%s: cannot read YAML", path);
-        goto out;
-    }
-    if (doc) {
-        struct fy_document *extra = fy_parse_load_document(parser);
-        if (extra) {
-            mt__fail(&e, mt_yaml_node_line(fy_document_root(extra), 1), NULL,
-                     "only one YAML document is supported (found a second one)");
-            fy_parse_document_destroy(parser, extra);
-            goto out;
-        }
-        if (mt__yaml_root(&e, out, fy_document_root(doc)) < 0)
-            goto out;
-    }
     out->path = mt_strdup(path);
     rc = 0;
 
@@ -1548,12 +1511,7 @@ out:
         mt_log_conf_free(out);
         mt__err_one_line(err, errlen);
     }
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
+    mt_yaml_doc_free(&y);
     free(text);
     fclose(fp);
     return rc;

@@ -4,6 +4,7 @@
 #include "common/yaml.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
@@ -93,4 +94,65 @@ void mt_yaml_diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, 
     (void)user;
     (void)buf;
     (void)len;
+}
+
+int mt_yaml_parse_one(const char *text, size_t len, unsigned flags, mt_yaml_doc_t *out, int *line, char *why,
+                      size_t whylen)
+{
+    memset(out, 0, sizeof *out);
+    *line = 0;
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = mt_yaml_diag_discard_cb;
+    dcfg.colorize = false;
+    out->diag = fy_diag_create(&dcfg);
+    if (!out->diag) {
+        snprintf(why, whylen, "cannot create the YAML diagnostics");
+        return -1;
+    }
+    fy_diag_set_collect_errors(out->diag, true);
+    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | flags, .diag = out->diag};
+    out->parser = fy_parser_create(&pcfg);
+    if (!out->parser || fy_parser_set_string(out->parser, text, len) != 0) {
+        snprintf(why, whylen, "cannot create the YAML parser");
+        return -1;
+    }
+    out->doc = fy_parse_load_document(out->parser);
+    void *iter = NULL;
+    struct fy_diag_error *derr;
+    while ((derr = fy_diag_errors_iterate(out->diag, &iter)) && derr->type < FYET_ERROR)
+        ;
+    if (derr) {
+        /* fy_diag_error's line and column are 1-based already. */
+        *line = derr->line > 0 ? derr->line : 1;
+        snprintf(why, whylen, "YAML syntax error: %s (column %d)", derr->msg ? derr->msg : "?", derr->column);
+        return -1;
+    }
+    if (!out->doc && fy_parser_get_stream_error(out->parser)) {
+        snprintf(why, whylen, "cannot read YAML");
+        return -1;
+    }
+    if (out->doc) {
+        /* A second document would be ignored silently: refuse it. */
+        struct fy_document *extra = fy_parse_load_document(out->parser);
+        if (extra) {
+            *line = mt_yaml_node_line(fy_document_root(extra), 1);
+            snprintf(why, whylen, "only one YAML document is supported (found a second one)");
+            fy_parse_document_destroy(out->parser, extra);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mt_yaml_doc_free(mt_yaml_doc_t *y)
+{
+    if (y->doc)
+        fy_parse_document_destroy(y->parser, y->doc);
+    if (y->parser)
+        fy_parser_destroy(y->parser);
+    if (y->diag)
+        fy_diag_destroy(y->diag);
+    memset(y, 0, sizeof *y);
 }

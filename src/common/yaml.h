@@ -1,6 +1,7 @@
 /*
  * yaml: small helpers over libfyaml shared by every YAML reader (the stack's
- * configuration, tool files, the job configuration).
+ * configuration, tool files, the job configuration, workflows, the logging
+ * configuration).
  *
  * Debian's libfyaml 0.7.12 has no public fy_node_get_start_mark(), so a
  * node's line comes from the token of its first scalar.
@@ -32,5 +33,27 @@ int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line, u
 
 /* A libfyaml diagnostic output function that prints nothing (errors are collected instead). */
 void mt_yaml_diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len);
+
+/* A parsed YAML text. The parser owns the document. */
+typedef struct mt_yaml_doc {
+    struct fy_diag *diag;
+    struct fy_parser *parser;
+    struct fy_document *doc; /* NULL: the text holds no document (empty, or only comments) */
+} mt_yaml_doc_t;
+
+/*
+ * Parse text (len bytes, already checked with mt_yaml_check_utf8) as at
+ * most one YAML document, libfyaml's own diagnostics kept silent. flags:
+ * FYPCF_* flags besides FYPCF_QUIET (e.g. FYPCF_ALLOW_DUPLICATE_KEYS).
+ * Returns 0 with *out; or -1 with *line (1-based, 0 when the error has no
+ * line) and the reason in why: "YAML syntax error: MSG (column N)", "only
+ * one YAML document is supported (found a second one)", "cannot read
+ * YAML", ... Free *out with mt_yaml_doc_free() either way.
+ */
+int mt_yaml_parse_one(const char *text, size_t len, unsigned flags, mt_yaml_doc_t *out, int *line, char *why,
+                      size_t whylen);
+
+/* Free what mt_yaml_parse_one() made. Accepts a zeroed or freed doc. */
+void mt_yaml_doc_free(mt_yaml_doc_t *y);
 
 #endif

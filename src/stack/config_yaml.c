@@ -378,9 +378,7 @@ static char *mt__read_utf8(mt__yaml_ctx_t *ctx, FILE *fp, size_t *len)
 int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen)
 {
     mt__yaml_ctx_t ctx = { cfg, NULL, err, errlen };
-    struct fy_diag *diag = NULL;
-    struct fy_parser *parser = NULL;
-    struct fy_document *doc = NULL;
+    mt_yaml_doc_t y = {0};
     char *text = NULL;
     size_t len = 0;
     int rc = -1;
@@ -395,67 +393,26 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     if (!text)
         goto out;
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = mt_yaml_diag_discard_cb;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        snprintf(err, errlen, "%s: cannot create the YAML diagnostics", path);
-        goto out;
-    }
-    fy_diag_set_collect_errors(diag, true);
-
-    struct fy_parse_cfg pcfg = {
-        .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS,
-        .diag = diag,
-    };
-    parser = fy_parser_create(&pcfg);
-    if (!parser || fy_parser_set_string(parser, text, len) != 0) {
-        snprintf(err, errlen, "%s: cannot create the YAML parser", path);
-        goto out;
-    }
-    doc = fy_parse_load_document(parser);
-
-    void *iter = NULL;
-    struct fy_diag_error *derr;
-    while ((derr = fy_diag_errors_iterate(diag, &iter)) && derr->type < FYET_ERROR)
-        ;
-    if (derr) {
-        /* fy_diag_error's line and column are 1-based already. */
-        mt__yaml_error(&ctx, derr->line > 0 ? derr->line : 1, "YAML syntax error: %s (column %d)",
-                       derr->msg ? derr->msg : "?", derr->column);
-        goto out;
-    }
-    if (!doc && fy_parser_get_stream_error(parser)) {
-        snprintf(err, errlen, "%s: cannot read YAML", path);
+    int yline;
+    char why[512];
+    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
+        if (yline > 0)
+            mt__yaml_error(&ctx, yline, "%s", why);
+        else
+            snprintf(err, errlen, "%s: %s", path, why);
         goto out;
     }
     /* No document and no error: an empty file. */
-    if (!doc) {
+    if (!y.doc) {
         rc = 0;
         goto out;
     }
-    /* A second document would be ignored silently: refuse it. */
-    struct fy_document *extra = fy_parse_load_document(parser);
-    if (extra) {
-        mt__yaml_error(&ctx, mt_yaml_node_line(fy_document_root(extra), 1),
-                       "only one YAML document is supported (found a second one)");
-        fy_parse_document_destroy(parser, extra);
-        goto out;
-    }
-    rc = mt__load_root(&ctx, fy_document_root(doc));
+    rc = mt__load_root(&ctx, fy_document_root(y.doc));
 
 out:
     if (rc < 0)
         mt_config__err_one_line(err, errlen); /* keys and values may hold line breaks */
-    if (doc)
-        fy_parse_document_destroy(parser, doc);
-    if (parser)
-        fy_parser_destroy(parser);
-    if (diag)
-        fy_diag_destroy(diag);
+    mt_yaml_doc_free(&y);
     free(text);
     fclose(fp);
     return rc;
