@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, start on 127.0.0.1:8080
 #   make test       install, build, run the unit tests, the fuzz corpus replay and the integration tests
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
+#   make chaos      the fault-injection suite (tests/integration, marker chaos) -- see docs/reliability.md
 #   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
 #   make bench      side-by-side benchmarks (nginx, uWSGI) -- see bench/README.md
 #
@@ -38,7 +39,7 @@ FUZZ_SECONDS ?= 60
 
 PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
 
-.PHONY: all run test unit fuzz-replay integration asan bench fuzz fuzz-targets deps deps-test clean
+.PHONY: all run test unit fuzz-replay integration chaos asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
 
 deps:
@@ -100,7 +101,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 	@set -e; for t in $(FUZZ_NAMES); do echo "== $(B)/tests/fuzz_$$t"; $(B)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
 
 integration: all
-	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not chaos" tests/integration $(PYTEST_ARGS)
+
+# Faults injected into a running stack (SIGKILLs, a locked database, a full disk...): slower, so apart.
+chaos: deps-test
+	$(MAKE) all
+	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -m chaos tests/integration $(PYTEST_ARGS)
 
 test: deps-test
 	$(MAKE) all

@@ -25,6 +25,14 @@ MULETEER = os.path.join(BUILD, "muleteer")
 EXAMPLE = os.path.join(BUILD, "muleteer-example")
 MULE_ECHO = os.path.join(BUILD, "mule-echo")
 
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "chaos: fault injection (SIGKILLs, locked database, full disk); run by `make chaos`, "
+        "left out of `make integration`")
+
+
 BAD_LOG = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|\[alert\])")
 
 
