@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "common/log.h"
@@ -236,6 +237,22 @@ int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias,
     sec->ndefs = ndefs;
     sec->opts = mt_calloc(ndefs ? ndefs : 1, sizeof(*sec->opts));
     return 0;
+}
+
+FILE *mt_config__open_file(const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: is a directory, not a file", path);
+        fclose(fp);
+        return NULL;
+    }
+    return fp;
 }
 
 const char *mt_config__intern_file(mt_config_t *cfg, const char *path)
@@ -589,6 +606,11 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
 
     for (size_t i = 0; i < pending.count; i++) {
         char *arg = pending.items[i].arg;
+        if (arg[0] == '\0') {
+            snprintf(err, errlen, "command line: option '--%s' needs a file name", pending.items[i].yaml ? "yaml" : "ini");
+            rc = -1;
+            goto out;
+        }
         if (pending.items[i].yaml) {
             rc = mt_config_load_yaml(cfg, arg, err, errlen);
         } else {
