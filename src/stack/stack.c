@@ -281,6 +281,7 @@ static void stack_destroy(mt_stack_t *stack)
     mt_router_destroy(stack->router);
     mt_static_map_destroy(stack->statics);
     mt_registry_destroy(stack->handlers);
+    mt_api_keys_destroy(stack->api_keys);
     mt_config_destroy(stack->config);
 }
 
@@ -316,7 +317,8 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         status = 0;
         goto out;
     }
-    if (configure_logging(stack, err, sizeof err) < 0) {
+    if (configure_logging(stack, err, sizeof err) < 0 ||
+        mt_api_keys_from_config(stack->config, &stack->api_keys, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;
     }
