@@ -175,6 +175,13 @@ uv_loop_t *mt_stack_loop(const mt_stack_t *stack);
 const char *mt_app_option(const mt_stack_t *stack, const char *name);
 long mt_app_option_int(const mt_stack_t *stack, const char *name);
 
+/*
+ * Non-zero if `user` is one of the configured admin-users and API keys are
+ * configured (with the API open there are no users). For work done on a
+ * user's behalf outside a request (a mule scheduling their workflow).
+ */
+int mt_stack_user_is_admin(const mt_stack_t *stack, const char *user);
+
 /* Whether a farm of that name exists in the process table. */
 int mt_farm_exists(const mt_stack_t *stack, const char *farm);
 

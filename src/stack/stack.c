@@ -153,6 +153,11 @@ const char *mt_app_option(const mt_stack_t *stack, const char *name)
     return mt_config_get(stack->config, stack->app->config_section, name, NULL);
 }
 
+int mt_stack_user_is_admin(const mt_stack_t *stack, const char *user)
+{
+    return mt_api_keys_count(stack->api_keys) > 0 && mt_api_keys_is_admin(stack->api_keys, user);
+}
+
 long mt_app_option_int(const mt_stack_t *stack, const char *name)
 {
     return mt_config_get_int(stack->config, stack->app->config_section, name);

@@ -247,6 +247,11 @@ steps:
     assert status == 400 and "'data'" in doc["err_msg"] and "job %s does not exist" % a_job in doc["err_msg"], doc
     own = invoke(s, ALICE, "twice", {"data": {"job": a_job, "output": "out"}})
     assert wait_inv(s, ALICE, own["id"])["state"] == "ok"
+    # An admin may use anyone's, also when the scheduler creates the step's job.
+    admins = invoke(s, ROOT, "twice", {"data": {"job": a_job, "output": "out"}})
+    done = wait_inv(s, ROOT, admins["id"])
+    assert done["state"] == "ok" and done["user"] == "root", done
+    assert call(s, "GET", "/api/jobs/%s" % done["steps"][0]["job_id"], ALICE)[0] == 404
 
 
 def test_only_admin_users_read_the_stack(servers, tmp_path):
