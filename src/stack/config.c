@@ -714,10 +714,17 @@ const mt_config_pool_t *mt_config_pool_get(const mt_config_t *cfg, size_t i)
 /* Printing                                                            */
 /* ------------------------------------------------------------------ */
 
-static void mt__print_line(FILE *out, const char *name, const char *value, const mt_source_t *src)
+static void mt__print_line(FILE *out, const mt_option_def_t *def, const char *value, const mt_source_t *src)
 {
     char where[512];
-    fprintf(out, "%s = %s    # %s\n", name, value, mt_source_format(src, where, sizeof where));
+    const char *shown = value;
+    char masked[256];
+    if (def->flags & MT_OPT_SECRET) {
+        const char *colon = strchr(value, ':');
+        snprintf(masked, sizeof masked, "****%s", colon ? colon : "");
+        shown = masked;
+    }
+    fprintf(out, "%s = %s    # %s\n", def->name, shown, mt_source_format(src, where, sizeof where));
 }
 
 void mt_config_print(const mt_config_t *cfg, FILE *out)
@@ -733,9 +740,9 @@ void mt_config_print(const mt_config_t *cfg, FILE *out)
             const mt__values_t *vals = mt__effective(&sec->opts[i]);
             if (vals) {
                 for (size_t j = 0; j < vals->count; j++)
-                    mt__print_line(out, def->name, vals->items[j].value, &vals->items[j].src);
+                    mt__print_line(out, def, vals->items[j].value, &vals->items[j].src);
             } else if (def->type != MT_OPT_LIST && def->default_value) {
-                mt__print_line(out, def->name, def->default_value, &dflt);
+                mt__print_line(out, def, def->default_value, &dflt);
             }
         }
     }
