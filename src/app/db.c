@@ -14,6 +14,7 @@
 #include "app/db.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,7 +454,19 @@ sqlite3 *mt_db__handle(mt_db_t *db)
 
 int mt_db__fail(mt_db_t *db, int rc, const char *what)
 {
-    snprintf(db->errmsg, sizeof db->errmsg, "%s: %s", what, sqlite3_errmsg(db->sqlite));
+    /* A caller passing the generic SQLITE_ERROR (a failed prepare, say) hides the cause: a lock, a full disk. */
+    int last = sqlite3_extended_errcode(db->sqlite);
+    if ((rc & 0xff) == SQLITE_ERROR && last != SQLITE_OK)
+        rc = last;
+    /* An I/O error is often a full disk in disguise (the wal-index growing, a temporary file). */
+    int sys = sqlite3_system_errno(db->sqlite);
+    bool io = (rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_CANTOPEN;
+    if (io && sys == ENOSPC)
+        rc = SQLITE_FULL;
+    if (io && sys)
+        snprintf(db->errmsg, sizeof db->errmsg, "%s: %s (%s)", what, sqlite3_errmsg(db->sqlite), strerror(sys));
+    else
+        snprintf(db->errmsg, sizeof db->errmsg, "%s: %s", what, sqlite3_errmsg(db->sqlite));
     int ret = errno_of(rc);
     return ret ? ret : -EIO;
 }
