@@ -1,11 +1,20 @@
 /*
  * api_error: the HTTP answer to a database failure (see api_error.h).
  */
+#define MT_LOG_NAME "muleteer.jobs.api"
+
 #include "app/api_error.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "app/job_store.h"
+#include "common/log.h"
+
+/* A fault lasting minutes refuses every request: its first refusal is logged, then one a minute per thread. */
+#define LOG_EVERY_US (60 * 1000000LL)
 
 void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, const char *fmt, ...)
 {
@@ -28,6 +37,15 @@ void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, cons
         char secs[16];
         snprintf(secs, sizeof secs, "%d", retry_s);
         mt_response_header(req, "Retry-After", secs);
+    }
+    static __thread int64_t last_log_us;
+    static __thread int last_status;
+    int64_t now = mt_now_us();
+    if (status != last_status || now - last_log_us >= LOG_EVERY_US) {
+        mt_warn("%s %s: %d: %s: %s (%s)", mt_request_method(req), mt_request_path(req), status, what, cause,
+                detail && *detail ? detail : "no detail");
+        last_log_us = now;
+        last_status = status;
     }
     if (detail && *detail)
         mt_respond_error(req, status, "%s: %s (%s)", what, cause, detail);
