@@ -191,7 +191,7 @@ static bool filesystem_full(const char *path)
 static const char *why_failed(sqlite3 *sqlite, const char *path, char *buf, size_t len)
 {
     int sys = sqlite3_system_errno(sqlite);
-    int rc = sqlite3_errcode(sqlite);
+    int rc = sqlite3_errcode(sqlite) & 0xff; /* extended codes are on in mt_db_open's connections */
     bool io = rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN;
     if (io && filesystem_full(path))
         snprintf(buf, len, "%s: the filesystem holding it is full (%s)", sqlite3_errmsg(sqlite), strerror(ENOSPC));

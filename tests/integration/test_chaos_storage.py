@@ -296,9 +296,28 @@ def test_disk_full(servers, tmp_path):
         fs.umount()
 
 
+LATE_WRITER = """id: late-writer
+version: "1.0"
+name: Write after a while
+description: Sleeps, then writes to its output (which fails if the disk is full by then).
+command: ["/bin/sh", "-c", "sleep 6; /bin/echo written"]
+outputs:
+  - name: out
+    from: stdout
+"""
+
+
 def disk_full_scenario(servers, tmp_path, fs):
     path = str(tmp_path / "data" / "jobs.sqlite")
-    s = servers(STACK)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+    for name in ("true.yml", "echo.yml", "sleep.yml"):
+        with open(os.path.join(here, name)) as f:
+            (tools / name).write_text(f.read())
+    (tools / "late-writer.yml").write_text(LATE_WRITER)
+    stack = STACK + ["--set", "jobs.tools-dir=%s" % tools]
+    s = servers(stack)
     created = []
     for _ in range(5):
         status, _, data = post(s, "echo", {"text": "before"})
@@ -307,10 +326,10 @@ def disk_full_scenario(servers, tmp_path, fs):
     before = wait_terminal(s, created)
     assert all(j["state"] == "ok" for j in before.values()), before
 
-    # Jobs that will end while the disk is full: their results wait for space.
+    # Jobs that will end while the disk is full: their results wait for space. One writes at its end.
     sleepers = []
-    for _ in range(2):
-        status, _, data = post(s, "sleep", {"seconds": 6})
+    for tool, inputs in (("sleep", {"seconds": 6}), ("late-writer", {})):
+        status, _, data = post(s, tool, inputs)
         assert status == 201, data
         sleepers.append(json.loads(data)["id"])
     created += sleepers
@@ -372,7 +391,10 @@ def disk_full_scenario(servers, tmp_path, fs):
     # Space returns: everything acknowledged ends, new jobs run, nothing refused was stored.
     fs.empty()
     states = wait_terminal(s, created)
-    assert all(states[jid]["state"] == "ok" for jid in sleepers), [states[jid] for jid in sleepers]
+    assert states[sleepers[0]]["state"] == "ok", states[sleepers[0]]
+    late = states[sleepers[1]]
+    assert late["state"] == "error" and late["exit_code"] != 0 and "filesystem is full (No space left on device)" in \
+        late["info"], late
     for jid, j in states.items():
         assert j["state"] in ("ok", "error"), j
         if j["state"] == "error":
@@ -396,19 +418,19 @@ def disk_full_scenario(servers, tmp_path, fs):
     assert integrity == [("ok",)] and ids == set(created)
     print("\nchaos-storage disk-full: posts=%d created=%d 507s=%d jobs-in-error(ENOSPC)=%d write-error-lines=%d "
           "over %.0f s lost=0 stored-after-507=0 integrity=ok" % (
-              posts + 8, len(created), refused, errors, len(write_errors), full_for))
+              posts + 9, len(created), refused, errors, len(write_errors), full_for))
 
     # Starting on a full disk: a clear error, no crash; then it starts once space returns.
     assert not os.path.exists(path + "-wal"), "the WAL outlived a clean stop"
     fs.fill_inodes()
     fs.fill_blocks()
-    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"] + STACK, capture_output=True, text=True,
+    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"] + stack, capture_output=True, text=True,
                        cwd=str(tmp_path), timeout=60)
     assert r.returncode > 0, (r.returncode, r.stderr)
     assert "No space left on device" in r.stderr and "jobs.sqlite" in r.stderr, r.stderr
     assert "serving on" not in r.stderr and "[alert]" not in r.stderr, r.stderr
     fs.empty()
-    s2 = servers(STACK)
+    s2 = servers(stack)
     status, _, data = post(s2, "true")
     assert status == 201, data
     assert wait_terminal(s2, [json.loads(data)["id"]])[json.loads(data)["id"]]["state"] == "ok"
