@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/api_error.h"
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/invocation_store.h"
@@ -78,12 +79,12 @@ static json_t *summary_json(const mt_invocation_t *inv)
     return o;
 }
 
-/* The invocation with its steps and their jobs' states. NULL on a database error. */
-static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv)
+/* The invocation with its steps and their jobs' states. NULL with *rc set on a database error. */
+static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv, int *rc)
 {
     mt_invocation_step_t *steps = NULL;
     size_t n = 0;
-    if (mt_invocation_store_steps(db, inv->id, &steps, &n) < 0)
+    if ((*rc = mt_invocation_store_steps(db, inv->id, &steps, &n)) < 0)
         return NULL;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -106,15 +107,26 @@ static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv)
     return o;
 }
 
-static void respond_invocation(mt_request_t *req, mt_db_t *db, int64_t id, int status)
+/* 201 for an invocation just committed that cannot be read back now: its id, as much as is known. */
+static void respond_created_unread(mt_request_t *req, int64_t id, const char *workflow_id)
+{
+    json_t *o = json_pack("{s:o, s:s, s:s}", "id", id_json(id), "workflow_id", workflow_id, "state",
+                          mt_invocation_state_name(MT_INV_NEW));
+    mt_respond_json(req, 201, o);
+    json_decref(o);
+}
+
+static void respond_invocation(mt_request_t *req, mt_db_t *db, int64_t id, int status, const char *workflow_id)
 {
     mt_invocation_t inv;
     int rc = mt_invocation_store_get(db, id, &inv);
-    json_t *doc = rc == 0 ? invocation_json(db, &inv) : NULL;
+    json_t *doc = rc == 0 ? invocation_json(db, &inv, &rc) : NULL;
     if (rc == -ENOENT)
         mt_respond_error(req, 404, "no such invocation %lld", (long long)id);
+    else if (!doc && status == 201) /* committed: a 503 would make the client create it again */
+        respond_created_unread(req, id, workflow_id);
     else if (!doc)
-        mt_respond_error(req, 503, "reading invocation %lld: %s", (long long)id, mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading invocation %lld", (long long)id);
     else
         mt_respond_json(req, status, doc);
     json_decref(doc);
@@ -137,7 +149,7 @@ static int find_workflow(mt_request_t *req, mt_db_t *db, const char *id, mt_work
         if (rc == -ENOENT)
             mt_respond_error(req, 404, "no such workflow '%s'", id);
         else
-            mt_respond_error(req, 503, "reading workflow '%s': %s", id, mt_db_errmsg(db));
+            mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading workflow '%s'", id);
         return -1;
     }
     rc = mt_workflow_parse(definition, strlen(definition), id, mt_jobs()->tools, out, err, sizeof err);
@@ -252,15 +264,16 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
         .user = (char *)mt_request_user(req),
     };
     int64_t id = 0;
-    if (mt_invocation_store_insert(db, &inv, step_ids, nsteps, &id) < 0) {
-        mt_respond_error(req, 503, "the invocation could not be stored: %s", mt_db_errmsg(db));
+    int rc = mt_invocation_store_insert(db, &inv, step_ids, nsteps, &id);
+    if (rc < 0) { /* nothing was committed */
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "the invocation could not be stored");
         goto out;
     }
     /* Committed: only now may anyone hear of it. */
     char idtext[32];
     int n = snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     if (farm) {
-        int rc = mt_send_to_farm(stack, farm, MT_JOBS_MSG_INVOCATION, idtext, (size_t)n);
+        rc = mt_send_to_farm(stack, farm, MT_JOBS_MSG_INVOCATION, idtext, (size_t)n);
         if (rc < 0)
             mt_warn("invocation %lld: not sent to farm %s (%s): the sweeper will take it", (long long)id, farm,
                     mt_strerror(rc));
@@ -273,7 +286,7 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
              farm && !inv.handler && strcmp(farm, SCHEDULERS_FARM) == 0 ? "the schedulers' farm"
                                                                         : mt_assign_method_name(as.method),
              inv.handler ? " to " : "", inv.handler ? inv.handler : "", farm ? " through farm " : "", farm ? farm : "");
-    respond_invocation(req, db, id, 201);
+    respond_invocation(req, db, id, 201, mt_workflow_id(wf));
 out:
     free(step_ids);
     free(definition);
@@ -331,7 +344,7 @@ static void cancel_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
     rc = rc >= 0 ? mt_db_commit(db) : (mt_db_rollback(db), rc);
     mt_invocation_steps_free(steps, n);
     if (rc < 0) {
-        mt_respond_error(req, 503, "cancelling failed: %s", mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "cancelling invocation %lld failed", (long long)id);
     } else {
         /* Committed: tell the handlers running its jobs (their polls would find them too). */
         for (size_t i = 0; i < nstop; i++) {
@@ -341,7 +354,7 @@ static void cancel_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
                 (void)mt_send_to_server(stack, owners[i], MT_JOBS_MSG_CANCEL, idtext, (size_t)len);
         }
         mt_info("invocation %lld cancelled (%zu running job%s stopped)", (long long)id, nstop, nstop == 1 ? "" : "s");
-        respond_invocation(req, db, id, 200);
+        respond_invocation(req, db, id, 200, NULL);
     }
     for (size_t i = 0; i < nstop; i++)
         free(owners[i]);
@@ -386,9 +399,10 @@ static void list_invocations(mt_request_t *req, mt_db_t *db)
         return;
     mt_invocation_t *invs = NULL;
     size_t n = 0;
-    if (mt_invocation_store_list(db, mt_jobs_request_scope(req), by_workflow ? workflow : NULL, states, limit, offset,
-                                 &invs, &n, &total) < 0) {
-        mt_respond_error(req, 503, "listing invocations failed: %s", mt_db_errmsg(db));
+    int rc = mt_invocation_store_list(db, mt_jobs_request_scope(req), by_workflow ? workflow : NULL, states, limit,
+                                      offset, &invs, &n, &total);
+    if (rc < 0) {
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "listing invocations failed");
         return;
     }
     json_t *arr = json_array();
@@ -414,7 +428,7 @@ static int visible_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
     bool visible = rc == 0 && mt_jobs_visible(scope, inv.user);
     mt_invocation_clear(&inv);
     if (rc < 0 && rc != -ENOENT) {
-        mt_respond_error(req, 503, "reading invocation %lld: %s", (long long)id, mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading invocation %lld", (long long)id);
         return -1;
     }
     if (!visible) {
@@ -453,7 +467,7 @@ static void invocations_route(mt_request_t *req, void *data)
     if ((strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0) && visible_invocation(req, db, id) <= 0)
         return;
     if (strcmp(method, "GET") == 0)
-        respond_invocation(req, db, id, 200);
+        respond_invocation(req, db, id, 200, NULL);
     else if (strcmp(method, "DELETE") == 0)
         cancel_invocation(req, db, id);
     else

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/api_error.h"
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/job_accept.h"
@@ -162,7 +163,7 @@ static void create_job(mt_request_t *req)
     int rc = mt_job_accept(db, &job, &id, &stored, err, sizeof err);
     free(params_text);
     if (rc < 0) {
-        mt_respond_error(req, 503, "the job could not be stored: %s", err);
+        mt_api_respond_db_error(req, rc, err, "the job could not be stored"); /* nothing was committed */
         goto out;
     }
     /* Committed: only now may anyone hear of it. */
@@ -235,8 +236,9 @@ static void list_jobs(mt_request_t *req)
     mt_job_t *jobs = NULL;
     size_t n = 0;
     int64_t total = 0;
-    if (mt_job_store_list(db, &f, limit, offset, &jobs, &n, &total) < 0) {
-        mt_respond_error(req, 503, "listing jobs failed: %s", mt_db_errmsg(db));
+    int rc = mt_job_store_list(db, &f, limit, offset, &jobs, &n, &total);
+    if (rc < 0) {
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "listing jobs failed");
         return;
     }
     json_t *arr = json_array();
@@ -320,8 +322,9 @@ static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
 {
     mt_job_event_t *ev = NULL;
     size_t n = 0;
-    if (mt_job_store_history(db, id, &ev, &n) < 0) {
-        mt_respond_error(req, 503, "reading the history failed: %s", mt_db_errmsg(db));
+    int rc = mt_job_store_history(db, id, &ev, &n);
+    if (rc < 0) {
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading the history failed");
         return;
     }
     json_t *arr = json_array();
@@ -348,12 +351,14 @@ static void cancel_job(mt_request_t *req, mt_db_t *db, mt_job_t *job)
         return;
     }
     if (rc < 0) {
-        mt_respond_error(req, 503, "cancelling failed: %s", mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "cancelling job %lld failed", (long long)job->id);
         return;
     }
     mt_job_t now = {0};
-    if (mt_job_store_get(db, job->id, &now) < 0) {
-        mt_respond_error(req, 500, "job %lld cannot be read back", (long long)job->id);
+    if ((rc = mt_job_store_get(db, job->id, &now)) < 0) {
+        /* Cancelled already: a DELETE again is harmless (202 or 409). */
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "job %lld was cancelled but cannot be read back",
+                                (long long)job->id);
         return;
     }
     if (now.state == MT_JOB_DELETING && now.handler) {
@@ -411,7 +416,7 @@ static void job_route(mt_request_t *req, void *data)
         return;
     }
     if (rc < 0) {
-        mt_respond_error(req, 503, "reading job %lld failed: %s", id, mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading job %lld failed", id);
         return;
     }
     char workdir[4096], file[4200];

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/api_error.h"
 #include "app/app.h"
 #include "app/workflow.h"
 #include "app/workflow_library.h"
@@ -44,10 +45,10 @@ static void list_workflows(mt_request_t *req)
     mt_db_t *db = mt_jobs_db();
     char **ids, **defs;
     size_t n = 0;
-    if (!db || mt_workflow_store_list(db, &ids, &defs, &n) < 0) {
+    int rc = db ? mt_workflow_store_list(db, &ids, &defs, &n) : -EIO;
+    if (rc < 0) {
         json_decref(arr);
-        mt_respond_error(req, 503, "the workflow database is not available%s%s", db ? ": " : "",
-                         db ? mt_db_errmsg(db) : "");
+        mt_api_respond_db_error(req, rc, db ? mt_db_errmsg(db) : "cannot open it", "listing workflows failed");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -91,7 +92,7 @@ static void get_workflow(mt_request_t *req, const char *id)
         return;
     }
     if (rc < 0) {
-        mt_respond_error(req, 503, "reading workflow '%s': %s", id, mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading workflow '%s'", id);
         return;
     }
     mt_workflow_t *wf = NULL;
@@ -143,7 +144,7 @@ static void create_workflow(mt_request_t *req)
         goto out;
     }
     if (rc < 0) {
-        mt_respond_error(req, 503, "the workflow could not be stored: %s", mt_db_errmsg(db));
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "the workflow could not be stored");
         goto out;
     }
     mt_info("workflow %s created (%zu steps)", id, mt_workflow_step_count(wf));

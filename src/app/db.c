@@ -14,10 +14,12 @@
 #include "app/db.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -174,6 +176,38 @@ static int errno_of(int rc)
     }
 }
 
+/* Is the filesystem holding the file at path out of blocks or inodes? */
+static bool filesystem_full(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    struct statvfs st;
+    return statvfs(slash ? dir : ".", &st) == 0 && (st.f_bavail == 0 || (st.f_files > 0 && st.f_favail == 0));
+}
+
+/*
+ * SQLite's message for the last failure on the database at path, with the
+ * reason when an I/O error has one: "unable to open database file" alone
+ * does not say that the disk is full (and the system's last errno may be
+ * that of a fallback that failed after it, such as ENOENT).
+ */
+static const char *why_failed(sqlite3 *sqlite, const char *path, char *buf, size_t len)
+{
+    int sys = sqlite3_system_errno(sqlite);
+    int rc = sqlite3_errcode(sqlite) & 0xff; /* extended codes are on in mt_db_open's connections */
+    bool io = rc == SQLITE_IOERR || rc == SQLITE_FULL || rc == SQLITE_CANTOPEN;
+    if (io && filesystem_full(path))
+        snprintf(buf, len, "%s: the filesystem holding it is full (%s)", sqlite3_errmsg(sqlite), strerror(ENOSPC));
+    else if (io && sys)
+        snprintf(buf, len, "%s (%s)", sqlite3_errmsg(sqlite), strerror(sys));
+    else
+        snprintf(buf, len, "%s", sqlite3_errmsg(sqlite));
+    return buf;
+}
+
 static int64_t monotonic_ms(void)
 {
     struct timespec ts;
@@ -214,13 +248,14 @@ static int begin_immediate(sqlite3 *sqlite, int timeout_ms)
 
 int mt_db_migrate(const char *path, char *err, size_t errlen)
 {
+    char why[320];
     sqlite3 *sqlite = NULL;
     char *errtext = NULL;
     int ret = 0;
     int rc = sqlite3_open_v2(path, &sqlite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
-                 sqlite ? sqlite3_errmsg(sqlite) : sqlite3_errstr(rc));
+                 sqlite ? why_failed(sqlite, path, why, sizeof why) : sqlite3_errstr(rc));
         ret = errno_of(rc);
         goto done;
     }
@@ -231,7 +266,7 @@ int mt_db_migrate(const char *path, char *err, size_t errlen)
     rc = read_user_version(sqlite, &version);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "database %s: cannot read its schema version: %s", path,
-                 sqlite3_errmsg(sqlite));
+                 why_failed(sqlite, path, why, sizeof why));
         ret = errno_of(rc);
         goto done;
     }
@@ -257,7 +292,7 @@ int mt_db_migrate(const char *path, char *err, size_t errlen)
         sqlite3_finalize(st);
     }
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "database %s: cannot set WAL mode: %s", path, sqlite3_errmsg(sqlite));
+        snprintf(err, errlen, "database %s: cannot set WAL mode: %s", path, why_failed(sqlite, path, why, sizeof why));
         ret = errno_of(rc);
         goto done;
     }
@@ -266,7 +301,7 @@ int mt_db_migrate(const char *path, char *err, size_t errlen)
         rc = begin_immediate(sqlite, MT_DB_BUSY_TIMEOUT_MS);
         if (rc != SQLITE_OK) {
             snprintf(err, errlen, "database %s: cannot begin a migration: %s", path,
-                     sqlite3_errmsg(sqlite));
+                     why_failed(sqlite, path, why, sizeof why));
             ret = errno_of(rc);
             goto done;
         }
@@ -274,7 +309,7 @@ int mt_db_migrate(const char *path, char *err, size_t errlen)
         rc = read_user_version(sqlite, &version);
         if (rc != SQLITE_OK) {
             snprintf(err, errlen, "database %s: cannot read its schema version: %s", path,
-                     sqlite3_errmsg(sqlite));
+                     why_failed(sqlite, path, why, sizeof why));
             ret = errno_of(rc);
             goto rollback;
         }
@@ -296,7 +331,7 @@ int mt_db_migrate(const char *path, char *err, size_t errlen)
             rc = sqlite3_exec(sqlite, "COMMIT", NULL, NULL, &errtext);
         if (rc != SQLITE_OK) {
             snprintf(err, errlen, "database %s: migration to schema version %d failed: %s", path,
-                     next, errtext ? errtext : sqlite3_errmsg(sqlite));
+                     next, errtext ? errtext : why_failed(sqlite, path, why, sizeof why));
             ret = errno_of(rc);
             goto rollback;
         }
@@ -352,13 +387,14 @@ static void set_busy_wait(sqlite3 *sqlite, int timeout_ms)
 int mt_db_open(const char *path, mt_db_sync_t sync, mt_db_t **out, char *err, size_t errlen)
 {
     *out = NULL;
+    char why[320];
     sqlite3 *sqlite = NULL;
     int ret;
     /* NOMUTEX: a connection belongs to one thread, so SQLite's locking is pure cost. */
     int rc = sqlite3_open_v2(path, &sqlite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
-                 sqlite ? sqlite3_errmsg(sqlite) : sqlite3_errstr(rc));
+                 sqlite ? why_failed(sqlite, path, why, sizeof why) : sqlite3_errstr(rc));
         ret = errno_of(rc);
         goto error;
     }
@@ -368,7 +404,7 @@ int mt_db_open(const char *path, mt_db_sync_t sync, mt_db_t **out, char *err, si
     const char *pragmas = sync == MT_DB_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
     rc = sqlite3_exec(sqlite, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "database %s: %s: %s", path, pragmas, sqlite3_errmsg(sqlite));
+        snprintf(err, errlen, "database %s: %s: %s", path, pragmas, why_failed(sqlite, path, why, sizeof why));
         ret = errno_of(rc);
         goto error;
     }
@@ -376,7 +412,7 @@ int mt_db_open(const char *path, mt_db_sync_t sync, mt_db_t **out, char *err, si
     rc = read_user_version(sqlite, &version);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "database %s: cannot read its schema version: %s", path,
-                 sqlite3_errmsg(sqlite));
+                 why_failed(sqlite, path, why, sizeof why));
         ret = errno_of(rc);
         goto error;
     }
@@ -459,7 +495,21 @@ sqlite3 *mt_db__handle(mt_db_t *db)
 
 int mt_db__fail(mt_db_t *db, int rc, const char *what)
 {
-    snprintf(db->errmsg, sizeof db->errmsg, "%s: %s", what, sqlite3_errmsg(db->sqlite));
+    /* A caller passing the generic SQLITE_ERROR (a failed prepare, say) hides the cause: a lock, a full disk. */
+    int last = sqlite3_extended_errcode(db->sqlite);
+    if ((rc & 0xff) == SQLITE_ERROR && last != SQLITE_OK)
+        rc = last;
+    /* An I/O error is often a full disk in disguise (the wal-index growing, a temporary file). */
+    int sys = sqlite3_system_errno(db->sqlite);
+    bool io = (rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_CANTOPEN;
+    if (io && sys == ENOSPC)
+        rc = SQLITE_FULL;
+    if ((rc & 0xff) == SQLITE_FULL && !sys)
+        sys = ENOSPC; /* a write that hit the end of the disk leaves no errno behind */
+    if (io && sys)
+        snprintf(db->errmsg, sizeof db->errmsg, "%s: %s (%s)", what, sqlite3_errmsg(db->sqlite), strerror(sys));
+    else
+        snprintf(db->errmsg, sizeof db->errmsg, "%s: %s", what, sqlite3_errmsg(db->sqlite));
     int ret = errno_of(rc);
     return ret ? ret : -EIO;
 }

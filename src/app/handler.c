@@ -27,10 +27,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "app/app.h"
@@ -43,6 +45,17 @@
 #include "common/mem.h"
 
 #define POLL_BATCH 100
+#define FAILURE_LOG_EVERY_US (60 * 1000000LL)
+
+/*
+ * A write failing at every turn of the loop (a full disk, a lock held by
+ * another process) is logged when it starts, then at most once a minute
+ * with a count, and once when it ends: not once per poll.
+ */
+typedef struct failure_log {
+    unsigned failures;   /* in a row */
+    int64_t last_log_us; /* of the last line logged about them */
+} failure_log_t;
 
 typedef struct id_list {
     int64_t *v;
@@ -102,7 +115,40 @@ struct mt_handler {
     pthread_mutex_t inbox_lock;
     int64_t *inbox;          /* ids handed over by other threads */
     size_t ninbox, inbox_cap;
+    failure_log_t write_failures; /* of flush()'s transaction */
+    failure_log_t schedule_failures; /* of advance_invocations() */
 };
+
+/* ---- failures that repeat ---- */
+
+static void failure_seen(failure_log_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void failure_seen(failure_log_t *f, const char *fmt, ...)
+{
+    int64_t now = mt_now_us();
+    f->failures++;
+    if (f->failures > 1 && now - f->last_log_us < FAILURE_LOG_EVERY_US)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (f->failures == 1)
+        mt_error("%s", msg);
+    else
+        mt_error("%s (still failing: %u attempts so far)", msg, f->failures);
+    f->last_log_us = now;
+}
+
+static void failure_over(failure_log_t *f, const char *what)
+{
+    if (f->failures > 1)
+        mt_notice("%s again, after %u failed attempts", what, f->failures);
+    else if (f->failures == 1)
+        mt_notice("%s again", what);
+    f->failures = 0;
+}
 
 /* ---- small containers ---- */
 
@@ -236,6 +282,15 @@ static void free_writes(pending_write_t *v, size_t *n)
     *n = 0;
 }
 
+/* Is the filesystem of job id's working directory out of space or inodes? */
+static bool workdir_full(int64_t id)
+{
+    char workdir[4096];
+    struct statvfs st;
+    mt_jobs_workdir(id, workdir, sizeof workdir);
+    return statvfs(workdir, &st) == 0 && (st.f_bavail == 0 || (st.f_files > 0 && st.f_favail == 0));
+}
+
 static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
 {
     (void)run;
@@ -252,6 +307,13 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
+    bool ok = !result->cancelled && result->exited && result->exit_code == 0;
+    char why[sizeof result->why + 200];
+    snprintf(why, sizeof why, "%s", result->why);
+    if (!ok && !result->cancelled && workdir_full(id))
+        /* Its write failures went to a full disk too: say what the command could not. */
+        snprintf(why + strlen(why), sizeof why - strlen(why),
+                 "; the working directory's filesystem is full (%s): its outputs may be cut short", strerror(ENOSPC));
     pending_write_t *w;
     if (result->cancelled)
         w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
@@ -261,7 +323,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
         w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR);
     w->has_exit_code = result->exited;
     w->exit_code = result->exit_code;
-    w->info = result->why[0] ? mt_strdup(result->why) : NULL;
+    w->info = why[0] ? mt_strdup(why) : NULL;
     w->deleted_if_cancelled = true;
     w->invocation_id = invocation_id;
     schedule_flush(h);
@@ -424,7 +486,7 @@ static bool flush_once(mt_handler_t *h)
     if (!db)
         return false;
     if (mt_db_begin(db) < 0) {
-        mt_error("cannot write job changes: %s", mt_db_errmsg(db));
+        failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
         return false;
     }
     id_list_t claimed = {0};
@@ -462,7 +524,7 @@ static bool flush_once(mt_handler_t *h)
     else
         mt_db_rollback(db);
     if (rc < 0) {
-        mt_error("cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
+        failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
         for (size_t i = 0; i < nstarts; i++)
             mt_tool_argv_free(starts[i].argv);
         free(starts);
@@ -471,6 +533,7 @@ static bool flush_once(mt_handler_t *h)
     }
 
     /* Committed: now the handler's own state follows. */
+    failure_over(&h->write_failures, "job changes written");
     for (size_t i = 0; i < h->nwrites; i++)
         if (h->writes[i].invocation_id)
             id_list_push(&h->invocations, h->writes[i].invocation_id);
@@ -526,11 +589,12 @@ static bool advance_invocations(mt_handler_t *h)
         if (rc == 1)
             rc = mt_scheduler_advance(db, id, h->name, &jobs, &n);
         if (rc < 0) {
-            mt_error("invocation %lld: cannot schedule it now (tried again later): %s", (long long)id,
-                     mt_db_errmsg(db));
+            failure_seen(&h->schedule_failures, "invocation %lld: cannot schedule it now (tried again later): %s",
+                         (long long)id, mt_db_errmsg(db));
             id_list_push(&h->invocations, id);
             continue;
         }
+        failure_over(&h->schedule_failures, "invocations scheduled");
         for (size_t k = 0; k < n; k++)
             id_list_push(&h->incoming, jobs[k]);
         created = created || n > 0;

@@ -234,6 +234,51 @@ Test(job_store, a_locked_database_fails_with_ebusy_after_the_timeout)
     cr_assert_eq(mt_job_store_insert(db, &job, &id, NULL), 0, "%s", mt_db_errmsg(db));
 }
 
+/* The database cannot grow (max_page_count stands in for a full disk): -ENOSPC, nothing half-written. */
+static int64_t count_jobs(void)
+{
+    mt_job_t *jobs;
+    size_t n;
+    int64_t total = -1;
+    cr_assert_eq(mt_job_store_list(db, NULL, 1, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    mt_job_store_free(jobs, n);
+    return total;
+}
+
+Test(job_store, a_full_database_fails_with_enospc_and_stores_nothing)
+{
+    sqlite3 *handle = mt_db__handle(db);
+    cr_assert_eq(sqlite3_exec(handle, "PRAGMA max_page_count = 40", NULL, NULL, NULL), SQLITE_OK);
+    static char params[3000];
+    memset(params, 'x', sizeof params - 3);
+    params[0] = '"';
+    params[sizeof params - 2] = '"';
+    mt_job_t job = {.tool_id = "true", .params = params};
+    int64_t id = 0;
+    int rc = 0, inserted = 0;
+    while ((rc = mt_job_store_insert(db, &job, &id, NULL)) == 0)
+        cr_assert_lt(++inserted, 1000, "the database kept growing past max_page_count");
+    cr_assert_eq(rc, -ENOSPC, "%d %s", rc, mt_db_errmsg(db));
+    cr_assert(strstr(mt_db_errmsg(db), "full"), "%s", mt_db_errmsg(db));
+    cr_assert_eq(id, 0);
+    cr_assert_eq(count_jobs(), inserted);
+    cr_assert_eq(mt_db_begin(db), 0);
+    cr_assert_eq(mt_job_store_insert(db, &job, &id, NULL), -ENOSPC);
+    mt_db_rollback(db);
+    cr_assert_eq(count_jobs(), inserted);
+    {
+        sqlite3_stmt *st;
+        cr_assert_eq(sqlite3_prepare_v2(handle, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+        cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+        sqlite3_finalize(st);
+    }
+    /* Space returns: it writes again. */
+    cr_assert_eq(sqlite3_exec(handle, "PRAGMA max_page_count = 100000", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(mt_job_store_insert(db, &job, &id, NULL), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(count_jobs(), inserted + 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Insert, get, list                                                   */
 /* ------------------------------------------------------------------ */
