@@ -163,6 +163,11 @@ int mt_creds_apply(const mt_creds_t *c, const char **step)
         if (setresuid(c->uid, c->uid, c->uid) < 0)
             return -errno;
     }
+    return mt_creds_verify(c, step);
+}
+
+int mt_creds_verify(const mt_creds_t *c, const char **step)
+{
     *step = "check";
     uid_t r, e, s;
     gid_t rg, eg, sg;

@@ -71,4 +71,11 @@ int mt_creds_need_switch(const mt_creds_t *c, const char *user_option, const cha
  */
 int mt_creds_apply(const mt_creds_t *c, const char **step);
 
+/*
+ * The check that ends mt_creds_apply(), alone: the process runs as c (real,
+ * effective and saved ids) and, with a non-root uid, cannot setuid(0).
+ * Returns 0 or -EPERM (or -errno) with *step set. Async-signal-safe.
+ */
+int mt_creds_verify(const mt_creds_t *c, const char **step);
+
 #endif
