@@ -130,7 +130,7 @@ fuzz:
 	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -print_final_stats=1 \
-	    -artifact_prefix=$(B)/fuzz/$$t- $$dict $(FUZZ_FLAGS) $(B)/fuzz/corpus/$$t || failed="$$failed $$t"; \
+	    -artifact_prefix=$(abspath $(B))/fuzz/$$t- $$dict $(FUZZ_FLAGS) $(abspath $(B))/fuzz/corpus/$$t || failed="$$failed $$t"; \
 	done; [ -z "$$failed" ] || { echo "fuzz: failed:$$failed (inputs in $(B)/fuzz/)"; exit 1; }
 
 fuzz-targets: $(FUZZ_NAMES:%=$(B)/fuzz_%)

@@ -82,6 +82,7 @@ typedef enum {
 #define MT_OPT_IGNORED        2 /* accepted for compatibility (uWSGI), has no effect; logged once */
 #define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
 #define MT_OPT_LOG_LEVEL      8 /* MT_OPT_STRING whose value must be a level name (mt_log_level_parse) */
+#define MT_OPT_SECRET        16 /* values are SECRET[:REST]: --print-config shows "****[:REST]" */
 /*
  * Values without text: a bare "--flag", "flag =" in INI or "flag:" in YAML
  * means "true" for MT_OPT_BOOL and "" for MT_OPT_VALUE_OPTIONAL; for
@@ -174,6 +175,13 @@ uv_loop_t *mt_stack_loop(const mt_stack_t *stack);
 const char *mt_app_option(const mt_stack_t *stack, const char *name);
 long mt_app_option_int(const mt_stack_t *stack, const char *name);
 
+/*
+ * Non-zero if `user` is one of the configured admin-users and API keys are
+ * configured (with the API open there are no users). For work done on a
+ * user's behalf outside a request (a mule scheduling their workflow).
+ */
+int mt_stack_user_is_admin(const mt_stack_t *stack, const char *user);
+
 /* Whether a farm of that name exists in the process table. */
 int mt_farm_exists(const mt_stack_t *stack, const char *farm);
 
@@ -263,6 +271,19 @@ const char *mt_request_query(const mt_request_t *req);
  * Returns its length, -ENOENT if absent, -ENOSPC if it does not fit.
  */
 int mt_request_query_param(const mt_request_t *req, const char *name, char *out, size_t outlen);
+/*
+ * Who sent the request, by its API key (the option api-key = KEY:USER):
+ * the user name, valid until the handler returns. NULL when no api-key is
+ * configured (the API is open to all) and for routes open without a key
+ * (/api/health).
+ */
+const char *mt_request_user(const mt_request_t *req);
+/*
+ * Non-zero if the request may see and change everything: its key belongs
+ * to one of admin-users, or no api-key is configured (the API is open).
+ * Applications limit everyone else to what mt_request_user() owns.
+ */
+int mt_request_is_admin(const mt_request_t *req);
 /* First header of that name (case-insensitive), or NULL. */
 const char *mt_request_header(const mt_request_t *req, const char *name);
 /* Request body (NUL-terminated for convenience); *len gets its length. */

@@ -2,8 +2,14 @@
  * api_invocations: running workflows (docs/http-api.md).
  *
  *   POST   /api/workflows/{id}/invocations  create: check inputs, commit, then notify
+ *   GET    /api/invocations?workflow_id=&state=&limit=&offset=   newest first, without steps
  *   GET    /api/invocations/{id}            the invocation and each step with its job
  *   DELETE /api/invocations/{id}            cancel: its running jobs too
+ *
+ * Ownership as for jobs (api_jobs.c): an invocation, and every job its
+ * steps create, belongs to the user of the key that created it; a request
+ * that is not an admin's sees only its user's, others' are 404, and its
+ * data inputs must be its user's jobs.
  *
  * An invocation is assigned like a job: to the `workflow-schedulers` farm
  * if there is one (committed with no handler, its id sent to the farm);
@@ -52,6 +58,26 @@ static json_t *id_json(int64_t id)
     return json_string(buf);
 }
 
+/* The invocation without its steps. */
+static json_t *summary_json(const mt_invocation_t *inv)
+{
+    json_error_t jerr;
+    json_t *inputs = inv->inputs ? json_loads(inv->inputs, 0, &jerr) : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", id_json(inv->id));
+    json_object_set_new(o, "workflow_id", json_string(inv->workflow_id));
+    json_object_set_new(o, "state", json_string(mt_invocation_state_name(inv->state)));
+    json_object_set_new(o, "handler", inv->handler ? json_string(inv->handler) : json_null());
+    json_object_set_new(o, "user", inv->user ? json_string(inv->user) : json_null());
+    json_object_set_new(o, "inputs", inputs ? inputs : json_object());
+    json_object_set_new(o, "create_time", time_or_null(inv->create_us));
+    json_object_set_new(o, "update_time", time_or_null(inv->update_us));
+    json_object_set_new(o, "claim_time", time_or_null(inv->claim_us));
+    json_object_set_new(o, "end_time", time_or_null(inv->end_us));
+    json_object_set_new(o, "info", inv->info ? json_string(inv->info) : json_null());
+    return o;
+}
+
 /* The invocation with its steps and their jobs' states. NULL on a database error. */
 static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv)
 {
@@ -75,19 +101,7 @@ static json_t *invocation_json(mt_db_t *db, const mt_invocation_t *inv)
         json_array_append_new(arr, s);
     }
     mt_invocation_steps_free(steps, n);
-    json_error_t jerr;
-    json_t *inputs = inv->inputs ? json_loads(inv->inputs, 0, &jerr) : NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "id", id_json(inv->id));
-    json_object_set_new(o, "workflow_id", json_string(inv->workflow_id));
-    json_object_set_new(o, "state", json_string(mt_invocation_state_name(inv->state)));
-    json_object_set_new(o, "handler", inv->handler ? json_string(inv->handler) : json_null());
-    json_object_set_new(o, "inputs", inputs ? inputs : json_object());
-    json_object_set_new(o, "create_time", time_or_null(inv->create_us));
-    json_object_set_new(o, "update_time", time_or_null(inv->update_us));
-    json_object_set_new(o, "claim_time", time_or_null(inv->claim_us));
-    json_object_set_new(o, "end_time", time_or_null(inv->end_us));
-    json_object_set_new(o, "info", inv->info ? json_string(inv->info) : json_null());
+    json_t *o = summary_json(inv);
     json_object_set_new(o, "steps", arr);
     return o;
 }
@@ -135,6 +149,43 @@ static int find_workflow(mt_request_t *req, mt_db_t *db, const char *id, mt_work
     return 0;
 }
 
+/*
+ * A user who is not an admin may feed an invocation only outputs of their
+ * own jobs: checked here, so the request is refused at once (the scheduler
+ * checks again when each step's job is created). 0, or -1 after a 400 that
+ * names the input and says the job does not exist (another user's job is
+ * not told apart from a missing one), or a 503.
+ */
+static int check_data_owners(mt_request_t *req, mt_db_t *db, const mt_workflow_t *wf, const json_t *normalized)
+{
+    const char *scope = mt_jobs_request_scope(req);
+    if (!scope)
+        return 0;
+    for (size_t i = 0; i < mt_workflow_input_count(wf); i++) {
+        if (mt_workflow_input_type(wf, i) != MT_TOOL_INPUT_DATA)
+            continue;
+        const char *name = mt_workflow_input_name(wf, i);
+        const char *job_text = json_string_value(json_object_get(json_object_get(normalized, name), "job"));
+        if (!job_text)
+            continue;
+        char *end;
+        long long job_id = strtoll(job_text, &end, 10);
+        mt_job_t job = {0};
+        int rc = end != job_text && !*end && job_id > 0 ? mt_job_store_get(db, job_id, &job) : -ENOENT;
+        bool mine = rc == 0 && mt_jobs_visible(scope, job.user);
+        mt_job_clear(&job);
+        if (rc < 0 && rc != -ENOENT) {
+            mt_respond_error(req, 503, "input '%s': job %s cannot be read: %s", name, job_text, mt_db_errmsg(db));
+            return -1;
+        }
+        if (!mine) {
+            mt_respond_error(req, 400, "input '%s': job %s does not exist", name, job_text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void mt_invocations_create(mt_request_t *req, const char *workflow_id)
 {
     mt_stack_t *stack = mt_request_stack(req);
@@ -166,6 +217,8 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
         mt_respond_error(req, 400, "%s", err);
         goto out;
     }
+    if (check_data_owners(req, db, wf, normalized) < 0)
+        goto out;
     json_t *wf_doc = mt_workflow_to_json(wf);
     definition = json_dumps(wf_doc, JSON_COMPACT);
     json_decref(wf_doc);
@@ -196,6 +249,7 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
         .inputs = inputs_text,
         .handler = as.handler[0] ? as.handler : NULL,
         .destination = as.destination[0] ? as.destination : NULL,
+        .user = (char *)mt_request_user(req),
     };
     int64_t id = 0;
     if (mt_invocation_store_insert(db, &inv, step_ids, nsteps, &id) < 0) {
@@ -295,16 +349,96 @@ static void cancel_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
     free(to_stop);
 }
 
+static int query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+    char buf[32];
+    if (mt_request_query_param(req, name, buf, sizeof buf) < 0) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (end == buf || *end || v < min || v > max) {
+        mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* GET /api/invocations: the scope's invocations, newest first, without their steps. */
+static void list_invocations(mt_request_t *req, mt_db_t *db)
+{
+    char state_name[32], workflow[256];
+    unsigned states = 0;
+    if (mt_request_query_param(req, "state", state_name, sizeof state_name) >= 0) {
+        mt_invocation_state_t s;
+        if (mt_invocation_state_parse(state_name, &s) < 0) {
+            mt_respond_error(req, 400, "unknown invocation state '%s'", state_name);
+            return;
+        }
+        states = MT_INV_BIT(s);
+    }
+    bool by_workflow = mt_request_query_param(req, "workflow_id", workflow, sizeof workflow) >= 0;
+    int64_t limit, offset, total = 0;
+    if (query_int(req, "limit", 100, 1, 1000, &limit) < 0 || query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
+        return;
+    mt_invocation_t *invs = NULL;
+    size_t n = 0;
+    if (mt_invocation_store_list(db, mt_jobs_request_scope(req), by_workflow ? workflow : NULL, states, limit, offset,
+                                 &invs, &n, &total) < 0) {
+        mt_respond_error(req, 503, "listing invocations failed: %s", mt_db_errmsg(db));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, summary_json(&invs[i]));
+        mt_invocation_clear(&invs[i]);
+    }
+    free(invs);
+    json_t *doc = json_pack("{s:o, s:I, s:I, s:I}", "invocations", arr, "total", (json_int_t)total, "limit",
+                            (json_int_t)limit, "offset", (json_int_t)offset);
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+/* Whether invocation id exists and the request may see it. 1, 0 (answered 404), or -1 (answered 503). */
+static int visible_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
+{
+    const char *scope = mt_jobs_request_scope(req);
+    if (!scope)
+        return 1; /* nothing to check: the handlers answer 404 for a missing one */
+    mt_invocation_t inv;
+    int rc = mt_invocation_store_get(db, id, &inv);
+    bool visible = rc == 0 && mt_jobs_visible(scope, inv.user);
+    mt_invocation_clear(&inv);
+    if (rc < 0 && rc != -ENOENT) {
+        mt_respond_error(req, 503, "reading invocation %lld: %s", (long long)id, mt_db_errmsg(db));
+        return -1;
+    }
+    if (!visible) {
+        mt_respond_error(req, 404, "no such invocation %lld", (long long)id);
+        return 0;
+    }
+    return 1;
+}
+
 static void invocations_route(mt_request_t *req, void *data)
 {
     (void)data;
     const char *path = mt_request_path(req);
     const char *method = mt_request_method(req);
     const char *rest = path + strlen("/api/invocations");
+    bool collection = rest[0] == '\0' || strcmp(rest, "/") == 0;
     char *end = NULL;
     long long id = rest[0] == '/' ? strtoll(rest + 1, &end, 10) : 0;
-    if (id <= 0 || !end || *end) {
+    if (!collection && (id <= 0 || !end || *end)) {
         mt_respond_error(req, 404, "no such resource %s (expected /api/invocations/{id})", path);
+        return;
+    }
+    if (collection && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        mt_respond_error(req, 405, "%s is not allowed on %s", method, path);
         return;
     }
     mt_db_t *db = mt_jobs_db();
@@ -312,6 +446,12 @@ static void invocations_route(mt_request_t *req, void *data)
         mt_respond_error(req, 503, "the job database is not available");
         return;
     }
+    if (collection) {
+        list_invocations(req, db);
+        return;
+    }
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0) && visible_invocation(req, db, id) <= 0)
+        return;
     if (strcmp(method, "GET") == 0)
         respond_invocation(req, db, id, 200);
     else if (strcmp(method, "DELETE") == 0)

@@ -9,6 +9,11 @@
  *   GET    /api/jobs/{id}/outputs, /api/jobs/{id}/outputs/{name}
  *   DELETE /api/jobs/{id}                 cancel
  *
+ * Ownership: a job belongs to the user of the key that created it (none
+ * when the API is open). A request that is not an admin's sees only its
+ * user's jobs: others' are answered 404 exactly like missing ones, left out
+ * of lists, and refused as data inputs.
+ *
  * A 201 means the job is committed (with the connection's durability,
  * accept-sync): the message to the farm is sent only after the commit, so
  * a handler never receives the id of a job it cannot see yet. If the send
@@ -61,6 +66,7 @@ static json_t *job_json(const mt_job_t *j)
     json_object_set_new(o, "tool_version", str_or_null(j->tool_version));
     json_object_set_new(o, "state", json_string(mt_job_state_name(j->state)));
     json_object_set_new(o, "handler", str_or_null(j->handler));
+    json_object_set_new(o, "user", str_or_null(j->user));
     json_object_set_new(o, "params", params ? params : json_object());
     json_object_set_new(o, "create_time", time_json(j->create_us));
     json_object_set_new(o, "update_time", time_json(j->update_us));
@@ -129,8 +135,9 @@ static void create_job(mt_request_t *req)
     }
     if (!(db = db_or_503(req)))
         goto out;
-    int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, mt_jobs_resolve_data, db, &params, err,
-                               sizeof err);
+    mt_jobs_data_scope_t scope = {.db = db, .user = mt_jobs_request_scope(req)};
+    int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, mt_jobs_resolve_data, &scope, &params,
+                               err, sizeof err);
     if (vrc < 0) {
         mt_respond_error(req, vrc == -EIO ? 503 : 400, "%s", err);
         goto out;
@@ -149,6 +156,7 @@ static void create_job(mt_request_t *req)
         .params = params_text,
         .handler = as.handler[0] ? as.handler : NULL,
         .destination = as.destination[0] ? as.destination : NULL,
+        .user = (char *)mt_request_user(req),
     };
     int64_t id = 0;
     mt_job_t stored;
@@ -205,7 +213,7 @@ static int query_int(mt_request_t *req, const char *name, int64_t def, int64_t m
 static void list_jobs(mt_request_t *req)
 {
     char state[32], tool[256], handler[256];
-    mt_job_filter_t f = {0};
+    mt_job_filter_t f = {.user = mt_jobs_request_scope(req)};
     if (mt_request_query_param(req, "state", state, sizeof state) >= 0) {
         mt_job_state_t s;
         if (mt_job_state_parse(state, &s) < 0) {
@@ -404,6 +412,10 @@ static void job_route(mt_request_t *req, void *data)
         return;
     mt_job_t job = {0};
     int rc = mt_job_store_get(db, id, &job);
+    if (rc == 0 && !mt_jobs_visible(mt_jobs_request_scope(req), job.user)) {
+        mt_job_clear(&job);
+        rc = -ENOENT; /* another user's: not even its existence is told */
+    }
     if (rc == -ENOENT) {
         mt_respond_error(req, 404, "no such job %lld", id);
         return;

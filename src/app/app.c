@@ -72,9 +72,20 @@ mt_handler_t *mt_jobs_local_handler(void)
     return atomic_load(&local_handler);
 }
 
+const char *mt_jobs_request_scope(const mt_request_t *req)
+{
+    return mt_request_is_admin(req) ? NULL : mt_request_user(req);
+}
+
+bool mt_jobs_visible(const char *scope, const char *owner)
+{
+    return scope == NULL || (owner != NULL && strcmp(scope, owner) == 0);
+}
+
 int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err, size_t errlen)
 {
-    mt_db_t *db = data;
+    const mt_jobs_data_scope_t *scope = data;
+    mt_db_t *db = scope->db;
     char *end;
     long long id = strtoll(job_id, &end, 10);
     if (end == job_id || *end || id <= 0) {
@@ -83,6 +94,10 @@ int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, cha
     }
     mt_job_t job = {0};
     int rc = mt_job_store_get(db, id, &job);
+    if (rc == 0 && !mt_jobs_visible(scope->user, job.user)) {
+        mt_job_clear(&job);
+        rc = -ENOENT; /* another user's job: as if there were none */
+    }
     if (rc < 0) {
         snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
         return rc == -ENOENT ? -1 : -EIO; /* -EIO: the database failed, not the request */

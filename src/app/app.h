@@ -68,13 +68,31 @@ mt_db_t *mt_jobs_db(void);
 /* The handler running in this process, or NULL. */
 mt_handler_t *mt_jobs_local_handler(void);
 
+/* Whose jobs' outputs a new job may read (the resolver's data). */
+typedef struct mt_jobs_data_scope {
+    mt_db_t *db;      /* the calling thread's connection */
+    const char *user; /* only this user's jobs; NULL: any job's */
+} mt_jobs_data_scope_t;
+
 /*
- * The data resolver for mt_tool_validate (tools.h): data = the calling
- * thread's mt_db_t. A job output is resolved when the job exists, ended ok,
- * its tool has that output and the file was written.
+ * The data resolver for mt_tool_validate (tools.h): data = an
+ * mt_jobs_data_scope_t. A job output is resolved when the job exists, is
+ * the scope's user's (when it names one), ended ok, its tool has that
+ * output and the file was written. Another user's job is refused exactly
+ * as a missing one ("job 7 does not exist").
  */
 int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, char **path_out, char *err,
                          size_t errlen);
+
+/*
+ * Ownership in the HTTP API. The scope of a request: NULL when it may see
+ * everything (an admin user's key, or no api-key configured), else its
+ * user's name -- it then sees only what that user owns. A record owned by
+ * `owner` (NULL: nobody) is visible in scope when scope is NULL or names
+ * the owner. What is not visible is answered as if it did not exist.
+ */
+const char *mt_jobs_request_scope(const mt_request_t *req);
+bool mt_jobs_visible(const char *scope, const char *owner);
 
 /* Working directory of a job: jobs_dir/<id>, into buf. */
 const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);

@@ -118,6 +118,12 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "ALTER TABLE job ADD COLUMN invocation_id INTEGER;"
     "CREATE INDEX job_invocation ON job (invocation_id) WHERE invocation_id IS NOT NULL;",
+    /* 4: the user who owns a job or an invocation (its API key's); NULL when created with the API open.
+     * A user's list is 'user = ? ORDER BY id DESC': the index's implicit rowid gives that order. */
+    "ALTER TABLE job ADD COLUMN user TEXT;"
+    "CREATE INDEX job_user ON job (user) WHERE user IS NOT NULL;"
+    "ALTER TABLE invocation ADD COLUMN user TEXT;"
+    "CREATE INDEX invocation_user ON invocation (user) WHERE user IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

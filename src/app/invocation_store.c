@@ -6,6 +6,7 @@
 #include "app/invocation_store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +18,11 @@ static const char *const step_state_names[] = {"waiting", "running", "ok", "fail
 
 #define INV_COLUMNS                                                                                   \
     "id, workflow_id, definition, inputs, state, handler, destination, create_time, update_time, "  \
-    "claim_time, end_time, info"
+    "claim_time, end_time, info, user"
 
 static const char sql_insert[] =
     "INSERT INTO invocation (workflow_id, definition, inputs, state, handler, destination, create_time, "
-    "update_time) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?6, ?6) RETURNING id";
+    "update_time, user) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?6, ?6, ?7) RETURNING id";
 static const char sql_insert_step[] =
     "INSERT INTO invocation_step (invocation_id, step_index, step_id, state) VALUES (?1, ?2, ?3, 'waiting')";
 static const char sql_get[] = "SELECT " INV_COLUMNS " FROM invocation WHERE id = ?1";
@@ -104,6 +105,7 @@ void mt_invocation_clear(mt_invocation_t *inv)
     free(inv->handler);
     free(inv->destination);
     free(inv->info);
+    free(inv->user);
     memset(inv, 0, sizeof *inv);
 }
 
@@ -135,6 +137,7 @@ int mt_invocation_store_insert(mt_db_t *db, const mt_invocation_t *inv, const ch
     bind_str(st, 4, inv->handler);
     bind_str(st, 5, inv->destination);
     sqlite3_bind_int64(st, 6, mt_now_us());
+    bind_str(st, 7, inv->user);
     int step = mt_db__step(db, st);
     if (step == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -163,6 +166,125 @@ out:
     return rc;
 }
 
+/* A row of INV_COLUMNS into *out. */
+static void read_invocation(sqlite3_stmt *st, mt_invocation_t *out)
+{
+    out->id = sqlite3_column_int64(st, 0);
+    out->workflow_id = column_str(st, 1);
+    out->definition = column_str(st, 2);
+    out->inputs = column_str(st, 3);
+    int state = parse_name((const char *)sqlite3_column_text(st, 4), inv_state_names, 5);
+    out->state = state < 0 ? MT_INV_FAILED : (mt_invocation_state_t)state;
+    out->handler = column_str(st, 5);
+    out->destination = column_str(st, 6);
+    out->create_us = sqlite3_column_int64(st, 7);
+    out->update_us = sqlite3_column_int64(st, 8);
+    out->claim_us = sqlite3_column_int64(st, 9);
+    out->end_us = sqlite3_column_int64(st, 10);
+    out->info = column_str(st, 11);
+    out->user = column_str(st, 12);
+}
+
+int mt_invocation_state_parse(const char *name, mt_invocation_state_t *out)
+{
+    int state = parse_name(name, inv_state_names, 5);
+    if (state < 0)
+        return -1;
+    *out = (mt_invocation_state_t)state;
+    return 0;
+}
+
+/* " WHERE ..." for the list filters, in the order list_bind() binds them. */
+static void list_where(char *sql, size_t size, const char *user, const char *workflow_id, unsigned states)
+{
+    size_t len = strlen(sql);
+    const char *sep = " WHERE ";
+    if (user) {
+        len += (size_t)snprintf(sql + len, size - len, "%suser = ?", sep);
+        sep = " AND ";
+    }
+    if (workflow_id) {
+        len += (size_t)snprintf(sql + len, size - len, "%sworkflow_id = ?", sep);
+        sep = " AND ";
+    }
+    if (states) {
+        len += (size_t)snprintf(sql + len, size - len, "%sstate IN (", sep);
+        const char *comma = "";
+        for (int s = 0; s < 5; s++) {
+            if (states & MT_INV_BIT(s)) {
+                len += (size_t)snprintf(sql + len, size - len, "%s?", comma);
+                comma = ",";
+            }
+        }
+        snprintf(sql + len, size - len, ")");
+    }
+}
+
+static int list_bind(sqlite3_stmt *st, const char *user, const char *workflow_id, unsigned states)
+{
+    int i = 1;
+    if (user)
+        bind_str(st, i++, user);
+    if (workflow_id)
+        bind_str(st, i++, workflow_id);
+    for (int s = 0; s < 5; s++)
+        if (states & MT_INV_BIT(s))
+            sqlite3_bind_text(st, i++, inv_state_names[s], -1, SQLITE_STATIC);
+    return i;
+}
+
+int mt_invocation_store_list(mt_db_t *db, const char *user, const char *workflow_id, unsigned states, int64_t limit,
+                             int64_t offset, mt_invocation_t **out, size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    char sql[512];
+    if (total) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM invocation");
+        list_where(sql, sizeof sql, user, workflow_id, states);
+        sqlite3_stmt *st = mt_db__stmt(db, sql);
+        if (!st)
+            return mt_db__fail(db, SQLITE_ERROR, "count invocations");
+        list_bind(st, user, workflow_id, states);
+        int rc = mt_db__step(db, st);
+        int ret = rc == SQLITE_ROW ? 0 : mt_db__fail(db, rc, "count invocations");
+        if (ret == 0)
+            *total = sqlite3_column_int64(st, 0);
+        mt_db__release(st);
+        if (ret < 0)
+            return ret;
+    }
+    snprintf(sql, sizeof sql, "SELECT " INV_COLUMNS " FROM invocation");
+    list_where(sql, sizeof sql, user, workflow_id, states);
+    strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
+    sqlite3_stmt *st = mt_db__stmt(db, sql);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list invocations");
+    int i = list_bind(st, user, workflow_id, states);
+    sqlite3_bind_int64(st, i, limit < 0 ? -1 : limit);
+    sqlite3_bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    size_t cap = 0;
+    int rc = mt_db__step(db, st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *out = mt_realloc(*out, cap * sizeof **out);
+        }
+        memset(&(*out)[*n], 0, sizeof **out);
+        read_invocation(st, &(*out)[(*n)++]);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : mt_db__fail(db, rc, "list invocations");
+    mt_db__release(st);
+    if (ret < 0) {
+        for (size_t k = 0; k < *n; k++)
+            mt_invocation_clear(&(*out)[k]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return ret;
+}
+
 int mt_invocation_store_get(mt_db_t *db, int64_t id, mt_invocation_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -173,19 +295,7 @@ int mt_invocation_store_get(mt_db_t *db, int64_t id, mt_invocation_t *out)
     int rc = mt_db__step(db, st);
     int ret = 0;
     if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
-        out->workflow_id = column_str(st, 1);
-        out->definition = column_str(st, 2);
-        out->inputs = column_str(st, 3);
-        int state = parse_name((const char *)sqlite3_column_text(st, 4), inv_state_names, 5);
-        out->state = state < 0 ? MT_INV_FAILED : (mt_invocation_state_t)state;
-        out->handler = column_str(st, 5);
-        out->destination = column_str(st, 6);
-        out->create_us = sqlite3_column_int64(st, 7);
-        out->update_us = sqlite3_column_int64(st, 8);
-        out->claim_us = sqlite3_column_int64(st, 9);
-        out->end_us = sqlite3_column_int64(st, 10);
-        out->info = column_str(st, 11);
+        read_invocation(st, out);
     } else if (rc == SQLITE_DONE) {
         ret = -ENOENT;
     } else {

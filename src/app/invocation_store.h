@@ -50,6 +50,7 @@ typedef struct mt_invocation {
     char *destination;
     int64_t create_us, update_us, claim_us, end_us;
     char *info;
+    char *user;         /* who owns it, and the jobs of its steps; NULL: nobody */
 } mt_invocation_t;
 
 typedef struct mt_invocation_step {
@@ -69,6 +70,21 @@ void mt_invocation_steps_free(mt_invocation_step_t *steps, size_t n);
  */
 int mt_invocation_store_insert(mt_db_t *db, const mt_invocation_t *inv, const char *const *step_ids, size_t nsteps,
                                int64_t *id);
+
+/*
+ * Invocations newest first, skipping offset, at most limit (< 0: no
+ * limit); only those owned by `user` unless it is NULL, only those of
+ * `workflow_id` unless it is NULL, only those in a state of `states` (a
+ * mask of MT_INV_BIT) unless it is 0. Steps are not read. Returns 0 with a
+ * new array in *out (free each with mt_invocation_clear, then the array),
+ * its length in *n, and in *total (if not NULL) the number matching
+ * regardless of limit and offset; or a negative value.
+ */
+int mt_invocation_store_list(mt_db_t *db, const char *user, const char *workflow_id, unsigned states, int64_t limit,
+                             int64_t offset, mt_invocation_t **out, size_t *n, int64_t *total);
+
+/* Parse a state name: 0 and *out, or -1. */
+int mt_invocation_state_parse(const char *name, mt_invocation_state_t *out);
 
 /* Read one invocation (-ENOENT if none) / its steps in step order. */
 int mt_invocation_store_get(mt_db_t *db, int64_t id, mt_invocation_t *out);

@@ -42,5 +42,6 @@ void mt_job_clear(mt_job_t *job)
     free(job->external_id);
     free(job->working_dir);
     free(job->info);
+    free(job->user);
     memset(job, 0, sizeof *job);
 }

@@ -20,7 +20,7 @@
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \
     "id, tool_id, tool_version, params, state, handler, destination, create_time, update_time, "   \
-    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id"
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
 
@@ -36,7 +36,8 @@
 
 static const char sql_insert[] =
     "INSERT INTO job (tool_id, tool_version, params, state, handler, destination, create_time, "
-    "update_time, invocation_id) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7) RETURNING " JOB_COLUMNS;
+    "update_time, invocation_id, user) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8) "
+    "RETURNING " JOB_COLUMNS;
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
@@ -156,6 +157,7 @@ static void read_job(sqlite3_stmt *st, mt_job_t *job)
     job->working_dir = column_str(st, 15);
     job->info = column_str(st, 16);
     job->invocation_id = sqlite3_column_int64(st, 17);
+    job->user = column_str(st, 18);
 }
 
 /* Bind a time, 0 meaning NULL (unset / unchanged). */
@@ -235,6 +237,8 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
         rc = sqlite3_bind_int64(st, 6, mt_now_us());
     if (rc == SQLITE_OK)
         rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 8, job->user);
     if (rc == SQLITE_OK)
         rc = mt_db__step(db, st);
     if (rc == SQLITE_ROW) {
@@ -316,8 +320,12 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
         len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);
         sep = " AND ";
     }
-    if (filter->handler)
-        snprintf(sql + len, size - len, "%shandler = ?", sep);
+    if (filter->handler) {
+        len += (size_t)snprintf(sql + len, size - len, "%shandler = ?", sep);
+        sep = " AND ";
+    }
+    if (filter->user)
+        snprintf(sql + len, size - len, "%suser = ?", sep);
 }
 
 /* Bind the filter's values in build_where()'s order; returns the next parameter number. */
@@ -331,6 +339,8 @@ static int bind_filter(sqlite3_stmt *st, const mt_job_filter_t *filter)
         bind_str(st, i++, filter->tool_id);
     if (filter->handler)
         bind_str(st, i++, filter->handler);
+    if (filter->user)
+        bind_str(st, i++, filter->user);
     return i;
 }
 
@@ -342,7 +352,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         filter = &all;
     *jobs = NULL;
     *count = 0;
-    /* The text depends on how many states and which other filters are set: at most 8 * 4
+    /* The text depends on how many states and which other filters are set: at most 8 * 8
      * variants per query, each cached on the connection. */
     char sql[640];
     if (total) {

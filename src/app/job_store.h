@@ -45,8 +45,8 @@ char *mt_time_iso8601(int64_t us, char *buf);
 /*
  * Create a job in state `new` from job->tool_id (required), tool_version,
  * params (a JSON object; NULL means "{}"), handler (NULL: unassigned, to
- * be claimed), destination (where an unassigned job waits; may be NULL)
- * and invocation_id (0: none). Other fields of *job are ignored. Sets create and update times to
+ * be claimed), destination (where an unassigned job waits; may be NULL),
+ * invocation_id (0: none) and user (its owner; NULL: nobody). Other fields of *job are ignored. Sets create and update times to
  * now and writes the first history row. Returns 0 and *id once committed,
  * and the row as stored in *stored unless it is NULL (clear it with
  * mt_job_clear); -EINVAL without a tool_id, or another negative value.
@@ -65,6 +65,7 @@ typedef struct mt_job_filter {
     unsigned states;     /* mask of MT_JOB_BIT(state); 0 = any state */
     const char *tool_id; /* NULL = any tool */
     const char *handler; /* NULL = any handler (assigned or not) */
+    const char *user;    /* NULL = anyone's (and nobody's); else only the jobs this user owns */
 } mt_job_filter_t;
 
 /*

@@ -94,7 +94,11 @@ static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow
     }
     json_t *in = step_inputs(wf, i, inputs, steps);
     json_t *params = NULL;
-    int vrc = mt_tool_validate(tool, in, mt_jobs_resolve_data, db, &params, err, sizeof err);
+    /* The invocation's owner's outputs only, unless the owner is an admin (as for a request of theirs). */
+    mt_jobs_data_scope_t scope = {.db = db, .user = inv->user};
+    if (inv->user && mt_stack_user_is_admin(mt_jobs()->stack, inv->user))
+        scope.user = NULL;
+    int vrc = mt_tool_validate(tool, in, mt_jobs_resolve_data, &scope, &params, err, sizeof err);
     json_decref(in);
     if (vrc == -EIO)
         return -EIO; /* the database failed, not the step: try again later */
@@ -111,6 +115,7 @@ static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow
         .params = params_text,
         .handler = inv->handler, /* it runs here, with the invocation */
         .invocation_id = inv->id,
+        .user = inv->user, /* the invocation's owner owns its jobs */
     };
     int64_t job_id = 0;
     int rc = mt_job_store_insert(db, &job, &job_id, NULL);

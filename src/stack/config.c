@@ -25,6 +25,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "common/log.h"
@@ -236,6 +237,22 @@ int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias,
     sec->ndefs = ndefs;
     sec->opts = mt_calloc(ndefs ? ndefs : 1, sizeof(*sec->opts));
     return 0;
+}
+
+FILE *mt_config__open_file(const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: is a directory, not a file", path);
+        fclose(fp);
+        return NULL;
+    }
+    return fp;
 }
 
 const char *mt_config__intern_file(mt_config_t *cfg, const char *path)
@@ -589,6 +606,11 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
 
     for (size_t i = 0; i < pending.count; i++) {
         char *arg = pending.items[i].arg;
+        if (arg[0] == '\0') {
+            snprintf(err, errlen, "command line: option '--%s' needs a file name", pending.items[i].yaml ? "yaml" : "ini");
+            rc = -1;
+            goto out;
+        }
         if (pending.items[i].yaml) {
             rc = mt_config_load_yaml(cfg, arg, err, errlen);
         } else {
@@ -692,10 +714,17 @@ const mt_config_pool_t *mt_config_pool_get(const mt_config_t *cfg, size_t i)
 /* Printing                                                            */
 /* ------------------------------------------------------------------ */
 
-static void mt__print_line(FILE *out, const char *name, const char *value, const mt_source_t *src)
+static void mt__print_line(FILE *out, const mt_option_def_t *def, const char *value, const mt_source_t *src)
 {
     char where[512];
-    fprintf(out, "%s = %s    # %s\n", name, value, mt_source_format(src, where, sizeof where));
+    const char *shown = value;
+    char masked[256];
+    if (def->flags & MT_OPT_SECRET) {
+        const char *colon = strchr(value, ':');
+        snprintf(masked, sizeof masked, "****%s", colon ? colon : "");
+        shown = masked;
+    }
+    fprintf(out, "%s = %s    # %s\n", def->name, shown, mt_source_format(src, where, sizeof where));
 }
 
 void mt_config_print(const mt_config_t *cfg, FILE *out)
@@ -711,9 +740,9 @@ void mt_config_print(const mt_config_t *cfg, FILE *out)
             const mt__values_t *vals = mt__effective(&sec->opts[i]);
             if (vals) {
                 for (size_t j = 0; j < vals->count; j++)
-                    mt__print_line(out, def->name, vals->items[j].value, &vals->items[j].src);
+                    mt__print_line(out, def, vals->items[j].value, &vals->items[j].src);
             } else if (def->type != MT_OPT_LIST && def->default_value) {
-                mt__print_line(out, def->name, def->default_value, &dflt);
+                mt__print_line(out, def, def->default_value, &dflt);
             }
         }
     }

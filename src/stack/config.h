@@ -164,6 +164,12 @@ const mt_option_def_t *mt_config__find_option(const mt_config_t *cfg, int sect, 
 const char *mt_config__intern_file(mt_config_t *cfg, const char *path);
 
 /*
+ * Open a config file for reading. Returns the stream, or NULL with
+ * "PATH: cannot open: REASON" or "PATH: is a directory, not a file" in err.
+ */
+FILE *mt_config__open_file(const char *path, char *err, size_t errlen);
+
+/*
  * Record one occurrence of option `name` in section `sect` from a file
  * (src->kind MT_SRC_FILE). value NULL means "no value" (see above).
  * Unknown or command-line-only options and invalid values are errors:

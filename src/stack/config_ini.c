@@ -95,11 +95,9 @@ static int mt__ini_handler_cb(void *user, const char *section, const char *name,
 
 int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = mt_config__open_file(path, err, errlen);
+    if (!fp)
         return -1;
-    }
     mt__ini_ctx_t ctx = {
         .cfg = cfg,
         .fp = fp,

@@ -383,11 +383,9 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     size_t len = 0;
     int rc = -1;
 
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp = mt_config__open_file(path, err, errlen);
+    if (!fp)
         return -1;
-    }
     ctx.file = mt_config__intern_file(cfg, path);
     text = mt__read_utf8(&ctx, fp, &len);
     if (!text)

@@ -30,6 +30,7 @@
 #define MT_LOG_NAME "muleteer.stack.http"
 
 #include "stack/http_conn.h"
+#include "stack/url.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -300,10 +301,19 @@ static void conn_message_done(mt_http_conn_t *conn)
         conn->close_after = true; /* decided before dispatch: the response says "Connection: close" */
 
     mt_http__dispatch(conn);
-    if (conn->server->cfg.access_log)
-        mt_log_emit("muleteer.access", MT_LOG_INFO, "%s %s%s%s %d %llu %lldus", conn->req.method, conn->req.path,
-                    conn->req.query[0] ? "?" : "", conn->req.query, conn->req.status,
+    if (conn->server->cfg.access_log) {
+        /* An API key may be in the query (?key=): the log gets "key=****". The scratch buffer is free again. */
+        mt_http_buf_t *query = &conn->server->scratch;
+        query->len = 0;
+        if (conn->req.query[0]) {
+            size_t n = mt_url_redact_param(conn->req.query, "key", "****", NULL, 0);
+            mt_http__buf_reserve(query, n + 1);
+            query->len = mt_url_redact_param(conn->req.query, "key", "****", query->data, n + 1);
+        }
+        mt_log_emit("muleteer.access", MT_LOG_INFO, "%s %s%s%.*s %d %llu %lldus", conn->req.method, conn->req.path,
+                    conn->req.query[0] ? "?" : "", (int)query->len, query->len ? query->data : "", conn->req.status,
                     (unsigned long long)conn->req.bytes, (long long)(mt_clock_us() - conn->req.start_us));
+    }
 
     conn->in_request = false;
     conn->answered++;

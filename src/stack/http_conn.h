@@ -96,6 +96,8 @@ struct mt_request {
     int status;         /* of the response, for the access log */
     uint64_t bytes;     /* body bytes of the response, for the access log */
     int64_t start_us;   /* monotonic time the request began, for the access log */
+    const char *user;   /* who the API key says sent it (in the key table); NULL: open API or route */
+    bool admin;         /* may see and change everything: an admin user's key, or an open API */
 };
 
 /* Which callback paused the parser. */

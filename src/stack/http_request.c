@@ -11,6 +11,12 @@
  *
  * Static paths that try to escape their directory (-EACCES from
  * mt_static_resolve) are answered 403, missing files 404.
+ *
+ * With API keys configured (api_keys.h), every request that is not a static
+ * file needs one, except /api/health: a request without a key is answered
+ * 401, one with a key not in the table 403, before any route is looked up
+ * (so an unknown path tells nothing either). The key comes from the
+ * X-API-Key header or else the `key` query parameter; it is never logged.
  */
 #define MT_LOG_NAME "muleteer.stack.http"
 
@@ -184,6 +190,38 @@ void mt_http__respond_error(mt_http_conn_t *conn, int status, const char *msg)
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Who sent the request: req->user and req->admin. Returns false after answering 401 or 403. */
+static bool authenticate(mt_http_conn_t *conn)
+{
+    mt_request_t *req = &conn->req;
+    const mt_api_keys_t *keys = conn->server->cfg.api_keys;
+    if (keys == NULL || strcmp(req->path, "/api/health") == 0)
+        return true;
+    const char *key = mt_request_header(req, "X-API-Key");
+    size_t len = key ? strlen(key) : 0;
+    char from_query[MT_API_KEY_MAX + 1];
+    if (len == 0) {
+        int n = mt_request_query_param(req, "key", from_query, sizeof from_query);
+        key = from_query;
+        len = n >= 0 ? (size_t)n : n == -ENOSPC ? sizeof from_query : 0; /* too long: no key has that length */
+    }
+    if (len == 0) {
+        mt_response_header(req, "WWW-Authenticate", "X-API-Key realm=\"muleteer\"");
+        mt_respond_error(req, 401, "an API key is required: send it in the X-API-Key header or the key query parameter");
+        return false;
+    }
+    bool admin = false;
+    const char *user = mt_api_keys_lookup(keys, key, len, &admin);
+    memset(from_query, 0, sizeof from_query);
+    if (user == NULL) {
+        mt_respond_error(req, 403, "the API key is not valid");
+        return false;
+    }
+    req->user = user;
+    req->admin = admin;
+    return true;
+}
+
 static void serve_file(mt_http_conn_t *conn, int fd, const struct stat *st)
 {
     mt_request_t *req = &conn->req;
@@ -208,6 +246,8 @@ void mt_http__dispatch(mt_http_conn_t *conn)
 {
     mt_http_server_t *server = conn->server;
     mt_request_t *req = &conn->req;
+    req->user = NULL;
+    req->admin = server->cfg.api_keys == NULL;
 
     if (server->cfg.statics != NULL && (conn->parser.method == HTTP_GET || conn->parser.method == HTTP_HEAD)) {
         int fd = -1;
@@ -232,6 +272,8 @@ void mt_http__dispatch(mt_http_conn_t *conn)
         }
     }
 
+    if (!authenticate(conn))
+        return;
     int status = 404;
     const mt_route_t *route = mt_router_match(server->cfg.router, req->method, req->path, &status);
     if (route == NULL) {
@@ -270,6 +312,16 @@ const char *mt_request_path(const mt_request_t *req)
 const char *mt_request_query(const mt_request_t *req)
 {
     return req->query;
+}
+
+const char *mt_request_user(const mt_request_t *req)
+{
+    return req->user;
+}
+
+int mt_request_is_admin(const mt_request_t *req)
+{
+    return req->admin;
 }
 
 static bool component_equals(const char *s, const char *end, const char *name)

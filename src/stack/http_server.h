@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "muleteer.h"
+#include "stack/api_keys.h"
 #include "stack/http_router.h"
 #include "stack/http_static.h"
 
@@ -45,6 +46,7 @@ typedef struct mt_http_config {
     const mt_static_map_t *statics;/* may be NULL */
     mt_stack_t *stack;             /* returned by mt_request_stack() */
     bool access_log;               /* a line per request on logger muleteer.access */
+    const mt_api_keys_t *api_keys; /* NULL: the API is open (see mt_http__dispatch) */
 } mt_http_config_t;
 
 typedef struct mt_http_server mt_http_server_t;

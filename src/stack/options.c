@@ -30,6 +30,11 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_INT("http-timeout", "30", 1, 86400, "seconds a client may stay idle or take to send a request"),
     OPT_INT("listen", "1024", 1, 65535, "listen backlog"),
 
+    /* Who may use the HTTP API: none configured means open to all. */
+    { "api-key", MT_OPT_LIST, NULL, 0, 0, MT_OPT_SECRET, NULL,
+      "KEY:USER: a key (X-API-Key header or ?key=) that acts as USER; any key makes the API need one" },
+    OPT_STR("admin-users", NULL, "USER[,USER...]: users who see and cancel everything and may read /api/stack"),
+
     /* Mules and farms. */
     OPT_LIST("mule", MT_OPT_VALUE_OPTIONAL,
              "add a mule; no value: built-in mule loop; =PROGRAM: exec that program"),

@@ -156,6 +156,11 @@ const char *mt_app_option(const mt_stack_t *stack, const char *name)
     return mt_config_get(stack->config, stack->app->config_section, name, NULL);
 }
 
+int mt_stack_user_is_admin(const mt_stack_t *stack, const char *user)
+{
+    return mt_api_keys_count(stack->api_keys) > 0 && mt_api_keys_is_admin(stack->api_keys, user);
+}
+
 long mt_app_option_int(const mt_stack_t *stack, const char *name)
 {
     return mt_config_get_int(stack->config, stack->app->config_section, name);
@@ -284,6 +289,7 @@ static void stack_destroy(mt_stack_t *stack)
     mt_router_destroy(stack->router);
     mt_static_map_destroy(stack->statics);
     mt_registry_destroy(stack->handlers);
+    mt_api_keys_destroy(stack->api_keys);
     mt_config_destroy(stack->config);
 }
 
@@ -319,7 +325,8 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         status = 0;
         goto out;
     }
-    if (configure_logging(stack, err, sizeof err) < 0) {
+    if (configure_logging(stack, err, sizeof err) < 0 ||
+        mt_api_keys_from_config(stack->config, &stack->api_keys, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;
     }

@@ -15,6 +15,7 @@
 
 #include "common/creds.h"
 #include "muleteer.h"
+#include "stack/api_keys.h"
 #include "stack/config.h"
 #include "stack/http_router.h"
 #include "stack/http_static.h"
@@ -32,6 +33,7 @@ struct mt_stack {
     mt_router_t *router;
     mt_static_map_t *statics;
     mt_registry_t *handlers;   /* message target -> handler */
+    mt_api_keys_t *api_keys;   /* NULL: no api-key configured, the API is open */
 
     int listen_fd;             /* HTTP listening socket, -1 if none */
     char listen_addr[128];     /* as configured */

@@ -5,7 +5,8 @@
  *   GET /api/stack   -> every slot of the process table with its live state
  *
  * Both are answered by any web worker from the shared live table, without
- * asking the master.
+ * asking the master. With API keys configured, /api/health stays open and
+ * /api/stack is for admin users only (403 for other keys).
  */
 #include <jansson.h>
 #include <string.h>
@@ -37,6 +38,10 @@ static json_t *iso_time(int64_t us)
 static void stack_cb(mt_request_t *req, void *data)
 {
     (void)data;
+    if (!mt_request_is_admin(req)) {
+        mt_respond_error(req, 403, "only admin users (option admin-users) may read /api/stack");
+        return;
+    }
     mt_stack_t *stack = mt_request_stack(req);
     const mt_proctable_t *t = &stack->procs;
     json_t *procs = json_array();

@@ -7,6 +7,8 @@
 #include "stack/url.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <string.h>
 
 int mt_url_hex_digit(char c)
 {
@@ -65,4 +67,49 @@ int mt_url_decode_path(const char *src, char *out, size_t outlen)
     }
     out[n] = '\0';
     return 0;
+}
+
+/* Whether the form-encoded component [s, end) decodes to name. */
+static bool component_is(const char *s, const char *end, const char *name)
+{
+    while (s < end) {
+        if (*name == '\0' || mt_url_form_next(&s) != *name)
+            return false;
+        name++;
+    }
+    return *name == '\0';
+}
+
+/* Append n bytes of src at out[*len], as far as outlen allows; *len counts them all. */
+static void append(char *out, size_t outlen, size_t *len, const char *src, size_t n)
+{
+    if (*len + 1 < outlen) {
+        size_t room = outlen - 1 - *len;
+        memcpy(out + *len, src, n < room ? n : room);
+    }
+    *len += n;
+}
+
+size_t mt_url_redact_param(const char *query, const char *name, const char *mask, char *out, size_t outlen)
+{
+    size_t len = 0;
+    const char *p = query;
+    while (*p != '\0') {
+        size_t seg_len = strcspn(p, "&");
+        const char *eq = memchr(p, '=', seg_len);
+        if (eq != NULL && component_is(p, eq, name)) {
+            append(out, outlen, &len, p, (size_t)(eq - p) + 1);
+            append(out, outlen, &len, mask, strlen(mask));
+        } else {
+            append(out, outlen, &len, p, seg_len);
+        }
+        p += seg_len;
+        if (*p == '&') {
+            append(out, outlen, &len, "&", 1);
+            p++;
+        }
+    }
+    if (outlen > 0)
+        out[len < outlen ? len : outlen - 1] = '\0';
+    return len;
 }

@@ -23,4 +23,14 @@ char mt_url_form_next(const char **p);
  */
 int mt_url_decode_path(const char *src, char *out, size_t outlen);
 
+/*
+ * Copy a query string (without '?') with the value of every parameter
+ * named `name` -- names compared once decoded, as the request API reads
+ * them, so "k%65y" is "key" too -- replaced by `mask`, for logging a
+ * request without its secrets. Like snprintf: returns the length of the
+ * whole result and writes at most outlen - 1 bytes of it, NUL-terminated
+ * when outlen > 0 (out may be NULL when outlen is 0).
+ */
+size_t mt_url_redact_param(const char *query, const char *name, const char *mask, char *out, size_t outlen);
+
 #endif

@@ -78,6 +78,7 @@ static void *thread_main(void *arg)
         .stack = stack,
         .access_log = mt_config_get_bool(stack->config, NULL, "access-log") &&
                       !mt_config_get_bool(stack->config, NULL, "disable-logging"),
+        .api_keys = stack->api_keys,
     };
     wt->server = mt_http_server_create(&wt->loop, &cfg, err, sizeof err);
     if (!wt->server) {

@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stack/config.h"
@@ -93,15 +95,36 @@ static int max_line(const uint8_t *data, size_t size, fuzz_config_format_t forma
     return lines;
 }
 
-static void check_source(const mt_source_t *src, int lines, const char *name)
+/*
+ * Where a loaded value may come from: the files of the current input (with
+ * their line counts) and, for the command-line driver, the command line.
+ */
+#define MAX_SOURCE_FILES 4
+static struct {
+    const char *path;
+    int lines;
+} source_files[MAX_SOURCE_FILES];
+static size_t nsource_files;
+static bool cmdline_allowed;
+
+static void check_source(const mt_source_t *src, const char *name)
 {
     if (src->kind == MT_SRC_DEFAULT)
         return;
+    if (src->kind == MT_SRC_CMDLINE) {
+        FUZZ_CHECK(cmdline_allowed, "option '%s': set by a command line that was not given", name);
+        return;
+    }
     FUZZ_CHECK(src->kind == MT_SRC_FILE, "option '%s': source kind %d", name, (int)src->kind);
-    FUZZ_CHECK(src->file != NULL && strcmp(src->file, config_path) == 0, "option '%s': source file %s", name,
-               src->file ? src->file : "(null)");
-    FUZZ_CHECK(src->line >= 1 && src->line <= lines, "option '%s': line %d of a %d-line file", name, src->line,
-               lines);
+    FUZZ_CHECK(src->file != NULL, "option '%s': a file source without a file", name);
+    for (size_t i = 0; i < nsource_files; i++) {
+        if (strcmp(src->file, source_files[i].path) != 0)
+            continue;
+        FUZZ_CHECK(src->line >= 1 && src->line <= source_files[i].lines, "option '%s': line %d of a %d-line file",
+                   name, src->line, source_files[i].lines);
+        return;
+    }
+    FUZZ_CHECK(false, "option '%s': source file %s was not read", name, src->file);
 }
 
 static void check_value(const mt_option_def_t *def, const char *value)
@@ -127,7 +150,7 @@ static void check_value(const mt_option_def_t *def, const char *value)
     }
 }
 
-static void check_section(const mt_config_t *cfg, const char *section, const mt_option_def_t *defs, int lines)
+static void check_section(const mt_config_t *cfg, const char *section, const mt_option_def_t *defs)
 {
     for (const mt_option_def_t *def = defs; def->name != NULL; def++) {
         if (def->alias_of != NULL)
@@ -138,23 +161,24 @@ static void check_section(const mt_config_t *cfg, const char *section, const mt_
             for (size_t i = 0; i < count; i++) {
                 const char *value = mt_config_list_get(cfg, section, def->name, i, &src);
                 FUZZ_CHECK(value != NULL, "list option '%s': entry %zu is NULL", def->name, i);
-                FUZZ_CHECK(!(def->flags & MT_OPT_CMDLINE_ONLY), "command-line-only '%s' set by a file", def->name);
-                check_source(&src, lines, def->name);
+                FUZZ_CHECK(src.kind != MT_SRC_FILE || !(def->flags & MT_OPT_CMDLINE_ONLY),
+                           "command-line-only '%s' set by a file", def->name);
+                check_source(&src, def->name);
             }
         } else {
             const char *value = mt_config_get(cfg, section, def->name, &src);
-            FUZZ_CHECK(src.kind == MT_SRC_DEFAULT || !(def->flags & MT_OPT_CMDLINE_ONLY),
+            FUZZ_CHECK(src.kind != MT_SRC_FILE || !(def->flags & MT_OPT_CMDLINE_ONLY),
                        "command-line-only '%s' set by a file", def->name);
-            check_source(&src, lines, def->name);
+            check_source(&src, def->name);
             check_value(def, value);
         }
     }
 }
 
-static void check_loaded(const mt_config_t *cfg, int lines)
+static void check_loaded(const mt_config_t *cfg)
 {
-    check_section(cfg, NULL, mt_stack_options, lines);
-    check_section(cfg, "jobs", app_options, lines);
+    check_section(cfg, NULL, mt_stack_options);
+    check_section(cfg, "jobs", app_options);
     for (size_t i = 0; i < mt_config_pool_count(cfg); i++) {
         const mt_config_pool_t *pool = mt_config_pool_get(cfg, i);
         FUZZ_CHECK(pool->name != NULL && pool->name[0] != '\0', "pool %zu without a name", i);
@@ -162,7 +186,7 @@ static void check_loaded(const mt_config_t *cfg, int lines)
                    "pool '%s': type %s", pool->name, pool->type ? pool->type : "(null)");
         FUZZ_CHECK(pool->processes >= 0 && pool->processes <= 1024, "pool '%s': %ld processes", pool->name,
                    pool->processes);
-        check_source(&pool->src, lines, pool->name);
+        check_source(&pool->src, pool->name);
     }
     mt_config_print(cfg, devnull);
     fflush(devnull);
@@ -188,7 +212,87 @@ void fuzz_config_check(const uint8_t *data, size_t size, fuzz_config_format_t fo
         FUZZ_CHECK(strncmp(err, config_path, strlen(config_path)) == 0, "error does not name the file: \"%s\"",
                    err);
     } else {
-        check_loaded(cfg, max_line(data, size, format));
+        nsource_files = 1;
+        source_files[0].path = config_path;
+        source_files[0].lines = max_line(data, size, format);
+        cmdline_allowed = false;
+        check_loaded(cfg);
     }
     mt_config_destroy(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Command-line driver                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The files a command line may name (--ini, --yaml), in the fixture directory, and their line counts. */
+static const struct {
+    const char *name;
+    const char *text;
+} cmdline_files[] = {
+    {"a.ini", "[muleteer]\nprocesses = 2\nmule = \nfarm = job-handlers:1\n\n[galaxy]\nthreads = 3\n"
+              "[jobs]\nsweep-interval = 7\nhandlers = h1\n"},
+    {"b.yml", "muleteer:\n  threads: 4\n  mule: [m1, m2]\n  farm: pair:1,2\njobs:\n  debug: true\n"},
+    {"c.yml", "stack:\n  workers:\n    - name: job-handlers\n      processes: 2\n"},
+    {"bad.ini", "[muleteer]\nprocesses = many\n"},
+};
+
+void fuzz_config_check_cmdline(char **argv, int argc)
+{
+    static char dir[512];
+    config_init();
+    int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the caller's, restored at the end */
+    FUZZ_CHECK(cwd >= 0, "cannot open the working directory: %s", strerror(errno));
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "%s/cmdline", fuzz_tmpdir());
+        FUZZ_CHECK(mkdir(dir, 0700) == 0, "mkdir %s: %s", dir, strerror(errno));
+        FUZZ_CHECK(chdir(dir) == 0, "chdir %s: %s", dir, strerror(errno));
+        for (size_t i = 0; i < sizeof cmdline_files / sizeof cmdline_files[0]; i++)
+            fuzz_write_file(cmdline_files[i].name, cmdline_files[i].text, strlen(cmdline_files[i].text));
+    }
+    FUZZ_CHECK(chdir(dir) == 0, "chdir %s: %s", dir, strerror(errno));
+
+    mt_config_t *cfg = mt_config_create();
+    FUZZ_CHECK(mt_config_add_section(cfg, MT_STACK_SECTION, MT_STACK_SECTION_ALIAS, mt_stack_options) == 0, "section");
+    FUZZ_CHECK(mt_config_add_section(cfg, "jobs", NULL, app_options) == 0, "section");
+    char err[1024];
+    memset(err, 0, sizeof err);
+    int rc = mt_config_load(cfg, argc, argv, err, sizeof err);
+    FUZZ_CHECK(rc == 0 || rc == -1, "mt_config_load returned %d", rc);
+    if (rc < 0) {
+        FUZZ_CHECK(err[0] != '\0', "error without a message");
+        FUZZ_CHECK(strpbrk(err, "\r\n") == NULL, "error message of more than one line: \"%s\"", err);
+        /*
+         * "command line: ...", or "FILE: ..." / "FILE:LINE: ..." with FILE as an argument spelled it
+         * (unless an argument holds bytes outside printable ASCII, which messages show escaped).
+         */
+        bool named = strncmp(err, "command line: ", 14) == 0;
+        for (int i = 1; !named && i < argc; i++)
+            for (const unsigned char *p = (const unsigned char *)argv[i]; *p && !named; p++)
+                named = *p < 0x20 || *p > 0x7e;
+        for (int i = 1; !named && i < argc; i++) {
+            /* a file as "--ini F" / "--ini=F" / "--set=yaml=F" spell it (after any '='), with or without ":SECTION" */
+            for (const char *f = argv[i]; f && !named; f = strchr(f, '=') ? strchr(f, '=') + 1 : NULL) {
+                const char *colon = strrchr(f, ':');
+                size_t lens[] = {strlen(f), colon ? (size_t)(colon - f) : strlen(f)};
+                for (size_t l = 0; l < 2 && !named; l++)
+                    named = lens[l] > 0 && strncmp(err, f, lens[l]) == 0 && err[lens[l]] == ':';
+            }
+        }
+        FUZZ_CHECK(named, "error names neither the command line nor a file: \"%s\"", err);
+    } else {
+        nsource_files = 0;
+        for (size_t i = 0; i < sizeof cmdline_files / sizeof cmdline_files[0]; i++) {
+            int lines = 1;
+            for (const char *p = cmdline_files[i].text; *p; p++)
+                lines += *p == '\n';
+            source_files[nsource_files].path = cmdline_files[i].name;
+            source_files[nsource_files++].lines = lines;
+        }
+        cmdline_allowed = true;
+        check_loaded(cfg);
+    }
+    mt_config_destroy(cfg);
+    FUZZ_CHECK(fchdir(cwd) == 0, "cannot go back to the working directory: %s", strerror(errno));
+    close(cwd);
 }

@@ -57,4 +57,15 @@ void fuzz_write_file(const char *path, const void *data, size_t len);
 typedef enum { FUZZ_CONFIG_INI, FUZZ_CONFIG_YAML } fuzz_config_format_t;
 void fuzz_config_check(const uint8_t *data, size_t size, fuzz_config_format_t format, const char *ini_section);
 
+/*
+ * The command-line driver (fuzz_cmdline.c): mt_config_load() of argv
+ * (argv[0] the program name) in a fixture directory that becomes the
+ * working directory and holds the files a command line may name: a.ini,
+ * b.yml, c.yml (valid) and bad.ini. The same checks as above, except that
+ * an error starts with "command line: " or with the name of one of those
+ * files, and values may come from the command line or from those files
+ * (at a line inside them).
+ */
+void fuzz_config_check_cmdline(char **argv, int argc);
+
 #endif

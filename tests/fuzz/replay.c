@@ -130,7 +130,10 @@ static int run_dir(const char *dir)
         char path[4096];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (stat(path, &st) < 0) {
+            fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
+            failed = 1;
+        } else if (S_ISREG(st.st_mode)) {
             if (run_file(path) < 0)
                 failed = 1;
             else

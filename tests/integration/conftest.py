@@ -85,6 +85,7 @@ class Server:
         self.known_pids = set()
         self.expect_status = 0
         self.expect_signal = None  # set when a test kills the master on purpose
+        self.api_key = None  # sent with /api/stack (wait_ready) when the API needs keys
 
     # -- lifecycle --
     def start(self, wait_ready=True):
@@ -172,9 +173,10 @@ class Server:
         return status, json.loads(data)
 
     def stack(self):
-        status, doc = self.get_json("/api/stack")
+        headers = {"X-API-Key": self.api_key} if self.api_key else None
+        status, _, data = self.request("GET", "/api/stack", headers=headers)
         assert status == 200
-        return doc
+        return json.loads(data)
 
     def by_name(self):
         return {p["server_name"]: p for p in self.stack()["processes"]}

@@ -470,6 +470,28 @@ Test(config, ini_missing_file)
     cr_assert_str_eq(err, "/nonexistent/galaxy.ini: cannot open: No such file or directory");
 }
 
+/* A fresh config, for a test that loads several command lines (mt_config_load is once per config). */
+static void cfg_reset(void)
+{
+    mt_config_destroy(cfg);
+    setup();
+}
+
+Test(config, config_file_that_is_a_directory_or_empty_name)
+{
+    cr_assert_eq(load_args("--ini", "/tmp", NULL), -1);
+    cr_assert_str_eq(err, "/tmp: is a directory, not a file");
+    cfg_reset();
+    cr_assert_eq(load_args("--yaml=/tmp", NULL), -1);
+    cr_assert_str_eq(err, "/tmp: is a directory, not a file");
+    cfg_reset();
+    cr_assert_eq(load_args("--ini", "", NULL), -1);
+    cr_assert_str_eq(err, "command line: option '--ini' needs a file name");
+    cfg_reset();
+    cr_assert_eq(load_args("--set", "yaml=", NULL), -1);
+    cr_assert_str_eq(err, "command line: option '--yaml' needs a file name");
+}
+
 /* ------------------------------------------------------------------ */
 /* YAML                                                                */
 /* ------------------------------------------------------------------ */

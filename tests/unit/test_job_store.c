@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "app/db.h"
+#include "app/invocation_store.h"
 #include "app/job_store.h"
 #include "app/workflow_store.h"
 
@@ -119,6 +120,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              "DROP INDEX job_user; ALTER TABLE job DROP COLUMN user;"
                               "DROP INDEX job_invocation; ALTER TABLE job DROP COLUMN invocation_id;"
                               "DROP TABLE invocation_step; DROP TABLE invocation; DROP TABLE workflow;"
                               "PRAGMA user_version = 1",
@@ -130,6 +132,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     cr_assert_eq(raw_int(raw, "PRAGMA user_version"), MT_DB_SCHEMA_VERSION);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job"), 1);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE invocation_id IS NULL"), 1);
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE user IS NULL"), 1, "jobs from before have no owner");
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM workflow"), 0);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM invocation"), 0);
     sqlite3_close(raw);
@@ -397,6 +400,105 @@ Test(job_store, list_filters_pages_and_counts)
     cr_assert_eq(mt_job_store_list(db, &f, 10, 0, &jobs, &n, &total), 0);
     cr_assert_eq(n, 0);
     cr_assert_eq(total, 0);
+}
+
+Test(job_store, a_job_keeps_its_owner_and_lists_filter_by_owner)
+{
+    int64_t ids[6];
+    const char *owners[6] = {"alice", "bob", NULL, "alice", "bob", "alice"};
+    for (int i = 0; i < 6; i++) {
+        mt_job_t job = {.tool_id = i % 2 ? "cat" : "true", .user = (char *)owners[i]};
+        mt_job_t stored;
+        cr_assert_eq(mt_job_store_insert(db, &job, &ids[i], &stored), 0, "%s", mt_db_errmsg(db));
+        if (owners[i])
+            cr_assert_str_eq(stored.user, owners[i]);
+        else
+            cr_assert_null(stored.user);
+        mt_job_clear(&stored);
+    }
+    mt_job_t got;
+    cr_assert_eq(mt_job_store_get(db, ids[1], &got), 0);
+    cr_assert_str_eq(got.user, "bob");
+    mt_job_clear(&got);
+
+    mt_job_t *jobs;
+    size_t n;
+    int64_t total = -1;
+    mt_job_filter_t f = {.user = "alice"};
+    cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    int64_t want_alice[] = {ids[5], ids[3], ids[0]};
+    assert_ids(jobs, n, want_alice, 3);
+    cr_assert_eq(total, 3);
+    mt_job_store_free(jobs, n);
+
+    f.tool_id = "cat"; /* alice's cat jobs: 3, 5 */
+    f.states = MT_JOB_BIT(MT_JOB_NEW);
+    cr_assert_eq(mt_job_store_list(db, &f, 1, 1, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    int64_t want_page[] = {ids[3]};
+    assert_ids(jobs, n, want_page, 1);
+    cr_assert_eq(total, 2);
+    mt_job_store_free(jobs, n);
+
+    f = (mt_job_filter_t){.user = "carol"};
+    cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(total, 0);
+    cr_assert_eq(mt_job_store_list(db, NULL, -1, 0, &jobs, &n, &total), 0);
+    cr_assert_eq(total, 6, "no owner filter: everyone's and nobody's");
+    mt_job_store_free(jobs, n);
+}
+
+Test(job_store, invocations_keep_their_owner_and_list_by_owner_workflow_and_state)
+{
+    const char *owners[4] = {"alice", "bob", "alice", NULL};
+    const char *workflows[4] = {"w1", "w1", "w2", "w1"};
+    const char *steps[] = {"a"};
+    int64_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        mt_invocation_t inv = {.workflow_id = (char *)workflows[i], .definition = "{}", .inputs = "{}",
+                               .user = (char *)owners[i]};
+        cr_assert_eq(mt_invocation_store_insert(db, &inv, steps, 1, &ids[i]), 0, "%s", mt_db_errmsg(db));
+    }
+    cr_assert_eq(mt_invocation_store_set_state(db, ids[2], MT_INV_BIT(MT_INV_NEW), MT_INV_CANCELLED, NULL), 1);
+    mt_invocation_t got;
+    cr_assert_eq(mt_invocation_store_get(db, ids[1], &got), 0);
+    cr_assert_str_eq(got.user, "bob");
+    mt_invocation_clear(&got);
+    cr_assert_eq(mt_invocation_store_get(db, ids[3], &got), 0);
+    cr_assert_null(got.user);
+    mt_invocation_clear(&got);
+
+    mt_invocation_t *invs;
+    size_t n;
+    int64_t total = -1;
+    cr_assert_eq(mt_invocation_store_list(db, "alice", NULL, 0, -1, 0, &invs, &n, &total), 0, "%s",
+                 mt_db_errmsg(db));
+    cr_assert_eq(n, 2);
+    cr_assert_eq(total, 2);
+    cr_assert_eq(invs[0].id, ids[2], "newest first");
+    cr_assert_eq(invs[1].id, ids[0]);
+    cr_assert_str_eq(invs[0].user, "alice");
+    for (size_t i = 0; i < n; i++)
+        mt_invocation_clear(&invs[i]);
+    free(invs);
+
+    cr_assert_eq(mt_invocation_store_list(db, "alice", "w1", MT_INV_BIT(MT_INV_NEW), -1, 0, &invs, &n, &total), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(invs[0].id, ids[0]);
+    mt_invocation_clear(&invs[0]);
+    free(invs);
+
+    cr_assert_eq(mt_invocation_store_list(db, NULL, "w1", 0, 1, 1, &invs, &n, &total), 0);
+    cr_assert_eq(total, 3, "everyone's w1 invocations");
+    cr_assert_eq(n, 1);
+    cr_assert_eq(invs[0].id, ids[1]);
+    mt_invocation_clear(&invs[0]);
+    free(invs);
+
+    mt_invocation_state_t s;
+    cr_assert_eq(mt_invocation_state_parse("cancelled", &s), 0);
+    cr_assert_eq(s, MT_INV_CANCELLED);
+    cr_assert_eq(mt_invocation_state_parse("bogus", &s), -1);
 }
 
 /* ------------------------------------------------------------------ */
