@@ -94,7 +94,7 @@ def test_a_job_output_linked_outside_its_directory_is_not_served(escaped_job, ou
     assert status == 404, body
     assert SECRET.encode() not in body
     assert "is not a file in the job's directory" in json.loads(body)["err_msg"]
-    assert "leads outside the job's directory: refused" in s.log()
+    wait_for(lambda: "leads outside the job's directory: refused" in s.log(), 10, what="the refusal to be logged")
 
 
 def test_a_job_output_linked_inside_its_directory_is_served(escaped_job):
