@@ -36,6 +36,7 @@
 #include "app/handler.h"
 #include "app/job_accept.h"
 #include "app/job_store.h"
+#include "common/beneath.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -253,13 +254,21 @@ static void list_jobs(mt_request_t *req)
 
 /* ---- /api/jobs/{id}[/...] ---- */
 
-static void send_file(mt_request_t *req, const char *path, const char *what)
+/*
+ * A file of a job's working directory, by its path relative to it. The job
+ * wrote that directory (possibly as another user): a symlink that leads
+ * out of it is refused, as if the file did not exist.
+ */
+static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0)
-            close(fd);
+    int fd = mt_open_beneath(workdir, rel, &st);
+    if (fd == -EXDEV) {
+        mt_notice("%s of %s: %s leads outside the job's directory: refused", what, workdir, rel);
+        mt_respond_error(req, 404, "%s is not a file in the job's directory", what);
+        return;
+    }
+    if (fd < 0) {
         mt_respond_error(req, 404, "%s does not exist (yet)", what);
         return;
     }
@@ -285,7 +294,7 @@ static void send_file(mt_request_t *req, const char *path, const char *what)
 static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name)
 {
     const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job->tool_id);
-    char workdir[4096], path[8192];
+    char workdir[4096];
     mt_jobs_workdir(job->id, workdir, sizeof workdir);
     if (!tool) {
         mt_respond_error(req, 404, "tool '%s' is no longer installed", job->tool_id);
@@ -296,9 +305,11 @@ static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name
         for (size_t i = 0; i < mt_tool_output_count(tool); i++) {
             const char *rel = mt_tool_output_kind(tool, i) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
                                                                                      : mt_tool_output_path(tool, i);
-            snprintf(path, sizeof path, "%s/%s", workdir, rel);
             struct stat st;
-            bool exists = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+            int fd = mt_open_beneath(workdir, rel, &st);
+            bool exists = fd >= 0;
+            if (fd >= 0)
+                close(fd);
             json_array_append_new(arr, json_pack("{s:s, s:b, s:o}", "name", mt_tool_output_name(tool, i), "exists",
                                                  exists, "size", exists ? json_integer(st.st_size) : json_null()));
         }
@@ -314,8 +325,7 @@ static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name
     }
     const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
                                                                                        : mt_tool_output_path(tool, (size_t)k);
-    snprintf(path, sizeof path, "%s/%s", workdir, rel);
-    send_file(req, path, "the output");
+    send_file(req, workdir, rel, "the output");
 }
 
 static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
@@ -419,7 +429,7 @@ static void job_route(mt_request_t *req, void *data)
         mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading job %lld failed", id);
         return;
     }
-    char workdir[4096], file[4200];
+    char workdir[4096];
     mt_jobs_workdir(id, workdir, sizeof workdir);
     if (!sub && del) {
         cancel_job(req, db, &job);
@@ -428,8 +438,7 @@ static void job_route(mt_request_t *req, void *data)
         mt_respond_json(req, 200, o);
         json_decref(o);
     } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
-        snprintf(file, sizeof file, "%s/%s", workdir, sub);
-        send_file(req, file, sub);
+        send_file(req, workdir, sub, sub);
     } else if (strcmp(sub, "history") == 0) {
         job_history(req, db, id);
     } else if (strcmp(sub, "outputs") == 0) {

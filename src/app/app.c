@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "app/handler.h"
 #include "app/job_store.h"
 #include "app/workflow_library.h"
+#include "common/beneath.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -43,10 +45,15 @@ static const mt_option_def_t jobs_options[] = {
     {"poll-interval", MT_OPT_INT, "250", 10, 60000, 0, NULL,
      "milliseconds between a handler's looks for assigned and cancelled jobs"},
     {"cancel-grace", MT_OPT_INT, "5", 0, 3600, 0, NULL, "seconds between SIGTERM and SIGKILL when stopping a job"},
+    {"job-user", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "user (name or number) the jobs' commands run as; default: the handler's own user"},
+    {"job-group", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "group (name or number) the jobs' commands run as; default with job-user: that user's primary group"},
     {NULL},
 };
 
 static mt_jobs_ctx_t ctx;
+static mt_creds_t job_creds; /* ctx.job_creds points here when jobs change user */
 static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, read by any */
 static atomic_int web_handler_claimed;
 static __thread mt_db_t *thread_db;
@@ -105,16 +112,21 @@ int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, cha
     else {
         char workdir[4096];
         mt_jobs_workdir(id, workdir, sizeof workdir);
-        *path_out = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT
-                        ? mt_asprintf("%s/stdout", workdir)
-                        : mt_asprintf("%s/%s", workdir, mt_tool_output_path(tool, (size_t)k));
+        const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT
+                              ? "stdout"
+                              : mt_tool_output_path(tool, (size_t)k);
+        /* The job wrote that directory: its output must be a file in it, not a link out of it. */
         struct stat st;
-        if (stat(*path_out, &st) < 0 || !S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "job %lld: output '%s' was not written", id, output);
-            free(*path_out);
-            *path_out = NULL;
-        } else {
+        int fd = mt_open_beneath(workdir, rel, &st);
+        if (fd >= 0) {
+            close(fd);
+            *path_out = mt_asprintf("%s/%s", workdir, rel);
             rc = 0;
+        } else if (fd == -EXDEV) {
+            mt_notice("job %lld: output '%s' (%s) leads outside the job's directory: refused", id, output, rel);
+            snprintf(err, errlen, "job %lld: output '%s' is not a file in the job's directory", id, output);
+        } else {
+            snprintf(err, errlen, "job %lld: output '%s' was not written", id, output);
         }
     }
     mt_job_clear(&job);
@@ -226,6 +238,73 @@ static int database_path(const char *value, char *err, size_t errlen)
     return 0;
 }
 
+/* "user nobody (uid 65534)": who this process is, for messages. */
+static const char *whoami(char *buf, size_t len)
+{
+    const struct passwd *pw = getpwuid(geteuid());
+    if (pw)
+        snprintf(buf, len, "user %s (uid %lu)", pw->pw_name, (unsigned long)geteuid());
+    else
+        snprintf(buf, len, "uid %lu", (unsigned long)geteuid());
+    return buf;
+}
+
+/*
+ * What the handlers will write must be writable by this process's user
+ * (the stack has dropped to --uid already): say so at start-up, naming the
+ * option, rather than let SQLite report a read-only database later.
+ */
+static int check_writable(char *err, size_t errlen)
+{
+    char who[128], db_dir[PATH_MAX];
+    if (access(ctx.jobs_dir, W_OK | X_OK) < 0) {
+        snprintf(err, errlen, "option 'jobs.data-dir': %s is not writable by %s: %s", ctx.jobs_dir,
+                 whoami(who, sizeof who), strerror(errno));
+        return -1;
+    }
+    snprintf(db_dir, sizeof db_dir, "%s", ctx.db_path);
+    char *slash = strrchr(db_dir, '/');
+    if (slash)
+        *(slash == db_dir ? slash + 1 : slash) = '\0';
+    /* SQLite creates the -wal and -shm files beside the database. */
+    if (access(db_dir, W_OK | X_OK) < 0) {
+        snprintf(err, errlen, "option 'jobs.database': the directory %s is not writable by %s: %s", db_dir,
+                 whoami(who, sizeof who), strerror(errno));
+        return -1;
+    }
+    if (access(ctx.db_path, R_OK | W_OK) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "option 'jobs.database': %s is not writable by %s: %s", ctx.db_path,
+                 whoami(who, sizeof who), strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * job-user / job-group. A handler running as root starts the commands as
+ * that user; one running as another user (--uid) can only start them as
+ * itself, so anything else is a configuration error.
+ */
+static int job_user(mt_stack_t *stack, char *err, size_t errlen)
+{
+    if (mt_creds_resolve(mt_app_option(stack, "job-user"), "jobs.job-user", mt_app_option(stack, "job-group"),
+                         "jobs.job-group", &job_creds, err, errlen) < 0)
+        return -1;
+    char why[512];
+    int need = mt_creds_need_switch(&job_creds, "jobs.job-user", "jobs.job-group", why, sizeof why);
+    if (need < 0) {
+        snprintf(err, errlen, "%s: the handlers are not root (see the stack's uid option), so jobs run as the "
+                 "handlers' own user; leave it unset or give that user", why);
+        return -1;
+    }
+    ctx.job_creds = need ? &job_creds : NULL;
+    if (ctx.job_creds)
+        mt_info("jobs run as user %s (uid %lu), group %s (gid %lu)", job_creds.set_uid ? job_creds.user : "(the handler's)",
+                (unsigned long)(job_creds.set_uid ? job_creds.uid : geteuid()), job_creds.group,
+                (unsigned long)job_creds.gid);
+    return 0;
+}
+
 static void on_setup_message(mt_stack_t *stack, const mt_message_t *msg, void *data)
 {
     (void)stack;
@@ -269,9 +348,13 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         return -1;
     int rc = make_dirs(ctx.jobs_dir);
     if (rc < 0) {
-        snprintf(err, errlen, "option 'jobs.data-dir': cannot create %s: %s", ctx.jobs_dir, strerror(-rc));
+        char who[128];
+        snprintf(err, errlen, "option 'jobs.data-dir': cannot create %s as %s: %s", ctx.jobs_dir,
+                 whoami(who, sizeof who), strerror(-rc));
         return -1;
     }
+    if (check_writable(err, errlen) < 0 || job_user(stack, err, errlen) < 0)
+        return -1;
     if (mt_db_migrate(ctx.db_path, err, errlen) < 0)
         return -1;
     char why[768];

@@ -5,6 +5,9 @@
  * The master loads it once before forking (app_load): it creates the data
  * directory, migrates the database, loads the tools and the job
  * configuration, and registers the HTTP routes and the message handlers.
+ * It runs after the stack dropped to --uid / --gid, so whatever it creates
+ * belongs to that user, and a data directory or database that user cannot
+ * write is a start-up error.
  * Every child inherits the context read-only. Database connections are
  * per thread and opened lazily after the fork (mt_jobs_db).
  *
@@ -23,6 +26,7 @@
 #include "app/db.h"
 #include "app/job_conf.h"
 #include "app/tools.h"
+#include "common/creds.h"
 #include "muleteer.h"
 
 /* Message targets of the job application. Payload: the job id in decimal. */
@@ -46,6 +50,7 @@ typedef struct mt_jobs_ctx {
     int sweep_delay_ms;      /* an unassigned job older than this is taken by a sweeper */
     int poll_ms;             /* handlers look for assigned and cancelled jobs this often */
     int cancel_grace_ms;     /* SIGTERM -> SIGKILL */
+    const mt_creds_t *job_creds; /* job-user / job-group to start commands as; NULL: as the handler itself */
 } mt_jobs_ctx_t;
 
 extern const mt_app_t mt_jobs_app;

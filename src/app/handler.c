@@ -415,6 +415,14 @@ static void start_command(mt_handler_t *h, start_t *s)
         add_failure(h, s->id, s->invocation_id, err);
         return;
     }
+    /* With a job user, the directory is that user's: the command writes its outputs there. */
+    const mt_creds_t *as = ctx->job_creds;
+    if (as && lchown(workdir, as->set_uid ? as->uid : (uid_t)-1, as->set_gid ? as->gid : (gid_t)-1) < 0) {
+        snprintf(err, sizeof err, "cannot give working directory %.300s to user %s: %s", workdir, as->user,
+                 strerror(errno));
+        add_failure(h, s->id, s->invocation_id, err);
+        return;
+    }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
     /* The tool's environment, then the job's id. */
@@ -435,6 +443,7 @@ static void start_command(mt_handler_t *h, start_t *s)
         .stderr_path = err_path,
         .walltime_s = mt_tool_walltime(s->tool),
         .kill_grace_ms = (unsigned)ctx->cancel_grace_ms,
+        .run_as = ctx->job_creds,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;

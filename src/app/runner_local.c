@@ -11,6 +11,10 @@
  * before SIGKILL. When the command exits, whatever is left of its process
  * group is killed, both handles are closed, and the last close callback
  * reports the result and frees the run.
+ *
+ * With a job user (spec->run_as) the command is forked instead, since
+ * posix_spawn() cannot switch credentials: that costs a copy of the page
+ * tables per job, the price of running jobs as another user.
  */
 #define MT_LOG_NAME "muleteer.jobs.runner"
 
@@ -258,12 +262,150 @@ static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
     return 0;
 }
 
-static int open_output(int dirfd, const char *path, const char *what, int *fd, char *err, size_t errlen)
+/*
+ * Create or truncate an output file. The working directory may hold what an
+ * earlier run of the job left there (a job re-run after recovery): a link
+ * is not followed (the handler may be root), and a FIFO does not block.
+ */
+static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, int *fd, char *err,
+                       size_t errlen)
 {
-    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (*fd < 0)
         return mt__fail(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
+    int flags = fcntl(*fd, F_GETFL);
+    if (flags >= 0)
+        (void)fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (run_as && fchown(*fd, run_as->set_uid ? run_as->uid : (uid_t)-1, run_as->set_gid ? run_as->gid : (gid_t)-1) < 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return mt__fail(err, errlen, -e, "cannot give %s file %s to user %s: %s", what, path, run_as->user, strerror(e));
+    }
     return 0;
+}
+
+/* posix_spawn the command as the caller. Returns its pid, or -errno with err set. */
+static pid_t spawn_plain(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd, char *err,
+                         size_t errlen)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    posix_spawn_file_actions_addchdir_np(&actions, spec->working_dir);
+    posix_spawnattr_init(&attr);
+    sigset_t ignores, none;
+    inherited_ignores(&ignores);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
+    posix_spawnattr_setsigmask(&attr, &none);
+    /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, spec->argv[0], &actions, &attr, (char *const *)spec->argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        return mt__fail(err, errlen, -rc, "cannot start %s: %s", spec->argv[0], strerror(rc));
+    return pid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting as another user: fork, switch, exec                        */
+/* ------------------------------------------------------------------ */
+
+/* What the child writes to the report pipe when it cannot exec. */
+typedef struct child_report {
+    int err;        /* errno */
+    char what[96];  /* the step: "setuid", "chdir /data/jobs/7", "exec" */
+} child_report_t;
+
+static void child_fail(int report_fd, const char *what, const char *arg, int e) __attribute__((noreturn));
+
+/* Async-signal-safe: no stdio, no allocation. */
+static void child_fail(int report_fd, const char *what, const char *arg, int e)
+{
+    child_report_t r = {.err = e};
+    size_t n = 0;
+    for (const char *p = what; *p && n + 1 < sizeof r.what; p++)
+        r.what[n++] = *p;
+    if (arg && n + 2 < sizeof r.what) {
+        r.what[n++] = ' ';
+        for (const char *p = arg; *p && n + 1 < sizeof r.what; p++)
+            r.what[n++] = *p;
+    }
+    r.what[n] = '\0';
+    (void)!write(report_fd, &r, sizeof r);
+    _exit(127);
+}
+
+/*
+ * The child between fork and exec: only system calls, since the handler
+ * may have other threads (holding locks this copy would never see released).
+ */
+static void child_exec_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd,
+                          int report_fd)
+{
+    if (setsid() < 0)
+        child_fail(report_fd, "setsid", NULL, errno);
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+        child_fail(report_fd, "dup2", NULL, errno);
+    const char *step = "";
+    int rc = mt_creds_apply(spec->run_as, &step);
+    if (rc < 0)
+        child_fail(report_fd, step, NULL, -rc);
+    /* As the job's user: a directory that user cannot enter is that user's problem, reported as such. */
+    if (chdir(spec->working_dir) < 0)
+        child_fail(report_fd, "chdir", spec->working_dir, errno);
+    sigset_t ignores, none;
+    inherited_ignores(&ignores);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&ignores, sig) == 1)
+            (void)sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(spec->argv[0], spec->argv, envp);
+    child_fail(report_fd, "exec", NULL, errno);
+}
+
+/* Fork the command as spec->run_as. Returns its pid, or -errno with err set. */
+static pid_t spawn_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd, char *err,
+                      size_t errlen)
+{
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: pipe2: %s", spec->argv[0], strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(report[0]);
+        close(report[1]);
+        return mt__fail(err, errlen, -e, "cannot start %s: fork: %s", spec->argv[0], strerror(e));
+    }
+    if (pid == 0) {
+        close(report[0]);
+        child_exec_as(spec, envp, in_fd, out_fd, err_fd, report[1]);
+    }
+    close(report[1]);
+    /* EOF: the exec happened (the pipe was close-on-exec). */
+    child_report_t r;
+    ssize_t n;
+    do
+        n = read(report[0], &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n != (ssize_t)sizeof r)
+        return pid;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ; /* it has exited already, or is about to */
+    r.what[sizeof r.what - 1] = '\0';
+    return mt__fail(err, errlen, -r.err, "cannot start %s as user %s: %s: %s", spec->argv[0],
+                    spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", r.what, strerror(r.err));
 }
 
 static uint64_t walltime_ms(double s)
@@ -300,12 +442,12 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         rc = mt__fail(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
         goto error;
     }
-    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", &out_fd, err, errlen)) < 0)
+    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, &out_fd, err, errlen)) < 0)
         goto error;
     if (strcmp(spec->stdout_path, spec->stderr_path) == 0) {
         /* Two descriptions of one file would overwrite each other's output: share one, as 2>&1 does. */
         err_fd = out_fd;
-    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", &err_fd, err, errlen)) < 0) {
+    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, &err_fd, err, errlen)) < 0) {
         goto error;
     }
 
@@ -317,27 +459,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->walltime_s = spec->walltime_s;
     run->kill_grace_ms = spec->kill_grace_ms;
 
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-    posix_spawn_file_actions_addchdir_np(&actions, spec->working_dir);
-    posix_spawnattr_init(&attr);
-    sigset_t ignores, none;
-    inherited_ignores(&ignores);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
-    posix_spawnattr_setsigmask(&attr, &none);
-    /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    rc = posix_spawn(&pid, spec->argv[0], &actions, &attr, (char *const *)spec->argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        rc = mt__fail(err, errlen, -rc, "cannot start %s: %s", spec->argv[0], strerror(rc));
+    pid_t pid = spec->run_as ? spawn_as(spec, envp, in_fd, out_fd, err_fd, err, errlen)
+                             : spawn_plain(spec, envp, in_fd, out_fd, err_fd, err, errlen);
+    if (pid < 0) {
+        rc = pid;
         free(run->prog);
         free(run);
         run = NULL;
@@ -472,7 +597,7 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     if (pid <= 1)
         return false;
     if (kill(-pid, 0) < 0) {
-        /* Our commands run as we do: a group we may not signal is someone else's. */
+        /* Our commands run as we do, or we are root: a group we may not signal is someone else's. */
         if (errno == EPERM)
             mt_notice("process group %d belongs to another user: not a job of ours, left alone", pid);
         return false;

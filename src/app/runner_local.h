@@ -16,6 +16,13 @@
  * given the pid recorded in the job store, or the session that
  * mt_run_find_session() finds by MULETEER_JOB_DIR when no pid was recorded.
  *
+ * With spec->run_as (jobs.job-user), the command runs as that user and
+ * group: posix_spawn() cannot switch credentials, so the runner forks, and
+ * the child sets the groups, gid and uid (and checks they stick) before
+ * it enters the working directory and execs; a failed step is reported
+ * through a close-on-exec pipe, as a failed exec is. Its stdout and stderr
+ * files are given to that user too.
+ *
  * Limits: a process that leaves the group (setsid(), setpgid()) escapes
  * both the cancel and the clean-up after the command exits; containing that
  * would take a cgroup. Descriptors the handler opened without O_CLOEXEC are
@@ -30,6 +37,8 @@
 #include <stddef.h>
 
 #include <uv.h>
+
+#include "common/creds.h"
 
 /* The environment a command gets when the caller does not override these keys. */
 #define MT_RUN_DEFAULT_PATH   "PATH=/usr/local/bin:/usr/bin:/bin"
@@ -48,6 +57,7 @@ typedef struct mt_run_spec {
     const char *stderr_path;    /* likewise; the same path as stdout_path means one file for both, as 2>&1 */
     double walltime_s;          /* 0: no limit */
     unsigned kill_grace_ms;     /* after SIGTERM to the process group, SIGKILL after this long */
+    const mt_creds_t *run_as;   /* NULL: as the caller; else switch to this user and group first (caller is root) */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {
@@ -85,6 +95,11 @@ typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, voi
  *   -EINVAL  a malformed spec (relative argv[0], an env entry without '=', ...)
  *   -ENOENT, -EACCES, ...  the working directory, an output file, or the
  *            program: "cannot start /bin/x: No such file or directory"
+ *   -EPERM, ... switching to spec->run_as failed (or the working directory
+ *            or program is not accessible to that user):
+ *            "cannot start /bin/x as user nobody: chdir /data/jobs/7: Permission denied"
+ * stdout_path and stderr_path are never followed if they are symlinks
+ * (-ELOOP): the directory may hold what an earlier run of the job left.
  * After a failed spawn, libuv's process handle is closed and freed on the
  * loop's next iteration: run the loop before uv_loop_close().
  *

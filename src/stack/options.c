@@ -53,6 +53,10 @@ const mt_option_def_t mt_stack_options[] = {
             "run one standalone process attached to this pool instead of the stack (named by --server-name)"),
     OPT_INT("instance-id", "1", 1, 1000000, "instance id of a standalone process within its pool"),
 
+    /* Privileges: dropped by the master once the port is bound, before anything else. */
+    OPT_STR("uid", NULL, "user (name or number) to run as once the port is bound (needs root unless it is the current user)"),
+    OPT_STR("gid", NULL, "group (name or number) to run as; default with uid: that user's primary group"),
+
     /* Master and shutdown. */
     OPT_BOOL("master", "true", "always on; accepted for compatibility"),
     OPT_BOOL("die-on-term", "true", "accepted; SIGTERM always stops the stack"),

@@ -1,6 +1,8 @@
 /*
  * spawn: fork one child and enter its role (see spawn.h).
  */
+#define MT_LOG_NAME "muleteer.stack.spawn"
+
 #include "stack/spawn.h"
 
 #include <errno.h>
@@ -143,6 +145,14 @@ pid_t mt_spawn(mt_stack_t *stack, size_t slot, int master_only_fd, char *err, si
             close(master_only_fd);
         close_foreign_fds(stack, slot);
         mt_stack__become(stack, slot);
+        /* The master dropped --uid / --gid before forking: make sure, before any application code runs. */
+        const char *step = "";
+        if (mt_creds_given(&stack->creds) && mt_creds_verify(&stack->creds, &step) < 0) {
+            mt_error("%s does not run as user %s, group %s as configured (%s failed): refusing to run",
+                     mt_proctable_server_name(&stack->procs, slot), stack->creds.set_uid ? stack->creds.user : "-",
+                     stack->creds.group, step);
+            _exit(MT_EXIT_FATAL);
+        }
         if (self->role == MT_ROLE_WEB)
             _exit(mt_web_worker_run(stack));
         if (self->program) {

@@ -5,7 +5,9 @@
  * child's life to the master (PR_SET_PDEATHSIG: if the master dies, even by
  * SIGKILL, the child is killed at once), restores default signal handling,
  * closes descriptors that belong to other processes, names the process
- * after its slot and enters the role's entry point (web worker, built-in
+ * after its slot, checks that it runs as --uid / --gid (the master dropped
+ * to them before forking; a child that does not exits MT_EXIT_FATAL) and
+ * enters the role's entry point (web worker, built-in
  * mule loop, or exec of an external mule program). It never returns in the
  * child.
  *

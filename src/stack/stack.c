@@ -9,8 +9,10 @@
  *   3. open the static maps and bind the listening socket (port in use is
  *      a configuration error naming the option);
  *   4. create the message channels and the shared live table;
- *   5. register the stack's routes and load the application;
- *   6. freeze the registrations and hand over to the master loop.
+ *   5. drop privileges to --uid / --gid (privileges.h): everything after
+ *      this, the log files included, happens as the unprivileged user;
+ *   6. register the stack's routes and load the application;
+ *   7. freeze the registrations and hand over to the master loop.
  */
 #define MT_LOG_NAME "muleteer.stack"
 
@@ -32,6 +34,7 @@
 #include "common/mem.h"
 #include "stack/options.h"
 #include "stack/pools.h"
+#include "stack/privileges.h"
 #include "stack/standalone.h"
 
 static __thread uv_loop_t *thread_loop;
@@ -328,6 +331,11 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         goto out;
     }
 
+    if (mt_privileges_resolve(stack->config, &stack->creds, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+
     if (mt_config_get(stack->config, NULL, "attach-to-pool", NULL)) {
         status = mt_standalone_run(stack);
         goto out;
@@ -353,7 +361,15 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         goto out;
     }
     stack->msg_send_timeout_ms = (int)mt_config_get_int(stack->config, NULL, "msg-send-timeout");
+    int dropped = mt_privileges_drop(&stack->creds, err, sizeof err);
+    if (dropped < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        status = MT_EXIT_FATAL;
+        goto out;
+    }
     mt_stack__become(stack, 0);
+    if (dropped)
+        mt_privileges_log(&stack->creds);
 
     if (mt_stack_routes_register(stack) < 0) {
         fprintf(stderr, "muleteer: registering the stack's routes failed\n");

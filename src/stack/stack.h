@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "common/creds.h"
 #include "muleteer.h"
 #include "stack/api_keys.h"
 #include "stack/config.h"
@@ -37,6 +38,7 @@ struct mt_stack {
     int listen_fd;             /* HTTP listening socket, -1 if none */
     char listen_addr[128];     /* as configured */
     int msg_send_timeout_ms;
+    mt_creds_t creds;          /* --uid / --gid, resolved at start-up (privileges.h) */
 };
 
 /* The loop of the calling thread (set by the web thread or mule that runs it). */

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "stack/mule.h"
+#include "stack/privileges.h"
 #include "stack/stack.h"
 
 int mt_standalone_run(mt_stack_t *stack)
@@ -37,7 +38,14 @@ int mt_standalone_run(mt_stack_t *stack)
         return 1;
     }
     stack->msg_send_timeout_ms = (int)mt_config_get_int(stack->config, NULL, "msg-send-timeout");
+    int dropped = mt_privileges_drop(&stack->creds, err, sizeof err);
+    if (dropped < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        return MT_EXIT_FATAL;
+    }
     mt_stack__become(stack, 0);
+    if (dropped)
+        mt_privileges_log(&stack->creds);
     atomic_store(&self->live->pid, getpid());
     atomic_store(&self->live->state, MT_PROC_RUNNING);
 
