@@ -35,6 +35,7 @@ struct mt_stack {
     int listen_fd;             /* HTTP listening socket, -1 if none */
     char listen_addr[128];     /* as configured */
     int msg_send_timeout_ms;
+    int undertaker_fd;         /* master only: its end of the undertaker's pipe, -1 if none (closed in children) */
 };
 
 /* The loop of the calling thread (set by the web thread or mule that runs it). */
