@@ -564,3 +564,145 @@ int mt_run_find_session(const char *working_dir)
     free(entry);
     return sid;
 }
+
+/* ------------------------------------------------------------------ */
+/* The end of a stack                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The whole /proc/PID/environ, NUL-terminated entries plus one more NUL; NULL if unreadable or empty (zombies). */
+static char *read_environ(long pid, size_t *len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 8192, n = 0;
+    char *buf = mt_malloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            buf = mt_realloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (n == 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The entry of env (from read_environ) that starts with prefix, or NULL. */
+static const char *environ_find(const char *env, size_t len, const char *prefix, size_t prefix_len, bool whole)
+{
+    for (const char *e = env; e < env + len; e += strlen(e) + 1)
+        if (strncmp(e, prefix, prefix_len) == 0 && (!whole || e[prefix_len] == '\0'))
+            return e;
+    return NULL;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if the process is gone. */
+static char proc_state(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rparen = strrchr(buf, ')');
+    char state = 0;
+    if (!rparen || sscanf(rparen + 1, " %c", &state) != 1)
+        return 0;
+    return state;
+}
+
+static bool state_settled(char st)
+{
+    return st == 0 || st == 'T' || st == 't' || st == 'Z' || st == 'X';
+}
+
+int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                      void *data)
+{
+    size_t entry_len = strlen(entry);
+    int64_t deadline = mt_clock_ms() + ms;
+    int killed = 0;
+    long self = (long)getpid();
+    for (;;) {
+        /* Find them, with their job directories (read now: a killed process's environ is gone). */
+        long *pids = NULL;
+        char **dirs = NULL;
+        size_t n = 0, cap = 0;
+        DIR *proc = opendir("/proc");
+        struct dirent *de;
+        while (proc && (de = readdir(proc)) != NULL) {
+            char *end;
+            long pid = strtol(de->d_name, &end, 10);
+            if (pid <= 1 || *end != '\0' || pid == self)
+                continue;
+            size_t len;
+            char *env = read_environ(pid, &len);
+            if (!env)
+                continue;
+            if (environ_find(env, len, entry, entry_len, true)) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    pids = mt_realloc(pids, cap * sizeof *pids);
+                    dirs = mt_realloc(dirs, cap * sizeof *dirs);
+                }
+                const char *dir = environ_find(env, len, MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR, false);
+                pids[n] = pid;
+                dirs[n++] = dir ? mt_strdup(dir + sizeof MT_RUN_JOB_DIR_VAR) : NULL;
+            }
+            free(env);
+        }
+        if (proc)
+            closedir(proc);
+        if (n == 0)
+            break;
+
+        /* Freeze them: a frozen process can neither finish nor start another. */
+        for (size_t i = 0; i < n; i++)
+            kill((pid_t)pids[i], SIGSTOP);
+        int64_t settle_by = mt_clock_ms() + 200;
+        for (size_t i = 0; i < n; i++)
+            while (!state_settled(proc_state(pids[i])) && mt_clock_ms() < settle_by)
+                nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+        /* Alive once frozen (or not yet settled: not finished either): its run was interrupted. */
+        for (size_t i = 0; i < n; i++) {
+            char st = proc_state(pids[i]);
+            if (st != 0 && st != 'Z' && st != 'X' && dirs[i] && interrupted_cb)
+                interrupted_cb(dirs[i], data);
+        }
+        for (size_t i = 0; i < n; i++) {
+            pid_t pgid = getpgid((pid_t)pids[i]);
+            kill((pid_t)pids[i], SIGKILL);
+            if (pgid > 1 && pgid != getpgrp())
+                kill(-pgid, SIGKILL); /* members that dropped the environment go with their group */
+            free(dirs[i]);
+        }
+        killed += (int)n;
+        free(pids);
+        free(dirs);
+        if (mt_clock_ms() >= deadline) {
+            mt_warn("processes of this stack's jobs still appear after %u ms of killing them", ms);
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    return killed;
+}

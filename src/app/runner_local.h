@@ -135,4 +135,19 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms);
  */
 int mt_run_find_session(const char *working_dir);
 
+/*
+ * The end of a stack: stop for good every live process whose environment
+ * holds `entry` (KEY=VALUE exactly; the handler puts its stack's
+ * MULETEER_STACK_ID in every command's environment) -- a command and
+ * whatever it started, inside its process group or outside it (setsid),
+ * as long as it kept the environment. Each round freezes them all
+ * (SIGSTOP), calls interrupted_cb with the MULETEER_JOB_DIR value of each
+ * one that was still alive once frozen (it had not finished; a process
+ * that exited first is not reported), then SIGKILLs them and their process
+ * groups. Rounds repeat until a scan of /proc finds none, or for up to ms.
+ * Returns how many processes were killed. Synchronous.
+ */
+int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                      void *data);
+
 #endif
