@@ -743,8 +743,11 @@ static void recover(mt_handler_t *h)
         case MT_JOB_QUEUED:
             queue_push(h, j->id);
             break;
-        case MT_JOB_RUNNING:
-            if (pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms)) {
+        case MT_JOB_RUNNING: {
+            /* Unfinished only while its command's leader lives: a group outliving its leader ran to the end. */
+            bool unfinished = pid > 0 && mt_run_freeze_unfinished(pid);
+            bool left = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+            if (unfinished) {
                 /* Still running, so unfinished: stopped now, it runs again from the start. */
                 if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                                &(mt_job_update_t){.info = "the handler restarted while the job ran: the unfinished "
@@ -758,10 +761,13 @@ static void recover(mt_handler_t *h)
                     queue_push(h, j->id);
             } else {
                 fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
-                         "the handler restarted while the job was running and its processes are gone: "
-                         "its result is unknown");
+                         left ? "the handler restarted after the job's command had ended (what it left running "
+                                "was stopped): its result is unknown"
+                              : "the handler restarted while the job was running and its processes are gone: "
+                                "its result is unknown");
             }
             break;
+        }
         case MT_JOB_DELETING:
             if (pid > 0)
                 mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);

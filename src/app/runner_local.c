@@ -494,6 +494,7 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     mt_notice("stopping job process group %d left by a previous handler: SIGTERM", pid);
     if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
         mt_error("process group %d: kill(SIGTERM) failed: %s", pid, strerror(errno));
+    (void)kill(-pid, SIGCONT); /* frozen by mt_run_freeze_unfinished(): let it take the SIGTERM */
     if (wait_group_gone(pid, grace_ms))
         return true;
     mt_notice("job process group %d still alive %u ms after SIGTERM: SIGKILL", pid, grace_ms);
@@ -502,6 +503,22 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     if (!wait_group_gone(pid, 1000))
         mt_warn("job process group %d still alive 1 s after SIGKILL", pid);
     return true;
+}
+
+static char proc_state(long pid);
+static bool state_settled(char st);
+
+bool mt_run_freeze_unfinished(int pid)
+{
+    if (pid <= 1 || getsid(pid) != pid)
+        return false; /* leader gone (the command ended), or the pid is not a job's leader any more */
+    if (kill(-pid, SIGSTOP) < 0)
+        return false;
+    int64_t settle_by = mt_clock_ms() + 200;
+    char st;
+    while (!state_settled(st = proc_state(pid)) && mt_clock_ms() < settle_by)
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    return st != 0 && st != 'Z' && st != 'X';
 }
 
 /* Does /proc/PID/environ hold `entry` (KEY=VALUE) as one whole entry? */

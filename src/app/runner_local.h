@@ -121,6 +121,17 @@ void mt_run_cancel(mt_run_t *run);
  */
 bool mt_run_stop_orphan(int pid, unsigned grace_ms);
 
+/*
+ * Recovery, before mt_run_stop_orphan(): had the run whose leader is pid
+ * not finished? True if the leader is still alive (not a zombie) and its
+ * own session leader (so not a reused pid); its group is then frozen
+ * (SIGSTOP), so that the answer cannot change before it is stopped --
+ * mt_run_stop_orphan() continues it with its SIGTERM. False when the
+ * leader has exited: the command ended, whatever its group still holds,
+ * and its result is unknown. Synchronous (up to ~200 ms).
+ */
+bool mt_run_freeze_unfinished(int pid);
+
 /* The variable in every command's environment that names its working directory. */
 #define MT_RUN_JOB_DIR_VAR "MULETEER_JOB_DIR"
 
