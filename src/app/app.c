@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/handler.h"
@@ -350,9 +351,18 @@ static int take_name_lock(const char *name, char *err, size_t errlen)
 static void start_handler(mt_stack_t *stack, const char *farm, bool skip_locked)
 {
     char err[PATH_MAX + 512];
-    if (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
-        mt_error("%s", err);
-        _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+    /*
+     * The lock of a predecessor killed a moment ago can outlive it briefly:
+     * a command it was starting got a copy of its descriptors and holds it
+     * until its exec. So wait a little before calling it a conflict.
+     */
+    int64_t deadline = mt_clock_ms() + 5000;
+    while (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
+        if (mt_clock_ms() >= deadline) {
+            mt_error("%s", err);
+            _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
     }
     atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), farm, skip_locked));
     handler_thread = true;
