@@ -733,6 +733,9 @@ static void recover(mt_handler_t *h)
     for (size_t i = 0; i < n; i++) {
         mt_job_t *j = &jobs[i];
         int pid = j->external_id ? atoi(j->external_id) : 0;
+        /* Its leader ended and the pid went to another process: look for the run by its environment. */
+        if (pid > 0 && j->working_dir && !mt_run_is_ours(pid, j->working_dir))
+            pid = 0;
         /* Started, but its pid not written yet when the handler died: find it by its environment. */
         if (pid <= 0 && (j->state == MT_JOB_RUNNING || j->state == MT_JOB_DELETING) && j->working_dir)
             pid = mt_run_find_session(j->working_dir);

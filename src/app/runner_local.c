@@ -51,6 +51,7 @@ struct mt_run {
     mt_run_done_cb done_cb;
     void *data;
     char *prog;              /* argv[0], for log lines */
+    char *job_dir_env;       /* "MULETEER_JOB_DIR=...": finds what left the group, after a cancel or walltime */
     int pid;                 /* leader = process group = session */
     double walltime_s;
     unsigned kill_grace_ms;
@@ -124,6 +125,7 @@ static void on_close(uv_handle_t *handle)
     close(run->pidfd);
     run->done_cb(run, &run->result, run->data);
     free(run->prog);
+    free(run->job_dir_env);
     free(run);
 }
 
@@ -175,6 +177,17 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
      */
     if (kill(-run->pid, SIGKILL) == 0)
         mt_debug("job process group %d (%s): SIGKILL to what the command left behind", run->pid, run->prog);
+    /*
+     * A run the runner stopped (cancel, walltime) must end whole, even what
+     * left its group and session (setsid): that still names its working
+     * directory. A /proc scan, so only on this rare path.
+     */
+    if (run->stop != MT_RUN_STOP_NONE) {
+        int n = mt_run_end_tagged(run->job_dir_env, 1000, NULL, NULL);
+        if (n > 0)
+            mt_notice("job process group %d (%s): killed %d process%s that had left the group", run->pid, run->prog,
+                      n, n == 1 ? "" : "es");
+    }
 
     mt_debug("job process %d (%s) ended: %s", run->pid, run->prog, run->result.why[0] ? run->result.why : "exited 0");
     uv_close((uv_handle_t *)&run->exit_poll, on_close);
@@ -366,9 +379,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->timer.data = run;
     if (spec->walltime_s > 0)
         uv_timer_start(&run->timer, on_timer, walltime_ms(spec->walltime_s), 0);
+    run->job_dir_env = job_dir_env;
+    job_dir_env = NULL;
 
     free(envp);
-    free(job_dir_env);
     if (err_fd != out_fd)
         close(err_fd);
     close(out_fd);
@@ -519,6 +533,21 @@ bool mt_run_freeze_unfinished(int pid)
     while (!state_settled(st = proc_state(pid)) && mt_clock_ms() < settle_by)
         nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
     return st != 0 && st != 'Z' && st != 'X';
+}
+
+static bool environ_has(long pid, const char *entry, size_t entry_len);
+
+bool mt_run_is_ours(int pid, const char *working_dir)
+{
+    char st = proc_state(pid);
+    if (st == 0 || st == 'Z' || st == 'X')
+        return true; /* no live leader: while any member of its group lives, the pid cannot be reused */
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(working_dir);
+    char *entry = mt_malloc(len + 1);
+    snprintf(entry, len + 1, "%s=%s", MT_RUN_JOB_DIR_VAR, working_dir);
+    bool ours = environ_has(pid, entry, len);
+    free(entry);
+    return ours;
 }
 
 /* Does /proc/PID/environ hold `entry` (KEY=VALUE) as one whole entry? */

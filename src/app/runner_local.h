@@ -17,8 +17,10 @@
  * mt_run_find_session() finds by MULETEER_JOB_DIR when no pid was recorded.
  *
  * Limits: a process that leaves the group (setsid(), setpgid()) escapes
- * both the cancel and the clean-up after the command exits; containing that
- * would take a cgroup. Descriptors the handler opened without O_CLOEXEC are
+ * the clean-up after a command that exits by itself (containing that would
+ * take a cgroup); after a cancel or a walltime, and when the whole stack
+ * dies, it is found by MULETEER_JOB_DIR / MULETEER_STACK_ID in its
+ * environment and killed -- unless it also cleared its environment. Descriptors the handler opened without O_CLOEXEC are
  * inherited by the command (libuv does not close them).
  *
  * Threading: a run belongs to the thread running its loop.
@@ -131,6 +133,17 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms);
  * and its result is unknown. Synchronous (up to ~200 ms).
  */
 bool mt_run_freeze_unfinished(int pid);
+
+/*
+ * Recovery: may pid, recorded for the run in working_dir, still be taken
+ * for that run? False when a live process holds the pid without
+ * MULETEER_JOB_DIR=working_dir in its environment: the run's leader ended
+ * and its pid went to another process -- another job's command, maybe,
+ * which is a session leader too. True otherwise (no live process has the
+ * pid: whatever is left of its group is the run's, as the kernel does not
+ * reuse the id of a group that still has members).
+ */
+bool mt_run_is_ours(int pid, const char *working_dir);
 
 /* The variable in every command's environment that names its working directory. */
 #define MT_RUN_JOB_DIR_VAR "MULETEER_JOB_DIR"
