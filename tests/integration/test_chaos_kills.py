@@ -112,7 +112,7 @@ def test_jobs_survive_random_sigkills_of_web_workers_and_mules(servers, tmp_path
                 if not todo:
                     return
                 todo.pop()
-            while True:
+            while s.proc.poll() is None:  # a dead master fails the test below, not by a hang here
                 with lock:
                     tries[0] += 1
                 status, doc = post(s, "append")
@@ -156,6 +156,7 @@ def test_jobs_survive_random_sigkills_of_web_workers_and_mules(servers, tmp_path
     stop_killing.set()
     k.join()
     posted_s = time.time() - t0
+    assert s.proc.poll() is None, "the master died (%s)\n%s" % (s.proc.returncode, s.log())
 
     def all_terminal():
         states = db_jobs(data_dir)
@@ -246,8 +247,10 @@ def test_master_killed_mid_run_leaves_no_process_and_every_job_completes_after_r
 # 5. A command that forks grandchildren and ignores SIGTERM
 # ---------------------------------------------------------------------------
 
+# TERM-deaf: the shell, a subshell's sleep, a double-forked sleep; not: a double-forked sleep, and one that
+# left the process group and session (setsid) -- found by its MULETEER_JOB_DIR
 STUBBORN = ('trap "" TERM; (trap "" TERM; sleep 1000) & (sleep 1000 &); '
-            '(trap "" TERM; (trap "" TERM; sleep 1000 &) ); sleep 1000; echo done')
+            '(trap "" TERM; (trap "" TERM; sleep 1000 &) ); (setsid sleep 1000 &); sleep 1000; echo done')
 
 
 def stubborn_stack(servers, tmp_path, walltime=None):
@@ -263,13 +266,28 @@ def job_dir_processes(jobs_dir, jid):
             in environ_of(p)]
 
 
+def sessions_of(pids):
+    out = set()
+    for p in pids:
+        try:
+            out.add(os.getsid(p))
+        except OSError:
+            pass
+    return out
+
+
+def stubborn_started(jobs_dir, jid):
+    """Its 6 processes, once all are there and one has left the job's session."""
+    procs = job_dir_processes(jobs_dir, jid)
+    return procs if len(procs) >= 6 and len(sessions_of(procs)) > 1 else None
+
+
 def test_cancel_ends_a_stubborn_command_and_every_grandchild(servers, tmp_path):
     s, jobs_dir = stubborn_stack(servers, tmp_path)
     status, job = post(s, "stubborn")
     assert status == 201, job
-    # the shell, its TERM-deaf subshell's sleep, two orphaned sleeps (one TERM-deaf), its own sleep
-    procs = wait_for(lambda: (lambda p: p if len(p) >= 5 else None)(job_dir_processes(jobs_dir, job["id"])), 20,
-                     what="the command and its grandchildren")
+    # the shell, its TERM-deaf subshell's sleep, two orphaned sleeps (one TERM-deaf), the setsid one, its own sleep
+    procs = wait_for(lambda: stubborn_started(jobs_dir, job["id"]), 20, what="the command and its grandchildren")
     status, _, data = s.request("DELETE", "/api/jobs/%s" % job["id"])
     assert status in (200, 202), data
     t0 = time.time()
@@ -286,8 +304,7 @@ def test_walltime_ends_a_stubborn_command_and_every_grandchild(servers, tmp_path
     s, jobs_dir = stubborn_stack(servers, tmp_path, walltime=2)
     status, job = post(s, "stubborn")
     assert status == 201, job
-    procs = wait_for(lambda: (lambda p: p if len(p) >= 5 else None)(job_dir_processes(jobs_dir, job["id"])), 20,
-                     what="the command and its grandchildren")
+    procs = wait_for(lambda: stubborn_started(jobs_dir, job["id"]), 20, what="the command and its grandchildren")
     done = wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(s.get_json("/api/jobs/%s" % job["id"])[1]),
                     30, what="the job to end")
     assert done["state"] == "error" and "walltime of 2 s exceeded" in (done.get("info") or ""), done
@@ -321,4 +338,38 @@ def test_command_that_ended_while_its_handler_was_dead_is_not_run_again(servers,
     assert done["state"] == "error" and "had ended" in done["info"] and "result is unknown" in done["info"], done
     assert lines_of(out) == [job["id"]]
     wait_for(lambda: not job_dir_processes(jobs_dir, job["id"]), 10, what="the leftover sleep to be stopped")
+    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
+
+
+def test_recorded_pid_reused_by_another_session_is_left_alone(servers, tmp_path):
+    """The pid recorded for a run went to another process (pids wrap; another job's command is a session
+    leader too): recovery must neither stop that process nor take it for the run."""
+    import subprocess
+    data_dir = str(tmp_path / "data")
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.data-dir=%s" % data_dir,
+                 "--set", "jobs.cancel-grace=1"])
+    status, job = post(s, "sleep")  # the sample tool: sleep 1 s by default
+    assert status == 201, job
+    pid = int(wait_for(lambda: s.get_json("/api/jobs/%s" % job["id"])[1]["external_id"], 10, what="the job's pid"))
+    stranger = subprocess.Popen(["setsid", "sleep", "100"])  # a session leader, as a job's command is
+    try:
+        wait_for(lambda: alive(stranger.pid) and os.getsid(stranger.pid) == stranger.pid, 10, what="setsid")
+        mule = s.by_name()["main.job-handlers.1"]["pid"]
+        os.kill(mule, signal.SIGSTOP)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the run ends unseen...
+            con = sqlite3.connect(os.path.join(data_dir, "jobs.sqlite"), timeout=30)
+            with con:  # ...and its pid now names the stranger
+                con.execute("UPDATE job SET external_id = ? WHERE id = ?", (str(stranger.pid), int(job["id"])))
+            con.close()
+        finally:
+            os.kill(mule, signal.SIGKILL)
+        done = wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(
+            s.get_json("/api/jobs/%s" % job["id"])[1]), 30, what="the job to end")
+        assert done["state"] == "error" and "result is unknown" in done["info"], done
+        assert stranger.poll() is None, "recovery killed a process that was not the job's"
+        assert alive(stranger.pid) and open("/proc/%d/stat" % stranger.pid).read().rsplit(")", 1)[1].split()[0] != "T"
+    finally:
+        stranger.kill()
+        stranger.wait()
     s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
