@@ -137,6 +137,18 @@ typedef struct mt_app {
      */
     void (*mule_stop)(mt_stack_t *stack, void *app_data);
     void (*web_thread_stop)(mt_stack_t *stack, void *app_data);
+
+    /*
+     * Called once the master has ended, however it ended (SIGKILL
+     * included), in a process of its own forked at start-up that outlives
+     * it for this call alone: the web workers and mules are gone by then
+     * (they die with the master), and this hook ends what they started
+     * outside the process table (job commands, say), so that nothing of
+     * the stack survives it. Runs with no event loop and no database
+     * connection of its own; should return within seconds. Optional: with
+     * no hook there is no such process.
+     */
+    void (*stack_died)(mt_stack_t *stack, void *app_data);
 } mt_app_t;
 
 /*

@@ -17,12 +17,15 @@
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/handler.h"
 #include "app/job_store.h"
+#include "app/runner_local.h"
 #include "app/workflow_library.h"
 #include "common/beneath.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -342,6 +345,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     ctx.sweep_delay_ms = (int)mt_app_option_int(stack, "sweep-delay");
     ctx.poll_ms = (int)mt_app_option_int(stack, "poll-interval");
     ctx.cancel_grace_ms = (int)mt_app_option_int(stack, "cancel-grace") * 1000;
+    /* Tells this stack's commands from those of a stack started after it (the undertaker's target). */
+    ctx.stack_env = mt_asprintf("MULETEER_STACK_ID=%d-%lld", (int)getpid(), (long long)mt_wall_us());
     if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &ctx.accept_sync, err, errlen) < 0 ||
         parse_sync("state-sync", mt_app_option(stack, "state-sync"), &ctx.state_sync, err, errlen) < 0 ||
         database_path(mt_app_option(stack, "database"), err, errlen) < 0)
@@ -444,9 +449,18 @@ static int take_name_lock(const char *name, char *err, size_t errlen)
 static void start_handler(mt_stack_t *stack, const char *farm, bool skip_locked)
 {
     char err[PATH_MAX + 512];
-    if (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
-        mt_error("%s", err);
-        _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+    /*
+     * The lock of a predecessor killed a moment ago can outlive it briefly:
+     * a command it was starting got a copy of its descriptors and holds it
+     * until its exec. So wait a little before calling it a conflict.
+     */
+    int64_t deadline = mt_clock_ms() + 5000;
+    while (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
+        if (mt_clock_ms() >= deadline) {
+            mt_error("%s", err);
+            _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
     }
     atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), farm, skip_locked));
     handler_thread = true;
@@ -487,6 +501,46 @@ static void app_stop(mt_stack_t *stack, void *app_data)
         mt_handler_stop(h);
 }
 
+bool mt_jobs_take_interrupted(const char *workdir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", workdir, MT_JOBS_INTERRUPTED_MARK);
+    return unlink(path) == 0;
+}
+
+/* The undertaker found a run of this stack alive: leave the mark in its working directory. */
+static void mark_interrupted(const char *job_dir, void *data)
+{
+    (void)data;
+    size_t n = strlen(ctx.jobs_dir);
+    if (strncmp(job_dir, ctx.jobs_dir, n) != 0 || job_dir[n] != '/' || strstr(job_dir + n, "/.."))
+        return; /* not one of our working directories */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", job_dir, MT_JOBS_INTERRUPTED_MARK);
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        mt_error("cannot mark the run in %s as interrupted (%s): the job will end in error at the next start",
+                 job_dir, strerror(errno));
+    else
+        close(fd);
+}
+
+/*
+ * The master has ended (see mt_app_t.stack_died): its mules and web
+ * workers are dead, the commands they started are not. Kill them, and
+ * everything they started that kept their environment; mark the runs that
+ * were still alive, so that the next start runs those jobs again.
+ */
+static void app_stack_died(mt_stack_t *stack, void *app_data)
+{
+    (void)stack;
+    (void)app_data;
+    int killed = mt_run_end_tagged(ctx.stack_env, 10000, mark_interrupted, NULL);
+    if (killed > 0)
+        mt_notice("the stack has ended: killed %d process%s its jobs had left running; those jobs run again at "
+                  "the next start", killed, killed == 1 ? "" : "es");
+}
+
 const mt_app_t mt_jobs_app = {
     .name = "jobs",
     .load = app_load,
@@ -496,4 +550,5 @@ const mt_app_t mt_jobs_app = {
     .options = jobs_options,
     .mule_stop = app_stop,
     .web_thread_stop = app_stop,
+    .stack_died = app_stack_died,
 };

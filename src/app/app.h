@@ -51,6 +51,7 @@ typedef struct mt_jobs_ctx {
     int poll_ms;             /* handlers look for assigned and cancelled jobs this often */
     int cancel_grace_ms;     /* SIGTERM -> SIGKILL */
     const mt_creds_t *job_creds; /* job-user / job-group to start commands as; NULL: as the handler itself */
+    char *stack_env;         /* "MULETEER_STACK_ID=<master pid>-<start us>": in every command's environment */
 } mt_jobs_ctx_t;
 
 extern const mt_app_t mt_jobs_app;
@@ -96,6 +97,18 @@ bool mt_jobs_visible(const char *scope, const char *owner);
 
 /* Working directory of a job: jobs_dir/<id>, into buf. */
 const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
+
+/*
+ * The mark a job's run leaves when the stack ended while the run was
+ * alive (MT_JOBS_INTERRUPTED_MARK in its working directory, written by the
+ * undertaker before it killed the run): the run was stopped unfinished, so
+ * recovery runs the job again instead of calling its result unknown.
+ * mt_jobs_take_interrupted() removes the mark and tells whether it was
+ * there; every run takes it before it starts, so a mark never outlives
+ * the run it speaks of.
+ */
+#define MT_JOBS_INTERRUPTED_MARK ".muleteer-interrupted"
+bool mt_jobs_take_interrupted(const char *workdir);
 
 /* Register the HTTP API (api_jobs.c, api_tools.c). */
 int mt_jobs_api_register(mt_stack_t *stack);

@@ -19,7 +19,9 @@
  * it comes back, finds what is left of its processes (by the recorded pid,
  * or by the MULETEER_JOB_DIR in their environment when the pid was not
  * written yet), stops them and runs the job again; or, when they are gone,
- * records it as error, since their result is unknown.
+ * records it as error, since their result is unknown -- unless the
+ * undertaker marked the run as stopped unfinished when the whole stack
+ * ended (app.c), and then the job runs again too.
  */
 #define MT_LOG_NAME "muleteer.jobs.handler"
 
@@ -425,19 +427,21 @@ static void start_command(mt_handler_t *h, start_t *s)
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
-    /* The tool's environment, then the job's id. */
+    mt_jobs_take_interrupted(workdir); /* a mark left about an earlier run says nothing of this one */
+    /* The tool's environment, then the job's id and the stack's (for the undertaker: app.c). */
     size_t ntool_env = 0;
     const char *const *tool_env = mt_tool_environment(s->tool, &ntool_env);
-    const char **env = mt_calloc(ntool_env + 1, sizeof *env);
+    const char **env = mt_calloc(ntool_env + 2, sizeof *env);
     for (size_t i = 0; i < ntool_env; i++)
         env[i] = tool_env[i];
     char job_id_env[64];
     snprintf(job_id_env, sizeof job_id_env, "MULETEER_JOB_ID=%lld", (long long)s->id);
     env[ntool_env] = job_id_env;
+    env[ntool_env + 1] = ctx->stack_env;
     mt_run_spec_t spec = {
         .argv = s->argv,
         .env = env,
-        .env_count = ntool_env + 1,
+        .env_count = ntool_env + 2,
         .working_dir = workdir,
         .stdout_path = out_path,
         .stderr_path = err_path,
@@ -802,6 +806,9 @@ static void recover(mt_handler_t *h)
     for (size_t i = 0; i < n; i++) {
         mt_job_t *j = &jobs[i];
         int pid = j->external_id ? atoi(j->external_id) : 0;
+        /* Its leader ended and the pid went to another process: look for the run by its environment. */
+        if (pid > 0 && j->working_dir && !mt_run_is_ours(pid, j->working_dir))
+            pid = 0;
         /* Started, but its pid not written yet when the handler died: find it by its environment. */
         if (pid <= 0 && (j->state == MT_JOB_RUNNING || j->state == MT_JOB_DELETING) && j->working_dir)
             pid = mt_run_find_session(j->working_dir);
@@ -812,19 +819,31 @@ static void recover(mt_handler_t *h)
         case MT_JOB_QUEUED:
             queue_push(h, j->id);
             break;
-        case MT_JOB_RUNNING:
-            if (pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms)) {
+        case MT_JOB_RUNNING: {
+            /* Unfinished only while its command's leader lives: a group outliving its leader ran to the end. */
+            bool unfinished = pid > 0 && mt_run_freeze_unfinished(pid);
+            bool left = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+            if (unfinished) {
                 /* Still running, so unfinished: stopped now, it runs again from the start. */
                 if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                                &(mt_job_update_t){.info = "the handler restarted while the job ran: the unfinished "
                                                           "run was stopped and the job runs again"}) == 1)
                     queue_push(h, j->id);
+            } else if (j->working_dir && mt_jobs_take_interrupted(j->working_dir)) {
+                /* Gone, but killed unfinished by the undertaker when the stack ended (app.c). */
+                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                               &(mt_job_update_t){.info = "the stack ended while the job ran: the unfinished run "
+                                                          "was stopped then, and the job runs again"}) == 1)
+                    queue_push(h, j->id);
             } else {
                 fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
-                         "the handler restarted while the job was running and its processes are gone: "
-                         "its result is unknown");
+                         left ? "the handler restarted after the job's command had ended (what it left running "
+                                "was stopped): its result is unknown"
+                              : "the handler restarted while the job was running and its processes are gone: "
+                                "its result is unknown");
             }
             break;
+        }
         case MT_JOB_DELETING:
             if (pid > 0)
                 mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);

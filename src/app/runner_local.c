@@ -55,6 +55,7 @@ struct mt_run {
     mt_run_done_cb done_cb;
     void *data;
     char *prog;              /* argv[0], for log lines */
+    char *job_dir_env;       /* "MULETEER_JOB_DIR=...": finds what left the group, after a cancel or walltime */
     int pid;                 /* leader = process group = session */
     double walltime_s;
     unsigned kill_grace_ms;
@@ -128,6 +129,7 @@ static void on_close(uv_handle_t *handle)
     close(run->pidfd);
     run->done_cb(run, &run->result, run->data);
     free(run->prog);
+    free(run->job_dir_env);
     free(run);
 }
 
@@ -179,6 +181,17 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
      */
     if (kill(-run->pid, SIGKILL) == 0)
         mt_debug("job process group %d (%s): SIGKILL to what the command left behind", run->pid, run->prog);
+    /*
+     * A run the runner stopped (cancel, walltime) must end whole, even what
+     * left its group and session (setsid): that still names its working
+     * directory. A /proc scan, so only on this rare path.
+     */
+    if (run->stop != MT_RUN_STOP_NONE) {
+        int n = mt_run_end_tagged(run->job_dir_env, 1000, NULL, NULL);
+        if (n > 0)
+            mt_notice("job process group %d (%s): killed %d process%s that had left the group", run->pid, run->prog,
+                      n, n == 1 ? "" : "es");
+    }
 
     mt_debug("job process %d (%s) ended: %s", run->pid, run->prog, run->result.why[0] ? run->result.why : "exited 0");
     uv_close((uv_handle_t *)&run->exit_poll, on_close);
@@ -491,9 +504,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->timer.data = run;
     if (spec->walltime_s > 0)
         uv_timer_start(&run->timer, on_timer, walltime_ms(spec->walltime_s), 0);
+    run->job_dir_env = job_dir_env;
+    job_dir_env = NULL;
 
     free(envp);
-    free(job_dir_env);
     if (err_fd != out_fd)
         close(err_fd);
     close(out_fd);
@@ -619,6 +633,7 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     mt_notice("stopping job process group %d left by a previous handler: SIGTERM", pid);
     if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
         mt_error("process group %d: kill(SIGTERM) failed: %s", pid, strerror(errno));
+    (void)kill(-pid, SIGCONT); /* frozen by mt_run_freeze_unfinished(): let it take the SIGTERM */
     if (wait_group_gone(pid, grace_ms))
         return true;
     mt_notice("job process group %d still alive %u ms after SIGTERM: SIGKILL", pid, grace_ms);
@@ -627,6 +642,37 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms)
     if (!wait_group_gone(pid, 1000))
         mt_warn("job process group %d still alive 1 s after SIGKILL", pid);
     return true;
+}
+
+static char proc_state(long pid);
+static bool state_settled(char st);
+
+bool mt_run_freeze_unfinished(int pid)
+{
+    if (pid <= 1 || getsid(pid) != pid)
+        return false; /* leader gone (the command ended), or the pid is not a job's leader any more */
+    if (kill(-pid, SIGSTOP) < 0)
+        return false;
+    int64_t settle_by = mt_clock_ms() + 200;
+    char st;
+    while (!state_settled(st = proc_state(pid)) && mt_clock_ms() < settle_by)
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    return st != 0 && st != 'Z' && st != 'X';
+}
+
+static bool environ_has(long pid, const char *entry, size_t entry_len);
+
+bool mt_run_is_ours(int pid, const char *working_dir)
+{
+    char st = proc_state(pid);
+    if (st == 0 || st == 'Z' || st == 'X')
+        return true; /* no live leader: while any member of its group lives, the pid cannot be reused */
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(working_dir);
+    char *entry = mt_malloc(len + 1);
+    snprintf(entry, len + 1, "%s=%s", MT_RUN_JOB_DIR_VAR, working_dir);
+    bool ours = environ_has(pid, entry, len);
+    free(entry);
+    return ours;
 }
 
 /* Does /proc/PID/environ hold `entry` (KEY=VALUE) as one whole entry? */
@@ -688,4 +734,146 @@ int mt_run_find_session(const char *working_dir)
         closedir(proc);
     free(entry);
     return sid;
+}
+
+/* ------------------------------------------------------------------ */
+/* The end of a stack                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The whole /proc/PID/environ, NUL-terminated entries plus one more NUL; NULL if unreadable or empty (zombies). */
+static char *read_environ(long pid, size_t *len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 8192, n = 0;
+    char *buf = mt_malloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            buf = mt_realloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (n == 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The entry of env (from read_environ) that starts with prefix, or NULL. */
+static const char *environ_find(const char *env, size_t len, const char *prefix, size_t prefix_len, bool whole)
+{
+    for (const char *e = env; e < env + len; e += strlen(e) + 1)
+        if (strncmp(e, prefix, prefix_len) == 0 && (!whole || e[prefix_len] == '\0'))
+            return e;
+    return NULL;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if the process is gone. */
+static char proc_state(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rparen = strrchr(buf, ')');
+    char state = 0;
+    if (!rparen || sscanf(rparen + 1, " %c", &state) != 1)
+        return 0;
+    return state;
+}
+
+static bool state_settled(char st)
+{
+    return st == 0 || st == 'T' || st == 't' || st == 'Z' || st == 'X';
+}
+
+int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                      void *data)
+{
+    size_t entry_len = strlen(entry);
+    int64_t deadline = mt_clock_ms() + ms;
+    int killed = 0;
+    long self = (long)getpid();
+    for (;;) {
+        /* Find them, with their job directories (read now: a killed process's environ is gone). */
+        long *pids = NULL;
+        char **dirs = NULL;
+        size_t n = 0, cap = 0;
+        DIR *proc = opendir("/proc");
+        struct dirent *de;
+        while (proc && (de = readdir(proc)) != NULL) {
+            char *end;
+            long pid = strtol(de->d_name, &end, 10);
+            if (pid <= 1 || *end != '\0' || pid == self)
+                continue;
+            size_t len;
+            char *env = read_environ(pid, &len);
+            if (!env)
+                continue;
+            if (environ_find(env, len, entry, entry_len, true)) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    pids = mt_realloc(pids, cap * sizeof *pids);
+                    dirs = mt_realloc(dirs, cap * sizeof *dirs);
+                }
+                const char *dir = environ_find(env, len, MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR, false);
+                pids[n] = pid;
+                dirs[n++] = dir ? mt_strdup(dir + sizeof MT_RUN_JOB_DIR_VAR) : NULL;
+            }
+            free(env);
+        }
+        if (proc)
+            closedir(proc);
+        if (n == 0)
+            break;
+
+        /* Freeze them: a frozen process can neither finish nor start another. */
+        for (size_t i = 0; i < n; i++)
+            kill((pid_t)pids[i], SIGSTOP);
+        int64_t settle_by = mt_clock_ms() + 200;
+        for (size_t i = 0; i < n; i++)
+            while (!state_settled(proc_state(pids[i])) && mt_clock_ms() < settle_by)
+                nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+        /* Alive once frozen (or not yet settled: not finished either): its run was interrupted. */
+        for (size_t i = 0; i < n; i++) {
+            char st = proc_state(pids[i]);
+            if (st != 0 && st != 'Z' && st != 'X' && dirs[i] && interrupted_cb)
+                interrupted_cb(dirs[i], data);
+        }
+        for (size_t i = 0; i < n; i++) {
+            pid_t pgid = getpgid((pid_t)pids[i]);
+            kill((pid_t)pids[i], SIGKILL);
+            if (pgid > 1 && pgid != getpgrp())
+                kill(-pgid, SIGKILL); /* members that dropped the environment go with their group */
+            free(dirs[i]);
+        }
+        killed += (int)n;
+        free(pids);
+        free(dirs);
+        if (mt_clock_ms() >= deadline) {
+            mt_warn("processes of this stack's jobs still appear after %u ms of killing them", ms);
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    return killed;
 }

@@ -24,8 +24,10 @@
  * files are given to that user too.
  *
  * Limits: a process that leaves the group (setsid(), setpgid()) escapes
- * both the cancel and the clean-up after the command exits; containing that
- * would take a cgroup. Descriptors the handler opened without O_CLOEXEC are
+ * the clean-up after a command that exits by itself (containing that would
+ * take a cgroup); after a cancel or a walltime, and when the whole stack
+ * dies, it is found by MULETEER_JOB_DIR / MULETEER_STACK_ID in its
+ * environment and killed -- unless it also cleared its environment. Descriptors the handler opened without O_CLOEXEC are
  * inherited by the command (libuv does not close them).
  *
  * Threading: a run belongs to the thread running its loop.
@@ -136,6 +138,28 @@ void mt_run_cancel(mt_run_t *run);
  */
 bool mt_run_stop_orphan(int pid, unsigned grace_ms);
 
+/*
+ * Recovery, before mt_run_stop_orphan(): had the run whose leader is pid
+ * not finished? True if the leader is still alive (not a zombie) and its
+ * own session leader (so not a reused pid); its group is then frozen
+ * (SIGSTOP), so that the answer cannot change before it is stopped --
+ * mt_run_stop_orphan() continues it with its SIGTERM. False when the
+ * leader has exited: the command ended, whatever its group still holds,
+ * and its result is unknown. Synchronous (up to ~200 ms).
+ */
+bool mt_run_freeze_unfinished(int pid);
+
+/*
+ * Recovery: may pid, recorded for the run in working_dir, still be taken
+ * for that run? False when a live process holds the pid without
+ * MULETEER_JOB_DIR=working_dir in its environment: the run's leader ended
+ * and its pid went to another process -- another job's command, maybe,
+ * which is a session leader too. True otherwise (no live process has the
+ * pid: whatever is left of its group is the run's, as the kernel does not
+ * reuse the id of a group that still has members).
+ */
+bool mt_run_is_ours(int pid, const char *working_dir);
+
 /* The variable in every command's environment that names its working directory. */
 #define MT_RUN_JOB_DIR_VAR "MULETEER_JOB_DIR"
 
@@ -149,5 +173,20 @@ bool mt_run_stop_orphan(int pid, unsigned grace_ms);
  * is none (or /proc cannot be read). Synchronous; for start-up only.
  */
 int mt_run_find_session(const char *working_dir);
+
+/*
+ * The end of a stack: stop for good every live process whose environment
+ * holds `entry` (KEY=VALUE exactly; the handler puts its stack's
+ * MULETEER_STACK_ID in every command's environment) -- a command and
+ * whatever it started, inside its process group or outside it (setsid),
+ * as long as it kept the environment. Each round freezes them all
+ * (SIGSTOP), calls interrupted_cb with the MULETEER_JOB_DIR value of each
+ * one that was still alive once frozen (it had not finished; a process
+ * that exited first is not reported), then SIGKILLs them and their process
+ * groups. Rounds repeat until a scan of /proc finds none, or for up to ms.
+ * Returns how many processes were killed. Synchronous.
+ */
+int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                      void *data);
 
 #endif

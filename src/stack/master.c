@@ -22,6 +22,7 @@
 #include "common/mem.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
+#include "stack/undertaker.h"
 
 typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_DONE } phase_t;
 
@@ -180,7 +181,7 @@ static void reap(master_t *m)
             return;
         ssize_t slot = mt_proctable_find_pid(&m->stack->procs, pid);
         if (slot < 0)
-            continue; /* not ours (an exec helper already reaped elsewhere) */
+            continue; /* not in the table: the undertaker (it ended early), or an exec helper reaped elsewhere */
         mt_proc_t *p = proc(m, (size_t)slot);
         const char *name = mt_proctable_server_name(&m->stack->procs, (size_t)slot);
         char how[128];
@@ -355,6 +356,15 @@ int mt_master_run(mt_stack_t *stack)
     master_t m = {.stack = stack, .phase = PHASE_RUNNING, .reload_slot = -1};
     m.slots = mt_calloc(stack->procs.nprocs, sizeof *m.slots);
 
+    /* First, before any child holds a copy of what it must not: see undertaker.h. */
+    char err[512];
+    pid_t undertaker = mt_undertaker_start(stack, err, sizeof err);
+    if (undertaker < 0) {
+        mt_alert("%s", err);
+        free(m.slots);
+        return 1;
+    }
+
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -369,6 +379,7 @@ int mt_master_run(mt_stack_t *stack)
     if (m.signal_fd < 0) {
         mt_alert("signalfd() failed: %s", strerror(errno));
         free(m.slots);
+        mt_undertaker_finish(stack, undertaker, 10000);
         return 1;
     }
 
@@ -401,6 +412,7 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);
     close(m.signal_fd);
     free(m.slots);
+    mt_undertaker_finish(stack, undertaker, 10000);
     mt_info("stopped");
     return m.exit_status;
 }

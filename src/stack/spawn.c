@@ -143,6 +143,8 @@ pid_t mt_spawn(mt_stack_t *stack, size_t slot, int master_only_fd, char *err, si
         reset_signals();
         if (master_only_fd >= 0)
             close(master_only_fd);
+        if (stack->undertaker_fd >= 0)
+            close(stack->undertaker_fd); /* the undertaker must see EOF when the master goes, not later */
         close_foreign_fds(stack, slot);
         mt_stack__become(stack, slot);
         /* The master dropped --uid / --gid before forking: make sure, before any application code runs. */

@@ -303,6 +303,7 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     memset(stack, 0, sizeof *stack);
     stack->app = app;
     stack->listen_fd = -1;
+    stack->undertaker_fd = -1;
     stack->master_pid = getpid();
     stack->config = mt_config_create();
     stack->router = mt_router_create();

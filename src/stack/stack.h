@@ -39,6 +39,7 @@ struct mt_stack {
     char listen_addr[128];     /* as configured */
     int msg_send_timeout_ms;
     mt_creds_t creds;          /* --uid / --gid, resolved at start-up (privileges.h) */
+    int undertaker_fd;         /* master only: its end of the undertaker's pipe, -1 if none (closed in children) */
 };
 
 /* The loop of the calling thread (set by the web thread or mule that runs it). */
