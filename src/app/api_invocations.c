@@ -362,24 +362,6 @@ static void cancel_invocation(mt_request_t *req, mt_db_t *db, int64_t id)
     free(to_stop);
 }
 
-static int query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
-{
-    char buf[32];
-    if (mt_request_query_param(req, name, buf, sizeof buf) < 0) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    if (end == buf || *end || v < min || v > max) {
-        mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
-                         (long long)min, (long long)max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* GET /api/invocations: the scope's invocations, newest first, without their steps. */
 static void list_invocations(mt_request_t *req, mt_db_t *db)
 {
@@ -395,7 +377,8 @@ static void list_invocations(mt_request_t *req, mt_db_t *db)
     }
     bool by_workflow = mt_request_query_param(req, "workflow_id", workflow, sizeof workflow) >= 0;
     int64_t limit, offset, total = 0;
-    if (query_int(req, "limit", 100, 1, 1000, &limit) < 0 || query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
+    if (mt_request_query_int(req, "limit", 100, 1, 1000, &limit) < 0 ||
+        mt_request_query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
         return;
     mt_invocation_t *invs = NULL;
     size_t n = 0;

@@ -193,24 +193,6 @@ out:
 
 /* ---- GET /api/jobs ---- */
 
-static int query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
-{
-    char buf[32];
-    if (mt_request_query_param(req, name, buf, sizeof buf) < 0) {
-        *out = def;
-        return 0;
-    }
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    if (end == buf || *end || v < min || v > max) {
-        mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
-                         (long long)min, (long long)max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static void list_jobs(mt_request_t *req)
 {
     char state[32], tool[256], handler[256];
@@ -228,8 +210,8 @@ static void list_jobs(mt_request_t *req)
     if (mt_request_query_param(req, "handler", handler, sizeof handler) >= 0)
         f.handler = handler;
     int64_t limit, offset;
-    if (query_int(req, "limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT, &limit) < 0 ||
-        query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
+    if (mt_request_query_int(req, "limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT, &limit) < 0 ||
+        mt_request_query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
         return;
     mt_db_t *db = db_or_503(req);
     if (!db)

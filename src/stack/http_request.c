@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -360,6 +361,26 @@ int mt_request_query_param(const mt_request_t *req, const char *name, char *out,
         p = *seg_end == '&' ? seg_end + 1 : seg_end;
     }
     return -ENOENT;
+}
+
+int mt_request_query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+    char buf[32];
+    int n = mt_request_query_param(req, name, buf, sizeof buf);
+    if (n == -ENOENT) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = n < 0 ? 0 : strtoll(buf, &end, 10);
+    if (n <= 0 || *end || errno || v < min || v > max) {
+        mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 const char *mt_request_header(const mt_request_t *req, const char *name)

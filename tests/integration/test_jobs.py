@@ -113,6 +113,11 @@ def test_list_filters_paging_and_history(servers):
     assert doc["total"] == 5
     status, doc = s.get_json("/api/jobs?state=nonsense")
     assert status == 400
+    for bad in ("limit=0", "limit=1001", "limit=x", "offset=-1", "limit=" + "0" * 40 + "1", "offset="):
+        status, doc = s.get_json("/api/jobs?" + bad)
+        assert status == 400 and "query parameter" in doc["err_msg"], (bad, doc)
+    status, doc = s.get_json("/api/invocations?limit=" + "0" * 40 + "1")
+    assert status == 400, doc
     status, hist = s.get_json("/api/jobs/%s/history" % ids[0])
     assert [h["state"] for h in hist["history"]] == ["new", "queued", "running", "ok"]
 
