@@ -187,7 +187,7 @@ static int check_data_owners(mt_request_t *req, mt_db_t *db, const mt_workflow_t
         bool mine = rc == 0 && mt_jobs_visible(scope, job.user);
         mt_job_clear(&job);
         if (rc < 0 && rc != -ENOENT) {
-            mt_respond_error(req, 503, "input '%s': job %s cannot be read: %s", name, job_text, mt_db_errmsg(db));
+            mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "input '%s': job %s cannot be read", name, job_text);
             return -1;
         }
         if (!mine) {

@@ -140,7 +140,10 @@ static void create_job(mt_request_t *req)
     int vrc = mt_tool_validate(tool, json_is_object(inputs) ? inputs : NULL, mt_jobs_resolve_data, &scope, &params,
                                err, sizeof err);
     if (vrc < 0) {
-        mt_respond_error(req, vrc == -EIO ? 503 : 400, "%s", err);
+        if (vrc == -EIO || vrc == -EBUSY || vrc == -ENOSPC)
+            mt_api_respond_db_error(req, vrc, mt_db_errmsg(db), "%s", err);
+        else
+            mt_respond_error(req, 400, "%s", err);
         goto out;
     }
     mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack), .farm_exists = farm_exists_cb,

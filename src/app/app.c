@@ -103,7 +103,8 @@ int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, cha
     }
     if (rc < 0) {
         snprintf(err, errlen, rc == -ENOENT ? "job %lld does not exist" : "job %lld cannot be read", id);
-        return rc == -ENOENT ? -1 : -EIO; /* -EIO: the database failed, not the request */
+        /* A database failure keeps its cause (-EBUSY, -ENOSPC, else -EIO): the API answers 503 / 507. */
+        return rc == -ENOENT ? -1 : rc == -EBUSY || rc == -ENOSPC ? rc : -EIO;
     }
     rc = -1;
     const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, job.tool_id);
