@@ -91,14 +91,15 @@ def muleteer_run(o, tmp):
         stop(proc)
 
 
-def start_uwsgi(run, d):
+def start_uwsgi(run, d, warm_up):
     port = free_port()
     proc = subprocess.Popen(["sh", run, str(port)], env=dict(os.environ, OUT_DIR=d), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_http(port, "/?n=1")
-    time.sleep(1.5)  # the warm-up message is counted and reported after a quiet second
-    for p in glob.glob(os.path.join(d, "*_*")):
-        os.unlink(p)
+    wait_http(port, "/?n=%d" % warm_up)
+    if warm_up:
+        time.sleep(1.5)  # the warm-up message is counted and reported after a quiet second
+        for p in glob.glob(os.path.join(d, "*_*")):
+            os.unlink(p)
     return proc, port
 
 
@@ -107,7 +108,7 @@ def uwsgi_run(o, tmp):
     if not os.path.exists(run) or not shutil.which("uwsgi"):
         return None
     d = tempfile.mkdtemp(dir=tmp)
-    proc, port = start_uwsgi(run, d)
+    proc, port = start_uwsgi(run, d, 1)
     try:
         t0 = time.time()
         body = urllib.request.urlopen("http://127.0.0.1:%d/?n=%d" % (port, o.messages), timeout=120).read().decode()
@@ -118,7 +119,7 @@ def uwsgi_run(o, tmp):
     finally:
         stop_group(proc)
     d = tempfile.mkdtemp(dir=tmp)
-    proc, port = start_uwsgi(os.path.join(HERE, "peer-uwsgi-msg-latency", "run.sh"), d)
+    proc, port = start_uwsgi(os.path.join(HERE, "peer-uwsgi-msg-latency", "run.sh"), d, 0)
     try:
         n = int(o.msg_rate * 2)
         urllib.request.urlopen("http://127.0.0.1:%d/?n=%d&rate=%g" % (port, n, o.msg_rate), timeout=120).read()
