@@ -3,7 +3,9 @@
 Each server runs its jobs stack (2 web workers x 4 threads, 2 job-handler
 mules); one `true` job is created through POST /api/jobs and run, then wrk
 reads that job. Both servers stay up and are measured in turn within each
-round. Target: muleteer >= 10x the peer.
+round. Target: muleteer >= 10x the peer. Reported beside it: the same
+read from a second muleteer whose two web workers have one thread each, as
+in the http section (no mules: its web worker ran the job).
 """
 import os
 import time
@@ -24,18 +26,28 @@ def one_finished_job(port):
 
 def run(o, tmp):
     mt, mt_port = start_muleteer(jobs_stack_args(os.path.join(tmp, "dbread-data")))
+    # Web workers of one thread each, as in the http section; no mules, so the web worker runs the job.
+    one, one_port = start_muleteer(jobs_stack_args(os.path.join(tmp, "dbread-data-1"), mules=0,
+                                                   extra=["--threads", "1"]))
     peer, peer_port = start_peer(tmp) if peer_available() else (None, None)
-    ours, theirs = [], []
+    ours, ours_one, theirs = [], [], []
     try:
         mt_path = one_finished_job(mt_port)
+        one_path = one_finished_job(one_port)
         peer_path = one_finished_job(peer_port) if peer else None
         for r in range(o.rounds):
             ours.append(wrk(mt_port, mt_path, o.duration))
+            ours_one.append(wrk(one_port, one_path, o.duration))
             if peer:
                 theirs.append(wrk(peer_port, peer_path, o.duration))
-            say("round %d: muleteer %.0f req/s, peer %s" % (r + 1, ours[-1], theirs[-1] if theirs else "-"))
+            say("round %d: muleteer %.0f req/s (1 thread: %.0f), peer %s" % (r + 1, ours[-1], ours_one[-1],
+                                                                             theirs[-1] if theirs else "-"))
     finally:
         stop(mt)
+        stop(one)
         if peer:
             stop_group(peer)
-    return [Figure("DB read GET /api/jobs/{id}", "req/s", ours, theirs, "peer", ("≥ 10× peer", "ratio>=", 10))]
+    return [Figure("DB read GET /api/jobs/{id}, 2 workers × 4 threads", "req/s", ours, theirs, "peer",
+                   ("≥ 10× peer", "ratio>=", 10)),
+            Figure("DB read GET /api/jobs/{id}, 2 workers × 1 thread", "req/s", ours_one, theirs, "peer",
+                   ("report", None, None))]
