@@ -2,7 +2,7 @@
  * muleteer-example: a small application on the stack's public API.
  *
  * It shows the three steps that put asynchronous work on mules: a message
- * type (the targets "record" and "count"), a handler registered for it, and
+ * type (the targets "record", "count" and "latency"), a handler registered for it, and
  * a send. The integration tests and `make bench` drive it over HTTP:
  *
  *   POST /example/send?farm=F&target=T&from=A&count=N[&wait=K][&rate=R][&stamp=1]
