@@ -6,7 +6,7 @@
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
 #   make chaos      the fault-injection suite (tests/integration, marker chaos) -- see docs/reliability.md
 #   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
-#   make bench      side-by-side benchmarks (nginx, uWSGI) -- see bench/README.md
+#   make bench      side-by-side benchmarks (nginx, uWSGI; ARGS=... for bench/run.sh) -- see bench/README.md
 #
 # Layers: src/stack (generic application server) -> build/libmuleteer.a;
 # src/app (the job application) + src/main.c -> build/muleteer.
@@ -138,10 +138,11 @@ fuzz:
 
 fuzz-targets: $(FUZZ_NAMES:%=$(B)/fuzz_%)
 
+# make bench ARGS="--only http,jobs --rounds 5" passes ARGS to bench/run.sh (see bench/run.sh --help).
 bench:
 	@scripts/install-deps.sh bench
 	$(MAKE) all
-	bench/run.sh
+	bench/run.sh $(ARGS)
 
 clean:
 	rm -rf build build-asan

@@ -2,22 +2,27 @@
  * muleteer-example: a small application on the stack's public API.
  *
  * It shows the three steps that put asynchronous work on mules: a message
- * type (the targets "record" and "count"), a handler registered for it, and
+ * type (the targets "record", "count" and "latency"), a handler registered for it, and
  * a send. The integration tests and `make bench` drive it over HTTP:
  *
- *   POST /example/send?farm=F&target=T&from=A&count=N[&wait=K]
+ *   POST /example/send?farm=F&target=T&from=A&count=N[&wait=K][&rate=R][&stamp=1]
  *        sends N messages whose payloads are the decimal numbers A..A+N-1
  *        to farm F (or mule=ID, or server=NAME) from the calling web
  *        thread. wait=K first holds the request until K such requests are
  *        waiting in this process (at most 10 s), so that K different web
- *        threads send at the same time.
+ *        threads send at the same time. rate=R paces the sends at R per
+ *        second; stamp=1 makes each payload the wall-clock time of its
+ *        send in microseconds instead (for the target "latency").
  *   POST /example/message?farm=F&target=T   sends the request body as one message.
  *
  * Mules: "record" appends each payload as a line to
  * <out-dir>/received.<mule id> (so a test can count every
  * message by content); "count" only counts, and a timer writes
  * "count first last" (wall-clock seconds of the first and last message) to
- * <out-dir>/count.<mule id> every 100 ms while it changes.
+ * <out-dir>/count.<mule id> every 100 ms while it changes; "latency" reads
+ * the payload as a send time (stamp=1) and the same timer writes every
+ * send->receive latency seen so far, in microseconds, one a line, to
+ * <out-dir>/latency.<mule id>.
  *
  * out-dir is the application's own option, in its own configuration
  * section: `--example.out-dir DIR`, `--set example.out-dir=DIR`,
@@ -48,7 +53,11 @@ typedef struct mule_state {
     double first, last;
     unsigned long long count_written;
     uv_timer_t flush_timer;
+    unsigned *latency_us; /* LATENCY_MAX samples, allocated at the first */
+    size_t latencies, latencies_written;
 } mule_state_t;
+
+#define LATENCY_MAX 1000000
 
 static mule_state_t mule;
 
@@ -92,12 +101,30 @@ static void write_count(mt_stack_t *stack)
     mule.count_written = mule.count;
 }
 
+static void write_latencies(mt_stack_t *stack)
+{
+    if (!mule.dir[0] || mule.latencies == mule.latencies_written)
+        return;
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/latency.%d", mule.dir, mt_stack_mule_id(stack));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    for (size_t i = 0; i < mule.latencies; i++)
+        fprintf(f, "%u\n", mule.latency_us[i]);
+    fclose(f);
+    rename(tmp, path);
+    mule.latencies_written = mule.latencies;
+}
+
 static void flush_timer_cb(uv_timer_t *timer)
 {
     mt_stack_t *stack = timer->data;
     if (mule.record_fd >= 0 && mule.record_len)
         record_flush();
     write_count(stack);
+    write_latencies(stack);
 }
 
 static void record_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
@@ -126,6 +153,21 @@ static void count_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
     if (mule.count++ == 0)
         mule.first = now;
     mule.last = now;
+}
+
+static void latency_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
+{
+    (void)stack;
+    (void)data;
+    char num[32];
+    size_t n = msg->len < sizeof num - 1 ? msg->len : sizeof num - 1;
+    memcpy(num, msg->payload, n);
+    num[n] = '\0';
+    double sent_us = strtod(num, NULL), now_us = wall_now() * 1e6;
+    if (!mule.latency_us && !(mule.latency_us = malloc(LATENCY_MAX * sizeof *mule.latency_us)))
+        return;
+    if (mule.latencies < LATENCY_MAX)
+        mule.latency_us[mule.latencies++] = now_us > sent_us ? (unsigned)(now_us - sent_us) : 0;
 }
 
 static void mule_start(mt_stack_t *stack, void *app_data)
@@ -228,6 +270,8 @@ static void send_cb(mt_request_t *req, void *data)
     long long from = mt_request_query_param(req, "from", num, sizeof num) >= 0 ? atoll(num) : 0;
     long long count = mt_request_query_param(req, "count", num, sizeof num) >= 0 ? atoll(num) : 1;
     long wait = mt_request_query_param(req, "wait", num, sizeof num) >= 0 ? atol(num) : 0;
+    double rate = mt_request_query_param(req, "rate", num, sizeof num) >= 0 ? atof(num) : 0;
+    int stamp = mt_request_query_param(req, "stamp", num, sizeof num) >= 0 && atoi(num) != 0;
     if (count < 0 || count > 100000000) {
         mt_respond_error(req, 400, "count must be between 0 and 100000000");
         return;
@@ -240,8 +284,16 @@ static void send_cb(mt_request_t *req, void *data)
     long long sent = 0;
     int rc = 0;
     for (long long i = 0; i < count; i++) {
+        if (rate > 0) {
+            double due = t0 + (double)i / rate, now = wall_now();
+            if (due > now) {
+                struct timespec ts = {(time_t)(due - now), (long)((due - now - (double)(time_t)(due - now)) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+        }
         char payload[32];
-        int n = snprintf(payload, sizeof payload, "%lld", from + i);
+        int n = stamp ? snprintf(payload, sizeof payload, "%.0f", wall_now() * 1e6)
+                      : snprintf(payload, sizeof payload, "%lld", from + i);
         rc = send_to(stack, &d, target, payload, (size_t)n);
         if (rc < 0)
             break;
@@ -285,6 +337,7 @@ static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     int rc;
     if ((rc = mt_register_message_handler(stack, "record", record_cb, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, "count", count_cb, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, "latency", latency_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "POST", "/example/send", 0, send_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "POST", "/example/message", 0, message_cb, NULL)) < 0) {
         snprintf(err, errlen, "registration failed: %s", mt_strerror(rc));

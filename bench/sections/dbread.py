@@ -1,0 +1,53 @@
+"""dbread: GET /api/jobs/{id}, a read that touches the database, with wrk against muleteer and the reference peer.
+
+Each server runs its jobs stack (2 web workers x 4 threads, 2 job-handler
+mules); one `true` job is created through POST /api/jobs and run, then wrk
+reads that job. Both servers stay up and are measured in turn within each
+round. Target: muleteer >= 10x the peer. Reported beside it: the same
+read from a second muleteer whose two web workers have one thread each, as
+in the http section (no mules: its web worker ran the job).
+"""
+import os
+import time
+
+from sections.common import Figure, http_json, jobs_stack_args, peer_available, say, start_muleteer, start_peer, \
+    stop, stop_group, wrk
+
+
+def one_finished_job(port):
+    job = http_json(port, "POST", "/api/jobs", {"tool_id": "true"})
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if http_json(port, "GET", "/api/jobs/%s" % job["id"]).get("state") in ("ok", "error"):
+            return "/api/jobs/%s" % job["id"]
+        time.sleep(0.05)
+    raise RuntimeError("job %s did not finish within 30 s" % job["id"])
+
+
+def run(o, tmp):
+    mt, mt_port = start_muleteer(jobs_stack_args(os.path.join(tmp, "dbread-data")))
+    # Web workers of one thread each, as in the http section; no mules, so the web worker runs the job.
+    one, one_port = start_muleteer(jobs_stack_args(os.path.join(tmp, "dbread-data-1"), mules=0,
+                                                   extra=["--threads", "1"]))
+    peer, peer_port = start_peer(tmp) if peer_available() else (None, None)
+    ours, ours_one, theirs = [], [], []
+    try:
+        mt_path = one_finished_job(mt_port)
+        one_path = one_finished_job(one_port)
+        peer_path = one_finished_job(peer_port) if peer else None
+        for r in range(o.rounds):
+            ours.append(wrk(mt_port, mt_path, o.duration))
+            ours_one.append(wrk(one_port, one_path, o.duration))
+            if peer:
+                theirs.append(wrk(peer_port, peer_path, o.duration))
+            say("round %d: muleteer %.0f req/s (1 thread: %.0f), peer %s" % (r + 1, ours[-1], ours_one[-1],
+                                                                             theirs[-1] if theirs else "-"))
+    finally:
+        stop(mt)
+        stop(one)
+        if peer:
+            stop_group(peer)
+    return [Figure("DB read GET /api/jobs/{id}, 2 workers × 4 threads", "req/s", ours, theirs, "peer",
+                   ("≥ 10× peer", "ratio>=", 10)),
+            Figure("DB read GET /api/jobs/{id}, 2 workers × 1 thread", "req/s", ours_one, theirs, "peer",
+                   ("report", None, None))]

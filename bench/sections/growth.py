@@ -1,0 +1,152 @@
+"""growth: does a job cost the same with a million finished jobs in the table, and with more mules than cores?
+
+(a) Table size. The database is prefilled from Python, straight into SQLite
+through muleteer's own schema (created by starting muleteer once on it),
+with jobs shaped like real finished `true` jobs: state 'ok', handler one of
+the farm's two mules, every time column set, a working_dir, and the four
+history rows (new, queued, running, ok) a real job leaves. It grows in place
+to 10,000, 100,000 and 1,000,000 jobs; at each size every round starts the
+jobs stack (2 web workers x 4 threads, 2 mules, accept-sync=normal) and
+measures create->start latency of new jobs at a modest steady rate
+(jobs_bench.py --rate, which includes the claim), and the latency of
+GET /api/jobs?limit=100 (newest first, with its total) from one keep-alive
+client. Target: flat, the 1M figure within 1.5x of the 10k one.
+
+(b) Mule count. A burst of `true` jobs (jobs_bench.py -c 8, default
+acceptance) through a job-handlers farm of 1, 2, 4, 8 and 32 mules on this
+2-core machine, a fresh server for every count in every round.
+Target: no collapse, 8 and 32 mules >= 0.8x the throughput of 2.
+"""
+import http.client
+import os
+import sqlite3
+import tempfile
+import time
+
+from sections.common import Figure, jobs_bench, jobs_stack_args, pct, say, start_muleteer, stop
+
+HISTORY_BEFORE_OK = (("new", "create_time", "NULL"), ("queued", "claim_time", "handler"),
+                     ("running", "start_time", "handler"))
+
+
+def create_schema(data_dir):
+    proc, _ = start_muleteer(jobs_stack_args(data_dir, mules=0))
+    stop(proc)
+
+
+def prefill(db_path, data_dir, upto, base_us):
+    """Add finished jobs to the database at db_path until it holds upto. Returns the seconds it took."""
+    t0 = time.time()
+    c = sqlite3.connect(db_path, isolation_level=None)
+    have = c.execute("SELECT count(*) FROM job").fetchone()[0]
+    first = (c.execute("SELECT max(id) FROM job").fetchone()[0] or 0) + 1
+    last = first + (upto - have) - 1
+    if last < first:
+        return 0.0
+    # A rollback journal while nothing else has the file open: one transaction of a million rows
+    # would otherwise build a WAL as large as the table before the checkpoint.
+    c.execute("PRAGMA journal_mode=DELETE")
+    c.execute("PRAGMA synchronous=OFF")
+    c.execute("PRAGMA cache_size=-200000")
+    c.execute("BEGIN")
+    rows = ("WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2) "
+            "SELECT i AS id, ?3 + i * 1000 AS create_time, ?3 + i * 1000 + 4000 AS claim_time, "
+            "?3 + i * 1000 + 5000 AS start_time, ?3 + i * 1000 + 10000 AS end_time, "
+            "'main.job-handlers.' || (1 + i % 2) AS handler FROM s")
+    # The history rows first, so that by rowid each job's read new, queued, running and then ok,
+    # which the insert trigger writes.
+    for state, time_col, handler in HISTORY_BEFORE_OK:
+        c.execute("INSERT INTO job_state_history (job_id, state, time, handler, info) "
+                  "SELECT id, '%s', %s, %s, NULL FROM (%s)" % (state, time_col, handler, rows),
+                  (first, last, base_us))
+    c.execute("INSERT INTO job (id, tool_id, tool_version, params, state, handler, destination, create_time, "
+              "update_time, claim_time, start_time, end_time, exit_code, runner, working_dir) "
+              "SELECT id, 'true', '1.0', '{}', 'ok', handler, 'job-handlers', create_time, end_time, claim_time, "
+              "start_time, end_time, 0, 'local', ?4 || '/jobs/' || id FROM (%s)" % rows,
+              (first, last, base_us, data_dir))
+    c.execute("COMMIT")
+    c.execute("PRAGMA journal_mode=WAL")
+    c.close()
+    return time.time() - t0
+
+
+def list_latency(port, seconds, most=300):
+    """GET /api/jobs?limit=100 from one keep-alive client for about seconds: per-request ms."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    out, deadline = [], time.time() + seconds
+    while len(out) < most and (time.time() < deadline or len(out) < 20):
+        t = time.perf_counter()
+        c.request("GET", "/api/jobs?limit=100")
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            raise RuntimeError("GET /api/jobs?limit=100 answered %d" % r.status)
+        out.append((time.perf_counter() - t) * 1000)
+    c.close()
+    return out
+
+
+def table_size(o, tmp):
+    sizes = [10000, 100000] if o.quick else [10000, 100000, 1000000]
+    data_dir = tempfile.mkdtemp(dir=tmp)
+    db = os.path.join(data_dir, "jobs.sqlite")
+    create_schema(data_dir)
+    base_us = int(time.time() * 1e6) - (max(sizes) + 1) * 1000 - 3600 * 1000000
+    steady = ["-n", "150" if o.quick else "400", "-c", "2", "--rate", "100"]
+    res = {}
+    for size in sizes:
+        took = prefill(db, data_dir, size, base_us)
+        say("prefilled to %d jobs in %.1f s (%.0f MB)" % (size, took, os.path.getsize(db) / 1e6))
+        res[size] = {"start_p50": [], "start_p99": [], "list_p50": [], "list_p99": []}
+        for r in range(o.rounds):
+            proc, port = start_muleteer(jobs_stack_args(data_dir, "normal"))
+            try:
+                j = jobs_bench(port, steady)
+                lat = list_latency(port, 1 if o.quick else 3)
+            finally:
+                stop(proc)
+            for k, v in (("start_p50", j["start_ms_p50"]), ("start_p99", j["start_ms_p99"]),
+                         ("list_p50", pct(lat, 50)), ("list_p99", pct(lat, 99))):
+                res[size][k].append(v)
+            say("%d jobs, round %d: create->start p50 %.2f p99 %.2f ms, stuck %d; list p50 %.2f p99 %.2f ms (%d)"
+                % (size, r + 1, j["start_ms_p50"], j["start_ms_p99"], j["stuck"], pct(lat, 50), pct(lat, 99),
+                   len(lat)))
+    figs = []
+    small = sizes[0]
+    label = lambda n: "{:,}".format(n)
+    for key, what in (("start_p50", "create→start p50"), ("start_p99", "create→start p99"),
+                      ("list_p50", "GET /api/jobs?limit=100 p50"), ("list_p99", "GET /api/jobs?limit=100 p99")):
+        figs.append(Figure("%s, %s jobs" % (what, label(small)), "ms", res[small][key], digits=2))
+        for size in sizes[1:]:
+            flat = ("≤ 1.5× %s (flat)" % label(small), "ratio<=", 1.5) if size == sizes[-1] else ("report", None, None)
+            figs.append(Figure("%s, %s jobs" % (what, label(size)), "ms", res[size][key], res[small][key],
+                               "%s jobs" % label(small), flat, digits=2))
+    return figs
+
+
+def mule_count(o, tmp):
+    counts = [1, 2, 4, 8, 32]
+    burst = ["-n", "300" if o.quick else "1500", "-c", "8", "--timeout", "120"]
+    res = {n: [] for n in counts}
+    for r in range(o.rounds):
+        for n in counts:
+            proc, port = start_muleteer(jobs_stack_args(tempfile.mkdtemp(dir=tmp), "full", mules=n))
+            try:
+                j = jobs_bench(port, burst)
+            finally:
+                stop(proc)
+            if j["stuck"] or j["submit_errors"]:
+                raise RuntimeError("%d mules: %d jobs stuck, %d submissions failed" % (n, j["stuck"],
+                                                                                       j["submit_errors"]))
+            res[n].append(j["jobs_per_s"])
+        say("round %d: jobs/s by mule count %s" % (r + 1, {n: v[-1] for n, v in res.items()}))
+    figs = []
+    for n in counts:
+        target = ("≥ 0.8× 2 mules", "ratio>=", 0.8) if n > 4 else ("report", None, None)
+        figs.append(Figure("Jobs burst with %d mule%s on 2 cores" % (n, "" if n == 1 else "s"), "jobs/s", res[n],
+                           res[2] if n != 2 else [], "2 mules" if n != 2 else "", target))
+    return figs
+
+
+def run(o, tmp):
+    return table_size(o, tmp) + mule_count(o, tmp)
