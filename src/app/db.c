@@ -126,6 +126,11 @@ static const char *const migrations[] = {
     "CREATE INDEX job_user ON job (user) WHERE user IS NOT NULL;"
     "ALTER TABLE invocation ADD COLUMN user TEXT;"
     "CREATE INDEX invocation_user ON invocation (user) WHERE user IS NOT NULL;",
+    /* 5: a handler's jobs by state. Every poll asks for its jobs in 'new' or 'deleting'; on the
+     * handler-only index that walked every job the handler ever ran (half a second per poll with
+     * 500,000 finished jobs). The pair finds them directly, and still serves 'handler = ?' alone. */
+    "DROP INDEX job_handler;"
+    "CREATE INDEX job_handler_state ON job (handler, state) WHERE handler IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,
