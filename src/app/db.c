@@ -131,6 +131,12 @@ static const char *const migrations[] = {
      * 500,000 finished jobs). The pair finds them directly, and still serves 'handler = ?' alone. */
     "DROP INDEX job_handler;"
     "CREATE INDEX job_handler_state ON job (handler, state) WHERE handler IS NOT NULL;",
+    /* 6: the number of jobs, kept by triggers, so that the unfiltered list's total does not count
+     * every row (7.6 ms with 1,000,000 jobs). One row; a job insert updates it in the same page. */
+    "CREATE TABLE job_count (n INTEGER NOT NULL);"
+    "INSERT INTO job_count SELECT count(*) FROM job;"
+    "CREATE TRIGGER job_count_insert AFTER INSERT ON job BEGIN UPDATE job_count SET n = n + 1; END;"
+    "CREATE TRIGGER job_count_delete AFTER DELETE ON job BEGIN UPDATE job_count SET n = n - 1; END;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

@@ -356,8 +356,11 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
      * variants per query, each cached on the connection. */
     char sql[640];
     if (total) {
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM job");
-        build_where(sql, sizeof sql, filter);
+        /* Without a filter, the count the triggers keep (schema 6) instead of counting every row. */
+        bool filtered = filter->states || filter->tool_id || filter->handler || filter->user;
+        snprintf(sql, sizeof sql, filtered ? "SELECT count(*) FROM job" : "SELECT n FROM job_count");
+        if (filtered)
+            build_where(sql, sizeof sql, filter);
         sqlite3_stmt *st = mt_db__stmt(db, sql);
         if (!st)
             return mt_db__fail(db, SQLITE_ERROR, "count jobs");

@@ -149,6 +149,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              "DROP TRIGGER job_count_insert; DROP TRIGGER job_count_delete; DROP TABLE job_count;"
                               "DROP INDEX job_handler_state;"
                               "CREATE INDEX job_handler ON job (handler) WHERE handler IS NOT NULL;"
                               "DROP INDEX job_user; ALTER TABLE job DROP COLUMN user;"
@@ -166,8 +167,19 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE user IS NULL"), 1, "jobs from before have no owner");
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM workflow"), 0);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM invocation"), 0);
+    cr_assert_eq(raw_int(raw, "SELECT n FROM job_count"), 1, "the kept count starts from the jobs there are");
     sqlite3_close(raw);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+    add_job(db, "true", NULL, NULL);
+    mt_job_t *jobs = NULL;
+    size_t n = 0;
+    int64_t total = -1;
+    cr_assert_eq(mt_job_store_list(db, NULL, 10, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(total, 2, "the unfiltered total is the kept count, and an insert counts");
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++)
+        mt_job_clear(&jobs[i]);
+    free(jobs);
 }
 
 Test(job_store, workflows_are_stored_once_per_id_and_listed_in_id_order)
