@@ -32,6 +32,7 @@
 
 #include "common/mem.h"
 #include "common/yaml.h"
+#include "common/message.h"
 
 /* A job configuration is a few kilobytes; refuse anything absurd before parsing it. */
 #define MT__JOB_CONF_MAX_BYTES (16u << 20)
@@ -102,15 +103,6 @@ int mt_assign_method_parse(const char *name, mt_assign_method_t *out)
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Quoted names may hold line breaks (YAML "a\nb"): keep the message on one line. */
-static void mt__err_one_line(char *err)
-{
-    for (unsigned char *p = (unsigned char *)err; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-}
-
 static int mt__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int mt__fail(char *err, size_t errlen, const char *fmt, ...)
@@ -120,7 +112,7 @@ static int mt__fail(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
-        mt__err_one_line(err);
+        mt_message_one_line(err, errlen); /* quoted names may hold line breaks (YAML "a\nb") */
     }
     return -1;
 }
@@ -130,12 +122,11 @@ static int mt__error(mt__jc_ctx_t *ctx, int line, const char *fmt, ...) __attrib
 /* "FILE:LINE: message"; always returns -1. */
 static int mt__error(mt__jc_ctx_t *ctx, int line, const char *fmt, ...)
 {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_message_vformat_at(ctx->err, ctx->errlen, ctx->file, line > 0 ? line : 1, fmt, ap);
     va_end(ap);
-    return mt__fail(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line > 0 ? line : 1, msg);
+    return -1;
 }
 
 /* ------------------------------------------------------------------ */

@@ -38,6 +38,7 @@
 #include "app/values.h"
 #include "common/mem.h"
 #include "common/yaml.h"
+#include "common/message.h"
 
 #define MT__TOOL_ID_MAX 128
 #define MT__NAME_MAX 64             /* input and output names */
@@ -332,16 +333,10 @@ static int mt__error(mt__ctx_t *ctx, int line, const char *fmt, ...) __attribute
 
 static int mt__error(mt__ctx_t *ctx, int line, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_message_vformat_at(ctx->err, ctx->errlen, ctx->file, line, fmt, ap);
     va_end(ap);
-    if (line > 0)
-        snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line, msg);
-    else
-        snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->file, msg);
-    mt_value_one_line(ctx->err);
     return -EINVAL;
 }
 
@@ -1130,7 +1125,7 @@ int mt_toolbox_load(const char *dir, mt_toolbox_t **out, char *err, size_t errle
     if (!d) {
         rc = -errno;
         snprintf(err, errlen, "tools directory %s: %s", dir, strerror(errno));
-        mt_value_one_line(err);
+        mt_message_one_line(err, errlen);
         free(box);
         return rc;
     }
@@ -1170,7 +1165,7 @@ int mt_toolbox_load(const char *dir, mt_toolbox_t **out, char *err, size_t errle
         if (strcmp(box->tools[i - 1]->id, box->tools[i]->id) == 0) {
             snprintf(err, errlen, "%s: tool id '%s' is already defined at %s", box->tools[i]->origin,
                      box->tools[i]->id, box->tools[i - 1]->origin);
-            mt_value_one_line(err);
+            mt_message_one_line(err, errlen);
             rc = -EINVAL;
             goto error;
         }
@@ -1450,7 +1445,7 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
             snprintf(err, errlen, "unknown input '%s' (tool '%s' has %s%s)", mt_value_quote(key, strlen(key), q), tool->id,
                      list.data ? "inputs " : "no inputs", list.data ? list.data : "");
             free(list.data);
-            mt_value_one_line(err);
+            mt_message_one_line(err, errlen);
             return -EINVAL;
         }
     }
@@ -1480,7 +1475,7 @@ int mt_tool_validate(const mt_tool_t *tool, const json_t *inputs, mt_data_resolv
     }
     if (rc < 0) {
         json_decref(params);
-        mt_value_one_line(err);
+        mt_message_one_line(err, errlen);
         return rc;
     }
     *params_out = params;
@@ -1577,7 +1572,7 @@ int mt_tool_build_argv(const mt_tool_t *tool, const json_t *params, char ***argv
     return 0;
 
 error:
-    mt_value_one_line(err);
+    mt_message_one_line(err, errlen);
     mt_tool_argv_free(argv);
     return rc;
 }

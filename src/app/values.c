@@ -38,13 +38,6 @@ const char *mt_value_quote(const char *value, size_t len, char *out)
     return out;
 }
 
-void mt_value_one_line(char *message)
-{
-    for (; *message; message++)
-        if ((unsigned char)*message < 0x20 || *message == 0x7f)
-            *message = ' ';
-}
-
 bool mt_value_is_name(const char *s, size_t maxlen)
 {
     size_t n = strlen(s);

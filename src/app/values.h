@@ -23,8 +23,6 @@
  */
 const char *mt_value_quote(const char *value, size_t len, char *out);
 
-/* Control characters of a finished message become spaces: errors are one line. */
-void mt_value_one_line(char *message);
 
 /* [A-Za-z_][A-Za-z0-9_]*, at most maxlen bytes: input and variable names. */
 bool mt_value_is_name(const char *s, size_t maxlen);

@@ -41,6 +41,7 @@
 #include "app/values.h"
 #include "common/mem.h"
 #include "common/yaml.h"
+#include "common/message.h"
 
 #define MT__WF_ID_MAX 128              /* workflow and step ids, as tool ids */
 #define MT__WF_NAME_MAX 64             /* workflow input names, as tool input names */
@@ -131,13 +132,6 @@ static void mt__buf_add_list(mt_value_buf_t *buf, const char *name)
     if (buf->len)
         mt_value_buf_add(buf, ", ", 2);
     mt_value_buf_add(buf, name, strlen(name));
-}
-
-/* Control characters in a finished message become spaces: errors are one line. */
-static void mt__one_line(char *err, size_t errlen)
-{
-    if (err && errlen > 0)
-        mt_value_one_line(err);
 }
 
 /* The type named `name` (as mt_tool_input_type_name spells it), or -1. */
@@ -360,16 +354,10 @@ static int mt__fail(mt__parse_t *p, int line, const char *fmt, ...) __attribute_
 
 static int mt__fail(mt__parse_t *p, int line, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_message_vformat_at(p->err, p->errlen, p->origin, line, fmt, ap);
     va_end(ap);
-    if (line > 0)
-        snprintf(p->err, p->errlen, "%s:%d: %s", p->origin, line, msg);
-    else
-        snprintf(p->err, p->errlen, "%s: %s", p->origin, msg);
-    mt__one_line(p->err, p->errlen);
     return -1;
 }
 
@@ -1082,19 +1070,19 @@ int mt_workflow_load_file(const char *path, const mt_toolbox_t *tools, mt_workfl
     *out = NULL;
     if (stat(path, &st) != 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        mt__one_line(err, errlen);
+        mt_message_one_line(err, errlen);
         return -1;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > MT__WF_TEXT_MAX) {
         snprintf(err, errlen, "%s: %s", path,
                  S_ISREG(st.st_mode) ? "larger than 1 MiB: not a workflow" : "not a regular file");
-        mt__one_line(err, errlen);
+        mt_message_one_line(err, errlen);
         return -1;
     }
     FILE *fp = fopen(path, "r");
     if (!fp) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        mt__one_line(err, errlen);
+        mt_message_one_line(err, errlen);
         return -1;
     }
     char *text = mt_malloc(MT__WF_TEXT_MAX + 1);
@@ -1103,7 +1091,7 @@ int mt_workflow_load_file(const char *path, const mt_toolbox_t *tools, mt_workfl
     fclose(fp);
     if (failed) {
         snprintf(err, errlen, "%s: cannot read", path);
-        mt__one_line(err, errlen);
+        mt_message_one_line(err, errlen);
         free(text);
         return -1;
     }
@@ -1198,7 +1186,7 @@ int mt_workflow_check_inputs(const mt_workflow_t *wf, const json_t *inputs, json
             snprintf(err, errlen, "unknown input '%s' (workflow '%s' has %s%s)", mt_value_quote(key, strlen(key), q), wf->id,
                      list.data ? "inputs " : "no inputs", list.data ? list.data : "");
             free(list.data);
-            mt__one_line(err, errlen);
+            mt_message_one_line(err, errlen);
             return -1;
         }
     }
@@ -1217,7 +1205,7 @@ int mt_workflow_check_inputs(const mt_workflow_t *wf, const json_t *inputs, json
             checked = json_incref(in->default_value);
         } else if (mt__check_type(in->type, value, &checked, reason, sizeof reason) < 0) {
             snprintf(err, errlen, "input '%s': %s", in->name, reason);
-            mt__one_line(err, errlen);
+            mt_message_one_line(err, errlen);
             json_decref(normalized);
             return -1;
         }

@@ -42,6 +42,7 @@
 #include "common/log_format.h"
 #include "common/mem.h"
 #include "common/yaml.h"
+#include "common/message.h"
 
 #define MT__HANDLER_CLASSES "StreamHandler, FileHandler or WatchedFileHandler"
 #define MT__LEVEL_NAMES "DEBUG, INFO, NOTICE, WARNING, ERROR, CRITICAL or NOTSET"
@@ -76,37 +77,6 @@ static int mt__fail(const mt__err_t *e, int line, const char *where, const char 
     return -1;
 }
 
-/* Escape control characters (keys and values may hold line breaks) so the error stays one line. */
-static void mt__err_one_line(char *err, size_t errlen)
-{
-    if (!err || errlen == 0)
-        return;
-    const unsigned char *p = (const unsigned char *)err;
-    while (*p >= 0x20 && *p != 0x7f)
-        p++;
-    if (!*p)
-        return;
-    char *copy = mt_strdup(err);
-    size_t n = 0;
-    for (p = (const unsigned char *)copy; *p; p++) {
-        char esc[5];
-        if (*p == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else if (*p == '\r')
-            snprintf(esc, sizeof esc, "\\r");
-        else if (*p < 0x20 || *p == 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", *p);
-        else
-            snprintf(esc, sizeof esc, "%c", *p);
-        size_t k = strlen(esc);
-        if (n + k >= errlen)
-            break;
-        memcpy(err + n, esc, k);
-        n += k;
-    }
-    err[n] = '\0';
-    free(copy);
-}
 
 /* ------------------------------------------------------------------ */
 /* Levels and values shared by both forms                              */
@@ -977,7 +947,7 @@ out:
     mt__ini_ctx_free(&ctx);
     if (rc < 0) {
         mt_log_conf_free(out);
-        mt__err_one_line(err, errlen);
+        mt_message_one_line(err, errlen);
     }
     return rc;
 }
@@ -1509,7 +1479,7 @@ int mt_log_conf_load_yaml(const char *path, mt_log_conf_t *out, char *err, size_
 out:
     if (rc < 0) {
         mt_log_conf_free(out);
-        mt__err_one_line(err, errlen);
+        mt_message_one_line(err, errlen);
     }
     mt_yaml_doc_free(&y);
     free(text);

@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/message.h"
 
 typedef struct mt__value {
     char *value; /* normalized text, owned */
@@ -291,34 +292,6 @@ const char *mt_source_format(const mt_source_t *src, char *buf, size_t len)
     return buf;
 }
 
-void mt_config__err_one_line(char *err, size_t errlen)
-{
-    const unsigned char *p = (const unsigned char *)err;
-    while (*p >= 0x20 && *p != 0x7f)
-        p++;
-    if (!*p || errlen == 0)
-        return; /* nothing to escape */
-    char *copy = mt_strdup(err);
-    size_t n = 0;
-    for (p = (const unsigned char *)copy; *p; p++) {
-        char esc[5];
-        if (*p == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else if (*p == '\r')
-            snprintf(esc, sizeof esc, "\\r");
-        else if (*p < 0x20 || *p == 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", *p);
-        else
-            snprintf(esc, sizeof esc, "%c", *p);
-        size_t k = strlen(esc);
-        if (n + k >= errlen)
-            break;
-        memcpy(err + n, esc, k);
-        n += k;
-    }
-    err[n] = '\0';
-    free(copy);
-}
 
 /* "WHERE: option 'NAME': MESSAGE" ("--NAME" on the command line). */
 static void mt__option_error(char *err, size_t errlen, const mt_source_t *src, const char *name, const char *fmt,
@@ -629,7 +602,7 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
 
 out:
     if (rc < 0)
-        mt_config__err_one_line(err, errlen);
+        mt_message_one_line(err, errlen);
     for (size_t i = 0; i < pending.count; i++)
         free(pending.items[i].arg);
     free(pending.items);

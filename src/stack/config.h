@@ -181,12 +181,5 @@ int mt_config__set(mt_config_t *cfg, int sect, const char *name, const char *val
 /* Append a pool; takes ownership of its strings. */
 void mt_config__add_pool(mt_config_t *cfg, const mt_config_pool_t *pool);
 
-/*
- * Keep an error message on one line: control characters (a line break in
- * a YAML key or value, a CR inside an INI line) become escapes ("\n",
- * "\r", "\x09"), the result cut to errlen. The loaders apply it to errors
- * that quote the file's content, mt_config_load() to every error.
- */
-void mt_config__err_one_line(char *err, size_t errlen);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "stack/config.h"
+#include "common/message.h"
 
 typedef struct mt__ini_ctx {
     mt_config_t *cfg;
@@ -111,7 +112,7 @@ int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, 
     fclose(fp);
 
     if (ctx.failed) {
-        mt_config__err_one_line(err, errlen); /* the line may hold a CR */
+        mt_message_one_line(err, errlen); /* the line may hold a CR */
         return -1;
     }
     if (read_error) {

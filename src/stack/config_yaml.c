@@ -27,6 +27,7 @@
 #include "stack/config.h"
 #include "common/mem.h"
 #include "common/yaml.h"
+#include "common/message.h"
 
 /* Upper bound of a pool's processes, as for --mules. */
 #define MT__POOL_PROCESSES_MAX 1024
@@ -42,12 +43,10 @@ static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...) _
 
 static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_message_vformat_at(ctx->err, ctx->errlen, ctx->file, line, fmt, ap);
     va_end(ap);
-    snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->file, line, msg);
     return -1;
 }
 
@@ -409,7 +408,7 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
 
 out:
     if (rc < 0)
-        mt_config__err_one_line(err, errlen); /* keys and values may hold line breaks */
+        mt_message_one_line(err, errlen); /* keys and values may hold line breaks */
     mt_yaml_doc_free(&y);
     free(text);
     fclose(fp);
