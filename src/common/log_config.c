@@ -43,6 +43,7 @@
 #include "common/mem.h"
 #include "common/yaml.h"
 #include "common/message.h"
+#include "common/ini_reader.h"
 
 #define MT__HANDLER_CLASSES "StreamHandler, FileHandler or WatchedFileHandler"
 #define MT__LEVEL_NAMES "DEBUG, INFO, NOTICE, WARNING, ERROR, CRITICAL or NOTSET"
@@ -416,33 +417,12 @@ static void mt__ini_note_line(mt__ini_ctx_t *ctx, const char *text)
     ctx->current = (long)ctx->nsections++;
 }
 
-/* fgets() for inih, counting lines, refusing overlong ones and NUL bytes (as stack/config_ini.c). */
+/* inih's reader: lines counted, NUL bytes and overlong lines refused (ini_reader.h), then noted. */
 static char *mt__ini_reader_cb(char *str, int num, void *stream)
 {
     mt__ini_ctx_t *ctx = stream;
-    if (ctx->failed || num < 1)
+    if (!mt_ini_read_line(str, num, ctx->fp, ctx->e.path, &ctx->line, &ctx->failed, ctx->e.buf, ctx->e.len))
         return NULL;
-    /* Filled with non-NULs first, fgets()'s terminator is the last NUL in the buffer. */
-    memset(str, '\n', (size_t)num);
-    if (!fgets(str, num, ctx->fp))
-        return NULL;
-    ctx->line++;
-    size_t len = (size_t)num - 1;
-    while (str[len] != '\0')
-        len--;
-    if (memchr(str, '\0', len)) {
-        mt__fail(&ctx->e, ctx->line, NULL, "NUL byte in the line");
-        ctx->failed = true;
-        return NULL;
-    }
-    if (num > 1 && len == (size_t)num - 1 && str[len - 1] != '\n') {
-        int c = getc(ctx->fp);
-        if (c != '\n' && c != EOF) {
-            mt__fail(&ctx->e, ctx->line, NULL, "line too long (longer than %d bytes)", num - 2);
-            ctx->failed = true;
-            return NULL;
-        }
-    }
     mt__ini_note_line(ctx, str);
     return ctx->failed ? NULL : str;
 }
@@ -1417,32 +1397,6 @@ static int mt__yaml_root(const mt__err_t *e, mt_log_conf_t *conf, struct fy_node
     return mt__yaml_logging(e, conf, logging, logging_line);
 }
 
-/* The whole file, checked to be UTF-8 (see common/yaml.h): *len bytes, or NULL with the error set. */
-static char *mt__yaml_read(const mt__err_t *e, FILE *fp, size_t *len)
-{
-    size_t cap = 8192, n = 0, got;
-    char *text = mt_malloc(cap);
-    while ((got = fread(text + n, 1, cap - n, fp)) > 0) {
-        n += got;
-        if (n == cap)
-            text = mt_realloc(text, cap *= 2);
-    }
-    if (ferror(fp)) {
-        snprintf(e->buf, e->len, "%s: cannot read YAML", e->path);
-        free(text);
-        return NULL;
-    }
-    int line;
-    unsigned char bad;
-    if (mt_yaml_check_utf8(text, n, false, &line, &bad) < 0) {
-        mt__fail(e, line, NULL, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", bad);
-        free(text);
-        return NULL;
-    }
-    *len = n;
-    return text;
-}
-
 int mt_log_conf_load_yaml(const char *path, mt_log_conf_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -1457,7 +1411,7 @@ int mt_log_conf_load_yaml(const char *path, mt_log_conf_t *out, char *err, size_
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    text = mt__yaml_read(&e, fp, &len);
+    text = mt_yaml_read_file(fp, path, &len, err, errlen);
     if (!text)
         goto out;
 

@@ -3,9 +3,14 @@
  */
 #include "common/yaml.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/mem.h"
+#include "common/message.h"
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
 int mt_yaml_node_line(struct fy_node *node, int fallback)
@@ -144,6 +149,31 @@ int mt_yaml_parse_one(const char *text, size_t len, unsigned flags, mt_yaml_doc_
         }
     }
     return 0;
+}
+
+char *mt_yaml_read_file(FILE *fp, const char *path, size_t *len, char *err, size_t errlen)
+{
+    size_t cap = 8192, n = 0, got;
+    char *text = mt_malloc(cap);
+    while ((got = fread(text + n, 1, cap - n, fp)) > 0) {
+        n += got;
+        if (n == cap)
+            text = mt_realloc(text, cap *= 2);
+    }
+    if (ferror(fp)) {
+        mt_message_format_at(err, errlen, path, 0, "cannot read: %s", strerror(errno));
+        free(text);
+        return NULL;
+    }
+    int line;
+    unsigned char bad;
+    if (mt_yaml_check_utf8(text, n, false, &line, &bad) < 0) {
+        mt_message_format_at(err, errlen, path, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", bad);
+        free(text);
+        return NULL;
+    }
+    *len = n;
+    return text;
 }
 
 void mt_yaml_doc_free(mt_yaml_doc_t *y)

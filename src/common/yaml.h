@@ -11,6 +11,7 @@
 
 #include <libfyaml.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
@@ -30,6 +31,14 @@ bool mt_yaml_is_null(struct fy_node *node);
  * and *byte (the offending lead byte; 0 for a NUL) set.
  */
 int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line, unsigned char *byte);
+
+/*
+ * Read the whole of fp (the file `path`) and check it with
+ * mt_yaml_check_utf8 (NUL bytes allowed). Returns the text (*len bytes,
+ * caller frees), or NULL with "PATH: cannot read: REASON" or
+ * "PATH:LINE: not UTF-8 (byte 0xHH): YAML files must be UTF-8" in err.
+ */
+char *mt_yaml_read_file(FILE *fp, const char *path, size_t *len, char *err, size_t errlen);
 
 /* A libfyaml diagnostic output function that prints nothing (errors are collected instead). */
 void mt_yaml_diag_discard_cb(struct fy_diag *diag, void *user, const char *buf, size_t len);

@@ -17,6 +17,7 @@
 
 #include "stack/config.h"
 #include "common/message.h"
+#include "common/ini_reader.h"
 
 typedef struct mt__ini_ctx {
     mt_config_t *cfg;
@@ -29,41 +30,11 @@ typedef struct mt__ini_ctx {
     size_t errlen;
 } mt__ini_ctx_t;
 
-/* fgets() for inih, counting lines and refusing overlong ones and NUL bytes. */
+/* inih's reader: lines counted, NUL bytes and overlong lines refused (common/ini_reader.h). */
 static char *mt__ini_reader_cb(char *str, int num, void *stream)
 {
     mt__ini_ctx_t *ctx = stream;
-    if (ctx->failed || num < 1)
-        return NULL;
-    /*
-     * fgets() does not say how much it read, and strlen() stops at a NUL
-     * byte: a long line holding one would pass as short and its rest be
-     * read as a line of its own. So fill the buffer with non-NULs first:
-     * fgets()'s terminator is then the last NUL in it.
-     */
-    memset(str, '\n', (size_t)num);
-    if (!fgets(str, num, ctx->fp))
-        return NULL;
-    ctx->line++;
-    size_t len = (size_t)num - 1;
-    while (str[len] != '\0')
-        len--;
-    if (memchr(str, '\0', len)) {
-        snprintf(ctx->err, ctx->errlen, "%s:%d: NUL byte in the line", ctx->file, ctx->line);
-        ctx->failed = true;
-        return NULL;
-    }
-    if (num > 1 && len == (size_t)num - 1 && str[len - 1] != '\n') {
-        /* The buffer is full: fine only if the line ends right here. */
-        int c = getc(ctx->fp);
-        if (c != '\n' && c != EOF) {
-            snprintf(ctx->err, ctx->errlen, "%s:%d: line too long (longer than %d bytes)", ctx->file, ctx->line,
-                     num - 2);
-            ctx->failed = true;
-            return NULL;
-        }
-    }
-    return str;
+    return mt_ini_read_line(str, num, ctx->fp, ctx->file, &ctx->line, &ctx->failed, ctx->err, ctx->errlen);
 }
 
 /* The registered section that an INI [section] feeds, or -1 to skip it. */

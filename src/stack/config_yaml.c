@@ -343,37 +343,6 @@ static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
 
-/*
- * The whole file, checked to be UTF-8: libfyaml 0.7 (Debian 12) loops
- * forever on a malformed sequence inside a directive ("%\xdd", fixed
- * upstream since), and reads a UTF-16 file as an empty document. Returns
- * the text (*len bytes, caller frees), or NULL with err filled.
- */
-static char *mt__read_utf8(mt__yaml_ctx_t *ctx, FILE *fp, size_t *len)
-{
-    size_t cap = 8192, n = 0, got;
-    char *text = mt_malloc(cap);
-    while ((got = fread(text + n, 1, cap - n, fp)) > 0) {
-        n += got;
-        if (n == cap)
-            text = mt_realloc(text, cap *= 2);
-    }
-    if (ferror(fp)) {
-        snprintf(ctx->err, ctx->errlen, "%s: cannot read YAML", ctx->file);
-        free(text);
-        return NULL;
-    }
-    int line;
-    unsigned char bad;
-    if (mt_yaml_check_utf8(text, n, false, &line, &bad) < 0) {
-        mt__yaml_error(ctx, line, "not UTF-8 (byte 0x%02x): YAML files must be UTF-8", bad);
-        free(text);
-        return NULL;
-    }
-    *len = n;
-    return text;
-}
-
 int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen)
 {
     mt__yaml_ctx_t ctx = { cfg, NULL, err, errlen };
@@ -386,7 +355,7 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     if (!fp)
         return -1;
     ctx.file = mt_config__intern_file(cfg, path);
-    text = mt__read_utf8(&ctx, fp, &len);
+    text = mt_yaml_read_file(fp, ctx.file, &len, err, errlen);
     if (!text)
         goto out;
 
