@@ -347,19 +347,9 @@ static int mt__error(mt__ctx_t *ctx, int line, const char *fmt, ...)
  */
 static int mt__scalar(mt__ctx_t *ctx, struct fy_node *node, int line, const char *what, char **out)
 {
-    *out = NULL;
-    if (mt_yaml_is_null(node))
-        return mt__error(ctx, line, "%s must not be empty", what);
-    if (fy_node_get_type(node) != FYNT_SCALAR)
-        return mt__error(ctx, line, "%s must be a single value, not a %s", what,
-                         fy_node_get_type(node) == FYNT_MAPPING ? "mapping" : "list");
-    size_t len;
-    const char *text = fy_node_get_scalar(node, &len);
-    if (!text)
-        text = "";
-    if (memchr(text, '\0', len))
-        return mt__error(ctx, line, "%s contains a NUL byte", what);
-    *out = mt_strndup(text, len);
+    char why[64];
+    if (mt_yaml_scalar_dup(node, out, why, sizeof why) < 0)
+        return mt__error(ctx, line, "%s %s", what, why);
     return 0;
 }
 

@@ -151,6 +151,30 @@ int mt_yaml_parse_one(const char *text, size_t len, unsigned flags, mt_yaml_doc_
     return 0;
 }
 
+int mt_yaml_scalar_dup(struct fy_node *node, char **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    if (mt_yaml_is_null(node)) {
+        snprintf(why, whylen, "must not be empty");
+        return -1;
+    }
+    if (fy_node_get_type(node) != FYNT_SCALAR) {
+        snprintf(why, whylen, "must be a single value, not a %s",
+                 fy_node_get_type(node) == FYNT_MAPPING ? "mapping" : "list");
+        return -1;
+    }
+    size_t len;
+    const char *text = fy_node_get_scalar(node, &len);
+    if (!text)
+        text = "", len = 0;
+    if (memchr(text, '\0', len)) {
+        snprintf(why, whylen, "contains a NUL byte");
+        return -1;
+    }
+    *out = mt_strndup(text, len);
+    return 0;
+}
+
 char *mt_yaml_read_file(FILE *fp, const char *path, size_t *len, char *err, size_t errlen)
 {
     size_t cap = 8192, n = 0, got;

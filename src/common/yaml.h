@@ -33,6 +33,14 @@ bool mt_yaml_is_null(struct fy_node *node);
 int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line, unsigned char *byte);
 
 /*
+ * The text of a non-null scalar as a new string in *out (caller frees).
+ * Otherwise -1, *out NULL, and in why what is wrong, worded to follow the
+ * caller's name for the value: "must not be empty", "must be a single
+ * value, not a mapping" (or "list"), "contains a NUL byte".
+ */
+int mt_yaml_scalar_dup(struct fy_node *node, char **out, char *why, size_t whylen);
+
+/*
  * Read the whole of fp (the file `path`) and check it with
  * mt_yaml_check_utf8 (NUL bytes allowed). Returns the text (*len bytes,
  * caller frees), or NULL with "PATH: cannot read: REASON" or
