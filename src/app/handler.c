@@ -406,6 +406,8 @@ out:
     return rc;
 }
 
+static void run_started(mt_run_t *run, int pid, void *data);
+
 /* Start a job that is `running` in the database; on failure it goes to error at the next flush. */
 static void start_command(mt_handler_t *h, start_t *s)
 {
@@ -448,6 +450,7 @@ static void start_command(mt_handler_t *h, start_t *s)
         .walltime_s = mt_tool_walltime(s->tool),
         .kill_grace_ms = (unsigned)ctx->cancel_grace_ms,
         .run_as = ctx->job_creds,
+        .started_cb = run_started,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
@@ -463,11 +466,19 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->next = h->running;
     h->running = rj;
     h->nrunning++;
-    mt_debug("job %lld: started %s, pid %d", (long long)s->id, s->argv[0], mt_run_pid(rj->run));
-    char pid[32];
-    snprintf(pid, sizeof pid, "%d", mt_run_pid(rj->run));
-    append_write(&h->pids, &h->npids, &h->pids_cap, s->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
-        mt_strdup(pid);
+}
+
+/* The command of a running job is now a process: record its pid (at the next write) for recovery. */
+static void run_started(mt_run_t *run, int pid, void *data)
+{
+    (void)run;
+    running_job_t *rj = data;
+    mt_handler_t *h = rj->handler;
+    mt_debug("job %lld: started, pid %d", (long long)rj->id, pid);
+    char text[32];
+    snprintf(text, sizeof text, "%d", pid);
+    append_write(&h->pids, &h->npids, &h->pids_cap, rj->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
+        mt_strdup(text);
 }
 
 /*
@@ -779,7 +790,7 @@ void mt_handler_stop(mt_handler_t *h)
     flush(h, true);    /* the results already in, and the pids */
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
-        mt_run_stop_orphan(mt_run_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
+        mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
         int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                             &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
                                                        "was stopped and the job runs again"});

@@ -5,11 +5,21 @@
  * copy of the handler's page tables, several times cheaper than the fork()
  * uv_spawn() does, which matters at hundreds of jobs per second) in a new
  * session, and watched through a pidfd: the pidfd becomes readable when the
- * command exits, and then we reap it. A run owns two handles: a uv_poll_t
- * on that pidfd and one uv_timer_t that first counts the walltime, then --
+ * command exits, and then we reap it.
+ *
+ * posix_spawn() returns only once the child has called exec, and exec of
+ * even /bin/true takes milliseconds on a busy machine: a loop blocked that
+ * long would hold back every message and claim behind it. So mt_run_start()
+ * does the checks and opens the files on the loop, then hands the
+ * posix_spawn() itself to the spawner, one thread per process, which tells
+ * the run's loop through a uv_async_t once the command is running (or could
+ * not be started). Only the calling thread waits in a vfork: the loop runs on.
+ *
+ * A run owns three handles: that uv_async_t; a uv_poll_t on the pidfd, once
+ * there is one; and one uv_timer_t that first counts the walltime, then --
  * once SIGTERM has been sent, by the walltime or by a cancel -- the grace
  * before SIGKILL. When the command exits, whatever is left of its process
- * group is killed, both handles are closed, and the last close callback
+ * group is killed, the handles are closed, and the last close callback
  * reports the result and frees the run.
  *
  * With a job user (spec->run_as) the command is forked instead, since
@@ -25,7 +35,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -49,8 +61,10 @@ typedef enum {
 } mt_run_stop_t;
 
 struct mt_run {
+    uv_async_t spawned;      /* the spawner's word that pid (or spawn_error) is set */
     uv_poll_t exit_poll;     /* on pidfd: readable once the command has exited */
     int pidfd;
+    mt_run_started_cb started_cb;
     uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
     mt_run_done_cb done_cb;
     void *data;
@@ -64,6 +78,18 @@ struct mt_run {
     bool ended;              /* exit_cb ran: no more signals */
     int open_handles;        /* handles not yet closed; the result goes out at 0 */
     mt_run_result_t result;
+
+    /* What the spawner needs, owned by the run until the spawner has answered. */
+    char **argv, **envp;     /* packed copies: one allocation each */
+    char *working_dir;
+    int in_fd, out_fd, err_fd;
+    int spawn_error;         /* set by the spawner: 0, or the errno of posix_spawn() */
+    pid_t spawned_pid;       /* set by the spawner; pid takes it on the loop (on_spawned) */
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    bool prepared;           /* actions and attr are to be destroyed */
+    atomic_bool spawn_answered; /* spawn_error and pid are set (the spawner's last write) */
+    struct mt_run *next_spawn;
 };
 
 static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -85,6 +111,8 @@ static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 static void run_signal_group(mt_run_t *run, int sig)
 {
+    if (run->pid <= 0)
+        return; /* not started yet: kill(-0) would reach our own group */
     if (kill(-run->pid, sig) < 0 && errno != ESRCH)
         mt_error("job process group %d (%s): kill(%d) failed: %s", run->pid, run->prog, sig, strerror(errno));
 }
@@ -96,8 +124,8 @@ static void run_terminate(mt_run_t *run, mt_run_stop_t why)
 {
     if (run->stop == MT_RUN_STOP_NONE)
         run->stop = why;
-    if (run->term_sent || run->ended)
-        return;
+    if (run->term_sent || run->ended || run->pid <= 0)
+        return; /* a run still being spawned is terminated as soon as it is running (on_spawned) */
     run->term_sent = true;
     run_signal_group(run, SIGTERM);
     uv_timer_start(&run->timer, on_timer, run->kill_grace_ms, 0);
@@ -126,10 +154,14 @@ static void on_close(uv_handle_t *handle)
     assert(run->open_handles > 0);
     if (--run->open_handles > 0)
         return;
-    close(run->pidfd);
+    if (run->pidfd >= 0)
+        close(run->pidfd);
     run->done_cb(run, &run->result, run->data);
     free(run->prog);
     free(run->job_dir_env);
+    free(run->argv);
+    free(run->envp);
+    free(run->working_dir);
     free(run);
 }
 
@@ -298,32 +330,101 @@ static int open_output(int dirfd, const char *path, const char *what, const mt_c
     return 0;
 }
 
-/* posix_spawn the command as the caller. Returns its pid, or -errno with err set. */
-static pid_t spawn_plain(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd, char *err,
-                         size_t errlen)
+/*
+ * Prepare what posix_spawn() needs, on the loop: the spawner thread then
+ * allocates nothing, so it never gets a malloc arena of its own (memory the
+ * mule would keep for good).
+ */
+static void spawn_prepare(mt_run_t *run)
 {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-    posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-    posix_spawn_file_actions_addchdir_np(&actions, spec->working_dir);
-    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&run->actions);
+    posix_spawn_file_actions_adddup2(&run->actions, run->in_fd, 0);
+    posix_spawn_file_actions_adddup2(&run->actions, run->out_fd, 1);
+    posix_spawn_file_actions_adddup2(&run->actions, run->err_fd, 2);
+    posix_spawn_file_actions_addchdir_np(&run->actions, run->working_dir);
+    posix_spawnattr_init(&run->attr);
     sigset_t ignores, none;
     inherited_ignores(&ignores);
     sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
-    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&run->attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
+    posix_spawnattr_setsigmask(&run->attr, &none);
     /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setflags(&run->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    run->prepared = true;
+}
+
+/* posix_spawn the prepared command as the caller: 0 with run->spawned_pid set, or an errno value. Any thread. */
+static int spawn_plain(mt_run_t *run)
+{
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, spec->argv[0], &actions, &attr, (char *const *)spec->argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-        return mt__fail(err, errlen, -rc, "cannot start %s: %s", spec->argv[0], strerror(rc));
-    return pid;
+    int rc = posix_spawn(&pid, run->argv[0], &run->actions, &run->attr, run->argv, run->envp);
+    if (rc == 0)
+        run->spawned_pid = pid;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The spawner: one thread per process that waits out the vforks       */
+/* ------------------------------------------------------------------ */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    mt_run_t *head, **tail; /* runs waiting for their posix_spawn(), oldest first */
+    pid_t owner;            /* the process whose thread this is: a forked child starts its own */
+} spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static void *spawner_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawner.lock);
+    for (;;) {
+        while (!spawner.head)
+            pthread_cond_wait(&spawner.wake, &spawner.lock);
+        mt_run_t *run = spawner.head;
+        spawner.head = run->next_spawn;
+        if (!spawner.head)
+            spawner.tail = &spawner.head;
+        pthread_mutex_unlock(&spawner.lock);
+        run->spawn_error = spawn_plain(run);
+        atomic_store(&run->spawn_answered, true);
+        uv_async_send(&run->spawned); /* the last touch of run from this thread */
+        pthread_mutex_lock(&spawner.lock);
+    }
+    return NULL;
+}
+
+/* Queue run for the spawner, starting the thread first if this process has none. Returns 0 or an errno value. */
+static int spawner_submit(mt_run_t *run)
+{
+    pthread_mutex_lock(&spawner.lock);
+    if (spawner.owner != getpid()) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024); /* posix_spawn() gives the child a stack of its own */
+        /* No signal for this thread: the loop's thread handles them, and the child starts with none blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t tid;
+        int rc = pthread_create(&tid, &attr, spawner_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            pthread_mutex_unlock(&spawner.lock);
+            return rc;
+        }
+        spawner.owner = getpid();
+        spawner.head = NULL; /* a forked child inherits its parent's queue, not its thread */
+        spawner.tail = &spawner.head;
+    }
+    run->next_spawn = NULL;
+    *spawner.tail = run;
+    spawner.tail = &run->next_spawn;
+    pthread_cond_signal(&spawner.wake);
+    pthread_mutex_unlock(&spawner.lock);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -432,6 +533,92 @@ static uint64_t walltime_ms(double s)
     return whole > 0 ? whole : 1;
 }
 
+/* A NULL-terminated copy of the n strings of v in one allocation (one free()). */
+static char **pack_strings(char *const *v, size_t n)
+{
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(v[i]) + 1;
+    char **out = mt_malloc(bytes);
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(p, v[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static size_t count_strings(char *const *v)
+{
+    size_t n = 0;
+    while (v[n])
+        n++;
+    return n;
+}
+
+static void close_spawn_fds(mt_run_t *run)
+{
+    if (run->prepared) {
+        posix_spawn_file_actions_destroy(&run->actions);
+        posix_spawnattr_destroy(&run->attr);
+        run->prepared = false;
+    }
+    if (run->err_fd >= 0 && run->err_fd != run->out_fd)
+        close(run->err_fd);
+    if (run->out_fd >= 0)
+        close(run->out_fd);
+    if (run->in_fd >= 0)
+        close(run->in_fd);
+    run->in_fd = run->out_fd = run->err_fd = -1;
+}
+
+/* Watch a command that is now running: its pidfd, its walltime, a cancel that came first. */
+static int watch_started(mt_run_t *run)
+{
+    run->pidfd = (int)syscall(SYS_pidfd_open, run->pid, 0);
+    if (run->pidfd < 0 || uv_poll_init(run->spawned.loop, &run->exit_poll, run->pidfd) < 0)
+        return run->pidfd < 0 ? errno : EIO;
+    run->open_handles++;
+    run->exit_poll.data = run;
+    uv_poll_start(&run->exit_poll, UV_READABLE, on_process_exit);
+    if (run->walltime_s > 0)
+        uv_timer_start(&run->timer, on_timer, walltime_ms(run->walltime_s), 0);
+    return 0;
+}
+
+/* The spawner's answer, on the run's loop. */
+static void on_spawned(uv_async_t *async)
+{
+    mt_run_t *run = async->data;
+    uv_close((uv_handle_t *)&run->spawned, on_close);
+    close_spawn_fds(run);
+    int e = run->spawn_error;
+    if (e == 0)
+        run->pid = run->spawned_pid;
+    if (e == 0 && (e = watch_started(run)) != 0) {
+        /* Cannot watch it: do not leave it running unwatched. */
+        mt_error("cannot watch %s (pid %d): pidfd_open: %s", run->prog, run->pid, strerror(e));
+        kill(-run->pid, SIGKILL);
+        while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (e != 0) {
+        run->ended = true;
+        run->result.started = false;
+        snprintf(run->result.why, sizeof run->result.why, "cannot start %s: %s", run->prog, strerror(e));
+        uv_close((uv_handle_t *)&run->timer, on_close);
+        return;
+    }
+    mt_debug("job process %d started: %s in %s", run->pid, run->prog, run->working_dir);
+    if (run->started_cb)
+        run->started_cb(run, run->pid, run->data);
+    if (run->result.cancelled && !run->ended)
+        run_terminate(run, MT_RUN_STOP_CANCEL); /* cancelled while it was being spawned */
+}
+
 int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
                  char *err, size_t errlen)
 {
@@ -439,6 +626,9 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     int rc = check_spec(spec, err, errlen);
     if (rc < 0)
         return rc;
+    /* What exec would refuse, said now and plainly; anything stranger comes back through done_cb. */
+    if (!spec->run_as && access(spec->argv[0], X_OK) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
 
     int dirfd = -1, in_fd = -1, out_fd = -1, err_fd = -1;
     char **envp = NULL, *job_dir_env = NULL;
@@ -463,60 +653,69 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, &err_fd, err, errlen)) < 0) {
         goto error;
     }
+    close(dirfd);
+    dirfd = -1;
 
     envp = build_env(spec, &job_dir_env);
     run = mt_calloc(1, sizeof *run);
     run->done_cb = done_cb;
+    run->started_cb = spec->started_cb;
     run->data = data;
     run->prog = mt_strdup(spec->argv[0]);
     run->walltime_s = spec->walltime_s;
     run->kill_grace_ms = spec->kill_grace_ms;
-
-    pid_t pid = spec->run_as ? spawn_as(spec, envp, in_fd, out_fd, err_fd, err, errlen)
-                             : spawn_plain(spec, envp, in_fd, out_fd, err_fd, err, errlen);
-    if (pid < 0) {
-        rc = pid;
-        free(run->prog);
-        free(run);
-        run = NULL;
-        goto error;
-    }
-    run->pid = pid;
-    run->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (run->pidfd < 0 || uv_poll_init(loop, &run->exit_poll, run->pidfd) < 0) {
-        /* Cannot watch it: do not leave it running unwatched. */
-        rc = mt__fail(err, errlen, -errno, "cannot watch %s (pid %d): pidfd_open: %s", spec->argv[0], pid,
-                      strerror(errno));
-        kill(-pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (run->pidfd >= 0)
-            close(run->pidfd);
-        free(run->prog);
-        free(run);
-        run = NULL;
-        goto error;
-    }
-    run->exit_poll.data = run;
-    uv_poll_start(&run->exit_poll, UV_READABLE, on_process_exit);
-    run->open_handles = 2;
-    uv_timer_init(loop, &run->timer);
-    run->timer.data = run;
-    if (spec->walltime_s > 0)
-        uv_timer_start(&run->timer, on_timer, walltime_ms(spec->walltime_s), 0);
+    run->pidfd = -1;
     run->job_dir_env = job_dir_env;
     job_dir_env = NULL;
-
+    run->in_fd = in_fd;
+    run->out_fd = out_fd;
+    run->err_fd = err_fd;
+    in_fd = out_fd = err_fd = -1; /* the run's now */
+    run->argv = pack_strings(spec->argv, count_strings(spec->argv));
+    run->envp = pack_strings(envp, count_strings(envp));
+    run->working_dir = mt_strdup(spec->working_dir);
     free(envp);
-    if (err_fd != out_fd)
-        close(err_fd);
-    close(out_fd);
-    close(in_fd);
-    close(dirfd);
-    mt_debug("job process %d started: %s in %s", run->pid, run->prog, spec->working_dir);
+    envp = NULL;
+
+    if (spec->run_as) {
+        /* fork() + setuid: never shares the loop's memory, and is rare: done here. */
+        char *const *penv = run->envp;
+        pid_t pid = spawn_as(spec, penv, run->in_fd, run->out_fd, run->err_fd, err, errlen);
+        if (pid < 0) {
+            rc = pid;
+            goto free_run;
+        }
+        run->spawned_pid = pid;
+        run->spawn_error = 0;
+        atomic_store(&run->spawn_answered, true);
+    }
+    uv_timer_init(loop, &run->timer);
+    run->timer.data = run;
+    uv_async_init(loop, &run->spawned, on_spawned);
+    run->spawned.data = run;
+    run->open_handles = 2;
+    if (!spec->run_as)
+        spawn_prepare(run);
+    if (spec->run_as) {
+        uv_async_send(&run->spawned); /* already running: on_spawned watches it from the loop */
+    } else if ((rc = spawner_submit(run)) != 0) {
+        /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
+        mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(rc));
+        run->spawn_error = spawn_plain(run);
+        atomic_store(&run->spawn_answered, true);
+        uv_async_send(&run->spawned);
+    }
     *out = run;
     return 0;
 
+free_run:
+    close_spawn_fds(run);
+    free(run->prog);
+    free(run->job_dir_env);
+    free(run->argv);
+    free(run->envp);
+    free(run->working_dir);
+    free(run);
 error:
     free(envp);
     free(job_dir_env);
@@ -534,6 +733,13 @@ error:
 int mt_run_pid(const mt_run_t *run)
 {
     return run->pid;
+}
+
+int mt_run_wait_pid(mt_run_t *run)
+{
+    while (!atomic_load(&run->spawn_answered))
+        usleep(200); /* an exec: milliseconds at most */
+    return run->spawn_error == 0 ? run->spawned_pid : 0;
 }
 
 void mt_run_cancel(mt_run_t *run)

@@ -30,7 +30,9 @@
  * environment and killed -- unless it also cleared its environment. Descriptors the handler opened without O_CLOEXEC are
  * inherited by the command (libuv does not close them).
  *
- * Threading: a run belongs to the thread running its loop.
+ * Threading: a run belongs to the thread running its loop. The wait for
+ * exec (posix_spawn() returns only then) happens on a thread of the runner's
+ * own, so a loop never blocks on it: see mt_run_start().
  */
 #ifndef MT_RUNNER_LOCAL_H
 #define MT_RUNNER_LOCAL_H
@@ -49,6 +51,9 @@
 /* One running command. Opaque; freed by the runner itself (see mt_run_done_cb). */
 typedef struct mt_run mt_run_t;
 
+/* The command is running as pid (its process group and session too); called once, from the loop. */
+typedef void (*mt_run_started_cb)(mt_run_t *run, int pid, void *data);
+
 /* What to run. Nothing in it is referenced after mt_run_start() returns. */
 typedef struct mt_run_spec {
     char *const *argv;          /* argv[0] an absolute path (no PATH search, no shell ever); NULL-terminated */
@@ -60,10 +65,11 @@ typedef struct mt_run_spec {
     double walltime_s;          /* 0: no limit */
     unsigned kill_grace_ms;     /* after SIGTERM to the process group, SIGKILL after this long */
     const mt_creds_t *run_as;   /* NULL: as the caller; else switch to this user and group first (caller is root) */
+    mt_run_started_cb started_cb; /* optional: told the pid once the command runs (given the data of done_cb) */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {
-    bool started;           /* always true in done_cb: a command that never started is reported by mt_run_start() itself */
+    bool started;           /* false: exec failed after mt_run_start() returned 0 (why says how); nothing ran */
     int exit_code;          /* valid when exited */
     bool exited;            /* exited normally (not by a signal) */
     int term_signal;        /* killed by this signal, 0 if none */
@@ -89,8 +95,14 @@ typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, voi
 /*
  * Start the command described by spec on loop.
  *
- * Returns 0 with *out set: the command is running, and done_cb(run, result,
- * data) will be called exactly once, later, from the loop.
+ * Returns 0 with *out set: the command is being started, and done_cb(run,
+ * result, data) will be called exactly once, later, from the loop. The
+ * posix_spawn() itself runs on the runner's spawner thread; once the command
+ * runs, spec->started_cb (if any) gets its pid, from the loop. If exec fails
+ * there even so (a program that is not an executable format, a race with
+ * its removal), done_cb reports started = false with why = "cannot start
+ * /bin/x: ...", and started_cb is never called. A cancel before the command
+ * runs is carried out as soon as it does.
  *
  * Returns a negative errno value with a one-line message in err when nothing
  * was started (done_cb is then never called, *out is left alone):
@@ -102,16 +114,22 @@ typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, voi
  *            "cannot start /bin/x as user nobody: chdir /data/jobs/7: Permission denied"
  * stdout_path and stderr_path are never followed if they are symlinks
  * (-ELOOP): the directory may hold what an earlier run of the job left.
- * After a failed spawn, libuv's process handle is closed and freed on the
- * loop's next iteration: run the loop before uv_loop_close().
  *
- * Never blocks beyond fork and exec of the child.
+ * Blocks for the checks and for opening the output files; with run_as, for
+ * the fork and the child's exec too (that path is rare and not hot).
  */
 int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
                  char *err, size_t errlen);
 
-/* The pid of the command itself, which is also its process group id and session id. */
+/* The pid of the command itself, which is also its process group id and session id; 0 until it runs. */
 int mt_run_pid(const mt_run_t *run);
+
+/*
+ * The pid, once the spawner has answered: waits (without running the loop)
+ * for a spawn in progress. 0 if the command could not be started. For a
+ * caller that must act on the process now, such as a handler stopping.
+ */
+int mt_run_wait_pid(mt_run_t *run);
 
 /*
  * Stop the command: SIGTERM to its whole process group now, SIGKILL after

@@ -223,7 +223,7 @@ static int run_cmd(char *const argv[], const opts_t *opts, outcome_t *o)
     int rc = mt_run_start(&loop, &spec, on_done, o, &run, err, sizeof err);
     if (rc == 0) {
         cr_assert_not_null(run);
-        cr_assert_gt(mt_run_pid(run), 1);
+        cr_assert_eq(mt_run_pid(run), 0, "the pid is known only once the spawner has answered");
         o->run = run;
         if (opts->cancel_at_once)
             mt_run_cancel(run);
@@ -426,6 +426,7 @@ Test(runner_local, cancel_stops_the_command)
 
 Test(runner_local, cancel_right_after_start_stops_the_command)
 {
+    /* Cancelled before the loop ever ran, while the spawner may still be in its vfork: carried out once it runs. */
     char *argv[] = {"/bin/sleep", "10", NULL};
     opts_t opts = {.cancel_at_once = true};
     outcome_t o;
@@ -433,7 +434,9 @@ Test(runner_local, cancel_right_after_start_stops_the_command)
     cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
     cr_assert(o.result.cancelled);
     cr_assert_str_eq(o.result.why, "cancelled");
+    cr_assert_eq(o.result.term_signal, SIGTERM);
     cr_assert_lt(now_s() - t0, GENEROUS_S);
+    cr_assert(wait_gone(o.pid_in_cb, GENEROUS_S));
 }
 
 Test(runner_local, cancel_escalates_to_sigkill_after_the_grace)
@@ -505,6 +508,23 @@ Test(runner_local, a_program_without_exec_permission_is_eacces)
     cr_assert_eq(run_cmd(argv, NULL, &o), -EACCES);
     cr_assert(strstr(err, "cannot start ") == err, "%s", err);
     cr_assert(strstr(err, ": Permission denied"), "%s", err);
+}
+
+Test(runner_local, an_exec_that_fails_after_the_start_is_reported_through_done_cb)
+{
+    /* Executable, but no format exec knows (no ELF header, no #!): only exec itself can tell. */
+    FILE *f = fopen(in_dir("garbage"), "w");
+    fputs("\x01\x02 not a program\n", f);
+    fclose(f);
+    chmod(in_dir("garbage"), 0755);
+    char *argv[] = {(char *)in_dir("garbage"), NULL};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, NULL, &o), 0, "%s", err);
+    cr_assert_not(o.result.started, "nothing ran");
+    cr_assert_not(o.result.exited);
+    cr_assert_eq(o.pid_in_cb, 0, "no pid: no process");
+    cr_assert(strstr(o.result.why, "cannot start ") == o.result.why, "%s", o.result.why);
+    cr_assert(strstr(o.result.why, strerror(ENOEXEC)), "%s", o.result.why);
 }
 
 Test(runner_local, a_relative_program_is_refused)
@@ -606,7 +626,8 @@ Test(runner_local, find_session_finds_a_command_by_its_working_directory)
     outcome_t o = {0};
     mt_run_t *run = NULL;
     cr_assert_eq(mt_run_start(&loop, &spec, on_done, &o, &run, err, sizeof err), 0, "%s", err);
-    int leader = mt_run_pid(run);
+    int leader = mt_run_wait_pid(run);
+    cr_assert_gt(leader, 1);
     /* The leader may be exiting while its child execs: for an instant neither shows its environment. */
     double found_by = now_s() + GENEROUS_S;
     int found;
