@@ -37,6 +37,7 @@
 #include "app/job_accept.h"
 #include "app/job_store.h"
 #include "common/beneath.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -55,35 +56,89 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *job_json(const mt_job_t *j)
+static void text_time(mt_json_text_t *w, const char *key, int64_t us)
 {
-    char id[32];
-    snprintf(id, sizeof id, "%lld", (long long)j->id);
+    char buf[MT_TIME_ISO8601_SIZE];
+    mt_json_text_key(w, key);
+    mt_json_text_string(w, us ? mt_time_iso8601(us, buf) : NULL);
+}
+
+static void text_id(mt_json_text_t *w, const char *key, int64_t id)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)id);
+    mt_json_text_key(w, key);
+    mt_json_text_string(w, text);
+}
+
+static void text_str(mt_json_text_t *w, const char *key, const char *value)
+{
+    mt_json_text_key(w, key);
+    mt_json_text_string(w, value);
+}
+
+/*
+ * A job as the API shows it, written straight to text (json_text.h): this
+ * is every GET /api/jobs/{id}, the one read clients poll. The stored
+ * parameters are parsed, so that what goes out is valid JSON whatever the
+ * database holds ({} if it holds something else).
+ */
+static void job_text(mt_json_text_t *w, const mt_job_t *j)
+{
+    mt_json_text_begin_object(w);
+    text_id(w, "id", j->id);
+    text_str(w, "tool_id", j->tool_id);
+    text_str(w, "tool_version", j->tool_version);
+    text_str(w, "state", mt_job_state_name(j->state));
+    text_str(w, "handler", j->handler);
+    text_str(w, "user", j->user);
+    mt_json_text_key(w, "params");
     json_error_t jerr;
     json_t *params = j->params ? json_loads(j->params, 0, &jerr) : NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "tool_id", str_or_null(j->tool_id));
-    json_object_set_new(o, "tool_version", str_or_null(j->tool_version));
-    json_object_set_new(o, "state", json_string(mt_job_state_name(j->state)));
-    json_object_set_new(o, "handler", str_or_null(j->handler));
-    json_object_set_new(o, "user", str_or_null(j->user));
-    json_object_set_new(o, "params", params ? params : json_object());
-    json_object_set_new(o, "create_time", time_json(j->create_us));
-    json_object_set_new(o, "update_time", time_json(j->update_us));
-    json_object_set_new(o, "claim_time", time_json(j->claim_us));
-    json_object_set_new(o, "start_time", time_json(j->start_us));
-    json_object_set_new(o, "end_time", time_json(j->end_us));
-    json_object_set_new(o, "exit_code", j->has_exit_code ? json_integer(j->exit_code) : json_null());
-    json_object_set_new(o, "runner", str_or_null(j->runner));
-    json_object_set_new(o, "external_id", str_or_null(j->external_id));
-    json_object_set_new(o, "info", str_or_null(j->info));
-    if (j->invocation_id) {
-        char inv[32];
-        snprintf(inv, sizeof inv, "%lld", (long long)j->invocation_id);
-        json_object_set_new(o, "invocation_id", json_string(inv));
+    if (params) {
+        mt_json_text_value(w, params);
+        json_decref(params);
+    } else {
+        mt_json_text_begin_object(w);
+        mt_json_text_end_object(w);
     }
-    return o;
+    text_time(w, "create_time", j->create_us);
+    text_time(w, "update_time", j->update_us);
+    text_time(w, "claim_time", j->claim_us);
+    text_time(w, "start_time", j->start_us);
+    text_time(w, "end_time", j->end_us);
+    mt_json_text_key(w, "exit_code");
+    if (j->has_exit_code)
+        mt_json_text_int(w, j->exit_code);
+    else
+        mt_json_text_null(w);
+    text_str(w, "runner", j->runner);
+    text_str(w, "external_id", j->external_id);
+    text_str(w, "info", j->info);
+    if (j->invocation_id)
+        text_id(w, "invocation_id", j->invocation_id);
+    mt_json_text_end_object(w);
+}
+
+/* Answer with the text w holds (a 500 if it is not valid JSON), and free it. */
+static void respond_text(mt_request_t *req, int status, mt_json_text_t *w)
+{
+    if (mt_json_text_ok(w)) {
+        mt_respond(req, status, "application/json", w->data, w->len);
+    } else {
+        mt_error("http: %s %s: cannot serialize the JSON response", mt_request_method(req), mt_request_path(req));
+        mt_respond_error(req, 500, "internal error: cannot serialize the response");
+    }
+    mt_json_text_free(w);
+}
+
+static void respond_job(mt_request_t *req, int status, const mt_job_t *j)
+{
+    char buf[2048];
+    mt_json_text_t w;
+    mt_json_text_init(&w, buf, sizeof buf);
+    job_text(&w, j);
+    respond_text(req, status, &w);
 }
 
 static mt_db_t *db_or_503(mt_request_t *req)
@@ -185,9 +240,7 @@ static void create_job(mt_request_t *req)
         if (h)
             mt_handler_notify(h, id); /* else its poll finds it */
     }
-    json_t *o = job_json(&stored);
-    mt_respond_json(req, 201, o);
-    json_decref(o);
+    respond_job(req, 201, &stored);
     mt_job_clear(&stored);
 out:
     json_decref(params);
@@ -227,14 +280,23 @@ static void list_jobs(mt_request_t *req)
         mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "listing jobs failed");
         return;
     }
-    json_t *arr = json_array();
+    mt_json_text_t w;
+    mt_json_text_init(&w, NULL, 0);
+    mt_json_text_begin_object(&w);
+    mt_json_text_key(&w, "jobs");
+    mt_json_text_begin_array(&w);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, job_json(&jobs[i]));
+        job_text(&w, &jobs[i]);
+    mt_json_text_end_array(&w);
     mt_job_store_free(jobs, n);
-    json_t *doc = json_pack("{s:o, s:I, s:I, s:I}", "jobs", arr, "total", (json_int_t)total, "limit",
-                            (json_int_t)limit, "offset", (json_int_t)offset);
-    mt_respond_json(req, 200, doc);
-    json_decref(doc);
+    mt_json_text_key(&w, "total");
+    mt_json_text_int(&w, total);
+    mt_json_text_key(&w, "limit");
+    mt_json_text_int(&w, limit);
+    mt_json_text_key(&w, "offset");
+    mt_json_text_int(&w, offset);
+    mt_json_text_end_object(&w);
+    respond_text(req, 200, &w);
 }
 
 /* ---- /api/jobs/{id}[/...] ---- */
@@ -363,9 +425,7 @@ static void cancel_job(mt_request_t *req, mt_db_t *db, mt_job_t *job)
         if (strcmp(now.handler, mt_stack_server_name(stack)) != 0)
             (void)mt_send_to_server(stack, now.handler, MT_JOBS_MSG_CANCEL, idtext, (size_t)n);
     }
-    json_t *o = job_json(&now);
-    mt_respond_json(req, now.state == MT_JOB_DELETED ? 200 : 202, o);
-    json_decref(o);
+    respond_job(req, now.state == MT_JOB_DELETED ? 200 : 202, &now);
     mt_job_clear(&now);
 }
 
@@ -419,9 +479,7 @@ static void job_route(mt_request_t *req, void *data)
     if (!sub && del) {
         cancel_job(req, db, &job);
     } else if (!sub) {
-        json_t *o = job_json(&job);
-        mt_respond_json(req, 200, o);
-        json_decref(o);
+        respond_job(req, 200, &job);
     } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
         send_file(req, workdir, sub, sub);
     } else if (strcmp(sub, "history") == 0) {

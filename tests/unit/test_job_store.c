@@ -1018,9 +1018,32 @@ Test(job_store, iso8601_utc_with_microseconds)
     cr_assert_str_eq(mt_time_iso8601(0, buf), "1970-01-01T00:00:00.000000Z");
     cr_assert_str_eq(mt_time_iso8601(7, buf), "1970-01-01T00:00:00.000007Z");
     cr_assert_str_eq(mt_time_iso8601(-1, buf), "1969-12-31T23:59:59.999999Z");
-    mt_time_iso8601(INT64_MAX, buf); /* fits */
+    cr_assert_str_eq(mt_time_iso8601(951782400000000, buf), "2000-02-29T00:00:00.000000Z"); /* leap day */
+    cr_assert_str_eq(mt_time_iso8601(253402300799999999, buf), "9999-12-31T23:59:59.999999Z");
+    cr_assert_str_eq(mt_time_iso8601(-62167219200000000, buf), "0000-01-01T00:00:00.000000Z");
+    cr_assert_str_eq(mt_time_iso8601(253402300800000000, buf), "invalid", "year 10000 has no 4-digit form");
+    cr_assert_str_eq(mt_time_iso8601(INT64_MAX, buf), "invalid");
+    cr_assert_str_eq(mt_time_iso8601(INT64_MIN, buf), "invalid");
 
     int64_t now = mt_now_us();
     cr_assert_gt(now, 1700000000LL * 1000000);
     cr_assert_eq(strlen(mt_time_iso8601(now, buf)), 27);
+}
+
+Test(job_store, iso8601_agrees_with_gmtime_and_strftime)
+{
+    /* The arithmetic against the C library, on times spread over 1000..9999 (where %Y has four digits). */
+    char buf[MT_TIME_ISO8601_SIZE], want[MT_TIME_ISO8601_SIZE + 16];
+    uint64_t x = 88172645463325252ULL; /* xorshift: the same spread at every run */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t secs = -30610224000LL + (int64_t)(x % (253402300800ULL + 30610224000ULL));
+        int64_t us = secs * 1000000 + (int64_t)(x % 1000000);
+        time_t t = (time_t)secs;
+        struct tm tm;
+        cr_assert_not_null(gmtime_r(&t, &tm));
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%06dZ", (int)(x % 1000000));
+        cr_assert_str_eq(mt_time_iso8601(us, buf), want, "at %lld us", (long long)us);
+    }
 }
