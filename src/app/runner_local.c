@@ -746,8 +746,10 @@ void mt_run_cancel(mt_run_t *run)
 {
     if (run->ended)
         return;
-    if (!run->result.cancelled)
+    if (!run->result.cancelled && run->pid > 0)
         mt_info("job process group %d (%s): cancelled, sending SIGTERM", run->pid, run->prog);
+    else if (!run->result.cancelled)
+        mt_info("job command %s: cancelled while starting, SIGTERM as soon as it runs", run->prog);
     run->result.cancelled = true;
     run_terminate(run, MT_RUN_STOP_CANCEL);
 }
