@@ -17,7 +17,9 @@ the p99 measures the start instead of the table: each thread's first use
 of its connection, and SQLite's page caches (and, right after the prefill,
 the kernel's) still cold. With 1,000,000 jobs the first 400 jobs after a
 start had a p99 of 10.9 ms, and of 73.6 ms right after the prefill; the next
-400 on the same server, 1.7 to 4.3 ms.
+400 on the same server, 1.7 to 4.3 ms. The measured run is 1,000 jobs: the
+p99 of 400 is the fourth-worst job, which one hiccup of a shared machine
+moves (1.5 to 7.5 ms between rounds of one size).
 
 (b) Mule count. A burst of `true` jobs (jobs_bench.py -c 8, default
 acceptance) through a job-handlers farm of 1, 2, 4, 8 and 32 mules on this
@@ -99,7 +101,7 @@ def table_size(o, tmp):
     db = os.path.join(data_dir, "jobs.sqlite")
     create_schema(data_dir)
     base_us = int(time.time() * 1e6) - (max(sizes) + 1) * 1000 - 3600 * 1000000
-    steady = ["-n", "150" if o.quick else "400", "-c", "2", "--rate", "100"]
+    steady = ["-n", "150" if o.quick else "1000", "-c", "2", "--rate", "100"]
     warm_up = ["-n", "100", "-c", "2", "--rate", "100"]
     res = {}
     for size in sizes:
