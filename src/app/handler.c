@@ -517,10 +517,11 @@ static bool flush_once(mt_handler_t *h)
     start_t *starts = NULL;
     size_t nstarts = 0, from_queue = 0, from_claimed = 0;
     int rc = 0;
-    for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
-        rc = apply_write(db, &h->writes[i]);
+    /* The pids first: a command may have ended before its pid was written, and its result is among the writes. */
     for (size_t i = 0; i < h->npids && rc >= 0; i++)
         rc = apply_write(db, &h->pids[i]);
+    for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
+        rc = apply_write(db, &h->writes[i]);
     for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
         rc = claim(db, h, h->incoming.v[i]);
         if (rc == 1)

@@ -66,6 +66,15 @@ def test_job_handlers_farm_runs_jobs_in_mules(servers):
     assert st["main.web.1"]["messages_sent"] >= 10
 
 
+def test_a_job_that_ends_before_its_pid_is_written_keeps_its_pid(servers):
+    """The pid rides with the next write; a `true` ends first, and its result must not leave the pid behind."""
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.poll-interval=60000"])
+    for jid in [post_job(s, "true")[1]["id"] for _ in range(5)]:
+        done = wait_state(s, jid)
+        assert done["state"] == "ok", done
+        assert done["external_id"] is not None and int(done["external_id"]) > 1, done
+
+
 def test_bad_requests_are_400_or_404_with_err_msg(servers):
     s = servers([])
     status, doc = post_job(s, "no-such-tool")
