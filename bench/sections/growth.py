@@ -4,13 +4,16 @@
 through muleteer's own schema (created by starting muleteer once on it),
 with jobs shaped like real finished `true` jobs: state 'ok', handler one of
 the farm's two mules, every time column set, a working_dir, and the four
-history rows (new, queued, running, ok) a real job leaves. It grows in place
-to 10,000, 100,000 and 1,000,000 jobs; at each size every round starts the
-jobs stack (2 web workers x 4 threads, 2 mules, accept-sync=normal) and
-measures create->start latency of new jobs at a modest steady rate
-(jobs_bench.py --rate, which includes the claim), and the latency of
-GET /api/jobs?limit=100 (newest first, with its total) from one keep-alive
-client. Target: flat, the 1M figure within 1.5x of the 10k one.
+history rows (new, queued, running, ok) a real job leaves. There is one
+database of each size, 10,000, 100,000 and 1,000,000 jobs, and every round
+measures each in turn, so that a ratio compares figures taken a minute
+apart (a shared machine can change speed between the first round and the
+last). For each, the round starts the jobs stack (2 web workers x 4
+threads, 2 mules, accept-sync=normal) and measures create->start latency
+of new jobs at a modest steady rate (jobs_bench.py --rate, which includes
+the claim), and the latency of GET /api/jobs?limit=100 (newest first, with
+its total) from one keep-alive client. Target: flat, the 1M figure within
+1.5x of the 10k one.
 
 Each fresh server first runs 100 jobs that are not measured. Without them
 the p99 measures the start instead of the table: each thread's first use
@@ -97,22 +100,25 @@ def list_latency(port, seconds, most=300):
 
 def table_size(o, tmp):
     sizes = [10000, 100000] if o.quick else [10000, 100000, 1000000]
-    data_dir = tempfile.mkdtemp(dir=tmp)
-    db = os.path.join(data_dir, "jobs.sqlite")
-    create_schema(data_dir)
     base_us = int(time.time() * 1e6) - (max(sizes) + 1) * 1000 - 3600 * 1000000
     steady = ["-n", "150" if o.quick else "1000", "-c", "2", "--rate", "100"]
     warm_up = ["-n", "100", "-c", "2", "--rate", "100"]
-    res = {}
+    # One database per size, so that every round measures every size in turn: a ratio then compares
+    # figures taken a minute apart, not the first round of 10,000 with the last of 1,000,000.
+    data_dirs, res = {}, {}
     for size in sizes:
-        took = prefill(db, data_dir, size, base_us)
-        # The prefill's own writes (440 MB for 1,000,000 jobs, written without fsync) go to disk now,
-        # not during the measurement: they are the benchmark's setup, not muleteer's work.
-        os.sync()
+        data_dirs[size] = tempfile.mkdtemp(dir=tmp)
+        db = os.path.join(data_dirs[size], "jobs.sqlite")
+        create_schema(data_dirs[size])
+        took = prefill(db, data_dirs[size], size, base_us)
         say("prefilled to %d jobs in %.1f s (%.0f MB)" % (size, took, os.path.getsize(db) / 1e6))
         res[size] = {"start_p50": [], "start_p99": [], "list_p50": [], "list_p99": []}
-        for r in range(o.rounds):
-            proc, port = start_muleteer(jobs_stack_args(data_dir, "normal"))
+    # The prefills' own writes (440 MB for 1,000,000 jobs, written without fsync) go to disk now,
+    # not during the measurement: they are the benchmark's setup, not muleteer's work.
+    os.sync()
+    for r in range(o.rounds):
+        for size in sizes:
+            proc, port = start_muleteer(jobs_stack_args(data_dirs[size], "normal"))
             try:
                 jobs_bench(port, warm_up)  # not measured: see the module's docstring
                 j = jobs_bench(port, steady)
