@@ -406,7 +406,18 @@ out:
     return rc;
 }
 
-static void run_started(mt_run_t *run, int pid, void *data);
+/* The command of a running job is now a process: record its pid (at the next write) for recovery. */
+static void run_started(mt_run_t *run, int pid, void *data)
+{
+    (void)run;
+    running_job_t *rj = data;
+    mt_handler_t *h = rj->handler;
+    mt_debug("job %lld: started, pid %d", (long long)rj->id, pid);
+    char text[32];
+    snprintf(text, sizeof text, "%d", pid);
+    append_write(&h->pids, &h->npids, &h->pids_cap, rj->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
+        mt_strdup(text);
+}
 
 /* Start a job that is `running` in the database; on failure it goes to error at the next flush. */
 static void start_command(mt_handler_t *h, start_t *s)
@@ -468,18 +479,6 @@ static void start_command(mt_handler_t *h, start_t *s)
     h->nrunning++;
 }
 
-/* The command of a running job is now a process: record its pid (at the next write) for recovery. */
-static void run_started(mt_run_t *run, int pid, void *data)
-{
-    (void)run;
-    running_job_t *rj = data;
-    mt_handler_t *h = rj->handler;
-    mt_debug("job %lld: started, pid %d", (long long)rj->id, pid);
-    char text[32];
-    snprintf(text, sizeof text, "%d", pid);
-    append_write(&h->pids, &h->npids, &h->pids_cap, rj->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
-        mt_strdup(text);
-}
 
 /*
  * Take from the farm only what can start now: the other mules get the

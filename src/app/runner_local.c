@@ -148,6 +148,16 @@ static void on_timer(uv_timer_t *timer)
     run_signal_group(run, SIGKILL);
 }
 
+static void run_free(mt_run_t *run)
+{
+    free(run->prog);
+    free(run->job_dir_env);
+    free(run->argv);
+    free(run->envp);
+    free(run->working_dir);
+    free(run);
+}
+
 static void on_close(uv_handle_t *handle)
 {
     mt_run_t *run = handle->data;
@@ -157,12 +167,7 @@ static void on_close(uv_handle_t *handle)
     if (run->pidfd >= 0)
         close(run->pidfd);
     run->done_cb(run, &run->result, run->data);
-    free(run->prog);
-    free(run->job_dir_env);
-    free(run->argv);
-    free(run->envp);
-    free(run->working_dir);
-    free(run);
+    run_free(run);
 }
 
 static void describe_result(mt_run_t *run)
@@ -367,6 +372,14 @@ static int spawn_plain(mt_run_t *run)
 /* The spawner: one thread per process that waits out the vforks       */
 /* ------------------------------------------------------------------ */
 
+/* Tell the run's loop how its spawn went (0 or an errno value): the last touch of run by whoever spawned it. */
+static void spawn_answer(mt_run_t *run, int error)
+{
+    run->spawn_error = error;
+    atomic_store(&run->spawn_answered, true);
+    uv_async_send(&run->spawned);
+}
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -386,9 +399,7 @@ static void *spawner_main(void *arg)
         if (!spawner.head)
             spawner.tail = &spawner.head;
         pthread_mutex_unlock(&spawner.lock);
-        run->spawn_error = spawn_plain(run);
-        atomic_store(&run->spawn_answered, true);
-        uv_async_send(&run->spawned); /* the last touch of run from this thread */
+        spawn_answer(run, spawn_plain(run));
         pthread_mutex_lock(&spawner.lock);
     }
     return NULL;
@@ -559,7 +570,8 @@ static size_t count_strings(char *const *v)
     return n;
 }
 
-static void close_spawn_fds(mt_run_t *run)
+/* What only the spawn needed: its file actions and attributes, and the descriptors it passed on. */
+static void release_spawn_inputs(mt_run_t *run)
 {
     if (run->prepared) {
         posix_spawn_file_actions_destroy(&run->actions);
@@ -594,7 +606,7 @@ static void on_spawned(uv_async_t *async)
 {
     mt_run_t *run = async->data;
     uv_close((uv_handle_t *)&run->spawned, on_close);
-    close_spawn_fds(run);
+    release_spawn_inputs(run);
     int e = run->spawn_error;
     if (e == 0)
         run->pid = run->spawned_pid;
@@ -686,36 +698,28 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
             goto free_run;
         }
         run->spawned_pid = pid;
-        run->spawn_error = 0;
-        atomic_store(&run->spawn_answered, true);
     }
     uv_timer_init(loop, &run->timer);
     run->timer.data = run;
     uv_async_init(loop, &run->spawned, on_spawned);
     run->spawned.data = run;
     run->open_handles = 2;
-    if (!spec->run_as)
-        spawn_prepare(run);
     if (spec->run_as) {
-        uv_async_send(&run->spawned); /* already running: on_spawned watches it from the loop */
-    } else if ((rc = spawner_submit(run)) != 0) {
-        /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
-        mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(rc));
-        run->spawn_error = spawn_plain(run);
-        atomic_store(&run->spawn_answered, true);
-        uv_async_send(&run->spawned);
+        spawn_answer(run, 0); /* already running: on_spawned watches it from the loop */
+    } else {
+        spawn_prepare(run);
+        if ((rc = spawner_submit(run)) != 0) {
+            /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
+            mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(rc));
+            spawn_answer(run, spawn_plain(run));
+        }
     }
     *out = run;
     return 0;
 
 free_run:
-    close_spawn_fds(run);
-    free(run->prog);
-    free(run->job_dir_env);
-    free(run->argv);
-    free(run->envp);
-    free(run->working_dir);
-    free(run);
+    release_spawn_inputs(run);
+    run_free(run);
 error:
     free(envp);
     free(job_dir_env);
