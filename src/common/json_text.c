@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "common/utf8.h"
 
 void mt_json_text_init(mt_json_text_t *w, char *buf, size_t cap)
 {
@@ -106,34 +107,6 @@ void mt_json_text_end_array(mt_json_text_t *w)
     close_level(w, ']');
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is none. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0; /* overlong, beyond Unicode, or a surrogate */
-    return len;
-}
-
 static void put_escaped(mt_json_text_t *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -169,7 +142,7 @@ static void put_escaped(mt_json_text_t *w, const char *s)
                 put(w, esc, 6);
             i++;
         } else {
-            size_t len = utf8_sequence(p + i, n - i);
+            size_t len = mt_utf8_sequence(p + i, n - i);
             if (len == 0) {
                 put(w, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that starts no valid sequence */
                 i++;

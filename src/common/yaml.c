@@ -11,6 +11,7 @@
 
 #include "common/mem.h"
 #include "common/message.h"
+#include "common/utf8.h"
 
 /* 1-based line where node starts, or `fallback` when it has no token of its own. */
 int mt_yaml_node_line(struct fy_node *node, int fallback)
@@ -66,23 +67,11 @@ bool mt_yaml_is_null(struct fy_node *node)
 
 int mt_yaml_check_utf8(const char *text, size_t n, bool refuse_nul, int *line_out, unsigned char *byte)
 {
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000}; /* by length: shorter forms are overlong */
     int line = 1;
     for (size_t i = 0; i < n;) {
         const unsigned char *u = (const unsigned char *)text + i;
-        size_t width = u[0] < 0x80 ? 1
-                       : (u[0] & 0xe0) == 0xc0 ? 2
-                       : (u[0] & 0xf0) == 0xe0 ? 3
-                       : (u[0] & 0xf8) == 0xf0 ? 4
-                                               : 0;
-        bool ok = width > 0 && width <= n - i;
-        uint32_t cp = width == 1 ? u[0] : u[0] & (0x7fu >> width);
-        for (size_t k = 1; ok && k < width; k++) {
-            ok = (u[k] & 0xc0) == 0x80;
-            cp = cp << 6 | (u[k] & 0x3f);
-        }
-        if (!ok || (width > 1 && (cp < min_cp[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (refuse_nul && cp == 0)) {
+        size_t width = mt_utf8_sequence(u, n - i);
+        if (width == 0 || (refuse_nul && u[0] == 0)) {
             *line_out = line;
             *byte = u[0];
             return -1;
