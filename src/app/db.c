@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/mem.h"
 
 /*
@@ -151,6 +152,7 @@ typedef struct {
 struct mt_db {
     sqlite3 *sqlite;
     int busy_timeout_ms;
+    int64_t txn_time_us; /* of the transaction begun by mt_db_begin(); 0 outside one */
     mt_db_cached_t *cache;
     size_t ncached;
     size_t cache_cap;
@@ -480,17 +482,38 @@ void mt_db_close(mt_db_t *db)
     free(db);
 }
 
+/* Run one of the cached transaction statements (BEGIN IMMEDIATE, COMMIT, ROLLBACK): SQLite's code. */
+static int run_cached(mt_db_t *db, const char *sql)
+{
+    sqlite3_stmt *st = mt_db__stmt(db, sql);
+    if (!st)
+        return SQLITE_ERROR;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int mt_db_begin(mt_db_t *db)
 {
-    int rc = begin_immediate(db->sqlite, db->busy_timeout_ms);
-    return rc == SQLITE_OK ? 0 : mt_db__fail(db, rc, "begin a transaction");
+    int64_t deadline = monotonic_ms() + db->busy_timeout_ms;
+    int rc;
+    /* The busy handler waits inside; this loop covers the BUSY that SQLite returns without calling it. */
+    while ((rc = run_cached(db, "BEGIN IMMEDIATE")) != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY &&
+           monotonic_ms() < deadline)
+        sqlite3_sleep(1);
+    if (rc != SQLITE_OK)
+        return mt_db__fail(db, rc, "begin a transaction");
+    db->txn_time_us = mt_wall_us(); /* now that the write lock is ours: see mt_db_time_us() */
+    return 0;
 }
 
 int mt_db_commit(mt_db_t *db)
 {
-    int rc = sqlite3_exec(db->sqlite, "COMMIT", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
+    int rc = run_cached(db, "COMMIT");
+    if (rc == SQLITE_OK) {
+        db->txn_time_us = 0;
         return 0;
+    }
     int ret = mt_db__fail(db, rc, "commit");
     mt_db_rollback(db);
     return ret;
@@ -498,8 +521,14 @@ int mt_db_commit(mt_db_t *db)
 
 void mt_db_rollback(mt_db_t *db)
 {
+    db->txn_time_us = 0;
     if (!sqlite3_get_autocommit(db->sqlite))
-        sqlite3_exec(db->sqlite, "ROLLBACK", NULL, NULL, NULL);
+        run_cached(db, "ROLLBACK");
+}
+
+int64_t mt_db_time_us(const mt_db_t *db)
+{
+    return db->txn_time_us && !sqlite3_get_autocommit(db->sqlite) ? db->txn_time_us : mt_wall_us();
 }
 
 void mt_db_set_busy_timeout(mt_db_t *db, int ms)

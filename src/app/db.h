@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 /* The schema version this binary creates and expects (PRAGMA user_version). */
 #define MT_DB_SCHEMA_VERSION 6
@@ -89,6 +90,16 @@ void mt_db_close(mt_db_t *db);
 int mt_db_begin(mt_db_t *db);
 int mt_db_commit(mt_db_t *db);
 void mt_db_rollback(mt_db_t *db);
+
+/*
+ * The time (microseconds since the epoch) to record for a change made now
+ * through db. Inside a transaction begun with mt_db_begin(), the time it
+ * began, taken once the write lock was held: every change of one
+ * transaction carries one time, as PostgreSQL's now() does, and since
+ * transactions hold the lock in turn, their times follow their order (as
+ * far as the wall clock does). Outside one, the wall clock.
+ */
+int64_t mt_db_time_us(const mt_db_t *db);
 
 /* Change the busy timeout of this connection (milliseconds, >= 0). */
 void mt_db_set_busy_timeout(mt_db_t *db, int ms);

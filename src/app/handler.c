@@ -10,7 +10,10 @@
  * commands start. Their pids ride along with the next transaction, or the
  * poll's at the latest: nothing waits for them. So a job that starts at
  * once costs one commit from claim to running and one for its result, and
- * a burst of messages or exits shares its commits.
+ * a burst of messages or exits shares its commits. In a stream of jobs the
+ * two meet: a command that ends offers its slot to the farm at once, and
+ * its result waits one non-blocking poll for the next job (flush_idle_cb),
+ * whose claim and start then share the result's commit.
  *
  * Order of writes around a run, so that a crash at any point leaves a state
  * recovery can act on truthfully: the job is `running` (with its working
@@ -112,6 +115,7 @@ struct mt_handler {
     running_job_t *running;
     int nrunning;
     uv_idle_t flush_idle;    /* active while something waits for flush() */
+    bool hold_results;       /* a command ended and its slot went to the farm: wait one poll (flush_idle_cb) */
     uv_timer_t poll;
     uv_async_t wakeup;
     pthread_mutex_t inbox_lock;
@@ -233,6 +237,7 @@ static void fail_job(int64_t id, unsigned from, const char *why)
 /* ---- writes for the next flush ---- */
 
 static void flush_idle_cb(uv_idle_t *idle);
+static void update_credit(mt_handler_t *h);
 
 static void schedule_flush(mt_handler_t *h)
 {
@@ -328,63 +333,52 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     w->info = why[0] ? mt_strdup(why) : NULL;
     w->deleted_if_cancelled = true;
     w->invocation_id = invocation_id;
+    /* Its slot is free: offer it to the farm now, so the next job can join this result's commit. */
+    update_credit(h);
+    h->hold_results = true;
     schedule_flush(h);
 }
 
 /* ---- claiming and starting, inside flush()'s transaction ---- */
 
 /*
- * Claim job id for this handler, or accept it if it is already assigned to
- * this handler and new (db-self, db-preassign, mappings). Returns 1 if it is
- * now queued here, 0 if it is not ours to run, or a negative value.
+ * Prepare queued job id to start: read it (unless `known` is its row, read
+ * in this transaction), build its command, and move it to `running` (or to
+ * `error` with the reason, or to `deleted` if it was being cancelled).
+ * Returns 1 with *s ready to start (s->argv set), 1 with s->argv NULL and
+ * s->why set if it failed, 0 if there is nothing to start, or a negative
+ * value on a database error.
  */
-static int claim(mt_db_t *db, mt_handler_t *h, int64_t id)
-{
-    int rc = mt_job_store_claim(db, id, h->name);
-    if (rc != 0)
-        return rc;
-    mt_job_t job = {0};
-    rc = mt_job_store_get(db, id, &job);
-    if (rc == 0 && job.state == MT_JOB_NEW && job.handler && strcmp(job.handler, h->name) == 0)
-        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_QUEUED, NULL);
-    else if (rc == -ENOENT)
-        rc = 0;
-    mt_job_clear(&job);
-    return rc;
-}
-
-/*
- * Prepare queued job id to start: read it, build its command, and move it
- * to `running` (or to `error` with the reason, or to `deleted` if it was
- * being cancelled). Returns 1 with *s ready to start (s->argv set), 1 with
- * s->argv NULL and s->why set if it failed, 0 if there is nothing to start,
- * or a negative value on a database error.
- */
-static int prepare_start(mt_db_t *db, int64_t id, start_t *s)
+static int prepare_start(mt_db_t *db, int64_t id, const mt_job_t *known, start_t *s)
 {
     mt_jobs_ctx_t *ctx = mt_jobs();
     *s = (start_t){.id = id};
-    mt_job_t job = {0};
-    int rc = mt_job_store_get(db, id, &job);
-    if (rc < 0)
-        return rc == -ENOENT ? 0 : rc;
-    if (job.state == MT_JOB_DELETING) {
+    mt_job_t read = {0};
+    const mt_job_t *job = known;
+    int rc = 0;
+    if (!job) {
+        rc = mt_job_store_get(db, id, &read);
+        if (rc < 0)
+            return rc == -ENOENT ? 0 : rc;
+        job = &read;
+    }
+    if (job->state == MT_JOB_DELETING) {
         rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
                                      &(mt_job_update_t){.info = "cancelled before it ran"});
         rc = rc < 0 ? rc : 0;
         goto out;
     }
-    if (job.state != MT_JOB_QUEUED) {
+    if (job->state != MT_JOB_QUEUED) {
         rc = 0;
         goto out;
     }
-    s->invocation_id = job.invocation_id;
-    s->tool = mt_toolbox_find(ctx->tools, job.tool_id);
+    s->invocation_id = job->invocation_id;
+    s->tool = mt_toolbox_find(ctx->tools, job->tool_id);
     if (!s->tool) {
-        snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job.tool_id);
+        snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job->tool_id);
     } else {
         json_error_t jerr;
-        json_t *params = json_loads(job.params ? job.params : "{}", 0, &jerr);
+        json_t *params = json_loads(job->params ? job->params : "{}", 0, &jerr);
         if (!params)
             snprintf(s->why, sizeof s->why, "stored parameters are not valid JSON");
         else if (mt_tool_build_argv(s->tool, params, &s->argv, s->why, sizeof s->why) < 0)
@@ -402,7 +396,7 @@ static int prepare_start(mt_db_t *db, int64_t id, start_t *s)
         s->argv = NULL;
     }
 out:
-    mt_job_clear(&job);
+    mt_job_clear(&read);
     return rc;
 }
 
@@ -513,6 +507,7 @@ static bool flush_once(mt_handler_t *h)
         return false;
     }
     id_list_t claimed = {0};
+    mt_job_t *claimed_rows = h->incoming.n ? mt_calloc(h->incoming.n, sizeof *claimed_rows) : NULL; /* claimed.v's */
     start_t *starts = NULL;
     size_t nstarts = 0, from_queue = 0, from_claimed = 0;
     int rc = 0;
@@ -522,7 +517,7 @@ static bool flush_once(mt_handler_t *h)
     for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
         rc = apply_write(db, &h->writes[i]);
     for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
-        rc = claim(db, h, h->incoming.v[i]);
+        rc = mt_job_store_take(db, h->incoming.v[i], h->name, &claimed_rows[claimed.n]);
         if (rc == 1)
             id_list_push(&claimed, h->incoming.v[i]);
         else if (rc == 0)
@@ -533,13 +528,16 @@ static bool flush_once(mt_handler_t *h)
         starts = mt_calloc((size_t)slots, sizeof *starts);
     while (rc >= 0 && (int)nstarts < slots) {
         int64_t id;
-        if (from_queue < h->qlen)
+        const mt_job_t *known = NULL;
+        if (from_queue < h->qlen) {
             id = queue_at(h, from_queue++);
-        else if (from_claimed < claimed.n)
+        } else if (from_claimed < claimed.n) {
+            known = &claimed_rows[from_claimed];
             id = claimed.v[from_claimed++];
-        else
+        } else {
             break;
-        rc = prepare_start(db, id, &starts[nstarts]);
+        }
+        rc = prepare_start(db, id, known, &starts[nstarts]);
         if (rc == 1)
             nstarts++;
     }
@@ -547,6 +545,9 @@ static bool flush_once(mt_handler_t *h)
         rc = mt_db_commit(db);
     else
         mt_db_rollback(db);
+    for (size_t i = 0; i < claimed.n; i++)
+        mt_job_clear(&claimed_rows[i]);
+    free(claimed_rows);
     if (rc < 0) {
         failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
         for (size_t i = 0; i < nstarts; i++)
@@ -641,9 +642,23 @@ static void flush(mt_handler_t *h, bool with_pids)
     update_credit(h);
 }
 
+/*
+ * A result waits one turn of the loop when its command's slot was just
+ * offered to the farm: the loop then polls without blocking (this handle is
+ * still active), and a job that arrives in that poll is claimed and started
+ * in the result's transaction -- one commit per job instead of two in a
+ * stream of jobs. With nothing arriving, the result is written one turn
+ * later, microseconds.
+ */
 static void flush_idle_cb(uv_idle_t *idle)
 {
-    flush(idle->data, false);
+    mt_handler_t *h = idle->data;
+    if (h->hold_results && h->incoming.n == 0) {
+        h->hold_results = false;
+        return;
+    }
+    h->hold_results = false;
+    flush(h, false);
 }
 
 /* ---- taking jobs ---- */

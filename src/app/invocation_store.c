@@ -136,7 +136,7 @@ int mt_invocation_store_insert(mt_db_t *db, const mt_invocation_t *inv, const ch
     bind_str(st, 3, inv->inputs);
     bind_str(st, 4, inv->handler);
     bind_str(st, 5, inv->destination);
-    sqlite3_bind_int64(st, 6, mt_now_us());
+    sqlite3_bind_int64(st, 6, mt_db_time_us(db));
     bind_str(st, 7, inv->user);
     int step = mt_db__step(db, st);
     if (step == SQLITE_ROW) {
@@ -345,7 +345,7 @@ int mt_invocation_store_claim(mt_db_t *db, int64_t id, const char *handler)
         return mt_db__fail(db, SQLITE_ERROR, "claim invocation");
     sqlite3_bind_int64(st, 1, id);
     bind_str(st, 2, handler);
-    sqlite3_bind_int64(st, 3, mt_now_us());
+    sqlite3_bind_int64(st, 3, mt_db_time_us(db));
     int rc = mt_db__step(db, st);
     int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) : mt_db__fail(db, rc, "claim invocation");
     mt_db__release(st);
@@ -371,7 +371,7 @@ int mt_invocation_store_set_state(mt_db_t *db, int64_t id, unsigned from, mt_inv
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, (int)from);
     sqlite3_bind_text(st, 3, mt_invocation_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, mt_now_us());
+    sqlite3_bind_int64(st, 4, mt_db_time_us(db));
     bind_str(st, 5, info);
     int rc = mt_db__step(db, st);
     int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) : mt_db__fail(db, rc, "update invocation");
@@ -452,7 +452,7 @@ int mt_invocation_store_claim_next(mt_db_t *db, const char *destination, const c
         return mt_db__fail(db, SQLITE_ERROR, "claim the next invocation");
     bind_str(st, 1, destination);
     bind_str(st, 2, handler);
-    sqlite3_bind_int64(st, 3, mt_now_us());
+    sqlite3_bind_int64(st, 3, mt_db_time_us(db));
     int rc = mt_db__step(db, st);
     int ret = 0;
     if (rc == SQLITE_ROW) {

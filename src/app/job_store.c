@@ -45,6 +45,12 @@ static const char sql_claim[] =
     "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
     "WHERE id = ?3 AND handler IS NULL AND state = 'new'";
 
+/* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
+static const char sql_take[] =
+    "UPDATE job SET handler = ?1, state = 'queued', "
+    "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "
+    "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) RETURNING " JOB_COLUMNS;
+
 static const char sql_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND destination = ?3 ORDER BY id LIMIT 1) "
@@ -280,7 +286,7 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
     if (rc == SQLITE_OK)
         rc = bind_str(st, 5, job->destination);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 6, mt_now_us());
+        rc = sqlite3_bind_int64(st, 6, mt_db_time_us(db));
     if (rc == SQLITE_OK)
         rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
     if (rc == SQLITE_OK)
@@ -438,10 +444,32 @@ int mt_job_store_claim(mt_db_t *db, int64_t id, const char *handler)
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "claim job");
     bind_str(st, 1, handler);
-    sqlite3_bind_int64(st, 2, mt_now_us());
+    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
     sqlite3_bind_int64(st, 3, id);
     int rc = mt_db__step(db, st);
     int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0 : mt_db__fail(db, rc, "claim job");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)
+{
+    memset(taken, 0, sizeof *taken);
+    sqlite3_stmt *st = mt_db__stmt(db, sql_take);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "take job");
+    bind_str(st, 1, handler);
+    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
+    sqlite3_bind_int64(st, 3, id);
+    int rc = mt_db__step(db, st);
+    bool row = rc == SQLITE_ROW;
+    if (row) {
+        read_job(st, taken);
+        rc = sqlite3_step(st); /* to SQLITE_DONE: the statement's end */
+    }
+    int ret = rc == SQLITE_DONE ? row : mt_db__fail(db, rc, "take job");
+    if (ret <= 0)
+        mt_job_clear(taken);
     mt_db__release(st);
     return ret;
 }
@@ -453,7 +481,7 @@ int mt_job_store_claim_next(mt_db_t *db, const char *destination, const char *ha
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "claim next job");
     bind_str(st, 1, handler);
-    sqlite3_bind_int64(st, 2, mt_now_us());
+    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
     if (destination)
         bind_str(st, 3, destination);
     int64_t claimed = 0;
@@ -484,7 +512,7 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
     sqlite3_stmt *st = mt_db__stmt(db, sql_transition);
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "change job state");
-    int64_t now = mt_now_us();
+    int64_t now = mt_db_time_us(db);
     int64_t start = update->start_us ? update->start_us : to == MT_JOB_RUNNING ? now : 0;
     int64_t end = update->end_us ? update->end_us : mt_job_state_terminal(to) ? now : 0;
     sqlite3_bind_text(st, 1, mt_job_state_name(to), -1, SQLITE_STATIC);

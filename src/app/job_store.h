@@ -90,6 +90,17 @@ void mt_job_store_free(mt_job_t *jobs, size_t count);
 int mt_job_store_claim(mt_db_t *db, int64_t id, const char *handler);
 
 /*
+ * Take job `id` for `handler`: claim it if it is unassigned and `new` (as
+ * mt_job_store_claim() does), or accept it if it is `new` and already
+ * assigned to `handler` (db-self, db-preassign, mappings: no claim time
+ * then). Either way it becomes `queued` here, in one statement. Returns 1
+ * with *taken filled (the job as now stored; mt_job_clear() it), 0 if it is
+ * not this handler's to run (another's, no longer new, no such job), or a
+ * negative value; *taken is empty unless 1.
+ */
+int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken);
+
+/*
  * Claim the oldest unassigned `new` job waiting at `destination` (NULL =
  * at any destination) for `handler`, in one statement: two handlers never
  * take the same job. Returns 1 and its *id, 0 when there is none (*id = 0),

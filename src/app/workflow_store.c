@@ -21,7 +21,7 @@ int mt_workflow_store_insert(mt_db_t *db, const char *id, const char *definition
         return mt_db__fail(db, SQLITE_ERROR, "insert workflow");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, definition, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, mt_now_us());
+    sqlite3_bind_int64(st, 3, mt_db_time_us(db));
     int rc = mt_db__step(db, st);
     int ret = 0;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -616,6 +616,72 @@ Test(job_store, a_job_is_claimed_once)
     cr_assert_eq(mt_job_store_claim(db, id2, "main.job-handlers.1"), 0);
 }
 
+Test(job_store, take_claims_an_unassigned_job_or_accepts_one_already_assigned_here_and_returns_it)
+{
+    int64_t farm = add_job(db, "true", NULL, "job-handlers");
+    int64_t mine = add_job(db, "true", "main.job-handlers.1", "db");
+    int64_t theirs = add_job(db, "true", "main.job-handlers.2", "db");
+    mt_job_t job;
+
+    cr_assert_eq(mt_job_store_take(db, farm, "main.job-handlers.1", &job), 1, "%s", mt_db_errmsg(db));
+    cr_assert_eq(job.id, farm);
+    cr_assert_eq(job.state, MT_JOB_QUEUED);
+    cr_assert_str_eq(job.handler, "main.job-handlers.1");
+    cr_assert_str_eq(job.tool_id, "true");
+    cr_assert_gt(job.claim_us, 0, "claimed from the farm: it has a claim time");
+    mt_job_clear(&job);
+    cr_assert_eq(mt_job_store_take(db, farm, "main.job-handlers.2", &job), 0, "taken once only");
+    cr_assert_null(job.tool_id);
+
+    cr_assert_eq(mt_job_store_take(db, mine, "main.job-handlers.1", &job), 1, "%s", mt_db_errmsg(db));
+    cr_assert_eq(job.state, MT_JOB_QUEUED);
+    cr_assert_eq(job.claim_us, 0, "assigned at creation: no claim");
+    mt_job_clear(&job);
+    cr_assert_eq(mt_job_store_take(db, mine, "main.job-handlers.1", &job), 0, "no longer new");
+
+    cr_assert_eq(mt_job_store_take(db, theirs, "main.job-handlers.1", &job), 0, "another handler's job");
+    cr_assert_eq(state_of(theirs), MT_JOB_NEW);
+    cr_assert_eq(mt_job_store_take(db, theirs + 100, "main.job-handlers.1", &job), 0, "no such job");
+
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, farm, &ev, &n), 0);
+    cr_assert_eq(n, 2, "new, then queued: one history row for the take");
+    cr_assert_eq(ev[1].state, MT_JOB_QUEUED);
+    cr_assert_str_eq(ev[1].handler, "main.job-handlers.1");
+    mt_job_store_free_events(ev, n);
+}
+
+Test(job_store, the_changes_of_one_transaction_carry_the_time_it_began)
+{
+    int64_t id = add_job(db, "true", NULL, "job-handlers");
+    int64_t before = mt_now_us();
+    cr_assert_eq(mt_db_begin(db), 0, "%s", mt_db_errmsg(db));
+    int64_t t = mt_db_time_us(db);
+    cr_assert_geq(t, before);
+    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    usleep(2000);
+    cr_assert_eq(mt_db_time_us(db), t, "the same time throughout the transaction");
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+    cr_assert_eq(mt_db_commit(db), 0, "%s", mt_db_errmsg(db));
+
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.claim_us, t);
+    cr_assert_eq(job.start_us, t);
+    cr_assert_eq(job.update_us, t);
+    mt_job_clear(&job);
+
+    /* Outside a transaction: the clock, and the next transaction's time follows the last. */
+    int64_t outside = mt_db_time_us(db);
+    cr_assert_geq(outside, t + 2000);
+    cr_assert_eq(mt_db_begin(db), 0);
+    cr_assert_geq(mt_db_time_us(db), outside);
+    mt_db_rollback(db);
+    usleep(1000);
+    cr_assert_gt(mt_db_time_us(db), outside, "after a rollback: the clock again");
+}
+
 Test(job_store, claim_next_takes_the_oldest_at_its_destination)
 {
     int64_t a = add_job(db, "true", NULL, "db");
