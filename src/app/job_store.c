@@ -41,10 +41,6 @@ static const char sql_insert[] =
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
-static const char sql_claim[] =
-    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
-    "WHERE id = ?3 AND handler IS NULL AND state = 'new'";
-
 /* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
 static const char sql_take[] =
     "UPDATE job SET handler = ?1, state = 'queued', "
@@ -436,20 +432,6 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
     sqlite3_bind_int64(st, i, limit < 0 ? -1 : limit);
     sqlite3_bind_int64(st, i + 1, offset < 0 ? 0 : offset);
     return collect_jobs(db, st, "list jobs", jobs, count);
-}
-
-int mt_job_store_claim(mt_db_t *db, int64_t id, const char *handler)
-{
-    sqlite3_stmt *st = mt_db__stmt(db, sql_claim);
-    if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "claim job");
-    bind_str(st, 1, handler);
-    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
-    sqlite3_bind_int64(st, 3, id);
-    int rc = mt_db__step(db, st);
-    int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0 : mt_db__fail(db, rc, "claim job");
-    mt_db__release(st);
-    return ret;
 }
 
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)

@@ -82,21 +82,14 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
 void mt_job_store_free(mt_job_t *jobs, size_t count);
 
 /*
- * Claim job `id` for `handler` (a server name) if it is unassigned and
- * `new`: it becomes `queued` with that handler and a claim time. Returns 1
- * if this call claimed it, 0 if it was not claimable (claimed by someone
- * else, cancelled, or no such job), or a negative value.
- */
-int mt_job_store_claim(mt_db_t *db, int64_t id, const char *handler);
-
-/*
- * Take job `id` for `handler`: claim it if it is unassigned and `new` (as
- * mt_job_store_claim() does), or accept it if it is `new` and already
- * assigned to `handler` (db-self, db-preassign, mappings: no claim time
- * then). Either way it becomes `queued` here, in one statement. Returns 1
- * with *taken filled (the job as now stored; mt_job_clear() it), 0 if it is
- * not this handler's to run (another's, no longer new, no such job), or a
- * negative value; *taken is empty unless 1.
+ * Take job `id` for `handler` (a server name), in one statement: claim it
+ * if it is unassigned and `new` (it gets the handler and a claim time; of
+ * two handlers taking it, one wins), or accept it if it is `new` and
+ * already assigned to `handler` (db-self, db-preassign, mappings: no claim
+ * time then). Either way it becomes `queued`. Returns 1 with *taken filled
+ * (the job as now stored; mt_job_clear() it), 0 if it is not this
+ * handler's to run (another's, no longer new, no such job), or a negative
+ * value; *taken is empty unless 1.
  */
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken);
 

@@ -83,6 +83,15 @@ static int64_t add_job(mt_db_t *conn, const char *tool, const char *handler, con
     return id;
 }
 
+/* Take job id for handler through conn (the handler's claim), dropping the row it returns: 1, 0 or < 0. */
+static int claim(mt_db_t *conn, int64_t id, const char *handler)
+{
+    mt_job_t taken;
+    int rc = mt_job_store_take(conn, id, handler, &taken);
+    mt_job_clear(&taken);
+    return rc;
+}
+
 static mt_job_state_t state_of(int64_t id)
 {
     mt_job_t job;
@@ -416,7 +425,7 @@ Test(job_store, list_filters_pages_and_counts)
         ids[i] = add_job(db, i % 2 ? "cat" : "true", NULL, NULL);
     /* Jobs 0, 3, 6, ... 24 claimed by h1; 24 also running. */
     for (int i = 0; i < 25; i += 3)
-        cr_assert_eq(mt_job_store_claim(db, ids[i], "h1"), 1);
+        cr_assert_eq(claim(db, ids[i], "h1"), 1);
     cr_assert_eq(mt_job_store_transition(db, ids[24], MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
 
     mt_job_t *jobs;
@@ -593,14 +602,14 @@ Test(job_store, invocations_keep_their_owner_and_list_by_owner_workflow_and_stat
 /* Claims                                                              */
 /* ------------------------------------------------------------------ */
 
-Test(job_store, a_job_is_claimed_once)
+Test(job_store, an_unassigned_job_is_taken_once)
 {
     int64_t id = add_job(db, "true", NULL, "job-handlers");
     int64_t before = mt_now_us();
-    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.1"), 1, "%s", mt_db_errmsg(db));
-    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.2"), 0);
-    cr_assert_eq(mt_job_store_claim(db, id, "main.job-handlers.1"), 0, "claiming twice is not winning twice");
-    cr_assert_eq(mt_job_store_claim(db, id + 100, "main.job-handlers.1"), 0, "no such job");
+    cr_assert_eq(claim(db, id, "main.job-handlers.1"), 1, "%s", mt_db_errmsg(db));
+    cr_assert_eq(claim(db, id, "main.job-handlers.2"), 0);
+    cr_assert_eq(claim(db, id, "main.job-handlers.1"), 0, "claiming twice is not winning twice");
+    cr_assert_eq(claim(db, id + 100, "main.job-handlers.1"), 0, "no such job");
 
     mt_job_t job;
     cr_assert_eq(mt_job_store_get(db, id, &job), 0);
@@ -613,7 +622,7 @@ Test(job_store, a_job_is_claimed_once)
     /* A cancelled job that no one claimed cannot be claimed any more. */
     int64_t id2 = add_job(db, "true", NULL, "job-handlers");
     cr_assert_eq(mt_job_store_transition(db, id2, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, NULL), 1);
-    cr_assert_eq(mt_job_store_claim(db, id2, "main.job-handlers.1"), 0);
+    cr_assert_eq(claim(db, id2, "main.job-handlers.1"), 0);
 }
 
 Test(job_store, take_claims_an_unassigned_job_or_accepts_one_already_assigned_here_and_returns_it)
@@ -659,7 +668,7 @@ Test(job_store, the_changes_of_one_transaction_carry_the_time_it_began)
     cr_assert_eq(mt_db_begin(db), 0, "%s", mt_db_errmsg(db));
     int64_t t = mt_db_time_us(db);
     cr_assert_geq(t, before);
-    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(claim(db, id, "h1"), 1);
     usleep(2000);
     cr_assert_eq(mt_db_time_us(db), t, "the same time throughout the transaction");
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
@@ -795,7 +804,7 @@ static void write_id(int fd, int64_t id)
 static void claim_every_id(mt_db_t *conn, const char *handler, int out_fd)
 {
     for (int64_t id = 1; id <= RACE_JOBS; id++) {
-        int r = mt_job_store_claim(conn, id, handler);
+        int r = claim(conn, id, handler);
         if (r < 0) {
             fprintf(stderr, "claim %lld: %s\n", (long long)id, mt_db_errmsg(conn));
             _exit(1);
@@ -890,7 +899,7 @@ Test(job_store, queued_running_ok_then_terminal)
     int64_t id = add_job(db, "true", NULL, NULL);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 0,
                  "new is not queued");
-    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(claim(db, id, "h1"), 1);
 
     mt_job_update_t up = {.runner = "local", .external_id = "4242", .working_dir = "/tmp/jobs/1"};
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, &up), 1,
@@ -943,7 +952,7 @@ Test(job_store, queued_running_ok_then_terminal)
 Test(job_store, cancellation_goes_through_deleting_to_deleted)
 {
     int64_t id = add_job(db, "sleep", NULL, NULL);
-    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(claim(db, id, "h1"), 1);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_ACTIVE_MASK, MT_JOB_DELETING, NULL), 1);
     /* The command's exit no longer counts: running -> ok is not allowed from deleting. */
@@ -972,7 +981,7 @@ Test(job_store, history_is_recorded_in_order)
 {
     int64_t id = add_job(db, "false", NULL, NULL);
     add_job(db, "other", NULL, NULL);
-    cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
+    cr_assert_eq(claim(db, id, "h1"), 1);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
     /* Same state: fields change, no history row. */
     mt_job_update_t up = {.external_id = "77"};
@@ -1019,7 +1028,7 @@ Test(job_store, unassigned_older_than_a_cutoff)
     int64_t claimed = add_job(db, "true", NULL, "job-handlers");
     int64_t cancelled = add_job(db, "true", NULL, "job-handlers");
     int64_t preassigned = add_job(db, "true", "main.web.1", NULL);
-    cr_assert_eq(mt_job_store_claim(db, claimed, "h1"), 1);
+    cr_assert_eq(claim(db, claimed, "h1"), 1);
     cr_assert_eq(mt_job_store_transition(db, cancelled, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, NULL), 1);
     usleep(2000);
     int64_t cutoff = mt_now_us();
@@ -1053,8 +1062,8 @@ Test(job_store, jobs_of_a_handler_that_are_not_terminal)
     int64_t del = add_job(db, "true", NULL, NULL);
     int64_t other = add_job(db, "true", NULL, NULL);
     for (int64_t id = q; id <= del; id++)
-        cr_assert_eq(mt_job_store_claim(db, id, "h1"), 1);
-    cr_assert_eq(mt_job_store_claim(db, other, "h2"), 1);
+        cr_assert_eq(claim(db, id, "h1"), 1);
+    cr_assert_eq(claim(db, other, "h2"), 1);
     cr_assert_eq(mt_job_store_transition(db, r, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
     cr_assert_eq(mt_job_store_transition(db, done, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_OK, NULL), 1);
     cr_assert_eq(mt_job_store_transition(db, del, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_DELETING, NULL), 1);
