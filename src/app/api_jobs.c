@@ -65,10 +65,8 @@ static void text_time(mt_json_text_t *w, const char *key, int64_t us)
 
 static void text_id(mt_json_text_t *w, const char *key, int64_t id)
 {
-    char text[32];
-    snprintf(text, sizeof text, "%lld", (long long)id);
     mt_json_text_key(w, key);
-    mt_json_text_string(w, text);
+    mt_json_text_int_string(w, id);
 }
 
 static void text_str(mt_json_text_t *w, const char *key, const char *value)

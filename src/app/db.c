@@ -146,6 +146,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,
 typedef struct {
     char *sql;          /* owned copy of the text: the cache key */
     uint32_t hash;      /* of sql */
+    const char *seen;   /* the caller's text it was last found by (a query's static string, mostly) */
     sqlite3_stmt *stmt;
 } mt_db_cached_t;
 
@@ -583,12 +584,20 @@ static uint32_t hash_sql(const char *s)
 sqlite3_stmt *mt_db__stmt(mt_db_t *db, const char *sql)
 {
     /* Keyed by text, not by pointer: a query built in a reused buffer has a new text at an old
-     * address. Hashing a few hundred bytes is noise next to running the statement. */
+     * address. The address comes first all the same, confirmed by the text (a compare costs less
+     * than the hash, and a read of one job is a few microseconds in all). */
+    for (size_t i = 0; i < db->ncached; i++) {
+        mt_db_cached_t *c = &db->cache[i];
+        if (c->seen == sql && strcmp(c->sql, sql) == 0)
+            return c->stmt;
+    }
     uint32_t h = hash_sql(sql);
     for (size_t i = 0; i < db->ncached; i++) {
         mt_db_cached_t *c = &db->cache[i];
-        if (c->hash == h && strcmp(c->sql, sql) == 0)
+        if (c->hash == h && strcmp(c->sql, sql) == 0) {
+            c->seen = sql;
             return c->stmt;
+        }
     }
     sqlite3_stmt *stmt;
     int rc = sqlite3_prepare_v3(db->sqlite, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
@@ -601,7 +610,7 @@ sqlite3_stmt *mt_db__stmt(mt_db_t *db, const char *sql)
         db->cache = mt_realloc(db->cache, db->cache_cap * sizeof *db->cache);
     }
     db->cache[db->ncached++] = (mt_db_cached_t){
-        .sql = mt_strdup(sql), .hash = h, .stmt = stmt,
+        .sql = mt_strdup(sql), .hash = h, .seen = sql, .stmt = stmt,
     };
     return stmt;
 }

@@ -175,12 +175,39 @@ void mt_json_text_string(mt_json_text_t *w, const char *s)
     put_escaped(w, s);
 }
 
+/* v in decimal into buf (no terminator); returns its length. Not snprintf: this is on every job's read. */
+static size_t format_int(char buf[20], int64_t v)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = digits[--n];
+    return len;
+}
+
 void mt_json_text_int(mt_json_text_t *w, int64_t v)
 {
     separate(w);
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
-    put(w, buf, (size_t)n);
+    char buf[20];
+    put(w, buf, format_int(buf, v));
+}
+
+void mt_json_text_int_string(mt_json_text_t *w, int64_t v)
+{
+    separate(w);
+    char buf[22];
+    buf[0] = '"';
+    size_t n = 1 + format_int(buf + 1, v);
+    buf[n++] = '"';
+    put(w, buf, n);
 }
 
 void mt_json_text_null(mt_json_text_t *w)

@@ -52,6 +52,8 @@ void mt_json_text_key(mt_json_text_t *w, const char *key);
 /* Values. mt_json_text_string(w, NULL) writes null. */
 void mt_json_text_string(mt_json_text_t *w, const char *s);
 void mt_json_text_int(mt_json_text_t *w, int64_t v);
+/* v as a JSON string of its decimal digits ("42"): the API's ids. */
+void mt_json_text_int_string(mt_json_text_t *w, int64_t v);
 void mt_json_text_null(mt_json_text_t *w);
 /* A jansson value, printed compactly (NULL writes null). */
 void mt_json_text_value(mt_json_text_t *w, const json_t *v);

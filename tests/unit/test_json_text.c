@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/json_text.h"
@@ -50,6 +51,27 @@ Test(json_text, an_object_with_every_kind_of_value)
     cr_assert_eq(json_integer_value(json_object_get(v, "n")), INT64_MIN);
     json_decref(v);
     mt_json_text_free(&w);
+}
+
+Test(json_text, integers_and_integer_strings_are_written_in_decimal)
+{
+    static const int64_t values[] = {0, 7, -7, 10, -10, 42, 1000000007, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char expect[32];
+        snprintf(expect, sizeof expect, "%lld", (long long)values[i]);
+        mt_json_text_t w;
+        mt_json_text_init(&w, NULL, 0);
+        mt_json_text_begin_array(&w);
+        mt_json_text_int(&w, values[i]);
+        mt_json_text_int_string(&w, values[i]);
+        mt_json_text_end_array(&w);
+        char text[80];
+        snprintf(text, sizeof text, "[%s,\"%s\"]", expect, expect);
+        cr_assert(mt_json_text_ok(&w));
+        cr_assert_eq(w.len, strlen(text), "%.*s", (int)w.len, w.data);
+        cr_assert(memcmp(w.data, text, w.len) == 0, "%.*s is not %s", (int)w.len, w.data, text);
+        mt_json_text_free(&w);
+    }
 }
 
 Test(json_text, strings_are_escaped_and_read_back_the_same)
