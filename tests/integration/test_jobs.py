@@ -75,6 +75,22 @@ def test_a_job_that_ends_before_its_pid_is_written_keeps_its_pid(servers):
         assert done["external_id"] is not None and int(done["external_id"]) > 1, done
 
 
+def test_a_stream_of_jobs_writes_each_result_with_the_next_jobs_start(servers):
+    """One slot, jobs waiting in the farm: a result and the next job's take and start share one commit.
+
+    The changes of one transaction carry one time, so sharing shows as end_time == the next start_time.
+    """
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.workers=1",
+                 "--set", "jobs.poll-interval=60000"])
+    ids = [post_job(s, "sleep", {"seconds": 0.3})[1]["id"] for _ in range(4)]
+    done = [wait_state(s, jid) for jid in ids]
+    assert all(j["state"] == "ok" for j in done), done
+    by_start = sorted(done, key=lambda j: j["start_time"])
+    for prev, nxt in zip(by_start, by_start[1:]):
+        assert prev["end_time"] == nxt["start_time"], (prev, nxt)
+        assert nxt["claim_time"] == nxt["start_time"], nxt
+
+
 def test_bad_requests_are_400_or_404_with_err_msg(servers):
     s = servers([])
     status, doc = post_job(s, "no-such-tool")
