@@ -419,7 +419,8 @@ static void start_command(mt_handler_t *h, start_t *s)
     mt_jobs_ctx_t *ctx = mt_jobs();
     char workdir[4096], out_path[4200], err_path[4200], err[512];
     mt_jobs_workdir(s->id, workdir, sizeof workdir);
-    if (mkdir(workdir, 0755) < 0 && errno != EEXIST) {
+    bool fresh = mkdir(workdir, 0755) == 0;
+    if (!fresh && errno != EEXIST) {
         snprintf(err, sizeof err, "cannot create working directory %.300s: %s", workdir, strerror(errno));
         add_failure(h, s->id, s->invocation_id, err);
         return;
@@ -434,7 +435,8 @@ static void start_command(mt_handler_t *h, start_t *s)
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
-    mt_jobs_take_interrupted(workdir); /* a mark left about an earlier run says nothing of this one */
+    if (!fresh) /* a mark left about an earlier run says nothing of this one */
+        mt_jobs_take_interrupted(workdir);
     /* The tool's environment, then the job's id and the stack's (for the undertaker: app.c). */
     size_t ntool_env = 0;
     const char *const *tool_env = mt_tool_environment(s->tool, &ntool_env);
