@@ -116,6 +116,7 @@ struct mt_handler {
     int nrunning;
     uv_idle_t flush_idle;    /* active while something waits for flush() */
     bool hold_results;       /* a command ended and its slot went to the farm: wait one poll (flush_idle_cb) */
+    bool held;               /* what is pending has waited its poll already: write it at the next turn */
     uv_timer_t poll;
     uv_async_t wakeup;
     pthread_mutex_t inbox_lock;
@@ -635,6 +636,7 @@ static bool advance_invocations(mt_handler_t *h)
 static void flush(mt_handler_t *h, bool with_pids)
 {
     uv_idle_stop(&h->flush_idle);
+    h->hold_results = h->held = false; /* everything pending is written now */
     do {
         /* Each round commits or stops; a command that fails to start leaves a write for the next. */
         while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h) || (with_pids && h->npids > 0)) &&
@@ -650,16 +652,16 @@ static void flush(mt_handler_t *h, bool with_pids)
  * still active), and a job that arrives in that poll is claimed and started
  * in the result's transaction -- one commit per job instead of two in a
  * stream of jobs. With nothing arriving, the result is written one turn
- * later, microseconds.
+ * later, microseconds. Once only: commands that keep ending, one per turn,
+ * do not put their results off again and again.
  */
 static void flush_idle_cb(uv_idle_t *idle)
 {
     mt_handler_t *h = idle->data;
-    if (h->hold_results && h->incoming.n == 0) {
-        h->hold_results = false;
+    if (h->hold_results && !h->held && h->incoming.n == 0) {
+        h->held = true;
         return;
     }
-    h->hold_results = false;
     flush(h, false);
 }
 
