@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "app/job_store.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 /* A fault lasting minutes refuses every request: its first refusal is logged, then one a minute per thread. */
@@ -40,7 +41,7 @@ void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, cons
     }
     static __thread int64_t last_log_us;
     static __thread int last_status;
-    int64_t now = mt_now_us();
+    int64_t now = mt_wall_us();
     if (status != last_status || now - last_log_us >= LOG_EVERY_US) {
         mt_warn("%s %s: %d: %s: %s (%s)", mt_request_method(req), mt_request_path(req), status, what, cause,
                 detail && *detail ? detail : "no detail");

@@ -46,6 +46,7 @@
 #include "app/runner_local.h"
 #include "app/scheduler.h"
 #include "app/tools.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -132,7 +133,7 @@ static void failure_seen(failure_log_t *f, const char *fmt, ...) __attribute__((
 
 static void failure_seen(failure_log_t *f, const char *fmt, ...)
 {
-    int64_t now = mt_now_us();
+    int64_t now = mt_wall_us();
     f->failures++;
     if (f->failures > 1 && now - f->last_log_us < FAILURE_LOG_EVERY_US)
         return;
@@ -476,7 +477,6 @@ static void start_command(mt_handler_t *h, start_t *s)
     h->nrunning++;
 }
 
-
 /*
  * Take from the farm only what can start now: the other mules get the
  * rest. Called after every change of load, and after every message, taken
@@ -509,10 +509,9 @@ static bool flush_once(mt_handler_t *h)
         failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
         return false;
     }
-    id_list_t claimed = {0};
-    mt_job_t *claimed_rows = h->incoming.n ? mt_calloc(h->incoming.n, sizeof *claimed_rows) : NULL; /* claimed.v's */
+    mt_job_t *claimed = h->incoming.n ? mt_calloc(h->incoming.n, sizeof *claimed) : NULL; /* taken in this one */
     start_t *starts = NULL;
-    size_t nstarts = 0, from_queue = 0, from_claimed = 0;
+    size_t nclaimed = 0, nstarts = 0, from_queue = 0, from_claimed = 0;
     int rc = 0;
     /* The pids first: a command may have ended before its pid was written, and its result is among the writes. */
     for (size_t i = 0; i < h->npids && rc >= 0; i++)
@@ -520,9 +519,9 @@ static bool flush_once(mt_handler_t *h)
     for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
         rc = apply_write(db, &h->writes[i]);
     for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
-        rc = mt_job_store_take(db, h->incoming.v[i], h->name, &claimed_rows[claimed.n]);
+        rc = mt_job_store_take(db, h->incoming.v[i], h->name, &claimed[nclaimed]);
         if (rc == 1)
-            id_list_push(&claimed, h->incoming.v[i]);
+            nclaimed++;
         else if (rc == 0)
             mt_debug("job %lld: not claimable (claimed by another handler, or cancelled)", (long long)h->incoming.v[i]);
     }
@@ -534,9 +533,9 @@ static bool flush_once(mt_handler_t *h)
         const mt_job_t *known = NULL;
         if (from_queue < h->qlen) {
             id = queue_at(h, from_queue++);
-        } else if (from_claimed < claimed.n) {
-            known = &claimed_rows[from_claimed];
-            id = claimed.v[from_claimed++];
+        } else if (from_claimed < nclaimed) {
+            known = &claimed[from_claimed++];
+            id = known->id;
         } else {
             break;
         }
@@ -548,15 +547,12 @@ static bool flush_once(mt_handler_t *h)
         rc = mt_db_commit(db);
     else
         mt_db_rollback(db);
-    for (size_t i = 0; i < claimed.n; i++)
-        mt_job_clear(&claimed_rows[i]);
-    free(claimed_rows);
     if (rc < 0) {
         failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
         for (size_t i = 0; i < nstarts; i++)
             mt_tool_argv_free(starts[i].argv);
         free(starts);
-        free(claimed.v);
+        mt_job_store_free(claimed, nclaimed);
         return false;
     }
 
@@ -571,12 +567,12 @@ static bool flush_once(mt_handler_t *h)
     free_writes(h->writes, &h->nwrites);
     free_writes(h->pids, &h->npids);
     h->incoming.n = 0;
-    for (size_t i = 0; i < claimed.n; i++)
-        mt_debug("job %lld: claimed", (long long)claimed.v[i]);
+    for (size_t i = 0; i < nclaimed; i++)
+        mt_debug("job %lld: claimed", (long long)claimed[i].id);
     queue_drop_front(h, from_queue);
-    for (size_t i = from_claimed; i < claimed.n; i++)
-        queue_push(h, claimed.v[i]);
-    free(claimed.v);
+    for (size_t i = from_claimed; i < nclaimed; i++)
+        queue_push(h, claimed[i].id);
+    mt_job_store_free(claimed, nclaimed);
     for (size_t i = 0; i < nstarts; i++) {
         start_t *s = &starts[i];
         if (!s->argv) {
@@ -757,7 +753,7 @@ static void poll_cb(uv_timer_t *timer)
     size_t room = (size_t)ctx->workers;
     size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
     if (h->farm && load < room &&
-        mt_job_store_unassigned(db, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {
+        mt_job_store_unassigned(db, mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
             if (jobs[i].destination && strcmp(jobs[i].destination, h->farm) == 0) {
                 mt_notice("sweeper: job %lld was not claimed within %d ms (its message was lost or the farm's "
@@ -777,7 +773,7 @@ static void poll_cb(uv_timer_t *timer)
         free(inv_ids);
     }
     if (h->farm && load < room &&
-        mt_invocation_store_unassigned(db, h->farm, mt_now_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load,
+        mt_invocation_store_unassigned(db, h->farm, mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load,
                                        &inv_ids, &ninv) == 0) {
         for (size_t i = 0; i < ninv; i++) {
             mt_notice("sweeper: invocation %lld was not claimed within %d ms: taking it", (long long)inv_ids[i],

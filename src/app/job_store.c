@@ -92,13 +92,6 @@ static const char sql_history[] =
 /* Time                                                                */
 /* ------------------------------------------------------------------ */
 
-int64_t mt_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's civil_from_days). */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {

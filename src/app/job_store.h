@@ -30,9 +30,6 @@
     (MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING) |             \
      MT_JOB_BIT(MT_JOB_DELETING))
 
-/* Wall-clock microseconds since the epoch: the unit of every time in the store. */
-int64_t mt_now_us(void);
-
 /* Room for mt_time_iso8601()'s output, NUL included, for any int64_t. */
 #define MT_TIME_ISO8601_SIZE 32
 /*
@@ -139,7 +136,7 @@ int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info);
 
 /*
  * For the sweeper: unassigned `new` jobs created before created_before_us
- * (pass mt_now_us() - age), oldest first, at most `limit`. Fills whole
+ * (pass mt_wall_us() - age), oldest first, at most `limit`. Fills whole
  * records (the sweeper needs id and destination). Returns 0 with *jobs and
  * *count as mt_job_store_list, or a negative value.
  */

@@ -68,7 +68,7 @@ struct mt_run {
     uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
     mt_run_done_cb done_cb;
     void *data;
-    char *prog;              /* argv[0], for log lines */
+    const char *prog;        /* argv[0] (in argv), for log lines */
     char *job_dir_env;       /* "MULETEER_JOB_DIR=...": finds what left the group, after a cancel or walltime */
     int pid;                 /* leader = process group = session */
     double walltime_s;
@@ -150,7 +150,6 @@ static void on_timer(uv_timer_t *timer)
 
 static void run_free(mt_run_t *run)
 {
-    free(run->prog);
     free(run->job_dir_env);
     free(run->argv);
     free(run->envp);
@@ -673,7 +672,6 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->done_cb = done_cb;
     run->started_cb = spec->started_cb;
     run->data = data;
-    run->prog = mt_strdup(spec->argv[0]);
     run->walltime_s = spec->walltime_s;
     run->kill_grace_ms = spec->kill_grace_ms;
     run->pidfd = -1;
@@ -684,6 +682,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->err_fd = err_fd;
     in_fd = out_fd = err_fd = -1; /* the run's now */
     run->argv = pack_strings(spec->argv, count_strings(spec->argv));
+    run->prog = run->argv[0];
     run->envp = pack_strings(envp, count_strings(envp));
     run->working_dir = mt_strdup(spec->working_dir);
     free(envp);

@@ -1,8 +1,8 @@
 /*
  * clock: the two clocks the stack reads. Monotonic milliseconds for
  * deadlines and backoff (immune to wall-clock steps), microseconds for
- * durations; wall-clock
- * microseconds for times shown to people (/api/stack "started").
+ * durations; wall-clock microseconds for times shown to people
+ * (/api/stack "started") and for every time the job store keeps.
  */
 #ifndef MT_CLOCK_H
 #define MT_CLOCK_H
@@ -26,6 +26,7 @@ static inline int64_t mt_clock_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Wall-clock microseconds since the epoch. */
 static inline int64_t mt_wall_us(void)
 {
     struct timeval tv;

@@ -19,6 +19,7 @@
 #include "app/invocation_store.h"
 #include "app/job_store.h"
 #include "app/workflow_store.h"
+#include "common/clock.h"
 
 static char dir[64];
 static char path[128];
@@ -358,9 +359,9 @@ Test(job_store, insert_returns_the_row_as_stored)
 
 Test(job_store, insert_then_get_round_trips_and_is_visible_to_other_connections)
 {
-    int64_t before = mt_now_us();
+    int64_t before = mt_wall_us();
     int64_t id = add_job(db, "cat1", NULL, "job-handlers");
-    int64_t after = mt_now_us();
+    int64_t after = mt_wall_us();
 
     mt_db_t *other;
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_FULL, &other, err, sizeof err), 0, "%s", err);
@@ -605,7 +606,7 @@ Test(job_store, invocations_keep_their_owner_and_list_by_owner_workflow_and_stat
 Test(job_store, an_unassigned_job_is_taken_once)
 {
     int64_t id = add_job(db, "true", NULL, "job-handlers");
-    int64_t before = mt_now_us();
+    int64_t before = mt_wall_us();
     cr_assert_eq(claim(db, id, "main.job-handlers.1"), 1, "%s", mt_db_errmsg(db));
     cr_assert_eq(claim(db, id, "main.job-handlers.2"), 0);
     cr_assert_eq(claim(db, id, "main.job-handlers.1"), 0, "claiming twice is not winning twice");
@@ -664,7 +665,7 @@ Test(job_store, take_claims_an_unassigned_job_or_accepts_one_already_assigned_he
 Test(job_store, the_changes_of_one_transaction_carry_the_time_it_began)
 {
     int64_t id = add_job(db, "true", NULL, "job-handlers");
-    int64_t before = mt_now_us();
+    int64_t before = mt_wall_us();
     cr_assert_eq(mt_db_begin(db), 0, "%s", mt_db_errmsg(db));
     int64_t t = mt_db_time_us(db);
     cr_assert_geq(t, before);
@@ -1031,7 +1032,7 @@ Test(job_store, unassigned_older_than_a_cutoff)
     cr_assert_eq(claim(db, claimed, "h1"), 1);
     cr_assert_eq(mt_job_store_transition(db, cancelled, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, NULL), 1);
     usleep(2000);
-    int64_t cutoff = mt_now_us();
+    int64_t cutoff = mt_wall_us();
     usleep(2000);
     add_job(db, "true", NULL, "job-handlers"); /* too young */
     (void)preassigned;
@@ -1100,7 +1101,7 @@ Test(job_store, iso8601_utc_with_microseconds)
     cr_assert_str_eq(mt_time_iso8601(INT64_MAX, buf), "invalid");
     cr_assert_str_eq(mt_time_iso8601(INT64_MIN, buf), "invalid");
 
-    int64_t now = mt_now_us();
+    int64_t now = mt_wall_us();
     cr_assert_gt(now, 1700000000LL * 1000000);
     cr_assert_eq(strlen(mt_time_iso8601(now, buf)), 27);
 }
