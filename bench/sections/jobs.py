@@ -5,8 +5,10 @@ A burst (-n 2000 -c 8): jobs/s end to end against the reference peer
 core measured in every round (target 0.75x), with no job stuck. A steady
 200 jobs/s: create->start p50 / p99 with the peer's durability
 (accept-sync=normal: WAL, synchronous=NORMAL; targets 0.3 ms / 2 ms) and,
-beside it, with the default durable acceptance (full). Every round starts a
-fresh server and database for each durability, and a fresh peer.
+beside it, with the default durable acceptance (full). The same at a quiet
+20 jobs/s (accept-sync=normal), reported: it tells the latency a job's path
+has from what a busy machine adds to it. Every round starts a fresh server
+and database for each durability, and a fresh peer.
 """
 import os
 import subprocess
@@ -36,9 +38,10 @@ def run(o, tmp):
     # jobs_bench.py would wait its whole timeout for them. The others end within seconds.
     peer_burst = burst[:-1] + ["20"]
     steady = ["-n", str(n // 2), "-c", "4", "--rate", "200"]
+    quiet = ["-n", "60" if o.quick else "200", "-c", "4", "--rate", "20"]
     floors = []
     rounds = {k: [] for k in ("burst_full", "burst_normal", "burst_peer", "steady_full", "steady_normal",
-                              "steady_peer")}
+                              "steady_peer", "quiet_normal", "quiet_peer")}
     for r in range(o.rounds):
         floors.append(spawn_floor(1.0 if o.quick else 3.0))
         for accept in ("full", "normal"):
@@ -46,6 +49,8 @@ def run(o, tmp):
             try:
                 rounds["burst_" + accept].append(jobs_bench(port, burst))
                 rounds["steady_" + accept].append(jobs_bench(port, steady))
+                if accept == "normal":
+                    rounds["quiet_normal"].append(jobs_bench(port, quiet))
             finally:
                 stop(proc)
         if peer_available():
@@ -53,6 +58,7 @@ def run(o, tmp):
             try:
                 rounds["burst_peer"].append(jobs_bench(port, peer_burst))
                 rounds["steady_peer"].append(jobs_bench(port, steady))
+                rounds["quiet_peer"].append(jobs_bench(port, quiet))
             finally:
                 stop_group(proc)
         say("round %d: floor %d spawns/s, %s" % (r + 1, floors[-1], {k: v[-1] if v else None
@@ -75,4 +81,8 @@ def run(o, tmp):
                  Figure("Steady 200/s create→start p99, accept-sync=%s" % accept, "ms",
                         get("steady_" + accept, "start_ms_p99"), get("steady_peer", "start_ms_p99"), "peer", p99,
                         digits=2)]
+    for pct in ("p50", "p99"):
+        figs.append(Figure("Quiet 20/s create→start %s, accept-sync=normal" % pct, "ms",
+                           get("quiet_normal", "start_ms_" + pct), get("quiet_peer", "start_ms_" + pct), "peer",
+                           ("report", None, None), digits=2))
     return figs
