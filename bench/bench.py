@@ -22,9 +22,11 @@ usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--msg-rat
                       [--only http,dbread,submit,messages,memory,jobs,growth] [--quick]
 """
 import argparse
+import gzip
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -36,14 +38,62 @@ SECTIONS = {"http": http, "dbread": dbread, "submit": submit, "messages": messag
             "jobs": jobs, "growth": growth}
 
 
+def preemption():
+    """The kernel's preemption model (none, voluntary, full, lazy, rt), or 'unknown'.
+
+    It decides what a woken process waits for while another one works in the
+    kernel (an exec, say): with none, until that one leaves the kernel."""
+    try:
+        with open("/sys/kernel/debug/sched/preempt") as f:  # "none (voluntary) full": the current in brackets
+            m = re.search(r"\((\w+)\)", f.read())
+            if m:
+                return m.group(1)
+    except OSError:
+        pass
+    try:
+        with open("/proc/cmdline") as f:
+            m = re.search(r"(?:^|\s)preempt=(\w+)", f.read())
+            if m:
+                return m.group(1)
+        with gzip.open("/proc/config.gz", "rt") as f:
+            config = set(line.strip() for line in f)
+    except OSError:
+        return "unknown"
+    for option, model in (("CONFIG_PREEMPT_NONE=y", "none"), ("CONFIG_PREEMPT_VOLUNTARY=y", "voluntary"),
+                          ("CONFIG_PREEMPT=y", "full"), ("CONFIG_PREEMPT_LAZY=y", "lazy"),
+                          ("CONFIG_PREEMPT_RT=y", "rt")):
+        if option in config:
+            return model
+    return "unknown"
+
+
+def page_table_isolation():
+    """'on' when the kernel isolates its page tables (every kernel entry then switches them)."""
+    try:
+        with open("/sys/devices/system/cpu/vulnerabilities/meltdown") as f:
+            return "on" if "PTI" in f.read() else "off"
+    except OSError:
+        return "unknown"
+
+
+def syscall_us(calls=200000):
+    """Microseconds per os.getppid() from Python: a system call's cost on this machine, plus the call's."""
+    t = time.perf_counter()
+    for _ in range(calls):
+        os.getppid()
+    return (time.perf_counter() - t) / calls * 1e6
+
+
 def machine():
+    """One line on the machine: what the figures depend on besides the code."""
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
             model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return "%d CPUs (%s), Linux %s" % (os.cpu_count() or 0, model, platform.release())
+    return "%d CPUs (%s), Linux %s, kernel preemption %s, page-table isolation %s, a system call %.2f µs" % (
+        os.cpu_count() or 0, model, platform.release(), preemption(), page_table_isolation(), syscall_us())
 
 
 def main():
