@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/decimal.h"
 #include "common/mem.h"
 #include "common/utf8.h"
 
@@ -175,37 +176,19 @@ void mt_json_text_string(mt_json_text_t *w, const char *s)
     put_escaped(w, s);
 }
 
-/* v in decimal into buf (no terminator); returns its length. Not snprintf: this is on every job's read. */
-static size_t format_int(char buf[20], int64_t v)
-{
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t len = 0;
-    if (v < 0)
-        buf[len++] = '-';
-    while (n)
-        buf[len++] = digits[--n];
-    return len;
-}
-
 void mt_json_text_int(mt_json_text_t *w, int64_t v)
 {
     separate(w);
-    char buf[20];
-    put(w, buf, format_int(buf, v));
+    char buf[MT_DECIMAL_MAX];
+    put(w, buf, mt_decimal_i64(buf, v));
 }
 
 void mt_json_text_int_string(mt_json_text_t *w, int64_t v)
 {
     separate(w);
-    char buf[22];
+    char buf[MT_DECIMAL_MAX + 2];
     buf[0] = '"';
-    size_t n = 1 + format_int(buf + 1, v);
+    size_t n = 1 + mt_decimal_i64(buf + 1, v);
     buf[n++] = '"';
     put(w, buf, n);
 }

@@ -33,6 +33,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/decimal.h"
 #include "common/log.h"
 
 static const char *reason_phrase(int status)
@@ -95,15 +96,7 @@ static char *put(char *p, const char *src, size_t n)
 
 static char *put_uint(char *p, uint64_t v)
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = digits[--n];
-    return p;
+    return p + mt_decimal_u64(p, v);
 }
 
 /*
