@@ -1,6 +1,7 @@
 /*
- * values: shared checks and conversions of the tool and workflow readers
- * (see values.h).
+ * values: shared checks and conversions of the tool and workflow readers,
+ * and the one parser of the numeric ids the API, the data inputs and the
+ * handlers' messages carry (see values.h).
  */
 #include "app/values.h"
 
@@ -79,6 +80,51 @@ int mt_value_parse_int(const char *s, json_int_t *out)
         return -ERANGE;
     *out = (json_int_t)v;
     return 0;
+}
+
+#define ID_NOT_DIGITS "ids are decimal digits only, without sign, blank or other character"
+
+int mt_value_parse_id(const char *text, size_t len, int64_t *out, const char **why)
+{
+    const char *reason = NULL;
+    int rc = -EINVAL;
+    uint64_t v = 0;
+    if (len == 0)
+        reason = "ids are decimal numbers from 1 up, and this one is empty";
+    else if (len == 1 && text[0] == '0')
+        reason = "ids are decimal numbers from 1 up";
+    else if (text[0] == '0' && text[1] >= '0' && text[1] <= '9')
+        reason = "ids are decimal numbers without leading zeros";
+    for (size_t i = 0; i < len && !reason; i++) {
+        unsigned digit = (unsigned)((unsigned char)text[i] - '0'); /* not a digit: above 9 */
+        if (digit > 9)
+            reason = ID_NOT_DIGITS;
+        else if (v > ((uint64_t)INT64_MAX - digit) / 10)
+            reason = "ids are at most 9223372036854775807", rc = -ERANGE;
+        else
+            v = v * 10 + digit;
+    }
+    for (size_t i = 0; rc == -ERANGE && i < len; i++) /* a stray character is the better reason */
+        if ((unsigned)((unsigned char)text[i] - '0') > 9)
+            reason = ID_NOT_DIGITS, rc = -EINVAL;
+    if (reason) {
+        if (why)
+            *why = reason;
+        return rc;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+const char *mt_value_id_error(const char *text, size_t len, const char *what, char *out, size_t outlen)
+{
+    char q[MT_VALUE_QUOTE_BUF];
+    const char *why = "ids are decimal numbers";
+    int64_t id;
+    (void)mt_value_parse_id(text, len, &id, &why);
+    snprintf(out, outlen, "'%s' is not %s %s id: %s", mt_value_quote(text, len, q),
+             what[0] && strchr("aeiou", what[0]) ? "an" : "a", what, why);
+    return out;
 }
 
 int mt_value_parse_float(const char *s, double *out)
