@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "app/api_request.h"
 #include "app/app.h"
 
 static void tools_route(mt_request_t *req, void *data)
@@ -11,6 +12,8 @@ static void tools_route(mt_request_t *req, void *data)
     (void)data;
     const mt_toolbox_t *box = mt_jobs()->tools;
     const char *path = mt_request_path(req);
+    if (mt_api_check_query(req, NULL) < 0) /* no route here takes a query parameter */
+        return;
     if (strcmp(path, "/api/tools") == 0 || strcmp(path, "/api/tools/") == 0) {
         json_t *arr = json_array();
         for (size_t i = 0; i < mt_toolbox_count(box); i++)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "app/api_error.h"
+#include "app/api_request.h"
 #include "app/app.h"
 #include "app/workflow.h"
 #include "app/workflow_library.h"
@@ -175,6 +176,8 @@ static void workflows_route(mt_request_t *req, void *data)
     const char *method = mt_request_method(req);
     char id[256];
     bool collection = strcmp(path, "/api/workflows") == 0 || strcmp(path, "/api/workflows/") == 0;
+    if (mt_api_check_query(req, NULL) < 0) /* no route here takes a query parameter */
+        return;
     if (collection && strcmp(method, "GET") == 0)
         list_workflows(req);
     else if (collection && strcmp(method, "POST") == 0)

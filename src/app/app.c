@@ -23,6 +23,7 @@
 #include "app/handler.h"
 #include "app/job_store.h"
 #include "app/runner_local.h"
+#include "app/values.h"
 #include "app/workflow_library.h"
 #include "common/beneath.h"
 #include "common/clock.h"
@@ -89,9 +90,9 @@ int mt_jobs_resolve_data(void *data, const char *job_id, const char *output, cha
 {
     const mt_jobs_data_scope_t *scope = data;
     mt_db_t *db = scope->db;
-    char *end;
-    long long id = strtoll(job_id, &end, 10);
-    if (end == job_id || *end || id <= 0) {
+    int64_t parsed;
+    long long id = mt_value_parse_id(job_id, strlen(job_id), &parsed, NULL) == 0 ? parsed : 0;
+    if (id <= 0) {
         snprintf(err, errlen, "'%s' is not a job id", job_id);
         return -1;
     }
@@ -317,9 +318,9 @@ static void on_setup_message(mt_stack_t *stack, const mt_message_t *msg, void *d
     size_t n = msg->len < sizeof buf - 1 ? msg->len : sizeof buf - 1;
     memcpy(buf, msg->payload, n);
     buf[n] = '\0';
-    char *end;
-    long long id = strtoll(buf, &end, 10);
-    if (end == buf || *end || id <= 0) {
+    int64_t parsed;
+    long long id = mt_value_parse_id(msg->payload, msg->len, &parsed, NULL) == 0 ? parsed : 0;
+    if (id <= 0) {
         mt_error("message %s with a bad id \"%s\": discarded", msg->target, buf);
         return;
     }

@@ -42,7 +42,6 @@
 
 #define MT__TOOL_ID_MAX 128
 #define MT__NAME_MAX 64             /* input and output names */
-#define MT__JOB_ID_MAX 64           /* the "job" of a data input */
 #define MT__FILE_MAX (1024 * 1024)  /* a tool file larger than this is surely not one */
 #define MT__ARG_MAX 131072          /* Linux MAX_ARG_STRLEN: one argv element, with its NUL */
 #define MT__QUOTE_MAX MT_VALUE_QUOTE_MAX            /* bytes of a value quoted in an error message */
@@ -1340,6 +1339,7 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
 {
     char q[MT__QUOTE_BUF], job[32], reason[512] = "";
     const char *key, *job_id = NULL, *output = NULL;
+    size_t job_len = 0;
     json_t *member;
 
     if (!json_is_object(value)) {
@@ -1348,15 +1348,15 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
         return -EINVAL;
     }
     json_object_foreach((json_t *)value, key, member) {
-        if (strcmp(key, "job") == 0 && json_is_integer(member) && json_integer_value(member) >= 0) {
-            snprintf(job, sizeof job, "%" JSON_INTEGER_FORMAT, json_integer_value(member));
+        if (strcmp(key, "job") == 0 && json_is_integer(member)) {
+            /* a JSON number: as if its decimal text had been given */
+            job_len = (size_t)snprintf(job, sizeof job, "%" JSON_INTEGER_FORMAT, json_integer_value(member));
             job_id = job;
-        } else if (strcmp(key, "job") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
-                   json_string_length(member) <= MT__JOB_ID_MAX && !mt_value_json_has_nul(member)) {
+        } else if (strcmp(key, "job") == 0 && json_is_string(member)) {
             job_id = json_string_value(member);
+            job_len = json_string_length(member);
         } else if (strcmp(key, "job") == 0) {
-            snprintf(err, errlen, "input '%s': \"job\" must be a job id, got %s", in->name,
-                     json_is_string(member) ? "an unusable string" : mt_value_json_kind(member));
+            snprintf(err, errlen, "input '%s': \"job\" must be a job id, got %s", in->name, mt_value_json_kind(member));
             return -EINVAL;
         } else if (strcmp(key, "output") == 0 && json_is_string(member) && json_string_length(member) > 0 &&
                    !mt_value_json_has_nul(member)) {
@@ -1374,6 +1374,13 @@ static int mt__check_data(const mt__input_t *in, const json_t *value, mt_data_re
     if (!job_id || !output) {
         snprintf(err, errlen, "input '%s': expected {\"job\": ID, \"output\": NAME}, \"%s\" is missing", in->name,
                  job_id ? "output" : "job");
+        return -EINVAL;
+    }
+    /* One spelling per id (no "01", "+1", " 1"), so what is stored is what any reader parses. */
+    int64_t id;
+    if (mt_value_parse_id(job_id, job_len, &id, NULL) < 0) {
+        char why[MT__QUOTE_BUF + 160];
+        snprintf(err, errlen, "input '%s': %s", in->name, mt_value_id_error(job_id, job_len, "job", why, sizeof why));
         return -EINVAL;
     }
     if (!resolver) {

@@ -186,6 +186,8 @@ typedef int (*mt_data_resolver_t)(void *resolver_data, const char *job_id, const
  *   boolean  true / false, or the strings "true" / "false"
  *   select   a JSON string equal to one of the options
  *   data     {"job": "<id>" or <id>, "output": "<name>"}, nothing else;
+ *            the id canonical decimal from 1 up (mt_value_parse_id: "7",
+ *            not "07", "+7" or " 7"), checked before the resolver is asked;
  *            resolved through `resolver` (NULL: data inputs are refused)
  * Unknown input names, missing required inputs, wrong types, values out of
  * range, too long or not among the options are errors naming the input:

@@ -783,7 +783,7 @@ static int fake_resolver(void *data, const char *job_id, const char *output, cha
 
 static int validate_data(const mt_tool_t *tool, const char *json, json_t **params)
 {
-    json_t *inputs = json_loads(json, 0, NULL);
+    json_t *inputs = json_loads(json, JSON_ALLOW_NUL, NULL);
     cr_assert_not_null(inputs, "%s", json);
     err[0] = '\0';
     int rc = mt_tool_validate(tool, inputs, fake_resolver, "db", params, err, sizeof err);
@@ -817,6 +817,13 @@ Test(tools, validate_data_input)
     cr_assert_eq(rc, 0, "%s", err);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(params, "input"), "job")), "7");
     json_decref(params);
+
+    /* The largest id is an id: the resolver gets it as written. */
+    rc = validate_data(tool, "{\"input\": {\"job\": \"9223372036854775807\", \"output\": \"out\"}}", &params);
+    cr_assert_eq(rc, -ENOENT, "%s", err);
+    cr_assert_str_eq(err, "input 'input': job 9223372036854775807 has no output 'out'");
+    rc = validate_data(tool, "{\"input\": {\"job\": 9223372036854775807, \"output\": \"out\"}}", &params);
+    cr_assert_str_eq(err, "input 'input': job 9223372036854775807 has no output 'out'");
     mt_toolbox_destroy(box);
 }
 
@@ -846,8 +853,20 @@ Test(tools, validate_data_errors)
         { "{\"input\": {\"output\": \"out\"}}", "\"job\" is missing" },
         { "{\"input\": {\"job\": \"7\", \"output\": \"out\", \"path\": \"/etc/shadow\"}}", "unknown key 'path'" },
         { "{\"input\": {\"job\": true, \"output\": \"out\"}}", "\"job\" must be a job id, got a boolean" },
-        { "{\"input\": {\"job\": -1, \"output\": \"out\"}}", "\"job\" must be a job id" },
-        { "{\"input\": {\"job\": \"\", \"output\": \"out\"}}", "\"job\" must be a job id" },
+        { "{\"input\": {\"job\": 7.0, \"output\": \"out\"}}", "\"job\" must be a job id, got a real number" },
+        { "{\"input\": {\"job\": -1, \"output\": \"out\"}}",
+          "'-1' is not a job id: ids are decimal digits only, without sign" },
+        { "{\"input\": {\"job\": 0, \"output\": \"out\"}}", "'0' is not a job id: ids are decimal numbers from 1 up" },
+        { "{\"input\": {\"job\": \"\", \"output\": \"out\"}}", "'' is not a job id" },
+        { "{\"input\": {\"job\": \"01\", \"output\": \"out\"}}",
+          "'01' is not a job id: ids are decimal numbers without leading zeros" },
+        { "{\"input\": {\"job\": \"+7\", \"output\": \"out\"}}", "'+7' is not a job id" },
+        { "{\"input\": {\"job\": \" 7\", \"output\": \"out\"}}", "' 7' is not a job id" },
+        { "{\"input\": {\"job\": \"7 \", \"output\": \"out\"}}", "'7 ' is not a job id" },
+        { "{\"input\": {\"job\": \"0x7\", \"output\": \"out\"}}", "'0x7' is not a job id" },
+        { "{\"input\": {\"job\": \"7\\u0000\", \"output\": \"out\"}}", "'7\\x00' is not a job id" },
+        { "{\"input\": {\"job\": \"9223372036854775808\", \"output\": \"out\"}}",
+          "'9223372036854775808' is not a job id: ids are at most 9223372036854775807" },
         { "{\"input\": {\"job\": \"7\", \"output\": 3}}", "\"output\" must be an output name, got an integer" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
