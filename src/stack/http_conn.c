@@ -22,6 +22,14 @@
  * whole request within timeout_ms (408 if it started one, else a silent
  * close) and a client that stops reading is cut after timeout_ms too.
  *
+ * A connection of a uwsgi listener (cfg.uwsgi) reads one packet instead
+ * (conn_parse_uwsgi): the header, the vars block, then CONTENT_LENGTH body
+ * bytes, each accumulated across reads; the vars become the same head
+ * (method, target, headers) llhttp's callbacks build, the request is
+ * dispatched like any other and the connection closes after the answer.
+ * Unix socket connections use the uv_tcp_t too: libuv's stream code is
+ * the same for both, and only TCP_NODELAY (which fails) tells them apart.
+ *
  * Protocol errors (400, 408, 413, 414, 431) are answered with
  * "Connection: close"; what the client may still be sending is read and
  * discarded after a shutdown() for at most MT_HTTP_LINGER_MS, so that the
@@ -31,9 +39,11 @@
 
 #include "stack/http_conn.h"
 #include "stack/url.h"
+#include "stack/uwsgi_proto.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -328,8 +338,176 @@ static void conn_message_done(mt_http_conn_t *conn)
  * parsing must wait for the output to drain (the caller keeps the rest).
  * Once parsing stops for good (an error, no keep-alive) the rest is dropped.
  */
+/* ------------------------------------------------------------------ */
+/* uwsgi                                                               */
+/* ------------------------------------------------------------------ */
+
+/* A packet that cannot be answered: say why, and close without a word to the peer (as uWSGI does). */
+static void uwsgi_drop(mt_http_conn_t *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void uwsgi_drop(mt_http_conn_t *conn, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mt_warn("uwsgi: %s: closing the connection", msg);
+    conn->parse_dead = true;
+    conn->in_request = false;
+    mt_http__conn_close(conn);
+}
+
+/* A var that is a request header goes into conn->head as "Name\0value\0". */
+static int uwsgi_header_cb(const char *key, size_t key_len, const char *value, size_t value_len, void *data)
+{
+    mt_http_conn_t *conn = data;
+    mt_http_buf_t *head = &conn->head;
+    mt_http__buf_reserve(head, key_len + 1);
+    int n = mt_uwsgi_header_name(key, key_len, head->data + head->len, key_len + 1);
+    if (n <= 0)
+        return 0;
+    if (conn->header_count == conn->header_cap) {
+        conn->header_cap = conn->header_cap ? conn->header_cap * 2 : 16;
+        conn->headers = mt_realloc(conn->headers, conn->header_cap * sizeof(*conn->headers));
+    }
+    mt_http_header_t *h = &conn->headers[conn->header_count++];
+    h->name = head->len;
+    head->len += (size_t)n + 1;
+    h->value = head->len;
+    mt_http__buf_append(head, value, value_len);
+    mt_http__buf_append(head, "", 1);
+    return 0;
+}
+
+/*
+ * The vars block is in: make it the request (conn->head holds
+ * "METHOD\0target\0" and the headers, as the HTTP parser would).
+ * Returns false after dropping the connection or answering an error.
+ */
+static bool uwsgi_vars_done(mt_http_conn_t *conn)
+{
+    const char *vars = conn->packet.data + MT_UWSGI_HEADER_SIZE;
+    size_t len = conn->packet.len - MT_UWSGI_HEADER_SIZE;
+    mt_uwsgi_request_t r;
+    char err[256];
+    if (mt_uwsgi_request_parse(vars, len, &r, err, sizeof err) < 0) {
+        uwsgi_drop(conn, "bad request packet: %s", err);
+        return false;
+    }
+    mt_http_buf_t *head = &conn->head;
+    head->len = 0;
+    conn->header_count = 0;
+    mt_http__buf_append(head, r.method.ptr, r.method.len);
+    mt_http__buf_append(head, "", 1);
+    size_t target_off = head->len;
+    size_t target_len = mt_uwsgi_target(&r, NULL, 0);
+    mt_http__buf_reserve(head, target_len + 1);
+    mt_uwsgi_target(&r, head->data + target_off, target_len + 1);
+    head->len += target_len + 1;
+    (void)mt_uwsgi_vars_each(vars, len, uwsgi_header_cb, conn, err, sizeof err); /* the framing was checked */
+
+    /* Pointers into head only now: appending may have moved it. */
+    mt_request_t *req = &conn->req;
+    req->method = head->data;
+    char *target = head->data + target_off;
+    char *question = strchr(target, '?');
+    if (question != NULL) {
+        *question = '\0';
+        req->query = question + 1;
+    } else {
+        req->query = "";
+    }
+    req->path = target;
+    req->head_only = strcmp(req->method, "HEAD") == 0;
+    req->responded = false;
+    if (r.content_length > conn->server->cfg.max_body_size) {
+        mt_http__respond_error(conn, 413, "request body too large");
+        return false;
+    }
+    conn->uwsgi_body_left = r.content_length;
+    conn->uwsgi_vars_done = true;
+    return true;
+}
+
+/* Take up to `want` bytes from [*p, end) into b. */
+static size_t take(mt_http_buf_t *b, const char **p, const char *end, uint64_t want)
+{
+    size_t n = (size_t)(end - *p) < want ? (size_t)(end - *p) : (size_t)want;
+    mt_http__buf_append(b, *p, n);
+    *p += n;
+    return n;
+}
+
+/* conn_parse() for the uwsgi protocol: everything is consumed; bytes after the request are ignored. */
+static size_t conn_parse_uwsgi(mt_http_conn_t *conn, const char *data, size_t len)
+{
+    const mt_http_config_t *cfg = &conn->server->cfg;
+    const char *p = data, *end = data + len;
+    if (!conn->in_request) {
+        conn->in_request = true;
+        conn->packet.len = 0;
+        conn->body.len = 0;
+        conn->resp_headers.len = 0;
+        conn->uwsgi_vars_done = false;
+        conn->req.start_us = mt_clock_us();
+        conn->req.status = 0;
+        conn->req.bytes = 0;
+    }
+    if (!conn->uwsgi_vars_done) {
+        mt_uwsgi_header_t h;
+        if (conn->packet.len < MT_UWSGI_HEADER_SIZE) {
+            take(&conn->packet, &p, end, MT_UWSGI_HEADER_SIZE - conn->packet.len);
+            if (conn->packet.len < MT_UWSGI_HEADER_SIZE)
+                return len;
+        }
+        mt_uwsgi_header_decode(conn->packet.data, conn->packet.len, &h);
+        if (h.modifier1 != 0) {
+            uwsgi_drop(conn, "a packet with modifier1 %u: only requests (modifier1 0) are served", h.modifier1);
+            return len;
+        }
+        if (h.datasize > cfg->max_header_size) {
+            uwsgi_drop(conn, "a vars block of %u bytes is over buffer-size (%zu)", h.datasize, cfg->max_header_size);
+            return len;
+        }
+        take(&conn->packet, &p, end, MT_UWSGI_HEADER_SIZE + (size_t)h.datasize - conn->packet.len);
+        if (conn->packet.len < MT_UWSGI_HEADER_SIZE + (size_t)h.datasize)
+            return len;
+        if (!uwsgi_vars_done(conn))
+            return len;
+    }
+    conn->uwsgi_body_left -= take(&conn->body, &p, end, conn->uwsgi_body_left);
+    if (conn->uwsgi_body_left > 0)
+        return len;
+    conn->parse_dead = true; /* one request per connection */
+    conn->close_after = true;
+    conn_message_done(conn);
+    return len;
+}
+
+/* The peer closed with a request half sent: say how far it got. */
+static void uwsgi_log_cut(mt_http_conn_t *conn)
+{
+    mt_uwsgi_header_t h = {0};
+    if (!conn->uwsgi_vars_done) {
+        bool have_header = mt_uwsgi_header_decode(conn->packet.data, conn->packet.len, &h) == 0;
+        if (!have_header)
+            mt_warn("uwsgi: the peer closed the connection after %zu bytes of a packet header (4): dropping it",
+                    conn->packet.len);
+        else
+            mt_warn("uwsgi: the peer closed the connection after %zu of the %u bytes of a vars block: dropping it",
+                    conn->packet.len - MT_UWSGI_HEADER_SIZE, h.datasize);
+        return;
+    }
+    mt_warn("uwsgi: %s %s: the peer closed the connection after %zu of the %llu body bytes of CONTENT_LENGTH: "
+            "dropping it", conn->req.method, conn->req.path, conn->body.len,
+            (unsigned long long)(conn->body.len + conn->uwsgi_body_left));
+}
+
 static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
 {
+    if (conn->server->cfg.uwsgi)
+        return conn_parse_uwsgi(conn, data, len);
     const mt_http_config_t *cfg = &conn->server->cfg;
     const char *p = data;
     const char *end = data + len;
@@ -450,6 +628,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn->eof = true;
         conn->reading = false; /* libuv stops reading at EOF */
         if (conn->lingering || conn->in_request) {
+            if (conn->server->cfg.uwsgi && conn->in_request && !conn->lingering)
+                uwsgi_log_cut(conn);
             mt_http__conn_close(conn); /* nothing more to answer */
             return;
         }
@@ -708,6 +888,7 @@ static void conn_close_cb(uv_handle_t *handle)
     mt_http__buf_free(&conn->resp_headers);
     mt_http__buf_free(&conn->out);
     mt_http__buf_free(&conn->pending);
+    mt_http__buf_free(&conn->packet);
     free(conn->headers);
     free(conn);
     mt_http__server_conn_freed(server);
@@ -741,7 +922,7 @@ void mt_http__conn_start(mt_http_server_t *server, int fd)
         mt_http__conn_close(conn);
         return;
     }
-    uv_tcp_nodelay(&conn->tcp, 1);
+    uv_tcp_nodelay(&conn->tcp, 1); /* fails harmlessly on a unix socket */
     conn_arm_timer(conn, server->cfg.timeout_ms);
     conn_read_start(conn);
 }

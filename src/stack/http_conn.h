@@ -2,7 +2,8 @@
  * http_conn.h: internals shared by the HTTP server's three files.
  *
  *   http_server.c   the server: accepting, drain, lifecycle, the date cache
- *   http_conn.c     one connection: parsing, limits, timeouts, output
+ *   http_conn.c     one connection: parsing (HTTP with llhttp, or the
+ *                   uwsgi protocol with uwsgi_proto.c), limits, timeouts, output
  *   http_request.c  the request/response API handlers see, and dispatch
  *                   (static files, then routes)
  *
@@ -88,7 +89,7 @@ typedef struct mt_http_header {
 /* The request as handlers see it; embedded in its connection, valid during dispatch only. */
 struct mt_request {
     mt_http_conn_t *conn;
-    const char *method; /* llhttp's static name */
+    const char *method; /* llhttp's static name; uwsgi: REQUEST_METHOD, in conn->head */
     const char *path;   /* in conn->head */
     const char *query;  /* in conn->head, or "" */
     bool head_only;     /* HEAD: headers of the response, no body */
@@ -175,6 +176,11 @@ struct mt_http_conn {
     bool eof;                    /* the client closed its side */
     bool lingering;              /* shut down, discarding input until EOF or the linger timer */
     bool closing;
+
+    /* uwsgi (server->cfg.uwsgi): one packet, then its body, then the answer and a close. */
+    mt_http_buf_t packet;        /* the packet's header and vars block as read so far */
+    bool uwsgi_vars_done;        /* the vars block is in and made the request; the body follows */
+    uint64_t uwsgi_body_left;    /* body bytes (CONTENT_LENGTH) still to come */
 };
 
 struct mt_http_server {

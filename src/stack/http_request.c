@@ -33,6 +33,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/decimal.h"
 #include "common/log.h"
 
@@ -244,7 +245,7 @@ void mt_http__dispatch(mt_http_conn_t *conn)
     req->user = NULL;
     req->admin = server->cfg.api_keys == NULL;
 
-    if (server->cfg.statics != NULL && (conn->parser.method == HTTP_GET || conn->parser.method == HTTP_HEAD)) {
+    if (server->cfg.statics != NULL && (strcmp(req->method, "GET") == 0 || req->head_only)) {
         int fd = -1;
         struct stat st;
         int rc = mt_static_resolve(server->cfg.statics, req->path, &fd, &st);
@@ -278,7 +279,16 @@ void mt_http__dispatch(mt_http_conn_t *conn)
             mt_respond_error(req, 404, "no route for %s", req->path);
         return;
     }
+    mt_http_busy_t *busy = server->cfg.busy;
+    if (busy != NULL) {
+        /* For the harakiri watchdog: method and path first, the start time last (http_server.h). */
+        snprintf(busy->method, sizeof busy->method, "%s", req->method);
+        snprintf(busy->path, sizeof busy->path, "%s", req->path);
+        atomic_store_explicit(&busy->since_us, mt_clock_us(), memory_order_release);
+    }
     route->cb(req, route->data);
+    if (busy != NULL)
+        atomic_store_explicit(&busy->since_us, 0, memory_order_release);
     if (!req->responded) {
         mt_error("http: the handler for %s %s returned without responding", req->method, req->path);
         mt_respond_error(req, 500, "internal error: the handler did not respond");

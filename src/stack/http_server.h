@@ -24,12 +24,25 @@
  *   - HEAD gets the headers of the GET response (a GET route serves HEAD).
  *   - mt_http_server_create() ignores SIGPIPE unless the process already
  *     handles it: a client closing mid-write must not kill the worker.
+ *
+ * With cfg.uwsgi the server speaks the uwsgi protocol (a web server's
+ * uwsgi_pass) on the same listening socket kind (TCP or unix): one packet
+ * per connection, read whole (vars block up to max_header_size, body up to
+ * max_body_size), turned into the same request the routes see over HTTP,
+ * answered with HTTP/1.1 and "Connection: close", then the connection
+ * closes. A packet that cannot be read (a modifier1 other than 0, a vars
+ * block over the limit or whose lengths do not add up, a bad
+ * CONTENT_LENGTH, a peer that closes before the whole body) gets a warning
+ * naming what is wrong and the connection is closed without an answer, as
+ * uWSGI does; a body over max_body_size is answered 413.
  */
 #ifndef MT_HTTP_SERVER_H
 #define MT_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "muleteer.h"
@@ -37,8 +50,23 @@
 #include "stack/http_router.h"
 #include "stack/http_static.h"
 
+/*
+ * The request a thread's handler is running, for the harakiri watchdog
+ * (web_worker.c) that reads it from another thread: since_us is written
+ * last when a handler starts (after method and path) and set to 0 when it
+ * returns; a reader copies method and path and trusts them only if
+ * since_us is the same before and after.
+ */
+typedef struct mt_http_busy {
+    _Atomic int64_t since_us; /* monotonic (mt_clock_us) start of the handler running now, 0 if none */
+    char method[32];
+    char path[256];           /* truncated */
+} mt_http_busy_t;
+
 typedef struct mt_http_config {
     int listen_fd;                 /* listening socket, non-blocking; not closed by the server */
+    bool uwsgi;                    /* speak the uwsgi protocol (uwsgi_proto.h) instead of HTTP */
+    mt_http_busy_t *busy;          /* this thread's in-flight handler record, or NULL (no harakiri) */
     size_t max_header_size;        /* request line + headers, bytes */
     size_t max_body_size;          /* bytes */
     unsigned timeout_ms;           /* idle keep-alive / slow request / stalled write */

@@ -58,10 +58,8 @@ static void close_foreign_fds(mt_stack_t *stack, size_t slot)
             t->farms[f].channel.recv_fd = -1;
         }
     }
-    if (self->role != MT_ROLE_WEB && stack->listen_fd >= 0) {
-        close(stack->listen_fd);
-        stack->listen_fd = -1;
-    }
+    if (self->role != MT_ROLE_WEB)
+        mt_listeners_close(stack->listeners);
 }
 
 static void keep_across_exec(int fd)
@@ -145,6 +143,7 @@ pid_t mt_spawn(mt_stack_t *stack, size_t slot, int master_only_fd, char *err, si
             close(master_only_fd);
         if (stack->undertaker_fd >= 0)
             close(stack->undertaker_fd); /* the undertaker must see EOF when the master goes, not later */
+        mt_daemon_close_in_child(&stack->daemon); /* the master FIFO and daemonize's pipe are the master's */
         close_foreign_fds(stack, slot);
         mt_stack__become(stack, slot);
         /* The master dropped --uid / --gid before forking: make sure, before any application code runs. */

@@ -6,8 +6,8 @@
  *   1. load the configuration (command line, files, --set);
  *   2. compile the process table (pools.c) and, with --print-config,
  *      print both and exit;
- *   3. open the static maps and bind the listening socket (port in use is
- *      a configuration error naming the option);
+ *   3. open the static maps and bind the listening sockets (listeners.c;
+ *      a port in use is a configuration error naming the option);
  *   4. create the message channels and the shared live table;
  *   5. drop privileges to --uid / --gid (privileges.h): everything after
  *      this, the log files included, happens as the unprivileged user;
@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "common/log_config.h"
+#include "stack/daemon.h"
 #include "stack/master.h"
 #include "common/mem.h"
 #include "stack/options.h"
@@ -173,87 +174,6 @@ int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int fl
     return mt_router_add(stack->router, method, path, flags, cb, data);
 }
 
-/* Bind the HTTP socket from "ADDR:PORT" (ADDR may be empty, a name, or [v6]). */
-static int open_listener(mt_stack_t *stack, char *err, size_t errlen)
-{
-    mt_source_t src;
-    char where[512];
-    const char *spec = mt_config_get(stack->config, NULL, "http", &src);
-    mt_source_format(&src, where, sizeof where);
-    snprintf(stack->listen_addr, sizeof stack->listen_addr, "%s", spec);
-
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (!colon || !colon[1]) {
-        snprintf(err, errlen, "%s: option 'http': \"%s\" is not ADDRESS:PORT", where, spec);
-        return -1;
-    }
-    size_t hlen = (size_t)(colon - spec);
-    if (hlen >= sizeof host)
-        hlen = sizeof host - 1;
-    memcpy(host, spec, hlen);
-    host[hlen] = '\0';
-    if (host[0] == '[' && hlen > 1 && host[hlen - 1] == ']') {
-        memmove(host, host + 1, hlen - 2);
-        host[hlen - 2] = '\0';
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) {
-        snprintf(err, errlen, "%s: option 'http': \"%s\" has no valid port", where, spec);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE},
-                    *res = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "%s: option 'http': cannot resolve \"%s\": %s", where, host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: option 'http': socket(): %s", where, strerror(errno));
-        freeaddrinfo(res);
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-        listen(fd, (int)mt_config_get_int(stack->config, NULL, "listen")) < 0) {
-        snprintf(err, errlen, "%s: option 'http': cannot listen on %s: %s", where, spec, strerror(errno));
-        close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    /* Port 0 asks for any free port: report the real one. */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        int real = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        snprintf(stack->listen_addr, sizeof stack->listen_addr, "%.*s:%d", (int)hlen, spec, real);
-    }
-    stack->listen_fd = fd;
-    return 0;
-}
-
-static int open_static_maps(mt_stack_t *stack, char *err, size_t errlen)
-{
-    stack->statics = mt_static_map_create();
-    size_t n = mt_config_list_count(stack->config, NULL, "static-map");
-    for (size_t i = 0; i < n; i++) {
-        mt_source_t src;
-        char where[512], why[512];
-        const char *spec = mt_config_list_get(stack->config, NULL, "static-map", i, &src);
-        if (mt_static_map_add(stack->statics, spec, why, sizeof why) < 0) {
-            snprintf(err, errlen, "%s: option 'static-map': %s", mt_source_format(&src, where, sizeof where), why);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void print_process_table(const mt_proctable_t *t, FILE *out)
 {
     fprintf(out, "\n# process table\n");
@@ -281,10 +201,84 @@ static void print_process_table(const mt_proctable_t *t, FILE *out)
     }
 }
 
+/* Every static-map, each failure recorded in the configuration's errors (all reported together). */
+static int open_static_maps(mt_stack_t *stack)
+{
+    int rc = 0;
+    stack->statics = mt_static_map_create();
+    size_t nsafe = mt_config_list_count(stack->config, NULL, "static-safe");
+    for (size_t i = 0; i < nsafe; i++) {
+        mt_source_t src;
+        char why[512];
+        const char *dir = mt_config_list_get(stack->config, NULL, "static-safe", i, &src);
+        if (mt_static_map_add_safe(stack->statics, dir, why, sizeof why) < 0) {
+            mt_config_add_error(stack->config, &src, "static-safe", "%s", why);
+            rc = -1;
+        }
+    }
+    size_t n = mt_config_list_count(stack->config, NULL, "static-map");
+    for (size_t i = 0; i < n; i++) {
+        mt_source_t src;
+        char why[512];
+        const char *spec = mt_config_list_get(stack->config, NULL, "static-map", i, &src);
+        if (mt_static_map_add(stack->statics, spec, why, sizeof why) < 0) {
+            mt_config_add_error(stack->config, &src, "static-map", "%s", why);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* Print the configuration errors not printed yet, one per line. Returns how many there were in all. */
+static size_t report_config_errors(mt_stack_t *stack, size_t *printed)
+{
+    size_t n = mt_config_error_count(stack->config);
+    for (; *printed < n; (*printed)++)
+        fprintf(stderr, "muleteer: %s\n", mt_config_error_get(stack->config, *printed));
+    return n;
+}
+
+/* Log the notices of options accepted without effect, once logging (and logto) is in place. */
+static void log_config_notices(const mt_stack_t *stack)
+{
+    for (size_t i = 0; i < mt_config_notice_count(stack->config); i++)
+        mt_notice("%s", mt_config_notice_get(stack->config, i));
+}
+
+/*
+ * --print-config: the effective configuration and the process table on
+ * stdout, then everything start-up would check without binding or
+ * forking -- the static maps and the application's own check hook -- with
+ * every problem on stderr. Returns the exit status: 0, or 1 if any.
+ */
+static int print_config(mt_stack_t *stack, size_t *printed)
+{
+    mt_config_print(stack->config, stdout);
+    print_process_table(&stack->procs, stdout);
+    fflush(stdout);
+    int status = 0;
+    open_static_maps(stack);
+    if (report_config_errors(stack, printed) > 0)
+        status = 1;
+    const mt_app_t *app = stack->app;
+    if (app && app->check) {
+        char err[4096] = "";
+        if (app->check(stack, app->app_data, err, sizeof err) < 0) {
+            char *save = NULL;
+            for (char *line = strtok_r(err, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                fprintf(stderr, "muleteer: application %s: %s\n", app->name ? app->name : "", line);
+            if (!err[0])
+                fprintf(stderr, "muleteer: application %s: its check failed (no reason given)\n",
+                        app->name ? app->name : "");
+            status = 1;
+        }
+    }
+    return status;
+}
+
 static void stack_destroy(mt_stack_t *stack)
 {
-    if (stack->listen_fd >= 0)
-        close(stack->listen_fd);
+    mt_listeners_destroy(stack->listeners);
     mt_proctable_destroy(&stack->procs);
     mt_router_destroy(stack->router);
     mt_static_map_destroy(stack->statics);
@@ -299,10 +293,12 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     mt_stack_t *stack = &stack_storage;
     char err[1024];
     int status = 1;
+    size_t errors_printed = 0;
+    bool daemon_parent = false;
 
     memset(stack, 0, sizeof *stack);
+    mt_daemon_init(&stack->daemon);
     stack->app = app;
-    stack->listen_fd = -1;
     stack->undertaker_fd = -1;
     stack->master_pid = getpid();
     stack->config = mt_config_create();
@@ -312,8 +308,11 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     if (app && app->config_section && app->options)
         mt_config_add_section(stack->config, app->config_section, NULL, app->options);
 
-    if (mt_config_load(stack->config, argc, argv, err, sizeof err) < 0) {
-        fprintf(stderr, "muleteer: %s\n", err);
+    /* Every error of the command line and of every file, and of the values checked after, in one run. */
+    bool config_failed = mt_config_load(stack->config, argc, argv, err, sizeof err) < 0;
+    if (!mt_config_wants_help(stack->config) && !mt_config_wants_version(stack->config) &&
+        (mt_stack_options_check(stack->config, &stack->settings) < 0 || config_failed)) {
+        report_config_errors(stack, &errors_printed);
         goto out;
     }
     if (mt_config_wants_help(stack->config)) {
@@ -326,11 +325,15 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         status = 0;
         goto out;
     }
-    if (configure_logging(stack, err, sizeof err) < 0 ||
-        mt_api_keys_from_config(stack->config, &stack->api_keys, err, sizeof err) < 0) {
+    bool print_only = mt_config_get_bool(stack->config, NULL, "print-config");
+    if (mt_daemon_setup(stack->config, &stack->settings, err, sizeof err) < 0 ||
+        configure_logging(stack, err, sizeof err) < 0 ||
+        mt_api_keys_from_config(stack->config, &stack->api_keys, err, sizeof err) < 0 ||
+        (!print_only && mt_daemon_logto(stack->config, "logto", err, sizeof err) < 0)) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;
     }
+    log_config_notices(stack);
 
     if (mt_privileges_resolve(stack->config, &stack->creds, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
@@ -338,6 +341,12 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     }
 
     if (mt_config_get(stack->config, NULL, "attach-to-pool", NULL)) {
+        if (mt_daemon_open_pidfile(&stack->daemon, stack->config, 0, err, sizeof err) < 0 ||
+            mt_daemon_open_pidfile(&stack->daemon, stack->config, 1, err, sizeof err) < 0 ||
+            mt_daemon_write_pidfiles(&stack->daemon, stack->config, err, sizeof err) < 0) {
+            fprintf(stderr, "muleteer: %s\n", err);
+            goto out;
+        }
         status = mt_standalone_run(stack);
         goto out;
     }
@@ -345,13 +354,16 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;
     }
-    if (mt_config_get_bool(stack->config, NULL, "print-config")) {
-        mt_config_print(stack->config, stdout);
-        print_process_table(&stack->procs, stdout);
-        status = 0;
+    if (print_only) {
+        status = print_config(stack, &errors_printed);
         goto out;
     }
-    if (open_static_maps(stack, err, sizeof err) < 0 || open_listener(stack, err, sizeof err) < 0 ||
+    if (open_static_maps(stack) < 0) {
+        report_config_errors(stack, &errors_printed);
+        goto out;
+    }
+    if (
+        mt_listeners_open(stack->config, &stack->listeners, err, sizeof err) < 0 ||
         mt_proctable_open_channels(&stack->procs, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;
@@ -362,10 +374,21 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         goto out;
     }
     stack->msg_send_timeout_ms = (int)mt_config_get_int(stack->config, NULL, "msg-send-timeout");
+    /* Made before the drop, as uWSGI's pidfile: a directory such as /run may be root's. */
+    if (mt_daemon_open_pidfile(&stack->daemon, stack->config, 0, err, sizeof err) < 0 ||
+        mt_daemon_open_fifo(&stack->daemon, stack->config, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
     int dropped = mt_privileges_drop(&stack->creds, err, sizeof err);
     if (dropped < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         status = MT_EXIT_FATAL;
+        goto out;
+    }
+    if (mt_daemon_logto(stack->config, "logto2", err, sizeof err) < 0 ||
+        mt_daemon_open_pidfile(&stack->daemon, stack->config, 1, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
         goto out;
     }
     mt_stack__become(stack, 0);
@@ -387,9 +410,27 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     stack->frozen = true;
     mt_router_freeze(stack->router);
 
-    mt_info("muleteer %s: master pid %d, HTTP on %s", MULETEER_VERSION, (int)getpid(), stack->listen_addr);
+    /* daemonize: everything that can fail has been tried in the terminal; the parent waits for "up". */
+    int detached = mt_daemon_detach(&stack->daemon, stack->config, &status, err, sizeof err);
+    if (detached != 0) {
+        daemon_parent = detached > 0;
+        if (detached < 0)
+            fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+    stack->master_pid = getpid(); /* the daemon's, after a daemonize fork */
+    if (mt_daemon_write_pidfiles(&stack->daemon, stack->config, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
+
+    char where[1024];
+    mt_info("muleteer %s: master pid %d, %s", MULETEER_VERSION, (int)getpid(),
+            mt_listeners_describe(stack->listeners, where, sizeof where));
+    mt_listeners_log_notes(stack->listeners);
     status = mt_master_run(stack);
 out:
+    mt_daemon_finish(&stack->daemon, daemon_parent ? NULL : stack->config);
     stack_destroy(stack);
     return status;
 }

@@ -19,6 +19,7 @@
 #include "stack/config.h"
 #include "stack/http_router.h"
 #include "stack/http_static.h"
+#include "stack/listeners.h"
 #include "stack/messages.h"
 #include "stack/proctable.h"
 
@@ -35,8 +36,7 @@ struct mt_stack {
     mt_registry_t *handlers;   /* message target -> handler */
     mt_api_keys_t *api_keys;   /* NULL: no api-key configured, the API is open */
 
-    int listen_fd;             /* HTTP listening socket, -1 if none */
-    char listen_addr[128];     /* as configured */
+    mt_listeners_t *listeners; /* the HTTP and uwsgi sockets (listeners.h); NULL before they are bound */
     int msg_send_timeout_ms;
     mt_creds_t creds;          /* --uid / --gid, resolved at start-up (privileges.h) */
     int undertaker_fd;         /* master only: its end of the undertaker's pipe, -1 if none (closed in children) */

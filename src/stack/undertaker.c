@@ -29,10 +29,7 @@ static void undertaker_main(mt_stack_t *stack, int read_fd)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (stack->listen_fd >= 0) {
-        close(stack->listen_fd);
-        stack->listen_fd = -1;
-    }
+    mt_listeners_close(stack->listeners);
     char byte;
     ssize_t r;
     do

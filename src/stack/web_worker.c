@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "stack/http_server.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "stack/listeners.h"
 #include "stack/stack.h"
+
+#define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests */
 
 typedef struct web_thread {
     mt_stack_t *stack;
@@ -25,7 +29,10 @@ typedef struct web_thread {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t stop_async;   /* woken by the main thread to drain */
-    mt_http_server_t *server;
+    mt_http_server_t **servers; /* one per listener (listeners.h), NULL once closed */
+    size_t nservers;
+    size_t draining;         /* servers not yet drained */
+    mt_http_busy_t busy;     /* the handler running now, for the harakiri watchdog */
     atomic_int started;      /* 1 once serving, -1 if it failed to start */
     atomic_int finished;     /* 1 once its loop has returned */
 } web_thread_t;
@@ -41,9 +48,13 @@ static void drained_cb(mt_http_server_t *server, void *data)
 {
     web_thread_t *wt = data;
     (void)server;
+    if (--wt->draining > 0)
+        return; /* the other listeners' connections are still finishing */
     uv_close((uv_handle_t *)&wt->stop_async, NULL);
-    mt_http_server_close(wt->server);
-    wt->server = NULL;
+    for (size_t i = 0; i < wt->nservers; i++) {
+        mt_http_server_close(wt->servers[i]);
+        wt->servers[i] = NULL;
+    }
     if (wt->stack->app && wt->stack->app->web_thread_stop)
         wt->stack->app->web_thread_stop(wt->stack, wt->stack->app->app_data);
     /* Whatever the application added to this loop (timers, processes) ends with it. */
@@ -53,8 +64,11 @@ static void drained_cb(mt_http_server_t *server, void *data)
 static void stop_cb(uv_async_t *async)
 {
     web_thread_t *wt = async->data;
-    if (wt->server)
-        mt_http_server_drain(wt->server, drained_cb, wt);
+    if (wt->draining > 0 || wt->nservers == 0 || wt->servers[0] == NULL)
+        return;
+    wt->draining = wt->nservers;
+    for (size_t i = 0; i < wt->nservers; i++)
+        mt_http_server_drain(wt->servers[i], drained_cb, wt);
 }
 
 static void *thread_main(void *arg)
@@ -69,7 +83,6 @@ static void *thread_main(void *arg)
     uv_loop_init(&wt->loop);
     mt_stack__set_thread_loop(&wt->loop);
     mt_http_config_t cfg = {
-        .listen_fd = stack->listen_fd,
         .max_header_size = (size_t)mt_config_get_int(stack->config, NULL, "buffer-size"),
         .max_body_size = (size_t)mt_config_get_int(stack->config, NULL, "limit-post"),
         .timeout_ms = (unsigned)mt_config_get_int(stack->config, NULL, "http-timeout") * 1000u,
@@ -79,15 +92,26 @@ static void *thread_main(void *arg)
         .access_log = mt_config_get_bool(stack->config, NULL, "access-log") &&
                       !mt_config_get_bool(stack->config, NULL, "disable-logging"),
         .api_keys = stack->api_keys,
+        .busy = mt_config_get_int(stack->config, NULL, "harakiri") > 0 ? &wt->busy : NULL,
     };
-    wt->server = mt_http_server_create(&wt->loop, &cfg, err, sizeof err);
-    if (!wt->server) {
-        mt_alert("thread %d: cannot serve: %s", wt->index, err);
-        atomic_store(&wt->started, -1);
-        atomic_store(&wt->finished, 1);
-        uv_run(&wt->loop, UV_RUN_DEFAULT); /* let handles it had opened close */
-        uv_loop_close(&wt->loop);
-        return NULL;
+    wt->nservers = mt_listeners_count(stack->listeners);
+    wt->servers = mt_calloc(wt->nservers, sizeof *wt->servers);
+    for (size_t i = 0; i < wt->nservers; i++) {
+        cfg.listen_fd = mt_listeners_fd(stack->listeners, i);
+        cfg.uwsgi = mt_listeners_proto(stack->listeners, i) == MT_LISTEN_UWSGI;
+        wt->servers[i] = mt_http_server_create(&wt->loop, &cfg, err, sizeof err);
+        if (!wt->servers[i]) {
+            mt_alert("thread %d: cannot serve on %s: %s", wt->index, mt_listeners_addr(stack->listeners, i), err);
+            for (size_t k = 0; k < i; k++)
+                mt_http_server_close(wt->servers[k]);
+            atomic_store(&wt->started, -1);
+            atomic_store(&wt->finished, 1);
+            uv_run(&wt->loop, UV_RUN_DEFAULT); /* let handles it had opened close */
+            uv_loop_close(&wt->loop);
+            free(wt->servers);
+            wt->servers = NULL;
+            return NULL;
+        }
     }
     uv_async_init(&wt->loop, &wt->stop_async, stop_cb);
     wt->stop_async.data = wt;
@@ -97,8 +121,52 @@ static void *thread_main(void *arg)
 
     uv_run(&wt->loop, UV_RUN_DEFAULT);
     uv_loop_close(&wt->loop);
+    free(wt->servers);
+    wt->servers = NULL;
     atomic_store(&wt->finished, 1);
     return NULL;
+}
+
+/* Copy a thread's in-flight request; false if it has none, or if it changed while being read. */
+static bool busy_read(mt_http_busy_t *busy, int64_t *since, char *method, char *path)
+{
+    *since = atomic_load_explicit(&busy->since_us, memory_order_acquire);
+    if (*since == 0)
+        return false;
+    memcpy(method, busy->method, sizeof busy->method);
+    memcpy(path, busy->path, sizeof busy->path);
+    method[sizeof busy->method - 1] = '\0';
+    path[sizeof busy->path - 1] = '\0';
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&busy->since_us, memory_order_relaxed) == *since;
+}
+
+/*
+ * The harakiri watchdog, run by the main thread every HARAKIRI_TICK_MS: a
+ * handler running longer than limit_s gets the whole process killed (its
+ * thread cannot be stopped alone), and the master respawns it. SIGKILL,
+ * not exit(): the stuck thread may hold any lock.
+ */
+static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthreads, int limit_s, bool verbose)
+{
+    int64_t now = mt_clock_us();
+    for (int i = 0; i < nthreads; i++) {
+        int64_t since;
+        char method[sizeof threads[i].busy.method], path[sizeof threads[i].busy.path];
+        if (!busy_read(&threads[i].busy, &since, method, path) || now - since < (int64_t)limit_s * 1000000)
+            continue;
+        mt_error("harakiri: %s %s has run for %.1f s on %s (pid %d, thread %d), over harakiri = %d s: "
+                 "killing the worker",
+                 method, path, (double)(now - since) / 1e6, mt_stack_server_name(stack), (int)getpid(), i + 1,
+                 limit_s);
+        for (int k = 0; verbose && k < nthreads; k++) {
+            if (k != i && busy_read(&threads[k].busy, &since, method, path))
+                mt_notice("harakiri: %s %s (running for %.1f s on thread %d) is cut with it", method, path,
+                          (double)(now - since) / 1e6, k + 1);
+        }
+        kill(getpid(), SIGKILL);
+        pause(); /* SIGKILL cannot be blocked: never reached */
+    }
 }
 
 int mt_web_worker_run(mt_stack_t *stack)
@@ -132,13 +200,30 @@ int mt_web_worker_run(mt_stack_t *stack)
         if (atomic_load(&threads[i].started) < 0)
             return MT_EXIT_FATAL;
     }
-    mt_info("%s (pid %d) serving on %s with %d thread%s", mt_stack_server_name(stack), (int)getpid(),
-            stack->listen_addr, nthreads, nthreads == 1 ? "" : "s");
+    char where[1024];
+    size_t n = 0;
+    where[0] = '\0';
+    for (size_t i = 0; i < mt_listeners_count(stack->listeners) && n < sizeof where; i++) {
+        int w = snprintf(where + n, sizeof where - n, "%s%s (%s)", i ? ", " : "", mt_listeners_addr(stack->listeners, i),
+                         mt_listeners_proto(stack->listeners, i) == MT_LISTEN_UWSGI ? "uwsgi" : "HTTP");
+        n += w > 0 ? (size_t)w : 0;
+    }
+    mt_info("%s (pid %d) serving on %s with %d thread%s", mt_stack_server_name(stack), (int)getpid(), where, nthreads,
+            nthreads == 1 ? "" : "s");
 
+    int harakiri_s = (int)mt_config_get_int(stack->config, NULL, "harakiri");
+    bool verbose = mt_config_get_bool(stack->config, NULL, "harakiri-verbose");
     int sig;
     do {
         siginfo_t info;
-        sig = sigwaitinfo(&stop_set, &info);
+        if (harakiri_s > 0) {
+            struct timespec tick = {.tv_nsec = HARAKIRI_TICK_MS * 1000000L};
+            sig = sigtimedwait(&stop_set, &info, &tick);
+            if (sig < 0)
+                harakiri_check(stack, threads, nthreads, harakiri_s, verbose);
+        } else {
+            sig = sigwaitinfo(&stop_set, &info);
+        }
     } while (sig < 0 || sig == SIGHUP);
     mt_info("%s received: draining", strsignal(sig));
 

@@ -1,13 +1,20 @@
 /*
  * web_worker: one web worker process, `threads` threads serving HTTP.
  *
- * Each thread runs its own libuv loop with its own mt_http_server_t over
- * the listening socket the master opened. The process's main thread serves
+ * Each thread runs its own libuv loop with one mt_http_server_t per
+ * listening socket the master opened (listeners.h: HTTP and uwsgi). The process's main thread serves
  * nothing: it keeps every signal blocked in the serving threads and waits
  * for SIGTERM / SIGINT / SIGQUIT itself. On such a signal every thread
  * drains (stops accepting, lets requests in flight finish and flush) and
  * the process exits 0 once all are done, or when worker-reload-mercy runs
  * out, whichever comes first.
+ *
+ * harakiri = N: the main thread also looks, every 200 ms, at the request
+ * each serving thread's handler is running (http_server.h, mt_http_busy_t):
+ * one running N seconds or more gets an error line naming it (method,
+ * path, seconds, the worker's server name, pid and thread) and the process
+ * is killed with SIGKILL; the master respawns it. Only handler time
+ * counts: a client slow to send its request is http-timeout's business.
  */
 #ifndef MT_WEB_WORKER_H
 #define MT_WEB_WORKER_H
