@@ -29,6 +29,21 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_INT("limit-post", "16777216", 0, 1073741824, "max request body bytes"),
     OPT_INT("http-timeout", "30", 1, 86400, "seconds a client may stay idle or take to send a request"),
     OPT_INT("listen", "1024", 1, 65535, "listen backlog"),
+    /* Sockets and request limits (listeners.h, uwsgi_proto.h, web_worker.h). */
+    OPT_LIST("socket", 0,
+             "ADDR: serve the uwsgi protocol (nginx uwsgi_pass) on HOST:PORT, a unix socket path or =N (shared "
+             "socket N); with socket and no http, no HTTP port is opened"),
+    OPT_ALIAS("uwsgi-socket", "socket"),
+    OPT_LIST("shared-socket", 0,
+             "ADDR: bind HOST:PORT or a unix socket path in the master before privileges drop; serve it with "
+             "http = =N or socket = =N (N counts shared-socket options from 0)"),
+    { "chmod-socket", MT_OPT_STRING, NULL, 0, 0, MT_OPT_VALUE_OPTIONAL, NULL,
+      "octal mode of the unix socket files (e.g. 660); given with no value: 666" },
+    OPT_INT("harakiri", "0", 0, 86400,
+            "seconds a request's handler may run: a web worker whose handler runs longer is killed and respawned "
+            "(0: no limit)"),
+    OPT_BOOL("harakiri-verbose", "false", "when harakiri kills a web worker, also log the other requests it cuts"),
+
 
     /* Who may use the HTTP API: none configured means open to all. */
     { "api-key", MT_OPT_LIST, NULL, 0, 0, MT_OPT_SECRET, NULL,
