@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "app/handler.h"
+#include "app/handler_registry.h"
+#include "app/job_assign.h"
 #include "app/job_store.h"
 #include "app/runner_local.h"
 #include "app/values.h"
@@ -62,9 +64,11 @@ static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, r
 static atomic_int web_handler_claimed;
 static __thread mt_db_t *thread_db;
 static __thread bool handler_thread; /* the local handler runs on this thread's loop */
-static bool name_locked; /* this process holds the lock of its server name */
+static char *registry_dir; /* DATA_DIR/handlers: the name locks of this host's handlers */
 
-static int take_name_lock(const char *name, char *err, size_t errlen);
+static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen);
+static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t max);
+static int check_assignment(mt_stack_t *stack, char *err, size_t errlen);
 
 mt_jobs_ctx_t *mt_jobs(void)
 {
@@ -395,9 +399,18 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
-    if (mt_stack_role(stack) == MT_ROLE_STANDALONE && take_name_lock(mt_stack_server_name(stack), err, errlen) < 0) {
+    registry_dir = mt_asprintf("%s/handlers", ctx.data_dir);
+    if (check_assignment(stack, err, errlen) < 0) {
         free(tools_dir);
         return -1;
+    }
+    if (mt_stack_role(stack) == MT_ROLE_STANDALONE) {
+        char pools[MT_JOBS_POOLS_MAX][128];
+        size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
+        if (register_handler(stack, pools, npools, err, errlen) < 0) {
+            free(tools_dir);
+            return -1;
+        }
     }
     mt_info("jobs: database %s, %zu tools from %s, %zu workflows, %s", ctx.db_path, mt_toolbox_count(ctx.tools),
             tools_dir, mt_workflow_library_count(ctx.workflows),
@@ -406,65 +419,195 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     return 0;
 }
 
-/*
- * One handler per server name: recovery keys on the name, so two processes
- * with one name would recover (and stop) each other's jobs. Each handler
- * holds an exclusive flock on DATA_DIR/handlers/NAME.lock for its life (the
- * kernel drops it when the process dies, however it dies). On one host
- * this refuses a second standalone handler of the same name, or a
- * standalone handler named like one of the stack's mules.
- */
-static int take_name_lock(const char *name, char *err, size_t errlen)
+/* ---- who handles jobs: the pools, the assignment facts, the start-up check ---- */
+
+static char served_pools[MT_JOBS_POOLS_MAX][128]; /* pools some process of this stack serves (set at load) */
+static size_t nserved_pools;
+static bool default_pool_elsewhere; /* the default pool has handlers besides the web workers */
+
+static bool farm_exists_cb(const char *farm, void *data)
 {
-    if (name_locked)
-        return 0;
-    char dir[PATH_MAX], path[PATH_MAX + 300];
-    snprintf(dir, sizeof dir, "%s/handlers", ctx.data_dir);
-    if (make_dirs(dir) < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/%s.lock", dir, name);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        char holder[32] = "";
-        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-        holder[n > 0 ? n : 0] = '\0';
-        holder[strcspn(holder, "\n")] = '\0';
-        snprintf(err, errlen, "a handler named %s is already running (pid %s, lock %s): server names must be unique",
-                 name, holder[0] ? holder : "?", path);
-        close(fd);
-        return -1;
-    }
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) == 0)
-        (void)!pwrite(fd, pid, (size_t)len, 0);
-    name_locked = true;
-    return 0; /* fd stays open: the lock lives as long as the process */
+    return mt_farm_exists(data, farm) > 0;
 }
 
-static void start_handler(mt_stack_t *stack, const char *farm, bool skip_locked)
+void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self)
+{
+    *facts = (mt_assign_facts_t){.self_server_name = self, .farm_exists = farm_exists_cb, .data = ctx.stack};
+}
+
+static bool is_stack_process(const char *name)
+{
+    mt_process_info_t info;
+    size_t n = mt_stack_process(ctx.stack, 0, NULL);
+    for (size_t i = 0; i < n; i++) {
+        mt_stack_process(ctx.stack, i, &info);
+        if (info.role != MT_ROLE_MASTER && strcmp(info.server_name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A handler of that name: a process of this stack, or one running on this host. */
+static bool is_handler_cb(const char *name, void *data)
+{
+    (void)data;
+    return is_stack_process(name) || mt_handler_registry_running(registry_dir, name);
+}
+
+static void warn_cb(const char *message, void *data)
+{
+    (void)data;
+    mt_warn("option 'jobs.job-config': %s", message);
+}
+
+static void add_served(const char *pool)
+{
+    for (size_t i = 0; i < nserved_pools; i++)
+        if (strcmp(served_pools[i], pool) == 0)
+            return;
+    if (nserved_pools < MT_JOBS_POOLS_MAX)
+        snprintf(served_pools[nserved_pools++], sizeof served_pools[0], "%.127s", pool);
+}
+
+/*
+ * The pools this stack's processes serve, computed once in the master:
+ * farms of handler pools, the tag pools of configured handlers that are
+ * processes here, declared standalone pools, and the default pool (web
+ * workers serve it when nothing else here does).
+ */
+static void compute_served_pools(mt_stack_t *stack)
+{
+    mt_process_info_t info;
+    size_t n = mt_stack_process(stack, 0, NULL);
+    default_pool_elsewhere = mt_farm_exists(stack, MT_JOB_DEFAULT_POOL) > 0;
+    for (size_t i = 0; i < mt_job_conf_handler_count(ctx.conf); i++)
+        default_pool_elsewhere |= mt_job_conf_handler_tag_count(ctx.conf, i) == 0;
+    for (size_t i = 0; i < n; i++) {
+        mt_stack_process(stack, i, &info);
+        if (info.role == MT_ROLE_STANDALONE && strcmp(info.pool, MT_JOB_DEFAULT_POOL) == 0)
+            default_pool_elsewhere = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mt_stack_process(stack, i, &info);
+        if (info.role == MT_ROLE_MASTER)
+            continue;
+        const char *attached[1] = {info.pool};
+        mt_handler_identity_t who = {.server_name = info.server_name, .web = info.role == MT_ROLE_WEB,
+                                     .farms = attached, .nfarms = info.role == MT_ROLE_MULE,
+                                     .attached = attached, .nattached = info.role == MT_ROLE_STANDALONE};
+        char pools[MT_JOBS_POOLS_MAX][128];
+        size_t np = mt_job_assign_pools(ctx.conf, &who, default_pool_elsewhere, pools, MT_JOBS_POOLS_MAX);
+        for (size_t k = 0; k < np; k++)
+            add_served(pools[k]);
+    }
+}
+
+static bool pool_served_here(const char *pool)
+{
+    if (mt_farm_exists(ctx.stack, pool) > 0)
+        return true;
+    for (size_t i = 0; i < nserved_pools; i++)
+        if (strcmp(served_pools[i], pool) == 0)
+            return true;
+    return false;
+}
+
+int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
+{
+    if (as->handler[0]) {
+        if (is_handler_cb(as->handler, NULL))
+            return 0;
+        snprintf(note, len,
+                 "its handler %s is not running (no process of this stack has that name, and no handler of that name "
+                 "runs on this host): the job waits in state new until a handler named %s starts",
+                 as->handler, as->handler);
+        return -1;
+    }
+    if (!as->queue[0] || pool_served_here(as->queue) || mt_handler_registry_pool_served(registry_dir, as->queue))
+        return 0;
+    snprintf(note, len,
+             "it waits in pool %s, which no running handler serves: start one with --attach-to-pool %s, or add a "
+             "farm %s",
+             as->queue, as->queue, as->queue);
+    return -1;
+}
+
+/* At load, in the master: the configuration's names against the stack; warnings for what will make jobs wait. */
+static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
+{
+    compute_served_pools(stack);
+    mt_assign_stack_t as = {.is_process = is_handler_cb, .warn = warn_cb};
+    mt_jobs_assign_facts(&as.facts, NULL);
+    char why[1024];
+    if (ctx.conf && mt_job_assign_check(ctx.conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0) {
+        snprintf(err, errlen, "option 'jobs.job-config': %s", why);
+        return -1;
+    }
+    mt_assign_method_t methods[MT_ASSIGN_METHOD_COUNT];
+    size_t n = mt_job_assign_order(ctx.conf, &as.facts, methods);
+    char order[256] = "";
+    for (size_t i = 0, used = 0; i < n && used < sizeof order; i++) {
+        int k = snprintf(order + used, sizeof order - used, "%s%s", i ? ", " : "", mt_assign_method_name(methods[i]));
+        used += k > 0 ? (size_t)k : 0;
+    }
+    mt_info("jobs: handler assignment %s (%s)", order,
+            mt_job_conf_assign_methods(ctx.conf, &(const mt_assign_method_t *){NULL}) ? "as configured"
+                                                                                     : "Galaxy's default for this stack");
+    return 0;
+}
+
+static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t max)
+{
+    const char *farms[MT_JOBS_POOLS_MAX], *attached[MT_JOBS_POOLS_MAX];
+    size_t nfarms = 0, nattached = 0;
+    for (size_t i = 0; i < mt_stack_self_farm_count(stack) && nfarms < MT_JOBS_POOLS_MAX; i++)
+        farms[nfarms++] = mt_stack_self_farm(stack, i);
+    for (size_t i = 0; i < mt_stack_attached_pool_count(stack) && nattached < MT_JOBS_POOLS_MAX; i++)
+        attached[nattached++] = mt_stack_attached_pool(stack, i);
+    mt_handler_identity_t who = {.server_name = mt_stack_server_name(stack),
+                                 .web = mt_stack_role(stack) == MT_ROLE_WEB,
+                                 .farms = farms, .nfarms = nfarms, .attached = attached, .nattached = nattached};
+    size_t n = mt_job_assign_pools(ctx.conf, &who, default_pool_elsewhere, pools, max);
+    /* The schedulers' farm: its mules sweep invocations nobody claimed. */
+    for (size_t i = 0; i < nfarms && n < max; i++)
+        if (strcmp(farms[i], MT_JOBS_SCHEDULERS_FARM) == 0)
+            snprintf(pools[n++], 128, "%s", MT_JOBS_SCHEDULERS_FARM);
+    return n;
+}
+
+static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen)
+{
+    const char *names[MT_JOBS_POOLS_MAX];
+    for (size_t i = 0; i < npools; i++)
+        names[i] = pools[i];
+    return mt_handler_registry_register(registry_dir, mt_stack_server_name(stack), names, npools, err, errlen);
+}
+
+static void start_handler(mt_stack_t *stack)
 {
     char err[PATH_MAX + 512];
+    char pools[MT_JOBS_POOLS_MAX][128];
+    size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
     /*
      * The lock of a predecessor killed a moment ago can outlive it briefly:
      * a command it was starting got a copy of its descriptors and holds it
      * until its exec. So wait a little before calling it a conflict.
      */
     int64_t deadline = mt_clock_ms() + 5000;
-    while (take_name_lock(mt_stack_server_name(stack), err, sizeof err) < 0) {
+    while (register_handler(stack, pools, npools, err, sizeof err) < 0) {
         if (mt_clock_ms() >= deadline) {
             mt_error("%s", err);
             _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
         }
         nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
     }
-    atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), farm, skip_locked));
+    const char *names[MT_JOBS_POOLS_MAX];
+    for (size_t i = 0; i < npools; i++)
+        names[i] = pools[i];
+    mt_assign_facts_t facts;
+    mt_jobs_assign_facts(&facts, NULL);
+    atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), names, npools,
+                                                  mt_job_assign_claims_from_db(ctx.conf, &facts)));
     handler_thread = true;
 }
 
@@ -473,25 +616,31 @@ static bool mt_jobs_handler_is_on_this_thread(void)
     return handler_thread;
 }
 
-/* Mules of job-handlers farms and of the workflow-schedulers farm, and standalone processes, are handlers. */
+/*
+ * Handlers: standalone processes; mules of a job-handlers, job-handlers.TAG
+ * or workflow-schedulers farm; mules the job configuration names as
+ * handlers; and the first thread of each web worker (db-self jobs, and the
+ * default pool when nothing else of the stack serves it).
+ */
 static void app_mule_start(mt_stack_t *stack, void *app_data)
 {
     (void)app_data;
-    const char *pool = mt_stack_pool_name(stack);
-    mt_role_t role = mt_stack_role(stack);
-    if (role == MT_ROLE_STANDALONE)
-        start_handler(stack, NULL, true);
-    else if (strcmp(pool, "job-handlers") == 0 || strncmp(pool, "job-handlers.", 13) == 0 ||
-             strcmp(pool, "workflow-schedulers") == 0)
-        start_handler(stack, pool, false);
+    bool handles = mt_stack_role(stack) == MT_ROLE_STANDALONE ||
+                   mt_job_conf_is_handler(ctx.conf, mt_stack_server_name(stack));
+    for (size_t i = 0; !handles && i < mt_stack_self_farm_count(stack); i++) {
+        const char *farm = mt_stack_self_farm(stack, i);
+        handles = strcmp(farm, MT_JOB_DEFAULT_POOL) == 0 || strncmp(farm, MT_JOB_DEFAULT_POOL ".", 13) == 0 ||
+                  strcmp(farm, MT_JOBS_SCHEDULERS_FARM) == 0;
+    }
+    if (handles)
+        start_handler(stack);
 }
 
-/* The first thread of each web worker handles the jobs assigned to that worker (db-self). */
 static void app_web_thread_start(mt_stack_t *stack, void *app_data)
 {
     (void)app_data;
     if (atomic_exchange(&web_handler_claimed, 1) == 0)
-        start_handler(stack, NULL, false);
+        start_handler(stack);
 }
 
 static void app_stop(mt_stack_t *stack, void *app_data)
@@ -543,6 +692,57 @@ static void app_stack_died(mt_stack_t *stack, void *app_data)
                   "the next start", killed, killed == 1 ? "" : "es");
 }
 
+/*
+ * --print-config's check: the tools, the workflows and the job
+ * configuration loaded exactly as app_load() loads them, and the sync
+ * options parsed, each problem on a line of its own; nothing created,
+ * no database opened, nothing registered, ctx untouched.
+ */
+static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
+{
+    (void)app_data;
+    size_t used = 0;
+    err[0] = '\0';
+    /* One problem per line of err, as many as fit. */
+#define CHECK_FAILED(...)                                                                        \
+    do {                                                                                         \
+        char line_[1024];                                                                        \
+        snprintf(line_, sizeof line_, __VA_ARGS__);                                              \
+        int n_ = used < errlen ? snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", line_) : 0; \
+        used += n_ > 0 ? (size_t)n_ : 0;                                                         \
+        failed = true;                                                                           \
+    } while (0)
+    bool failed = false;
+    char why[768];
+    mt_db_sync_t sync;
+    if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &sync, why, sizeof why) < 0)
+        CHECK_FAILED("%s", why);
+    if (parse_sync("state-sync", mt_app_option(stack, "state-sync"), &sync, why, sizeof why) < 0)
+        CHECK_FAILED("%s", why);
+    mt_toolbox_t *tools = NULL;
+    char *tools_dir = default_dir(mt_app_option(stack, "tools-dir"), "tools");
+    if (mt_toolbox_load(tools_dir, &tools, why, sizeof why) < 0)
+        CHECK_FAILED("option 'jobs.tools-dir': %s", why);
+    free(tools_dir);
+    if (tools) {
+        const char *workflows_option = mt_app_option(stack, "workflows-dir");
+        char *workflows_dir =
+            workflows_option || !mt_app_option(stack, "tools-dir") ? default_dir(workflows_option, "workflows") : NULL;
+        mt_workflow_library_t *workflows = NULL;
+        if (mt_workflow_library_load(workflows_dir, workflows_option == NULL, tools, &workflows, why, sizeof why) < 0)
+            CHECK_FAILED("option 'jobs.workflows-dir': %s", why);
+        free(workflows_dir);
+        mt_workflow_library_free(workflows);
+    }
+    mt_toolbox_destroy(tools);
+    mt_job_conf_t *conf = NULL;
+    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0)
+        CHECK_FAILED("option 'jobs.job-config': %s", why);
+    mt_job_conf_destroy(conf);
+#undef CHECK_FAILED
+    return failed ? -EINVAL : 0;
+}
+
 const mt_app_t mt_jobs_app = {
     .name = "jobs",
     .load = app_load,
@@ -553,4 +753,5 @@ const mt_app_t mt_jobs_app = {
     .mule_stop = app_stop,
     .web_thread_stop = app_stop,
     .stack_died = app_stack_died,
+    .check = app_check,
 };

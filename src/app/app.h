@@ -24,6 +24,7 @@
 #include <stdbool.h>
 
 #include "app/db.h"
+#include "app/job_assign.h"
 #include "app/job_conf.h"
 #include "app/tools.h"
 #include "common/creds.h"
@@ -33,6 +34,11 @@
 #define MT_JOBS_MSG_SETUP "job-setup"   /* claim this unassigned job and run it */
 #define MT_JOBS_MSG_CANCEL "job-cancel" /* this job of yours is being cancelled */
 #define MT_JOBS_MSG_INVOCATION "invocation-setup" /* claim this workflow invocation and schedule it */
+
+/* The farm whose mules schedule workflow invocations, when there is one. */
+#define MT_JOBS_SCHEDULERS_FARM "workflow-schedulers"
+/* Most pools one handler serves. */
+#define MT_JOBS_POOLS_MAX 32
 
 typedef struct mt_handler mt_handler_t;
 
@@ -68,6 +74,22 @@ mt_db_t *mt_jobs_db(void);
 
 /* The handler running in this process, or NULL. */
 mt_handler_t *mt_jobs_local_handler(void);
+
+/*
+ * The stack as handler assignment sees it (job_assign.h), for a job
+ * created by `self` (a web worker's or a handler's server name; NULL: a
+ * process that handles no jobs). Any thread, after load.
+ */
+void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self);
+
+/*
+ * Whether a job so assigned will reach a running handler: 0, or -1 with
+ * a note for the operator in `note` (also logged as a warning by the
+ * caller): "handler X is not running: ..." or "pool P is served by no
+ * running handler: ...". Knows this stack's processes and, on this host,
+ * the standalone handlers (handler_registry.h). Any thread.
+ */
+int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len);
 
 /* Whose jobs' outputs a new job may read (the resolver's data). */
 typedef struct mt_jobs_data_scope {

@@ -138,6 +138,14 @@ static const char *const migrations[] = {
     "INSERT INTO job_count SELECT count(*) FROM job;"
     "CREATE TRIGGER job_count_insert AFTER INSERT ON job BEGIN UPDATE job_count SET n = n + 1; END;"
     "CREATE TRIGGER job_count_delete AFTER DELETE ON job BEGIN UPDATE job_count SET n = n - 1; END;",
+    /* 7: Galaxy's words. The pool an unassigned job or invocation waits in is its 'queue' (a farm
+     * name, or the pool handlers claim from: skip-locked's old 'db' is the default pool);
+     * 'destination' is now the job configuration's destination, where the job runs. */
+    "ALTER TABLE job RENAME COLUMN destination TO queue;"
+    "ALTER TABLE invocation RENAME COLUMN destination TO queue;"
+    "UPDATE job SET queue = 'job-handlers' WHERE queue = 'db';"
+    "UPDATE invocation SET queue = 'job-handlers' WHERE queue = 'db';"
+    "ALTER TABLE job ADD COLUMN destination TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

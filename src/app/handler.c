@@ -102,8 +102,9 @@ struct mt_handler {
     mt_stack_t *stack;
     uv_loop_t *loop;
     char *name;
-    char *farm;              /* sweeper: unclaimed jobs of this farm; NULL for none */
-    bool skip_locked;
+    char **pools;            /* the queues it takes unassigned jobs from (job-handlers, job-handlers.TAG, ...) */
+    size_t npools;
+    bool claim_now;          /* db-skip-locked / db-transaction-isolation: at once; else only after sweep-delay */
     bool stopping;           /* mt_handler_stop was called: start nothing more */
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
@@ -608,7 +609,7 @@ static bool advance_invocations(mt_handler_t *h)
         if (seen)
             continue;
         int rc = mt_invocation_store_claim(db, id, h->name);
-        int64_t *jobs = NULL;
+        mt_step_job_t *jobs = NULL;
         size_t n = 0;
         if (rc == 1)
             rc = mt_scheduler_advance(db, id, h->name, &jobs, &n);
@@ -619,9 +620,20 @@ static bool advance_invocations(mt_handler_t *h)
             continue;
         }
         failure_over(&h->schedule_failures, "invocations scheduled");
-        for (size_t k = 0; k < n; k++)
-            id_list_push(&h->incoming, jobs[k]);
-        created = created || n > 0;
+        for (size_t k = 0; k < n; k++) {
+            if (jobs[k].mine) {
+                id_list_push(&h->incoming, jobs[k].id);
+                created = true;
+            } else if (jobs[k].farm[0]) {
+                /* Committed: the farm may hear of it. Unsent, the farm's sweeper takes it. */
+                char idtext[32];
+                int len = snprintf(idtext, sizeof idtext, "%lld", (long long)jobs[k].id);
+                int src = mt_send_to_farm(h->stack, jobs[k].farm, MT_JOBS_MSG_SETUP, idtext, (size_t)len);
+                if (src < 0)
+                    mt_warn("job %lld: not sent to farm %s (%s): the sweeper will take it", (long long)jobs[k].id,
+                            jobs[k].farm, mt_strerror(src));
+            }
+        }
         free(jobs);
     }
     free(todo.v);
@@ -749,22 +761,23 @@ static void poll_cb(uv_timer_t *timer)
      * while another mule idles, and a busy farm's queue is read at once
      * whenever a slot frees (the credit), so only jobs whose message is
      * lost (a full queue, a mule that died holding it) stay to be swept.
+     * With a database method the pools' jobs are claimed at once instead.
      */
     size_t room = (size_t)ctx->workers;
-    size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
-    if (h->farm && load < room &&
-        mt_job_store_unassigned(db, mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load, &jobs, &n) == 0) {
+    int64_t swept_before = mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000;
+    for (size_t p = 0; p < h->npools && !h->claim_now; p++) {
+        size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
+        if (load >= room || mt_job_store_unassigned_at(db, h->pools[p], swept_before, room - load, &jobs, &n) < 0)
+            break;
         for (size_t i = 0; i < n; i++) {
-            if (jobs[i].destination && strcmp(jobs[i].destination, h->farm) == 0) {
-                mt_notice("sweeper: job %lld was not claimed within %d ms (its message was lost or the farm's "
-                          "queue was full): taking it",
-                          (long long)jobs[i].id, ctx->sweep_delay_ms);
-                id_list_push(&h->incoming, jobs[i].id);
-            }
+            mt_notice("sweeper: job %lld was not claimed within %d ms (its message was lost or the farm's "
+                      "queue was full): taking it",
+                      (long long)jobs[i].id, ctx->sweep_delay_ms);
+            id_list_push(&h->incoming, jobs[i].id);
         }
         mt_job_store_free(jobs, n);
     }
-    /* Invocations: assigned here and not yet taken up, or unclaimed at this farm for too long. */
+    /* Invocations: assigned here and not yet taken up, or unclaimed in its pools for too long. */
     int64_t *inv_ids = NULL;
     size_t ninv = 0;
     if (mt_invocation_store_of_handler(db, h->name, true, &inv_ids, &ninv) == 0) {
@@ -772,27 +785,39 @@ static void poll_cb(uv_timer_t *timer)
             id_list_push(&h->invocations, inv_ids[i]);
         free(inv_ids);
     }
-    if (h->farm && load < room &&
-        mt_invocation_store_unassigned(db, h->farm, mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000, room - load,
-                                       &inv_ids, &ninv) == 0) {
-        for (size_t i = 0; i < ninv; i++) {
-            mt_notice("sweeper: invocation %lld was not claimed within %d ms: taking it", (long long)inv_ids[i],
-                      ctx->sweep_delay_ms);
+    /* Step jobs that other handlers ran (the job configuration sent them there) and that have ended. */
+    if (mt_invocation_store_settle_due(db, h->name, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
             id_list_push(&h->invocations, inv_ids[i]);
-        }
         free(inv_ids);
     }
-    while (h->skip_locked && !h->stopping && h->invocations.n < (size_t)ctx->workers) {
-        int64_t id = 0;
-        if (mt_invocation_store_claim_next(db, "db", h->name, &id) != 1)
+    for (size_t p = 0; p < h->npools; p++) {
+        size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
+        if (h->claim_now || load >= room)
             break;
-        id_list_push(&h->invocations, id);
+        if (mt_invocation_store_unassigned(db, h->pools[p], swept_before, room - load, &inv_ids, &ninv) == 0) {
+            for (size_t i = 0; i < ninv; i++) {
+                mt_notice("sweeper: invocation %lld was not claimed within %d ms: taking it", (long long)inv_ids[i],
+                          ctx->sweep_delay_ms);
+                id_list_push(&h->invocations, inv_ids[i]);
+            }
+            free(inv_ids);
+        }
     }
-    while (h->skip_locked && !h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
-        int64_t id = 0;
-        if (mt_job_store_claim_next(db, "db", h->name, &id) != 1)
-            break;
-        queue_push(h, id);
+    /* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
+    for (size_t p = 0; p < h->npools && h->claim_now; p++) {
+        while (!h->stopping && h->invocations.n < (size_t)ctx->workers) {
+            int64_t id = 0;
+            if (mt_invocation_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            id_list_push(&h->invocations, id);
+        }
+        while (!h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
+            int64_t id = 0;
+            if (mt_job_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            queue_push(h, id);
+        }
     }
     flush(h, true); /* the pids, and writes a failed flush left */
 }
@@ -895,14 +920,17 @@ static void recover(mt_handler_t *h)
     flush(h, false);
 }
 
-mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *farm, bool skip_locked)
+mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
+                               bool claim_now)
 {
     mt_handler_t *h = mt_calloc(1, sizeof *h);
     h->stack = stack;
     h->loop = loop;
     h->name = mt_strdup(mt_stack_server_name(stack));
-    h->farm = farm ? mt_strdup(farm) : NULL;
-    h->skip_locked = skip_locked;
+    h->pools = mt_calloc(npools ? npools : 1, sizeof *h->pools);
+    for (size_t i = 0; i < npools; i++)
+        h->pools[h->npools++] = mt_strdup(pools[i]);
+    h->claim_now = claim_now && npools > 0;
     pthread_mutex_init(&h->inbox_lock, NULL);
     uv_async_init(loop, &h->wakeup, wakeup_cb);
     h->wakeup.data = h;
@@ -912,7 +940,12 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *f
     h->poll.data = h;
     uv_timer_start(&h->poll, poll_cb, (uint64_t)mt_jobs()->poll_ms, (uint64_t)mt_jobs()->poll_ms);
     recover(h);
-    mt_info("handling jobs (%d at once%s%s%s)", mt_jobs()->workers, farm ? ", sweeping farm " : "", farm ? farm : "",
-            skip_locked ? ", claiming from the database" : "");
+    char served[1024] = "";
+    for (size_t i = 0, used = 0; i < h->npools && used < sizeof served; i++) {
+        int n = snprintf(served + used, sizeof served - used, "%s%s", i ? ", " : "", h->pools[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    mt_info("handling jobs (%d at once%s%s%s)", mt_jobs()->workers, h->npools ? "; pools " : "", served,
+            !h->npools ? "" : h->claim_now ? ", claimed from the database" : ", swept after sweep-delay");
     return h;
 }

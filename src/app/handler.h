@@ -10,11 +10,11 @@
  *   - its poll (every poll-interval): jobs already assigned to it (db-self,
  *     db-preassign, explicit mappings) in state new, and jobs of its being
  *     cancelled (deleting);
- *   - the sweeper (mules of a farm): jobs of its farm that nobody claimed
- *     within sweep-delay, because the farm's queue was full or a message
- *     was lost with a dying mule;
- *   - db-skip-locked (standalone processes): the oldest waiting job of
- *     destination "db".
+ *   - the sweeper: jobs waiting in its pools (job_assign.h) that nobody
+ *     claimed within sweep-delay, because the farm's queue was full or a
+ *     message was lost with a dying mule;
+ *   - db-skip-locked / db-transaction-isolation: the oldest job waiting in
+ *     each of its pools, at once.
  *
  * It runs at most `workers` jobs at once with the local runner; the rest
  * wait in a FIFO. At start it recovers the jobs its server name owns from
@@ -37,12 +37,15 @@ typedef struct mt_handler mt_handler_t;
 
 /*
  * Start a handler named after the calling process (mt_stack_server_name)
- * on loop. farm: the farm whose unclaimed jobs its sweeper takes, or NULL.
- * skip_locked: claim waiting jobs of destination "db". Never returns NULL
+ * on loop. pools: the queues ("job-handlers", "job-handlers.TAG",
+ * "workflow-schedulers") whose unassigned jobs and invocations it takes:
+ * at once when claim_now (db-skip-locked, db-transaction-isolation), else
+ * only those nobody claimed within sweep-delay. Never returns NULL
  * (a database that cannot be opened is logged and retried by the poll).
  * Runs for the life of the process.
  */
-mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *farm, bool skip_locked);
+mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
+                               bool claim_now);
 
 /* Claim (or, if assigned to this handler already, accept) job id and run it. Loop thread only. */
 void mt_handler_take(mt_handler_t *h, int64_t id);

@@ -17,11 +17,11 @@ static const char *const inv_state_names[] = {"new", "scheduling", "ok", "failed
 static const char *const step_state_names[] = {"waiting", "running", "ok", "failed", "not_run", "cancelled"};
 
 #define INV_COLUMNS                                                                                   \
-    "id, workflow_id, definition, inputs, state, handler, destination, create_time, update_time, "  \
+    "id, workflow_id, definition, inputs, state, handler, queue, create_time, update_time, "  \
     "claim_time, end_time, info, user"
 
 static const char sql_insert[] =
-    "INSERT INTO invocation (workflow_id, definition, inputs, state, handler, destination, create_time, "
+    "INSERT INTO invocation (workflow_id, definition, inputs, state, handler, queue, create_time, "
     "update_time, user) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?6, ?6, ?7) RETURNING id";
 static const char sql_insert_step[] =
     "INSERT INTO invocation_step (invocation_id, step_index, step_id, state) VALUES (?1, ?2, ?3, 'waiting')";
@@ -48,13 +48,19 @@ static const char sql_of_handler[] =
     "AND state IN ('new','scheduling') ORDER BY id";
 static const char sql_new_of_handler[] =
     "SELECT id FROM invocation INDEXED BY invocation_handler WHERE handler = ?1 AND state = 'new' ORDER BY id";
+/* Invocations of a handler with a step whose job has ended elsewhere (not yet settled). */
+static const char sql_settle_due[] =
+    "SELECT DISTINCT i.id FROM invocation i INDEXED BY invocation_handler "
+    "JOIN invocation_step s ON s.invocation_id = i.id JOIN job j ON j.id = s.job_id "
+    "WHERE i.handler = ?1 AND i.state = 'scheduling' AND s.state = 'running' "
+    "AND j.state IN ('ok','error','deleted') ORDER BY i.id";
 static const char sql_claim_next[] =
     "UPDATE invocation SET handler = ?2, state = 'scheduling', claim_time = ?3, update_time = ?3 "
     "WHERE id = (SELECT id FROM invocation INDEXED BY invocation_unassigned WHERE handler IS NULL "
-    "AND state = 'new' AND destination = ?1 ORDER BY id LIMIT 1) AND handler IS NULL AND state = 'new' RETURNING id";
+    "AND state = 'new' AND queue = ?1 ORDER BY id LIMIT 1) AND handler IS NULL AND state = 'new' RETURNING id";
 static const char sql_unassigned[] =
     "SELECT id FROM invocation INDEXED BY invocation_unassigned WHERE handler IS NULL AND state = 'new' "
-    "AND destination = ?1 AND create_time < ?2 ORDER BY id LIMIT ?3";
+    "AND queue = ?1 AND create_time < ?2 ORDER BY id LIMIT ?3";
 
 _Static_assert(MT_INV_NEW == 0 && MT_INV_SCHEDULING == 1 && MT_INV_OK == 2 && MT_INV_FAILED == 3 &&
                    MT_INV_CANCELLED == 4,
@@ -103,7 +109,7 @@ void mt_invocation_clear(mt_invocation_t *inv)
     free(inv->definition);
     free(inv->inputs);
     free(inv->handler);
-    free(inv->destination);
+    free(inv->queue);
     free(inv->info);
     free(inv->user);
     memset(inv, 0, sizeof *inv);
@@ -135,7 +141,7 @@ int mt_invocation_store_insert(mt_db_t *db, const mt_invocation_t *inv, const ch
     bind_str(st, 2, inv->definition);
     bind_str(st, 3, inv->inputs);
     bind_str(st, 4, inv->handler);
-    bind_str(st, 5, inv->destination);
+    bind_str(st, 5, inv->queue);
     sqlite3_bind_int64(st, 6, mt_db_time_us(db));
     bind_str(st, 7, inv->user);
     int step = mt_db__step(db, st);
@@ -176,7 +182,7 @@ static void read_invocation(sqlite3_stmt *st, mt_invocation_t *out)
     int state = parse_name((const char *)sqlite3_column_text(st, 4), inv_state_names, 5);
     out->state = state < 0 ? MT_INV_FAILED : (mt_invocation_state_t)state;
     out->handler = column_str(st, 5);
-    out->destination = column_str(st, 6);
+    out->queue = column_str(st, 6);
     out->create_us = sqlite3_column_int64(st, 7);
     out->update_us = sqlite3_column_int64(st, 8);
     out->claim_us = sqlite3_column_int64(st, 9);
@@ -432,25 +438,34 @@ int mt_invocation_store_of_handler(mt_db_t *db, const char *handler, bool new_on
     return collect_ids(db, st, "list invocations", ids, n);
 }
 
-int mt_invocation_store_unassigned(mt_db_t *db, const char *destination, int64_t created_before_us, size_t limit,
+int mt_invocation_store_settle_due(mt_db_t *db, const char *handler, int64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st = mt_db__stmt(db, sql_settle_due);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list invocations to settle");
+    bind_str(st, 1, handler);
+    return collect_ids(db, st, "list invocations to settle", ids, n);
+}
+
+int mt_invocation_store_unassigned(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
                                    int64_t **ids, size_t *n)
 {
     sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned);
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "list unassigned invocations");
-    bind_str(st, 1, destination);
+    bind_str(st, 1, queue);
     sqlite3_bind_int64(st, 2, created_before_us);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     return collect_ids(db, st, "list unassigned invocations", ids, n);
 }
 
-int mt_invocation_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id)
+int mt_invocation_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id)
 {
     *id = 0;
     sqlite3_stmt *st = mt_db__stmt(db, sql_claim_next);
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "claim the next invocation");
-    bind_str(st, 1, destination);
+    bind_str(st, 1, queue);
     bind_str(st, 2, handler);
     sqlite3_bind_int64(st, 3, mt_db_time_us(db));
     int rc = mt_db__step(db, st);

@@ -47,7 +47,7 @@ typedef struct mt_invocation {
     char *inputs;       /* normalized inputs, JSON */
     mt_invocation_state_t state;
     char *handler;
-    char *destination;
+    char *queue;
     int64_t create_us, update_us, claim_us, end_us;
     char *info;
     char *user;         /* who owns it, and the jobs of its steps; NULL: nobody */
@@ -107,11 +107,18 @@ int mt_invocation_store_set_step(mt_db_t *db, int64_t id, int index, unsigned fr
 /* Ids of the invocations a handler owns in state new (and scheduling, unless new_only), oldest first (free *ids). */
 int mt_invocation_store_of_handler(mt_db_t *db, const char *handler, bool new_only, int64_t **ids, size_t *n);
 
-/* db-skip-locked: claim the oldest unassigned new invocation waiting at destination for handler. 1 and *id, 0, <0. */
-int mt_invocation_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id);
+/*
+ * Ids of the scheduling invocations of `handler` with a running step whose
+ * job has ended: a step job run by another handler (the job configuration
+ * sent it there), for the poll to settle. 0 or <0 (free *ids).
+ */
+int mt_invocation_store_settle_due(mt_db_t *db, const char *handler, int64_t **ids, size_t *n);
 
-/* Ids of unassigned new invocations waiting at destination, created before created_before_us, oldest first. */
-int mt_invocation_store_unassigned(mt_db_t *db, const char *destination, int64_t created_before_us, size_t limit,
+/* db-skip-locked: claim the oldest unassigned new invocation waiting at queue for handler. 1 and *id, 0, <0. */
+int mt_invocation_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id);
+
+/* Ids of unassigned new invocations waiting at queue, created before created_before_us, oldest first. */
+int mt_invocation_store_unassigned(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
                                    int64_t **ids, size_t *n);
 
 #endif

@@ -37,6 +37,7 @@ void mt_job_clear(mt_job_t *job)
     free(job->tool_version);
     free(job->params);
     free(job->handler);
+    free(job->queue);
     free(job->destination);
     free(job->runner);
     free(job->external_id);

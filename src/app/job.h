@@ -39,7 +39,8 @@ typedef struct mt_job {
     char *params;        /* validated inputs, a JSON object */
     mt_job_state_t state;
     char *handler;       /* server name of the handler that owns it, NULL until claimed */
-    char *destination;   /* where an unassigned job waits: a farm name, "db" (skip-locked) or NULL */
+    char *queue;         /* the pool an unassigned job waits in ("job-handlers", "job-handlers.TAG"), or NULL */
+    char *destination;   /* the job configuration's destination id it runs at; NULL: none configured (local) */
     int64_t create_us;   /* wall-clock times, microseconds since the epoch; 0 = not yet */
     int64_t update_us;
     int64_t claim_us;

@@ -19,24 +19,25 @@
 
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \
-    "id, tool_id, tool_version, params, state, handler, destination, create_time, update_time, "   \
-    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user"
+    "id, tool_id, tool_version, params, state, handler, queue, create_time, update_time, "   \
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user, destination"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
 
 /*
  * Unassigned jobs. Index choices are spelled out, so the planner cannot
- * wander into a primary-key scan over every finished job: at a destination,
- * the partial index (destination, rowid) gives the oldest in one seek;
- * across destinations, the state index walks 'new' jobs in id order and
+ * wander into a primary-key scan over every finished job: at a queue,
+ * the partial index (queue, rowid) gives the oldest in one seek;
+ * across queues, the state index walks 'new' jobs in id order and
  * stops at the first (or limit-th) unassigned one.
  */
 #define UNASSIGNED_AT "job INDEXED BY job_unassigned WHERE handler IS NULL AND state = 'new'"
 #define UNASSIGNED_ANY "job INDEXED BY job_state WHERE state = 'new' AND handler IS NULL"
 
 static const char sql_insert[] =
-    "INSERT INTO job (tool_id, tool_version, params, state, handler, destination, create_time, "
-    "update_time, invocation_id, user) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8) "
+    "INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, "
+    "update_time, invocation_id, user, destination, info) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8, "
+    "?9, ?10) "
     "RETURNING " JOB_COLUMNS;
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
@@ -49,7 +50,7 @@ static const char sql_take[] =
 
 static const char sql_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
-    "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND destination = ?3 ORDER BY id LIMIT 1) "
+    "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' RETURNING id";
 
 static const char sql_claim_next_any[] =
@@ -78,6 +79,8 @@ static const char sql_transition[] =
 
 static const char sql_unassigned[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
+static const char sql_unassigned_at[] =
+    "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_AT " AND queue = ?3 AND create_time < ?1 ORDER BY id LIMIT ?2";
 
 /* Through the state index: the non-terminal jobs of all handlers are few next to the whole past of
  * one handler, which the handler index would walk. */
@@ -185,7 +188,7 @@ static void read_job(sqlite3_stmt *st, mt_job_t *job)
     job->params = column_str(st, 3);
     job->state = column_state(st, 4);
     job->handler = column_str(st, 5);
-    job->destination = column_str(st, 6);
+    job->queue = column_str(st, 6);
     job->create_us = sqlite3_column_int64(st, 7);
     job->update_us = sqlite3_column_int64(st, 8);
     job->claim_us = sqlite3_column_int64(st, 9);
@@ -199,6 +202,7 @@ static void read_job(sqlite3_stmt *st, mt_job_t *job)
     job->info = column_str(st, 16);
     job->invocation_id = sqlite3_column_int64(st, 17);
     job->user = column_str(st, 18);
+    job->destination = column_str(st, 19);
 }
 
 /* Bind a time, 0 meaning NULL (unset / unchanged). */
@@ -273,13 +277,17 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
     if (rc == SQLITE_OK)
         rc = bind_str(st, 4, job->handler);
     if (rc == SQLITE_OK)
-        rc = bind_str(st, 5, job->destination);
+        rc = bind_str(st, 5, job->queue);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 6, mt_db_time_us(db));
     if (rc == SQLITE_OK)
         rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
     if (rc == SQLITE_OK)
         rc = bind_str(st, 8, job->user);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 9, job->destination);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 10, job->info);
     if (rc == SQLITE_OK)
         rc = mt_db__step(db, st);
     if (rc == SQLITE_ROW) {
@@ -449,16 +457,16 @@ int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *ta
     return ret;
 }
 
-int mt_job_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id)
+int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id)
 {
     *id = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, destination ? sql_claim_next_at : sql_claim_next_any);
+    sqlite3_stmt *st = mt_db__stmt(db, queue ? sql_claim_next_at : sql_claim_next_any);
     if (!st)
         return mt_db__fail(db, SQLITE_ERROR, "claim next job");
     bind_str(st, 1, handler);
     sqlite3_bind_int64(st, 2, mt_db_time_us(db));
-    if (destination)
-        bind_str(st, 3, destination);
+    if (queue)
+        bind_str(st, 3, queue);
     int64_t claimed = 0;
     int rc = mt_db__step(db, st);
     if (rc == SQLITE_ROW) {
@@ -521,6 +529,20 @@ int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit
         return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
     sqlite3_bind_int64(st, 1, created_before_us);
     sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return collect_jobs(db, st, "list unassigned jobs", jobs, count);
+}
+
+int mt_job_store_unassigned_at(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
+                               mt_job_t **jobs, size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned_at);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
+    sqlite3_bind_int64(st, 1, created_before_us);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    bind_str(st, 3, queue);
     return collect_jobs(db, st, "list unassigned jobs", jobs, count);
 }
 

@@ -42,8 +42,11 @@ char *mt_time_iso8601(int64_t us, char *buf);
 /*
  * Create a job in state `new` from job->tool_id (required), tool_version,
  * params (a JSON object; NULL means "{}"), handler (NULL: unassigned, to
- * be claimed), destination (where an unassigned job waits; may be NULL),
- * invocation_id (0: none) and user (its owner; NULL: nobody). Other fields of *job are ignored. Sets create and update times to
+ * be claimed), queue (where an unassigned job waits; may be NULL),
+ * invocation_id (0: none), user (its owner; NULL: nobody), destination
+ * (the job configuration's; NULL: none) and info (a note for the
+ * operator, such as "its handler is not running"; NULL: none). Other
+ * fields of *job are ignored. Sets create and update times to
  * now and writes the first history row. Returns 0 and *id once committed,
  * and the row as stored in *stored unless it is NULL (clear it with
  * mt_job_clear); -EINVAL without a tool_id, or another negative value.
@@ -91,12 +94,12 @@ void mt_job_store_free(mt_job_t *jobs, size_t count);
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken);
 
 /*
- * Claim the oldest unassigned `new` job waiting at `destination` (NULL =
- * at any destination) for `handler`, in one statement: two handlers never
+ * Claim the oldest unassigned `new` job waiting at `queue` (NULL =
+ * at any queue) for `handler`, in one statement: two handlers never
  * take the same job. Returns 1 and its *id, 0 when there is none (*id = 0),
  * or a negative value.
  */
-int mt_job_store_claim_next(mt_db_t *db, const char *destination, const char *handler, int64_t *id);
+int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id);
 
 /*
  * Optional changes made with a transition. Zero values (and NULL strings)
@@ -137,11 +140,14 @@ int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info);
 /*
  * For the sweeper: unassigned `new` jobs created before created_before_us
  * (pass mt_wall_us() - age), oldest first, at most `limit`. Fills whole
- * records (the sweeper needs id and destination). Returns 0 with *jobs and
+ * records (the sweeper needs id and queue). Returns 0 with *jobs and
  * *count as mt_job_store_list, or a negative value.
  */
 int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit, mt_job_t **jobs,
                             size_t *count);
+/* The same for the jobs waiting in one queue (the sweeper of a pool). */
+int mt_job_store_unassigned_at(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
+                               mt_job_t **jobs, size_t *count);
 
 /*
  * For recovery after a restart or respawn: the jobs owned by `handler`

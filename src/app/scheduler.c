@@ -81,7 +81,7 @@ static json_t *step_inputs(const mt_workflow_t *wf, size_t i, const json_t *inpu
  * missing) fails with the tool's reason. Appends the job id to *jobs.
  */
 static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow_t *wf, size_t i,
-                      const json_t *inputs, mt_invocation_step_t *steps, int64_t **jobs, size_t *njobs)
+                      const json_t *inputs, mt_invocation_step_t *steps, mt_step_job_t **jobs, size_t *njobs)
 {
     mt_invocation_step_t *s = &steps[i];
     const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, mt_workflow_step_tool(wf, i));
@@ -107,33 +107,53 @@ static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow
         s->state = rc == 1 ? MT_STEP_FAILED : s->state;
         return rc < 0 ? rc : 0;
     }
+    /* Assigned as the same tool's job posted alone would be, this handler creating it. */
+    mt_assign_facts_t facts;
+    mt_jobs_assign_facts(&facts, inv->handler);
+    mt_assignment_t as;
+    if (mt_job_assign(mt_jobs()->conf, mt_tool_id(tool), &facts, &as, err, sizeof err) < 0) {
+        json_decref(params);
+        int rc = mt_invocation_store_set_step(db, inv->id, s->index, STEP_BIT(MT_STEP_WAITING), MT_STEP_FAILED, 0, err);
+        s->state = rc == 1 ? MT_STEP_FAILED : s->state;
+        return rc < 0 ? rc : 0;
+    }
+    char unreachable[768];
+    bool waits = mt_jobs_check_reachable(&as, unreachable, sizeof unreachable) < 0;
     char *params_text = json_dumps(params, JSON_COMPACT);
     json_decref(params);
     mt_job_t job = {
         .tool_id = (char *)mt_tool_id(tool),
         .tool_version = (char *)mt_tool_version(tool),
         .params = params_text,
-        .handler = inv->handler, /* it runs here, with the invocation */
+        .handler = as.handler[0] ? as.handler : NULL,
+        .queue = as.queue[0] ? as.queue : NULL,
         .invocation_id = inv->id,
         .user = inv->user, /* the invocation's owner owns its jobs */
+        .info = waits ? unreachable : NULL,
     };
     int64_t job_id = 0;
     int rc = mt_job_store_insert(db, &job, &job_id, NULL);
     free(params_text);
     if (rc < 0)
         return rc;
+    if (waits)
+        mt_warn("invocation %lld: job %lld (%s): %s", (long long)inv->id, (long long)job_id, mt_tool_id(tool),
+                unreachable);
     rc = mt_invocation_store_set_step(db, inv->id, s->index, STEP_BIT(MT_STEP_WAITING), MT_STEP_RUNNING, job_id, NULL);
     if (rc < 0)
         return rc;
     s->state = MT_STEP_RUNNING;
     s->job_id = job_id;
     *jobs = mt_realloc(*jobs, (*njobs + 1) * sizeof **jobs);
-    (*jobs)[(*njobs)++] = job_id;
+    mt_step_job_t *made = &(*jobs)[(*njobs)++];
+    made->id = job_id;
+    made->mine = as.handler[0] && strcmp(as.handler, inv->handler) == 0;
+    snprintf(made->farm, sizeof made->farm, "%s", as.farm);
     return 0;
 }
 
 /* One pass, inside the caller's transaction. */
-static int advance(mt_db_t *db, const mt_invocation_t *inv, int64_t **jobs, size_t *njobs)
+static int advance(mt_db_t *db, const mt_invocation_t *inv, mt_step_job_t **jobs, size_t *njobs)
 {
     mt_invocation_step_t *steps = NULL;
     size_t nsteps = 0;
@@ -208,7 +228,7 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-int mt_scheduler_advance(mt_db_t *db, int64_t id, const char *handler, int64_t **new_jobs, size_t *nnew)
+int mt_scheduler_advance(mt_db_t *db, int64_t id, const char *handler, mt_step_job_t **new_jobs, size_t *nnew)
 {
     *new_jobs = NULL;
     *nnew = 0;
@@ -233,6 +253,8 @@ int mt_scheduler_advance(mt_db_t *db, int64_t id, const char *handler, int64_t *
         return rc;
     }
     for (size_t i = 0; i < *nnew; i++)
-        mt_debug("invocation %lld: job %lld created for a step", (long long)id, (long long)(*new_jobs)[i]);
+        mt_debug("invocation %lld: job %lld created for a step%s%s", (long long)id, (long long)(*new_jobs)[i].id,
+                 (*new_jobs)[i].farm[0] ? ", sent to farm " : (*new_jobs)[i].mine ? ", run here" : "",
+                 (*new_jobs)[i].farm);
     return 0;
 }

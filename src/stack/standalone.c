@@ -17,7 +17,8 @@
 
 int mt_standalone_run(mt_stack_t *stack)
 {
-    const char *pool = mt_config_get(stack->config, NULL, "attach-to-pool", NULL);
+    /* Its slot names the first pool; the application asks for all of them (mt_stack_attached_pool). */
+    const char *pool = mt_config_list_get(stack->config, NULL, "attach-to-pool", 0, NULL);
     const char *name = mt_config_get(stack->config, NULL, "server-name", NULL);
     char err[1024];
 
@@ -59,6 +60,13 @@ int mt_standalone_run(mt_stack_t *stack)
     }
     stack->frozen = true;
     mt_router_freeze(stack->router);
-    mt_info("muleteer %s: standalone %s attached to pool %s", MULETEER_VERSION, name, pool);
+    size_t npools = mt_config_list_count(stack->config, NULL, "attach-to-pool");
+    char pools[1024] = "";
+    for (size_t i = 0, used = 0; i < npools && used < sizeof pools; i++) {
+        int n = snprintf(pools + used, sizeof pools - used, "%s%s", i ? ", " : "",
+                         mt_config_list_get(stack->config, NULL, "attach-to-pool", i, NULL));
+        used += n > 0 ? (size_t)n : 0;
+    }
+    mt_info("muleteer %s: standalone %s attached to pool%s %s", MULETEER_VERSION, name, npools == 1 ? "" : "s", pools);
     return mt_mule_run(stack);
 }

@@ -75,7 +75,7 @@ static void *accept_one(void *arg)
     if (c->busy_timeout_ms)
         mt_db_set_busy_timeout(db, c->busy_timeout_ms);
     sqlite3_commit_hook(mt_db__handle(db), count_commit, NULL);
-    mt_job_t job = {.tool_id = (char *)c->tool, .destination = "job-handlers"};
+    mt_job_t job = {.tool_id = (char *)c->tool, .queue = "job-handlers"};
     c->rc = mt_job_accept(db, &job, &c->id, &c->stored, c->err, sizeof c->err);
     mt_db_close(db);
     return NULL;

@@ -74,10 +74,10 @@ static int64_t raw_int(sqlite3 *raw, const char *sql)
     return v;
 }
 
-static int64_t add_job(mt_db_t *conn, const char *tool, const char *handler, const char *destination)
+static int64_t add_job(mt_db_t *conn, const char *tool, const char *handler, const char *queue)
 {
     mt_job_t job = {.tool_id = (char *)tool, .tool_version = "1.0", .params = "{\"n\": 1}",
-                    .handler = (char *)handler, .destination = (char *)destination};
+                    .handler = (char *)handler, .queue = (char *)queue};
     int64_t id;
     cr_assert_eq(mt_job_store_insert(conn, &job, &id, NULL), 0, "%s", mt_db_errmsg(conn));
     cr_assert_gt(id, 0);
@@ -216,13 +216,13 @@ Test(job_store, workflows_are_stored_once_per_id_and_listed_in_id_order)
 Test(job_store, newer_schema_is_refused_with_a_clear_message)
 {
     sqlite3 *raw = raw_open();
-    cr_assert_eq(sqlite3_exec(raw, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(raw, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(raw);
 
     cr_assert_lt(mt_db_migrate(path, err, sizeof err), 0);
     char want[512];
     snprintf(want, sizeof want,
-             "database %s has schema version 7 but this muleteer knows up to %d: upgrade muleteer",
+             "database %s has schema version 99 but this muleteer knows up to %d: upgrade muleteer",
              path, MT_DB_SCHEMA_VERSION);
     cr_assert_str_eq(err, want);
 
@@ -232,7 +232,7 @@ Test(job_store, newer_schema_is_refused_with_a_clear_message)
     cr_assert_str_eq(err, want);
 
     raw = raw_open();
-    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), 7, "a refused database is left alone");
+    cr_assert_eq(raw_int(raw, "PRAGMA user_version"), 99, "a refused database is left alone");
     sqlite3_close(raw);
 }
 
@@ -338,7 +338,7 @@ Test(job_store, a_full_database_fails_with_enospc_and_stores_nothing)
 
 Test(job_store, insert_returns_the_row_as_stored)
 {
-    mt_job_t job = {.tool_id = "cat1", .tool_version = "2.0", .params = "{\"n\":1}", .destination = "job-handlers"};
+    mt_job_t job = {.tool_id = "cat1", .tool_version = "2.0", .params = "{\"n\":1}", .queue = "job-handlers"};
     mt_job_t stored;
     int64_t id = 0;
     cr_assert_eq(mt_job_store_insert(db, &job, &id, &stored), 0, "%s", mt_db_errmsg(db));
@@ -350,7 +350,7 @@ Test(job_store, insert_returns_the_row_as_stored)
     cr_assert_str_eq(stored.tool_id, read.tool_id);
     cr_assert_str_eq(stored.tool_version, read.tool_version);
     cr_assert_str_eq(stored.params, read.params);
-    cr_assert_str_eq(stored.destination, read.destination);
+    cr_assert_str_eq(stored.queue, read.queue);
     cr_assert_eq(stored.create_us, read.create_us);
     cr_assert_gt(stored.create_us, 0);
     mt_job_clear(&stored);
@@ -373,7 +373,7 @@ Test(job_store, insert_then_get_round_trips_and_is_visible_to_other_connections)
     cr_assert_str_eq(job.params, "{\"n\": 1}");
     cr_assert_eq(job.state, MT_JOB_NEW);
     cr_assert_null(job.handler);
-    cr_assert_str_eq(job.destination, "job-handlers");
+    cr_assert_str_eq(job.queue, "job-handlers");
     cr_assert(job.create_us >= before && job.create_us <= after);
     cr_assert_eq(job.update_us, job.create_us);
     cr_assert_eq(job.claim_us, 0);
@@ -692,7 +692,7 @@ Test(job_store, the_changes_of_one_transaction_carry_the_time_it_began)
     cr_assert_gt(mt_db_time_us(db), outside, "after a rollback: the clock again");
 }
 
-Test(job_store, claim_next_takes_the_oldest_at_its_destination)
+Test(job_store, claim_next_takes_the_oldest_at_its_queue)
 {
     int64_t a = add_job(db, "true", NULL, "db");
     int64_t b = add_job(db, "true", NULL, "job-handlers");
@@ -888,7 +888,7 @@ Test(job_store, two_processes_claiming_next_take_each_job_once, .timeout = 60)
     race(claim_until_none, won, nwon);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
     check_race(won, nwon);
-    cr_assert_eq(state_of(elsewhere), MT_JOB_NEW, "a job at another destination stays put");
+    cr_assert_eq(state_of(elsewhere), MT_JOB_NEW, "a job at another queue stays put");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1042,8 +1042,8 @@ Test(job_store, unassigned_older_than_a_cutoff)
     cr_assert_eq(mt_job_store_unassigned(db, cutoff, 100, &jobs, &n), 0, "%s", mt_db_errmsg(db));
     int64_t want[] = {old1, old2};
     assert_ids(jobs, n, want, 2);
-    cr_assert_str_eq(jobs[0].destination, "job-handlers");
-    cr_assert_str_eq(jobs[1].destination, "job-handlers.gpu");
+    cr_assert_str_eq(jobs[0].queue, "job-handlers");
+    cr_assert_str_eq(jobs[1].queue, "job-handlers.gpu");
     mt_job_store_free(jobs, n);
 
     cr_assert_eq(mt_job_store_unassigned(db, cutoff, 1, &jobs, &n), 0);
