@@ -83,11 +83,15 @@ typedef enum {
 #define MT_OPT_CMDLINE_ONLY   4 /* ini, yaml, set, print-config: not valid inside a file */
 #define MT_OPT_LOG_LEVEL      8 /* MT_OPT_STRING whose value must be a level name (mt_log_level_parse) */
 #define MT_OPT_SECRET        16 /* values are SECRET[:REST]: --print-config shows "****[:REST]" */
+#define MT_OPT_REFUSED       32 /* known (uWSGI) but refused: accepting it would mislead; `help` says why */
 /*
  * Values without text: a bare "--flag", "flag =" in INI or "flag:" in YAML
  * means "true" for MT_OPT_BOOL and "" for MT_OPT_VALUE_OPTIONAL; for
  * MT_OPT_STRING an empty INI value is "", a YAML null is an error. The
- * values of MT_OPT_IGNORED options are not validated. Bools are stored
+ * values of MT_OPT_IGNORED options are not validated; their `help` is the
+ * notice logged once at start-up (what the stack does instead), and
+ * options sharing one `help` text share one notice. An MT_OPT_REFUSED
+ * option is an error wherever it is given, its `help` the reason. Bools are stored
  * normalized ("true"/"false") and ints in decimal, so mt_config_get()
  * returns "true" for "yes" and "8" for "08".
  */
@@ -149,6 +153,18 @@ typedef struct mt_app {
      * no hook there is no such process.
      */
     void (*stack_died)(mt_stack_t *stack, void *app_data);
+
+    /*
+     * Check the application's configuration (its files, directories and
+     * definitions: everything load() would refuse) without creating,
+     * opening a database or registering anything. Called by
+     * --print-config in the master, after the stack's own checks, with no
+     * process forked and privileges not dropped. Return 0, or a negative
+     * value after writing the problems into err (one per line, each
+     * naming the option, e.g. "option 'jobs.job-config': ..."); the
+     * stack then prints them and exits non-zero. Optional.
+     */
+    int (*check)(mt_stack_t *stack, void *app_data, char *err, size_t errlen);
 } mt_app_t;
 
 /*

@@ -86,6 +86,7 @@ static struct {
 
 static __thread char thread_name[32] = "MainThread";
 static volatile sig_atomic_t reopen_requested;
+static char output_path[4096]; /* logto: the file stdout and stderr go to, "" if none */
 static atomic_uint_fast64_t dropped_total;
 
 static const char *const level_names[] = {"debug", "info", "notice", "warn", "error", "alert"};
@@ -399,9 +400,43 @@ void mt_log_set_identity(const mt_log_identity_t *id)
     }
 }
 
+/* Open the logto file and put it under descriptors 1 and 2 (dup2: writers never see a closed descriptor). */
+static int redirect_output(const char *path)
+{
+    int fd = open_log_file(path);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+int mt_log_redirect_output(const char *path, char *err, size_t errlen)
+{
+    int rc = redirect_output(path);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot open %s for the log: %s", path, strerror(-rc));
+        return rc;
+    }
+    snprintf(output_path, sizeof output_path, "%s", path);
+    for (size_t i = 0; i < setup.nhandlers; i++)
+        if (setup.handlers[i].target != MT_LOG_TO_FILE)
+            note_regular(&setup.handlers[i]);
+    return 0;
+}
+
+const char *mt_log_output_path(void)
+{
+    return output_path[0] ? output_path : NULL;
+}
+
 void mt_log_reopen(void)
 {
     reopen_requested = 0;
+    if (output_path[0])
+        (void)redirect_output(output_path); /* failing: keep writing to the old file */
     for (size_t i = 0; i < setup.nhandlers; i++) {
         log_handler_t *h = &setup.handlers[i];
         if (h->target != MT_LOG_TO_FILE || !h->path[0])

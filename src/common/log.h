@@ -91,6 +91,18 @@ void mt_log_catch_reopen_signal(void);
 /* Reopen every file now (the master does this on SIGUSR1 from its own loop). */
 void mt_log_reopen(void);
 
+/*
+ * logto: send this process's stdout and stderr (the default log, and
+ * whatever else writes there) to the file at path, appended, created 0644
+ * less the umask. Inherited by every child forked afterwards; SIGUSR1 /
+ * mt_log_reopen() reopens it too (logrotate). Returns 0, or a negative
+ * errno with the reason in err (descriptors unchanged).
+ */
+int mt_log_redirect_output(const char *path, char *err, size_t errlen);
+
+/* The logto path in effect, or NULL. */
+const char *mt_log_output_path(void);
+
 /* Records dropped so far by this process (all handlers). */
 uint64_t mt_log_dropped(void);
 

@@ -58,6 +58,11 @@ typedef struct mt__section {
 
 struct mt_config {
     mt__section_t *sections; /* [0] is the main section */
+    char **errors;           /* every problem found so far, in the order found */
+    size_t nerrors;
+    char **notices;          /* one per ignored option (or shared help text), logged by the caller */
+    const char **notice_keys; /* the help text each notice came from: options sharing it share the notice */
+    size_t nnotices;
     size_t nsections;
     char **files; /* interned file names referenced by sources */
     size_t nfiles;
@@ -219,7 +224,86 @@ void mt_config_destroy(mt_config_t *cfg)
         free(pool->program);
     }
     free(cfg->pools);
+    for (size_t i = 0; i < cfg->nerrors; i++)
+        free(cfg->errors[i]);
+    free(cfg->errors);
+    for (size_t i = 0; i < cfg->nnotices; i++)
+        free(cfg->notices[i]);
+    free(cfg->notices);
+    free(cfg->notice_keys);
     free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors and notices                                                  */
+/* ------------------------------------------------------------------ */
+
+void mt_config__record_error(mt_config_t *cfg, const char *msg)
+{
+    char *copy = mt_strdup(msg);
+    mt_message_one_line(copy, strlen(copy) + 1);
+    for (size_t i = 0; i < cfg->nerrors; i++) {
+        if (strcmp(cfg->errors[i], copy) == 0) {
+            free(copy); /* the same problem reached twice (a loader and its caller) */
+            return;
+        }
+    }
+    cfg->errors = mt_realloc(cfg->errors, (cfg->nerrors + 1) * sizeof *cfg->errors);
+    cfg->errors[cfg->nerrors++] = copy;
+}
+
+void mt_config_add_error(mt_config_t *cfg, const mt_source_t *src, const char *name, const char *fmt, ...)
+{
+    char where[512], msg[1024], line[1700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (name)
+        snprintf(line, sizeof line, "%s: option '%s%s': %s", mt_source_format(src, where, sizeof where),
+                 src->kind == MT_SRC_CMDLINE ? "--" : "", name, msg);
+    else
+        snprintf(line, sizeof line, "%s: %s", mt_source_format(src, where, sizeof where), msg);
+    mt_config__record_error(cfg, line);
+}
+
+size_t mt_config_error_count(const mt_config_t *cfg)
+{
+    return cfg->nerrors;
+}
+
+const char *mt_config_error_get(const mt_config_t *cfg, size_t i)
+{
+    assert(i < cfg->nerrors);
+    return cfg->errors[i];
+}
+
+size_t mt_config_notice_count(const mt_config_t *cfg)
+{
+    return cfg->nnotices;
+}
+
+const char *mt_config_notice_get(const mt_config_t *cfg, size_t i)
+{
+    assert(i < cfg->nnotices);
+    return cfg->notices[i];
+}
+
+void mt_config_add_notice(mt_config_t *cfg, const char *key, const char *fmt, ...)
+{
+    for (size_t i = 0; key && i < cfg->nnotices; i++)
+        if (cfg->notice_keys[i] && strcmp(cfg->notice_keys[i], key) == 0)
+            return;
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cfg->notices = mt_realloc(cfg->notices, (cfg->nnotices + 1) * sizeof *cfg->notices);
+    cfg->notice_keys = mt_realloc(cfg->notice_keys, (cfg->nnotices + 1) * sizeof *cfg->notice_keys);
+    cfg->notices[cfg->nnotices] = mt_strdup(msg);
+    cfg->notice_keys[cfg->nnotices] = key;
+    cfg->nnotices++;
 }
 
 int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias, const mt_option_def_t *defs)
@@ -293,20 +377,28 @@ const char *mt_source_format(const mt_source_t *src, char *buf, size_t len)
 }
 
 
-/* "WHERE: option 'NAME': MESSAGE" ("--NAME" on the command line). */
-static void mt__option_error(char *err, size_t errlen, const mt_source_t *src, const char *name, const char *fmt,
-                             ...) __attribute__((format(printf, 5, 6)));
-
-static void mt__option_error(char *err, size_t errlen, const mt_source_t *src, const char *name, const char *fmt,
-                             ...)
+/* Record a message already formatted (err may be shorter than the message: it was cut to errlen). */
+static void mt__record_plain(mt_config_t *cfg, const char *msg)
 {
-    char where[512], msg[512];
+    mt_config__record_error(cfg, msg);
+}
+
+/* "WHERE: option 'NAME': MESSAGE" ("--NAME" on the command line). */
+static void mt__option_error(mt_config_t *cfg, char *err, size_t errlen, const mt_source_t *src, const char *name,
+                             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Fill err and record the error in cfg (every error of a run is reported, not only the first). */
+static void mt__option_error(mt_config_t *cfg, char *err, size_t errlen, const mt_source_t *src, const char *name,
+                             const char *fmt, ...)
+{
+    char where[512], msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     snprintf(err, errlen, "%s: option '%s%s': %s", mt_source_format(src, where, sizeof where),
              src->kind == MT_SRC_CMDLINE ? "--" : "", name, msg);
+    mt__record_plain(cfg, err);
 }
 
 static int mt__parse_bool(const char *value, bool *out)
@@ -391,8 +483,12 @@ static int mt__store(mt_config_t *cfg, int sect, int idx, const char *written, c
     mt__opt_t *opt = &sec->opts[idx];
     char why[512];
 
+    if (def->flags & MT_OPT_REFUSED) {
+        mt__option_error(cfg, err, errlen, src, written, "not supported: %s", def->help);
+        return -1;
+    }
     if (src->kind == MT_SRC_FILE && (def->flags & MT_OPT_CMDLINE_ONLY)) {
-        mt__option_error(err, errlen, src, written, "only allowed on the command line");
+        mt__option_error(cfg, err, errlen, src, written, "only allowed on the command line");
         return -1;
     }
     if (!value) {
@@ -401,13 +497,13 @@ static int mt__store(mt_config_t *cfg, int sect, int idx, const char *written, c
         else if (def->flags & (MT_OPT_VALUE_OPTIONAL | MT_OPT_IGNORED))
             value = "";
         else {
-            mt__option_error(err, errlen, src, written, "a value is required");
+            mt__option_error(cfg, err, errlen, src, written, "a value is required");
             return -1;
         }
     }
     char *normalized = mt__check_value(def, value, why, sizeof why);
     if (!normalized) {
-        mt__option_error(err, errlen, src, written, "%s", why);
+        mt__option_error(cfg, err, errlen, src, written, "%s", why);
         return -1;
     }
 
@@ -419,8 +515,9 @@ static int mt__store(mt_config_t *cfg, int sect, int idx, const char *written, c
     if ((def->flags & MT_OPT_IGNORED) && !opt->ignored_logged) {
         char where[512];
         opt->ignored_logged = true;
-        mt_notice("%s: option '%s' is accepted for uWSGI compatibility and ignored",
-                  mt_source_format(src, where, sizeof where), def->name);
+        mt_config_add_notice(cfg, def->help, "%s: option '%s' is accepted and has no effect here: %s",
+                             mt_source_format(src, where, sizeof where), def->name,
+                             def->help ? def->help : "accepted for uWSGI compatibility");
     }
     return 0;
 }
@@ -438,6 +535,7 @@ int mt_config__set(mt_config_t *cfg, int sect, const char *name, const char *val
         else
             snprintf(err, errlen, "%s: unknown option '%s' in section '%s'", where, name,
                      cfg->sections[sect].name);
+        mt__record_plain(cfg, err);
         return -1;
     }
     return mt__store(cfg, sect, idx, name, value, src, err, errlen);
@@ -482,12 +580,14 @@ static int mt__cmdline_set(mt_config_t *cfg, mt__pending_list_t *pending, const 
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv) {
         snprintf(err, errlen, "command line: option '--set': expected KEY=VALUE, got '%s'", kv);
+        mt__record_plain(cfg, err);
         return -1;
     }
     char *key = mt_strndup(kv, (size_t)(eq - kv));
     int sect, idx, rc;
     if (mt__resolve_qualified(cfg, key, &sect, &idx) < 0) {
         snprintf(err, errlen, "command line: option '--set': unknown option '%s'", key);
+        mt__record_plain(cfg, err);
         rc = -1;
     } else {
         rc = mt__cmdline_apply(cfg, pending, sect, idx, key, eq + 1, err, errlen);
@@ -516,9 +616,16 @@ static int mt__cmdline_apply(mt_config_t *cfg, mt__pending_list_t *pending, int 
     return 0;
 }
 
+/*
+ * Parse argv. A bad argument is recorded and parsing goes on, so that one
+ * run reports every problem of the command line; an unknown "--name"
+ * followed by a word not starting with "--" takes that word as its value.
+ * Returns 0 or -1 (at least one error recorded).
+ */
 static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int argc, char **argv, char *err,
                           size_t errlen)
 {
+    int rc = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0) {
@@ -527,7 +634,9 @@ static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int arg
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0' || arg[2] == '=') {
             snprintf(err, errlen, "command line: unexpected argument '%s' (options start with --)", arg);
-            return -1;
+            mt__record_plain(cfg, err);
+            rc = -1;
+            continue;
         }
         const char *body = arg + 2;
         const char *eq = strchr(body, '=');
@@ -542,8 +651,12 @@ static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int arg
                 return 0;
             }
             snprintf(err, errlen, "command line: unknown option '--%s'", name);
+            mt__record_plain(cfg, err);
             free(name);
-            return -1;
+            rc = -1;
+            if (!eq && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+                i++; /* its value, most likely: not a second error */
+            continue;
         }
 
         const mt_option_def_t *def = &cfg->sections[sect].defs[idx];
@@ -553,60 +666,59 @@ static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int arg
         } else if (def->type != MT_OPT_BOOL && !(def->flags & MT_OPT_VALUE_OPTIONAL)) {
             if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 value = argv[++i];
-            } else if (!(def->flags & MT_OPT_IGNORED)) {
-                mt__option_error(err, errlen, &mt__cmdline_src, name, "a value is required");
+            } else if (!(def->flags & (MT_OPT_IGNORED | MT_OPT_REFUSED))) {
+                mt__option_error(cfg, err, errlen, &mt__cmdline_src, name, "a value is required");
                 free(name);
-                return -1;
+                rc = -1;
+                continue;
             }
         }
-        int rc = mt__cmdline_apply(cfg, pending, sect, idx, name, value, err, errlen);
+        if (mt__cmdline_apply(cfg, pending, sect, idx, name, value, err, errlen) < 0)
+            rc = -1;
         free(name);
-        if (rc < 0)
-            return -1;
     }
-    return 0;
+    return rc;
+}
+
+/* One file named by --ini / --yaml. */
+static int mt__load_pending(mt_config_t *cfg, mt__pending_t *item, char *err, size_t errlen)
+{
+    char *arg = item->arg;
+    if (arg[0] == '\0') {
+        snprintf(err, errlen, "command line: option '--%s' needs a file name", item->yaml ? "yaml" : "ini");
+        mt__record_plain(cfg, err);
+        return -1;
+    }
+    if (item->yaml)
+        return mt_config_load_yaml(cfg, arg, err, errlen);
+    /* FILE:SECTION, as uWSGI: the part after the last ':' if it looks like a name. */
+    char *colon = strrchr(arg, ':');
+    const char *section = NULL;
+    if (colon && colon != arg && colon[1] && !strchr(colon + 1, '/')) {
+        *colon = '\0';
+        section = colon + 1;
+    }
+    return mt_config_load_ini(cfg, arg, section, err, errlen);
 }
 
 int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     mt__pending_list_t pending = { NULL, 0 };
-    int rc;
 
     assert(cfg->nsections > 0 && "register a section first");
-    rc = mt__parse_argv(cfg, &pending, argc, argv, err, errlen);
-    if (rc < 0 || cfg->help || cfg->version)
-        goto out;
-
-    for (size_t i = 0; i < pending.count; i++) {
-        char *arg = pending.items[i].arg;
-        if (arg[0] == '\0') {
-            snprintf(err, errlen, "command line: option '--%s' needs a file name", pending.items[i].yaml ? "yaml" : "ini");
-            rc = -1;
-            goto out;
-        }
-        if (pending.items[i].yaml) {
-            rc = mt_config_load_yaml(cfg, arg, err, errlen);
-        } else {
-            /* FILE:SECTION, as uWSGI: the part after the last ':' if it looks like a name. */
-            char *colon = strrchr(arg, ':');
-            const char *section = NULL;
-            if (colon && colon != arg && colon[1] && !strchr(colon + 1, '/')) {
-                *colon = '\0';
-                section = colon + 1;
-            }
-            rc = mt_config_load_ini(cfg, arg, section, err, errlen);
-        }
-        if (rc < 0)
-            goto out;
+    mt__parse_argv(cfg, &pending, argc, argv, err, errlen);
+    if (!cfg->help && !cfg->version) {
+        /* Every file is read even after an error: each one's problems are reported in this run. */
+        for (size_t i = 0; i < pending.count; i++)
+            mt__load_pending(cfg, &pending.items[i], err, errlen);
     }
-
-out:
-    if (rc < 0)
-        mt_message_one_line(err, errlen);
     for (size_t i = 0; i < pending.count; i++)
         free(pending.items[i].arg);
     free(pending.items);
-    return rc < 0 ? -1 : 0;
+    if (cfg->nerrors == 0 || cfg->help || cfg->version)
+        return 0;
+    snprintf(err, errlen, "%s", cfg->errors[0]);
+    return -1;
 }
 
 bool mt_config_wants_help(const mt_config_t *cfg)

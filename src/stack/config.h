@@ -78,8 +78,11 @@ int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias,
 
 /*
  * Parse argv (argv[0] is the program), then the files named by --ini/--yaml
- * in the order given, then apply precedence. On error returns -1 with a
- * one-line message in err naming file, line and option.
+ * in the order given, then apply precedence. An error does not stop the
+ * load: every bad argument, file and option is recorded (see
+ * mt_config_error_count()) and the rest is still read, so one run reports
+ * them all. Returns 0, or -1 with the first error, one line naming file,
+ * line and option, in err.
  * --help and --version set the flags queried by mt_config_wants_help() /
  * mt_config_wants_version() and return 0.
  *
@@ -93,7 +96,9 @@ int mt_config_add_section(mt_config_t *cfg, const char *name, const char *alias,
 int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /*
- * Load one file directly (used by mt_config_load, and by tests). Same error contract.
+ * Load one file directly (used by mt_config_load, and by tests). Same error
+ * contract: every problem of the file is recorded in cfg; err gets the
+ * file's first.
  *
  * INI: [muleteer] / [uwsgi] hold the main section; `section` non-NULL
  * ("--ini FILE:SECTION") reads [SECTION] as the main section instead (and
@@ -113,6 +118,30 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
  */
 int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen);
 int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Every error recorded so far (loading, and mt_config_add_error() by later
+ * checks), each one line "FILE:LINE: option 'NAME': what" (or "command
+ * line: ..."), in the order found; an error reached twice is kept once.
+ */
+size_t mt_config_error_count(const mt_config_t *cfg);
+const char *mt_config_error_get(const mt_config_t *cfg, size_t i);
+/* Record an error about option `name` (NULL: about the place only) given at src. */
+void mt_config_add_error(mt_config_t *cfg, const mt_source_t *src, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Notices for the log: one per option accepted without effect
+ * (MT_OPT_IGNORED), naming where it was first given and what the stack
+ * does instead. The loader does not log them (logging is configured after
+ * loading): the caller does, once logging is set up.
+ * mt_config_add_notice() adds one; `key` non-NULL: a second notice with
+ * the same key (compared as text) is dropped.
+ */
+size_t mt_config_notice_count(const mt_config_t *cfg);
+const char *mt_config_notice_get(const mt_config_t *cfg, size_t i);
+void mt_config_add_notice(mt_config_t *cfg, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 bool mt_config_wants_help(const mt_config_t *cfg);
 bool mt_config_wants_version(const mt_config_t *cfg);
@@ -172,11 +201,15 @@ FILE *mt_config__open_file(const char *path, char *err, size_t errlen);
 /*
  * Record one occurrence of option `name` in section `sect` from a file
  * (src->kind MT_SRC_FILE). value NULL means "no value" (see above).
- * Unknown or command-line-only options and invalid values are errors:
- * returns 0, or -1 with "FILE:LINE: option 'NAME': PROBLEM" in err.
+ * Unknown, refused or command-line-only options and invalid values are
+ * errors: returns 0, or -1 with "FILE:LINE: option 'NAME': PROBLEM" in err
+ * (also recorded in cfg).
  */
 int mt_config__set(mt_config_t *cfg, int sect, const char *name, const char *value, const mt_source_t *src,
                    char *err, size_t errlen);
+
+/* Record an already formatted one-line error (made one line if it is not). */
+void mt_config__record_error(mt_config_t *cfg, const char *msg);
 
 /* Append a pool; takes ownership of its strings. */
 void mt_config__add_pool(mt_config_t *cfg, const mt_config_pool_t *pool);

@@ -8,6 +8,10 @@
  * it stops with "FILE:LINE: line too long" when a full buffer holds no
  * newline, and at a NUL byte (which would hide the rest of a line from
  * that check). Values are handed to the store with mt_config__set().
+ *
+ * A bad option does not stop the file: the store records it and reading
+ * goes on, so every bad line of the file is reported in one run. Only a
+ * line the reader cannot take (too long, a NUL byte) ends the file.
  */
 #include <errno.h>
 #include <ini.h>
@@ -58,18 +62,18 @@ static int mt__ini_handler_cb(void *user, const char *section, const char *name,
     if (sect < 0)
         return 1; /* another application's section */
     mt_source_t src = { MT_SRC_FILE, ctx->file, ctx->line };
-    if (mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen) < 0) {
-        ctx->failed = true;
-        return 0;
-    }
+    (void)mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen); /* recorded; go on */
     return 1;
 }
 
 int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, char *err, size_t errlen)
 {
+    size_t errors_before = mt_config_error_count(cfg);
     FILE *fp = mt_config__open_file(path, err, errlen);
-    if (!fp)
+    if (!fp) {
+        mt_config__record_error(cfg, err);
         return -1;
+    }
     mt__ini_ctx_t ctx = {
         .cfg = cfg,
         .fp = fp,
@@ -84,19 +88,19 @@ int mt_config_load_ini(mt_config_t *cfg, const char *path, const char *section, 
 
     if (ctx.failed) {
         mt_message_one_line(err, errlen); /* the line may hold a CR */
-        return -1;
-    }
-    if (read_error) {
+        mt_config__record_error(cfg, err);
+    } else if (read_error) {
         snprintf(err, errlen, "%s: read error", path);
-        return -1;
-    }
-    if (rc > 0) {
+        mt_config__record_error(cfg, err);
+    } else if (rc > 0) {
         snprintf(err, errlen, "%s:%d: syntax error (expected [section] or name = value)", path, rc);
-        return -1;
-    }
-    if (rc < 0) {
+        mt_config__record_error(cfg, err);
+    } else if (rc < 0) {
         snprintf(err, errlen, "%s: cannot parse (inih error %d)", path, rc);
-        return -1;
+        mt_config__record_error(cfg, err);
     }
-    return 0;
+    if (mt_config_error_count(cfg) == errors_before)
+        return 0;
+    snprintf(err, errlen, "%s", mt_config_error_get(cfg, errors_before)); /* this file's first */
+    return -1;
 }

@@ -11,6 +11,10 @@
  * numbers come from scalar tokens, and a collection's line is that of its
  * first scalar (its first key or item), falling back to its parent key's.
  *
+ * A bad option, list item or pool does not stop the file: its error is
+ * recorded in the config and the walk goes on, so every problem of the
+ * file is reported in one run (a YAML syntax error ends the file).
+ *
  * Besides the option sections, this file reads the hierarchical pools form
  * ("stack: workers: [...]" at the top, "pools: [...]" in the main section)
  * into mt_config_pool_t records.
@@ -47,6 +51,7 @@ static int mt__yaml_error(mt__yaml_ctx_t *ctx, int line, const char *fmt, ...)
     va_start(ap, fmt);
     mt_message_vformat_at(ctx->err, ctx->errlen, ctx->file, line, fmt, ap);
     va_end(ap);
+    mt_config__record_error(ctx->cfg, ctx->err);
     return -1;
 }
 
@@ -190,16 +195,17 @@ static int mt__load_pools(mt__yaml_ctx_t *ctx, struct fy_node *seq, int line)
         return mt__yaml_error(ctx, line, "pools: expected a list of pools (- name: ...)");
     void *iter = NULL;
     struct fy_node *item;
+    int rc = 0;
     while ((item = fy_node_sequence_iterate(seq, &iter))) {
         bool broken;
         int iline = mt_yaml_node_line(item, line);
         item = mt_yaml_deref(item, &broken);
         if (broken || !item || fy_node_get_type(item) != FYNT_MAPPING)
-            return mt__yaml_error(ctx, iline, "pools: each pool must be a mapping (name: ..., processes: ...)");
-        if (mt__load_pool(ctx, item, mt_yaml_node_line(item, iline)) < 0)
-            return -1;
+            rc = mt__yaml_error(ctx, iline, "pools: each pool must be a mapping (name: ..., processes: ...)");
+        else if (mt__load_pool(ctx, item, mt_yaml_node_line(item, iline)) < 0)
+            rc = -1; /* recorded; the next pool is read all the same */
     }
-    return 0;
+    return rc;
 }
 
 /* The top-level "stack:" mapping: only "workers:" for now. */
@@ -211,26 +217,26 @@ static int mt__load_stack(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
         return mt__yaml_error(ctx, line, "stack: expected a mapping with workers:");
     void *iter = NULL;
     struct fy_node_pair *pair;
+    int rc = 0;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
         int kline = mt_yaml_node_line(knode, line);
         bool broken;
         struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
-        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode))
-            return mt__yaml_error(ctx, kline, "stack: keys must be plain names");
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode)) {
+            rc = mt__yaml_error(ctx, kline, "stack: keys must be plain names");
+            continue;
+        }
         char *key = mt__scalar_dup(knode);
-        int rc;
         if (broken)
             rc = mt__yaml_error(ctx, kline, "stack: '%s': unresolvable alias", key);
         else if (mt__key_is(key, "workers"))
-            rc = mt__load_pools(ctx, vnode, kline);
+            rc = mt__load_pools(ctx, vnode, kline) < 0 ? -1 : rc;
         else
             rc = mt__yaml_error(ctx, kline, "stack: unknown key '%s' (expected workers)", key);
         free(key);
-        if (rc < 0)
-            return -1;
     }
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -265,16 +271,17 @@ static int mt__load_option(mt__yaml_ctx_t *ctx, int sect, const char *name, stru
 
     void *iter = NULL;
     struct fy_node *item;
+    int rc = 0;
     while ((item = fy_node_sequence_iterate(vnode, &iter))) {
         int iline = mt_yaml_node_line(item, line);
         bool broken;
         item = mt_yaml_deref(item, &broken);
         if (broken || (!mt_yaml_is_null(item) && fy_node_get_type(item) != FYNT_SCALAR))
-            return mt__yaml_error(ctx, iline, "option '%s': list items must be single values", name);
-        if (mt__set_scalar(ctx, sect, name, item, iline) < 0)
-            return -1;
+            rc = mt__yaml_error(ctx, iline, "option '%s': list items must be single values", name);
+        else if (mt__set_scalar(ctx, sect, name, item, iline) < 0)
+            rc = -1; /* recorded; the next item is read all the same */
     }
-    return 0;
+    return rc;
 }
 
 /* The mapping under a section key (muleteer:, uwsgi:, jobs:, ...). */
@@ -286,11 +293,14 @@ static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, 
         return mt__yaml_error(ctx, line, "'%s' must be a mapping of option: value", secname);
     void *iter = NULL;
     struct fy_node_pair *pair;
+    int failed = 0;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
         int kline = mt_yaml_node_line(knode, line);
-        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode))
-            return mt__yaml_error(ctx, kline, "'%s': option names must be plain names", secname);
+        if (!mt__is_scalar(knode) || mt_yaml_is_null(knode)) {
+            failed = mt__yaml_error(ctx, kline, "'%s': option names must be plain names", secname);
+            continue;
+        }
         bool broken;
         struct fy_node *vnode = mt_yaml_deref(fy_node_pair_value(pair), &broken);
         char *name = mt__scalar_dup(knode);
@@ -303,9 +313,9 @@ static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, 
             rc = mt__load_option(ctx, sect, name, vnode, kline);
         free(name);
         if (rc < 0)
-            return -1;
+            failed = -1; /* recorded; the next option is read all the same */
     }
-    return 0;
+    return failed;
 }
 
 static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
@@ -316,6 +326,7 @@ static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
         return mt__yaml_error(ctx, mt_yaml_node_line(root, 1), "expected a mapping at the top level (muleteer: ...)");
     void *iter = NULL;
     struct fy_node_pair *pair;
+    int failed = 0;
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
         struct fy_node *knode = fy_node_pair_key(pair);
         int kline = mt_yaml_node_line(knode, 1);
@@ -334,9 +345,9 @@ static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
             rc = mt__load_section(ctx, sect, key, vnode, kline);
         free(key);
         if (rc < 0)
-            return -1;
+            failed = -1;
     }
-    return 0;
+    return failed;
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,22 +361,29 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     char *text = NULL;
     size_t len = 0;
     int rc = -1;
+    size_t errors_before = mt_config_error_count(cfg);
 
     FILE *fp = mt_config__open_file(path, err, errlen);
-    if (!fp)
+    if (!fp) {
+        mt_config__record_error(cfg, err);
         return -1;
+    }
     ctx.file = mt_config__intern_file(cfg, path);
     text = mt_yaml_read_file(fp, ctx.file, &len, err, errlen);
-    if (!text)
+    if (!text) {
+        mt_config__record_error(cfg, err);
         goto out;
+    }
 
     int yline;
     char why[512];
     if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
-        if (yline > 0)
+        if (yline > 0) {
             mt__yaml_error(&ctx, yline, "%s", why);
-        else
+        } else {
             snprintf(err, errlen, "%s: %s", path, why);
+            mt_config__record_error(cfg, err);
+        }
         goto out;
     }
     /* No document and no error: an empty file. */
@@ -376,6 +394,10 @@ int mt_config_load_yaml(mt_config_t *cfg, const char *path, char *err, size_t er
     rc = mt__load_root(&ctx, fy_document_root(y.doc));
 
 out:
+    if (mt_config_error_count(cfg) > errors_before) {
+        snprintf(err, errlen, "%s", mt_config_error_get(cfg, errors_before)); /* this file's first */
+        rc = -1;
+    }
     if (rc < 0)
         mt_message_one_line(err, errlen); /* keys and values may hold line breaks */
     mt_yaml_doc_free(&y);

@@ -13,6 +13,17 @@
  * path. That fallback is racy against someone swapping symlinks inside the
  * served tree while requests run, which is acceptable for a fallback.
  *
+ * A mapping may also name a single file (URL=FILE, as Galaxy's
+ * /favicon.ico=static/favicon.ico): it serves that file at exactly that
+ * URL. The file's real path is fixed when the mapping is added and no part
+ * of a request reaches it, so it is opened by that path.
+ *
+ * static-safe DIR: a file reached through a symlink that leaves the mapped
+ * directory is served if its real path lies under DIR (uWSGI's meaning:
+ * "files under DIR are safe to serve"). Only then is the path resolved
+ * with realpath() and checked by prefix; a ".." component in the request
+ * is refused outright on that path, so it only ever follows symlinks.
+ *
  * The openat2 call goes through mt_static__openat2 so tests can force the
  * fallback.
  */
@@ -34,16 +45,19 @@
 #include "common/mem.h"
 
 typedef struct mt_static_mapping {
-    char *url;      /* URL prefix without trailing '/' ("" for "/") */
+    char *url;      /* URL prefix without trailing '/' ("" for "/"); a file mapping's exact URL */
     size_t url_len;
-    char *dir_real; /* realpath of DIR, for the ENOSYS fallback */
-    int dir_fd;     /* O_PATH | O_DIRECTORY */
+    char *dir_real; /* realpath of DIR (for the ENOSYS fallback), or of FILE for a file mapping */
+    int dir_fd;     /* O_PATH | O_DIRECTORY; -1 for a file mapping */
+    bool is_file;   /* URL=FILE: serves dir_real at exactly url */
 } mt_static_mapping_t;
 
 struct mt_static_map {
     mt_static_mapping_t *maps; /* longest URL first */
     size_t count;
     size_t cap;
+    char **safe;               /* static-safe: real paths of directories whose files may be served */
+    size_t nsafe;
 };
 
 static long openat2_syscall(int dirfd, const char *path, struct open_how *how, size_t size)
@@ -65,9 +79,13 @@ void mt_static_map_destroy(mt_static_map_t *map)
     for (size_t i = 0; i < map->count; i++) {
         free(map->maps[i].url);
         free(map->maps[i].dir_real);
-        close(map->maps[i].dir_fd);
+        if (map->maps[i].dir_fd >= 0)
+            close(map->maps[i].dir_fd);
     }
     free(map->maps);
+    for (size_t i = 0; i < map->nsafe; i++)
+        free(map->safe[i]);
+    free(map->safe);
     free(map);
 }
 
@@ -91,15 +109,29 @@ int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t 
     while (url_len > 0 && spec[url_len - 1] == '/')
         url_len--;
 
+    bool is_file = false;
     int dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) {
+    if (dir_fd < 0 && errno == ENOTDIR) {
+        /* URL=FILE: a regular file, served at exactly URL. */
+        struct stat st;
+        if (stat(dir, &st) < 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "static-map '%s': '%s' is neither a directory nor a regular file", spec, dir);
+            return -1;
+        }
+        if (url_len == 0) {
+            snprintf(err, errlen, "static-map '%s': a single file needs a URL of its own, not '/'", spec);
+            return -1;
+        }
+        is_file = true;
+    } else if (dir_fd < 0) {
         snprintf(err, errlen, "static-map '%s': cannot open directory '%s': %s", spec, dir, strerror(errno));
         return -1;
     }
     char *dir_real = realpath(dir, NULL);
     if (dir_real == NULL) {
         snprintf(err, errlen, "static-map '%s': realpath('%s') failed: %s", spec, dir, strerror(errno));
-        close(dir_fd);
+        if (dir_fd >= 0)
+            close(dir_fd);
         return -1;
     }
 
@@ -116,8 +148,23 @@ int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t 
         .url_len = url_len,
         .dir_real = dir_real,
         .dir_fd = dir_fd,
+        .is_file = is_file,
     };
     map->count++;
+    return 0;
+}
+
+int mt_static_map_add_safe(mt_static_map_t *map, const char *dir, char *err, size_t errlen)
+{
+    char *real = realpath(dir, NULL);
+    struct stat st;
+    if (real == NULL || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "'%s' is not a directory%s%s", dir, real ? "" : ": ", real ? "" : strerror(errno));
+        free(real);
+        return -1;
+    }
+    map->safe = mt_realloc(map->safe, (map->nsafe + 1) * sizeof *map->safe);
+    map->safe[map->nsafe++] = real;
     return 0;
 }
 
@@ -163,7 +210,54 @@ static int open_fallback(const mt_static_mapping_t *m, const char *rel)
     return fd < 0 ? errno_to_result(errno) : fd;
 }
 
-static int open_beneath(const mt_static_mapping_t *m, const char *rel)
+/* Whether `path` (a real path) is `dir` or below it. */
+static bool path_under(const char *path, const char *dir)
+{
+    size_t len = strlen(dir);
+    if (len == 1)
+        return true; /* "/" */
+    return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
+}
+
+/* Whether rel has a ".." component. */
+static bool has_dotdot(const char *rel)
+{
+    for (const char *p = rel; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return true;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return false;
+}
+
+/*
+ * static-safe: the file the kernel refused to reach beneath the mapping
+ * (a symlink out of it) is served if its real path is under one of the
+ * safe directories.
+ */
+static int open_safe(const mt_static_map_t *map, const mt_static_mapping_t *m, const char *rel)
+{
+    if (rel[0] == '/' || has_dotdot(rel))
+        return -EACCES;
+    char joined[PATH_MAX], resolved[PATH_MAX];
+    int k = snprintf(joined, sizeof joined, "%s/%s", m->dir_real, rel);
+    if (k < 0 || (size_t)k >= sizeof joined)
+        return -ENOENT;
+    if (realpath(joined, resolved) == NULL)
+        return errno_to_result(errno);
+    bool safe = false;
+    for (size_t i = 0; i < map->nsafe && !safe; i++)
+        safe = path_under(resolved, map->safe[i]);
+    if (!safe)
+        return -EACCES;
+    int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    return fd < 0 ? errno_to_result(errno) : fd;
+}
+
+static int open_beneath(const mt_static_map_t *map, const mt_static_mapping_t *m, const char *rel)
 {
     /* O_NONBLOCK: opening a FIFO must not block the loop; it is refused below anyway. */
     struct open_how how = {
@@ -177,8 +271,12 @@ static int open_beneath(const mt_static_mapping_t *m, const char *rel)
     if (fd >= 0)
         return (int)fd;
     if (errno == ENOSYS)
-        return open_fallback(m, rel);
-    return errno_to_result(errno);
+        fd = open_fallback(m, rel);
+    else
+        fd = errno_to_result(errno);
+    if (fd == -EACCES && map->nsafe > 0)
+        fd = open_safe(map, m, rel);
+    return (int)fd;
 }
 
 int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_out, struct stat *st)
@@ -188,14 +286,27 @@ int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_
     const mt_static_mapping_t *m = NULL;
     for (size_t i = 0; i < map->count; i++) {
         const mt_static_mapping_t *cand = &map->maps[i];
-        if (strncmp(raw_path, cand->url, cand->url_len) == 0 &&
-            (raw_path[cand->url_len] == '/' || raw_path[cand->url_len] == '\0')) {
+        if (cand->is_file ? strcmp(raw_path, cand->url) == 0
+                          : strncmp(raw_path, cand->url, cand->url_len) == 0 &&
+                                (raw_path[cand->url_len] == '/' || raw_path[cand->url_len] == '\0')) {
             m = cand;
             break;
         }
     }
     if (m == NULL)
         return 0;
+    if (m->is_file) {
+        /* Fixed by the configuration, not by the request: opened by its real path. */
+        int fd = open(m->dir_real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+            return errno_to_result(errno);
+        if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+            close(fd);
+            return -ENOENT;
+        }
+        *fd_out = fd;
+        return 1;
+    }
     const char *rest = raw_path + m->url_len;
     if (*rest == '/')
         rest++; /* one separator; a second one makes the rest absolute, which is refused */
@@ -207,7 +318,7 @@ int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_
     if (rel[0] == '\0')
         return -ENOENT; /* the mapped directory itself */
 
-    int fd = open_beneath(m, rel);
+    int fd = open_beneath(map, m, rel);
     if (fd < 0)
         return fd;
     if (fstat(fd, st) < 0) {

@@ -6,7 +6,10 @@
  * RESOLVE_NO_MAGICLINKS), so neither "..", "%2e%2e", an absolute path nor a
  * symlink pointing outside DIR can reach a file outside it (the kernel
  * enforces it, not string checks alone). Mappings are tried longest URL
- * prefix first.
+ * prefix first. A mapping may name a single file instead of a directory
+ * (URL=FILE): that file is served at exactly URL. static-safe directories
+ * (mt_static_map_add_safe) let a symlink inside a mapped directory lead
+ * to a file under them.
  */
 #ifndef MT_HTTP_STATIC_H
 #define MT_HTTP_STATIC_H
@@ -21,11 +24,19 @@ mt_static_map_t *mt_static_map_create(void);
 void mt_static_map_destroy(mt_static_map_t *map);
 
 /*
- * Parse and add one "URL=DIR" mapping. Returns 0, or -1 with a message in
- * err (missing '=', URL not starting with '/', DIR not an accessible
- * directory).
+ * Parse and add one "URL=DIR" or "URL=FILE" mapping. Returns 0, or -1 with
+ * a message in err (missing '=', URL not starting with '/', DIR neither an
+ * accessible directory nor a regular file, a file mapped at "/").
  */
 int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t errlen);
+
+/*
+ * static-safe: files whose real path is under DIR may be served even when
+ * reached through a symlink that leaves the mapped directory (requests
+ * with a ".." component are still refused). Returns 0, or -1 with a
+ * message in err (DIR not a directory).
+ */
+int mt_static_map_add_safe(mt_static_map_t *map, const char *dir, char *err, size_t errlen);
 
 /* Number of mappings. */
 size_t mt_static_map_count(const mt_static_map_t *map);

@@ -20,16 +20,19 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "stack/options.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
 #include "stack/undertaker.h"
 
-typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_DONE } phase_t;
+/* PHASE_KILLING: an immediate stop (kill_them_all, Q), waiting only for the SIGKILLed children to be reaped. */
+typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_KILLING, PHASE_DONE } phase_t;
 
 typedef struct slot_state {
     int64_t started_ms;     /* monotonic time of the last fork */
     int64_t respawn_at_ms;  /* > 0: respawn due at this time */
     unsigned quick_deaths;  /* consecutive deaths soon after start */
+    bool restart_now;       /* SIGKILLed by an immediate reload: start again at once when reaped */
 } slot_state_t;
 
 typedef struct master {
@@ -193,6 +196,13 @@ static void reap(master_t *m)
             mt_info("%s (pid %d) %s", name, (int)pid, how);
             continue;
         }
+        slot_state_t *s = &m->slots[slot];
+        if (s->restart_now) {
+            s->restart_now = false;
+            mt_info("reload: %s (pid %d) %s; starting it again", name, (int)pid, how);
+            spawn_slot(m, (size_t)slot, false);
+            continue;
+        }
         if (WIFEXITED(status) && WEXITSTATUS(status) == MT_EXIT_FATAL) {
             atomic_store(&p->live->state, MT_PROC_FAILED);
             mt_error("%s (pid %d) exited with the fatal status %d: not respawning it, stopping the stack", name,
@@ -206,7 +216,6 @@ static void reap(master_t *m)
             reload_step(m);
             continue;
         }
-        slot_state_t *s = &m->slots[slot];
         int64_t now = mt_clock_ms();
         int64_t delay = backoff_delay(s, now);
         s->respawn_at_ms = now + delay;
@@ -262,6 +271,14 @@ static void advance_shutdown(master_t *m)
             signal_role(m, MT_ROLE_MULE, SIGKILL);
             m->phase_deadline_ms = now + 1000;
         }
+    } else if (m->phase == PHASE_KILLING) {
+        if (live_count(m, MT_ROLE_WEB) + live_count(m, MT_ROLE_MULE) == 0) {
+            enter_phase(m, PHASE_DONE);
+        } else if (now >= m->phase_deadline_ms) {
+            signal_role(m, MT_ROLE_WEB, SIGKILL); /* respawned meanwhile? not in this phase; kill again anyway */
+            signal_role(m, MT_ROLE_MULE, SIGKILL);
+            m->phase_deadline_ms = now + 1000;
+        }
     }
 }
 
@@ -313,8 +330,92 @@ static void advance_reload(master_t *m)
     m->reload_deadline_ms = mt_clock_ms() + 1000;
 }
 
+/* kill_them_all / Q: SIGKILL every child now and exit once they are reaped. */
+static void stop_now(master_t *m, const char *why, int status)
+{
+    if (status > m->exit_status)
+        m->exit_status = status;
+    if (m->phase == PHASE_KILLING || m->phase == PHASE_DONE)
+        return;
+    mt_info("%s: stopping now, killing every web worker and mule", why);
+    m->reload_slot = -1;
+    m->phase = PHASE_KILLING;
+    m->phase_deadline_ms = mt_clock_ms() + 1000;
+    signal_role(m, MT_ROLE_WEB, SIGKILL);
+    signal_role(m, MT_ROLE_MULE, SIGKILL);
+    if (live_count(m, MT_ROLE_WEB) + live_count(m, MT_ROLE_MULE) == 0)
+        enter_phase(m, PHASE_DONE);
+}
+
+/* reload_them_all / R: SIGKILL every child and start each again as soon as it is reaped. */
+static void reload_now(master_t *m, const char *why)
+{
+    if (m->phase != PHASE_RUNNING)
+        return;
+    mt_info("%s: restarting every web worker and mule now", why);
+    m->reload_slot = -1; /* a rolling reload under way is overtaken */
+    for (size_t i = 1; i < m->stack->procs.nprocs; i++) {
+        mt_proc_t *p = proc(m, i);
+        pid_t pid = atomic_load(&p->live->pid);
+        if (!is_child(p) || pid <= 0)
+            continue;
+        m->slots[i].restart_now = true;
+        atomic_store(&p->live->state, MT_PROC_STOPPING);
+        kill(pid, SIGKILL);
+    }
+}
+
+/* The built-in meaning of a stop signal: an orderly stop; the same again within a second is a duplicate. */
+static void stop_signal(master_t *m, int sig)
+{
+    if (m->phase == PHASE_RUNNING) {
+        mt_info("%s received", strsignal(sig));
+        m->stop_signal_ms = mt_clock_ms();
+        begin_shutdown(m, 0);
+    } else if (m->phase == PHASE_KILLING) {
+        mt_info("%s received: already stopping now", strsignal(sig));
+    } else if (mt_clock_ms() - m->stop_signal_ms < 1000) {
+        /* The same stop delivered twice (`timeout` and systemd signal the process and its group). */
+        mt_info("%s received again: already stopping", strsignal(sig));
+    } else {
+        mt_warn("%s received again: killing every child now", strsignal(sig));
+        signal_role(m, MT_ROLE_WEB, SIGKILL);
+        signal_role(m, MT_ROLE_MULE, SIGKILL);
+    }
+}
+
+static void reopen_logs(master_t *m, const char *why)
+{
+    /* logrotate: every process reopens its log files, the master first. */
+    mt_log_reopen();
+    mt_info("%s: log files reopened, asking every process to do the same", why);
+    signal_role(m, MT_ROLE_WEB, SIGUSR1);
+    signal_role(m, MT_ROLE_MULE, SIGUSR1);
+}
+
+/* What a signal does: hook-master-start's action for it, else the built-in one. */
 static void on_signal(master_t *m, int sig)
 {
+    mt_signal_action_t action = sig < MT_SIGNAL_SLOTS ? m->stack->settings.on_signal[sig] : MT_SIGNAL_DEFAULT;
+    char why[64];
+    snprintf(why, sizeof why, "%s received", strsignal(sig));
+    switch (action) {
+    case MT_SIGNAL_STOP:
+        stop_signal(m, sig);
+        return;
+    case MT_SIGNAL_STOP_NOW:
+        stop_now(m, why, 0);
+        return;
+    case MT_SIGNAL_RELOAD:
+        if (m->phase == PHASE_RUNNING)
+            begin_reload(m);
+        return;
+    case MT_SIGNAL_RELOAD_NOW:
+        reload_now(m, why);
+        return;
+    case MT_SIGNAL_DEFAULT:
+        break;
+    }
     switch (sig) {
     case SIGCHLD:
         reap(m);
@@ -322,32 +423,63 @@ static void on_signal(master_t *m, int sig)
     case SIGTERM:
     case SIGINT:
     case SIGQUIT:
-        if (m->phase == PHASE_RUNNING) {
-            mt_info("%s received", strsignal(sig));
-            m->stop_signal_ms = mt_clock_ms();
-            begin_shutdown(m, 0);
-        } else if (mt_clock_ms() - m->stop_signal_ms < 1000) {
-            /* The same stop delivered twice (`timeout` and systemd signal the process and its group). */
-            mt_info("%s received again: already stopping", strsignal(sig));
-        } else {
-            mt_warn("%s received again: killing every child now", strsignal(sig));
-            signal_role(m, MT_ROLE_WEB, SIGKILL);
-            signal_role(m, MT_ROLE_MULE, SIGKILL);
-        }
+        stop_signal(m, sig);
         break;
     case SIGHUP:
         if (m->phase == PHASE_RUNNING)
             begin_reload(m);
         break;
     case SIGUSR1:
-        /* logrotate: every process reopens its log files, the master first. */
-        mt_log_reopen();
-        mt_info("SIGUSR1 received: log files reopened, asking every process to do the same");
-        signal_role(m, MT_ROLE_WEB, SIGUSR1);
-        signal_role(m, MT_ROLE_MULE, SIGUSR1);
+        reopen_logs(m, "SIGUSR1 received");
         break;
     default:
         break;
+    }
+}
+
+/*
+ * master-fifo: each byte written to the FIFO is a command, as uWSGI's
+ * master FIFO: q stop in order, Q stop now, r rolling reload, R reload
+ * now, l reopen the logs. Blanks and newlines are skipped (echo q > FIFO).
+ */
+static void on_fifo(master_t *m, int fd)
+{
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            switch (buf[i]) {
+            case 'q':
+                if (m->phase == PHASE_RUNNING) {
+                    mt_info("master-fifo: q: stopping");
+                    m->stop_signal_ms = mt_clock_ms();
+                    begin_shutdown(m, 0);
+                }
+                break;
+            case 'Q':
+                stop_now(m, "master-fifo: Q", 0);
+                break;
+            case 'r':
+                if (m->phase == PHASE_RUNNING)
+                    begin_reload(m);
+                break;
+            case 'R':
+                reload_now(m, "master-fifo: R");
+                break;
+            case 'l':
+                reopen_logs(m, "master-fifo: l");
+                break;
+            case '\n':
+            case '\r':
+            case ' ':
+            case '\t':
+                break;
+            default:
+                mt_warn("master-fifo: unknown command '%c' (known: q Q r R l)",
+                        buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?');
+                break;
+            }
+        }
     }
 }
 
@@ -390,14 +522,17 @@ int mt_master_run(mt_stack_t *stack)
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))
             spawn_slot(&m, i, true);
-    if (m.phase == PHASE_RUNNING)
+    if (m.phase == PHASE_RUNNING) {
         mt_info("stack up: %zu web worker%s, %zu mule%s, %zu farm%s", stack->procs.nweb,
                 stack->procs.nweb == 1 ? "" : "s", stack->procs.nmules, stack->procs.nmules == 1 ? "" : "s",
                 stack->procs.nfarms, stack->procs.nfarms == 1 ? "" : "s");
+        mt_daemon_ready(&stack->daemon);
+    }
 
+    int fifo_fd = stack->daemon.fifo_fd;
     while (m.phase != PHASE_DONE) {
-        struct pollfd pfd = {.fd = m.signal_fd, .events = POLLIN};
-        int r = poll(&pfd, 1, next_timeout(&m));
+        struct pollfd pfd[2] = {{.fd = m.signal_fd, .events = POLLIN}, {.fd = fifo_fd, .events = POLLIN}};
+        int r = poll(pfd, fifo_fd >= 0 ? 2 : 1, next_timeout(&m));
         if (r < 0 && errno != EINTR) {
             mt_alert("poll() failed in the master: %s", strerror(errno));
             break;
@@ -405,6 +540,8 @@ int mt_master_run(mt_stack_t *stack)
         struct signalfd_siginfo si;
         while (read(m.signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
             on_signal(&m, (int)si.ssi_signo);
+        if (fifo_fd >= 0 && r > 0 && (pfd[1].revents & POLLIN))
+            on_fifo(&m, fifo_fd);
         respawn_due(&m);
         advance_reload(&m);
         advance_shutdown(&m);

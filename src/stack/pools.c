@@ -6,7 +6,14 @@
  * kept in the order they are declared (flat `farm` entries first), which is
  * also the order in which a mule in several farms picks its name: the first
  * farm that lists it.
+ *
+ * A mule program that is a Python file (Galaxy's "mule: lib/galaxy/main.py",
+ * which uWSGI runs inside its Python interpreter) names the job handler
+ * loop that muleteer has built in: such a mule runs the built-in mule loop,
+ * and one notice says so.
  */
+#define MT_LOG_NAME "muleteer.stack.pools"
+
 #include "stack/pools.h"
 
 #include <ctype.h>
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/mem.h"
 
 #define MT_FARM_NAME_MAX 64
@@ -131,6 +139,30 @@ static int check_program(const char *program, const mt_source_t *src, const char
     return 0;
 }
 
+/* Whether a mule program is a Python file: the first word ends in ".py". */
+static bool is_python_mule(const char *program)
+{
+    size_t n = strcspn(program, " \t");
+    return n > 3 && strncmp(program + n - 3, ".py", 3) == 0;
+}
+
+/* The mule's program, or NULL for the built-in loop (a Python file: one notice for all of them). */
+static char *mule_program(const char *program, const mt_source_t *src, bool *noticed)
+{
+    if (!program || !*program)
+        return NULL;
+    if (!is_python_mule(program))
+        return mt_strdup(program);
+    if (!*noticed) {
+        char where[512];
+        *noticed = true;
+        mt_notice("%s: mule '%s' is a Python program, which uWSGI runs in its interpreter: these mules run "
+                  "muleteer's built-in mule loop (the job handler) instead",
+                  mt_source_format(src, where, sizeof where), program);
+    }
+    return NULL;
+}
+
 static void add_farm(mt_proctable_t *t, const char *name, size_t name_len, int *ids, size_t nids)
 {
     t->farms = mt_realloc(t->farms, (t->nfarms + 1) * sizeof *t->farms);
@@ -226,13 +258,17 @@ int mt_pools_build(mt_proctable_t *t, const mt_config_t *cfg, char *err, size_t 
     mule_decl_t *decls = NULL;
     size_t ndecls = 0;
     int rc = -1;
+    bool python_noticed = false;
     size_t nmule_opts = mt_config_list_count(cfg, NULL, "mule");
     for (size_t i = 0; i < nmule_opts; i++) {
         const char *v = mt_config_list_get(cfg, NULL, "mule", i, &src);
-        if (*v && check_program(v, &src, "mule", err, errlen) < 0)
+        char *program = mule_program(v, &src, &python_noticed);
+        if (program && check_program(program, &src, "mule", err, errlen) < 0) {
+            free(program);
             goto out;
+        }
         decls = mt_realloc(decls, (ndecls + 1) * sizeof *decls);
-        decls[ndecls++] = (mule_decl_t){.program = *v ? mt_strdup(v) : NULL};
+        decls[ndecls++] = (mule_decl_t){.program = program};
     }
     long extra = mt_config_get_int(cfg, NULL, "mules");
     for (long i = 0; i < extra; i++) {
@@ -280,8 +316,11 @@ int mt_pools_build(mt_proctable_t *t, const mt_config_t *cfg, char *err, size_t 
             fail(err, errlen, &pool->src, "pools", "too many mules (at most 1024)");
             goto out;
         }
-        if (pool->program && check_program(pool->program, &pool->src, "pools", err, errlen) < 0)
+        char *pool_program = mule_program(pool->program, &pool->src, &python_noticed);
+        if (pool_program && check_program(pool_program, &pool->src, "pools", err, errlen) < 0) {
+            free(pool_program);
             goto out;
+        }
         for (size_t k = 0; k < t->nfarms; k++) {
             if (strcmp(t->farms[k].name, pool->name) == 0) {
                 fail(err, errlen, &pool->src, "pools", "pool \"%s\" has the name of a farm already declared",
@@ -293,12 +332,13 @@ int mt_pools_build(mt_proctable_t *t, const mt_config_t *cfg, char *err, size_t 
         for (long k = 0; k < pool->processes; k++) {
             decls = mt_realloc(decls, (ndecls + 1) * sizeof *decls);
             decls[ndecls] = (mule_decl_t){
-                .program = pool->program ? mt_strdup(pool->program) : NULL,
+                .program = pool_program ? mt_strdup(pool_program) : NULL,
                 .template = pool->server_name_template ? mt_strdup(pool->server_name_template) : NULL,
                 .purpose = pool->purpose ? mt_strdup(pool->purpose) : NULL,
             };
             ids[k] = (int)++ndecls;
         }
+        free(pool_program);
         add_farm(t, pool->name, strlen(pool->name), ids, (size_t)pool->processes);
     }
     if (ndecls > 1024) {

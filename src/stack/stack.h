@@ -17,6 +17,7 @@
 #include "muleteer.h"
 #include "stack/api_keys.h"
 #include "stack/config.h"
+#include "stack/daemon.h"
 #include "stack/http_router.h"
 #include "stack/http_static.h"
 #include "stack/listeners.h"
@@ -40,6 +41,8 @@ struct mt_stack {
     int msg_send_timeout_ms;
     mt_creds_t creds;          /* --uid / --gid, resolved at start-up (privileges.h) */
     int undertaker_fd;         /* master only: its end of the undertaker's pipe, -1 if none (closed in children) */
+    mt_stack_settings_t settings; /* option values parsed at start-up: umask, signal actions (options.h) */
+    mt_daemon_t daemon;        /* master only: pidfiles, master FIFO, daemonize's ready pipe (daemon.h) */
 };
 
 /* The loop of the calling thread (set by the web thread or mule that runs it). */
