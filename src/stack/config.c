@@ -706,6 +706,7 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
     mt__pending_list_t pending = { NULL, 0 };
 
     assert(cfg->nsections > 0 && "register a section first");
+    size_t errors_before = cfg->nerrors;
     mt__parse_argv(cfg, &pending, argc, argv, err, errlen);
     if (!cfg->help && !cfg->version) {
         /* Every file is read even after an error: each one's problems are reported in this run. */
@@ -715,9 +716,9 @@ int mt_config_load(mt_config_t *cfg, int argc, char **argv, char *err, size_t er
     for (size_t i = 0; i < pending.count; i++)
         free(pending.items[i].arg);
     free(pending.items);
-    if (cfg->nerrors == 0 || cfg->help || cfg->version)
+    if (cfg->nerrors == errors_before || cfg->help || cfg->version)
         return 0;
-    snprintf(err, errlen, "%s", cfg->errors[0]);
+    snprintf(err, errlen, "%s", cfg->errors[errors_before]); /* this load's first */
     return -1;
 }
 

@@ -843,3 +843,176 @@ Test(config, print_help)
     cr_assert(strstr(out, "--mule[=VALUE]"), "%s", out);
     free(out);
 }
+
+/* ------------------------------------------------------------------ */
+/* Every error of a run; uWSGI options honoured, noticed and refused    */
+/* ------------------------------------------------------------------ */
+
+/* Whether some recorded error is exactly `want`. */
+static bool has_error(const char *want)
+{
+    for (size_t i = 0; i < mt_config_error_count(cfg); i++)
+        if (strcmp(mt_config_error_get(cfg, i), want) == 0)
+            return true;
+    return false;
+}
+
+static void assert_has_error(const char *want)
+{
+    if (has_error(want))
+        return;
+    char all[4096] = "";
+    for (size_t i = 0; i < mt_config_error_count(cfg); i++) {
+        strncat(all, mt_config_error_get(cfg, i), sizeof all - strlen(all) - 2);
+        strcat(all, "\n");
+    }
+    cr_assert_fail("missing error: %s\nrecorded:\n%s", want, all);
+}
+
+Test(config, every_error_of_a_yaml_file_in_one_load)
+{
+    const char *yml = tmp_file("uwsgi:\n  processes: four\n  frobnicate: 1\n  threads: 2\n  https: :443,c,k\n"
+                               "  static-map:\n    - /a=a\n    - [x]\n");
+    cr_assert_eq(load_args("--yaml", yml, NULL), -1);
+    cr_assert_str_eq(err, arg_fmt("%s:2: option 'processes': 'four' is not a number", yml), "err is the first");
+    cr_assert_eq(mt_config_error_count(cfg), 4);
+    assert_has_error(arg_fmt("%s:3: unknown option 'frobnicate'", yml));
+    assert_has_error(arg_fmt("%s:5: option 'https': not supported: muleteer speaks plain HTTP only: terminate TLS in a "
+                             "proxy in front of it (nginx, Apache) and point the proxy at the http address",
+                             yml));
+    assert_has_error(arg_fmt("%s:8: option 'static-map': list items must be single values", yml));
+    cr_assert_eq(mt_config_get_int(cfg, NULL, "threads"), 2, "good lines after a bad one are read");
+    cr_assert_eq(mt_config_list_count(cfg, NULL, "static-map"), 1);
+}
+
+Test(config, every_error_of_an_ini_file_and_the_command_line_in_one_load)
+{
+    const char *ini = tmp_file("[uwsgi]\nprocesses = 0\nzerg = /tmp/z\nmount = /galaxy=app\nthreads = 3\n"
+                               "[jobs]\nsweep-interval = 99\n");
+    const char *yml = tmp_file("uwsgi:\n  nope: 1\n");
+    cr_assert_eq(load_args("--procs", "2", "--ini", ini, "--yaml", yml, "--limit-post", "x", NULL), -1);
+    cr_assert_str_eq(err, "command line: unknown option '--procs'");
+    cr_assert_eq(mt_config_error_count(cfg), 7, "each once: %s", mt_config_error_get(cfg, 0));
+    assert_has_error("command line: option '--limit-post': 'x' is not a number");
+    assert_has_error(arg_fmt("%s:2: option 'processes': 0 is out of range [1, 1024]", ini));
+    cr_assert(strstr(mt_config_error_get(cfg, 3), "option 'zerg': not supported: there is no zerg server"),
+              "%s", mt_config_error_get(cfg, 3));
+    cr_assert(strstr(mt_config_error_get(cfg, 4), "option 'mount': not supported: the application is served at /"),
+              "%s", mt_config_error_get(cfg, 4));
+    assert_has_error(arg_fmt("%s:7: option 'sweep-interval': 99 is out of range [1, 60]", ini));
+    assert_has_error(arg_fmt("%s:2: unknown option 'nope'", yml));
+    cr_assert_eq(mt_config_get_int(cfg, NULL, "threads"), 3);
+}
+
+Test(config, a_file_loaded_alone_reports_its_first_error)
+{
+    const char *ini = tmp_file("[uwsgi]\nthreads = 2\nbad1 = 1\nbad2 = 2\n");
+    cr_assert_eq(mt_config_load_ini(cfg, ini, NULL, err, sizeof err), -1);
+    cr_assert_str_eq(err, arg_fmt("%s:3: unknown option 'bad1'", ini));
+    cr_assert_eq(mt_config_error_count(cfg), 2);
+    const char *missing = "/nonexistent/galaxy.yml";
+    cr_assert_eq(mt_config_load_yaml(cfg, missing, err, sizeof err), -1);
+    assert_error("/nonexistent/galaxy.yml: cannot open");
+    cr_assert_eq(mt_config_error_count(cfg), 3);
+}
+
+Test(config, ignored_options_give_one_notice_each_shared_texts_one)
+{
+    const char *yml = tmp_file("uwsgi:\n  virtualenv: .venv\n  pythonpath: lib\n  module: galaxy:app\n"
+                               "  offload-threads: 2\n  offload-threads: 4\n  route-run: goto:x\n  route-label: x\n");
+    cr_assert_eq(load_args("--yaml", yml, NULL), 0, "%s", err);
+    cr_assert_eq(mt_config_notice_count(cfg), 3, "python (3 options), offload-threads (twice), routing (2)");
+    cr_assert(strstr(mt_config_notice_get(cfg, 0), arg_fmt("%s:2: option 'virtualenv' is accepted and has no effect", yml)),
+              "%s", mt_config_notice_get(cfg, 0));
+    cr_assert(strstr(mt_config_notice_get(cfg, 0), "muleteer runs no Python"));
+    cr_assert(strstr(mt_config_notice_get(cfg, 1), arg_fmt("%s:5: option 'offload-threads'", yml)));
+    cr_assert(strstr(mt_config_notice_get(cfg, 1), "sent by the web threads themselves"));
+    cr_assert(strstr(mt_config_notice_get(cfg, 2), "option 'route-run'"));
+    cr_assert(strstr(mt_config_notice_get(cfg, 2), "not evaluated"));
+}
+
+Test(config, refused_on_the_command_line_too)
+{
+    cr_assert_eq(load_args("--http-to-https", "--threads", "2", NULL), -1);
+    cr_assert(strstr(err, "command line: option '--http-to-https': not supported: muleteer speaks plain HTTP only"),
+              "%s", err);
+    cr_assert_eq(mt_config_get_int(cfg, NULL, "threads"), 2);
+}
+
+static mt_stack_settings_t settings;
+
+Test(config, options_check_umask_and_hooks)
+{
+    const char *yml = tmp_file("uwsgi:\n  umask: '027'\n"
+                               "  hook-master-start: unix_signal:2 kill_them_all\n"
+                               "  hook-master-start: unix_signal:15 gracefully_kill_them_all\n"
+                               "  hook-master-start: unix_signal:1 reload_them_all\n"
+                               "  hook-master-start: unix_signal:3 grace_them_all\n");
+    cr_assert_eq(load_args("--yaml", yml, NULL), 0, "%s", err);
+    cr_assert_eq(mt_stack_options_check(cfg, &settings), 0);
+    cr_assert_eq(settings.umask, 027);
+    cr_assert_eq(settings.on_signal[2], MT_SIGNAL_STOP_NOW);
+    cr_assert_eq(settings.on_signal[15], MT_SIGNAL_STOP);
+    cr_assert_eq(settings.on_signal[1], MT_SIGNAL_RELOAD_NOW);
+    cr_assert_eq(settings.on_signal[3], MT_SIGNAL_RELOAD);
+    cr_assert_eq(settings.on_signal[10], MT_SIGNAL_DEFAULT);
+    cr_assert_eq(mt_config_error_count(cfg), 0);
+}
+
+Test(config, options_check_reports_every_bad_value)
+{
+    const char *yml = tmp_file("uwsgi:\n  umask: 0899\n"
+                               "  hook-master-start: unix_signal:9 kill_them_all\n"
+                               "  hook-master-start: unix_signal:15 burn_them_all\n"
+                               "  hook-master-start: exec:/bin/true\n"
+                               "  hook-master-start: unix_signal:x kill_them_all\n"
+                               "  pidfile: ''\n");
+    cr_assert_eq(load_args("--yaml", yml, NULL), 0, "%s", err);
+    cr_assert_eq(mt_stack_options_check(cfg, &settings), -EINVAL);
+    cr_assert_eq(mt_config_error_count(cfg), 6);
+    assert_has_error(arg_fmt("%s:2: option 'umask': '0899' is not an octal mask from 000 to 777", yml));
+    cr_assert(strstr(mt_config_error_get(cfg, 1), arg_fmt("%s:3: option 'hook-master-start': 'unix_signal:9 "
+                                                          "kill_them_all': signal 9 cannot be given an action", yml)));
+    cr_assert(strstr(mt_config_error_get(cfg, 2), ":4: option 'hook-master-start': 'unix_signal:15 burn_them_all': "
+                                                  "unknown action"));
+    cr_assert(strstr(mt_config_error_get(cfg, 3), ":5: option 'hook-master-start': 'exec:/bin/true': only "
+                                                  "unix_signal:N ACTION hooks"));
+    cr_assert(strstr(mt_config_error_get(cfg, 4), ":6: option 'hook-master-start': 'unix_signal:x kill_them_all': "
+                                                  "expected unix_signal:N ACTION"));
+    assert_has_error(arg_fmt("%s:7: option 'pidfile': needs a path", yml));
+    cr_assert_eq(settings.umask, -1);
+}
+
+Test(config, reload_mercy_fills_the_mercies_not_given)
+{
+    const char *ini = tmp_file("[uwsgi]\nreload-mercy = 7\nmule-reload-mercy = 3\n");
+    mt_source_t src;
+    cr_assert_eq(load_args("--ini", ini, NULL), 0, "%s", err);
+    cr_assert_eq(mt_stack_options_check(cfg, &settings), 0);
+    cr_assert_eq(mt_config_get_int(cfg, NULL, "worker-reload-mercy"), 7);
+    mt_config_get(cfg, NULL, "worker-reload-mercy", &src);
+    assert_src_file(&src, ini, 2);
+    cr_assert_eq(mt_config_get_int(cfg, NULL, "mule-reload-mercy"), 3, "given: kept");
+}
+
+Test(config, false_master_and_manage_script_name_get_notices)
+{
+    const char *yml = tmp_file("uwsgi:\n  master: false\n  die-on-term: true\n  manage-script-name: true\n");
+    cr_assert_eq(load_args("--yaml", yml, NULL), 0, "%s", err);
+    cr_assert_eq(mt_stack_options_check(cfg, &settings), 0);
+    cr_assert_eq(mt_config_notice_count(cfg), 2);
+    cr_assert(strstr(mt_config_notice_get(cfg, 0), arg_fmt("%s:2: option 'master' = false has no effect here", yml)));
+    cr_assert(strstr(mt_config_notice_get(cfg, 1), arg_fmt("%s:4: option 'manage-script-name' has no effect", yml)));
+}
+
+Test(config, daemonize_twice_or_with_a_standalone_refused)
+{
+    cr_assert_eq(load_args("--daemonize", "a.log", "--daemonize2", "b.log", "--attach-to-pool", "job-handlers", NULL),
+                 0, "%s", err);
+    cr_assert_eq(mt_stack_options_check(cfg, &settings), -EINVAL);
+    cr_assert(strstr(mt_config_error_get(cfg, 0), "command line: option '--daemonize2': daemonize is given too"),
+              "%s", mt_config_error_get(cfg, 0));
+    cr_assert(strstr(mt_config_error_get(cfg, 1), "option '--daemonize': a standalone handler (attach-to-pool) runs "
+                                                  "in the foreground"),
+              "%s", mt_config_error_get(cfg, 1));
+}

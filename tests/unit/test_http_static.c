@@ -3,7 +3,9 @@
  * symlinks inside and outside, a FIFO and a secret file next to the served
  * directory. Every escape ("..", "%2e%2e", absolute paths, symlinks out,
  * encoded NUL, bad escapes) must be refused, with openat2 and with the
- * realpath fallback used when openat2 answers ENOSYS.
+ * realpath fallback used when openat2 answers ENOSYS. A mapping may name a
+ * single file (served at exactly its URL), and static-safe lets symlinks
+ * lead into a directory named safe, and nowhere else.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -185,9 +187,17 @@ Test(http_static, add_errors)
     cr_assert_eq(mt_static_map_add(map, "/static=/nonexistent/dir", err, sizeof err), -1);
     cr_assert(strstr(err, "/nonexistent/dir") != NULL, "%s", err);
     char spec[700];
-    snprintf(spec, sizeof spec, "/f=%s/a.txt", root);
-    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), -1, "a file is not a directory");
+    snprintf(spec, sizeof spec, "/=%s/a.txt", root);
+    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), -1, "a file at / would hide everything");
+    cr_assert(strstr(err, "URL of its own") != NULL, "%s", err);
+    snprintf(spec, sizeof spec, "/f=%s/fifo", root);
+    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), -1, "a FIFO is neither a directory nor a file");
+    cr_assert(strstr(err, "neither a directory nor a regular file") != NULL, "%s", err);
     cr_assert_eq(mt_static_map_count(map), 0);
+    cr_assert_eq(mt_static_map_add_safe(map, "/nonexistent/dir", err, sizeof err), -1);
+    cr_assert(strstr(err, "/nonexistent/dir") != NULL, "%s", err);
+    snprintf(spec, sizeof spec, "%s/a.txt", root);
+    cr_assert_eq(mt_static_map_add_safe(map, spec, err, sizeof err), -1, "static-safe names a directory");
     mt_static_map_destroy(map);
     mt_static_map_destroy(NULL);
     cr_assert_eq(mt_static_map_count(NULL), 0);
@@ -207,4 +217,56 @@ Test(http_static, content_types)
     cr_assert_str_eq(mt_static_content_type("README"), "application/octet-stream");
     cr_assert_str_eq(mt_static_content_type("dir.d/file"), "application/octet-stream");
     cr_assert_str_eq(mt_static_content_type("file."), "application/octet-stream");
+}
+
+Test(http_static, single_file_at_exactly_its_url)
+{
+    mt_static_map_t *map = make_map();
+    char spec[700], err[256];
+    snprintf(spec, sizeof spec, "/favicon.ico=%s/sub/b.css", root);
+    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), 0, "%s", err);
+    snprintf(spec, sizeof spec, "/s/a.txt=%s/x.txt", other);
+    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mt_static_map_count(map), 4);
+    cr_assert_eq(resolve(map, "/favicon.ico", "body{}"), 1);
+    cr_assert_eq(resolve(map, "/favicon.ico/x", NULL), 0, "only the exact URL");
+    cr_assert_eq(resolve(map, "/favicon.icox", NULL), 0);
+    cr_assert_eq(resolve(map, "/s/a.txt", "other"), 1, "a file mapping wins over the directory above it");
+    cr_assert_eq(resolve(map, "/s/sub/b.css", "body{}"), 1, "the directory mapping still serves the rest");
+    /* The file is named by the configuration: a file that went away is a 404, not an escape. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/x.txt", other);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(resolve(map, "/s/a.txt", NULL), -ENOENT);
+    mt_static_map_destroy(map);
+}
+
+Test(http_static, static_safe_lets_symlinks_into_safe_dirs_only)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/to-other", root);
+    cr_assert_eq(symlink("../other/x.txt", path), 0);
+    mt_static_map_t *map = make_map();
+    cr_assert_eq(resolve(map, "/s/to-other", NULL), -EACCES, "without static-safe, a symlink out is refused");
+    cr_assert_eq(mt_static_map_add_safe(map, other, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(resolve(map, "/s/to-other", "other"), 1, "into a static-safe directory");
+    cr_assert_eq(resolve(map, "/s/evil", NULL), -EACCES, "secret.txt is not under a safe directory");
+    cr_assert_eq(resolve(map, "/s/passwd", NULL), -EACCES);
+    cr_assert_eq(resolve(map, "/s/../other/x.txt", NULL), -EACCES, "\"..\" is never the way in");
+    cr_assert_eq(resolve(map, "/s/%2e%2e/other/x.txt", NULL), -EACCES);
+    mt_static_map_destroy(map);
+}
+
+Test(http_static, static_safe_with_the_realpath_fallback)
+{
+    mt_static__openat2 = openat2_enosys;
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/to-other", root);
+    cr_assert_eq(symlink("../other/x.txt", path), 0);
+    mt_static_map_t *map = make_map();
+    cr_assert_eq(resolve(map, "/s/to-other", NULL), -EACCES);
+    cr_assert_eq(mt_static_map_add_safe(map, other, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(resolve(map, "/s/to-other", "other"), 1);
+    cr_assert_eq(resolve(map, "/s/evil", NULL), -EACCES);
+    mt_static_map_destroy(map);
 }

@@ -201,3 +201,33 @@ Test(pools, pool_with_bad_type)
     cr_assert_eq(rc, -1);
     cr_assert(strstr(err, "sidecar") && strstr(err, ":4:"), "%s", err);
 }
+
+Test(pools, python_mule_runs_the_built_in_loop)
+{
+    /* Galaxy's "mule: lib/galaxy/main.py": no such file here, and it is not executed: no program. */
+    cr_assert_eq(build("--mule=lib/galaxy/main.py", "--mule=lib/galaxy/main.py", "--mule=/bin/true",
+                       "--farm", "job-handlers:1,2", NULL),
+                 0, "%s", err);
+    cr_assert_null(named("main.job-handlers.1")->program);
+    cr_assert_null(named("main.job-handlers.2")->program);
+    cr_assert_str_eq(named("main.mule.3")->program, "/bin/true", "other programs are still exec'd");
+}
+
+Test(pools, python_mule_in_the_pools_form)
+{
+    const char *path = "/tmp/mt_test_pools_py.yml";
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("stack:\n  workers:\n    - name: job-handlers\n      processes: 2\n      program: lib/galaxy/main.py\n", f);
+    fclose(f);
+    cr_assert_eq(build("--yaml", path, NULL), 0, "%s", err);
+    unlink(path);
+    cr_assert_null(named("main.job-handlers.1")->program);
+    cr_assert_null(named("main.job-handlers.2")->program);
+}
+
+Test(pools, a_missing_program_that_is_not_python_still_fails)
+{
+    cr_assert_eq(build("--mule=lib/galaxy/main.pyc", NULL), -1);
+    cr_assert(strstr(err, "option 'mule': lib/galaxy/main.pyc: cannot execute"), "%s", err);
+}
