@@ -532,6 +532,11 @@ int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
     return -1;
 }
 
+bool mt_jobs_pool_has_handler(const char *pool)
+{
+    return mt_farm_exists(ctx.stack, pool) > 0 || mt_handler_registry_pool_served(registry_dir, pool);
+}
+
 /* At load, in the master: the configuration's names against the stack; warnings for what will make jobs wait. */
 static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
 {
@@ -594,7 +599,9 @@ static void start_handler(mt_stack_t *stack)
      * until its exec. So wait a little before calling it a conflict.
      */
     int64_t deadline = mt_clock_ms() + 5000;
-    while (register_handler(stack, pools, npools, err, sizeof err) < 0) {
+    /* A web worker stands in for the default pool: it does not advertise it, so that others know it may yield. */
+    bool web = mt_stack_role(stack) == MT_ROLE_WEB;
+    while (register_handler(stack, pools, web ? 0 : npools, err, sizeof err) < 0) {
         if (mt_clock_ms() >= deadline) {
             mt_error("%s", err);
             _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
@@ -607,7 +614,7 @@ static void start_handler(mt_stack_t *stack)
     mt_assign_facts_t facts;
     mt_jobs_assign_facts(&facts, NULL);
     atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), names, npools,
-                                                  mt_job_assign_claims_from_db(ctx.conf, &facts)));
+                                                  mt_job_assign_claims_from_db(ctx.conf, &facts), web));
     handler_thread = true;
 }
 

@@ -91,6 +91,14 @@ void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self);
  */
 int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len);
 
+/*
+ * Whether a handler other than the web workers serves `pool`: a farm of
+ * that name, a process of this stack configured for it, or a handler
+ * running on this host (handler_registry.h). Web workers stand in for the
+ * default pool only while this is false. Any thread.
+ */
+bool mt_jobs_pool_has_handler(const char *pool);
+
 /* Whose jobs' outputs a new job may read (the resolver's data). */
 typedef struct mt_jobs_data_scope {
     mt_db_t *db;      /* the calling thread's connection */

@@ -105,6 +105,9 @@ struct mt_handler {
     char **pools;            /* the queues it takes unassigned jobs from (job-handlers, job-handlers.TAG, ...) */
     size_t npools;
     bool claim_now;          /* db-skip-locked / db-transaction-isolation: at once; else only after sweep-delay */
+    bool fallback;           /* a web worker's: it claims only while no other handler serves the pool */
+    int64_t fallback_checked_ms;
+    bool fallback_yields;    /* the last check found another handler for the pools */
     bool stopping;           /* mt_handler_stop was called: start nothing more */
     int64_t *queue;          /* ring buffer of queued job ids */
     size_t qhead, qlen, qcap;
@@ -804,8 +807,19 @@ static void poll_cb(uv_timer_t *timer)
             free(inv_ids);
         }
     }
+    /* A web worker stands in for the pool's handlers only while none runs (checked at most once a second). */
+    if (h->fallback && mt_clock_ms() - h->fallback_checked_ms >= 1000) {
+        bool yields = false;
+        for (size_t p = 0; p < h->npools && !yields; p++)
+            yields = mt_jobs_pool_has_handler(h->pools[p]);
+        if (yields != h->fallback_yields)
+            mt_info("%s", yields ? "a handler serving its pools is running: leaving their jobs to it"
+                                 : "no handler serving its pools is running: taking their jobs");
+        h->fallback_yields = yields;
+        h->fallback_checked_ms = mt_clock_ms();
+    }
     /* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
-    for (size_t p = 0; p < h->npools && h->claim_now; p++) {
+    for (size_t p = 0; p < h->npools && h->claim_now && !(h->fallback && h->fallback_yields); p++) {
         while (!h->stopping && h->invocations.n < (size_t)ctx->workers) {
             int64_t id = 0;
             if (mt_invocation_store_claim_next(db, h->pools[p], h->name, &id) != 1)
@@ -921,7 +935,7 @@ static void recover(mt_handler_t *h)
 }
 
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
-                               bool claim_now)
+                               bool claim_now, bool fallback)
 {
     mt_handler_t *h = mt_calloc(1, sizeof *h);
     h->stack = stack;
@@ -931,6 +945,8 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *c
     for (size_t i = 0; i < npools; i++)
         h->pools[h->npools++] = mt_strdup(pools[i]);
     h->claim_now = claim_now && npools > 0;
+    h->fallback = fallback;
+    h->fallback_checked_ms = INT64_MIN / 2;
     pthread_mutex_init(&h->inbox_lock, NULL);
     uv_async_init(loop, &h->wakeup, wakeup_cb);
     h->wakeup.data = h;

@@ -40,12 +40,14 @@ typedef struct mt_handler mt_handler_t;
  * on loop. pools: the queues ("job-handlers", "job-handlers.TAG",
  * "workflow-schedulers") whose unassigned jobs and invocations it takes:
  * at once when claim_now (db-skip-locked, db-transaction-isolation), else
- * only those nobody claimed within sweep-delay. Never returns NULL
+ * only those nobody claimed within sweep-delay. fallback (a web worker's
+ * handler): claim from the pools only while no other handler serving them
+ * runs (mt_jobs_pool_has_handler). Never returns NULL
  * (a database that cannot be opened is logged and retried by the poll).
  * Runs for the life of the process.
  */
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
-                               bool claim_now);
+                               bool claim_now, bool fallback);
 
 /* Claim (or, if assigned to this handler already, accept) job id and run it. Loop thread only. */
 void mt_handler_take(mt_handler_t *h, int64_t id);

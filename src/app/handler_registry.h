@@ -33,7 +33,7 @@ int mt_handler_registry_register(const char *dir, const char *name, const char *
 /* True if a live process holds the lock of handler `name` in dir (the caller itself included). */
 bool mt_handler_registry_running(const char *dir, const char *name);
 
-/* True if a live registered handler in dir serves `pool`. */
+/* True if a live registered handler in dir serves `pool` (the calling process counts too). */
 bool mt_handler_registry_pool_served(const char *dir, const char *pool);
 
 #endif

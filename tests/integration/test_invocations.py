@@ -301,6 +301,9 @@ def test_job_configuration_assigns_invocations_too_a_skip_locked_standalone_hand
     h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))
     try:
+        # The web worker stands in for the pool until it sees the standalone handler, then leaves it the jobs.
+        wait_for(lambda: "a handler serving its pools is running: leaving their jobs to it" in s.log(), timeout=15,
+                 what="the web worker to leave the pool to handler0")
         inv = invoke(s, "diamond", {"text": "skip"})
         done = wait_inv(s, inv["id"])
         assert done["state"] == "ok" and done["handler"] == "handler0", json.dumps(done)
