@@ -14,6 +14,11 @@
  *        second; stamp=1 makes each payload the wall-clock time of its
  *        send in microseconds instead (for the target "latency").
  *   POST /example/message?farm=F&target=T   sends the request body as one message.
+ *   GET  /example/sleep?seconds=S   a test aid: the handler sleeps S seconds (0..3600, may be
+ *        fractional) and then answers {"slept": S, "server": NAME}. It holds its web thread
+ *        all that time, as a slow handler would (the harakiri tests use it).
+ *   POST /example/echo   answers the request's body, content type and query as JSON (a test
+ *        aid: the uwsgi socket tests check what reached the handler).
  *
  * Mules: "record" appends each payload as a line to
  * <out-dir>/received.<mule id> (so a test can count every
@@ -331,6 +336,41 @@ static void message_cb(mt_request_t *req, void *data)
     json_decref(doc);
 }
 
+static void sleep_cb(mt_request_t *req, void *data)
+{
+    (void)data;
+    char num[32];
+    double seconds = mt_request_query_param(req, "seconds", num, sizeof num) >= 0 ? atof(num) : 1;
+    if (!(seconds >= 0 && seconds <= 3600)) {
+        mt_respond_error(req, 400, "seconds must be between 0 and 3600");
+        return;
+    }
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0)
+        ;
+    json_t *doc = json_pack("{s:f, s:s}", "slept", seconds, "server", mt_stack_server_name(mt_request_stack(req)));
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
+static void echo_cb(mt_request_t *req, void *data)
+{
+    (void)data;
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    const char *type = mt_request_header(req, "Content-Type");
+    const char *key = mt_request_header(req, "X-Example");
+    json_t *doc = json_pack("{s:s%, s:s, s:s, s:s, s:s?, s:s?}", "body", body, len, "method", mt_request_method(req),
+                            "path", mt_request_path(req), "query", mt_request_query(req), "content_type", type,
+                            "x_example", key);
+    if (doc == NULL) {
+        mt_respond_error(req, 400, "the body is not UTF-8");
+        return;
+    }
+    mt_respond_json(req, 200, doc);
+    json_decref(doc);
+}
+
 static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 {
     (void)app_data;
@@ -339,7 +379,9 @@ static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         (rc = mt_register_message_handler(stack, "count", count_cb, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, "latency", latency_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "POST", "/example/send", 0, send_cb, NULL)) < 0 ||
-        (rc = mt_route_add(stack, "POST", "/example/message", 0, message_cb, NULL)) < 0) {
+        (rc = mt_route_add(stack, "POST", "/example/message", 0, message_cb, NULL)) < 0 ||
+        (rc = mt_route_add(stack, "GET", "/example/sleep", 0, sleep_cb, NULL)) < 0 ||
+        (rc = mt_route_add(stack, "POST", "/example/echo", 0, echo_cb, NULL)) < 0) {
         snprintf(err, errlen, "registration failed: %s", mt_strerror(rc));
         return -1;
     }

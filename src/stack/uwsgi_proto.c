@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/message.h"
+
 static uint16_t get_u16le(const unsigned char *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -33,28 +35,32 @@ int mt_uwsgi_vars_each(const void *vars, size_t len, mt_uwsgi_var_cb cb, void *d
     while (p < end) {
         size_t at = (size_t)(p - base);
         if (end - p < 2) {
-            snprintf(err, errlen, "a key length is cut by the end of the vars block (offset %zu of %zu)", at, len);
+            snprintf(err, errlen, "at offset %zu of %zu: a key length is cut by the end of the vars block", at, len);
+            mt_message_one_line(err, errlen); /* a key may hold any byte */
             return -EBADMSG;
         }
         size_t key_len = get_u16le(p);
         p += 2;
         if ((size_t)(end - p) < key_len) {
-            snprintf(err, errlen, "a key of %zu bytes runs past the end of the vars block (offset %zu of %zu)",
-                     key_len, at, len);
+            snprintf(err, errlen, "at offset %zu of %zu: a key of %zu bytes runs past the end of the vars block",
+                     at, len, key_len);
+            mt_message_one_line(err, errlen); /* a key may hold any byte */
             return -EBADMSG;
         }
         const char *key = (const char *)p;
         p += key_len;
         if (end - p < 2) {
-            snprintf(err, errlen, "the value length of var '%.*s' is cut by the end of the vars block (offset %zu)",
-                     (int)(key_len < 64 ? key_len : 64), key, at);
+            snprintf(err, errlen, "at offset %zu: the value length of var '%.*s' is cut by the end of the vars block",
+                     at, (int)(key_len < 64 ? key_len : 64), key);
+            mt_message_one_line(err, errlen); /* a key may hold any byte */
             return -EBADMSG;
         }
         size_t value_len = get_u16le(p);
         p += 2;
         if ((size_t)(end - p) < value_len) {
-            snprintf(err, errlen, "the value of var '%.*s' (%zu bytes) runs past the end of the vars block (offset %zu)",
-                     (int)(key_len < 64 ? key_len : 64), key, value_len, at);
+            snprintf(err, errlen, "at offset %zu: the value of var '%.*s' (%zu bytes) runs past the end of the vars block",
+                     at, (int)(key_len < 64 ? key_len : 64), key, value_len);
+            mt_message_one_line(err, errlen); /* a key may hold any byte */
             return -EBADMSG;
         }
         const char *value = (const char *)p;
@@ -109,6 +115,8 @@ int mt_uwsgi_header_name(const char *key, size_t key_len, char *out, size_t outl
     } else {
         return 0;
     }
+    if (!all_tchars(name, name_len))
+        return -EINVAL;
     if (name_len + 1 > outlen)
         return -ENOSPC;
     bool word_start = true;
@@ -140,6 +148,7 @@ typedef struct parse_state {
 static int bad_var(parse_state_t *st, const char *key, size_t key_len, const char *why)
 {
     snprintf(st->err, st->errlen, "var %.*s: %s", (int)(key_len < 64 ? key_len : 64), key, why);
+    mt_message_one_line(st->err, st->errlen);
     return -EBADMSG;
 }
 
@@ -197,14 +206,10 @@ static int parse_var_cb(const char *key, size_t key_len, const char *value, size
         }
         req->content_length = n;
     }
-    char name[8];
-    int name_len = mt_uwsgi_header_name(key, key_len, name, sizeof name);
+    int name_len = mt_uwsgi_header_name(key, key_len, NULL, 0); /* -ENOSPC: a header, whatever its length */
     if (name_len == 0)
         return 0;
-    /* -ENOSPC just means a long name: it is a header all the same. */
-    const char *hname = key_is(key, key_len, "CONTENT_TYPE") || key_is(key, key_len, "CONTENT_LENGTH") ? key : key + 5;
-    size_t hname_len = (size_t)(key + key_len - hname);
-    if (!all_tchars(hname, hname_len))
+    if (name_len == -EINVAL)
         return bad_var(st, key, key_len, "not a valid header name");
     for (size_t i = 0; i < value_len; i++)
         if (value[i] == '\0' || value[i] == '\r' || value[i] == '\n')

@@ -85,7 +85,8 @@ int mt_uwsgi_request_parse(const void *vars, size_t len, mt_uwsgi_request_t *out
  * CONTENT_LENGTH -> "Content-Length". HTTP_CONTENT_TYPE and
  * HTTP_CONTENT_LENGTH give 0, as does any var that is no header: the
  * CONTENT_* vars are the web server's word on the body. Returns the name's
- * length, 0 for no header, or -ENOSPC if out is too small.
+ * length, 0 for no header, -EINVAL for a name that is not an HTTP token
+ * (checked first), or -ENOSPC if out is too small (out may then be NULL).
  */
 int mt_uwsgi_header_name(const char *key, size_t key_len, char *out, size_t outlen);
 
