@@ -27,10 +27,12 @@
 #include <string.h>
 
 #include "app/api_error.h"
+#include "app/api_request.h"
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/invocation_store.h"
 #include "app/job_store.h"
+#include "app/values.h"
 #include "app/workflow.h"
 #include "app/workflow_library.h"
 #include "app/workflow_store.h"
@@ -162,35 +164,76 @@ static int find_workflow(mt_request_t *req, mt_db_t *db, const char *id, mt_work
 }
 
 /*
- * A user who is not an admin may feed an invocation only outputs of their
- * own jobs: checked here, so the request is refused at once (the scheduler
- * checks again when each step's job is created). 0, or -1 after a 400 that
- * names the input and says the job does not exist (another user's job is
- * not told apart from a missing one), or a 503.
+ * A data input's job id, given as a string or a JSON number, checked by the
+ * shared parser (mt_value_parse_id) into *id. 0; -1 after a 400 naming the
+ * input and the value; 1 if job_value is neither (the workflow's own check
+ * describes the shape that was expected).
  */
-static int check_data_owners(mt_request_t *req, mt_db_t *db, const mt_workflow_t *wf, const json_t *normalized)
+static int data_job_id(mt_request_t *req, const char *name, const json_t *job_value, int64_t *id)
+{
+    char number[32], why[MT_VALUE_QUOTE_BUF + 160];
+    const char *text = json_string_value(job_value);
+    size_t len = json_string_length(job_value);
+    if (json_is_integer(job_value)) {
+        len = (size_t)snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(job_value));
+        text = number;
+    }
+    if (!text)
+        return 1;
+    if (mt_value_parse_id(text, len, id, NULL) == 0)
+        return 0;
+    mt_respond_error(req, 400, "input '%s': %s", name, mt_value_id_error(text, len, "job", why, sizeof why));
+    return -1;
+}
+
+/* The data inputs' job ids as the request wrote them: canonical or a 400 (0 or -1). */
+static int check_data_ids(mt_request_t *req, const mt_workflow_t *wf, const json_t *inputs)
+{
+    for (size_t i = 0; inputs && i < mt_workflow_input_count(wf); i++) {
+        const char *name = mt_workflow_input_name(wf, i);
+        const json_t *value = json_object_get(inputs, name);
+        int64_t id;
+        if (mt_workflow_input_type(wf, i) == MT_TOOL_INPUT_DATA && json_is_object(value) &&
+            data_job_id(req, name, json_object_get(value, "job"), &id) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * The data inputs of an invocation, checked at once so that a bad one is
+ * refused before anything is stored (the scheduler checks again when each
+ * step's job is created): each names its job by a canonical id
+ * (mt_value_parse_id: "01" or "+1" is a 400, not job 1), and that job
+ * exists and is one the request may use -- a user who is not an admin
+ * only their own jobs' outputs. 0, or -1 after a 400 that names the input
+ * (a job that does not exist and another user's are told apart by
+ * nothing), or a 503.
+ */
+static int check_data_inputs(mt_request_t *req, mt_db_t *db, const mt_workflow_t *wf, const json_t *normalized)
 {
     const char *scope = mt_jobs_request_scope(req);
-    if (!scope)
-        return 0;
     for (size_t i = 0; i < mt_workflow_input_count(wf); i++) {
         if (mt_workflow_input_type(wf, i) != MT_TOOL_INPUT_DATA)
             continue;
         const char *name = mt_workflow_input_name(wf, i);
-        const char *job_text = json_string_value(json_object_get(json_object_get(normalized, name), "job"));
-        if (!job_text)
+        const json_t *job_value = json_object_get(json_object_get(normalized, name), "job");
+        const char *job_text = json_string_value(job_value);
+        int64_t job_id;
+        int rc = data_job_id(req, name, job_value, &job_id); /* a default value is checked here too */
+        if (rc < 0)
+            return -1;
+        if (rc > 0 || !job_text)
             continue;
-        char *end;
-        long long job_id = strtoll(job_text, &end, 10);
         mt_job_t job = {0};
-        int rc = end != job_text && !*end && job_id > 0 ? mt_job_store_get(db, job_id, &job) : -ENOENT;
-        bool mine = rc == 0 && mt_jobs_visible(scope, job.user);
+        rc = mt_job_store_get(db, job_id, &job);
+        bool usable = rc == 0 && mt_jobs_visible(scope, job.user);
         mt_job_clear(&job);
         if (rc < 0 && rc != -ENOENT) {
             mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "input '%s': job %s cannot be read", name, job_text);
             return -1;
         }
-        if (!mine) {
+        if (!usable) {
             mt_respond_error(req, 400, "input '%s': job %s does not exist", name, job_text);
             return -1;
         }
@@ -212,24 +255,23 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
     const char **step_ids = NULL;
     if (find_workflow(req, db, workflow_id, &wf) < 0)
         return;
-    size_t len;
-    const char *body = mt_request_body(req, &len);
-    json_error_t jerr;
-    if (len > 0 && !(doc = json_loadb(body, len, 0, &jerr))) {
-        mt_respond_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+    /* Strictly (api_request.h): {"inputs": {...}} or nothing, no other key, no key twice. */
+    static const char *const keys[] = {"inputs", NULL};
+    if (mt_api_check_query(req, NULL) < 0 || !(doc = mt_api_body_object(req, keys, true)))
         goto out;
-    }
-    json_t *inputs = doc ? json_object_get(doc, "inputs") : NULL;
-    if (doc && (!json_is_object(doc) || (inputs && !json_is_object(inputs) && !json_is_null(inputs)))) {
-        mt_respond_error(req, 400, "the body must be a JSON object, with an object 'inputs'");
+    json_t *inputs = json_object_get(doc, "inputs");
+    if (inputs && !json_is_object(inputs) && !json_is_null(inputs)) {
+        mt_respond_error(req, 400, "'inputs' must be an object (or null), got %s", mt_value_json_kind(inputs));
         goto out;
     }
     char err[768];
+    if (json_is_object(inputs) && check_data_ids(req, wf, inputs) < 0)
+        goto out;
     if (mt_workflow_check_inputs(wf, inputs, &normalized, err, sizeof err) < 0) {
         mt_respond_error(req, 400, "%s", err);
         goto out;
     }
-    if (check_data_owners(req, db, wf, normalized) < 0)
+    if (check_data_inputs(req, db, wf, normalized) < 0)
         goto out;
     json_t *wf_doc = mt_workflow_to_json(wf);
     definition = json_dumps(wf_doc, JSON_COMPACT);
@@ -428,12 +470,17 @@ static void invocations_route(mt_request_t *req, void *data)
     const char *method = mt_request_method(req);
     const char *rest = path + strlen("/api/invocations");
     bool collection = rest[0] == '\0' || strcmp(rest, "/") == 0;
-    char *end = NULL;
-    long long id = rest[0] == '/' ? strtoll(rest + 1, &end, 10) : 0;
-    if (!collection && (id <= 0 || !end || *end)) {
+    static const char *const list_params[] = {"workflow_id", "state", "limit", "offset", NULL};
+    const char *end = NULL;
+    int64_t id = 0;
+    if (!collection && rest[0] == '/' && mt_api_path_id(req, rest + 1, "invocation", &id, &end) < 0)
+        return;
+    if (!collection && (rest[0] != '/' || *end)) {
         mt_respond_error(req, 404, "no such resource %s (expected /api/invocations/{id})", path);
         return;
     }
+    if (mt_api_check_query(req, collection ? list_params : NULL) < 0)
+        return;
     if (collection && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         mt_respond_error(req, 405, "%s is not allowed on %s", method, path);
         return;

@@ -32,10 +32,12 @@
 #include <unistd.h>
 
 #include "app/api_error.h"
+#include "app/api_request.h"
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/job_accept.h"
 #include "app/job_store.h"
+#include "app/values.h"
 #include "common/beneath.h"
 #include "common/json_text.h"
 #include "common/log.h"
@@ -157,31 +159,47 @@ static bool farm_exists_cb(const char *farm, void *data)
     return mt_farm_exists(data, farm);
 }
 
+/*
+ * The body of POST /api/jobs, read strictly (api_request.h): an object with
+ * a string "tool_id" and, optionally, "inputs" (an object, or null for
+ * none), no other key and no key twice at any depth. Returns the document,
+ * *tool_id and *inputs (NULL if absent or null) pointing into it; or NULL
+ * after a 400 that names what is wrong.
+ */
+static json_t *parse_create_body(mt_request_t *req, const char **tool_id, json_t **inputs)
+{
+    static const char *const keys[] = {"tool_id", "inputs", NULL};
+    json_t *doc = mt_api_check_query(req, NULL) < 0 ? NULL : mt_api_body_object(req, keys, false);
+    if (!doc)
+        return NULL;
+    json_t *tool = json_object_get(doc, "tool_id");
+    *inputs = json_object_get(doc, "inputs");
+    if (!json_is_string(tool)) {
+        mt_respond_error(req, 400, "'tool_id' must be a string (a tool's id), %s %s", tool ? "got" : "it is",
+                         tool ? mt_value_json_kind(tool) : "missing");
+    } else if (*inputs && !json_is_object(*inputs) && !json_is_null(*inputs)) {
+        mt_respond_error(req, 400, "'inputs' must be an object (or null), got %s", mt_value_json_kind(*inputs));
+    } else {
+        *tool_id = json_string_value(tool);
+        *inputs = json_is_object(*inputs) ? *inputs : NULL;
+        return doc;
+    }
+    json_decref(doc);
+    return NULL;
+}
+
 static void create_job(mt_request_t *req)
 {
     mt_stack_t *stack = mt_request_stack(req);
     mt_jobs_ctx_t *ctx = mt_jobs();
-    size_t len;
-    const char *body = mt_request_body(req, &len);
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, 0, &jerr);
-    if (!doc) {
-        mt_respond_error(req, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+    const char *tool_id = NULL;
+    json_t *inputs = NULL;
+    json_t *doc = parse_create_body(req, &tool_id, &inputs);
+    if (!doc)
         return;
-    }
     mt_db_t *db = NULL;
     json_t *params = NULL;
-    const char *tool_id = json_string_value(json_object_get(doc, "tool_id"));
-    json_t *inputs = json_object_get(doc, "inputs");
     char err[768];
-    if (!json_is_object(doc) || !tool_id) {
-        mt_respond_error(req, 400, "the body must be a JSON object with a string 'tool_id'");
-        goto out;
-    }
-    if (inputs && !json_is_object(inputs) && !json_is_null(inputs)) {
-        mt_respond_error(req, 400, "'inputs' must be an object");
-        goto out;
-    }
     const mt_tool_t *tool = mt_toolbox_find(ctx->tools, tool_id);
     if (!tool) {
         mt_respond_error(req, 400, "unknown tool '%s'", tool_id);
@@ -249,8 +267,11 @@ out:
 
 static void list_jobs(mt_request_t *req)
 {
+    static const char *const params[] = {"state", "tool_id", "handler", "limit", "offset", NULL};
     char state[32], tool[256], handler[256];
     mt_job_filter_t f = {.user = mt_jobs_request_scope(req)};
+    if (mt_api_check_query(req, params) < 0)
+        return;
     if (mt_request_query_param(req, "state", state, sizeof state) >= 0) {
         mt_job_state_t s;
         if (mt_job_state_parse(state, &s) < 0) {
@@ -441,13 +462,12 @@ static void job_route(mt_request_t *req, void *data)
             mt_respond_error(req, 405, "method %s is not allowed on /api/jobs", method);
         return;
     }
-    const char *rest = path + strlen("/api/jobs/");
-    char *end;
-    long long id = strtoll(rest, &end, 10);
-    if (end == rest || id <= 0 || (*end && *end != '/')) {
-        mt_respond_error(req, 404, "no such job '%s'", rest);
+    /* The id as written (canonical, so its text is the number's), for the 404 that names it. */
+    const char *rest = path + strlen("/api/jobs/"), *end;
+    int64_t id;
+    if (mt_api_path_id(req, rest, "job", &id, &end) < 0 || mt_api_check_query(req, NULL) < 0)
         return;
-    }
+    int idlen = (int)(end - rest);
     const char *sub = *end == '/' ? end + 1 : NULL;
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool del = strcmp(method, "DELETE") == 0;
@@ -465,11 +485,11 @@ static void job_route(mt_request_t *req, void *data)
         rc = -ENOENT; /* another user's: not even its existence is told */
     }
     if (rc == -ENOENT) {
-        mt_respond_error(req, 404, "no such job %lld", id);
+        mt_respond_error(req, 404, "no such job %.*s", idlen, rest);
         return;
     }
     if (rc < 0) {
-        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading job %lld failed", id);
+        mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "reading job %.*s failed", idlen, rest);
         return;
     }
     char workdir[4096];

@@ -104,7 +104,7 @@ def test_bad_requests_are_400_or_404_with_err_msg(servers):
     status, doc = s.get_json("/api/jobs/999999")
     assert status == 404 and doc["err_code"] == 404
     status, doc = s.get_json("/api/jobs/abc")
-    assert status == 404
+    assert status == 400 and "'abc' is not a job id" in doc["err_msg"]
 
 
 def test_outputs_and_a_data_input_from_another_job(servers):
