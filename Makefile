@@ -2,7 +2,8 @@
 #
 #   make            build build/muleteer (and the example programs)
 #   make run        install missing Debian packages, build, start on 127.0.0.1:8080
-#   make test       install, build, run the unit tests, the fuzz corpus replay and the integration tests
+#   make test       install, build, check the layers' includes, run the unit tests, the fuzz corpus replay and
+#                   the integration tests
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
 #   make chaos      the fault-injection suite (tests/integration, marker chaos) -- see docs/reliability.md
 #   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
@@ -39,7 +40,7 @@ FUZZ_SECONDS ?= 60
 
 PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
 
-.PHONY: all run test unit fuzz-replay integration chaos asan bench fuzz fuzz-targets deps deps-test clean
+.PHONY: layers all run test unit fuzz-replay integration chaos asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
 
 deps:
@@ -94,6 +95,10 @@ $(B)/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/fuzz.o $(B)/libmuleteer-ap
 run: deps all
 	$(B)/muleteer
 
+# Which layer may include which (scripts/check-layers.sh): part of make test.
+layers:
+	@scripts/check-layers.sh
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs=1; done
 
@@ -109,6 +114,7 @@ chaos: deps-test
 	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -m chaos tests/integration $(PYTEST_ARGS)
 
 test: deps-test
+	@scripts/check-layers.sh
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
