@@ -435,23 +435,22 @@ void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self)
     *facts = (mt_assign_facts_t){.self_server_name = self, .farm_exists = farm_exists_cb, .data = ctx.stack};
 }
 
-static bool is_stack_process(const char *name)
+static bool is_stack_process(const mt_stack_t *stack, const char *name)
 {
     mt_process_info_t info;
-    size_t n = mt_stack_process(ctx.stack, 0, NULL);
+    size_t n = mt_stack_process(stack, 0, NULL);
     for (size_t i = 0; i < n; i++) {
-        mt_stack_process(ctx.stack, i, &info);
+        mt_stack_process(stack, i, &info);
         if (info.role != MT_ROLE_MASTER && strcmp(info.server_name, name) == 0)
             return true;
     }
     return false;
 }
 
-/* A handler of that name: a process of this stack, or one running on this host. */
+/* A handler of that name: a process of this stack (data), or one running on this host. */
 static bool is_handler_cb(const char *name, void *data)
 {
-    (void)data;
-    return is_stack_process(name) || mt_handler_registry_running(registry_dir, name);
+    return is_stack_process(data, name) || (registry_dir && mt_handler_registry_running(registry_dir, name));
 }
 
 static void warn_cb(const char *message, void *data)
@@ -515,7 +514,7 @@ static bool pool_served_here(const char *pool)
 int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
 {
     if (as->handler[0]) {
-        if (is_handler_cb(as->handler, NULL))
+        if (is_handler_cb(as->handler, ctx.stack))
             return 0;
         snprintf(note, len,
                  "its handler %s is not running (no process of this stack has that name, and no handler of that name "
@@ -541,7 +540,9 @@ bool mt_jobs_pool_has_handler(const char *pool)
 static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
 {
     compute_served_pools(stack);
-    mt_assign_stack_t as = {.is_process = is_handler_cb, .warn = warn_cb};
+    /* A standalone sees only itself: what the stack runs is for the stack's own start-up to judge. */
+    mt_assign_stack_t as = {.is_process = is_handler_cb, .data = stack,
+                            .warn = mt_stack_role(stack) == MT_ROLE_STANDALONE ? NULL : warn_cb};
     mt_jobs_assign_facts(&as.facts, NULL);
     char why[1024];
     if (ctx.conf && mt_job_assign_check(ctx.conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0) {
@@ -744,6 +745,11 @@ static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen
     mt_toolbox_destroy(tools);
     mt_job_conf_t *conf = NULL;
     if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0)
+        CHECK_FAILED("option 'jobs.job-config': %s", why);
+    /* The names it gives, against this stack's processes and farms (warnings go to the log). */
+    mt_assign_stack_t as = {.is_process = is_handler_cb, .data = stack, .warn = warn_cb};
+    as.facts = (mt_assign_facts_t){.farm_exists = farm_exists_cb, .data = stack};
+    if (conf && mt_job_assign_check(conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0)
         CHECK_FAILED("option 'jobs.job-config': %s", why);
     mt_job_conf_destroy(conf);
 #undef CHECK_FAILED
