@@ -35,10 +35,6 @@ def in_background(s, path, timeout=60):
     return t, result
 
 
-def web_pids(s):
-    return {p["server_name"]: (p["pid"], p["respawns"] if "respawns" in p else p.get("respawn_count"))
-            for p in s.stack()["processes"] if p["role"] == "web"}
-
 
 def test_a_handler_over_harakiri_gets_its_worker_killed_and_respawned(servers):
     s = servers(["--processes", "2", "--harakiri", "2"], binary=EXAMPLE)

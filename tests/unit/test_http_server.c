@@ -5,7 +5,9 @@
  * 431), the idle timeout and a slowloris (408), a handler that forgets to
  * respond (500), JSON errors, static files (GET, HEAD, streaming, escapes),
  * 100-continue, backpressure with a client that reads late, and a drain
- * with a request in flight.
+ * with a request in flight. The suite uwsgi_server runs the same server
+ * with cfg.uwsgi: packets built here reach the same routes and static
+ * files, one request per connection, and bad packets are closed.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -49,6 +51,7 @@ static struct {
     atomic_int drained;
     mt_http_stats_t final_stats;
     char tmpdir[64];
+    bool uwsgi;      /* the server speaks the uwsgi protocol (suite uwsgi_server) */
 } F;
 
 /* ------------------------------------------------------------------ */
@@ -155,7 +158,9 @@ static void write_file(const char *name, const char *content, size_t len)
 
 static void setup(void)
 {
+    bool uwsgi = F.uwsgi;
     memset(&F, 0, sizeof F);
+    F.uwsgi = uwsgi;
     F.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     cr_assert(F.listen_fd >= 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -198,6 +203,7 @@ static void setup(void)
         .router = F.router,
         .statics = F.statics,
         .stack = (mt_stack_t *)&F, /* only compared, never dereferenced */
+        .uwsgi = F.uwsgi,
     };
     F.server = mt_http_server_create(&F.loop, &cfg, err, sizeof err);
     cr_assert_not_null(F.server, "%s", err);
@@ -230,6 +236,14 @@ static void teardown(void)
 }
 
 TestSuite(http_server, .init = setup, .fini = teardown, .timeout = 20);
+
+static void setup_uwsgi(void)
+{
+    F.uwsgi = true;
+    setup();
+}
+
+TestSuite(uwsgi_server, .init = setup_uwsgi, .fini = teardown, .timeout = 20);
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
@@ -951,4 +965,224 @@ Test(http_server, garbage_never_crashes)
     request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     cr_assert_eq(r.status, 200);
     response_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* The uwsgi protocol                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct packet {
+    char data[8192];
+    size_t len;
+} packet_t;
+
+static void packet_var(packet_t *p, const char *key, const char *value)
+{
+    size_t k = strlen(key), v = strlen(value);
+    p->data[p->len++] = (char)(k & 0xff);
+    p->data[p->len++] = (char)(k >> 8);
+    memcpy(p->data + p->len, key, k);
+    p->len += k;
+    p->data[p->len++] = (char)(v & 0xff);
+    p->data[p->len++] = (char)(v >> 8);
+    memcpy(p->data + p->len, value, v);
+    p->len += v;
+}
+
+/* A request packet (header + vars) followed by body; `extra` adds one var "KEY=VALUE" if not NULL. */
+static void packet_request(packet_t *p, const char *method, const char *uri, const char *body, const char *extra)
+{
+    p->len = 4;
+    char length[32];
+    snprintf(length, sizeof length, "%zu", strlen(body));
+    packet_var(p, "REQUEST_METHOD", method);
+    packet_var(p, "REQUEST_URI", uri);
+    packet_var(p, "CONTENT_LENGTH", body[0] ? length : "");
+    packet_var(p, "HTTP_HOST", "x");
+    if (extra != NULL) {
+        char key[64];
+        const char *eq = strchr(extra, '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - extra), extra);
+        packet_var(p, key, eq + 1);
+    }
+    size_t datasize = p->len - 4;
+    p->data[0] = 0;
+    p->data[1] = (char)(datasize & 0xff);
+    p->data[2] = (char)(datasize >> 8);
+    p->data[3] = 0;
+    memcpy(p->data + p->len, body, strlen(body));
+    p->len += strlen(body);
+}
+
+/* Send a packet on a fresh connection; read the one response; the connection then closes. */
+static void uwsgi_request(const packet_t *p, response_t *r, bool head_request)
+{
+    client_t *c = client_connect();
+    client_send(c, p->data, p->len);
+    client_response(c, r, head_request);
+    cr_assert_str_eq(find_header(r, "Connection"), "close");
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(uwsgi_server, a_packet_reaches_the_routes_and_the_connection_closes)
+{
+    packet_t p;
+    response_t r;
+    packet_request(&p, "GET", "/hello", "", NULL);
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+
+    packet_request(&p, "POST", "/echo", "a body", NULL);
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "a body");
+    response_free(&r);
+
+    packet_request(&p, "GET", "/query?a=1&b=x%20y", "", NULL);
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+
+    packet_request(&p, "GET", "/nowhere", "", NULL);
+    uwsgi_request(&p, &r, false);
+    assert_json_error(&r, 404);
+    response_free(&r);
+
+    packet_request(&p, "DELETE", "/hello", "", NULL);
+    uwsgi_request(&p, &r, false);
+    assert_json_error(&r, 405);
+    response_free(&r);
+}
+
+Test(uwsgi_server, static_files_and_head)
+{
+    packet_t p;
+    response_t r;
+    packet_request(&p, "GET", "/static/hello.txt", "", NULL);
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "static hello\n");
+    response_free(&r);
+    packet_request(&p, "HEAD", "/static/hello.txt", "", NULL);
+    uwsgi_request(&p, &r, true);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Content-Length"), "13");
+    response_free(&r);
+}
+
+Test(uwsgi_server, a_packet_sent_one_byte_at_a_time_is_assembled)
+{
+    packet_t p;
+    packet_request(&p, "POST", "/echo", "split across many reads", NULL);
+    client_t *c = client_connect();
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (size_t i = 0; i < p.len; i++) {
+        client_send(c, p.data + i, 1);
+        if (i % 16 == 0)
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "split across many reads");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(uwsgi_server, a_second_packet_on_the_connection_is_not_answered)
+{
+    packet_t p;
+    packet_request(&p, "GET", "/hello", "", NULL);
+    char two[2 * sizeof p.data];
+    memcpy(two, p.data, p.len);
+    memcpy(two + p.len, p.data, p.len);
+    client_t *c = client_connect();
+    client_send(c, two, 2 * p.len);
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(uwsgi_server, a_header_var_is_a_request_header)
+{
+    packet_t p;
+    response_t r;
+    packet_request(&p, "GET", "/header", "", "HTTP_X_TEST=from the web server");
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "from the web server");
+    response_free(&r);
+}
+
+Test(uwsgi_server, a_body_over_the_limit_gets_413)
+{
+    char body[MAX_BODY + 2];
+    memset(body, 'b', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    packet_t p;
+    packet_request(&p, "POST", "/echo", body, NULL);
+    client_t *c = client_connect();
+    client_send(c, p.data, p.len);
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 413);
+    response_free(&r);
+    client_free(c);
+}
+
+/* Bad packets: closed with nothing sent, and the server goes on. */
+Test(uwsgi_server, bad_packets_are_closed_without_an_answer)
+{
+    packet_t p;
+    packet_request(&p, "GET", "/hello", "", NULL);
+    packet_t big = {.len = 4};
+    big.data[1] = (char)((MAX_HEADER + 1) & 0xff);
+    big.data[2] = (char)((MAX_HEADER + 1) >> 8);
+    packet_t modifier = p;
+    modifier.data[0] = 5;
+    packet_t no_method = {.len = 4};
+    packet_var(&no_method, "REQUEST_URI", "/hello");
+    no_method.data[1] = (char)(no_method.len - 4);
+    packet_t *bad[] = {&big, &modifier, &no_method};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        client_t *c = client_connect();
+        client_send(c, bad[i]->data, bad[i]->len);
+        assert_closed(c);
+        client_free(c);
+    }
+    /* Cut short, then the peer closes its side. */
+    for (size_t cut = 1; cut < p.len; cut += 7) {
+        client_t *c = client_connect();
+        client_send(c, p.data, cut);
+        shutdown(c->fd, SHUT_WR);
+        assert_closed(c);
+        client_free(c);
+    }
+    response_t r;
+    uwsgi_request(&p, &r, false);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+}
+
+Test(uwsgi_server, a_packet_that_stops_coming_gets_408)
+{
+    packet_t p;
+    packet_request(&p, "GET", "/hello", "", NULL);
+    client_t *c = client_connect();
+    client_send(c, p.data, p.len / 2);
+    double t0 = now_ms();
+    response_t r;
+    client_response(c, &r, false);
+    assert_json_error(&r, 408);
+    cr_assert(now_ms() - t0 >= TIMEOUT_MS * 0.8);
+    response_free(&r);
+    client_free(c);
 }
