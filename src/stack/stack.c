@@ -248,7 +248,8 @@ static void log_config_notices(const mt_stack_t *stack)
 /*
  * --print-config: the effective configuration and the process table on
  * stdout, then everything start-up would check without binding or
- * forking -- the static maps and the application's own check hook -- with
+ * forking -- the static maps, the socket options (listeners.h) and the
+ * application's own check hook -- with
  * every problem on stderr. Returns the exit status: 0, or 1 if any.
  */
 static int print_config(mt_stack_t *stack, size_t *printed)
@@ -260,6 +261,11 @@ static int print_config(mt_stack_t *stack, size_t *printed)
     open_static_maps(stack);
     if (report_config_errors(stack, printed) > 0)
         status = 1;
+    char listen_err[1024];
+    if (mt_listeners_check(stack->config, listen_err, sizeof listen_err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", listen_err);
+        status = 1;
+    }
     const mt_app_t *app = stack->app;
     if (app && app->check) {
         char err[4096] = "";

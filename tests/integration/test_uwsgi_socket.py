@@ -383,3 +383,14 @@ http {
     finally:
         nginx.terminate()
         nginx.wait(10)
+
+
+def test_print_config_checks_the_socket_options(tmp_path):
+    r = subprocess.run([MULETEER, "--socket", "=2", "--chmod-socket=9", "--print-config"], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "option 'chmod-socket': \"9\" is not an octal mode" in r.stderr, r.stderr
+    r = subprocess.run([MULETEER, "--shared-socket", "127.0.0.1:1", "--socket", "=0", "--print-config"],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr  # checked, not bound: port 1 is not needed here
+    assert "socket = =0" in r.stdout
