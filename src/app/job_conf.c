@@ -1,7 +1,7 @@
 /*
  * job_conf: the job configuration (handlers, default, tags, tool mappings,
- * assign order) from job_conf.yml or job_conf.xml, and the handler
- * assignment decision (see job_conf.h for the rules).
+ * assign order) from job_conf.yml or job_conf.xml. Who handles a job is
+ * decided from it by job_assign.c.
  *
  * Both parsers feed the same small builder (mt__add_handler, mt__add_tag,
  * mt__add_mapping, ...), which records the line of every item; references
@@ -13,15 +13,17 @@
  * to be UTF-8 first (libfyaml 0.7 can loop forever on malformed input),
  * duplicate keys are allowed by the parser and detected here with a clear
  * message, and line numbers come from scalar tokens (0.7 has no public
- * fy_node_get_start_mark). XML goes through expat, which reports its own
- * syntax errors with a line; elements other than <handlers> and <tools>
- * are ignored, as Galaxy's job_conf.xml also holds plugins, destinations...
+ * fy_node_get_start_mark). XML is read by xml_macros.c (expat, with
+ * Galaxy's <macros> expanded) into a tree that this file walks: <handlers>
+ * and the handler side of <tools> here, <plugins>, <destinations>,
+ * <limits>, <resources> and the destination side of <tools> in
+ * job_conf_exec.c (runners:, execution:, limits:, resources: likewise for
+ * YAML). Any other element or top-level key is an error.
  */
 #include "app/job_conf.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <expat.h>
 #include <libfyaml.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -30,6 +32,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "app/job_conf_exec.h"
+#include "app/xml_macros.h"
 #include "common/mem.h"
 #include "common/yaml.h"
 #include "common/message.h"
@@ -59,12 +63,11 @@ struct mt_job_conf {
     size_t nhandlers, handlers_cap;
     mt__mapping_t *mappings;
     size_t nmappings, mappings_cap;
+    mt_job_exec_t *exec;  /* runners, destinations, limits, resources: job_conf_exec.c */
 };
 
-static const mt_assign_method_t mt__default_order[] = { MT_ASSIGN_MULE_MESSAGE, MT_ASSIGN_DB_SELF };
-
 static const char *const mt__method_names[MT_ASSIGN_METHOD_COUNT] = {
-    "mem-self", "db-self", "db-preassign", "mule-message", "db-skip-locked",
+    "mem-self", "db-self", "db-preassign", "mule-message", "db-skip-locked", "db-transaction-isolation",
 };
 
 /* While loading: the object being built and where errors go. */
@@ -77,6 +80,7 @@ typedef struct mt__jc_ctx {
     int handlers_line; /* YAML "handlers:" inside handling */
     int tools_line;    /* YAML "tools:" / XML <tools> */
     int assign_line;
+    bool allow_import;  /* XML <import> may read files: only when the configuration is itself a file */
 } mt__jc_ctx_t;
 
 const char *mt_assign_method_name(mt_assign_method_t method)
@@ -191,8 +195,8 @@ static int mt__add_assign(mt__jc_ctx_t *ctx, const char *name, int line)
         return mt__error(ctx, line, "assign: empty method name");
     if (mt_assign_method_parse(name, &method) < 0)
         return mt__error(ctx, line,
-                         "unknown assign method '%s' (expected mem-self, db-self, db-preassign, mule-message or "
-                         "db-skip-locked)",
+                         "unknown assign method '%s' (expected mem-self, db-self, db-preassign, mule-message, "
+                         "db-skip-locked or db-transaction-isolation)",
                          name);
     for (size_t i = 0; i < conf->nassign; i++) {
         if (conf->assign[i] == method)
@@ -308,165 +312,149 @@ static int mt__validate(mt__jc_ctx_t *ctx)
                                  handler->tags[k]);
         }
     }
-    if (conf->default_target && !mt__find_handler(conf, conf->default_target) &&
-        !mt_job_conf_is_tag(conf, conf->default_target))
-        return mt__error(ctx, conf->default_line, "default '%s' names neither a handler nor a tag%s",
-                         conf->default_target, conf->nhandlers ? "" : " (no handlers are configured)");
-    for (size_t i = 0; i < conf->nmappings; i++) {
-        const mt__mapping_t *m = &conf->mappings[i];
-        if (!mt__find_handler(conf, m->target) && !mt_job_conf_is_tag(conf, m->target) && !strchr(m->target, '.'))
-            return mt__error(ctx, m->line,
-                             "tool '%s' is mapped to '%s', which is neither a handler, a tag nor a server name "
-                             "(such as main.job-handlers.1)",
-                             m->tool_id, m->target);
-    }
+    /*
+     * A default or a mapping may also name what only the stack knows: a
+     * server name (main.job-handlers.2), a tag served by a job-handlers.TAG
+     * farm or by standalone handlers attached to that pool. job_assign.c
+     * checks those names against the stack at start-up.
+     */
     return 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* XML (expat)                                                         */
+/* XML (the tree of xml_macros.c)                                      */
 /* ------------------------------------------------------------------ */
 
-typedef enum { MT__XML_OTHER, MT__XML_HANDLERS, MT__XML_TOOLS } mt__xml_block_t;
+static int mt__xml_fail(mt__jc_ctx_t *ctx, const mt_xml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-typedef struct mt__xml_ctx {
-    mt__jc_ctx_t *jc;
-    XML_Parser parser;
-    int depth;             /* of the element being opened/closed; the root is 1 */
-    mt__xml_block_t block; /* the depth-2 element we are inside */
-    bool failed;           /* jc->err holds our message: expat's ABORTED is not the error */
-} mt__xml_ctx_t;
-
-static int mt__xml_line(mt__xml_ctx_t *x)
+/* "FILE:LINE: what" for node (the <expand>'s line for what a macro made, with the macro named). */
+static int mt__xml_fail(mt__jc_ctx_t *ctx, const mt_xml_node_t *node, const char *fmt, ...)
 {
-    XML_Size line = XML_GetCurrentLineNumber(x->parser);
-    return line > INT32_MAX ? INT32_MAX : (int)line;
+    char what[768], origin[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    mt_message_format_at(ctx->err, ctx->errlen, mt_xml_file(node), mt_xml_line(node), "%s%s", what,
+                         mt_xml_origin(node, origin, sizeof origin));
+    return -1;
 }
 
-static const char *mt__xml_attr(const XML_Char **atts, const char *name)
+/* Every attribute of node is one of allowed (NULL-terminated). */
+static int mt__xml_attrs(mt__jc_ctx_t *ctx, const mt_xml_node_t *node, const char *const *allowed, const char *list)
 {
-    for (size_t i = 0; atts[i]; i += 2) {
-        if (strcmp(atts[i], name) == 0)
-            return atts[i + 1];
+    for (size_t i = 0; i < node->nattrs; i++) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, node->attrs[2 * i]) == 0;
+        if (!ok)
+            return mt__xml_fail(ctx, node, "<%s>: unknown attribute '%s' (expected %s)", node->name,
+                                node->attrs[2 * i], list);
     }
-    return NULL;
+    return 0;
 }
 
-static int mt__xml_handlers(mt__xml_ctx_t *x, const XML_Char **atts, int line)
+static int mt__xml_handlers(mt__jc_ctx_t *jc, const mt_xml_node_t *node)
 {
-    mt__jc_ctx_t *jc = x->jc;
+    static const char *const attrs[] = { "assign_with", "default", "max_grab", "ready_window_size", NULL };
+    int line = mt_xml_line(node);
     if (jc->handling_line)
-        return mt__error(jc, line, "<handlers> given twice (first at line %d)", jc->handling_line);
+        return mt__xml_fail(jc, node, "<handlers> given twice (first at line %d)", jc->handling_line);
     jc->handling_line = line;
-    const char *assign = mt__xml_attr(atts, "assign_with");
-    const char *dflt = mt__xml_attr(atts, "default");
+    if (mt__xml_attrs(jc, node, attrs, "assign_with, default, max_grab or ready_window_size") < 0)
+        return -1;
+    const char *assign = mt_xml_attr(node, "assign_with");
+    const char *dflt = mt_xml_attr(node, "default");
     if (assign && mt__split_commas(jc, assign, line, NULL, mt__add_assign_item) < 0)
         return -1;
     if (dflt && mt__set_default(jc, dflt, line) < 0)
         return -1;
+    for (size_t i = 0; i < node->nchildren; i++) {
+        const mt_xml_node_t *h = node->children[i];
+        static const char *const hattrs[] = { "id", "tags", NULL };
+        static const char *const pattrs[] = { "id", NULL };
+        int hline = mt_xml_line(h);
+        if (strcmp(h->name, "handler") != 0)
+            return mt__xml_fail(jc, h, "<handlers> holds <handler> elements, not <%s>", h->name);
+        if (mt__xml_attrs(jc, h, hattrs, "id or tags") < 0)
+            return -1;
+        const char *id = mt_xml_attr(h, "id");
+        const char *tags = mt_xml_attr(h, "tags");
+        if (!id)
+            return mt__xml_fail(jc, h, "<handler> needs an id attribute");
+        mt__handler_t *handler = mt__add_handler(jc, id, hline);
+        if (!handler)
+            return -1;
+        if (tags && mt__split_commas(jc, tags, hline, handler, mt__add_tag) < 0)
+            return -1;
+        /* <plugin id=...>: Galaxy loads only those runners in this handler; one runner here, so: a notice. */
+        for (size_t k = 0; k < h->nchildren; k++) {
+            const mt_xml_node_t *pl = h->children[k];
+            if (strcmp(pl->name, "plugin") != 0)
+                return mt__xml_fail(jc, pl, "<handler> holds <plugin> elements, not <%s>", pl->name);
+            if (mt__xml_attrs(jc, pl, pattrs, "id") < 0)
+                return -1;
+            mt__job_exec_note(jc->conf->exec, mt_xml_line(pl),
+                              "handler '%s': <plugin id=\"%s\">: Galaxy loads only the listed runners in this "
+                              "handler; here every handler runs the local runner",
+                              id, mt_xml_attr(pl, "id") ? mt_xml_attr(pl, "id") : "");
+        }
+    }
     return 0;
 }
 
-static int mt__xml_handler(mt__xml_ctx_t *x, const XML_Char **atts, int line)
+static int mt__xml_tools(mt__jc_ctx_t *jc, const mt_xml_node_t *node)
 {
-    const char *id = mt__xml_attr(atts, "id");
-    const char *tags = mt__xml_attr(atts, "tags");
-    if (!id)
-        return mt__error(x->jc, line, "<handler> needs an id attribute");
-    mt__handler_t *handler = mt__add_handler(x->jc, id, line);
-    if (!handler)
-        return -1;
-    if (tags && mt__split_commas(x->jc, tags, line, handler, mt__add_tag) < 0)
-        return -1;
+    if (jc->tools_line)
+        return mt__xml_fail(jc, node, "<tools> given twice (first at line %d)", jc->tools_line);
+    jc->tools_line = mt_xml_line(node);
+    if (node->nattrs > 0)
+        return mt__xml_fail(jc, node, "<tools>: unknown attribute '%s' (it takes none)", node->attrs[0]);
+    for (size_t i = 0; i < node->nchildren; i++) {
+        const mt_xml_node_t *t = node->children[i];
+        if (strcmp(t->name, "tool") != 0)
+            return mt__xml_fail(jc, t, "<tools> holds <tool> elements, not <%s>", t->name);
+        const char *id = mt_xml_attr(t, "id");
+        const char *handler = mt_xml_attr(t, "handler");
+        if (handler && !id)
+            return mt__xml_fail(jc, t, "<tool handler=\"%s\"> needs an id attribute", handler);
+        if (mt__job_exec_xml_tool(jc->conf->exec, t, jc->err, jc->errlen) < 0)
+            return -1;
+        if (handler && mt__add_mapping(jc, id, handler, mt_xml_line(t)) < 0)
+            return -1;
+    }
     return 0;
-}
-
-static int mt__xml_tool(mt__xml_ctx_t *x, const XML_Char **atts, int line)
-{
-    const char *id = mt__xml_attr(atts, "id");
-    const char *handler = mt__xml_attr(atts, "handler");
-    if (!handler)
-        return 0; /* a tool mapped to a destination only */
-    if (!id)
-        return mt__error(x->jc, line, "<tool handler=\"%s\"> needs an id attribute", handler);
-    return mt__add_mapping(x->jc, id, handler, line);
-}
-
-static int mt__xml_start(mt__xml_ctx_t *x, const XML_Char *name, const XML_Char **atts)
-{
-    mt__jc_ctx_t *jc = x->jc;
-    int line = mt__xml_line(x);
-    x->depth++;
-    if (x->depth == 1) {
-        if (strcmp(name, "job_conf") != 0)
-            return mt__error(jc, line, "the root element is <%s>, expected <job_conf>", name);
-        return 0;
-    }
-    if (x->depth == 2) {
-        if (strcmp(name, "handlers") == 0) {
-            x->block = MT__XML_HANDLERS;
-            return mt__xml_handlers(x, atts, line);
-        }
-        if (strcmp(name, "tools") == 0) {
-            if (jc->tools_line)
-                return mt__error(jc, line, "<tools> given twice (first at line %d)", jc->tools_line);
-            jc->tools_line = line;
-            x->block = MT__XML_TOOLS;
-            return 0;
-        }
-        x->block = MT__XML_OTHER; /* <plugins>, <destinations>, <limits>, ... */
-        return 0;
-    }
-    if (x->depth > 3 || x->block == MT__XML_OTHER)
-        return 0; /* <plugin> inside <handler>, <param> inside <tool>, ... */
-    if (x->block == MT__XML_HANDLERS) {
-        if (strcmp(name, "handler") != 0)
-            return mt__error(jc, line, "<handlers> holds <handler> elements, not <%s>", name);
-        return mt__xml_handler(x, atts, line);
-    }
-    if (strcmp(name, "tool") != 0)
-        return mt__error(jc, line, "<tools> holds <tool> elements, not <%s>", name);
-    return mt__xml_tool(x, atts, line);
-}
-
-static void mt__xml_start_cb(void *data, const XML_Char *name, const XML_Char **atts)
-{
-    mt__xml_ctx_t *x = data;
-    if (x->failed)
-        return;
-    if (mt__xml_start(x, name, atts) < 0) {
-        x->failed = true;
-        XML_StopParser(x->parser, XML_FALSE);
-    }
-}
-
-static void mt__xml_end_cb(void *data, const XML_Char *name)
-{
-    mt__xml_ctx_t *x = data;
-    (void)name;
-    if (x->depth == 2)
-        x->block = MT__XML_OTHER;
-    x->depth--;
 }
 
 static int mt__parse_xml(mt__jc_ctx_t *jc, const char *text, size_t len)
 {
-    mt__xml_ctx_t x = { .jc = jc };
-    x.parser = XML_ParserCreate(NULL);
-    if (!x.parser)
-        return mt__fail(jc->err, jc->errlen, "%s: cannot create the XML parser", jc->file);
-    XML_SetUserData(x.parser, &x);
-    XML_SetElementHandler(x.parser, mt__xml_start_cb, mt__xml_end_cb);
+    mt_xml_doc_t *doc;
+    if (mt_xml_doc_load(jc->file, text, len, jc->allow_import, &doc, jc->err, jc->errlen) < 0)
+        return -1;
+    const mt_xml_node_t *root = mt_xml_doc_root(doc);
     int rc = 0;
-    /* len is below MT__JOB_CONF_MAX_BYTES, so it fits expat's int. */
-    if (XML_Parse(x.parser, text, (int)len, XML_TRUE) != XML_STATUS_OK && !x.failed) {
-        XML_Size col = XML_GetCurrentColumnNumber(x.parser);
-        rc = mt__error(jc, mt__xml_line(&x), "XML syntax error: %s (column %lu)",
-                       XML_ErrorString(XML_GetErrorCode(x.parser)), (unsigned long)col + 1);
+    if (strcmp(root->name, "job_conf") != 0)
+        rc = mt__xml_fail(jc, root, "the root element is <%s>, expected <job_conf>", root->name);
+    else if (root->nattrs > 0)
+        rc = mt__xml_fail(jc, root, "<job_conf>: unknown attribute '%s' (it takes none)", root->attrs[0]);
+    for (size_t i = 0; rc == 0 && i < root->nchildren; i++) {
+        const mt_xml_node_t *block = root->children[i];
+        const char *name = block->name;
+        if (strcmp(name, "handlers") == 0)
+            rc = mt__xml_handlers(jc, block);
+        else if (strcmp(name, "tools") == 0)
+            rc = mt__xml_tools(jc, block);
+        else if (!strcmp(name, "plugins") || !strcmp(name, "destinations") || !strcmp(name, "limits") ||
+                 !strcmp(name, "resources"))
+            rc = mt__job_exec_xml_block(jc->conf->exec, block, jc->err, jc->errlen);
+        else
+            rc = mt__xml_fail(jc, block,
+                              "unknown element <%s> in <job_conf> (expected plugins, handlers, destinations, tools, "
+                              "limits, resources or macros)",
+                              name);
     }
-    if (x.failed)
-        rc = -1;
-    XML_ParserFree(x.parser);
+    mt_xml_doc_free(doc);
     return rc;
 }
 
@@ -586,7 +574,15 @@ static int mt__yaml_handler(mt__jc_ctx_t *ctx, const char *id, struct fy_node *v
             else
                 rc = mt__yaml_names(ctx, vnode, kline, "tags", handler, mt__add_tag);
             tags_line = kline;
-        } else if (rc == 0 && strcmp(key, "plugins") != 0) { /* Galaxy's per-handler runner list: not ours */
+        } else if (rc == 0 && strcmp(key, "plugins") == 0) { /* Galaxy's per-handler runner list: not ours */
+            mt__job_exec_note(ctx->conf->exec, kline,
+                              "handler '%s': plugins: Galaxy loads only the listed runners in this handler; here "
+                              "every handler runs the local runner",
+                              id);
+        } else if (rc == 0 && strcmp(key, "environment") == 0) {
+            mt__job_exec_note(ctx->conf->exec, kline,
+                              "handler '%s': environment: variables for one handler process are not set here", id);
+        } else if (rc == 0) {
             rc = mt__error(ctx, kline, "handler '%s': unknown key '%s' (expected tags)", id, key);
         }
         free(key);
@@ -717,6 +713,8 @@ static int mt__yaml_tool(mt__jc_ctx_t *ctx, struct fy_node *item, int line)
     }
     if (rc == 0 && handler && !id)
         rc = mt__error(ctx, handler_line, "tools: an entry with a handler needs an id");
+    if (rc == 0)
+        rc = mt__job_exec_yaml_tool(ctx->conf->exec, item, line, ctx->err, ctx->errlen);
     if (rc == 0 && handler)
         rc = mt__add_mapping(ctx, id, handler, handler_line);
     free(id);
@@ -754,9 +752,6 @@ static int mt__yaml_root(mt__jc_ctx_t *ctx, struct fy_node *root)
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(root, &iter))) {
-        struct fy_node *knode = fy_node_pair_key(pair);
-        if (!mt__is_type(knode, FYNT_SCALAR))
-            continue; /* not a name we could own */
         char *key;
         int kline;
         struct fy_node *vnode;
@@ -765,8 +760,17 @@ static int mt__yaml_root(mt__jc_ctx_t *ctx, struct fy_node *root)
         int rc = 0;
         int *seen = strcmp(key, "handling") == 0 ? &ctx->handling_line
                     : strcmp(key, "tools") == 0  ? &ctx->tools_line
-                                                 : NULL; /* runners:, execution:, limits:, ... */
-        if (seen && *seen)
+                                                 : NULL; /* runners:, execution:, limits:, ...: job_conf_exec.c */
+        if (!seen && (rc = mt__pair_value(ctx, pair, kline, key, &vnode)) == 0) {
+            if (!strcmp(key, "runners") || !strcmp(key, "execution") || !strcmp(key, "limits") ||
+                !strcmp(key, "resources") || !strcmp(key, "dynamic"))
+                rc = mt__job_exec_yaml_block(ctx->conf->exec, key, vnode, kline, ctx->err, ctx->errlen);
+            else
+                rc = mt__error(ctx, kline,
+                               "unknown top-level key '%s' (expected runners, handling, execution, tools, limits, "
+                               "resources or dynamic)",
+                               key);
+        } else if (seen && *seen)
             rc = mt__error(ctx, kline, "'%s' given twice (first at line %d)", key, *seen);
         else if (seen && (rc = mt__pair_value(ctx, pair, kline, key, &vnode)) == 0)
             rc = seen == &ctx->handling_line ? mt__yaml_handling(ctx, vnode, kline) : mt__yaml_tools(ctx, vnode, kline);
@@ -833,23 +837,34 @@ static bool mt__looks_like_xml(const char *name, const char *text, size_t len)
     return i < len && text[i] == '<';
 }
 
-int mt_job_conf_load_string(const char *name, const char *text, size_t len, mt_job_conf_t **out, char *err,
-                            size_t errlen)
+/* Load from memory; allow_import: XML <import> may read files (relative to name's directory). */
+static int mt__load(const char *name, const char *text, size_t len, bool allow_import, mt_job_conf_t **out, char *err,
+                    size_t errlen)
 {
     *out = NULL;
     if (len > MT__JOB_CONF_MAX_BYTES)
         return mt__fail(err, errlen, "%s: larger than %u bytes: not a job configuration", name,
                         MT__JOB_CONF_MAX_BYTES);
-    mt__jc_ctx_t ctx = { .conf = mt_calloc(1, sizeof(mt_job_conf_t)), .file = name, .err = err, .errlen = errlen };
+    mt__jc_ctx_t ctx = { .conf = mt_calloc(1, sizeof(mt_job_conf_t)), .file = name, .err = err, .errlen = errlen,
+                         .allow_import = allow_import };
+    ctx.conf->exec = mt__job_exec_new(name);
     int rc = mt__looks_like_xml(name, text, len) ? mt__parse_xml(&ctx, text, len) : mt__parse_yaml(&ctx, text, len);
     if (rc == 0)
         rc = mt__validate(&ctx);
+    if (rc == 0)
+        rc = mt__job_exec_validate(ctx.conf->exec, err, errlen);
     if (rc < 0) {
         mt_job_conf_destroy(ctx.conf);
         return -1;
     }
     *out = ctx.conf;
     return 0;
+}
+
+int mt_job_conf_load_string(const char *name, const char *text, size_t len, mt_job_conf_t **out, char *err,
+                            size_t errlen)
+{
+    return mt__load(name, text, len, false, out, err, errlen);
 }
 
 int mt_job_conf_load(const char *path, mt_job_conf_t **out, char *err, size_t errlen)
@@ -873,7 +888,7 @@ int mt_job_conf_load(const char *path, mt_job_conf_t **out, char *err, size_t er
     if (ferror(fp))
         rc = mt__fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
     else
-        rc = mt_job_conf_load_string(path, text, len, out, err, errlen);
+        rc = mt__load(path, text, len, true, out, err, errlen);
     free(text);
     fclose(fp);
     return rc;
@@ -896,6 +911,7 @@ void mt_job_conf_destroy(mt_job_conf_t *conf)
     }
     free(conf->mappings);
     free(conf->default_target);
+    mt__job_exec_free(conf->exec);
     free(conf);
 }
 
@@ -905,12 +921,49 @@ void mt_job_conf_destroy(mt_job_conf_t *conf)
 
 size_t mt_job_conf_assign_methods(const mt_job_conf_t *conf, const mt_assign_method_t **methods)
 {
-    if (conf && conf->nassign) {
-        *methods = conf->assign;
-        return conf->nassign;
-    }
-    *methods = mt__default_order;
-    return sizeof mt__default_order / sizeof mt__default_order[0];
+    *methods = conf ? conf->assign : NULL;
+    return conf ? conf->nassign : 0;
+}
+
+int mt_job_conf_default_line(const mt_job_conf_t *conf)
+{
+    return conf && conf->default_target ? conf->default_line : 0;
+}
+
+size_t mt_job_conf_handler_tag_count(const mt_job_conf_t *conf, size_t index)
+{
+    assert(conf && index < conf->nhandlers);
+    return conf->handlers[index].ntags;
+}
+
+const char *mt_job_conf_handler_tag(const mt_job_conf_t *conf, size_t index, size_t k)
+{
+    assert(conf && index < conf->nhandlers && k < conf->handlers[index].ntags);
+    return conf->handlers[index].tags[k];
+}
+
+int mt_job_conf_handler_line(const mt_job_conf_t *conf, size_t index)
+{
+    assert(conf && index < conf->nhandlers);
+    return conf->handlers[index].line;
+}
+
+bool mt_job_conf_is_handler(const mt_job_conf_t *conf, const char *name)
+{
+    return conf && mt__find_handler(conf, name) != NULL;
+}
+
+size_t mt_job_conf_mapping_count(const mt_job_conf_t *conf)
+{
+    return conf ? conf->nmappings : 0;
+}
+
+const char *mt_job_conf_mapping(const mt_job_conf_t *conf, size_t index, const char **target, int *line)
+{
+    assert(conf && index < conf->nmappings);
+    *target = conf->mappings[index].target;
+    *line = conf->mappings[index].line;
+    return conf->mappings[index].tool_id;
 }
 
 bool mt_job_conf_assign_configured(const mt_job_conf_t *conf)
@@ -955,140 +1008,7 @@ const char *mt_job_conf_tool_handler(const mt_job_conf_t *conf, const char *tool
     return m ? m->target : NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* Assignment                                                          */
-/* ------------------------------------------------------------------ */
-
-static bool mt__farm_exists(const mt_assign_facts_t *facts, const char *farm)
+const mt_job_exec_t *mt__job_conf_exec(const mt_job_conf_t *conf)
 {
-    return facts->farm_exists && facts->farm_exists(farm, facts->data);
-}
-
-static unsigned mt__random(const mt_assign_facts_t *facts)
-{
-    return facts->random ? facts->random(facts->data) : (unsigned)random();
-}
-
-static bool mt__order_has(const mt_job_conf_t *conf, mt_assign_method_t method)
-{
-    const mt_assign_method_t *methods;
-    size_t count = mt_job_conf_assign_methods(conf, &methods);
-    for (size_t i = 0; i < count; i++) {
-        if (methods[i] == method)
-            return true;
-    }
-    return false;
-}
-
-/* Copy a name into one of mt_assignment_t's buffers; names were length-checked at load. */
-static void mt__copy(char *dst, size_t size, const char *src)
-{
-    size_t len = strlen(src);
-    assert(len < size);
-    if (len >= size)
-        len = size - 1;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
-/* Rules 3, 4 and 5: a configured target (a mapping or the default). */
-static void mt__assign_target(const mt_job_conf_t *conf, const char *target, const mt_assign_facts_t *facts,
-                              mt_assignment_t *out)
-{
-    out->method = MT_ASSIGN_DB_PREASSIGN;
-    if (mt__find_handler(conf, target) || !mt_job_conf_is_tag(conf, target)) {
-        mt__copy(out->handler, sizeof out->handler, target); /* a handler id, or a server name */
-        return;
-    }
-    /* A tag. */
-    char farm[sizeof out->farm];
-    int n = snprintf(farm, sizeof farm, "%s.%s", MT_JOB_HANDLERS_FARM, target);
-    assert(n > 0 && (size_t)n < sizeof farm); /* MT_JOB_CONF_TAG_MAX */
-    (void)n;
-    if (mt__order_has(conf, MT_ASSIGN_MULE_MESSAGE) && mt__farm_exists(facts, farm)) {
-        out->method = MT_ASSIGN_MULE_MESSAGE;
-        mt__copy(out->farm, sizeof out->farm, farm);
-        mt__copy(out->destination, sizeof out->destination, farm);
-        return;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < conf->nhandlers; i++)
-        count += mt__has_tag(&conf->handlers[i], target);
-    assert(count > 0); /* it is a tag */
-    size_t pick = mt__random(facts) % count;
-    for (size_t i = 0; i < conf->nhandlers; i++) {
-        if (mt__has_tag(&conf->handlers[i], target) && pick-- == 0) {
-            mt__copy(out->handler, sizeof out->handler, conf->handlers[i].id);
-            return;
-        }
-    }
-}
-
-int mt_job_conf_assign(const mt_job_conf_t *conf, const char *tool_id, const mt_assign_facts_t *facts,
-                       mt_assignment_t *out, char *err, size_t errlen)
-{
-    static const mt_assign_facts_t no_facts;
-    memset(out, 0, sizeof *out);
-    if (!facts)
-        facts = &no_facts;
-
-    /* Rule 5 (a mapping), then rule 3 (the default). */
-    const char *target = mt_job_conf_tool_handler(conf, tool_id);
-    if (!target)
-        target = mt_job_conf_default(conf);
-    if (target) {
-        mt__assign_target(conf, target, facts, out);
-        return 0;
-    }
-
-    /* Rules 1, 2 and 6: no target, the assign order decides. */
-    const mt_assign_method_t *methods;
-    size_t count = mt_job_conf_assign_methods(conf, &methods);
-    char tried[512] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < count; i++) {
-        const char *why = NULL;
-        const char *self = facts->self_server_name;
-        out->method = methods[i];
-        switch (methods[i]) {
-        case MT_ASSIGN_MULE_MESSAGE:
-            if (mt__farm_exists(facts, MT_JOB_HANDLERS_FARM)) {
-                mt__copy(out->farm, sizeof out->farm, MT_JOB_HANDLERS_FARM);
-                mt__copy(out->destination, sizeof out->destination, MT_JOB_HANDLERS_FARM);
-                return 0;
-            }
-            why = "no '" MT_JOB_HANDLERS_FARM "' farm";
-            break;
-        case MT_ASSIGN_DB_SKIP_LOCKED:
-            /* Listed by the operator (the default order lacks it): handlers elsewhere may claim. */
-            if (facts->standalone_handlers || mt_job_conf_assign_configured(conf)) {
-                mt__copy(out->destination, sizeof out->destination, "db");
-                return 0;
-            }
-            why = "no standalone handlers";
-            break;
-        case MT_ASSIGN_DB_PREASSIGN:
-            if (conf && conf->nhandlers > 0) {
-                mt__copy(out->handler, sizeof out->handler, conf->handlers[mt__random(facts) % conf->nhandlers].id);
-                return 0;
-            }
-            why = "no handlers configured";
-            break;
-        case MT_ASSIGN_MEM_SELF:
-        case MT_ASSIGN_DB_SELF:
-            if (self && self[0] && strlen(self) < sizeof out->handler) {
-                mt__copy(out->handler, sizeof out->handler, self);
-                return 0;
-            }
-            why = self && self[0] ? "server name too long" : "not in a web worker";
-            break;
-        }
-        int n = snprintf(tried + used, sizeof tried - used, "%s%s: %s", used ? "; " : "",
-                         mt_assign_method_name(methods[i]), why);
-        if (n > 0)
-            used = used + (size_t)n < sizeof tried ? used + (size_t)n : sizeof tried - 1;
-    }
-    memset(out, 0, sizeof *out);
-    return mt__fail(err, errlen, "tool '%s': no handler assignment method applies (tried %s)",
-                    tool_id ? tool_id : "(none)", tried);
+    return conf ? conf->exec : NULL;
 }

@@ -1,22 +1,18 @@
 /*
  * job_conf: the job configuration -- which handlers exist, the default
  * handler, handler tags, tool -> handler mappings and the order of the
- * handler assignment methods -- and the pure function that decides, for a
- * new job, who handles it and how the job reaches that handler.
+ * handler assignment methods. Who handles a new job is decided from it by
+ * job_assign.h, which also knows the stack.
  *
  * Two file formats load into the same immutable object: Galaxy's
  * job_conf.yml layout (a "handling:" mapping and a "tools:" list) and
- * Galaxy's job_conf.xml (<handlers> and <tools>; every other element is
- * ignored). docs/job-configuration.md is the operator's view.
+ * Galaxy's job_conf.xml (macros expanded first: xml_macros.h). Where jobs
+ * run (plugins, destinations, limits, resources) is read by
+ * job_conf_exec.c; the accessors are at the end of this header.
+ * docs/job-configuration.md is the operator's view.
  *
  * A NULL mt_job_conf_t * is valid everywhere and means "no job
- * configuration file": no handlers, no mappings, the default assign order.
- *
- * Handler assignment (mt_job_conf_assign) implements the Caveats of the
- * proposal (reference/000_8ba04630f3fdcacb.txt) exactly; the rules are
- * written out above mt_job_conf_assign(). The function does no I/O: the
- * caller describes the stack in mt_assign_facts_t, and writes the job and
- * sends any message itself.
+ * configuration file": no handlers, no mappings, no assign order.
  *
  * Thread-safety: a loaded configuration is never modified, so any number
  * of threads may query it and call mt_job_conf_assign() at once (as long
@@ -42,9 +38,10 @@ typedef enum {
     MT_ASSIGN_DB_PREASSIGN,   /* "db-preassign": the web worker picks a configured handler and writes it */
     MT_ASSIGN_MULE_MESSAGE,   /* "mule-message": handler NULL + the job id sent to a farm */
     MT_ASSIGN_DB_SKIP_LOCKED, /* "db-skip-locked": handler NULL, no message; handlers claim from the database */
+    MT_ASSIGN_DB_TRANSACTION_ISOLATION, /* "db-transaction-isolation": the same, the claim in a transaction */
 } mt_assign_method_t;
 
-#define MT_ASSIGN_METHOD_COUNT 5
+#define MT_ASSIGN_METHOD_COUNT 6
 
 /* "mem-self", "db-self", ...; "unknown" for a value out of range. */
 const char *mt_assign_method_name(mt_assign_method_t method);
@@ -84,90 +81,172 @@ int mt_job_conf_load_string(const char *name, const char *text, size_t len, mt_j
 void mt_job_conf_destroy(mt_job_conf_t *conf);
 
 /*
- * The assign order: *methods points at `count` methods owned by conf (or
- * static), valid while conf lives. Without configuration (NULL conf, or no
- * assign / assign_with) it is mule-message, db-self.
+ * The assign order as the file gives it: *methods points at `count`
+ * methods owned by conf, valid while conf lives. 0 when the file gives
+ * none (or NULL conf): the default then depends on the stack
+ * (mt_job_assign_order in job_assign.h).
  */
 size_t mt_job_conf_assign_methods(const mt_job_conf_t *conf, const mt_assign_method_t **methods);
 /* True if the assign order was given in the file. False for NULL. */
 bool mt_job_conf_assign_configured(const mt_job_conf_t *conf);
 /* The default handler id or tag, or NULL (none, or NULL conf). */
 const char *mt_job_conf_default(const mt_job_conf_t *conf);
+/* The line of the default in the file; 0 without one. */
+int mt_job_conf_default_line(const mt_job_conf_t *conf);
 /* Configured handlers, in file order. 0 for NULL. */
 size_t mt_job_conf_handler_count(const mt_job_conf_t *conf);
 /* The id of handler `index` (< mt_job_conf_handler_count). */
 const char *mt_job_conf_handler_id(const mt_job_conf_t *conf, size_t index);
+/* How many tags handler `index` carries: 0 makes it a default (untagged) handler. */
+size_t mt_job_conf_handler_tag_count(const mt_job_conf_t *conf, size_t index);
+/* The line where handler `index` is defined. */
+int mt_job_conf_handler_line(const mt_job_conf_t *conf, size_t index);
+/* Tag k (< mt_job_conf_handler_tag_count) of handler `index`. */
+const char *mt_job_conf_handler_tag(const mt_job_conf_t *conf, size_t index, size_t k);
+/* True if `name` is the id of a configured handler. False for NULL conf. */
+bool mt_job_conf_is_handler(const mt_job_conf_t *conf, const char *name);
 /* True if the configured handler `handler_id` carries tag `tag`. */
 bool mt_job_conf_handler_has_tag(const mt_job_conf_t *conf, const char *handler_id, const char *tag);
 /* True if `name` is the tag of at least one configured handler. */
 bool mt_job_conf_is_tag(const mt_job_conf_t *conf, const char *name);
 /* The handler id, tag or server name tool `tool_id` is mapped to, or NULL. */
 const char *mt_job_conf_tool_handler(const mt_job_conf_t *conf, const char *tool_id);
+/* Tool -> handler mappings, in file order. 0 for NULL. */
+size_t mt_job_conf_mapping_count(const mt_job_conf_t *conf);
+/* Mapping `index`: returns its tool id, its target in *target and its line in *line. */
+const char *mt_job_conf_mapping(const mt_job_conf_t *conf, size_t index, const char **target, int *line);
 
-/* What the stack looks like to the web worker creating a job. */
-typedef struct mt_assign_facts {
-    const char *self_server_name;                    /* the creating web worker, e.g. "main.web.2"; NULL if not one */
-    bool (*farm_exists)(const char *farm, void *data); /* asks the stack; NULL means "no farms" */
-    void *data;                                      /* passed to farm_exists and random */
-    unsigned (*random)(void *data);                  /* for choosing a tag member; NULL uses random(3) */
-    bool standalone_handlers;                        /* handlers of pools of type standalone exist */
-} mt_assign_facts_t;
-
-/* The decision. Strings are NUL-terminated; "" when not set. */
-typedef struct mt_assignment {
-    mt_assign_method_t method; /* the method that applied */
-    char handler[256];         /* set directly (self, preassign, explicit mapping), or "" */
-    char farm[128];            /* mule-message: the farm to send the job id to, else "" */
-    char destination[128];     /* where an unassigned job waits: the farm name, "db" for skip-locked, else "" */
-} mt_assignment_t;
+/* ------------------------------------------------------------------ */
+/* Where jobs run: runner plugins, destinations, limits, resources     */
+/* ------------------------------------------------------------------ */
 
 /*
- * Decide how a new job of tool `tool_id` (may be NULL: no mapping applies)
- * is assigned. Returns 0 and fills *out, or -1 with a message in err and
- * *out zeroed. Never does I/O beyond the facts' callbacks.
- *
- * The target: the tool's explicit mapping if there is one, else the
- * handlers block's default if there is one, else none.
- *
- * Rules (the proposal's Caveats):
- *
- * 1. No job configuration, or one without a handlers block (no handlers,
- *    no default, no mapping for this tool): the assign order below decides;
- *    with the default order this means the job-handlers farm's mules
- *    handle the job when the farm exists (mule-message to "job-handlers",
- *    destination "job-handlers"), the creating web worker otherwise
- *    (db-self, handler = self_server_name).
- * 2. A handlers block without a default: the same as 1 for tools that are
- *    not mapped; a mapped tool gets the handler named (rule 5).
- * 3. A handlers block with a default: the default (a handler id or a tag)
- *    is the target of every tool that is not mapped, set directly
- *    (method db-preassign, no message); explicit mappings still override.
- * 4. A target that is a tag resolves to one of the handlers carrying it,
- *    chosen as members[random() % count] in file order (method
- *    db-preassign). But when a farm "job-handlers.TAG" exists and
- *    mule-message is in the assign order (it is by default), that farm
- *    serves the tag: mule-message to "job-handlers.TAG", handler "".
- * 5. An explicit mapping sets the handler directly (method db-preassign),
- *    with no message, whatever the assign order and even when the
- *    job-handlers farm exists. The target may be a handler id, a tag
- *    (rule 4) or a server name such as "main.job-handlers.2".
- * 6. With no target, the assign order is tried in order, each method
- *    falling through to the next when it cannot apply:
- *      mule-message    needs the "job-handlers" farm;
- *      db-skip-locked  needs standalone handlers, or to have been listed
- *                      by the operator (handlers on other hosts are
- *                      invisible to this stack); it is not in the default
- *                      order, so when listed it always applies;
- *                      handler "", destination "db";
- *      db-preassign    needs configured handlers: one of them, chosen as
- *                      handlers[random() % count];
- *      db-self,
- *      mem-self        need self_server_name (always set in a web worker):
- *                      handler = self_server_name.
- *    If none applies: -1 and an error naming the tool and each method
- *    tried with the reason it did not apply.
+ * Galaxy's <plugins> / runners:, <destinations> / execution:, the
+ * destination side of <tools> / tools:, <limits> / limits: and
+ * <resources> / resources:, read and checked by job_conf_exec.c. Which
+ * destination a job goes to, and whether it can run here, is decided by
+ * job_route.h. Everything below is owned by the configuration and valid
+ * while it lives; every accessor accepts a NULL conf (nothing configured).
  */
-int mt_job_conf_assign(const mt_job_conf_t *conf, const char *tool_id, const mt_assign_facts_t *facts,
-                       mt_assignment_t *out, char *err, size_t errlen);
+
+/* A <param id="...">value</param> of a plugin, destination or tool (YAML: the extra keys). */
+typedef struct mt_job_param {
+    const char *id;
+    const char *value;       /* the text, trimmed; a YAML list or mapping in flow form; "" when empty */
+    int line;
+    const char *from_config; /* Galaxy's from_config="OPTION": galaxy.yml is not read here, the text is used; or NULL */
+} mt_job_param_t;
+
+/* One <env> of a destination, in file order: Galaxy writes each as a line of the job script. */
+typedef enum {
+    MT_JOB_ENV_SET,  /* <env id="NAME">value</env> / {name, value}: NAME="value"; export NAME */
+    MT_JOB_ENV_FILE, /* <env file="PATH"/> / {file}: . "PATH" (sourced) */
+    MT_JOB_ENV_EXEC, /* <env exec="CMD"/> / {execute}: CMD, run by the shell as written */
+} mt_job_env_kind_t;
+
+typedef struct mt_job_env {
+    mt_job_env_kind_t kind;
+    const char *name;  /* SET: a shell variable name ([A-Za-z_][A-Za-z0-9_]*, never MULETEER_*); else NULL */
+    const char *value; /* SET: the value; FILE: the path; EXEC: the command */
+    bool raw;          /* raw="true": written unquoted (Galaxy quotes it in "..." otherwise) */
+    int line;
+} mt_job_env_t;
+
+/* A <resubmit> of a destination (read and checked; not carried out here). */
+typedef struct mt_job_resubmit {
+    const char *condition;   /* NULL: every failure */
+    const char *destination; /* a destination id or tag (checked), or NULL: the same destination */
+    const char *handler;     /* or NULL */
+    const char *delay;       /* or NULL */
+    int line;
+} mt_job_resubmit_t;
+
+/* A <limit> / limits: entry. */
+typedef struct mt_job_limit {
+    const char *type;   /* Galaxy's name, environment_* spelt destination_*, concurrent_jobs as destination_user_concurrent_jobs */
+    const char *id;     /* the destination id it counts (destination_* limits), or NULL */
+    const char *tag;    /* or the destination tag, or NULL */
+    const char *value;  /* as written */
+    long long number;   /* *_concurrent_jobs: the count; output_size: bytes; walltime, total_walltime: seconds */
+    int window_days;    /* total_walltime: the window (30 when not given); else 0 */
+    bool enforced;      /* true only for walltime: the local runner stops a job that runs longer */
+    int line;
+} mt_job_limit_t;
+
+typedef struct mt_job_runner mt_job_runner_t;           /* a runner plugin */
+typedef struct mt_job_destination mt_job_destination_t; /* a destination (YAML: an environment) */
+
+/* The file the configuration was read from (as given to the loader); NULL for NULL conf. */
+const char *mt_job_conf_file(const mt_job_conf_t *conf);
+
+/* Runner plugins in file order (disabled ones, <param id="enabled">false</param>, excluded). */
+size_t mt_job_conf_runner_count(const mt_job_conf_t *conf);
+const mt_job_runner_t *mt_job_conf_runner_at(const mt_job_conf_t *conf, size_t index);
+/* The plugin `id`, or NULL. "dynamic" always exists (Galaxy loads it implicitly). */
+const mt_job_runner_t *mt_job_conf_find_runner(const mt_job_conf_t *conf, const char *id);
+const char *mt_job_runner_id(const mt_job_runner_t *runner);
+/*
+ * The runner's kind: the module of its load attribute for Galaxy's own
+ * runners ("galaxy.jobs.runners.slurm:SlurmJobRunner" -> "slurm"; local,
+ * drmaa, pbs, cli, condor, pulsar, kubernetes, ...), "dynamic" for the
+ * dynamic runner, else the whole load string (a third-party plugin).
+ */
+const char *mt_job_runner_type(const mt_job_runner_t *runner);
+const char *mt_job_runner_load(const mt_job_runner_t *runner); /* NULL for the implicit dynamic runner */
+int mt_job_runner_workers(const mt_job_runner_t *runner);      /* its workers (or <plugins workers>); 0 when not given */
+int mt_job_runner_line(const mt_job_runner_t *runner);         /* 0 for the implicit dynamic runner */
+size_t mt_job_runner_params(const mt_job_runner_t *runner, const mt_job_param_t **params);
+
+/* Destinations in file order (disabled ones excluded). 0: none configured, jobs run locally as always. */
+size_t mt_job_conf_destination_count(const mt_job_conf_t *conf);
+const mt_job_destination_t *mt_job_conf_destination_at(const mt_job_conf_t *conf, size_t index);
+const mt_job_destination_t *mt_job_conf_find_destination(const mt_job_conf_t *conf, const char *id);
+/* True if some destination carries tag `tag`. */
+bool mt_job_conf_is_destination_tag(const mt_job_conf_t *conf, const char *tag);
+/*
+ * The default destination id or tag: <destinations default=...> /
+ * execution.default, or the only destination when there is one and no
+ * default (as Galaxy does); NULL without destinations. *line (may be NULL)
+ * gets where it was given (0 when implied).
+ */
+const char *mt_job_conf_default_destination(const mt_job_conf_t *conf, int *line);
+/* The destination id or tag tool `tool_id` is mapped to (<tool destination> / environment:), or NULL. */
+const char *mt_job_conf_tool_destination(const mt_job_conf_t *conf, const char *tool_id, int *line);
+
+const char *mt_job_destination_id(const mt_job_destination_t *dest);
+const char *mt_job_destination_runner(const mt_job_destination_t *dest); /* the runner plugin id it names */
+int mt_job_destination_line(const mt_job_destination_t *dest);
+bool mt_job_destination_has_tag(const mt_job_destination_t *dest, const char *tag);
+/* The value of param `id`, or NULL. */
+const char *mt_job_destination_param(const mt_job_destination_t *dest, const char *id);
+size_t mt_job_destination_params(const mt_job_destination_t *dest, const mt_job_param_t **params);
+size_t mt_job_destination_env(const mt_job_destination_t *dest, const mt_job_env_t **env);
+size_t mt_job_destination_resubmits(const mt_job_destination_t *dest, const mt_job_resubmit_t **resubmits);
+/* YAML shell: the interpreter of the destination's <env> lines; NULL: /bin/bash, Galaxy's default. */
+const char *mt_job_destination_shell(const mt_job_destination_t *dest);
+/* local_slots (a positive integer, checked at load), or 0 when not given. */
+unsigned mt_job_destination_slots(const mt_job_destination_t *dest);
+
+/* Limits in file order. */
+size_t mt_job_conf_limits(const mt_job_conf_t *conf, const mt_job_limit_t **limits);
+/* The walltime limit in seconds (<limit type="walltime">H:M:S</limit>), 0 for none. */
+double mt_job_conf_walltime_limit(const mt_job_conf_t *conf);
+
+/* Resource groups: how many, and the default group (or NULL). Read and checked; Galaxy's tool form only. */
+size_t mt_job_conf_resource_group_count(const mt_job_conf_t *conf);
+const char *mt_job_conf_default_resource_group(const mt_job_conf_t *conf);
+
+/*
+ * What the file asks for that is accepted but not carried out here, one
+ * "FILE:LINE: what, and what happens instead" per item, for the log at
+ * start: unenforced limits (one line naming them all), resubmit rules,
+ * resource groups, job metrics, from_config params, per-handler plugin
+ * lists, param-conditioned tool entries, tool classes, a local plugin's
+ * workers and params, local destination params other than local_slots
+ * and enabled. Destinations that cannot run at all are not in it (see
+ * mt_job_conf_warn_unrunnable in job_route.h).
+ */
+size_t mt_job_conf_notice_count(const mt_job_conf_t *conf);
+const char *mt_job_conf_notice(const mt_job_conf_t *conf, size_t index);
 
 #endif

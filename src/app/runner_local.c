@@ -630,6 +630,120 @@ static void on_spawned(uv_async_t *async)
         run_terminate(run, MT_RUN_STOP_CANCEL); /* cancelled while it was being spawned */
 }
 
+/*
+ * What the job's destination adds (spec->route, job_route.h): the walltime
+ * limit (the smaller of it and the tool's), GALAXY_SLOTS for local_slots as
+ * Galaxy's local runner sets it, and the destination's <env> lines. Galaxy
+ * writes those as lines of the job's shell script (NAME="value"; export
+ * NAME -- so $VAR in a value is expanded --, . "FILE", or a command such as
+ * "module load x"); here the same lines run in a shell
+ * (`SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`) that then execs the
+ * command: the command's own arguments never pass through the shell.
+ */
+typedef struct route_parts {
+    char **argv;        /* the wrapped argv, or NULL */
+    char *script;
+    const char **env;   /* spec->env plus the slots entries, or NULL */
+    char slots[2][48];
+} route_parts_t;
+
+static void route_parts_free(route_parts_t *rp)
+{
+    free(rp->argv);
+    free(rp->script);
+    free(rp->env);
+}
+
+static void script_append(char **script, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    *script = mt_realloc(*script, *len + n + 1);
+    memcpy(*script + *len, text, n + 1);
+    *len += n;
+}
+
+/* Galaxy's quoting of an env value: in double quotes, with " escaped (and nothing else: $VAR expands). */
+static void script_append_quoted(char **script, size_t *len, const char *value)
+{
+    script_append(script, len, "\"");
+    for (const char *p = value; *p; p++) {
+        char one[3] = {*p, 0, 0};
+        if (*p == '"') {
+            one[0] = '\\';
+            one[1] = '"';
+        }
+        script_append(script, len, one);
+    }
+    script_append(script, len, "\"");
+}
+
+static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_parts_t *rp, char *err, size_t errlen)
+{
+    memset(rp, 0, sizeof *rp);
+    *eff = *spec;
+    const mt_job_route_t *route = spec->route;
+    if (!route)
+        return 0;
+    if (route->walltime_s > 0 && (eff->walltime_s == 0 || route->walltime_s < eff->walltime_s))
+        eff->walltime_s = route->walltime_s;
+    if (route->slots > 0) {
+        rp->env = mt_calloc(spec->env_count + 2, sizeof *rp->env);
+        for (size_t i = 0; i < spec->env_count; i++)
+            rp->env[i] = spec->env[i];
+        snprintf(rp->slots[0], sizeof rp->slots[0], "GALAXY_SLOTS=%u", route->slots);
+        snprintf(rp->slots[1], sizeof rp->slots[1], "GALAXY_SLOTS_CONFIGURED=1");
+        rp->env[spec->env_count] = rp->slots[0];
+        rp->env[spec->env_count + 1] = rp->slots[1];
+        eff->env = rp->env;
+        eff->env_count = spec->env_count + 2;
+    }
+    const mt_job_env_t *lines;
+    size_t nlines = route->dest ? mt_job_destination_env(route->dest, &lines) : 0;
+    if (nlines == 0)
+        return 0;
+    const char *shell = mt_job_destination_shell(route->dest);
+    if (!shell)
+        shell = MT_RUN_DEFAULT_SHELL;
+    if (access(shell, X_OK) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
+                        spec->argv[0], route->destination, shell, strerror(errno));
+    size_t len = 0;
+    for (size_t i = 0; i < nlines; i++) {
+        const mt_job_env_t *e = &lines[i];
+        switch (e->kind) {
+        case MT_JOB_ENV_SET:
+            script_append(&rp->script, &len, e->name);
+            script_append(&rp->script, &len, "=");
+            if (e->raw)
+                script_append(&rp->script, &len, e->value);
+            else
+                script_append_quoted(&rp->script, &len, e->value);
+            script_append(&rp->script, &len, "; export ");
+            script_append(&rp->script, &len, e->name);
+            break;
+        case MT_JOB_ENV_FILE:
+            script_append(&rp->script, &len, ". ");
+            script_append_quoted(&rp->script, &len, e->value);
+            break;
+        case MT_JOB_ENV_EXEC:
+            script_append(&rp->script, &len, e->value);
+            break;
+        }
+        script_append(&rp->script, &len, "\n");
+    }
+    script_append(&rp->script, &len, "exec \"$@\"\n");
+    size_t argc = count_strings(spec->argv);
+    rp->argv = mt_calloc(argc + 5, sizeof *rp->argv);
+    rp->argv[0] = (char *)shell;
+    rp->argv[1] = (char *)"-c";
+    rp->argv[2] = rp->script;
+    rp->argv[3] = (char *)"muleteer-job"; /* $0 */
+    for (size_t i = 0; i < argc; i++)
+        rp->argv[4 + i] = spec->argv[i];
+    eff->argv = rp->argv;
+    return 0;
+}
+
 int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
                  char *err, size_t errlen)
 {
@@ -640,6 +754,13 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     /* What exec would refuse, said now and plainly; anything stranger comes back through done_cb. */
     if (!spec->run_as && access(spec->argv[0], X_OK) < 0)
         return mt__fail(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
+    route_parts_t parts;
+    mt_run_spec_t effective;
+    if ((rc = apply_route(spec, &effective, &parts, err, errlen)) < 0) {
+        route_parts_free(&parts);
+        return rc;
+    }
+    spec = &effective; /* from here on, the command as the destination runs it */
 
     int dirfd = -1, in_fd = -1, out_fd = -1, err_fd = -1;
     char **envp = NULL, *job_dir_env = NULL;
@@ -682,7 +803,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->err_fd = err_fd;
     in_fd = out_fd = err_fd = -1; /* the run's now */
     run->argv = pack_strings(spec->argv, count_strings(spec->argv));
-    run->prog = run->argv[0];
+    run->prog = run->argv[parts.argv ? 4 : 0]; /* the command, not the shell running the env lines */
     run->envp = pack_strings(envp, count_strings(envp));
     run->working_dir = mt_strdup(spec->working_dir);
     free(envp);
@@ -713,6 +834,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
             spawn_answer(run, spawn_plain(run));
         }
     }
+    route_parts_free(&parts);
     *out = run;
     return 0;
 
@@ -730,6 +852,7 @@ error:
         close(in_fd);
     if (dirfd >= 0)
         close(dirfd);
+    route_parts_free(&parts);
     return rc;
 }
 

@@ -30,6 +30,19 @@
  * environment and killed -- unless it also cleared its environment. Descriptors the handler opened without O_CLOEXEC are
  * inherited by the command (libuv does not close them).
  *
+ * Destinations: spec->route, when given, adds what the job's destination
+ * says (job_route.h): the walltime limit of the job configuration (the
+ * smaller of it and spec->walltime_s applies), GALAXY_SLOTS=N and
+ * GALAXY_SLOTS_CONFIGURED=1 for local_slots (as Galaxy's local runner),
+ * and the destination's <env> lines. Galaxy writes those into the job's
+ * shell script, so a value may use $VAR and a line may source a file or
+ * run "module load x"; here they run the same way, in the destination's
+ * shell (MT_RUN_DEFAULT_SHELL unless it names one): the command is then
+ * `SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`, whose exec keeps the
+ * pid, the process group and the environment, and never lets the
+ * command's own arguments through the shell. Without env lines there is
+ * no shell at all.
+ *
  * Threading: a run belongs to the thread running its loop. The wait for
  * exec (posix_spawn() returns only then) happens on a thread of the runner's
  * own, so a loop never blocks on it: see mt_run_start().
@@ -42,11 +55,14 @@
 
 #include <uv.h>
 
+#include "app/job_route.h"
 #include "common/creds.h"
 
 /* The environment a command gets when the caller does not override these keys. */
 #define MT_RUN_DEFAULT_PATH   "PATH=/usr/local/bin:/usr/bin:/bin"
 #define MT_RUN_DEFAULT_LC_ALL "LC_ALL=C.UTF-8"
+/* The shell that runs a destination's env lines when it names none (Galaxy's default_job_shell). */
+#define MT_RUN_DEFAULT_SHELL "/bin/bash"
 
 /* One running command. Opaque; freed by the runner itself (see mt_run_done_cb). */
 typedef struct mt_run mt_run_t;
@@ -66,6 +82,7 @@ typedef struct mt_run_spec {
     unsigned kill_grace_ms;     /* after SIGTERM to the process group, SIGKILL after this long */
     const mt_creds_t *run_as;   /* NULL: as the caller; else switch to this user and group first (caller is root) */
     mt_run_started_cb started_cb; /* optional: told the pid once the command runs (given the data of done_cb) */
+    const mt_job_route_t *route;  /* the job's destination (job_route.h), or NULL: see "Destinations" above */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {

@@ -1,7 +1,10 @@
 /*
  * Unit tests for the job configuration (src/app/job_conf.c): the YAML and
- * XML forms, every load error with its file:line. Handler assignment has
- * its own tests (test_job_assign.c).
+ * XML forms, every load error with its file:line; Galaxy's XML macros and
+ * tokens; runner plugins, destinations (params, env, resubmit), tool
+ * destinations, limits and resource groups in both forms; Galaxy's whole
+ * advanced sample. Handler assignment has its own tests
+ * (test_job_assign.c), routing too (test_job_route.c).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/job_conf.h"
+#include "app/job_route.h"
 
 #define MAX_TMP 16
 static char *tmp_paths[MAX_TMP];
@@ -169,6 +173,8 @@ Test(job_conf, galaxy_spellings)
                                           "  local: {load: galaxy.jobs.runners.local:LocalJobRunner}\n"
                                           "execution:\n"
                                           "  default: local\n"
+                                          "  environments:\n"
+                                          "    local: {runner: local}\n"
                                           "handling:\n"
                                           "  assign: uwsgi-mule-message, db-preassign\n"
                                           "  max_grab: 8\n"
@@ -371,3 +377,562 @@ Test(job_conf, error_cannot_open)
 /* ------------------------------------------------------------------ */
 /* Assignment: the proposal's Caveats                                  */
 /* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* XML macros and tokens (Galaxy's xml_macros.py)                       */
+/* ------------------------------------------------------------------ */
+
+/* The param `id` of destination `dest` (which must exist). */
+static const char *dest_param(const mt_job_conf_t *conf, const char *dest, const char *id)
+{
+    const mt_job_destination_t *d = mt_job_conf_find_destination(conf, dest);
+    cr_assert_not_null(d, "no destination '%s'", dest);
+    return mt_job_destination_param(d, id);
+}
+
+Test(job_conf, macros_expand_with_parameters_defaults_and_tokens)
+{
+    mt_job_conf_t *conf = load_ok(".xml",
+        "<job_conf>\n"
+        "  <plugins><plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/></plugins>\n"
+        "  <destinations default=\"@DEFAULT@\">\n"
+        "    <expand macro=\"dest\" id=\"small\" slots=\"1\"/>\n"
+        "    <expand macro=\"dest\" id=\"big\" slots=\"8\" queue=\"long\"/>\n"
+        "  </destinations>\n"
+        "  <macros>\n"
+        "    <token name=\"@DEFAULT@\">small</token>\n"
+        "    <token name=\"@ROOT@\">/srv/@SITE@</token>\n"
+        "    <token name=\"@SITE@\">galaxy</token>\n"
+        "    <xml name=\"dest\" tokens=\"id,slots\" token_queue=\"short\">\n"
+        "      <destination id=\"@ID@\" runner=\"local\">\n"
+        "        <param id=\"local_slots\">@SLOTS@</param>\n"
+        "        <param id=\"queue\">@QUEUE@</param>\n"
+        "        <env id=\"ROOT\">@ROOT@</env>\n"
+        "      </destination>\n"
+        "    </xml>\n"
+        "  </macros>\n"
+        "</job_conf>\n");
+    cr_assert_eq(mt_job_conf_destination_count(conf), 2);
+    cr_assert_str_eq(mt_job_conf_default_destination(conf, NULL), "small");
+    cr_assert_str_eq(dest_param(conf, "small", "local_slots"), "1");
+    cr_assert_str_eq(dest_param(conf, "small", "queue"), "short");
+    cr_assert_str_eq(dest_param(conf, "big", "queue"), "long");
+    const mt_job_destination_t *big = mt_job_conf_find_destination(conf, "big");
+    cr_assert_eq(mt_job_destination_slots(big), 8);
+    cr_assert_eq(mt_job_destination_line(big), 5, "a macro's element is where its <expand> is");
+    const mt_job_env_t *env;
+    cr_assert_eq(mt_job_destination_env(big, &env), 1);
+    cr_assert_str_eq(env[0].value, "/srv/galaxy", "tokens may use tokens");
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, macros_yield_nest_and_macro_type_xml)
+{
+    mt_job_conf_t *conf = load_ok(".xml",
+        "<job_conf>\n"
+        "  <macros>\n"
+        "    <macro type=\"xml\" name=\"outer\" tokens=\"id\">\n"
+        "      <destination id=\"@ID@\" runner=\"local\"><yield/><expand macro=\"inner\"/>"
+        "<yield name=\"extra\"/></destination>\n"
+        "    </macro>\n"
+        "    <xml name=\"inner\"><param id=\"from_inner\">yes</param></xml>\n"
+        "    <template name=\"t\">kept for tools</template>\n"
+        "  </macros>\n"
+        "  <plugins><plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/></plugins>\n"
+        "  <destinations>\n"
+        "    <expand macro=\"outer\" id=\"d\">\n"
+        "      <param id=\"from_yield\">1</param>\n"
+        "      <token name=\"extra\"><env id=\"X\">y</env></token>\n"
+        "    </expand>\n"
+        "  </destinations>\n"
+        "</job_conf>\n");
+    cr_assert_str_eq(dest_param(conf, "d", "from_yield"), "1");
+    cr_assert_str_eq(dest_param(conf, "d", "from_inner"), "yes");
+    const mt_job_env_t *env;
+    cr_assert_eq(mt_job_destination_env(mt_job_conf_find_destination(conf, "d"), &env), 1);
+    cr_assert_str_eq(env[0].name, "X");
+    cr_assert_str_eq(mt_job_conf_default_destination(conf, NULL), "d", "the only destination is the default");
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, macros_import_a_file_beside_the_configuration)
+{
+    const char *macros = tmp_file(".xml", "<macros>\n  <token name=\"@R@\">local</token>\n"
+                                          "  <xml name=\"d\" tokens=\"id\"><destination id=\"@ID@\" runner=\"@R@\"/></xml>\n"
+                                          "</macros>\n");
+    const char *base = strrchr(macros, '/') + 1;
+    char text[512];
+    snprintf(text, sizeof text,
+             "<job_conf>\n<macros><import>%s</import></macros>\n"
+             "<plugins><plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/></plugins>\n"
+             "<destinations><expand macro=\"d\" id=\"here\"/></destinations>\n</job_conf>\n",
+             base);
+    mt_job_conf_t *conf = load_ok(".xml", text);
+    cr_assert_str_eq(mt_job_destination_runner(mt_job_conf_find_destination(conf, "here")), "local");
+    mt_job_conf_destroy(conf);
+
+    /* From memory (the fuzzer's way in), no file is read. */
+    mt_job_conf_t *none = (mt_job_conf_t *)1;
+    cr_assert_eq(mt_job_conf_load_string("m.xml", text, strlen(text), &none, err, sizeof err), -1);
+    cr_assert(strstr(err, "m.xml:2: <import>: files can only be imported"), "%s", err);
+    load_fails(".xml", "<job_conf>\n<macros>\n<import>no-such-macros.xml</import></macros></job_conf>", 3,
+               "<import> of 'no-such-macros.xml': cannot open");
+}
+
+Test(job_conf, error_macros_name_file_and_line)
+{
+    load_fails(".xml", "<job_conf>\n<destinations>\n<expand macro=\"nope\"/>\n</destinations>\n"
+                       "<macros><xml name=\"a\"/></macros></job_conf>", 3,
+               "<expand macro=\"nope\">: no macro of that name (defined: a)");
+    load_fails(".xml", "<job_conf>\n<macros>\n<xml name=\"a\"><expand macro=\"b\"/></xml>\n"
+                       "<xml name=\"b\"><expand macro=\"a\"/></xml>\n</macros>\n<destinations>\n"
+                       "<expand macro=\"a\"/>\n</destinations></job_conf>", 7,
+               "macro 'a' expands itself (a -> b -> a) (from macro 'b', ");
+    load_fails(".xml", "<job_conf>\n<macros><xml name=\"m\" tokens=\"id\"/></macros>\n"
+                       "<destinations><expand macro=\"m\"/></destinations></job_conf>", 3,
+               "the required parameter 'id' is missing");
+    load_fails(".xml", "<job_conf>\n<macros><xml name=\"m\" tokens=\"id\"/></macros>\n"
+                       "<destinations>\n<expand macro=\"m\" id=\"x\" walltme=\"1\"/></destinations></job_conf>", 4,
+               "the macro has no parameter 'walltme' (its parameters: id)");
+    load_fails(".xml", "<job_conf>\n<destinations default=\"@NOPE@\">\n</destinations>\n"
+                       "<macros><token name=\"@X@\">x</token></macros></job_conf>", 2,
+               "unknown token '@NOPE@' (the <macros> define @X@)");
+    load_fails(".xml", "<job_conf>\n<macros>\n<token name=\"@A@\">x@A@</token>\n</macros></job_conf>", 2,
+               "token '@A@' contains itself");
+    load_fails(".xml", "<job_conf>\n<macros/>\n<macros/>\n</job_conf>", 3, "<macros> given twice (first at line 2)");
+    load_fails(".xml", "<job_conf>\n<macros>\n<xml name=\"a\"/>\n<xml name=\"a\"/>\n</macros></job_conf>", 4,
+               "macro 'a' defined twice");
+    load_fails(".xml", "<job_conf>\n<macros>\n<junk/>\n</macros></job_conf>", 3, "<macros> holds <xml>, <token>");
+    load_fails(".xml", "<job_conf>\n<destinations><expand/></destinations></job_conf>", 2,
+               "<expand> needs a macro attribute");
+    /* An error in what a macro made: the <expand>'s line, and where the macro says it. */
+    load_fails(".xml", "<job_conf>\n<macros>\n<xml name=\"d\"><destination id=\"x\"/></xml>\n</macros>\n"
+                       "<destinations>\n<expand macro=\"d\"/>\n</destinations></job_conf>", 6,
+               "<destination id=\"x\"> needs a runner attribute (a plugin id) (from macro 'd',");
+}
+
+/* ------------------------------------------------------------------ */
+/* Plugins, destinations, tools, limits, resources                     */
+/* ------------------------------------------------------------------ */
+
+static const char exec_xml[] =
+    "<job_conf>\n"                                                                                         /* 1 */
+    "  <plugins workers=\"3\">\n"                                                                          /* 2 */
+    "    <plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/>\n"        /* 3 */
+    "    <plugin id=\"slurm\" type=\"runner\" load=\"galaxy.jobs.runners.slurm:SlurmJobRunner\" workers=\"2\">\n" /* 4 */
+    "      <param id=\"drmaa_library_path\">/usr/lib/libdrmaa.so</param>\n"                               /* 5 */
+    "    </plugin>\n"                                                                                      /* 6 */
+    "  </plugins>\n"                                                                                       /* 7 */
+    "  <destinations default=\"local\">\n"                                                                 /* 8 */
+    "    <destination id=\"local\" runner=\"local\" tags=\"here, small\"/>\n"                              /* 9 */
+    "    <destination id=\"multi\" runner=\"local\" tags=\"here\">\n"                                      /* 10 */
+    "      <param id=\"local_slots\">4</param>\n"                                                          /* 11 */
+    "      <env id=\"_JAVA_OPTIONS\">-Xmx6G</env>\n"                                                       /* 12 */
+    "      <env id=\"RAW\" raw=\"true\">'5'</env>\n"                                                       /* 13 */
+    "      <env file=\"/etc/profile.d/site.sh\"/>\n"                                                       /* 14 */
+    "      <env exec=\"module load java\"/>\n"                                                             /* 15 */
+    "      <resubmit condition=\"walltime_reached\" destination=\"cluster\" handler=\"h\" delay=\"5\"/>\n" /* 16 */
+    "      <job_metrics/>\n"                                                                               /* 17 */
+    "    </destination>\n"                                                                                 /* 18 */
+    "    <destination id=\"cluster\" runner=\"slurm\">\n"                                                  /* 19 */
+    "      <param id=\"nativeSpecification\">--time=00:05:00</param>\n"                                    /* 20 */
+    "    </destination>\n"                                                                                 /* 21 */
+    "  </destinations>\n"                                                                                  /* 22 */
+    "  <tools>\n"                                                                                          /* 23 */
+    "    <tool id=\"bwa\" destination=\"cluster\" resources=\"all\"/>\n"                                   /* 24 */
+    "    <tool id=\"wc\" destination=\"here\"/>\n"                                                         /* 25 */
+    "    <tool id=\"cat\" destination=\"multi\"/>\n"                                                       /* 26 */
+    "    <tool id=\"cat\" destination=\"cluster\"><param id=\"source\">trackster</param></tool>\n"        /* 27 */
+    "  </tools>\n"                                                                                         /* 28 */
+    "  <limits>\n"                                                                                         /* 29 */
+    "    <limit type=\"registered_user_concurrent_jobs\">2</limit>\n"                                      /* 30 */
+    "    <limit type=\"destination_total_concurrent_jobs\" id=\"local\">16</limit>\n"                      /* 31 */
+    "    <limit type=\"walltime\">01:02:03</limit>\n"                                                      /* 32 */
+    "    <limit type=\"total_walltime\" window=\"7\">24:00:00</limit>\n"                                   /* 33 */
+    "    <limit type=\"output_size\">10GB</limit>\n"                                                       /* 34 */
+    "  </limits>\n"                                                                                        /* 35 */
+    "  <resources default=\"none\">\n"                                                                     /* 36 */
+    "    <group id=\"none\"></group>\n"                                                                    /* 37 */
+    "    <group id=\"all\">processors,memory</group>\n"                                                    /* 38 */
+    "  </resources>\n"                                                                                     /* 39 */
+    "</job_conf>\n";
+
+static const char exec_yaml[] =
+    "runners:\n"                                                    /* 1 */
+    "  local:\n"                                                    /* 2 */
+    "    load: galaxy.jobs.runners.local:LocalJobRunner\n"          /* 3 */
+    "  slurm:\n"                                                    /* 4 */
+    "    load: galaxy.jobs.runners.slurm:SlurmJobRunner\n"          /* 5 */
+    "    workers: 2\n"                                              /* 6 */
+    "    drmaa_library_path: /usr/lib/libdrmaa.so\n"                /* 7 */
+    "execution:\n"                                                  /* 8 */
+    "  default: local\n"                                            /* 9 */
+    "  environments:\n"                                             /* 10 */
+    "    local:\n"                                                  /* 11 */
+    "      runner: local\n"                                         /* 12 */
+    "      tags: [here, small]\n"                                   /* 13 */
+    "    multi:\n"                                                  /* 14 */
+    "      runner: local\n"                                         /* 15 */
+    "      tags: here\n"                                            /* 16 */
+    "      local_slots: 4\n"                                        /* 17 */
+    "      env:\n"                                                  /* 18 */
+    "        - name: _JAVA_OPTIONS\n"                               /* 19 */
+    "          value: -Xmx6G\n"                                     /* 20 */
+    "        - name: RAW\n"                                         /* 21 */
+    "          raw: true\n"                                         /* 22 */
+    "          value: \"'5'\"\n"                                    /* 23 */
+    "        - file: /etc/profile.d/site.sh\n"                      /* 24 */
+    "        - execute: module load java\n"                         /* 25 */
+    "      resubmit:\n"                                             /* 26 */
+    "        - condition: walltime_reached\n"                       /* 27 */
+    "          environment: cluster\n"                              /* 28 */
+    "          handler: h\n"                                        /* 29 */
+    "          delay: 5\n"                                          /* 30 */
+    "      metrics: []\n"                                           /* 31 */
+    "    cluster:\n"                                                /* 32 */
+    "      runner: slurm\n"                                         /* 33 */
+    "      nativeSpecification: --time=00:05:00\n"                  /* 34 */
+    "tools:\n"                                                      /* 35 */
+    "  - id: bwa\n"                                                 /* 36 */
+    "    environment: cluster\n"                                    /* 37 */
+    "    resources: all\n"                                          /* 38 */
+    "  - id: wc\n"                                                  /* 39 */
+    "    environment: here\n"                                       /* 40 */
+    "  - id: cat\n"                                                 /* 41 */
+    "    environment: multi\n"                                      /* 42 */
+    "  - id: cat\n"                                                 /* 43 */
+    "    environment: cluster\n"                                    /* 44 */
+    "    source: trackster\n"                                       /* 45 */
+    "limits:\n"                                                     /* 46 */
+    "  - type: registered_user_concurrent_jobs\n"                   /* 47 */
+    "    value: 2\n"                                                /* 48 */
+    "  - type: environment_total_concurrent_jobs\n"                 /* 49 */
+    "    id: local\n"                                               /* 50 */
+    "    value: 16\n"                                               /* 51 */
+    "  - type: walltime\n"                                          /* 52 */
+    "    value: '01:02:03'\n"                                       /* 53 */
+    "  - type: total_walltime\n"                                    /* 54 */
+    "    window: 7\n"                                               /* 55 */
+    "    value: '24:00:00'\n"                                       /* 56 */
+    "  - type: output_size\n"                                       /* 57 */
+    "    value: 10GB\n"                                             /* 58 */
+    "resources:\n"                                                  /* 59 */
+    "  default: none\n"                                             /* 60 */
+    "  groups:\n"                                                   /* 61 */
+    "    none: []\n"                                                /* 62 */
+    "    all: [processors, memory]\n";                              /* 63 */
+
+/* The same model from both forms (lines differ). */
+static void assert_exec(const mt_job_conf_t *conf)
+{
+    /* plugins / runners */
+    cr_assert_eq(mt_job_conf_runner_count(conf), 2);
+    const mt_job_runner_t *slurm = mt_job_conf_find_runner(conf, "slurm");
+    cr_assert_str_eq(mt_job_runner_type(slurm), "slurm");
+    cr_assert_str_eq(mt_job_runner_load(slurm), "galaxy.jobs.runners.slurm:SlurmJobRunner");
+    cr_assert_eq(mt_job_runner_workers(slurm), 2);
+    const mt_job_param_t *params;
+    cr_assert_eq(mt_job_runner_params(slurm, &params), 1);
+    cr_assert_str_eq(params[0].id, "drmaa_library_path");
+    cr_assert_str_eq(params[0].value, "/usr/lib/libdrmaa.so");
+    cr_assert_str_eq(mt_job_runner_type(mt_job_conf_find_runner(conf, "local")), "local");
+    cr_assert_str_eq(mt_job_runner_type(mt_job_conf_find_runner(conf, "dynamic")), "dynamic", "always there");
+    cr_assert_null(mt_job_conf_find_runner(conf, "pbs"));
+
+    /* destinations */
+    cr_assert_eq(mt_job_conf_destination_count(conf), 3);
+    cr_assert_str_eq(mt_job_conf_default_destination(conf, NULL), "local");
+    const mt_job_destination_t *multi = mt_job_conf_find_destination(conf, "multi");
+    cr_assert_str_eq(mt_job_destination_runner(multi), "local");
+    cr_assert(mt_job_destination_has_tag(multi, "here"));
+    cr_assert_not(mt_job_destination_has_tag(multi, "small"));
+    cr_assert(mt_job_conf_is_destination_tag(conf, "small"));
+    cr_assert_eq(mt_job_destination_slots(multi), 4);
+    const mt_job_env_t *env;
+    cr_assert_eq(mt_job_destination_env(multi, &env), 4);
+    cr_assert_eq(env[0].kind, MT_JOB_ENV_SET);
+    cr_assert_str_eq(env[0].name, "_JAVA_OPTIONS");
+    cr_assert_str_eq(env[0].value, "-Xmx6G");
+    cr_assert_not(env[0].raw);
+    cr_assert(env[1].raw);
+    cr_assert_str_eq(env[1].value, "'5'");
+    cr_assert_eq(env[2].kind, MT_JOB_ENV_FILE);
+    cr_assert_str_eq(env[2].value, "/etc/profile.d/site.sh");
+    cr_assert_eq(env[3].kind, MT_JOB_ENV_EXEC);
+    cr_assert_str_eq(env[3].value, "module load java");
+    const mt_job_resubmit_t *rs;
+    cr_assert_eq(mt_job_destination_resubmits(multi, &rs), 1);
+    cr_assert_str_eq(rs[0].condition, "walltime_reached");
+    cr_assert_str_eq(rs[0].destination, "cluster");
+    cr_assert_str_eq(rs[0].handler, "h");
+    cr_assert_str_eq(rs[0].delay, "5");
+    cr_assert_str_eq(dest_param(conf, "cluster", "nativeSpecification"), "--time=00:05:00");
+
+    /* tools: the entry without params applies; a tag is kept as written */
+    cr_assert_str_eq(mt_job_conf_tool_destination(conf, "bwa", NULL), "cluster");
+    cr_assert_str_eq(mt_job_conf_tool_destination(conf, "wc", NULL), "here");
+    cr_assert_str_eq(mt_job_conf_tool_destination(conf, "cat", NULL), "multi");
+    cr_assert_null(mt_job_conf_tool_destination(conf, "sleep", NULL));
+
+    /* limits */
+    const mt_job_limit_t *limits;
+    cr_assert_eq(mt_job_conf_limits(conf, &limits), 5);
+    cr_assert_str_eq(limits[0].type, "registered_user_concurrent_jobs");
+    cr_assert_eq(limits[0].number, 2);
+    cr_assert_str_eq(limits[1].type, "destination_total_concurrent_jobs");
+    cr_assert_str_eq(limits[1].id, "local");
+    cr_assert_eq(limits[1].number, 16);
+    cr_assert_eq(limits[2].number, 3723);
+    cr_assert(limits[2].enforced);
+    cr_assert_eq(limits[3].window_days, 7);
+    cr_assert_eq(limits[3].number, 86400);
+    cr_assert_not(limits[3].enforced);
+    cr_assert_eq(limits[4].number, 10LL << 30);
+    cr_assert_eq(mt_job_conf_walltime_limit(conf), 3723.0);
+
+    /* resources */
+    cr_assert_eq(mt_job_conf_resource_group_count(conf), 2);
+    cr_assert_str_eq(mt_job_conf_default_resource_group(conf), "none");
+}
+
+/* True if some notice contains `text`. */
+static bool has_notice(const mt_job_conf_t *conf, const char *text)
+{
+    for (size_t i = 0; i < mt_job_conf_notice_count(conf); i++) {
+        if (strstr(mt_job_conf_notice(conf, i), text))
+            return true;
+    }
+    return false;
+}
+
+Test(job_conf, xml_plugins_destinations_tools_limits_resources)
+{
+    mt_job_conf_t *conf = load_ok(".xml", exec_xml);
+    assert_exec(conf);
+    cr_assert_eq(mt_job_runner_workers(mt_job_conf_find_runner(conf, "local")), 3, "<plugins workers> is the default");
+    cr_assert_eq(mt_job_destination_line(mt_job_conf_find_destination(conf, "cluster")), 19);
+    int line;
+    cr_assert_str_eq(mt_job_conf_tool_destination(conf, "bwa", &line), "cluster");
+    cr_assert_eq(line, 24);
+    /* What is read but not done here is said, with its line. */
+    char expect[256];
+    snprintf(expect, sizeof expect, "%s:32", mt_job_conf_file(conf));
+    cr_assert(has_notice(conf, "limits not enforced here (only walltime is): registered_user_concurrent_jobs (line "
+                               "30), destination_total_concurrent_jobs (line 31), total_walltime (line 33), "
+                               "output_size (line 34)"));
+    cr_assert(has_notice(conf, ":16: destination 'multi': resubmit is not carried out here"));
+    cr_assert(has_notice(conf, ":17: destination 'multi': <job_metrics>: job metrics are not collected here"));
+    cr_assert(has_notice(conf, ":27: tool 'cat': the entry with params (source=trackster)"));
+    cr_assert(has_notice(conf, "resources: 2 group(s) read"));
+    cr_assert(has_notice(conf, ":3: runner plugin 'local': workers=3 is not read"));
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, yaml_runners_execution_tools_limits_resources)
+{
+    mt_job_conf_t *conf = load_ok(".yml", exec_yaml);
+    assert_exec(conf);
+    cr_assert_eq(mt_job_runner_workers(mt_job_conf_find_runner(conf, "local")), 0);
+    cr_assert_eq(mt_job_destination_line(mt_job_conf_find_destination(conf, "cluster")), 32);
+    cr_assert(has_notice(conf, ":31: environment 'multi': metrics: job metrics are not collected here"));
+    cr_assert(has_notice(conf, ":27: destination 'multi': resubmit is not carried out here"));
+    mt_job_conf_destroy(conf);
+
+    /* Environments as a list of {id: ...}, params under params:, kwds: for a runner, a shell. */
+    conf = load_ok(".yml", "runners:\n  local: {load: galaxy.jobs.runners.local:LocalJobRunner, kwds: {a: 1}}\n"
+                           "execution:\n  environments:\n    - id: only\n      runner: local\n"
+                           "      shell: /bin/sh\n      params: {local_slots: 2}\n");
+    const mt_job_destination_t *only = mt_job_conf_find_destination(conf, "only");
+    cr_assert_not_null(only);
+    cr_assert_eq(mt_job_destination_slots(only), 2);
+    cr_assert_str_eq(mt_job_destination_shell(only), "/bin/sh");
+    cr_assert_str_eq(mt_job_conf_default_destination(conf, NULL), "only");
+    const mt_job_param_t *params;
+    cr_assert_eq(mt_job_runner_params(mt_job_conf_find_runner(conf, "local"), &params), 1);
+    cr_assert_str_eq(params[0].id, "a");
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, param_enabled_and_from_environ_and_from_config)
+{
+    setenv("MT_TEST_JOB_CONF_SLOTS", "6", 1);
+    unsetenv("MT_TEST_JOB_CONF_UNSET");
+    mt_job_conf_t *conf = load_ok(".xml",
+        "<job_conf>\n"
+        "<plugins><plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/>\n"
+        "<plugin id=\"off\" type=\"runner\" load=\"x.y:Z\"><param id=\"enabled\">false</param></plugin></plugins>\n"
+        "<destinations default=\"a\">\n"
+        "<destination id=\"a\" runner=\"local\">\n"
+        "<param id=\"local_slots\" from_environ=\"MT_TEST_JOB_CONF_SLOTS\">1</param>\n"
+        "<param id=\"tmp\" from_environ=\"MT_TEST_JOB_CONF_UNSET\">text</param>\n"
+        "<param id=\"docker_enabled\" from_config=\"use_docker\">false</param>\n"
+        "</destination>\n"
+        "<destination id=\"b\" runner=\"local\"><param id=\"enabled\" from_environ=\"MT_TEST_JOB_CONF_UNSET\">no</param>"
+        "</destination>\n"
+        "</destinations></job_conf>\n");
+    cr_assert_eq(mt_job_destination_slots(mt_job_conf_find_destination(conf, "a")), 6);
+    cr_assert_str_eq(dest_param(conf, "a", "tmp"), "text");
+    cr_assert_null(mt_job_conf_find_destination(conf, "b"), "disabled");
+    cr_assert_eq(mt_job_conf_destination_count(conf), 1);
+    cr_assert_null(mt_job_conf_find_runner(conf, "off"));
+    cr_assert(has_notice(conf, ":8: destination 'a': param 'docker_enabled' from_config=\"use_docker\": galaxy.yml is "
+                               "not read here: the text 'false' is used"));
+    cr_assert(has_notice(conf, "destination 'b' is disabled"));
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, error_plugins)
+{
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"x\" type=\"runner\"/></plugins></job_conf>", 2,
+               "runner plugin 'x' needs a load");
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"x\" type=\"handler\" load=\"a\"/></plugins></job_conf>", 2,
+               "unknown plugin type 'handler'");
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"x\" load=\"a\"/></plugins></job_conf>", 2,
+               "needs a type attribute");
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"x\" type=\"runner\" load=\"a\" workers=\"0\"/></plugins>"
+                       "</job_conf>", 2, "workers '0' is not a positive whole number");
+    load_fails(".xml", "<job_conf><plugins><plugin id=\"x\" type=\"runner\" load=\"a\"/>\n"
+                       "<plugin id=\"x\" type=\"runner\" load=\"b\"/></plugins></job_conf>", 2,
+               "runner plugin 'x' given twice (first at line 1)");
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"x\" type=\"runner\" load=\"a\" lod=\"b\"/></plugins>"
+                       "</job_conf>", 2, "<plugin>: unknown attribute 'lod' (expected id, type, load, workers)");
+    load_fails(".xml", "<job_conf><plugins><plugin id=\"x\" type=\"runner\" load=\"a\">\n<parm id=\"a\"/></plugin>"
+                       "</plugins></job_conf>", 2, "<plugin> holds <param> elements, not <parm>");
+    load_fails(".yml", "runners:\n  x:\n    workers: 2\n", 2, "runner plugin 'x' needs a load");
+    load_fails(".yml", "runners:\n  x:\n    load: a\n    workers: many\n", 4, "workers 'many' is not a positive");
+}
+
+Test(job_conf, error_destinations)
+{
+    load_fails(".xml", "<job_conf><destinations>\n<destination id=\"a\"/></destinations></job_conf>", 2,
+               "<destination id=\"a\"> needs a runner attribute");
+    load_fails(".xml", "<job_conf><destinations default=\"a\"><destination id=\"a\" runner=\"local\"/>\n"
+                       "<destination id=\"a\" runner=\"local\"/></destinations></job_conf>", 2,
+               "destination 'a' given twice (first at line 1)");
+    load_fails(".xml", "<job_conf>\n<destinations default=\"nope\"><destination id=\"a\" runner=\"local\"/>"
+                       "</destinations></job_conf>", 2,
+               "the default destination 'nope', which is neither a destination nor a destination tag");
+    load_fails(".xml", "<job_conf>\n<destinations>\n<destination id=\"a\" runner=\"local\"/>"
+                       "<destination id=\"b\" runner=\"local\"/></destinations></job_conf>", 2,
+               "2 destinations and no default");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<env id=\"A\" file=\"/x\">v</env></destination></destinations></job_conf>", 2,
+               "<env> takes exactly one of id, file or exec");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<env id=\"A-B\">v</env></destination></destinations></job_conf>", 2,
+               "env name 'A-B' is not a shell variable name");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<env id=\"MULETEER_JOB_DIR\">/tmp</env></destination></destinations></job_conf>", 2,
+               "env name 'MULETEER_JOB_DIR' is reserved");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<param id=\"local_slots\">four</param></destination></destinations></job_conf>", 2,
+               "local_slots 'four' is not a positive whole number");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<resubmit destination=\"b\"/></destination></destinations></job_conf>", 2,
+               "destination 'a': resubmit to 'b', which is neither a destination nor a destination tag");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<parameter id=\"x\"/></destination></destinations></job_conf>", 2,
+               "<destination> holds <param>, <env>, <resubmit> and <job_metrics>, not <parameter>");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\">\n"
+                       "<param id=\"x\">1</param><param id=\"x\">2</param></destination></destinations></job_conf>", 2,
+               "destination 'a': param 'x' given twice");
+    load_fails(".xml", "<job_conf>\n<destinations/>\n<destinations/></job_conf>", 3,
+               "<destinations> given twice (first at line 2)");
+    load_fails(".yml", "execution:\n  environments:\n    a:\n      runner: local\n      env:\n        - name: A\n"
+                       "          valu: x\n", 7, "env entry: unknown key 'valu'");
+    load_fails(".yml", "execution:\n  default: a\n  envs: {}\n", 3, "execution: unknown key 'envs'");
+    load_fails(".yml", "execution:\n  environments:\n    a:\n      tags: [x]\n", 3, "environment 'a' needs a runner");
+    load_fails(".yml", "execution:\n  environments:\n    a:\n      runner: local\n      resubmit:\n"
+                       "        - condition: x\n          when: y\n", 7, "resubmit: unknown key 'when'");
+}
+
+Test(job_conf, error_tools_limits_resources_and_unknown_blocks)
+{
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\"/></destinations><tools>\n"
+                       "<tool id=\"t\" destination=\"b\"/></tools></job_conf>", 2,
+               "tool 't' is mapped to destination 'b', which is neither a destination nor a destination tag");
+    load_fails(".xml", "<job_conf><tools>\n<tool id=\"t\" destination=\"b\"/></tools></job_conf>", 2,
+               "tool 't' is mapped to destination 'b' (no destinations are declared)");
+    load_fails(".xml", "<job_conf><tools>\n<tool id=\"t\" resources=\"all\"/></tools></job_conf>", 2,
+               "tool 't': resources 'all' is not a resource group");
+    load_fails(".xml", "<job_conf><tools>\n<tool id=\"t\" handlr=\"h\"/></tools></job_conf>", 2,
+               "<tool>: unknown attribute 'handlr'");
+    load_fails(".xml", "<job_conf><limits>\n<limit type=\"walltme\">1</limit></limits></job_conf>", 2,
+               "unknown limit type 'walltme'");
+    load_fails(".xml", "<job_conf><limits>\n<limit type=\"walltime\">24h</limit></limits></job_conf>", 2,
+               "limit walltime: '24h' is not a time as H:M:S");
+    load_fails(".xml", "<job_conf><limits>\n<limit type=\"output_size\">big</limit></limits></job_conf>", 2,
+               "limit output_size: 'big' is not a size");
+    load_fails(".xml", "<job_conf><limits>\n<limit type=\"destination_user_concurrent_jobs\">1</limit></limits>"
+                       "</job_conf>", 2, "needs the id or the tag of the destinations it counts");
+    load_fails(".xml", "<job_conf><limits>\n<limit type=\"registered_user_concurrent_jobs\">-1</limit></limits>"
+                       "</job_conf>", 2, "'-1' is not a whole number of jobs");
+    load_fails(".xml", "<job_conf><resources default=\"x\">\n<group id=\"y\">a</group></resources></job_conf>", 1,
+               "the default resource group 'x' is not a group");
+    load_fails(".xml", "<job_conf>\n<destination id=\"a\" runner=\"local\"/></job_conf>", 2,
+               "unknown element <destination> in <job_conf>");
+    load_fails(".yml", "runners: {}\nexecuton: {}\n", 2, "unknown top-level key 'executon'");
+    load_fails(".yml", "limits:\n  - type: walltime\n    valeu: '1:00:00'\n", 3, "limits: unknown key 'valeu'");
+    load_fails(".yml", "resources:\n  groups:\n    a: [x]\n  dflt: a\n", 4, "resources: unknown key 'dflt'");
+    load_fails(".xml", "<job_conf><destinations><destination id=\"a\" runner=\"local\"/></destinations><tools>\n"
+                       "<tool id=\"t\" destination=\"a\"/>\n<tool id=\"t\" destination=\"a\"/></tools></job_conf>", 3,
+               "tool 't' mapped to a destination twice (first at line 2)");
+    load_fails(".yml", "tools:\n  - id: t\n    environment: nowhere\n", 2,
+               "tool 't' is mapped to destination 'nowhere'");
+}
+
+Test(job_conf, limits_legacy_and_environment_spellings)
+{
+    mt_job_conf_t *conf = load_ok(".xml", "<job_conf><limits>\n"
+                                          "<limit type=\"concurrent_jobs\" id=\"gone\">3</limit>\n"
+                                          "<limit type=\"output_size\">10240 Mb</limit>\n"
+                                          "<limit type=\"total_walltime\">1:00:00</limit>\n"
+                                          "</limits></job_conf>");
+    const mt_job_limit_t *limits;
+    cr_assert_eq(mt_job_conf_limits(conf, &limits), 3);
+    cr_assert_str_eq(limits[0].type, "destination_user_concurrent_jobs");
+    cr_assert_eq(limits[1].number, 10240LL << 20);
+    cr_assert_eq(limits[2].window_days, 30);
+    cr_assert_eq(mt_job_conf_walltime_limit(conf), 0.0);
+    cr_assert(has_notice(conf, ":2: limit destination_user_concurrent_jobs names destination 'gone', which is not "
+                               "declared"));
+    mt_job_conf_destroy(conf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Galaxy's advanced sample, as shipped                                 */
+/* ------------------------------------------------------------------ */
+
+#define GALAXY_ADVANCED_SAMPLE "/work/shared/reference/galaxy-job_conf.xml.sample_advanced-21.01"
+
+static void count_cb(const char *msg, void *data)
+{
+    (void)msg;
+    (*(int *)data)++;
+}
+
+Test(job_conf, galaxys_advanced_sample_loads)
+{
+    const char *path = getenv("MT_GALAXY_ADVANCED_SAMPLE") ? getenv("MT_GALAXY_ADVANCED_SAMPLE")
+                                                            : GALAXY_ADVANCED_SAMPLE;
+    if (access(path, R_OK) != 0)
+        cr_skip_test("%s is not here", path);
+    mt_job_conf_t *conf = (mt_job_conf_t *)1;
+    cr_assert_eq(mt_job_conf_load(path, &conf, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mt_job_conf_runner_count(conf), 15);
+    cr_assert_eq(mt_job_conf_destination_count(conf), 42);
+    cr_assert_eq(mt_job_conf_handler_count(conf), 5);
+    cr_assert_str_eq(mt_job_conf_default_destination(conf, NULL), "local");
+    /* The macro-made destinations, their tokens filled in. */
+    cr_assert_str_eq(dest_param(conf, "foo_medium", "job_Resource_List"), "walltime=4:00:00,ncpus=2");
+    cr_assert_eq(mt_job_destination_slots(mt_job_conf_find_destination(conf, "multicore_local")), 4);
+    cr_assert_str_eq(mt_job_runner_type(mt_job_conf_find_runner(conf, "sge")), "drmaa");
+    cr_assert_str_eq(mt_job_conf_tool_destination(conf, "baz", NULL), "bigmem");
+    cr_assert_eq(mt_job_conf_walltime_limit(conf), 24 * 3600.0);
+    /* Every destination that cannot run here is named at start; the local ones are not. */
+    int unrunnable = 0;
+    mt_job_conf_warn_unrunnable(conf, count_cb, &unrunnable);
+    cr_assert_eq(unrunnable, 39, "all but local, multicore_local and customized_container");
+    cr_assert(mt_job_conf_notice_count(conf) >= 10);
+    mt_job_conf_destroy(conf);
+}
