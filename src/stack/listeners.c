@@ -55,7 +55,9 @@ typedef struct plan {
     const mt_config_t *config;
     int backlog;
     int mode;               /* chmod-socket, or -1 */
+    mt_config_t *record;    /* check only: every error is recorded here, nothing is bound */
     bool dry;               /* check only */
+    int failed;             /* the first error, when checking */
     char *err;
     size_t errlen;
 } plan_t;
@@ -75,7 +77,14 @@ static int fail(plan_t *pl, const mt_source_t *src, const char *option, int rc, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(pl->err, pl->errlen, "%s: option '%s': %s", mt_source_format(src, where, sizeof where), option, msg);
+    if (pl->record != NULL) {
+        mt_config_add_error(pl->record, src, option, "%s", msg);
+        if (pl->failed == 0)
+            pl->failed = rc;
+        return rc;
+    }
+    snprintf(pl->err, pl->errlen, "%s: option '%s%s': %s", mt_source_format(src, where, sizeof where),
+             src->kind == MT_SRC_CMDLINE ? "--" : "", option, msg);
     return rc;
 }
 
@@ -286,66 +295,83 @@ static void listeners_free(mt_listeners_t *l)
     free(l);
 }
 
-static int listeners_build(const mt_config_t *config, bool dry, mt_listeners_t **out, char *err, size_t errlen)
+/*
+ * Binding stops at the first error (and undoes what was bound); checking
+ * (pl->record) goes on through every option, recording each error.
+ */
+static int listeners_build(plan_t *pl, mt_listeners_t **out)
 {
-    plan_t pl = {.config = config, .dry = dry, .err = err, .errlen = errlen,
-                 .backlog = (int)mt_config_get_int(config, NULL, "listen")};
+    const mt_config_t *config = pl->config;
     mt_listeners_t *l = mt_calloc(1, sizeof *l);
     l->owner = getpid();
-    int rc = parse_mode(&pl);
+    int rc = parse_mode(pl);
 
     size_t nshared = mt_config_list_count(config, NULL, "shared-socket");
-    for (size_t i = 0; rc == 0 && i < nshared; i++) {
+    for (size_t i = 0; (rc == 0 || pl->dry) && i < nshared; i++) {
         mt_source_t src;
         const char *spec = mt_config_list_get(config, NULL, "shared-socket", i, &src);
+        int one;
         if (spec[0] == '=')
-            rc = fail(&pl, &src, "shared-socket", -EINVAL, "\"%s\": a shared socket is an address, not =N", spec);
+            one = fail(pl, &src, "shared-socket", -EINVAL, "\"%s\": a shared socket is an address, not =N", spec);
         else if (spec[0] == '\0')
-            rc = fail(&pl, &src, "shared-socket", -EINVAL, "an address is needed (HOST:PORT or a unix socket path)");
+            one = fail(pl, &src, "shared-socket", -EINVAL, "an address is needed (HOST:PORT or a unix socket path)");
         else
-            rc = add_bound(l, &pl, spec, true, &src, "shared-socket");
+            one = add_bound(l, pl, spec, true, &src, "shared-socket");
+        if (one < 0 && pl->dry) {
+            /* a stand-in keeps the numbering of the shared sockets after it */
+            l->socks = mt_realloc(l->socks, (l->nsocks + 1) * sizeof *l->socks);
+            l->socks[l->nsocks++] = (bound_t){.fd = -1, .shared = true};
+        }
+        rc = rc < 0 ? rc : one;
     }
+
     size_t nsocket = mt_config_list_count(config, NULL, "socket");
     mt_source_t http_src;
     const char *http = mt_config_get(config, NULL, "http", &http_src);
     bool http_wanted = http != NULL && !(http_src.kind == MT_SRC_DEFAULT && nsocket > 0);
-    if (rc == 0 && http_wanted)
-        rc = add_served(l, &pl, http, MT_LISTEN_HTTP, nshared, &http_src, "http");
-    for (size_t i = 0; rc == 0 && i < nsocket; i++) {
+    if ((rc == 0 || pl->dry) && http_wanted) {
+        int one = add_served(l, pl, http, MT_LISTEN_HTTP, nshared, &http_src, "http");
+        rc = rc < 0 ? rc : one;
+    }
+    for (size_t i = 0; (rc == 0 || pl->dry) && i < nsocket; i++) {
         mt_source_t src;
         const char *spec = mt_config_list_get(config, NULL, "socket", i, &src);
-        rc = add_served(l, &pl, spec, MT_LISTEN_UWSGI, nshared, &src, "socket");
+        int one = add_served(l, pl, spec, MT_LISTEN_UWSGI, nshared, &src, "socket");
+        rc = rc < 0 ? rc : one;
     }
     if (rc == 0 && l->nserved == 0) {
-        snprintf(err, errlen, "nothing to serve on: give http or socket");
-        rc = -EINVAL;
+        mt_source_t none = {.kind = MT_SRC_DEFAULT};
+        rc = fail(pl, &none, "http", -EINVAL, "nothing to serve on: give http or socket");
     }
-    if (rc < 0) {
+    if (rc < 0 || pl->dry) {
         mt_listeners_close(l);
         unlink_files(l);
         listeners_free(l);
         return rc;
     }
-    l->chmod_unused = pl.mode >= 0;
+    l->chmod_unused = pl->mode >= 0;
     for (size_t i = 0; i < l->nsocks; i++)
         if (l->socks[i].path[0])
             l->chmod_unused = false;
-    if (dry)
-        listeners_free(l);
-    else
-        *out = l;
+    *out = l;
     return 0;
 }
 
 int mt_listeners_open(const mt_config_t *config, mt_listeners_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    return listeners_build(config, false, out, err, errlen);
+    plan_t pl = {.config = config, .err = err, .errlen = errlen,
+                 .backlog = (int)mt_config_get_int(config, NULL, "listen")};
+    return listeners_build(&pl, out);
 }
 
-int mt_listeners_check(const mt_config_t *config, char *err, size_t errlen)
+int mt_listeners_check(mt_config_t *config)
 {
-    return listeners_build(config, true, NULL, err, errlen);
+    char unused[8];
+    plan_t pl = {.config = config, .record = config, .dry = true, .err = unused, .errlen = sizeof unused,
+                 .backlog = (int)mt_config_get_int(config, NULL, "listen")};
+    listeners_build(&pl, NULL);
+    return pl.failed;
 }
 
 size_t mt_listeners_count(const mt_listeners_t *l)

@@ -51,10 +51,12 @@ typedef struct mt_listeners mt_listeners_t;
 int mt_listeners_open(const mt_config_t *config, mt_listeners_t **out, char *err, size_t errlen);
 
 /*
- * Check the options without binding anything (for --print-config).
- * Returns 0 or a negative errno with err as mt_listeners_open() would say.
+ * Check the options without binding anything, recording every error in
+ * config (mt_config_add_error), so that one run reports them all with the
+ * other options' errors, --print-config included. Returns 0, or the first
+ * error's negative errno.
  */
-int mt_listeners_check(const mt_config_t *config, char *err, size_t errlen);
+int mt_listeners_check(mt_config_t *config);
 
 /* Served sockets: HTTP first, then each socket option in order. */
 size_t mt_listeners_count(const mt_listeners_t *l);

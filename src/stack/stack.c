@@ -248,8 +248,7 @@ static void log_config_notices(const mt_stack_t *stack)
 /*
  * --print-config: the effective configuration and the process table on
  * stdout, then everything start-up would check without binding or
- * forking -- the static maps, the socket options (listeners.h) and the
- * application's own check hook -- with
+ * forking -- the static maps and the application's own check hook -- with
  * every problem on stderr. Returns the exit status: 0, or 1 if any.
  */
 static int print_config(mt_stack_t *stack, size_t *printed)
@@ -261,11 +260,6 @@ static int print_config(mt_stack_t *stack, size_t *printed)
     open_static_maps(stack);
     if (report_config_errors(stack, printed) > 0)
         status = 1;
-    char listen_err[1024];
-    if (mt_listeners_check(stack->config, listen_err, sizeof listen_err) < 0) {
-        fprintf(stderr, "muleteer: %s\n", listen_err);
-        status = 1;
-    }
     const mt_app_t *app = stack->app;
     if (app && app->check) {
         char err[4096] = "";
@@ -317,7 +311,9 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     /* Every error of the command line and of every file, and of the values checked after, in one run. */
     bool config_failed = mt_config_load(stack->config, argc, argv, err, sizeof err) < 0;
     if (!mt_config_wants_help(stack->config) && !mt_config_wants_version(stack->config) &&
-        (mt_stack_options_check(stack->config, &stack->settings) < 0 || config_failed)) {
+        ((mt_stack_options_check(stack->config, &stack->settings) < 0) | /* '|': both run, each records its errors */
+             (mt_listeners_check(stack->config) < 0) ||
+         config_failed)) {
         report_config_errors(stack, &errors_printed);
         goto out;
     }
@@ -368,8 +364,7 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         report_config_errors(stack, &errors_printed);
         goto out;
     }
-    if (
-        mt_listeners_open(stack->config, &stack->listeners, err, sizeof err) < 0 ||
+    if (mt_listeners_open(stack->config, &stack->listeners, err, sizeof err) < 0 ||
         mt_proctable_open_channels(&stack->procs, err, sizeof err) < 0) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;

@@ -306,7 +306,7 @@ def test_socket_errors_name_the_option_and_start_nothing(tmp_path, args, message
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"] + args, cwd=str(tmp_path), capture_output=True,
                        text=True, timeout=30)
     assert r.returncode != 0
-    assert "command line: " + message in r.stderr, r.stderr
+    assert "command line: " + message.replace("option '", "option '--", 1) in r.stderr, r.stderr
     assert "serving on" not in r.stderr and "stack up" not in r.stderr
 
 
@@ -316,7 +316,7 @@ def test_a_socket_path_in_use_or_not_a_socket_is_refused(servers, sock_dir):
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--socket", path], cwd=sock_dir, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode != 0
-    assert "option 'socket': cannot listen on %s: another process accepts connections on it" % path in r.stderr
+    assert "option '--socket': cannot listen on %s: another process accepts connections on it" % path in r.stderr
     assert uwsgi(path, "GET", "/api/health")[0] == 200, "the running stack keeps its socket"
     regular = os.path.join(sock_dir, "file")
     open(regular, "w").close()
@@ -385,11 +385,20 @@ http {
         nginx.wait(10)
 
 
-def test_print_config_checks_the_socket_options(tmp_path):
-    r = subprocess.run([MULETEER, "--socket", "=2", "--chmod-socket=9", "--print-config"], cwd=str(tmp_path),
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1
-    assert "option 'chmod-socket': \"9\" is not an octal mode" in r.stderr, r.stderr
+def test_every_socket_error_is_reported_in_one_run_and_by_print_config(tmp_path):
+    conf = tmp_path / "galaxy.yml"
+    conf.write_text("uwsgi:\n  chmod-socket: 9\n  shared-socket: =1\n  socket: =2\n  socket: 1.2.3.4:x\n"
+                    "  http: =0\n")
+    for extra in ([], ["--print-config"]):
+        r = subprocess.run([MULETEER, "--yaml", str(conf)] + extra, cwd=str(tmp_path), capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        for message in ["galaxy.yml:2: option 'chmod-socket': \"9\" is not an octal mode",
+                        "galaxy.yml:3: option 'shared-socket': \"=1\": a shared socket is an address, not =N",
+                        "galaxy.yml:4: option 'socket': \"=2\": there is no shared socket 2 (1 shared-socket option",
+                        "galaxy.yml:5: option 'socket': \"1.2.3.4:x\" has no valid port"]:
+            assert message in r.stderr, r.stderr
+        assert "serving on" not in r.stderr
     r = subprocess.run([MULETEER, "--shared-socket", "127.0.0.1:1", "--socket", "=0", "--print-config"],
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr  # checked, not bound: port 1 is not needed here
