@@ -329,7 +329,7 @@ def test_a_socket_path_in_use_or_not_a_socket_is_refused(servers, sock_dir):
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (scripts/install-deps.sh bench installs nginx-light)")
 def test_nginx_uwsgi_pass_to_a_unix_socket(servers, sock_dir):
     path = os.path.join(sock_dir, "uwsgi.sock")
-    s = servers(["--socket", path, "--chmod-socket", "666"])
+    s = servers(["--socket", path, "--chmod-socket=666"])
     port = free_port()
     conf = os.path.join(sock_dir, "nginx.conf")
     with open(conf, "w") as f:
