@@ -3,7 +3,8 @@
  * a temporary directory: exit status and signals, output files, arguments
  * passed verbatim, the walltime, cancellation (including what a command put
  * in the background), spawn errors, the environment, the working directory,
- * and stopping the orphans of a previous handler.
+ * a job destination's env lines, local_slots and walltime limit, and
+ * stopping the orphans of a previous handler.
  *
  * Timing: bounds are generous (a loaded 2-core machine) and only ever say
  * "well before the command would have ended on its own". A process counts
@@ -197,6 +198,7 @@ typedef struct {
     const char *wait_for;
     bool cancel_at_once;     /* cancel right after mt_run_start, before the loop runs */
     const mt_creds_t *run_as;
+    const mt_job_route_t *route;
 } opts_t;
 
 /* Run argv to the end on a fresh loop; returns mt_run_start's value. */
@@ -216,6 +218,7 @@ static int run_cmd(char *const argv[], const opts_t *opts, outcome_t *o)
         .walltime_s = opts->walltime_s,
         .kill_grace_ms = opts->grace_ms ? opts->grace_ms : 2000,
         .run_as = opts->run_as,
+        .route = opts->route,
     };
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
@@ -925,4 +928,122 @@ Test(runner_local, stop_orphan_of_nothing_is_false)
     cr_assert_not(mt_run_stop_orphan(child, 100));
     cr_assert_not(mt_run_stop_orphan(0, 100));
     cr_assert_not(mt_run_stop_orphan(-5, 100));
+}
+
+/* ------------------------------------------------------------------ */
+/* A job's destination (job_route.h)                                   */
+/* ------------------------------------------------------------------ */
+
+/* A configuration with one local destination `d` holding `inside` (params, env), and a walltime limit. */
+static mt_job_conf_t *dest_conf(const char *inside, const char *walltime, mt_job_route_t *route)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "<job_conf><plugins><plugin id=\"local\" type=\"runner\" "
+             "load=\"galaxy.jobs.runners.local:LocalJobRunner\"/></plugins>"
+             "<destinations><destination id=\"d\" runner=\"local\">%s</destination></destinations>"
+             "<limits>%s%s%s</limits></job_conf>",
+             inside, walltime ? "<limit type=\"walltime\">" : "", walltime ? walltime : "",
+             walltime ? "</limit>" : "");
+    mt_job_conf_t *conf;
+    cr_assert_eq(mt_job_conf_load_string("dest.xml", text, strlen(text), &conf, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(mt_job_route(conf, "any", route, err, sizeof err), 0, "%s", err);
+    return conf;
+}
+
+Test(runner_local, a_destinations_env_lines_run_as_galaxy_writes_them)
+{
+    char site[300];
+    snprintf(site, sizeof site, "%s/site.sh", dir);
+    FILE *f = fopen(site, "w");
+    cr_assert_not_null(f);
+    fputs("SOURCED=yes\nexport SOURCED\n", f);
+    fclose(f);
+    char inside[1024];
+    snprintf(inside, sizeof inside,
+             "<param id=\"local_slots\">3</param>"
+             "<env id=\"QUOTED\">a \"b\" $PATH</env>"
+             "<env id=\"RAW\" raw=\"true\">'5'</env>"
+             "<env file=\"%s\"/>"
+             "<env exec=\"EXECUTED=$SOURCED; export EXECUTED\"/>",
+             site);
+    mt_job_route_t route;
+    mt_job_conf_t *conf = dest_conf(inside, NULL, &route);
+    const char *env[] = {"TOOL_VAR=1"};
+    /* The command's own arguments are not the shell's business: passed verbatim. */
+    char *argv[] = {"/bin/sh", "-c", "env; echo \"ARG=$0|$1\"; echo $$ > pid", "$(id)", "a b;c", NULL};
+    opts_t opts = {.env = env, .env_count = 1, .route = &route};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    cr_assert_eq(o.result.exit_code, 0, "%s", o.result.why);
+    char *out = slurp(in_dir("stdout"));
+    cr_assert(strstr(out, "\nQUOTED=a \"b\" /usr/local/bin:/usr/bin:/bin\n"), "$PATH expands, quotes kept: %s", out);
+    cr_assert(strstr(out, "\nRAW=5\n"), "raw: the shell reads it: %s", out);
+    cr_assert(strstr(out, "\nSOURCED=yes\n"), "%s", out);
+    cr_assert(strstr(out, "\nEXECUTED=yes\n"), "%s", out);
+    cr_assert(strstr(out, "\nGALAXY_SLOTS=3\n"), "%s", out);
+    cr_assert(strstr(out, "\nGALAXY_SLOTS_CONFIGURED=1\n"), "%s", out);
+    cr_assert(strstr(out, "TOOL_VAR=1\n"), "%s", out);
+    char job_dir[128];
+    snprintf(job_dir, sizeof job_dir, "MULETEER_JOB_DIR=%s\n", dir);
+    cr_assert(strstr(out, job_dir), "%s", out);
+    cr_assert(strstr(out, "ARG=$(id)|a b;c\n"), "%s", out);
+    free(out);
+    /* The shell exec'd the command: the pid the runner reports is the command's. */
+    char *pid = slurp(in_dir("pid"));
+    cr_assert_eq(atoi(pid), o.pid_in_cb);
+    free(pid);
+    mt_job_conf_destroy(conf);
+}
+
+Test(runner_local, local_slots_alone_needs_no_shell)
+{
+    mt_job_route_t route;
+    mt_job_conf_t *conf = dest_conf("<param id=\"local_slots\">2</param>", NULL, &route);
+    char *argv[] = {"/usr/bin/env", NULL};
+    opts_t opts = {.route = &route};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    char *out = slurp(in_dir("stdout"));
+    cr_assert(strstr(out, "GALAXY_SLOTS=2\n"), "%s", out);
+    cr_assert_null(strstr(out, "SHLVL"), "no shell ran: %s", out);
+    free(out);
+    mt_job_conf_destroy(conf);
+}
+
+Test(runner_local, the_walltime_limit_applies_when_smaller_than_the_tools)
+{
+    mt_job_route_t route;
+    mt_job_conf_t *conf = dest_conf("", "0:00:01", &route);
+    char *argv[] = {"/bin/sleep", "10", NULL};
+    opts_t opts = {.route = &route, .walltime_s = 30};
+    outcome_t o;
+    double t0 = now_s();
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    cr_assert(o.result.walltime_exceeded);
+    cr_assert_str_eq(o.result.why, "walltime of 1 s exceeded");
+    cr_assert_lt(now_s() - t0, GENEROUS_S);
+    /* The tool's own, when smaller, still wins. */
+    opts.walltime_s = 0.2;
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    cr_assert_str_eq(o.result.why, "walltime of 0.2 s exceeded");
+    mt_job_conf_destroy(conf);
+}
+
+Test(runner_local, a_destination_shell_that_is_missing_is_reported)
+{
+    mt_job_conf_t *conf;
+    const char *text = "runners:\n  local: {load: galaxy.jobs.runners.local:LocalJobRunner}\n"
+                       "execution:\n  environments:\n    d:\n      runner: local\n      shell: /no/such/sh\n"
+                       "      env: [{name: A, value: b}]\n";
+    cr_assert_eq(mt_job_conf_load_string("s.yml", text, strlen(text), &conf, err, sizeof err), 0, "%s", err);
+    mt_job_route_t route;
+    cr_assert_eq(mt_job_route(conf, "t", &route, err, sizeof err), 0, "%s", err);
+    char *argv[] = {"/bin/true", NULL};
+    opts_t opts = {.route = &route};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, &opts, &o), -ENOENT);
+    cr_assert_str_eq(err, "cannot start /bin/true: destination 'd' runs its env lines with /no/such/sh: No such file "
+                          "or directory");
+    mt_job_conf_destroy(conf);
 }
