@@ -165,9 +165,9 @@ static int find_workflow(mt_request_t *req, mt_db_t *db, const char *id, mt_work
 
 /*
  * A data input's job id, given as a string or a JSON number, checked by the
- * shared parser (mt_value_parse_id) into *id. 0; -1 after a 400 naming the
- * input and the value; 1 if job_value is neither (the workflow's own check
- * describes the shape that was expected).
+ * shared parser (mt_value_parse_id) into *id. 0; -EINVAL after a 400
+ * naming the input and the value; 1 if job_value is neither (the
+ * workflow's own check describes the shape that was expected).
  */
 static int data_job_id(mt_request_t *req, const char *name, const json_t *job_value, int64_t *id)
 {
@@ -183,10 +183,10 @@ static int data_job_id(mt_request_t *req, const char *name, const json_t *job_va
     if (mt_value_parse_id(text, len, id, NULL) == 0)
         return 0;
     mt_respond_error(req, 400, "input '%s': %s", name, mt_value_id_error(text, len, "job", why, sizeof why));
-    return -1;
+    return -EINVAL;
 }
 
-/* The data inputs' job ids as the request wrote them: canonical or a 400 (0 or -1). */
+/* The data inputs' job ids as the request wrote them: canonical (0) or a 400 (-EINVAL). */
 static int check_data_ids(mt_request_t *req, const mt_workflow_t *wf, const json_t *inputs)
 {
     for (size_t i = 0; inputs && i < mt_workflow_input_count(wf); i++) {
@@ -195,7 +195,7 @@ static int check_data_ids(mt_request_t *req, const mt_workflow_t *wf, const json
         int64_t id;
         if (mt_workflow_input_type(wf, i) == MT_TOOL_INPUT_DATA && json_is_object(value) &&
             data_job_id(req, name, json_object_get(value, "job"), &id) < 0)
-            return -1;
+            return -EINVAL;
     }
     return 0;
 }
