@@ -421,6 +421,12 @@ void mt_listeners_log_notes(const mt_listeners_t *l)
         mt_warn("chmod-socket is set but no unix socket file is bound: it changes nothing");
 }
 
+void mt_listeners_owned_by(mt_listeners_t *l, pid_t pid)
+{
+    if (l != NULL)
+        l->owner = pid;
+}
+
 void mt_listeners_close(mt_listeners_t *l)
 {
     if (l == NULL)
@@ -437,7 +443,7 @@ void mt_listeners_destroy(mt_listeners_t *l)
     if (l == NULL)
         return;
     mt_listeners_close(l);
-    if (getpid() == l->owner)
+    if (l->owner != 0 && getpid() == l->owner)
         unlink_files(l);
     listeners_free(l);
 }

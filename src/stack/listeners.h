@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "stack/config.h"
 
@@ -74,6 +75,13 @@ const char *mt_listeners_describe(const mt_listeners_t *l, char *buf, size_t len
  * the master, after logging is set up. Accepts NULL.
  */
 void mt_listeners_log_notes(const mt_listeners_t *l);
+
+/*
+ * Which process removes the unix socket files in mt_listeners_destroy():
+ * pid (the one that opened them, unless said otherwise), or 0 for none --
+ * the parent of a daemonize fork, which exits while its child serves.
+ */
+void mt_listeners_owned_by(mt_listeners_t *l, pid_t pid);
 
 /* Close every descriptor (a child that serves nothing); files stay. Accepts NULL. */
 void mt_listeners_close(mt_listeners_t *l);

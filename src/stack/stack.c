@@ -413,6 +413,8 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
 
     /* daemonize: everything that can fail has been tried in the terminal; the parent waits for "up". */
     int detached = mt_daemon_detach(&stack->daemon, stack->config, &status, err, sizeof err);
+    /* Only the process that goes on serving removes the unix socket files when it ends. */
+    mt_listeners_owned_by(stack->listeners, detached > 0 ? 0 : getpid());
     if (detached != 0) {
         daemon_parent = detached > 0;
         if (detached < 0)

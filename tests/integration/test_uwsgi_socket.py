@@ -403,3 +403,21 @@ def test_every_socket_error_is_reported_in_one_run_and_by_print_config(tmp_path)
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr  # checked, not bound: port 1 is not needed here
     assert "socket = =0" in r.stdout
+
+
+def test_a_daemonized_stack_keeps_its_socket_file_until_it_stops(tmp_path, sock_dir):
+    path = os.path.join(sock_dir, "uwsgi.sock")
+    r = subprocess.run([MULETEER, "--socket", path, "--daemonize", "daemon.log"], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = int(re.search(r"running in the background, pid (\d+)", r.stdout).group(1))
+    try:
+        # the parent that returned to the terminal must not have removed the daemon's socket file
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        assert uwsgi(path, "GET", "/api/health")[0] == 200
+    finally:
+        os.kill(pid, 15)
+        wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                 open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z", what="the daemon to stop")
+    wait_for(lambda: not os.path.exists(path), what="the daemon to remove its socket file at its clean exit")
+    assert "stopped" in (tmp_path / "daemon.log").read_text()
