@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "app/values.h"
+#include "common/mem.h"
+#include "common/yaml.h"
 
 /* Whether name is one of the NULL-terminated list. */
 static bool listed(const char *const *names, const char *name, size_t len)
@@ -64,6 +66,128 @@ static const char *duplicate_key(const char *text, char *out, size_t outlen)
     return out;
 }
 
+/* 400 for jansson's duplicate-key error jerr. */
+static void respond_duplicate(mt_request_t *req, const json_error_t *jerr)
+{
+    char q[MT_VALUE_QUOTE_BUF];
+    mt_respond_error(req, 400, "duplicate key '%s' at line %d, column %d of the body: a key may appear once in an object",
+                     duplicate_key(jerr->text, q, sizeof q), jerr->line, jerr->column);
+}
+
+#define YAML_DEPTH_MAX 256 /* deeper than any workflow; a document nested further is not walked */
+
+typedef struct yaml_key {
+    const char *text;
+    size_t len;
+    size_t index; /* position in its mapping */
+    struct fy_node *node;
+} yaml_key_t;
+
+static int yaml_key_cmp(const void *pa, const void *pb)
+{
+    const yaml_key_t *a = pa, *b = pb;
+    int c = memcmp(a->text, b->text, a->len < b->len ? a->len : b->len);
+    if (c == 0)
+        c = a->len < b->len ? -1 : a->len > b->len;
+    if (c == 0)
+        c = a->index < b->index ? -1 : a->index > b->index;
+    return c;
+}
+
+/*
+ * The first repeated scalar key of mapping node, or NULL. Sorted, not
+ * compared pair by pair: a body of a hundred thousand keys must not cost
+ * a web thread 10^10 comparisons.
+ */
+static struct fy_node *yaml_mapping_duplicate(struct fy_node *node)
+{
+    int count = fy_node_mapping_item_count(node);
+    if (count < 2)
+        return NULL;
+    yaml_key_t *keys = mt_calloc((size_t)count, sizeof *keys);
+    size_t n = 0;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while (n < (size_t)count && (pair = fy_node_mapping_iterate(node, &it))) {
+        struct fy_node *key = fy_node_pair_key(pair);
+        const char *text = key && fy_node_is_scalar(key) ? fy_node_get_scalar(key, &keys[n].len) : NULL;
+        if (text) { /* a collection as a key: no workflow has one, and its reader refuses it */
+            keys[n].text = text;
+            keys[n].index = n;
+            keys[n++].node = key;
+        }
+    }
+    qsort(keys, n, sizeof *keys, yaml_key_cmp);
+    const yaml_key_t *first = NULL;
+    for (size_t i = 1; i < n; i++)
+        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0 &&
+            (!first || keys[i].index < first->index))
+            first = &keys[i];
+    struct fy_node *found = first ? first->node : NULL;
+    free(keys);
+    return found;
+}
+
+/* The first repeated key of a mapping in node, depth first, or NULL. */
+static struct fy_node *yaml_duplicate(struct fy_node *node, int depth)
+{
+    void *it = NULL;
+    struct fy_node *found = NULL;
+    if (!node || depth > YAML_DEPTH_MAX)
+        return NULL;
+    if (fy_node_is_sequence(node)) {
+        struct fy_node *item;
+        while (!found && (item = fy_node_sequence_iterate(node, &it)))
+            found = yaml_duplicate(item, depth + 1);
+        return found;
+    }
+    if (!fy_node_is_mapping(node) || (found = yaml_mapping_duplicate(node)))
+        return found;
+    struct fy_node_pair *pair;
+    while (!found && (pair = fy_node_mapping_iterate(node, &it)))
+        found = yaml_duplicate(fy_node_pair_value(pair), depth + 1);
+    return found;
+}
+
+/* A YAML body's first repeated key: 400 naming it and its line, -EINVAL; 0 if none (or not YAML). */
+static int refuse_yaml_duplicate(mt_request_t *req, const char *body, size_t len)
+{
+    int line = 0;
+    unsigned char byte;
+    char why[256];
+    mt_yaml_doc_t y = {0};
+    if (mt_yaml_check_utf8(body, len, true, &line, &byte) < 0 ||
+        mt_yaml_parse_one(body, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &line, why, sizeof why) < 0 || !y.doc) {
+        mt_yaml_doc_free(&y); /* the workflow reader says what is wrong with it */
+        return 0;
+    }
+    struct fy_node *key = yaml_duplicate(fy_document_root(y.doc), 0);
+    if (key) {
+        size_t n = 0;
+        const char *text = fy_node_is_scalar(key) ? fy_node_get_scalar(key, &n) : NULL;
+        char q[MT_VALUE_QUOTE_BUF];
+        mt_respond_error(req, 400, "duplicate key '%s' at line %d of the body: a key may appear once in a mapping",
+                         text ? mt_value_quote(text, n, q) : "(a collection)", mt_yaml_node_line(key, 0));
+    }
+    mt_yaml_doc_free(&y);
+    return key ? -EINVAL : 0;
+}
+
+int mt_api_refuse_duplicate_keys(mt_request_t *req)
+{
+    size_t len;
+    const char *body = mt_request_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    json_decref(doc);
+    if (doc)
+        return 0;
+    if (json_error_code(&jerr) != json_error_duplicate_key)
+        return refuse_yaml_duplicate(req, body, len);
+    respond_duplicate(req, &jerr);
+    return -EINVAL;
+}
+
 json_t *mt_api_body_object(mt_request_t *req, const char *const *keys, bool empty_ok)
 {
     size_t len;
@@ -80,9 +204,7 @@ json_t *mt_api_body_object(mt_request_t *req, const char *const *keys, bool empt
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc && json_error_code(&jerr) == json_error_duplicate_key) {
-        char q[MT_VALUE_QUOTE_BUF];
-        mt_respond_error(req, 400, "duplicate key '%s' at line %d, column %d of the body: a key may appear once in an object",
-                         duplicate_key(jerr.text, q, sizeof q), jerr.line, jerr.column);
+        respond_duplicate(req, &jerr);
         return NULL;
     }
     if (!doc) {

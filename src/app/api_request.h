@@ -35,6 +35,16 @@
 json_t *mt_api_body_object(mt_request_t *req, const char *const *keys, bool empty_ok);
 
 /*
+ * For a body that another reader parses (a workflow, YAML or JSON): if it
+ * has a key twice in one object (JSON) or mapping (YAML), answer 400
+ * naming the key and where it is -- "duplicate key 'id' at line 3 of the
+ * body: a key may appear once in a mapping" -- and return -EINVAL;
+ * otherwise (no duplicate, or a body that is neither, which its reader
+ * will refuse) return 0 and answer nothing.
+ */
+int mt_api_refuse_duplicate_keys(mt_request_t *req);
+
+/*
  * The id that starts `text` (a path segment: up to the next '/' or the
  * end), read by mt_value_parse_id; *rest (if not NULL) is set to the '/'
  * after it or to the end. Returns 0 and sets *id; or -EINVAL after

@@ -257,8 +257,13 @@ def test_posted_workflows_refuse_duplicate_and_unknown_keys(server):
     refused(s, "POST", "/api/workflows", body, 400, "duplicate key 'tool'")
     refused(s, "POST", "/api/workflows", {"id": "one", "name": "n", "stepz": [], "steps": []}, 400,
             "unknown key 'stepz'")
-    # a YAML body's duplicate is refused too, by line and column
-    refused(s, "POST", "/api/workflows", "id: one\nname: n\nid: two\nsteps: []\n", 400, "duplicate key")
+    # a YAML body's duplicates are named too, with their line, at any depth
+    refused(s, "POST", "/api/workflows", "id: one\nname: n\nid: two\nsteps: []\n", 400,
+            "duplicate key 'id' at line 3")
+    refused(s, "POST", "/api/workflows", "id: one\nname: n\nsteps:\n  - id: a\n    tool: 'true'\n    inputs: {}\n"
+            "    tool: echo\n", 400, "duplicate key 'tool' at line 7")
+    refused(s, "POST", "/api/workflows", "id: one\nname: n\nsteps:\n  - id: a\n    tool: 'true'\n"
+            "    inputs: {x: 1, \"x\": 2}\n", 400, "duplicate key 'x' at line 6")
     status, doc = s.get_json("/api/workflows")
     assert status == 200 and "one" not in [w["id"] for w in doc["workflows"]], doc
     assert s.request("GET", "/api/workflows/one")[0] == 404
