@@ -122,6 +122,8 @@ static void create_workflow(mt_request_t *req)
         mt_respond_error(req, 400, "the body must be a workflow in YAML or JSON");
         return;
     }
+    if (mt_api_refuse_duplicate_keys(req) < 0) /* named, JSON or YAML (the reader would give only a column) */
+        return;
     if (mt_workflow_parse(body, len, "request body", ctx->tools, &wf, err, sizeof err) < 0) {
         mt_respond_error(req, 400, "%s", err);
         return;
