@@ -120,6 +120,6 @@ def test_harakiri_over_the_uwsgi_socket(servers):
     t0 = time.time()
     assert exchange(addr, packet("GET", "/example/sleep?seconds=30")) == b"", "cut, not answered"
     assert time.time() - t0 < 5
-    assert HARAKIRI_LINE.search(s.log())
+    wait_for(lambda: HARAKIRI_LINE.search(s.log()), timeout=5, what="the harakiri line\n" + s.log())
     s.wait_ready()
     assert uwsgi(addr, "GET", "/api/health")[0] == 200
