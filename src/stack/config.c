@@ -515,8 +515,9 @@ static int mt__store(mt_config_t *cfg, int sect, int idx, const char *written, c
     if ((def->flags & MT_OPT_IGNORED) && !opt->ignored_logged) {
         char where[512];
         opt->ignored_logged = true;
-        mt_config_add_notice(cfg, def->help, "%s: option '%s' is accepted and has no effect here: %s",
-                             mt_source_format(src, where, sizeof where), def->name,
+        mt_config_add_notice(cfg, def->help, "%s: option '%s%s' is accepted and has no effect here: %s",
+                             mt_source_format(src, where, sizeof where), src->kind == MT_SRC_CMDLINE ? "--" : "",
+                             def->name,
                              def->help ? def->help : "accepted for uWSGI compatibility");
     }
     return 0;

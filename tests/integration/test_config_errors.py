@@ -104,3 +104,81 @@ def test_help_and_version():
     assert r.returncode == 0 and "--processes" in r.stdout and "--farm" in r.stdout
     r = subprocess.run([MULETEER, "--version"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and r.stdout.startswith("muleteer ")
+
+
+def test_three_bad_options_of_one_file_in_one_run(tmp_path):
+    cfg = write(tmp_path, "galaxy.yml", "uwsgi:\n  processes: 2\n  procesess: 4\n  threads: many\n"
+                                        "  https: :443,server.crt,server.key\n  offload-threads: 2\n")
+    err = run_fail(["--yaml", cfg], str(tmp_path))
+    lines = [l for l in err.splitlines() if l.startswith("muleteer: ")]
+    assert lines == [
+        "muleteer: %s:3: unknown option 'procesess'" % cfg,
+        "muleteer: %s:4: option 'threads': 'many' is not a number" % cfg,
+        "muleteer: %s:5: option 'https': not supported: muleteer speaks plain HTTP only: terminate TLS in a proxy "
+        "in front of it (nginx, Apache) and point the proxy at the http address" % cfg,
+    ], err
+
+
+def test_errors_of_several_files_and_the_command_line_in_one_run(tmp_path):
+    ini = write(tmp_path, "galaxy.ini", "[uwsgi]\nzerg = /tmp/zerg.sock\n[jobs]\nworkers = 0\n")
+    yml = write(tmp_path, "more.yml", "uwsgi:\n  umask: 0999\n  hook-master-start: unix_signal:15 nuke_them_all\n")
+    err = run_fail(["--ini", ini, "--yaml", yml, "--procs", "2", "--static-map", "/s=%s" % (tmp_path / "nodir")],
+                   str(tmp_path))
+    assert "command line: unknown option '--procs'" in err
+    assert "galaxy.ini:2: option 'zerg': not supported" in err
+    assert "galaxy.ini:4: option 'workers': 0 is out of range" in err
+    assert "more.yml:2: option 'umask': '0999' is not an octal mask" in err
+    assert "more.yml:3: option 'hook-master-start': 'unix_signal:15 nuke_them_all': unknown action" in err
+    assert len([l for l in err.splitlines() if l.startswith("muleteer: ")]) == 5, err
+
+
+def test_every_missing_static_map_directory_in_one_run(tmp_path):
+    cfg = write(tmp_path, "galaxy.yml", "uwsgi:\n  static-map: /a=nodir-a\n  static-map: /b=nodir-b\n"
+                                        "  static-safe: nodir-c\n")
+    err = run_fail(["--yaml", cfg], str(tmp_path))
+    assert "galaxy.yml:2: option 'static-map': static-map '/a=nodir-a': cannot open directory" in err
+    assert "galaxy.yml:3: option 'static-map': static-map '/b=nodir-b': cannot open directory" in err
+    assert "galaxy.yml:4: option 'static-safe': 'nodir-c' is not a directory" in err
+
+
+def print_config(args, cwd):
+    return subprocess.run([MULETEER] + args + ["--print-config"], capture_output=True, text=True, cwd=cwd,
+                          timeout=20)
+
+
+def test_print_config_fails_on_a_broken_job_configuration(tmp_path):
+    bad = write(tmp_path, "job_conf.xml", "<job_conf>\n  <handlers default=\"nope\">\n    <handler id=\"h1\"/>\n"
+                                          "  </handlers>\n")
+    r = print_config(["--set", "jobs.job-config=%s" % bad], str(tmp_path))
+    assert r.returncode != 0
+    assert "processes = 1" in r.stdout, "the configuration is still printed"
+    assert "option 'jobs.job-config': %s:" % bad in r.stderr, r.stderr
+    assert not (tmp_path / "data").exists(), "--print-config creates nothing"
+
+
+def test_print_config_fails_on_a_missing_static_map_directory(tmp_path):
+    cfg = write(tmp_path, "galaxy.ini", "[uwsgi]\nstatic-map = /static=static\n")
+    r = print_config(["--ini", cfg], str(tmp_path))
+    assert r.returncode != 0
+    assert "galaxy.ini:2: option 'static-map': static-map '/static=static': cannot open directory 'static'" \
+        in r.stderr, r.stderr
+    (tmp_path / "static").mkdir()
+    r = print_config(["--ini", cfg], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "static-map = /static=static    # %s:2" % cfg in r.stdout
+
+
+def test_print_config_fails_on_a_broken_tools_directory(tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "broken.yml").write_text("id: broken\ncommand: [\n")
+    r = print_config(["--set", "jobs.tools-dir=%s" % tools], str(tmp_path))
+    assert r.returncode != 0
+    assert "option 'jobs.tools-dir': " in r.stderr and "broken.yml" in r.stderr, r.stderr
+
+
+def test_print_config_of_a_good_configuration_exits_0(tmp_path):
+    good = write(tmp_path, "job_conf.yml", "handling:\n  handlers:\n    main.job-handlers.1: {}\n")
+    r = print_config(["--mule", "--farm", "job-handlers:1", "--set", "jobs.job-config=%s" % good], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "# farm job-handlers: mules 1" in r.stdout
