@@ -5,6 +5,7 @@
 #include "app/api_request.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
