@@ -882,9 +882,12 @@ void mt_config_print_help(const mt_config_t *cfg, FILE *out)
     fprintf(out, "Options (also \"name = value\" in [%s]%s%s%s of --ini FILE, \"name: value\" under %s:%s%s%s in --yaml FILE):\n",
             sec->name, sec->alias ? " / [" : "", sec->alias ? sec->alias : "", sec->alias ? "]" : "", sec->name,
             sec->alias ? " / " : "", sec->alias ? sec->alias : "", sec->alias ? ":" : "");
+    bool any_refused = false;
     for (size_t i = 0; i < sec->ndefs; i++) {
         if (sec->defs[i].flags & MT_OPT_IGNORED)
             any_ignored = true;
+        else if (sec->defs[i].flags & MT_OPT_REFUSED)
+            any_refused = true;
         else if (!sec->defs[i].alias_of)
             print_help_line(sec, &sec->defs[i], NULL, out);
     }
@@ -892,12 +895,23 @@ void mt_config_print_help(const mt_config_t *cfg, FILE *out)
     fprintf(out, "  %-28s %s\n", "--version", "show the version and exit");
     if (any_ignored) {
         const char *sep = "";
-        fprintf(out, "Accepted for uWSGI compatibility and ignored:");
+        fprintf(out, "Accepted for uWSGI compatibility, with a notice saying what happens instead:");
         for (size_t i = 0; i < sec->ndefs; i++) {
             if (!(sec->defs[i].flags & MT_OPT_IGNORED) || sec->defs[i].alias_of)
                 continue;
             fprintf(out, "%s --%s", sep, sec->defs[i].name);
             sep = ",";
+        }
+        fputc('\n', out);
+    }
+    if (any_refused) {
+        fprintf(out, "uWSGI options refused (each error says why; see docs/compatibility-uwsgi.md):");
+        const char *sep = "";
+        for (size_t i = 0; i < sec->ndefs; i++) {
+            if (sec->defs[i].flags & MT_OPT_REFUSED) {
+                fprintf(out, "%s --%s", sep, sec->defs[i].name);
+                sep = ",";
+            }
         }
         fputc('\n', out);
     }

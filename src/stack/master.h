@@ -20,6 +20,18 @@
  * is in flight), SIGKILL to those still alive after worker-reload-mercy;
  * then SIGTERM to the mules, SIGKILL after mule-reload-mercy; exit once no
  * child is left. A second stop signal skips the waiting.
+ *
+ * hook-master-start "unix_signal:N ACTION" (options.h) changes what HUP,
+ * INT, QUIT or TERM does: gracefully_kill_them_all is the orderly stop
+ * above, kill_them_all SIGKILLs every child at once and exits when they
+ * are reaped, grace_them_all is the rolling reload, reload_them_all
+ * SIGKILLs every child and starts each again as soon as it is reaped.
+ *
+ * master-fifo (daemon.h): the master also reads one-letter commands from a
+ * FIFO: q orderly stop, Q immediate stop, r rolling reload, R immediate
+ * reload, l reopen the logs (as SIGUSR1); anything else is logged and
+ * ignored. Once every child has been started the first time, the master
+ * tells a waiting daemonize parent (mt_daemon_ready).
  */
 #ifndef MT_MASTER_H
 #define MT_MASTER_H

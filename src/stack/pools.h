@@ -13,6 +13,10 @@
  * id); a mule in no farm is main.mule.ID. The template may also use
  * {hostname}, {pid} (filled in at fork) and {process_num} (= instance_id).
  *
+ * A mule whose program is a Python file ("mule: lib/galaxy/main.py", as
+ * Galaxy's configurations have it) runs the built-in mule loop instead of
+ * exec'ing the file; one notice at start-up says so.
+ *
  * Every error names the option and where it was set, e.g.
  * "galaxy.yml:6: option 'farm': mule 4 does not exist (3 mules configured)".
  */
