@@ -19,9 +19,10 @@ import pytest
 
 from conftest import MULETEER, alive, children_of, wait_for, write
 
-# Galaxy 19.09's config/galaxy.yml.sample, its uwsgi: section as shipped (comments shortened), with the
-# two job handler mules of the training material's playbooks. The harness adds --http 127.0.0.1:0.
-GALAXY_1909 = """\
+# Galaxy's sample uwsgi: section as lib/galaxy/config/sample/galaxy.yml.sample ships it (20.01-21.01),
+# comments shortened, with static-safe and the two job handler mules of the Galaxy training material's
+# 19.09 playbook. The harness adds --http 127.0.0.1:0, which wins over the file's http.
+GALAXY_SAMPLE = """\
 uwsgi:
 
   # The address and port on which to listen.
@@ -99,6 +100,31 @@ uwsgi:
 
 galaxy:
   admin_users: admin@example.org
+"""
+
+# Galaxy 18.01's config/galaxy.yml.sample uwsgi: section, as shipped (comments shortened).
+GALAXY_1801 = """\
+uwsgi:
+  # The address and port on which to listen.
+  http: 127.0.0.1:8080
+  buffer-size: 16384
+  processes: 1
+  threads: 4
+  offload-threads: 2
+  # Mapping to serve style content.
+  static-map: /static/style=static/style/blue
+  # Mapping to serve the remainder of the static content.
+  static-map: /static=static
+  master: false
+  virtualenv: .venv
+  pythonpath: lib
+  module: galaxy.webapps.galaxy.buildapp:uwsgi_app()
+  thunder-lock: false
+  die-on-term: true
+  hook-master-start: unix_signal:2 gracefully_kill_them_all
+  hook-master-start: unix_signal:15 gracefully_kill_them_all
+  py-call-osafterfork: true
+  enable-threads: true
 """
 
 # Galaxy 21.01's lib/galaxy/config/sample/galaxy.yml.sample uwsgi: section, with the interactive tools
@@ -193,9 +219,20 @@ def wait_job(s, jid):
 
 # ------------------------------------------------------------------ samples
 
-def test_galaxy_1909_sample_starts_serves_and_runs_jobs_on_its_mules(servers, tmp_path):
+def test_galaxy_1801_sample_starts_and_serves(servers, tmp_path):
     make_static_tree(tmp_path)
-    cfg = write(tmp_path, "galaxy.yml", GALAXY_1909)
+    cfg = write(tmp_path, "galaxy.yml", GALAXY_1801)
+    s = servers(["--yaml", cfg])
+    assert s.request("GET", "/static/style/base.css")[2] == b"body{}"
+    assert s.request("GET", "/static/welcome.html")[2] == b"<p>welcome</p>"
+    assert wait_job(s, post_job(s))["state"] == "ok"
+    assert len([l for l in notices(s) if "muleteer runs no Python" in l]) == 1
+    assert len(notices(s)) == 5, "offload-threads, Python, master false, thunder-lock, enable-threads:\n" + s.log()
+
+
+def test_galaxy_sample_starts_serves_and_runs_jobs_on_its_mules(servers, tmp_path):
+    make_static_tree(tmp_path)
+    cfg = write(tmp_path, "galaxy.yml", GALAXY_SAMPLE)
     s = servers(["--yaml", cfg])
     status, headers, body = s.request("GET", "/favicon.ico")
     assert status == 200 and body == b"\x00\x00\x01\x00ico" and headers["Content-Type"] == "image/x-icon"
@@ -213,10 +250,10 @@ def test_galaxy_1909_sample_starts_serves_and_runs_jobs_on_its_mules(servers, tm
     assert len(notices_for(s, "enable-threads")) == 1
     python = [l for l in notices(s) if "muleteer runs no Python" in l]
     assert len(python) == 1, python
-    assert "galaxy.yml:%d: option 'virtualenv'" % line_of(GALAXY_1909, "virtualenv:") in python[0], python
+    assert "galaxy.yml:%d: option 'virtualenv'" % line_of(GALAXY_SAMPLE, "virtualenv:") in python[0], python
     assert len([l for l in notices(s) if "option 'master' = false" in l]) == 1
     assert log.count("is a Python program") == 1
-    assert "galaxy.yml:%d: mule 'lib/galaxy/main.py'" % line_of(GALAXY_1909, "mule:") in log
+    assert "galaxy.yml:%d: mule 'lib/galaxy/main.py'" % line_of(GALAXY_SAMPLE, "mule:") in log
     for honoured in ("buffer-size", "static-map", "static-safe", "hook-master-start", "die-on-term", "farm",
                      "manage-script-name"):
         assert not notices_for(s, honoured), honoured
