@@ -35,6 +35,14 @@
 #include "common/message.h"
 #include "common/yaml.h"
 
+/*
+ * Bounds, far above any real file, that keep the checks (which compare
+ * items pairwise) fast on absurd input: a job configuration is read at
+ * start and by the fuzzer.
+ */
+#define MT__MAX_ITEMS 10000 /* runners, destinations, tool entries, limits, groups; keys of one YAML mapping */
+#define MT__MAX_OWNED 1000  /* params of one owner, env lines and tags of one destination */
+
 struct mt_job_runner {
     char *id, *type, *load;
     int workers;
@@ -309,6 +317,8 @@ static int mt__param_add(mt_job_exec_t *ex, mt_job_param_t **p, size_t *n, const
     const char *why = mt__bad_id(id);
     if (why[0])
         return mt__fail_at(ex, line, "%s: param id '%s' %s", owner, id, why);
+    if (*n >= MT__MAX_OWNED)
+        return mt__fail_at(ex, line, "%s: more than %d params", owner, MT__MAX_OWNED);
     const mt_job_param_t *prev = mt__param_find(*p, *n, id);
     if (prev)
         return mt__fail_at(ex, line, "%s: param '%s' given twice (first at line %d)", owner, id, prev->line);
@@ -388,6 +398,10 @@ static mt_job_runner_t *mt__runner_add(mt_job_exec_t *ex, const char *id, const 
         mt__fail_at(ex, line, "runner plugin id '%s' %s", id, why);
         return NULL;
     }
+    if (ex->nrunners >= MT__MAX_ITEMS) {
+        mt__fail_at(ex, line, "more than %d runner plugins", MT__MAX_ITEMS);
+        return NULL;
+    }
     const mt_job_runner_t *prev = mt__runner_find(ex, id, true);
     if (prev) {
         mt__fail_at(ex, line, "runner plugin '%s' given twice (first at line %d)", id, prev->line);
@@ -418,6 +432,10 @@ static mt_job_destination_t *mt__dest_add(mt_job_exec_t *ex, const char *id, int
         mt__fail_at(ex, line, "destination id '%s' %s", id, why);
         return NULL;
     }
+    if (ex->ndests >= MT__MAX_ITEMS) {
+        mt__fail_at(ex, line, "more than %d destinations", MT__MAX_ITEMS);
+        return NULL;
+    }
     const mt_job_destination_t *prev = mt__dest_find(ex, id, true);
     if (prev) {
         mt__fail_at(ex, line, "destination '%s' given twice (first at line %d)", id, prev->line);
@@ -436,6 +454,8 @@ static int mt__dest_add_tag(mt_job_exec_t *ex, mt_job_destination_t *d, const ch
         return mt__fail_at(ex, line, "destination '%s': tag '%s' %s", d->id, tag, why);
     if (mt__dest_has_tag(d, tag))
         return 0;
+    if (d->ntags >= MT__MAX_OWNED)
+        return mt__fail_at(ex, line, "destination '%s': more than %d tags", d->id, MT__MAX_OWNED);
     d->tags = mt_realloc(d->tags, (d->ntags + 1) * sizeof *d->tags);
     d->tags[d->ntags++] = mt_strdup(tag);
     return 0;
@@ -474,6 +494,8 @@ static int mt__env_add(mt_job_exec_t *ex, mt_job_destination_t *d, mt_job_env_ki
         return mt__fail_at(ex, line, "destination '%s': env %s is empty", d->id,
                            kind == MT_JOB_ENV_FILE ? "file" : "exec");
     }
+    if (d->nenv >= MT__MAX_OWNED)
+        return mt__fail_at(ex, line, "destination '%s': more than %d env lines", d->id, MT__MAX_OWNED);
     d->env = mt_realloc(d->env, (d->nenv + 1) * sizeof *d->env);
     d->env[d->nenv++] = (mt_job_env_t){ .kind = kind, .name = name ? mt_strdup(name) : NULL,
                                         .value = mt_strdup(value), .raw = raw, .line = line };
@@ -483,6 +505,8 @@ static int mt__env_add(mt_job_exec_t *ex, mt_job_destination_t *d, mt_job_env_ki
 static int mt__resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const char *condition,
                             const char *destination, const char *handler, const char *delay, int line)
 {
+    if (d->nresubmits >= MT__MAX_OWNED)
+        return mt__fail_at(ex, line, "destination '%s': more than %d resubmit rules", d->id, MT__MAX_OWNED);
     d->resubmits = mt_realloc(d->resubmits, (d->nresubmits + 1) * sizeof *d->resubmits);
     d->resubmits[d->nresubmits++] = (mt_job_resubmit_t){
         .condition = condition ? mt_strdup(condition) : NULL,
@@ -501,6 +525,8 @@ static int mt__tool_add(mt_job_exec_t *ex, const char *tool_id, const char *clas
     if (destination && mt__bad_id(destination)[0])
         return mt__fail_at(ex, line, "tool '%s': destination '%s' %s", tool_id ? tool_id : class_name, destination,
                            mt__bad_id(destination));
+    if (ex->ntools >= MT__MAX_ITEMS)
+        return mt__fail_at(ex, line, "more than %d tool entries", MT__MAX_ITEMS);
     ex->tools = mt_realloc(ex->tools, (ex->ntools + 1) * sizeof *ex->tools);
     ex->tools[ex->ntools++] = (mt__tool_dest_t){
         .tool_id = tool_id ? mt_strdup(tool_id) : NULL,
@@ -564,6 +590,8 @@ static int mt__limit_add(mt_job_exec_t *ex, const char *type_written, const char
                            type_written);
     if (!value || !value[0])
         return mt__fail_at(ex, line, "limit %s: no value", type_written);
+    if (ex->nlimits >= MT__MAX_ITEMS)
+        return mt__fail_at(ex, line, "more than %d limits", MT__MAX_ITEMS);
     mt_job_limit_t l = { .type = type, .line = line };
     bool per_dest = strncmp(type, "destination_", 12) == 0;
     if (per_dest && !id && !tag)
@@ -609,6 +637,8 @@ static int mt__group_add(mt_job_exec_t *ex, const char *id, const char *fields, 
     const char *why = mt__bad_id(id);
     if (why[0])
         return mt__fail_at(ex, line, "resource group id '%s' %s", id, why);
+    if (ex->ngroups >= MT__MAX_ITEMS)
+        return mt__fail_at(ex, line, "more than %d resource groups", MT__MAX_ITEMS);
     const mt__group_t *prev = mt__group_find(ex, id);
     if (prev)
         return mt__fail_at(ex, line, "resource group '%s' given twice (first at line %d)", id, prev->line);
@@ -1001,6 +1031,54 @@ static int mt__y_scalar(mt_job_exec_t *ex, struct fy_node *node, int line, const
 /* Iterate a mapping: fn(ex, key, value, key_line, arg) for each pair; keys must be scalars. */
 typedef int (*mt__y_pair_fn)(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg);
 
+typedef struct mt__y_key {
+    const char *text;
+    size_t len;
+    int line;
+} mt__y_key_t;
+
+static int mt__y_key_cmp(const void *a, const void *b)
+{
+    const mt__y_key_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->text, y->text, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->line - y->line;
+}
+
+/* Duplicate keys are let through by the parser: refuse them with their lines (sorted: n log n). */
+static int mt__y_no_duplicates(mt_job_exec_t *ex, struct fy_node *map, int line, const char *what)
+{
+    int count = fy_node_mapping_item_count(map);
+    if (count < 2)
+        return 0;
+    mt__y_key_t *keys = mt_calloc((size_t)count, sizeof *keys);
+    size_t n = 0;
+    void *iter = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(map, &iter)) && n < (size_t)count) {
+        struct fy_node *k = fy_node_pair_key(pair);
+        if (!mt__y_is(k, FYNT_SCALAR))
+            continue; /* refused when it is reached */
+        keys[n].text = fy_node_get_scalar(k, &keys[n].len);
+        if (!keys[n].text)
+            continue;
+        keys[n++].line = mt_yaml_node_line(k, line);
+    }
+    qsort(keys, n, sizeof *keys, mt__y_key_cmp);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++) {
+        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0)
+            rc = mt__fail_at(ex, keys[i].line, "%s: '%.*s' given twice (first at line %d)", what, (int)keys[i].len,
+                             keys[i].text, keys[i - 1].line);
+    }
+    free(keys);
+    return rc;
+}
+
 static int mt__y_each(mt_job_exec_t *ex, struct fy_node *map, int line, const char *what, mt__y_pair_fn fn, void *arg)
 {
     map = mt__y_deref(map);
@@ -1008,6 +1086,10 @@ static int mt__y_each(mt_job_exec_t *ex, struct fy_node *map, int line, const ch
         return 0;
     if (fy_node_get_type(map) != FYNT_MAPPING)
         return mt__fail_at(ex, mt_yaml_node_line(map, line), "%s: expected a mapping", what);
+    if (fy_node_mapping_item_count(map) > MT__MAX_ITEMS)
+        return mt__fail_at(ex, mt_yaml_node_line(map, line), "%s: more than %d keys", what, MT__MAX_ITEMS);
+    if (mt__y_no_duplicates(ex, map, line, what) < 0)
+        return -1;
     void *iter = NULL;
     struct fy_node_pair *pair;
     while ((pair = fy_node_mapping_iterate(map, &iter))) {
@@ -1018,18 +1100,7 @@ static int mt__y_each(mt_job_exec_t *ex, struct fy_node *map, int line, const ch
             return mt__fail_at(ex, kline, "%s: keys must be names", what);
         if (mt__y_text(ex, k, kline, what, &key) < 0)
             return -1;
-        /* Duplicate keys are let through by the parser: refuse them with their line. */
-        void *iter2 = NULL;
-        struct fy_node_pair *other;
         int rc = 0;
-        while (rc == 0 && (other = fy_node_mapping_iterate(map, &iter2)) && other != pair) {
-            char *okey = NULL;
-            struct fy_node *ok = fy_node_pair_key(other);
-            if (mt__y_is(ok, FYNT_SCALAR) && mt__y_text(ex, ok, kline, what, &okey) == 0 && strcmp(okey, key) == 0)
-                rc = mt__fail_at(ex, kline, "%s: '%s' given twice (first at line %d)", what, key,
-                                 mt_yaml_node_line(ok, line));
-            free(okey);
-        }
         struct fy_node *v = fy_node_pair_value(pair);
         if (rc == 0 && v && fy_node_is_alias(v) && !mt__y_deref(v))
             rc = mt__fail_at(ex, kline, "%s: unresolvable alias", key);

@@ -45,6 +45,7 @@ struct mt_xml_doc {
     char **strings;              /* file names and macro names the nodes point at */
     size_t nstrings;
     size_t nnodes;               /* made so far: bounded by MT_XML_MAX_NODES */
+    size_t token_bytes;          /* made by token replacement so far: bounded by MT_XML_MAX_TOKEN_BYTES */
     mt__token_t *tokens;
     size_t ntokens;
     mt__macro_t *macros;
@@ -192,6 +193,7 @@ static mt_xml_node_t *mt__copy(mt_xml_doc_t *doc, const mt_xml_node_t *node, con
     }
     free(copy->text);
     copy->text = mt_strdup(node->text);
+    copy->text_len = strlen(copy->text);
     copy->nattrs = node->nattrs;
     copy->attrs = mt_calloc(2 * node->nattrs + 1, sizeof *copy->attrs);
     for (size_t i = 0; i < 2 * node->nattrs; i++)
@@ -214,6 +216,7 @@ typedef struct mt__parse {
     XML_Parser parser;
     const char *file;
     mt_xml_node_t *root, *current;
+    int depth;
     bool failed;
 } mt__parse_t;
 
@@ -228,6 +231,13 @@ static void mt__start_cb(void *data, const XML_Char *name, const XML_Char **atts
     mt__parse_t *p = data;
     if (p->failed)
         return;
+    if (++p->depth > MT_XML_MAX_DEPTH) {
+        mt__xml_fail(p->doc, p->file, mt__parse_line(p), "elements nest more than %d deep: not a configuration file",
+                     MT_XML_MAX_DEPTH);
+        p->failed = true;
+        XML_StopParser(p->parser, XML_FALSE);
+        return;
+    }
     mt_xml_node_t *node = mt__node_new(p->doc, name);
     if (!node) {
         mt__xml_fail(p->doc, p->file, mt__parse_line(p), "more than %d elements: not a configuration file",
@@ -256,8 +266,18 @@ static void mt__end_cb(void *data, const XML_Char *name)
 {
     mt__parse_t *p = data;
     (void)name;
+    p->depth--;
     if (!p->failed && p->current)
         p->current = p->current->parent;
+}
+
+/* The allocation for a text of `need` bytes (with its NUL) grown by appends: a power of two, 16 at least. */
+static size_t mt__text_cap(size_t need)
+{
+    size_t cap = 16;
+    while (cap < need)
+        cap *= 2;
+    return cap;
 }
 
 static void mt__text_cb(void *data, const XML_Char *s, int len)
@@ -265,10 +285,19 @@ static void mt__text_cb(void *data, const XML_Char *s, int len)
     mt__parse_t *p = data;
     if (p->failed || !p->current || len <= 0)
         return;
-    size_t old = strlen(p->current->text);
-    p->current->text = mt_realloc(p->current->text, old + (size_t)len + 1);
-    memcpy(p->current->text + old, s, (size_t)len);
-    p->current->text[old + (size_t)len] = '\0';
+    mt_xml_node_t *n = p->current;
+    size_t old = n->text_len;
+    /*
+     * Grow by doubling: expat hands text over in many small pieces. While
+     * parsing, a node's text is "" (1 byte, from mt__node_new) or was grown
+     * here, to mt__text_cap(its length + 1) bytes.
+     */
+    size_t have = old == 0 ? 1 : mt__text_cap(old + 1);
+    if (old + (size_t)len + 1 > have)
+        n->text = mt_realloc(n->text, mt__text_cap(old + (size_t)len + 1));
+    memcpy(n->text + old, s, (size_t)len);
+    n->text_len = old + (size_t)len;
+    n->text[n->text_len] = '\0';
 }
 
 /* Parse text into a tree whose nodes name `file` (a string the document keeps). */
@@ -305,8 +334,11 @@ static int mt__parse(mt_xml_doc_t *doc, const char *file, const char *text, size
 
 /* ---- tokens ---- */
 
-/* s with every occurrence of each token's name replaced by its value (a new string). */
-static char *mt__replace_tokens(const char *s, const mt__token_t *tokens, size_t ntokens)
+/*
+ * s with every occurrence of each token's name replaced by its value (a new
+ * string), or NULL if the result would be longer than `limit` bytes.
+ */
+static char *mt__replace_tokens(const char *s, const mt__token_t *tokens, size_t ntokens, size_t limit)
 {
     char *cur = mt_strdup(s);
     for (size_t t = 0; t < ntokens; t++) {
@@ -317,7 +349,17 @@ static char *mt__replace_tokens(const char *s, const mt__token_t *tokens, size_t
         size_t count = 0;
         for (const char *q = cur; (q = strstr(q, name)); q += nlen)
             count++;
-        char *out = mt_malloc(strlen(cur) - count * nlen + count * vlen + 1), *w = out;
+        size_t out_len = strlen(cur) - count * nlen;
+        if (vlen > 0 && count > (limit - (out_len < limit ? out_len : limit)) / vlen) {
+            free(cur);
+            return NULL; /* longer than limit */
+        }
+        out_len += count * vlen;
+        if (out_len > limit) {
+            free(cur);
+            return NULL;
+        }
+        char *out = mt_malloc(out_len + 1), *w = out;
         const char *q = cur, *hit;
         while ((hit = strstr(q, name))) {
             memcpy(w, q, (size_t)(hit - q));
@@ -333,21 +375,39 @@ static char *mt__replace_tokens(const char *s, const mt__token_t *tokens, size_t
     return cur;
 }
 
+/* One string of node with its tokens replaced, counted against the budget; -1 (reported) past it. */
+static int mt__tokens_in_string(mt_xml_doc_t *doc, const mt_xml_node_t *node, char **s, const mt__token_t *tokens,
+                                size_t ntokens)
+{
+    size_t before = strlen(*s);
+    char *r = mt__replace_tokens(*s, tokens, ntokens, before + (MT_XML_MAX_TOKEN_BYTES - doc->token_bytes));
+    if (!r)
+        return mt__node_fail(doc, node, "tokens make more than %u bytes of text: not a configuration file",
+                             MT_XML_MAX_TOKEN_BYTES);
+    free(*s);
+    *s = r;
+    size_t after = strlen(r);
+    doc->token_bytes += after > before ? after - before : 0;
+    return 0;
+}
+
 /* Replace tokens in node's text, attribute names and values, and its children's. */
-static void mt__tokens_in_tree(mt_xml_node_t *node, const mt__token_t *tokens, size_t ntokens)
+static int mt__tokens_in_tree(mt_xml_doc_t *doc, mt_xml_node_t *node, const mt__token_t *tokens, size_t ntokens)
 {
     if (ntokens == 0)
-        return;
-    char *s = mt__replace_tokens(node->text, tokens, ntokens);
-    free(node->text);
-    node->text = s;
+        return 0;
+    if (mt__tokens_in_string(doc, node, &node->text, tokens, ntokens) < 0)
+        return -1;
+    node->text_len = strlen(node->text);
     for (size_t i = 0; i < 2 * node->nattrs; i++) {
-        s = mt__replace_tokens(node->attrs[i], tokens, ntokens);
-        free(node->attrs[i]);
-        node->attrs[i] = s;
+        if (mt__tokens_in_string(doc, node, &node->attrs[i], tokens, ntokens) < 0)
+            return -1;
     }
-    for (size_t i = 0; i < node->nchildren; i++)
-        mt__tokens_in_tree(node->children[i], tokens, ntokens);
+    for (size_t i = 0; i < node->nchildren; i++) {
+        if (mt__tokens_in_tree(doc, node->children[i], tokens, ntokens) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The first "@NAME@" (upper case, digits, '_') in s, copied into buf; NULL if none. */
@@ -399,12 +459,16 @@ static int mt__nest_tokens(mt_xml_doc_t *doc, const mt_xml_node_t *macros_el)
                 continue;
             if (i == k)
                 return mt__node_fail(doc, macros_el, "token '%s' contains itself", doc->tokens[i].name);
-            char *v = mt__replace_tokens(doc->tokens[k].value, &doc->tokens[i], 1);
+            size_t before = strlen(doc->tokens[k].value);
+            char *v = mt__replace_tokens(doc->tokens[k].value, &doc->tokens[i], 1,
+                                         before + (MT_XML_MAX_TOKEN_BYTES - doc->token_bytes));
+            if (!v)
+                return mt__node_fail(doc, macros_el, "tokens make more than %u bytes of text: not a configuration file",
+                                     MT_XML_MAX_TOKEN_BYTES);
             free(doc->tokens[k].value);
             doc->tokens[k].value = v;
-            if (strlen(v) > MT__XML_MAX_FILE_BYTES)
-                return mt__node_fail(doc, macros_el, "token '%s' grows beyond %u bytes", doc->tokens[k].name,
-                                     MT__XML_MAX_FILE_BYTES);
+            size_t after = strlen(v);
+            doc->token_bytes += after > before ? after - before : 0;
         }
     }
     return 0;
@@ -732,10 +796,11 @@ static int mt__expand_one(mt_xml_doc_t *doc, mt_xml_node_t *expand, const mt__ch
     if (rc == 0)
         rc = mt__macro_params(doc, m, expand, &params, &nparams);
     if (rc == 0) {
-        for (size_t i = 0; i < box->nchildren; i++)
-            mt__tokens_in_tree(box->children[i], params, nparams);
+        for (size_t i = 0; i < box->nchildren && rc == 0; i++)
+            rc = mt__tokens_in_tree(doc, box->children[i], params, nparams);
         mt__chain_t link = { .macro = m->name, .up = chain };
-        rc = mt__expand_children(doc, box, &link);
+        if (rc == 0)
+            rc = mt__expand_children(doc, box, &link);
     }
     for (size_t k = 0; k < nparams; k++) {
         free(params[k].name);
@@ -809,7 +874,8 @@ static int mt__expand(mt_xml_doc_t *doc, bool allow_import)
         return mt__node_fail(doc, root, "the root element cannot be an <expand>");
     if (mt__expand_children(doc, root, NULL) < 0)
         return -1;
-    mt__tokens_in_tree(root, doc->tokens, doc->ntokens);
+    if (mt__tokens_in_tree(doc, root, doc->tokens, doc->ntokens) < 0)
+        return -1;
     return mt__check_no_tokens_left(doc, root);
 }
 

@@ -31,7 +31,8 @@
  * an expand attribute the macro does not declare, a missing required one,
  * and a @TOKEN@ (upper-case letters, digits, '_') left in the expanded file
  * that no token or parameter defines are errors, each "FILE:LINE: what".
- * Expansion is bounded (MT_XML_MAX_NODES elements in all).
+ * Expansion is bounded (MT_XML_MAX_NODES elements in all, nesting
+ * MT_XML_MAX_DEPTH deep, MT_XML_MAX_TOKEN_BYTES made by tokens).
  */
 #ifndef MT_XML_MACROS_H
 #define MT_XML_MACROS_H
@@ -40,6 +41,8 @@
 #include <stddef.h>
 
 #define MT_XML_MAX_NODES 200000
+#define MT_XML_MAX_DEPTH 128              /* elements nested deeper are refused (the tree is walked recursively) */
+#define MT_XML_MAX_TOKEN_BYTES (64u << 20) /* all text made by token replacement, in bytes */
 
 typedef struct mt_xml_node mt_xml_node_t;
 
@@ -48,6 +51,7 @@ struct mt_xml_node {
     char **attrs;           /* name, value, name, value, ... (nattrs pairs) */
     size_t nattrs;
     char *text;             /* the character data directly inside, children's excluded; never NULL */
+    size_t text_len;        /* strlen(text), kept while parsing so that long text appends in linear time */
     const char *file;       /* where the element is written (owned by the document) */
     int line;
     const char *via_file;   /* for an element copied from a macro: the outermost <expand> that made it */
