@@ -461,7 +461,7 @@ static size_t conn_parse_uwsgi(mt_http_conn_t *conn, const char *data, size_t le
             if (conn->packet.len < MT_UWSGI_HEADER_SIZE)
                 return len;
         }
-        mt_uwsgi_header_decode(conn->packet.data, conn->packet.len, &h);
+        (void)mt_uwsgi_header_decode(conn->packet.data, conn->packet.len, &h); /* 4 bytes are in */
         if (h.modifier1 != 0) {
             uwsgi_drop(conn, "a packet with modifier1 %u: only requests (modifier1 0) are served", h.modifier1);
             return len;

@@ -117,7 +117,7 @@ static int bind_unix(plan_t *pl, const char *spec, bound_t *b, const mt_source_t
             close(fd);
             return fail(pl, src, option, -EEXIST, "cannot listen on %s: the file exists and is not a socket", spec);
         }
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); /* never waits on a full backlog */
         int c = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&sun, len);
         int cerr = errno;
         if (probe >= 0)
