@@ -936,3 +936,40 @@ Test(job_conf, galaxys_advanced_sample_loads)
     cr_assert(mt_job_conf_notice_count(conf) >= 10);
     mt_job_conf_destroy(conf);
 }
+
+/* ------------------------------------------------------------------ */
+/* Absurd input is refused quickly                                     */
+/* ------------------------------------------------------------------ */
+
+Test(job_conf, bounds_on_nesting_expansion_and_tokens)
+{
+    size_t cap = 1 << 20;
+    char *text = malloc(cap);
+    /* 200 nested elements. */
+    size_t n = (size_t)snprintf(text, cap, "<job_conf>\n");
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(text + n, cap - n, "<a>");
+    snprintf(text + n, cap - n, "</job_conf>");
+    load_fails(".xml", text, 2, "elements nest more than 128 deep");
+    /* Macros that double eighteen times. */
+    n = (size_t)snprintf(text, cap, "<job_conf><macros>\n<xml name=\"m0\"><param id=\"x\">1</param></xml>\n");
+    for (int i = 1; i <= 18; i++)
+        n += (size_t)snprintf(text + n, cap - n, "<xml name=\"m%d\"><expand macro=\"m%d\"/><expand macro=\"m%d\"/></xml>\n",
+                              i, i - 1, i - 1);
+    snprintf(text + n, cap - n, "</macros>\n<plugins><plugin id=\"p\" type=\"runner\" load=\"x\">\n"
+                                "<expand macro=\"m18\"/></plugin></plugins></job_conf>");
+    load_fails(".xml", text, 23, "macro expansion makes more than 200000 elements");
+    /* A token of a megabyte, used a hundred times. */
+    n = (size_t)snprintf(text, cap, "<job_conf><macros><token name=\"@K@\">");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(text + n, cap - n, "kkkkkkkkkk");
+    n += (size_t)snprintf(text + n, cap - n, "</token><token name=\"@M@\">");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(text + n, cap - n, "@K@");
+    n += (size_t)snprintf(text + n, cap - n, "</token></macros>\n<resources>");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(text + n, cap - n, "<group id=\"g%d\">@M@</group>", i);
+    snprintf(text + n, cap - n, "</resources></job_conf>");
+    load_fails(".xml", text, 2, "tokens make more than 67108864 bytes of text");
+    free(text);
+}
