@@ -1,8 +1,10 @@
 /*
  * job_conf: the job configuration -- which handlers exist, the default
  * handler, handler tags, tool -> handler mappings and the order of the
- * handler assignment methods. Who handles a new job is decided from it by
- * job_assign.h, which also knows the stack.
+ * handler assignment methods; and where jobs run: runner plugins,
+ * destinations, tool -> destination mappings, limits, resource groups. Who
+ * handles a new job is decided from it by job_assign.h, which also knows
+ * the stack; where it runs, by job_route.h.
  *
  * Two file formats load into the same immutable object: Galaxy's
  * job_conf.yml layout (a "handling:" mapping and a "tools:" list) and
@@ -15,8 +17,7 @@
  * configuration file": no handlers, no mappings, no assign order.
  *
  * Thread-safety: a loaded configuration is never modified, so any number
- * of threads may query it and call mt_job_conf_assign() at once (as long
- * as the facts' callbacks are thread-safe).
+ * of threads may query it at once.
  */
 #ifndef MT_JOB_CONF_H
 #define MT_JOB_CONF_H
