@@ -327,9 +327,14 @@ def test_a_socket_path_in_use_or_not_a_socket_is_refused(servers, sock_dir):
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (scripts/install-deps.sh bench installs nginx-light)")
-def test_nginx_uwsgi_pass_to_a_unix_socket(servers, sock_dir):
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_nginx_uwsgi_pass(servers, sock_dir, kind):
     path = os.path.join(sock_dir, "uwsgi.sock")
-    s = servers(["--socket", path, "--chmod-socket=666"])
+    tcp_port = free_port()
+    s = servers(["--socket", path if kind == "unix" else "127.0.0.1:%d" % tcp_port, "--chmod-socket=666",
+                 "--api-key", "s3cret-0123456789abcdef:alice", "--admin-users", "alice"], start=False)
+    s.api_key = "s3cret-0123456789abcdef"
+    s.start()
     port = free_port()
     conf = os.path.join(sock_dir, "nginx.conf")
     with open(conf, "w") as f:
@@ -349,12 +354,12 @@ http {
     server {
         listen 127.0.0.1:%(port)d;
         location / {
-            uwsgi_pass unix:%(sock)s;
+            uwsgi_pass %(upstream)s;
             include /etc/nginx/uwsgi_params;
         }
     }
 }
-""" % {"d": sock_dir, "port": port, "sock": path})
+""" % {"d": sock_dir, "port": port, "upstream": "unix:" + path if kind == "unix" else "127.0.0.1:%d" % tcp_port})
     nginx = subprocess.Popen([NGINX, "-c", conf, "-p", sock_dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         import http.client
@@ -374,12 +379,19 @@ http {
             except OSError:
                 return False
         wait_for(up, what="nginx to pass /api/health")
+        key = {"X-API-Key": "s3cret-0123456789abcdef"}
+        assert get("POST", "/api/jobs", json.dumps({"tool_id": "true", "inputs": {}}))[0] == 401
         status, data = get("POST", "/api/jobs", json.dumps({"tool_id": "true", "inputs": {}}),
-                           {"Content-Type": "application/json"})
+                           dict(key, **{"Content-Type": "application/json"}))
         assert status == 201, data
         job = json.loads(data)
-        wait_for(lambda: json.loads(get("GET", "/api/jobs/%s" % job["id"])[1])["state"] == "ok",
-                 what="the job to end ok")
+        # the key in the query this time: REQUEST_URI carries it through
+        wait_for(lambda: json.loads(get("GET", "/api/jobs/%s?key=s3cret-0123456789abcdef" % job["id"])[1])["state"]
+                 == "ok", what="the job to end ok")
+        # a body larger than nginx's in-memory buffer: nginx sends it from a temporary file
+        status, data = get("POST", "/api/jobs", json.dumps({"tool_id": "true", "inputs": {}, "pad": "x" * 200000}),
+                           dict(key, **{"Content-Type": "application/json"}))
+        assert status == 400 and "pad" in json.loads(data)["err_msg"], data
     finally:
         nginx.terminate()
         nginx.wait(10)
