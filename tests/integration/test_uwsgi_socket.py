@@ -15,7 +15,7 @@ import stat
 import struct
 import subprocess
 import tempfile
-import time
+import threading
 
 import pytest
 
@@ -237,14 +237,17 @@ def test_a_body_over_limit_post_gets_413(servers):
 class SocketOnlyServer(Server):
     """Started without conftest's --http: the log names the uwsgi port instead."""
 
-    def start(self, wait_ready=True):
+    def launch(self, workers=1):
         self.proc = subprocess.Popen([self.binary] + self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      env=self.env, cwd=str(self.tmp))
-        import threading
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
+        wait_for(lambda: self.log().count("serving on") >= workers, what="the web workers\n" + self.log())
+        return self
+
+    def start(self, wait_ready=True):
+        self.launch()
         self.uwsgi = ("127.0.0.1", uwsgi_port(self))
-        wait_for(lambda: self.log().count("serving on") >= 1, what="the web worker")
         return self
 
 
@@ -433,3 +436,21 @@ def test_a_daemonized_stack_keeps_its_socket_file_until_it_stops(tmp_path, sock_
                  open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z", what="the daemon to stop")
     wait_for(lambda: not os.path.exists(path), what="the daemon to remove its socket file at its clean exit")
     assert "stopped" in (tmp_path / "daemon.log").read_text()
+
+
+def test_a_galaxy_yml_uwsgi_section_as_sites_write_it(tmp_path, sock_dir):
+    path = os.path.join(sock_dir, "uwsgi.sock")
+    conf = tmp_path / "galaxy.yml"
+    conf.write_text("uwsgi:\n  socket: %s\n  chmod-socket:\n  harakiri: 600\n  buffer-size: 16384\n"
+                    "  processes: 2\n  threads: 4\n  master: true\n" % path)
+    s = SocketOnlyServer(tmp_path, MULETEER, ["--yaml", str(conf)]).launch(workers=2)
+    try:
+        assert "uwsgi on %s" % path in s.log() and "HTTP on" not in s.log()
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666
+        assert listening_tcp_ports(s.proc.pid) == set()
+        for _ in range(8):
+            assert uwsgi(path, "GET", "/api/health")[0] == 200
+    finally:
+        assert s.stop() == 0
+    s.check_log()
+    assert not os.path.exists(path)
