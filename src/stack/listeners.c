@@ -106,16 +106,20 @@ static int bind_unix(plan_t *pl, const char *spec, bound_t *b, const mt_source_t
         return 0;
     memcpy(sun.sun_path + (abstract ? 1 : 0), abstract ? spec + 1 : spec, n);
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 1 : 0));
+    int rc;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(pl, src, option, -errno, "socket(): %s", strerror(errno));
-    int rc = bind(fd, (struct sockaddr *)&sun, len);
-    if (rc < 0 && errno == EADDRINUSE && !abstract) {
+    if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+        if (errno != EADDRINUSE || abstract) {
+            rc = fail(pl, src, option, -errno, "cannot listen on %s: %s", spec, strerror(errno));
+            goto error;
+        }
         /* A file is there: a stale socket of a killed stack may be taken over, nothing else. */
         struct stat st;
         if (lstat(spec, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-            close(fd);
-            return fail(pl, src, option, -EEXIST, "cannot listen on %s: the file exists and is not a socket", spec);
+            rc = fail(pl, src, option, -EEXIST, "cannot listen on %s: the file exists and is not a socket", spec);
+            goto error;
         }
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); /* never waits on a full backlog */
         int c = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&sun, len);
@@ -123,38 +127,36 @@ static int bind_unix(plan_t *pl, const char *spec, bound_t *b, const mt_source_t
         if (probe >= 0)
             close(probe);
         if (c == 0 || cerr != ECONNREFUSED) {
-            close(fd);
-            return fail(pl, src, option, -EADDRINUSE, "cannot listen on %s: %s", spec,
-                        c == 0 ? "another process accepts connections on it" : strerror(cerr));
+            rc = fail(pl, src, option, -EADDRINUSE, "cannot listen on %s: %s", spec,
+                      c == 0 ? "another process accepts connections on it" : strerror(cerr));
+            goto error;
         }
         unlink(spec);
-        rc = bind(fd, (struct sockaddr *)&sun, len);
-    }
-    if (rc < 0) {
-        int e = errno;
-        close(fd);
-        return fail(pl, src, option, -e, "cannot listen on %s: %s", spec, strerror(e));
+        if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+            rc = fail(pl, src, option, -errno, "cannot listen on %s: %s", spec, strerror(errno));
+            goto error;
+        }
     }
     if (!abstract)
-        snprintf(b->path, sizeof b->path, "%s", spec);
+        snprintf(b->path, sizeof b->path, "%s", spec); /* ours now: removed on any failure below */
     if (!abstract && pl->mode >= 0 && chmod(spec, (mode_t)pl->mode) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(spec);
-        b->path[0] = '\0';
-        return fail(pl, src, option, -e, "chmod-socket %o on %s: %s", (unsigned)pl->mode, spec, strerror(e));
+        rc = fail(pl, src, option, -errno, "chmod-socket %o on %s: %s", (unsigned)pl->mode, spec, strerror(errno));
+        goto error;
     }
     if (listen(fd, pl->backlog) < 0) {
-        int e = errno;
-        close(fd);
-        if (!abstract)
-            unlink(spec);
-        b->path[0] = '\0';
-        return fail(pl, src, option, -e, "cannot listen on %s: %s", spec, strerror(e));
+        rc = fail(pl, src, option, -errno, "cannot listen on %s: %s", spec, strerror(errno));
+        goto error;
     }
     b->fd = fd;
     snprintf(b->addr, sizeof b->addr, "%s", spec);
     return 0;
+
+error:
+    if (b->path[0] != '\0')
+        unlink(b->path);
+    b->path[0] = '\0';
+    close(fd);
+    return rc;
 }
 
 /* Bind and listen on HOST:PORT (HOST may be empty, a name, or [v6]). */
