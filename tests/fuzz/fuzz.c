@@ -206,6 +206,11 @@ void fuzz_config_check(const uint8_t *data, size_t size, fuzz_config_format_t fo
     int rc = format == FUZZ_CONFIG_YAML ? mt_config_load_yaml(cfg, config_path, err, sizeof err)
                                         : mt_config_load_ini(cfg, config_path, ini_section, err, sizeof err);
     FUZZ_CHECK(rc == 0 || rc == -1, "loader returned %d", rc);
+    FUZZ_CHECK((rc < 0) == (mt_config_error_count(cfg) > 0), "rc %d with %zu errors recorded", rc,
+               mt_config_error_count(cfg));
+    for (size_t i = 0; i < mt_config_error_count(cfg); i++)
+        FUZZ_CHECK(strpbrk(mt_config_error_get(cfg, i), "\r\n") == NULL, "recorded error of more than one line: \"%s\"",
+                   mt_config_error_get(cfg, i));
     if (rc < 0) {
         FUZZ_CHECK(err[0] != '\0', "error without a message");
         FUZZ_CHECK(strpbrk(err, "\r\n") == NULL, "error message of more than one line: \"%s\"", err);
