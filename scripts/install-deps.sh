@@ -8,7 +8,7 @@ set -eu
 want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev libsqlite3-dev libexpat1-dev"
 case "${1:-build}" in
   build) ;;
-  test)  want="$want libcriterion-dev python3-pytest procps" ;;
+  test)  want="$want libcriterion-dev python3-pytest procps nginx-light" ;;
   bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
   *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;
