@@ -34,7 +34,8 @@ static void option_error(char *err, size_t errlen, const mt_config_t *cfg, const
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(err, errlen, "%s: option '%s': %s", mt_source_format(&src, where, sizeof where), name, msg);
+    snprintf(err, errlen, "%s: option '%s%s': %s", mt_source_format(&src, where, sizeof where),
+             src.kind == MT_SRC_CMDLINE ? "--" : "", name, msg);
 }
 
 void mt_daemon_init(mt_daemon_t *d)
@@ -151,6 +152,14 @@ int mt_daemon_detach(mt_daemon_t *d, const mt_config_t *cfg, int *status, char *
     }
     if (!logfile)
         return 0;
+    /* The log file is tried here, in the terminal, rather than found unwritable in the background. */
+    int probe = open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (probe < 0) {
+        int e = errno;
+        option_error(err, errlen, cfg, name, "cannot open %s for the log: %s", logfile, strerror(e));
+        return -e;
+    }
+    close(probe);
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         int e = errno;
@@ -185,10 +194,8 @@ int mt_daemon_detach(mt_daemon_t *d, const mt_config_t *cfg, int *status, char *
         close(devnull);
     }
     char why[512];
-    if (mt_log_redirect_output(logfile, why, sizeof why) < 0) {
-        /* Opened before the fork would have been better; the parent reports the failure. */
-        _exit(1);
-    }
+    if (mt_log_redirect_output(logfile, why, sizeof why) < 0)
+        _exit(1); /* opened a moment ago in the parent: gone since; the parent reports the failure */
     return 0;
 }
 

@@ -340,7 +340,7 @@ def test_chdir_to_a_missing_directory_fails_before_anything_starts(tmp_path):
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--chdir", str(tmp_path / "nope")],
                        capture_output=True, text=True, cwd=str(tmp_path), timeout=20)
     assert r.returncode != 0
-    assert "command line: option 'chdir': cannot change to" in r.stderr and "No such file" in r.stderr
+    assert "command line: option '--chdir': cannot change to" in r.stderr and "No such file" in r.stderr
 
 
 # ------------------------------------------------------------------ logto, daemonize
@@ -435,6 +435,15 @@ def test_daemonize_that_cannot_start_fails_in_the_terminal(tmp_path):
         busy.close()
     assert r.returncode != 0
     assert "option '--http'" in r.stderr or "option 'http'" in r.stderr, r.stderr
+    assert "running in the background" not in r.stdout
+
+
+def test_daemonize_to_an_unwritable_log_fails_in_the_terminal(tmp_path):
+    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--daemonize", str(tmp_path / "nodir" / "d.log")],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "command line: option '--daemonize': cannot open %s for the log" % (tmp_path / "nodir" / "d.log") \
+        in r.stderr, r.stderr
     assert "running in the background" not in r.stdout
 
 
@@ -576,7 +585,7 @@ def test_master_fifo_path_taken_by_a_file_is_an_error(tmp_path):
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--master-fifo", "master.fifo"], capture_output=True,
                        text=True, cwd=str(tmp_path), timeout=20)
     assert r.returncode != 0
-    assert "option 'master-fifo': master.fifo: exists and is not a FIFO" in r.stderr, r.stderr
+    assert "command line: option '--master-fifo': master.fifo: exists and is not a FIFO" in r.stderr, r.stderr
 
 
 # ------------------------------------------------------------------ accepted with one notice
