@@ -328,9 +328,13 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
         goto out;
     }
     bool print_only = mt_config_get_bool(stack->config, NULL, "print-config");
-    if (mt_daemon_setup(stack->config, &stack->settings, err, sizeof err) < 0 ||
-        configure_logging(stack, err, sizeof err) < 0 ||
+    /*
+     * The logging sections are read again from the configuration files, by the paths given: before
+     * chdir. umask and chdir come next, before anything is created or opened by a relative path.
+     */
+    if (configure_logging(stack, err, sizeof err) < 0 ||
         mt_api_keys_from_config(stack->config, &stack->api_keys, err, sizeof err) < 0 ||
+        mt_daemon_setup(stack->config, &stack->settings, err, sizeof err) < 0 ||
         (!print_only && mt_daemon_logto(stack->config, "logto", err, sizeof err) < 0)) {
         fprintf(stderr, "muleteer: %s\n", err);
         goto out;

@@ -336,6 +336,18 @@ def test_chdir_makes_relative_paths_start_there(servers, tmp_path):
     assert (site / "data" / "jobs").is_dir() and not (tmp_path / "data").exists()
 
 
+def test_chdir_after_reading_relative_config_files(servers, tmp_path):
+    """--yaml galaxy.yml --chdir site: the file is read where the command was given, with its logging section."""
+    (tmp_path / "site" / "static").mkdir(parents=True)
+    (tmp_path / "site" / "static" / "hello.txt").write_text("from site")
+    write(tmp_path, "galaxy.yml", "uwsgi:\n  static-map: /static=static\n"
+                                  "logging:\n  version: 1\n  root:\n    level: INFO\n    handlers: [console]\n"
+                                  "  handlers:\n    console:\n      class: logging.StreamHandler\n"
+                                  "      stream: ext://sys.stderr\n")
+    s = servers(["--yaml", "galaxy.yml", "--chdir", "site"])
+    assert s.request("GET", "/static/hello.txt")[2] == b"from site"
+
+
 def test_chdir_to_a_missing_directory_fails_before_anything_starts(tmp_path):
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--chdir", str(tmp_path / "nope")],
                        capture_output=True, text=True, cwd=str(tmp_path), timeout=20)
