@@ -6,9 +6,10 @@
  * mt_main() (stack.c) calls these in this order, all before the first
  * fork, so that every problem is reported in the terminal:
  *
- *   mt_daemon_setup()            umask, then chdir: right after loading the
- *                                configuration, before anything relative
- *                                is opened or created
+ *   mt_daemon_setup()            umask, then chdir: once the configuration
+ *                                files (and their logging sections) are
+ *                                read, before anything is created or opened
+ *                                by a relative path
  *   mt_daemon_logto("logto")     before privileges are dropped
  *   mt_daemon_open_pidfile(0)    "pidfile": created before the drop
  *   mt_daemon_open_fifo()        master-fifo, before the drop
