@@ -240,10 +240,11 @@ void mt_daemon_finish(mt_daemon_t *d, const mt_config_t *cfg)
 {
     bool vacuum = cfg && mt_config_get_bool(cfg, NULL, "vacuum");
     for (int i = 0; i < 2; i++) {
+        bool never_written = d->pid_fds[i] >= 0; /* start-up failed first: an empty pidfile helps no one */
         if (d->pid_fds[i] >= 0)
             close(d->pid_fds[i]);
         d->pid_fds[i] = -1;
-        if (vacuum && d->pid_paths[i])
+        if ((vacuum || (never_written && cfg)) && d->pid_paths[i])
             unlink(d->pid_paths[i]);
         free(d->pid_paths[i]);
         d->pid_paths[i] = NULL;

@@ -84,7 +84,12 @@ void mt_daemon_ready(mt_daemon_t *d);
 /* Close in a child what only the master holds (the FIFO, the ready pipe). */
 void mt_daemon_close_in_child(mt_daemon_t *d);
 
-/* At the master's exit: close everything; with vacuum, remove the pidfiles and the FIFO we made. */
+/*
+ * At the master's exit: close everything; with vacuum, remove the pidfiles
+ * and the FIFO we made. A pidfile opened but never written (start-up
+ * failed before) is removed anyway. cfg NULL (the parent of a daemonize
+ * fork): close only, remove nothing.
+ */
 void mt_daemon_finish(mt_daemon_t *d, const mt_config_t *cfg);
 
 #endif
