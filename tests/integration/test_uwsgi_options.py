@@ -647,3 +647,19 @@ def test_refused_option_stops_before_anything_forks(tmp_path, option, value, why
     assert "galaxy.yml:3: option '%s': not supported: " % option in r.stderr, r.stderr
     assert why in r.stderr
     assert "stack up" not in r.stderr and "serving on" not in r.stderr
+
+
+def test_standalone_handler_takes_pidfile_and_logto(tmp_path):
+    p = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0", "--pidfile",
+                          "handler0.pid", "--logto", "handler0.log", "--vacuum"], cwd=str(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        log = tmp_path / "handler0.log"
+        wait_for(lambda: log.exists() and "standalone process ready" in log.read_text(), 15, what="the handler")
+        assert (tmp_path / "handler0.pid").read_text() == "%d\n" % p.pid
+        assert "handler0[%d]" % p.pid in log.read_text()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out
+    assert not (tmp_path / "handler0.pid").exists()
