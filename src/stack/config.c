@@ -9,7 +9,9 @@
  * one rule gives both "command line over files over defaults" for scalars
  * and "command-line list entries replace the files' entries as a whole" for
  * lists. Values are validated and normalized when recorded, so every error
- * is reported with the source that produced it, before anything forks.
+ * is reported with the source that produced it, before anything forks; an
+ * error does not stop the load, and every error of a run is kept in the
+ * config (mt_config_error_count), so that all of them are reported at once.
  *
  * The loaders (config_ini.c, config_yaml.c) feed occurrences in through
  * mt_config__set(); this file parses argv itself. The main table's "ini",
@@ -377,12 +379,6 @@ const char *mt_source_format(const mt_source_t *src, char *buf, size_t len)
 }
 
 
-/* Record a message already formatted (err may be shorter than the message: it was cut to errlen). */
-static void mt__record_plain(mt_config_t *cfg, const char *msg)
-{
-    mt_config__record_error(cfg, msg);
-}
-
 /* "WHERE: option 'NAME': MESSAGE" ("--NAME" on the command line). */
 static void mt__option_error(mt_config_t *cfg, char *err, size_t errlen, const mt_source_t *src, const char *name,
                              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -391,14 +387,15 @@ static void mt__option_error(mt_config_t *cfg, char *err, size_t errlen, const m
 static void mt__option_error(mt_config_t *cfg, char *err, size_t errlen, const mt_source_t *src, const char *name,
                              const char *fmt, ...)
 {
-    char where[512], msg[1024];
+    char where[512], msg[1024], line[1700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(err, errlen, "%s: option '%s%s': %s", mt_source_format(src, where, sizeof where),
+    snprintf(line, sizeof line, "%s: option '%s%s': %s", mt_source_format(src, where, sizeof where),
              src->kind == MT_SRC_CMDLINE ? "--" : "", name, msg);
-    mt__record_plain(cfg, err);
+    snprintf(err, errlen, "%s", line);
+    mt_config__record_error(cfg, line); /* whole, even when err is shorter */
 }
 
 static int mt__parse_bool(const char *value, bool *out)
@@ -536,7 +533,7 @@ int mt_config__set(mt_config_t *cfg, int sect, const char *name, const char *val
         else
             snprintf(err, errlen, "%s: unknown option '%s' in section '%s'", where, name,
                      cfg->sections[sect].name);
-        mt__record_plain(cfg, err);
+        mt_config__record_error(cfg, err);
         return -1;
     }
     return mt__store(cfg, sect, idx, name, value, src, err, errlen);
@@ -581,14 +578,14 @@ static int mt__cmdline_set(mt_config_t *cfg, mt__pending_list_t *pending, const 
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv) {
         snprintf(err, errlen, "command line: option '--set': expected KEY=VALUE, got '%s'", kv);
-        mt__record_plain(cfg, err);
+        mt_config__record_error(cfg, err);
         return -1;
     }
     char *key = mt_strndup(kv, (size_t)(eq - kv));
     int sect, idx, rc;
     if (mt__resolve_qualified(cfg, key, &sect, &idx) < 0) {
         snprintf(err, errlen, "command line: option '--set': unknown option '%s'", key);
-        mt__record_plain(cfg, err);
+        mt_config__record_error(cfg, err);
         rc = -1;
     } else {
         rc = mt__cmdline_apply(cfg, pending, sect, idx, key, eq + 1, err, errlen);
@@ -635,7 +632,7 @@ static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int arg
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0' || arg[2] == '=') {
             snprintf(err, errlen, "command line: unexpected argument '%s' (options start with --)", arg);
-            mt__record_plain(cfg, err);
+            mt_config__record_error(cfg, err);
             rc = -1;
             continue;
         }
@@ -652,7 +649,7 @@ static int mt__parse_argv(mt_config_t *cfg, mt__pending_list_t *pending, int arg
                 return 0;
             }
             snprintf(err, errlen, "command line: unknown option '--%s'", name);
-            mt__record_plain(cfg, err);
+            mt_config__record_error(cfg, err);
             free(name);
             rc = -1;
             if (!eq && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
@@ -687,7 +684,7 @@ static int mt__load_pending(mt_config_t *cfg, mt__pending_t *item, char *err, si
     char *arg = item->arg;
     if (arg[0] == '\0') {
         snprintf(err, errlen, "command line: option '--%s' needs a file name", item->yaml ? "yaml" : "ini");
-        mt__record_plain(cfg, err);
+        mt_config__record_error(cfg, err);
         return -1;
     }
     if (item->yaml)
