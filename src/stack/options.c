@@ -275,8 +275,9 @@ static void notice_if_false(mt_config_t *cfg, const char *name, const char *what
     char where[512];
     const char *value = mt_config_get(cfg, NULL, name, &src);
     if (src.kind != MT_SRC_DEFAULT && value && strcmp(value, "false") == 0)
-        mt_config_add_notice(cfg, NULL, "%s: option '%s' = false has no effect here: %s",
-                             mt_source_format(&src, where, sizeof where), name, what);
+        mt_config_add_notice(cfg, NULL, "%s: option '%s%s' = false has no effect here: %s",
+                             mt_source_format(&src, where, sizeof where), src.kind == MT_SRC_CMDLINE ? "--" : "",
+                             name, what);
 }
 
 /*
@@ -350,9 +351,9 @@ int mt_stack_options_check(mt_config_t *cfg, mt_stack_settings_t *out)
     if (manage && strcmp(manage, "true") == 0) {
         char where[512];
         mt_config_add_notice(cfg, NULL,
-                             "%s: option 'manage-script-name' has no effect here: there are no mount points, "
+                             "%s: option '%smanage-script-name' has no effect here: there are no mount points, "
                              "requests are routed by their whole path",
-                             mt_source_format(&msrc, where, sizeof where));
+                             mt_source_format(&msrc, where, sizeof where), msrc.kind == MT_SRC_CMDLINE ? "--" : "");
     }
     return rc;
 }
