@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -259,4 +260,25 @@ void mt_daemon_finish(mt_daemon_t *d, const mt_config_t *cfg)
     if (d->ready_fd >= 0)
         close(d->ready_fd); /* a start that failed after the fork: the parent sees the pipe close, not "up" */
     d->ready_fd = -1;
+}
+
+int mt_daemon_check(mt_config_t *cfg)
+{
+    static const char *const names[] = {"pidfile", "pidfile2", "logto", "logto2", "daemonize", "daemonize2",
+                                        "master-fifo"};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        mt_source_t src;
+        const char *path = mt_config_get(cfg, NULL, names[i], &src);
+        if (!path || !*path)
+            continue;
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%s", path);
+        const char *parent = dirname(copy);
+        if (access(parent, W_OK | X_OK) < 0) {
+            mt_config_add_error(cfg, &src, names[i], "cannot create files in %s: %s", parent, strerror(errno));
+            rc = -EACCES;
+        }
+    }
+    return rc;
 }

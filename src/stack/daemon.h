@@ -85,6 +85,14 @@ void mt_daemon_ready(mt_daemon_t *d);
 void mt_daemon_close_in_child(mt_daemon_t *d);
 
 /*
+ * For --print-config, which creates nothing: whether the directory of each
+ * file the options name (pidfiles, log files, the FIFO) exists and is
+ * writable by this process. Each problem is recorded in cfg; returns 0 or
+ * a negative errno.
+ */
+int mt_daemon_check(mt_config_t *cfg);
+
+/*
  * At the master's exit: close everything; with vacuum, remove the pidfiles
  * and the FIFO we made. A pidfile opened but never written (start-up
  * failed before) is removed anyway. cfg NULL (the parent of a daemonize

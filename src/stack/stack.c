@@ -248,7 +248,8 @@ static void log_config_notices(const mt_stack_t *stack)
 /*
  * --print-config: the effective configuration and the process table on
  * stdout, then everything start-up would check without binding or
- * forking -- the static maps and the application's own check hook -- with
+ * forking -- the static maps, the directories of the files the options
+ * name (pidfiles, logs, the FIFO), and the application's own check hook -- with
  * every problem on stderr. Returns the exit status: 0, or 1 if any.
  */
 static int print_config(mt_stack_t *stack, size_t *printed)
@@ -258,6 +259,7 @@ static int print_config(mt_stack_t *stack, size_t *printed)
     fflush(stdout);
     int status = 0;
     open_static_maps(stack);
+    mt_daemon_check(stack->config);
     if (report_config_errors(stack, printed) > 0)
         status = 1;
     const mt_app_t *app = stack->app;

@@ -182,3 +182,12 @@ def test_print_config_of_a_good_configuration_exits_0(tmp_path):
     r = print_config(["--mule", "--farm", "job-handlers:1", "--set", "jobs.job-config=%s" % good], str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "# farm job-handlers: mules 1" in r.stdout
+
+
+def test_print_config_fails_on_a_pidfile_or_log_in_a_missing_directory(tmp_path):
+    cfg = write(tmp_path, "galaxy.yml", "uwsgi:\n  pidfile: run/galaxy.pid\n  logto: log/galaxy.log\n")
+    r = print_config(["--yaml", cfg], str(tmp_path))
+    assert r.returncode != 0
+    assert "galaxy.yml:2: option 'pidfile': cannot create files in run: No such file or directory" in r.stderr, r.stderr
+    assert "galaxy.yml:3: option 'logto': cannot create files in log: No such file or directory" in r.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "log").exists()
