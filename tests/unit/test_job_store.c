@@ -159,6 +159,9 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              "ALTER TABLE job DROP COLUMN destination;"
+                              "ALTER TABLE job RENAME COLUMN queue TO destination;"
+                              "UPDATE job SET destination = 'db';" /* skip-locked's old queue */
                               "DROP TRIGGER job_count_insert; DROP TRIGGER job_count_delete; DROP TABLE job_count;"
                               "DROP INDEX job_handler_state;"
                               "CREATE INDEX job_handler ON job (handler) WHERE handler IS NOT NULL;"
@@ -178,6 +181,8 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM workflow"), 0);
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM invocation"), 0);
     cr_assert_eq(raw_int(raw, "SELECT n FROM job_count"), 1, "the kept count starts from the jobs there are");
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE queue = 'job-handlers' AND destination IS NULL"), 1,
+                 "skip-locked's 'db' is the default pool now; no execution destination");
     sqlite3_close(raw);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
     add_job(db, "true", NULL, NULL);
