@@ -39,12 +39,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 
-#define SCHEDULERS_FARM "workflow-schedulers"
-
-static bool farm_exists_cb(const char *farm, void *data)
-{
-    return mt_farm_exists(data, farm);
-}
+#define SCHEDULERS_FARM MT_JOBS_SCHEDULERS_FARM
 
 static json_t *time_or_null(int64_t us)
 {
@@ -286,12 +281,11 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
     mt_assignment_t as = {0};
     if (mt_farm_exists(stack, SCHEDULERS_FARM)) {
         snprintf(as.farm, sizeof as.farm, "%s", SCHEDULERS_FARM);
-        snprintf(as.destination, sizeof as.destination, "%s", SCHEDULERS_FARM);
+        snprintf(as.queue, sizeof as.queue, "%s", SCHEDULERS_FARM);
     } else {
-        mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack),
-                                   .farm_exists = farm_exists_cb,
-                                   .data = stack};
-        if (mt_job_conf_assign(mt_jobs()->conf, NULL, &facts, &as, err, sizeof err) < 0) {
+        mt_assign_facts_t facts;
+        mt_jobs_assign_facts(&facts, mt_stack_server_name(stack));
+        if (mt_job_assign(mt_jobs()->conf, NULL, &facts, &as, err, sizeof err) < 0) {
             mt_respond_error(req, 500, "%s", err);
             goto out;
         }
@@ -302,7 +296,7 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
         .definition = definition,
         .inputs = inputs_text,
         .handler = as.handler[0] ? as.handler : NULL,
-        .destination = as.destination[0] ? as.destination : NULL,
+        .queue = as.queue[0] ? as.queue : NULL,
         .user = (char *)mt_request_user(req),
     };
     int64_t id = 0;

@@ -154,11 +154,6 @@ static mt_db_t *db_or_503(mt_request_t *req)
 
 /* ---- POST /api/jobs ---- */
 
-static bool farm_exists_cb(const char *farm, void *data)
-{
-    return mt_farm_exists(data, farm);
-}
-
 /*
  * The body of POST /api/jobs, read strictly (api_request.h): an object with
  * a string "tool_id" and, optionally, "inputs" (an object, or null for
@@ -217,21 +212,25 @@ static void create_job(mt_request_t *req)
             mt_respond_error(req, 400, "%s", err);
         goto out;
     }
-    mt_assign_facts_t facts = {.self_server_name = mt_stack_server_name(stack), .farm_exists = farm_exists_cb,
-                               .data = stack};
+    mt_assign_facts_t facts;
+    mt_jobs_assign_facts(&facts, mt_stack_server_name(stack));
     mt_assignment_t as;
-    if (mt_job_conf_assign(ctx->conf, tool_id, &facts, &as, err, sizeof err) < 0) {
+    if (mt_job_assign(ctx->conf, tool_id, &facts, &as, err, sizeof err) < 0) {
         mt_respond_error(req, 500, "%s", err);
         goto out;
     }
+    /* A job no running handler will take is still accepted (one may start), but never waits silently. */
+    char unreachable[768];
+    bool waits = mt_jobs_check_reachable(&as, unreachable, sizeof unreachable) < 0;
     char *params_text = json_dumps(params, JSON_COMPACT);
     mt_job_t job = {
         .tool_id = (char *)tool_id,
         .tool_version = (char *)mt_tool_version(tool),
         .params = params_text,
         .handler = as.handler[0] ? as.handler : NULL,
-        .destination = as.destination[0] ? as.destination : NULL,
+        .queue = as.queue[0] ? as.queue : NULL,
         .user = (char *)mt_request_user(req),
+        .info = waits ? unreachable : NULL,
     };
     int64_t id = 0;
     mt_job_t stored;
@@ -242,8 +241,12 @@ static void create_job(mt_request_t *req)
         goto out;
     }
     /* Committed: only now may anyone hear of it. */
-    mt_debug("job %lld (%s): created, assigned by %s%s%s%s%s", (long long)id, tool_id, mt_assign_method_name(as.method),
-             as.handler[0] ? " to " : "", as.handler, as.farm[0] ? " through farm " : "", as.farm);
+    mt_debug("job %lld (%s): created, assigned by %s%s%s%s%s%s%s", (long long)id, tool_id,
+             as.direct ? "its mapping" : mt_assign_method_name(as.method), as.handler[0] ? " to " : "", as.handler,
+             as.farm[0] ? " through farm " : "", as.farm, !as.farm[0] && as.queue[0] ? " to pool " : "",
+             !as.farm[0] ? as.queue : "");
+    if (waits)
+        mt_warn("job %lld (%s): %s", (long long)id, tool_id, unreachable);
     char idtext[32];
     int n = snprintf(idtext, sizeof idtext, "%lld", (long long)id);
     if (as.farm[0]) {

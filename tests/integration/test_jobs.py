@@ -246,7 +246,7 @@ def test_sweeper_takes_a_job_whose_message_was_lost(servers, tmp_path):
     s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.sweep-delay=100"])
     db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"), timeout=10)
     now = int(time.time() * 1e6)
-    cur = db.execute("INSERT INTO job (tool_id, tool_version, params, state, destination, create_time, update_time)"
+    cur = db.execute("INSERT INTO job (tool_id, tool_version, params, state, queue, create_time, update_time)"
                      " VALUES ('true', '1.0', '{}', 'new', 'job-handlers', ?, ?)", (now, now))
     db.commit()
     jid = cur.lastrowid
@@ -319,6 +319,9 @@ def test_standalone_handler_claims_with_db_skip_locked(servers, tmp_path):
     h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))
     try:
+        # The web worker stands in for the pool until it sees the standalone handler, then leaves it the jobs.
+        wait_for(lambda: "a handler serving its pools is running: leaving their jobs to it" in s.log(), timeout=15,
+                 what="the web worker to leave the pool to handler0")
         status, job = post_job(s, "true")
         assert status == 201 and created_unassigned(s, job["id"])
         done = wait_state(s, job["id"])
