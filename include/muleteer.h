@@ -188,6 +188,30 @@ int mt_stack_instance_id(const mt_stack_t *stack);
 mt_role_t mt_stack_role(const mt_stack_t *stack);
 /* 1-based mule id of the calling mule, 0 elsewhere. */
 int mt_stack_mule_id(const mt_stack_t *stack);
+/* A mule's farms, in the order of the configuration (a mule may be in several): count, and name i. */
+size_t mt_stack_self_farm_count(const mt_stack_t *stack);
+const char *mt_stack_self_farm(const mt_stack_t *stack, size_t i);
+/*
+ * The pools a standalone process is attached to (--attach-to-pool, which
+ * may be repeated), in order: count (0 outside a standalone), and name i.
+ */
+size_t mt_stack_attached_pool_count(const mt_stack_t *stack);
+const char *mt_stack_attached_pool(const mt_stack_t *stack, size_t i);
+
+/* A process of this stack's table, as the application sees it. */
+typedef struct mt_process_info {
+    const char *server_name; /* "" until its spawn when the name template uses {pid} */
+    const char *pool;        /* "web", a farm name (a mule's first), "mule", "master", a standalone's pool */
+    mt_role_t role;
+} mt_process_info_t;
+/*
+ * Process `index` of the table (the master, web workers, mules, and the
+ * standalone handlers the pools form declares): returns how many there
+ * are, and fills *info when index is below that. Valid from the
+ * application's load() on, in every process.
+ */
+size_t mt_stack_process(const mt_stack_t *stack, size_t index, mt_process_info_t *info);
+
 /*
  * The event loop of the calling thread: the web thread's loop in a web
  * worker, the mule's loop in a built-in mule, NULL in the master. Timers,

@@ -79,8 +79,9 @@ const mt_option_def_t mt_stack_options[] = {
             "server name of each process (may also use {hostname} {pid})"),
 
     /* A standalone (webless) handler: no master, no web workers, one process. */
-    OPT_STR("attach-to-pool", NULL,
-            "run one standalone process attached to this pool instead of the stack (named by --server-name)"),
+    OPT_LIST("attach-to-pool", 0,
+             "run one standalone process attached to this pool instead of the stack (named by --server-name); "
+             "repeat it to serve several pools"),
     OPT_INT("instance-id", "1", 1, 1000000, "instance id of a standalone process within its pool"),
 
     /* Privileges: dropped by the master once the port is bound, before anything else. */
