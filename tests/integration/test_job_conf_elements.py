@@ -99,9 +99,6 @@ def test_a_local_destination_made_by_a_macro_gives_the_command_its_env_and_slots
     assert env["TOOL_PATH"] == "/opt/tools:/usr/local/bin:/usr/bin:/bin", "a value's $PATH expands, as in Galaxy"
     assert env["SITE_SOURCED"] == "yes" and env["FROM_EXEC"] == "yes", env
     assert env["MULETEER_JOB_DIR"].endswith("/%s" % job["id"]), env
-    # The log says what the file asks for that is not done here, with its line.
-    log = s.log()
-    assert "job_conf.xml:3: runner plugin 'local': workers=4 is not read" in log, log
 
 
 def test_the_same_in_job_conf_yml(servers, tmp_path):
@@ -175,10 +172,29 @@ def test_a_job_whose_destination_is_a_cluster_never_runs(servers, tmp_path):
         assert 400 <= status < 500 and reason in job["err_msg"], (status, job)
     # The tool mapped to the local destination runs.
     assert run_to_end(s, "printenv")["state"] == "ok"
+
+
+def test_start_up_names_what_cannot_run_and_what_is_not_done(servers, tmp_path):
+    s = start(servers, tmp_path, "job_conf.xml", """<job_conf>
+    <plugins>
+        %s
+        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner"/>
+    </plugins>
+    <destinations default="cluster">
+        <destination id="cluster" runner="slurm"/>
+        <destination id="local" runner="local"><param id="tmp_dir">True</param></destination>
+    </destinations>
+    <limits><limit type="registered_user_concurrent_jobs">2</limit></limits>
+</job_conf>
+""" % LOCAL_PLUGIN)
     log = s.log()
     assert "job_conf.xml:6: destination 'cluster' (runner plugin 'slurm', type slurm: only the local runner " \
            "exists) cannot run here; jobs routed to it are refused" in log, log
     assert "job_conf.xml:5: the default destination 'cluster' cannot run here" in log, log
+    assert "job_conf.xml:3: runner plugin 'local': workers=4 is not read" in log, log
+    assert "job_conf.xml:7: destination 'local': params not honoured by the local runner here: tmp_dir" in log, log
+    assert "job_conf.xml:9: limits not enforced here (only walltime is): registered_user_concurrent_jobs" in log, log
+    assert "destination 'local' (" not in log, "a local destination is not named as unable to run"
 
 
 @pytest.mark.skipif(not os.path.exists(GALAXY_ADVANCED_SAMPLE), reason="Galaxy's advanced sample is not here")
