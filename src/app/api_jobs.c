@@ -36,6 +36,7 @@
 #include "app/app.h"
 #include "app/handler.h"
 #include "app/job_accept.h"
+#include "app/job_route.h"
 #include "app/job_store.h"
 #include "app/values.h"
 #include "common/beneath.h"
@@ -219,6 +220,12 @@ static void create_job(mt_request_t *req)
         mt_respond_error(req, 500, "%s", err);
         goto out;
     }
+    /* Where it runs: a destination this muleteer cannot run refuses the job now, not in a handler later. */
+    mt_job_route_t route;
+    if (mt_job_route(ctx->conf, tool_id, &route, err, sizeof err) < 0) {
+        mt_respond_error(req, 409, "%s", err);
+        goto out;
+    }
     /* A job no running handler will take is still accepted (one may start), but never waits silently. */
     char unreachable[768];
     bool waits = mt_jobs_check_reachable(&as, unreachable, sizeof unreachable) < 0;
@@ -231,6 +238,7 @@ static void create_job(mt_request_t *req)
         .queue = as.queue[0] ? as.queue : NULL,
         .user = (char *)mt_request_user(req),
         .info = waits ? unreachable : NULL,
+        .destination = (char *)route.destination,
     };
     int64_t id = 0;
     mt_job_t stored;
@@ -451,7 +459,7 @@ static void cancel_job(mt_request_t *req, mt_db_t *db, mt_job_t *job)
     mt_job_clear(&now);
 }
 
-static void job_route(mt_request_t *req, void *data)
+static void job_id_route(mt_request_t *req, void *data)
 {
     (void)data;
     const char *method = mt_request_method(req);
@@ -517,8 +525,8 @@ static void job_route(mt_request_t *req, void *data)
 
 int mt_jobs_api_register(mt_stack_t *stack)
 {
-    if (mt_route_add(stack, NULL, "/api/jobs", 0, job_route, NULL) < 0 ||
-        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX, job_route, NULL) < 0)
+    if (mt_route_add(stack, NULL, "/api/jobs", 0, job_id_route, NULL) < 0 ||
+        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX, job_id_route, NULL) < 0)
         return -1;
     return 0;
 }

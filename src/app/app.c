@@ -23,6 +23,7 @@
 #include "app/handler.h"
 #include "app/handler_registry.h"
 #include "app/job_assign.h"
+#include "app/job_route.h"
 #include "app/job_store.h"
 #include "app/runner_local.h"
 #include "app/values.h"
@@ -459,6 +460,12 @@ static void warn_cb(const char *message, void *data)
     mt_warn("option 'jobs.job-config': %s", message);
 }
 
+static void notice_cb(const char *message, void *data)
+{
+    (void)data;
+    mt_notice("option 'jobs.job-config': %s", message);
+}
+
 static void add_served(const char *pool)
 {
     for (size_t i = 0; i < nserved_pools; i++)
@@ -548,6 +555,11 @@ static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
     if (ctx.conf && mt_job_assign_check(ctx.conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0) {
         snprintf(err, errlen, "option 'jobs.job-config': %s", why);
         return -1;
+    }
+    /* Where jobs run: what cannot run here, and what is read but not carried out, is said once. */
+    if (as.warn) {
+        mt_job_conf_warn_unrunnable(ctx.conf, warn_cb, NULL);
+        mt_job_conf_warn_unhonoured(ctx.conf, notice_cb, NULL);
     }
     mt_assign_method_t methods[MT_ASSIGN_METHOD_COUNT];
     size_t n = mt_job_assign_order(ctx.conf, &as.facts, methods);

@@ -14,6 +14,7 @@
 
 #include "app/app.h"
 #include "app/invocation_store.h"
+#include "app/job_route.h"
 #include "app/job_store.h"
 #include "app/workflow.h"
 #include "common/log.h"
@@ -111,7 +112,9 @@ static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow
     mt_assign_facts_t facts;
     mt_jobs_assign_facts(&facts, inv->handler);
     mt_assignment_t as;
-    if (mt_job_assign(mt_jobs()->conf, mt_tool_id(tool), &facts, &as, err, sizeof err) < 0) {
+    mt_job_route_t route;
+    if (mt_job_assign(mt_jobs()->conf, mt_tool_id(tool), &facts, &as, err, sizeof err) < 0 ||
+        mt_job_route(mt_jobs()->conf, mt_tool_id(tool), &route, err, sizeof err) < 0) {
         json_decref(params);
         int rc = mt_invocation_store_set_step(db, inv->id, s->index, STEP_BIT(MT_STEP_WAITING), MT_STEP_FAILED, 0, err);
         s->state = rc == 1 ? MT_STEP_FAILED : s->state;
@@ -130,6 +133,7 @@ static int start_step(mt_db_t *db, const mt_invocation_t *inv, const mt_workflow
         .invocation_id = inv->id,
         .user = inv->user, /* the invocation's owner owns its jobs */
         .info = waits ? unreachable : NULL,
+        .destination = (char *)route.destination,
     };
     int64_t job_id = 0;
     int rc = mt_job_store_insert(db, &job, &job_id, NULL);

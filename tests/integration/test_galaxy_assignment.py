@@ -287,3 +287,53 @@ def test_workflow_steps_are_assigned_like_their_tools_jobs(servers, tmp_path):
                 assert job["handler"] == "main.job-handlers.2", (step, job)
             else:
                 assert job["handler"].startswith("main.job-handlers."), job
+
+
+# ---- destinations: nothing runs where the configuration did not say ----
+
+CLUSTER_CONF = """<job_conf>
+    <plugins>
+        <plugin id="local" type="runner" load="galaxy.jobs.runners.local:LocalJobRunner" workers="4"/>
+        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner"/>
+    </plugins>
+    <destinations default="local">
+        <destination id="local" runner="local"/>
+        <destination id="cluster" runner="slurm"/>
+    </destinations>
+    <tools>
+        <tool id="test1" destination="cluster"/>
+    </tools>
+</job_conf>
+"""
+
+
+def test_a_job_for_a_cluster_destination_is_refused_at_submit(servers, tmp_path):
+    s = servers(["--yaml", galaxy_yml(tmp_path, ["processes: 1"], CLUSTER_CONF)])
+    assert "job_conf.xml:8: destination 'cluster' (runner plugin 'slurm', type slurm" in s.log(), s.log()
+    assert "cannot run here; jobs routed to it are refused" in s.log()
+    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": "test1"}),
+                                headers={"Content-Type": "application/json"})
+    doc = json.loads(data)
+    assert status == 409 and "tool 'test1' goes to destination 'cluster'" in doc["err_msg"], (status, doc)
+    status, jobs = s.get_json("/api/jobs")
+    assert jobs["total"] == 0, "nothing was stored"
+    job = post(s, "other")
+    done = wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(get_job(s, job["id"])), 20)
+    assert done["state"] == "ok" and done["handler"] == "main.web.1"
+
+
+def test_a_workflow_step_for_a_cluster_destination_fails_with_the_reason(servers, tmp_path):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "two.yml").write_text(
+        "id: two\nname: Two\nsteps:\n  - {id: a, tool: other}\n  - {id: b, tool: test1}\n")
+    config = galaxy_yml(tmp_path, ["processes: 1"], CLUSTER_CONF)
+    s = servers(["--yaml", config, "--set", "jobs.workflows-dir=%s" % (tmp_path / "workflows")])
+    status, _, data = s.request("POST", "/api/workflows/two/invocations", body="{}",
+                                headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    inv = json.loads(data)
+    done = wait_for(lambda: (lambda d: d if d["state"] in ("ok", "failed") else None)(
+        s.get_json("/api/invocations/%s" % inv["id"])[1]), 30)
+    steps = {st["id"]: st for st in done["steps"]}
+    assert done["state"] == "failed" and steps["a"]["state"] == "ok", done
+    assert steps["b"]["state"] == "failed" and "goes to destination 'cluster'" in steps["b"]["info"], done
