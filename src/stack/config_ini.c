@@ -13,6 +13,8 @@
  * goes on, so every bad line of the file is reported in one run. Only a
  * line the reader cannot take (too long, a NUL byte) ends the file.
  */
+#define MT_LOG_NAME "muleteer.stack.config"
+
 #include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "stack/config.h"
+#include "common/log.h"
 #include "common/message.h"
 #include "common/ini_reader.h"
 
@@ -59,8 +62,15 @@ static int mt__ini_handler_cb(void *user, const char *section, const char *name,
     if (ctx->failed)
         return 0;
     int sect = mt__ini_section(ctx, section);
-    if (sect < 0)
+    if (sect < 0) {
+        /* Galaxy's own section is not ours, but where it puts the job configuration must not vanish unsaid. */
+        if ((strcmp(section, "app:main") == 0 || strcmp(section, "galaxy") == 0) &&
+            strcmp(name, "job_config_file") == 0)
+            mt_notice("%s:%d: Galaxy's option 'job_config_file' (%s) is not read here: the job application reads "
+                      "its configuration from [jobs] job-config = %s",
+                      ctx->file, ctx->line, value, value);
         return 1; /* another application's section */
+    }
     mt_source_t src = { MT_SRC_FILE, ctx->file, ctx->line };
     (void)mt_config__set(ctx->cfg, sect, name, value, &src, ctx->err, ctx->errlen); /* recorded; go on */
     return 1;

@@ -19,6 +19,8 @@
  * ("stack: workers: [...]" at the top, "pools: [...]" in the main section)
  * into mt_config_pool_t records.
  */
+#define MT_LOG_NAME "muleteer.stack.config"
+
 #include <errno.h>
 #include <libfyaml.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@
 #include <string.h>
 
 #include "stack/config.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "common/yaml.h"
 #include "common/message.h"
@@ -318,6 +321,29 @@ static int mt__load_section(mt__yaml_ctx_t *ctx, int sect, const char *secname, 
     return failed;
 }
 
+/*
+ * A galaxy.yml's "galaxy:" section holds Galaxy's own options, which are
+ * not ours to read; but one of them says where the job configuration is,
+ * and a site moving over would lose it without a word. Say so, once.
+ */
+static void mt__galaxy_section_notice(mt__yaml_ctx_t *ctx, struct fy_node *map, int line)
+{
+    struct fy_node *jc = map && fy_node_get_type(map) == FYNT_MAPPING
+                             ? fy_node_mapping_lookup_by_string(map, "job_config_file", FY_NT)
+                             : NULL;
+    if (jc && mt__is_scalar(jc) && !mt_yaml_is_null(jc)) {
+        char *value = mt__scalar_dup(jc);
+        mt_notice("%s:%d: Galaxy's option 'job_config_file' (%s) is not read here: the job application reads "
+                  "its configuration from jobs: job-config: %s",
+                  ctx->file, mt_yaml_node_line(jc, line), value, value);
+        free(value);
+    } else {
+        mt_notice("%s:%d: section 'galaxy' holds Galaxy's own options, which muleteer does not read (the job "
+                  "application reads its section 'jobs')",
+                  ctx->file, line);
+    }
+}
+
 static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
 {
     if (mt_yaml_is_null(root))
@@ -343,6 +369,8 @@ static int mt__load_root(mt__yaml_ctx_t *ctx, struct fy_node *root)
             rc = mt__load_stack(ctx, vnode, kline);
         else if (sect >= 0)
             rc = mt__load_section(ctx, sect, key, vnode, kline);
+        else if (strcmp(key, "galaxy") == 0)
+            mt__galaxy_section_notice(ctx, vnode, kline);
         free(key);
         if (rc < 0)
             failed = -1;
