@@ -113,6 +113,7 @@ static void job_text(mt_json_text_t *w, const mt_job_t *j)
         mt_json_text_int(w, j->exit_code);
     else
         mt_json_text_null(w);
+    text_str(w, "destination", j->destination);
     text_str(w, "runner", j->runner);
     text_str(w, "external_id", j->external_id);
     text_str(w, "info", j->info);

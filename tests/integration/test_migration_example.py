@@ -23,6 +23,7 @@ def ran_on(s, tool_id, inputs=None, n=8):
         done = wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(
             s.get_json("/api/jobs/%s" % job["id"])[1]), 20, what="job %s" % job["id"])
         assert done["state"] == "ok", done
+        assert done["destination"] == "local", "the default destination: %s" % done
         seen.add(done["handler"])
     return seen
 
