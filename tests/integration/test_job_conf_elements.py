@@ -188,12 +188,12 @@ def test_start_up_names_what_cannot_run_and_what_is_not_done(servers, tmp_path):
 </job_conf>
 """ % LOCAL_PLUGIN)
     log = s.log()
-    assert "job_conf.xml:6: destination 'cluster' (runner plugin 'slurm', type slurm: only the local runner " \
+    assert "job_conf.xml:7: destination 'cluster' (runner plugin 'slurm', type slurm: only the local runner " \
            "exists) cannot run here; jobs routed to it are refused" in log, log
-    assert "job_conf.xml:5: the default destination 'cluster' cannot run here" in log, log
+    assert "job_conf.xml:6: the default destination 'cluster' cannot run here" in log, log
     assert "job_conf.xml:3: runner plugin 'local': workers=4 is not read" in log, log
-    assert "job_conf.xml:7: destination 'local': params not honoured by the local runner here: tmp_dir" in log, log
-    assert "job_conf.xml:9: limits not enforced here (only walltime is): registered_user_concurrent_jobs" in log, log
+    assert "job_conf.xml:8: destination 'local': params not honoured by the local runner here: tmp_dir" in log, log
+    assert "job_conf.xml:10: limits not enforced here (only walltime is): registered_user_concurrent_jobs" in log, log
     assert "destination 'local' (" not in log, "a local destination is not named as unable to run"
 
 
