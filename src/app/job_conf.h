@@ -227,6 +227,13 @@ size_t mt_job_destination_resubmits(const mt_job_destination_t *dest, const mt_j
 const char *mt_job_destination_shell(const mt_job_destination_t *dest);
 /* local_slots (a positive integer, checked at load), or 0 when not given. */
 unsigned mt_job_destination_slots(const mt_job_destination_t *dest);
+/*
+ * Galaxy's tmp_dir param: NULL when not given (or false: no, off, 0);
+ * otherwise *in_job_dir says whether it is true (a "tmp" directory in the
+ * job's working directory), and the value returned is the shell expression
+ * Galaxy writes as the directory (`$(mktemp -d ...)`, "$VAR") when it is not.
+ */
+const char *mt_job_destination_tmp_dir(const mt_job_destination_t *dest, bool *in_job_dir);
 
 /* Limits in file order. */
 size_t mt_job_conf_limits(const mt_job_conf_t *conf, const mt_job_limit_t **limits);
@@ -243,8 +250,8 @@ const char *mt_job_conf_default_resource_group(const mt_job_conf_t *conf);
  * start: unenforced limits (one line naming them all), resubmit rules,
  * resource groups, job metrics, from_config params, per-handler plugin
  * lists, param-conditioned tool entries, tool classes, a local plugin's
- * workers and params, local destination params other than local_slots
- * and enabled. Destinations that cannot run at all are not in it (see
+ * workers and params, local destination params other than local_slots,
+ * tmp_dir and enabled. Destinations that cannot run at all are not in it (see
  * mt_job_conf_warn_unrunnable in job_route.h).
  */
 size_t mt_job_conf_notice_count(const mt_job_conf_t *conf);

@@ -1760,9 +1760,9 @@ static void mt__check_local_params(mt_job_exec_t *ex)
         size_t used = 0;
         for (size_t k = 0; k < d->nparams; k++) {
             const char *id = d->params[k].id;
-            /* Honoured: local_slots, enabled; containers make the destination unrunnable (job_route.c). */
-            if (!strcmp(id, "local_slots") || !strcmp(id, "enabled") || !strcmp(id, "docker_enabled") ||
-                !strcmp(id, "singularity_enabled"))
+            /* Honoured: local_slots, enabled, tmp_dir; containers make the destination unrunnable (job_route.c). */
+            if (!strcmp(id, "local_slots") || !strcmp(id, "enabled") || !strcmp(id, "tmp_dir") ||
+                !strcmp(id, "docker_enabled") || !strcmp(id, "singularity_enabled"))
                 continue;
             int n = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", id);
             used = n > 0 && used + (size_t)n < sizeof names ? used + (size_t)n : sizeof names - 1;
@@ -2056,6 +2056,24 @@ const char *mt_job_destination_shell(const mt_job_destination_t *dest)
 unsigned mt_job_destination_slots(const mt_job_destination_t *dest)
 {
     return dest->slots;
+}
+
+const char *mt_job_destination_tmp_dir(const mt_job_destination_t *dest, bool *in_job_dir)
+{
+    const mt_job_param_t *p = mt__param_find(dest->params, dest->nparams, "tmp_dir");
+    *in_job_dir = false;
+    if (!p || !p->value[0])
+        return NULL;
+    if (strcasecmp(p->value, "true") == 0) {
+        *in_job_dir = true;
+        return p->value;
+    }
+    static const char *const no[] = { "false", "no", "off", "0" };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        if (strcasecmp(p->value, no[i]) == 0)
+            return NULL;
+    }
+    return p->value;
 }
 
 size_t mt_job_conf_limits(const mt_job_conf_t *conf, const mt_job_limit_t **limits)

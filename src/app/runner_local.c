@@ -699,7 +699,9 @@ static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_part
     }
     const mt_job_env_t *lines;
     size_t nlines = route->dest ? mt_job_destination_env(route->dest, &lines) : 0;
-    if (nlines == 0)
+    bool tmp_in_job_dir = false;
+    const char *tmp_dir = route->dest ? mt_job_destination_tmp_dir(route->dest, &tmp_in_job_dir) : NULL;
+    if (nlines == 0 && !tmp_dir)
         return 0;
     const char *shell = mt_job_destination_shell(route->dest);
     if (!shell)
@@ -708,6 +710,13 @@ static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_part
         return mt__fail(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
                         spec->argv[0], route->destination, shell, strerror(errno));
     size_t len = 0;
+    if (tmp_dir) {
+        /* Galaxy's tmp_dir: a "tmp" directory in the working directory, or the directory the expression gives. */
+        script_append(&rp->script, &len, "_GALAXY_JOB_TMP_DIR=");
+        script_append(&rp->script, &len, tmp_in_job_dir ? "\"$PWD/tmp\"; mkdir -p \"$_GALAXY_JOB_TMP_DIR\"" : tmp_dir);
+        script_append(&rp->script, &len, "\nTMPDIR=\"$_GALAXY_JOB_TMP_DIR\"; export TMPDIR; TMP=\"$_GALAXY_JOB_TMP_DIR\"; "
+                                         "export TMP; TEMP=\"$_GALAXY_JOB_TMP_DIR\"; export TEMP\n");
+    }
     for (size_t i = 0; i < nlines; i++) {
         const mt_job_env_t *e = &lines[i];
         switch (e->kind) {

@@ -34,14 +34,16 @@
  * says (job_route.h): the walltime limit of the job configuration (the
  * smaller of it and spec->walltime_s applies), GALAXY_SLOTS=N and
  * GALAXY_SLOTS_CONFIGURED=1 for local_slots (as Galaxy's local runner),
- * and the destination's <env> lines. Galaxy writes those into the job's
+ * TMPDIR, TMP and TEMP for Galaxy's tmp_dir (true: WORKING_DIR/tmp,
+ * created; else the shell expression it gives), and the destination's
+ * <env> lines. Galaxy writes those into the job's
  * shell script, so a value may use $VAR and a line may source a file or
  * run "module load x"; here they run the same way, in the destination's
  * shell (MT_RUN_DEFAULT_SHELL unless it names one): the command is then
  * `SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`, whose exec keeps the
  * pid, the process group and the environment, and never lets the
- * command's own arguments through the shell. Without env lines there is
- * no shell at all.
+ * command's own arguments through the shell. Without env lines or tmp_dir
+ * there is no shell at all.
  *
  * Threading: a run belongs to the thread running its loop. The wait for
  * exec (posix_spawn() returns only then) happens on a thread of the runner's

@@ -182,7 +182,7 @@ def test_start_up_names_what_cannot_run_and_what_is_not_done(servers, tmp_path):
     </plugins>
     <destinations default="cluster">
         <destination id="cluster" runner="slurm"/>
-        <destination id="local" runner="local"><param id="tmp_dir">True</param></destination>
+        <destination id="local" runner="local"><param id="embed_metadata_in_job">True</param></destination>
     </destinations>
     <limits><limit type="registered_user_concurrent_jobs">2</limit></limits>
 </job_conf>
@@ -192,7 +192,7 @@ def test_start_up_names_what_cannot_run_and_what_is_not_done(servers, tmp_path):
            "exists) cannot run here; jobs routed to it are refused" in log, log
     assert "job_conf.xml:6: the default destination 'cluster' cannot run here" in log, log
     assert "job_conf.xml:3: runner plugin 'local': workers=4 is not read" in log, log
-    assert "job_conf.xml:8: destination 'local': params not honoured by the local runner here: tmp_dir" in log, log
+    assert "job_conf.xml:8: destination 'local': params not honoured by the local runner here: embed_metadata_in_job" in log, log
     assert "job_conf.xml:10: limits not enforced here (only walltime is): registered_user_concurrent_jobs" in log, log
     assert "destination 'local' (" not in log, "a local destination is not named as unable to run"
 

@@ -1047,3 +1047,37 @@ Test(runner_local, a_destination_shell_that_is_missing_is_reported)
                           "or directory");
     mt_job_conf_destroy(conf);
 }
+
+Test(runner_local, tmp_dir_gives_the_command_its_temporary_directory)
+{
+    mt_job_route_t route;
+    mt_job_conf_t *conf = dest_conf("<param id=\"tmp_dir\">True</param>", NULL, &route);
+    char *argv[] = {"/bin/sh", "-c", "echo \"$TMPDIR|$TMP|$TEMP\"; test -d \"$TMPDIR\" && echo isdir", NULL};
+    opts_t opts = {.route = &route};
+    outcome_t o;
+    cr_assert_eq(run_cmd(argv, &opts, &o), 0, "%s", err);
+    char *out = slurp(in_dir("stdout"));
+    char expected[512];
+    snprintf(expected, sizeof expected, "%s/tmp|%s/tmp|%s/tmp\nisdir\n", dir, dir, dir);
+    cr_assert_str_eq(out, expected);
+    free(out);
+    mt_job_conf_destroy(conf);
+
+    /* An expression, run by the shell as Galaxy writes it. */
+    conf = dest_conf("<param id=\"tmp_dir\">$(echo /var/tmp)</param>", NULL, &route);
+    char *argv2[] = {"/bin/sh", "-c", "echo \"$TMPDIR\"", NULL};
+    cr_assert_eq(run_cmd(argv2, &opts, &o), 0, "%s", err);
+    out = slurp(in_dir("stdout"));
+    cr_assert_str_eq(out, "/var/tmp\n");
+    free(out);
+    mt_job_conf_destroy(conf);
+
+    /* False: nothing. */
+    conf = dest_conf("<param id=\"tmp_dir\">False</param>", NULL, &route);
+    char *argv3[] = {"/usr/bin/env", NULL};
+    cr_assert_eq(run_cmd(argv3, &opts, &o), 0, "%s", err);
+    out = slurp(in_dir("stdout"));
+    cr_assert_null(strstr(out, "TMPDIR"), "%s", out);
+    free(out);
+    mt_job_conf_destroy(conf);
+}
