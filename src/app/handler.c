@@ -96,6 +96,7 @@ typedef struct start {
     const mt_tool_t *tool;
     char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
     char why[512];
+    mt_job_route_t route;     /* its destination: env, local_slots, walltime limit (job_route.h) */
 } start_t;
 
 struct mt_handler {
@@ -382,7 +383,7 @@ static int prepare_start(mt_db_t *db, int64_t id, const mt_job_t *known, start_t
     s->tool = mt_toolbox_find(ctx->tools, job->tool_id);
     if (!s->tool) {
         snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job->tool_id);
-    } else {
+    } else if (mt_job_route_stored(ctx->conf, job->tool_id, job->destination, &s->route, s->why, sizeof s->why) == 0) {
         json_error_t jerr;
         json_t *params = json_loads(job->params ? job->params : "{}", 0, &jerr);
         if (!params)
@@ -464,6 +465,7 @@ static void start_command(mt_handler_t *h, start_t *s)
         .kill_grace_ms = (unsigned)ctx->cancel_grace_ms,
         .run_as = ctx->job_creds,
         .started_cb = run_started,
+        .route = &s->route,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
