@@ -1,29 +1,34 @@
 /*
  * fuzz_job_conf: mt_job_conf_load_string() on arbitrary bytes, read both
  * as "f.yml" (YAML, or XML when the first non-blank character is '<') and
- * as "f.xml" (always XML), then mt_job_conf_assign() on what loaded.
+ * as "f.xml" (always XML), then mt_job_assign() (job_assign.h) on what
+ * loaded.
  *
  * Checks (job_conf.h):
  *   - the return is 0 or -1; on -1 *out is NULL and the message is
  *     non-empty, one line (no CR, no LF) and starts with "NAME:";
- *   - on 0, the configuration is sound: 1..5 distinct known assign
+ *   - on 0, the configuration is sound: 0..6 distinct known assign
  *     methods; handler ids non-empty, at most MT_JOB_CONF_NAME_MAX bytes,
- *     distinct, never also a tag; the default (if any) is a handler or a
- *     tag;
- *   - mt_job_conf_assign() for tool ids NULL, "", "sleep", one that is
- *     surely not mapped, and those words of the input that are mapped in
- *     the configuration (a few at most), under every combination of: the
+ *     distinct, never also a tag; the effective order (mt_job_assign_order)
+ *     has 1..6 distinct methods;
+ *   - mt_job_assign() for tool ids NULL, "", "sleep", one that is surely
+ *     not mapped, and those words of the input that are mapped in the
+ *     configuration (a few at most), under every combination of: the
  *     "job-handlers" farm exists or not, "job-handlers.TAG" farms exist or
- *     not, the creating process is a web worker (a server name) or not,
- *     standalone handlers exist or not; random() is a fixed sequence;
+ *     not, the creating process handles jobs (a server name) or not;
+ *     random() is a fixed sequence;
  *   - the result is 0 or -1. On 0 the assignment is consistent: exactly
- *     one of a handler (method mem-self, db-self or db-preassign), a farm
- *     (method mule-message, a farm that exists, destination the farm) or
- *     destination "db" (method db-skip-locked); a handler set directly is
- *     the server name (self methods), or a configured handler, the tool's
- *     mapping or the default (db-preassign); every string is terminated in
- *     its buffer. On -1 the assignment is zeroed and the message is
- *     non-empty and one line;
+ *     one of a handler (method mem-self, db-self or db-preassign, or
+ *     `direct`), a farm (method mule-message, a farm that exists, queued
+ *     in the farm's pool) or a queue without a farm (db-skip-locked or
+ *     db-transaction-isolation, a pool named job-handlers or
+ *     job-handlers.TAG); a handler set directly is the tool's target
+ *     (direct), a configured handler (db-preassign, or a self method for a
+ *     tag) or the creating process (self methods); every string is
+ *     terminated in its buffer. On -1 the assignment is zeroed and the
+ *     message is non-empty and one line;
+ *   - mt_job_assign_pools() for a web worker, a configured handler and a
+ *     standalone gives pools named job-handlers or job-handlers.TAG;
  *   - no leaks (LeakSanitizer under libFuzzer and `make asan`).
  *
  * FUZZ_VERBOSE=1 in the environment prints each load's outcome and the
@@ -32,6 +37,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "app/job_assign.h"
 #include "app/job_conf.h"
 #include "fuzz.h"
 
@@ -76,7 +82,7 @@ static void check_conf(const mt_job_conf_t *conf, const char *name)
 {
     const mt_assign_method_t *methods;
     size_t count = mt_job_conf_assign_methods(conf, &methods);
-    FUZZ_CHECK(count >= 1 && count <= MT_ASSIGN_METHOD_COUNT, "%s: %zu assign methods", name, count);
+    FUZZ_CHECK(count <= MT_ASSIGN_METHOD_COUNT, "%s: %zu assign methods", name, count);
     for (size_t i = 0; i < count; i++) {
         FUZZ_CHECK((unsigned)methods[i] < MT_ASSIGN_METHOD_COUNT, "%s: assign method %d", name, (int)methods[i]);
         for (size_t k = 0; k < i; k++)
@@ -90,9 +96,33 @@ static void check_conf(const mt_job_conf_t *conf, const char *name)
         for (size_t k = 0; k < i; k++)
             FUZZ_CHECK(strcmp(mt_job_conf_handler_id(conf, k), id) != 0, "%s: handler '%s' twice", name, id);
     }
-    const char *dflt = mt_job_conf_default(conf);
-    FUZZ_CHECK(!dflt || is_handler(conf, dflt) || mt_job_conf_is_tag(conf, dflt),
-               "%s: default '%s' is neither a handler nor a tag", name, dflt);
+    for (unsigned mode = 0; mode < 4; mode++) {
+        fake_stack_t stack = { .plain_farm = mode & 1, .tag_farms = mode & 2 };
+        mt_assign_facts_t facts = { .farm_exists = farm_exists, .data = &stack };
+        mt_assign_method_t order[MT_ASSIGN_METHOD_COUNT];
+        size_t n = mt_job_assign_order(conf, &facts, order);
+        FUZZ_CHECK(n >= 1 && n <= MT_ASSIGN_METHOD_COUNT, "%s: effective order of %zu methods", name, n);
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < i; k++)
+                FUZZ_CHECK(order[k] != order[i], "%s: effective order lists %s twice", name,
+                           mt_assign_method_name(order[i]));
+    }
+    /* The pools of a few kinds of process. */
+    const char *attached[] = { "job-handlers", "job-handlers.x" };
+    mt_handler_identity_t whos[] = {
+        { .server_name = SELF, .web = true },
+        { .server_name = mt_job_conf_handler_count(conf) ? mt_job_conf_handler_id(conf, 0) : "h" },
+        { .server_name = "standalone", .attached = attached, .nattached = 2 },
+    };
+    for (size_t w = 0; w < 3; w++) {
+        char pools[8][128];
+        size_t n = mt_job_assign_pools(conf, &whos[w], w == 1, pools, 8);
+        FUZZ_CHECK(n <= 8, "%s: %zu pools", name, n);
+        for (size_t i = 0; i < n; i++)
+            FUZZ_CHECK(strncmp(pools[i], MT_JOB_HANDLERS_FARM, strlen(MT_JOB_HANDLERS_FARM)) == 0 &&
+                           terminated(pools[i], sizeof pools[i]),
+                       "%s: pool '%s'", name, pools[i]);
+    }
 }
 
 static void check_assign(const mt_job_conf_t *conf, const char *tool_id, unsigned mode)
@@ -103,7 +133,6 @@ static void check_assign(const mt_job_conf_t *conf, const char *tool_id, unsigne
         .farm_exists = farm_exists,
         .data = &stack,
         .random = next_random,
-        .standalone_handlers = mode & 8,
     };
     mt_assignment_t a;
     char err[1024];
@@ -111,48 +140,48 @@ static void check_assign(const mt_job_conf_t *conf, const char *tool_id, unsigne
     memset(err, 0, sizeof err);
     const char *tool = tool_id ? tool_id : "(NULL)";
 
-    int rc = mt_job_conf_assign(conf, tool_id, &facts, &a, err, sizeof err);
+    int rc = mt_job_assign(conf, tool_id, &facts, &a, err, sizeof err);
     FUZZ_CHECK(rc == 0 || rc == -1, "tool '%s', mode %u: assign returned %d", tool, mode, rc);
     FUZZ_CHECK(terminated(a.handler, sizeof a.handler) && terminated(a.farm, sizeof a.farm) &&
-                   terminated(a.destination, sizeof a.destination),
+                   terminated(a.queue, sizeof a.queue),
                "tool '%s', mode %u: an unterminated string in the assignment", tool, mode);
     if (getenv("FUZZ_VERBOSE") != NULL && mode == 5)
-        fprintf(stderr, "  tool %s: %s\n", tool, rc < 0 ? err : a.handler[0] ? a.handler : a.destination);
+        fprintf(stderr, "  tool %s: %s\n", tool, rc < 0 ? err : a.handler[0] ? a.handler : a.queue);
     if (rc < 0) {
-        FUZZ_CHECK(!a.handler[0] && !a.farm[0] && !a.destination[0], "tool '%s', mode %u: failed but assigned",
+        FUZZ_CHECK(!a.handler[0] && !a.farm[0] && !a.queue[0], "tool '%s', mode %u: failed but assigned",
                    tool, mode);
         FUZZ_CHECK(err[0] != '\0', "tool '%s', mode %u: error without a message", tool, mode);
         FUZZ_CHECK(strpbrk(err, "\r\n") == NULL, "error message of more than one line: \"%s\"", err);
         return;
     }
-    bool direct = a.handler[0] && !a.farm[0] && !a.destination[0];
-    bool message = !a.handler[0] && a.farm[0] && strcmp(a.destination, a.farm) == 0;
-    bool db = !a.handler[0] && !a.farm[0] && strcmp(a.destination, "db") == 0;
-    FUZZ_CHECK(direct + message + db == 1, "tool '%s', mode %u: handler '%s', farm '%s', destination '%s'", tool,
-               mode, a.handler, a.farm, a.destination);
+    bool handler = a.handler[0] && !a.farm[0] && !a.queue[0];
+    bool message = !a.handler[0] && a.farm[0] && strcmp(a.queue, a.farm) == 0;
+    bool db = !a.handler[0] && !a.farm[0] && a.queue[0];
+    FUZZ_CHECK(handler + message + db == 1, "tool '%s', mode %u: handler '%s', farm '%s', queue '%s'", tool, mode,
+               a.handler, a.farm, a.queue);
     const char *method = mt_assign_method_name(a.method);
-    if (direct) {
+    const char *mapped = mt_job_conf_tool_handler(conf, tool_id), *dflt = mt_job_conf_default(conf);
+    const char *target = mapped ? mapped : dflt;
+    if (handler && a.direct) {
+        FUZZ_CHECK(target && strcmp(a.handler, target) == 0, "tool '%s', mode %u: direct to '%s', not its target",
+                   tool, mode, a.handler);
+    } else if (handler) {
         FUZZ_CHECK(a.method == MT_ASSIGN_MEM_SELF || a.method == MT_ASSIGN_DB_SELF ||
                        a.method == MT_ASSIGN_DB_PREASSIGN,
                    "tool '%s', mode %u: handler '%s' set by %s", tool, mode, a.handler, method);
-        if (a.method == MT_ASSIGN_DB_PREASSIGN) {
-            const char *mapped = mt_job_conf_tool_handler(conf, tool_id), *dflt = mt_job_conf_default(conf);
-            FUZZ_CHECK(is_handler(conf, a.handler) || (mapped && strcmp(a.handler, mapped) == 0) ||
-                           (!mapped && dflt && strcmp(a.handler, dflt) == 0),
-                       "tool '%s', mode %u: db-preassign gave '%s', neither a handler nor the tool's target", tool,
-                       mode, a.handler);
-        } else {
-            FUZZ_CHECK((mode & 4) && strcmp(a.handler, SELF) == 0, "tool '%s', mode %u: %s gave '%s'", tool, mode,
-                       method, a.handler);
-        }
+        FUZZ_CHECK(is_handler(conf, a.handler) || ((mode & 4) && strcmp(a.handler, SELF) == 0),
+                   "tool '%s', mode %u: %s gave '%s', neither a configured handler nor the creator", tool, mode,
+                   method, a.handler);
     } else if (message) {
         FUZZ_CHECK(a.method == MT_ASSIGN_MULE_MESSAGE, "tool '%s', mode %u: farm '%s' by %s", tool, mode, a.farm,
                    method);
         FUZZ_CHECK(farm_exists(a.farm, &stack), "tool '%s', mode %u: message to farm '%s', which does not exist",
                    tool, mode, a.farm);
     } else {
-        FUZZ_CHECK(a.method == MT_ASSIGN_DB_SKIP_LOCKED, "tool '%s', mode %u: destination db by %s", tool, mode,
-                   method);
+        FUZZ_CHECK(a.method == MT_ASSIGN_DB_SKIP_LOCKED || a.method == MT_ASSIGN_DB_TRANSACTION_ISOLATION,
+                   "tool '%s', mode %u: queue '%s' by %s", tool, mode, a.queue, method);
+        FUZZ_CHECK(strncmp(a.queue, MT_JOB_HANDLERS_FARM, strlen(MT_JOB_HANDLERS_FARM)) == 0,
+                   "tool '%s', mode %u: queue '%s' is not a pool", tool, mode, a.queue);
     }
 }
 
@@ -213,7 +242,7 @@ static void check_one(const uint8_t *data, size_t size, const char *name)
     for (size_t i = 0; i < nwords; i++)
         tools[ntools++] = words[i];
     for (size_t t = 0; t < ntools; t++)
-        for (unsigned mode = 0; mode < 16; mode++)
+        for (unsigned mode = 0; mode < 8; mode++)
             check_assign(conf, tools[t], mode);
     mt_job_conf_destroy(conf);
 }
