@@ -28,7 +28,7 @@ LDFLAGS_ALL = $(SAN) -pthread
 LIBS      = $(PKG_LIBS) -lm
 
 STACK_SRC := $(wildcard src/common/*.c src/stack/*.c)
-APP_SRC   := $(wildcard src/app/*.c)
+APP_SRC   := $(wildcard src/app/*.c src/app/*/*.c)
 STACK_OBJ := $(STACK_SRC:%.c=$(B)/%.o)
 APP_OBJ   := $(APP_SRC:%.c=$(B)/%.o)
 LLHTTP_OBJ := $(B)/llhttp/api.o $(B)/llhttp/http.o $(B)/llhttp/llhttp.o

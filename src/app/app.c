@@ -20,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/handler.h"
-#include "app/handler_registry.h"
-#include "app/job_assign.h"
-#include "app/job_route.h"
-#include "app/job_store.h"
-#include "app/runner_local.h"
-#include "app/values.h"
-#include "app/workflow_library.h"
+#include "app/run/handler.h"
+#include "app/run/handler_registry.h"
+#include "app/model/job_assign.h"
+#include "app/model/job_route.h"
+#include "app/store/job_store.h"
+#include "app/run/runner_local.h"
+#include "app/model/values.h"
+#include "app/model/workflow_library.h"
 #include "common/beneath.h"
 #include "common/clock.h"
 #include "common/log.h"

@@ -23,10 +23,10 @@
 
 #include <stdbool.h>
 
-#include "app/db.h"
-#include "app/job_assign.h"
-#include "app/job_conf.h"
-#include "app/tools.h"
+#include "app/store/db.h"
+#include "app/model/job_assign.h"
+#include "app/model/job_conf.h"
+#include "app/model/tools.h"
 #include "common/creds.h"
 #include "muleteer.h"
 

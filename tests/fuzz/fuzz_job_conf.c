@@ -37,8 +37,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "app/job_assign.h"
-#include "app/job_conf.h"
+#include "app/model/job_assign.h"
+#include "app/model/job_conf.h"
 #include "fuzz.h"
 
 #define SELF "main.web.1"

@@ -1,7 +1,7 @@
 /*
  * fuzz_job_inputs: the "inputs" of POST /api/jobs against a tool that has
  * one input of every type, through mt_tool_validate() and
- * mt_tool_build_argv() (src/app/tools.c), as the API does for each new job.
+ * mt_tool_build_argv() (src/app/model/tools.c), as the API does for each new job.
  *
  * The input is parsed as JSON (jansson, any top-level value and NUL bytes in
  * strings allowed: more than the API's body parser lets through); an object with an "inputs" member is a
@@ -39,7 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "app/tools.h"
+#include "app/model/tools.h"
 #include "fuzz.h"
 
 #define TEXT_MAX 40

@@ -28,8 +28,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "app/job_conf.h"
-#include "app/job_route.h"
+#include "app/model/job_conf.h"
+#include "app/model/job_route.h"
 #include "fuzz.h"
 
 static void check_line(const char *msg, const char *name, const char *what)

@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/tools.h"
+#include "app/model/tools.h"
 #include "fuzz.h"
 
 static char dir[512];  /* T/tools */

@@ -45,8 +45,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/tools.h"
-#include "app/workflow.h"
+#include "app/model/tools.h"
+#include "app/model/workflow.h"
 #include "fuzz.h"
 
 #define ORIGIN "workflows/fuzz.yml"

@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/db.h"
-#include "app/job_accept.h"
-#include "app/job_store.h"
+#include "app/store/db.h"
+#include "app/store/job_accept.h"
+#include "app/store/job_store.h"
 
 #define NTHREADS 4
 

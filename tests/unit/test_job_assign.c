@@ -1,5 +1,5 @@
 /*
- * Unit tests for handler assignment (src/app/job_assign.c): Galaxy's rules
+ * Unit tests for handler assignment (src/app/model/job_assign.c): Galaxy's rules
  * from the scaling guide ("Job Handler Assignment Methods", "uWSGI +
  * Mules", "uWSGI + Webless") each as its own test, with a fake stack
  * (which farms exist) and a deterministic random; the pools each kind of
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/job_assign.h"
+#include "app/model/job_assign.h"
 
 static char err[1024];
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the job configuration (src/app/job_conf.c): the YAML and
+ * Unit tests for the job configuration (src/app/model/job_conf.c): the YAML and
  * XML forms, every load error with its file:line; Galaxy's XML macros and
  * tokens; runner plugins, destinations (params, env, resubmit), tool
  * destinations, limits and resource groups in both forms; Galaxy's whole
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/job_conf.h"
-#include "app/job_route.h"
+#include "app/model/job_conf.h"
+#include "app/model/job_route.h"
 
 #define MAX_TMP 16
 static char *tmp_paths[MAX_TMP];

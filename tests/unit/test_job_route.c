@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/job_conf.h"
-#include "app/job_route.h"
+#include "app/model/job_conf.h"
+#include "app/model/job_route.h"
 
 static char err[1024];
 

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/db.h"
-#include "app/invocation_store.h"
-#include "app/job_store.h"
-#include "app/workflow_store.h"
+#include "app/store/db.h"
+#include "app/store/invocation_store.h"
+#include "app/store/job_store.h"
+#include "app/store/workflow_store.h"
 #include "common/clock.h"
 
 static char dir[64];

@@ -29,7 +29,7 @@
 
 #include <uv.h>
 
-#include "app/runner_local.h"
+#include "app/run/runner_local.h"
 
 #define GENEROUS_S 5.0 /* "promptly", on a loaded machine; the commands would run 10 s or more */
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/tools.h"
+#include "app/model/tools.h"
 
 #ifndef MT_TEST_TOOLS_DIR
 #define MT_TEST_TOOLS_DIR "tools"

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "app/values.h"
+#include "app/model/values.h"
 
 static int parse(const char *text, int64_t *out, const char **why)
 {

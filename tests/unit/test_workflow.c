@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/tools.h"
-#include "app/workflow.h"
+#include "app/model/tools.h"
+#include "app/model/workflow.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */

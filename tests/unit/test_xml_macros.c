@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/xml_macros.h"
+#include "app/model/xml_macros.h"
 
 static char err[1024];
 

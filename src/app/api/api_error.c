@@ -1,0 +1,55 @@
+/*
+ * api_error: the HTTP answer to a database failure (see api_error.h).
+ */
+#define MT_LOG_NAME "muleteer.jobs.api"
+
+#include "app/api/api_error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "app/store/job_store.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+/* A fault lasting minutes refuses every request: its first refusal is logged, then one a minute per thread. */
+#define LOG_EVERY_US (60 * 1000000LL)
+
+void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int status = 503, retry_s = 0;
+    const char *cause = "the database failed";
+    if (rc == -EBUSY) {
+        cause = "the database is busy";
+        retry_s = MT_API_RETRY_AFTER_BUSY_S;
+    } else if (rc == -ENOSPC) {
+        cause = "the disk is full";
+        status = 507;
+        retry_s = MT_API_RETRY_AFTER_FULL_S;
+    }
+    if (retry_s) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", retry_s);
+        mt_response_header(req, "Retry-After", secs);
+    }
+    static __thread int64_t last_log_us;
+    static __thread int last_status;
+    int64_t now = mt_wall_us();
+    if (status != last_status || now - last_log_us >= LOG_EVERY_US) {
+        mt_warn("%s %s: %d: %s: %s (%s)", mt_request_method(req), mt_request_path(req), status, what, cause,
+                detail && *detail ? detail : "no detail");
+        last_log_us = now;
+        last_status = status;
+    }
+    if (detail && *detail)
+        mt_respond_error(req, status, "%s: %s (%s)", what, cause, detail);
+    else
+        mt_respond_error(req, status, "%s: %s", what, cause);
+}

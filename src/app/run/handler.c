@@ -1,0 +1,969 @@
+/*
+ * handler: claiming, queueing, running and recovering jobs (see handler.h).
+ *
+ * Group commit. A handler does not write each change the moment it learns
+ * of it: job ids from messages and polls, and results of commands that
+ * ended, are collected during one turn of the loop and written at its end
+ * (flush(), run from a uv_idle handle, which libuv runs before it next
+ * waits) in one transaction: the results, the claims, and for every free
+ * slot the move of a queued job to `running`. Only after that commit do the
+ * commands start. Their pids ride along with the next transaction, or the
+ * poll's at the latest: nothing waits for them. So a job that starts at
+ * once costs one commit from claim to running and one for its result, and
+ * a burst of messages or exits shares its commits. In a stream of jobs the
+ * two meet: a command that ends offers its slot to the farm at once, and
+ * its result waits one non-blocking poll for the next job (flush_idle_cb),
+ * whose claim and start then share the result's commit.
+ *
+ * Order of writes around a run, so that a crash at any point leaves a state
+ * recovery can act on truthfully: the job is `running` (with its working
+ * directory) before its command starts, and the result is written when the
+ * command ends. A handler that dies in between finds the job `running` when
+ * it comes back, finds what is left of its processes (by the recorded pid,
+ * or by the MULETEER_JOB_DIR in their environment when the pid was not
+ * written yet), stops them and runs the job again; or, when they are gone,
+ * records it as error, since their result is unknown -- unless the
+ * undertaker marked the run as stopped unfinished when the whole stack
+ * ended (app.c), and then the job runs again too.
+ */
+#define MT_LOG_NAME "muleteer.jobs.handler"
+
+#include "app/run/handler.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/store/invocation_store.h"
+#include "app/store/job_store.h"
+#include "app/run/runner_local.h"
+#include "app/run/scheduler.h"
+#include "app/model/tools.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+#define POLL_BATCH 100
+#define FAILURE_LOG_EVERY_US (60 * 1000000LL)
+
+/*
+ * A write failing at every turn of the loop (a full disk, a lock held by
+ * another process) is logged when it starts, then at most once a minute
+ * with a count, and once when it ends: not once per poll.
+ */
+typedef struct failure_log {
+    unsigned failures;   /* in a row */
+    int64_t last_log_us; /* of the last line logged about them */
+} failure_log_t;
+
+typedef struct id_list {
+    int64_t *v;
+    size_t n, cap;
+} id_list_t;
+
+/* A write waiting for the next flush: a result, or a failure to start. */
+typedef struct pending_write {
+    int64_t id;
+    unsigned from;            /* allowed-from mask */
+    mt_job_state_t to;
+    bool has_exit_code;
+    int exit_code;
+    bool deleted_if_cancelled; /* the transition found the job being cancelled: end it deleted */
+    int64_t invocation_id;    /* the job's invocation, to move forward once this is written; 0 if none */
+    char *info;
+    char *external_id;
+} pending_write_t;
+
+typedef struct running_job {
+    int64_t id;
+    int64_t invocation_id;
+    mt_run_t *run;
+    mt_handler_t *handler;
+    struct running_job *next;
+} running_job_t;
+
+/* A job moved to `running` in this flush's transaction, to start once it commits. */
+typedef struct start {
+    int64_t id;
+    int64_t invocation_id;
+    const mt_tool_t *tool;
+    char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
+    char why[512];
+    mt_job_route_t route;     /* its destination: env, local_slots, walltime limit (job_route.h) */
+} start_t;
+
+struct mt_handler {
+    mt_stack_t *stack;
+    uv_loop_t *loop;
+    char *name;
+    char **pools;            /* the queues it takes unassigned jobs from (job-handlers, job-handlers.TAG, ...) */
+    size_t npools;
+    bool claim_now;          /* db-skip-locked / db-transaction-isolation: at once; else only after sweep-delay */
+    bool fallback;           /* a web worker's: it claims only while no other handler serves the pool */
+    int64_t fallback_checked_ms;
+    bool fallback_yields;    /* the last check found another handler for the pools */
+    bool stopping;           /* mt_handler_stop was called: start nothing more */
+    int64_t *queue;          /* ring buffer of queued job ids */
+    size_t qhead, qlen, qcap;
+    id_list_t incoming;      /* ids to claim (or accept) at the next flush */
+    id_list_t invocations;   /* invocations to claim or move forward after the next flush */
+    pending_write_t *writes; /* to write at the next flush, which they call for */
+    size_t nwrites, writes_cap;
+    pending_write_t *pids;   /* pids of started commands: written with the next flush, not calling for one */
+    size_t npids, pids_cap;
+    running_job_t *running;
+    int nrunning;
+    uv_idle_t flush_idle;    /* active while something waits for flush() */
+    bool hold_results;       /* a command ended and its slot went to the farm: wait one poll (flush_idle_cb) */
+    bool held;               /* what is pending has waited its poll already: write it at the next turn */
+    uv_timer_t poll;
+    uv_async_t wakeup;
+    pthread_mutex_t inbox_lock;
+    int64_t *inbox;          /* ids handed over by other threads */
+    size_t ninbox, inbox_cap;
+    failure_log_t write_failures; /* of flush()'s transaction */
+    failure_log_t schedule_failures; /* of advance_invocations() */
+};
+
+/* ---- failures that repeat ---- */
+
+static void failure_seen(failure_log_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void failure_seen(failure_log_t *f, const char *fmt, ...)
+{
+    int64_t now = mt_wall_us();
+    f->failures++;
+    if (f->failures > 1 && now - f->last_log_us < FAILURE_LOG_EVERY_US)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (f->failures == 1)
+        mt_error("%s", msg);
+    else
+        mt_error("%s (still failing: %u attempts so far)", msg, f->failures);
+    f->last_log_us = now;
+}
+
+static void failure_over(failure_log_t *f, const char *what)
+{
+    if (f->failures > 1)
+        mt_notice("%s again, after %u failed attempts", what, f->failures);
+    else if (f->failures == 1)
+        mt_notice("%s again", what);
+    f->failures = 0;
+}
+
+/* ---- small containers ---- */
+
+static void id_list_push(id_list_t *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = mt_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = id;
+}
+
+static void queue_push(mt_handler_t *h, int64_t id)
+{
+    if (h->qlen == h->qcap) {
+        size_t cap = h->qcap ? h->qcap * 2 : 64;
+        int64_t *q = mt_malloc(cap * sizeof *q);
+        for (size_t i = 0; i < h->qlen; i++)
+            q[i] = h->queue[(h->qhead + i) % h->qcap];
+        free(h->queue);
+        h->queue = q;
+        h->qcap = cap;
+        h->qhead = 0;
+    }
+    h->queue[(h->qhead + h->qlen++) % h->qcap] = id;
+}
+
+static int64_t queue_at(const mt_handler_t *h, size_t i)
+{
+    return h->queue[(h->qhead + i) % h->qcap];
+}
+
+static void queue_drop_front(mt_handler_t *h, size_t n)
+{
+    h->qhead = h->qcap ? (h->qhead + n) % h->qcap : 0;
+    h->qlen -= n;
+}
+
+static bool queue_remove(mt_handler_t *h, int64_t id)
+{
+    for (size_t i = 0; i < h->qlen; i++) {
+        if (queue_at(h, i) != id)
+            continue;
+        for (size_t k = i; k + 1 < h->qlen; k++)
+            h->queue[(h->qhead + k) % h->qcap] = h->queue[(h->qhead + k + 1) % h->qcap];
+        h->qlen--;
+        return true;
+    }
+    return false;
+}
+
+static running_job_t *find_running(mt_handler_t *h, int64_t id)
+{
+    for (running_job_t *r = h->running; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+/* ---- state changes written at once (rare paths: cancel, stop, recovery) ---- */
+
+static int transition(int64_t id, unsigned from, mt_job_state_t to, const mt_job_update_t *update)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return -EIO;
+    int rc = mt_job_store_transition(db, id, from, to, update);
+    if (rc < 0)
+        mt_error("job %lld: cannot record state %s: %s", (long long)id, mt_job_state_name(to), mt_db_errmsg(db));
+    return rc;
+}
+
+static void fail_job(int64_t id, unsigned from, const char *why)
+{
+    mt_job_update_t u = {.info = why};
+    if (transition(id, from, MT_JOB_ERROR, &u) == 1)
+        mt_warn("job %lld: error: %s", (long long)id, why);
+}
+
+/* ---- writes for the next flush ---- */
+
+static void flush_idle_cb(uv_idle_t *idle);
+static void update_credit(mt_handler_t *h);
+
+static void schedule_flush(mt_handler_t *h)
+{
+    if (!uv_is_active((uv_handle_t *)&h->flush_idle))
+        uv_idle_start(&h->flush_idle, flush_idle_cb);
+}
+
+static pending_write_t *append_write(pending_write_t **v, size_t *n, size_t *cap, int64_t id, unsigned from,
+                                     mt_job_state_t to)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        *v = mt_realloc(*v, *cap * sizeof **v);
+    }
+    pending_write_t *w = &(*v)[(*n)++];
+    *w = (pending_write_t){.id = id, .from = from, .to = to};
+    return w;
+}
+
+static pending_write_t *add_write(mt_handler_t *h, int64_t id, unsigned from, mt_job_state_t to)
+{
+    return append_write(&h->writes, &h->nwrites, &h->writes_cap, id, from, to);
+}
+
+static void add_failure(mt_handler_t *h, int64_t id, int64_t invocation_id, const char *why)
+{
+    pending_write_t *w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR);
+    w->info = mt_strdup(why);
+    w->invocation_id = invocation_id;
+    mt_warn("job %lld: error: %s", (long long)id, why);
+}
+
+static int apply_write(mt_db_t *db, const pending_write_t *w)
+{
+    mt_job_update_t u = {.has_exit_code = w->has_exit_code, .exit_code = w->exit_code, .info = w->info,
+                         .external_id = w->external_id};
+    int rc = mt_job_store_transition(db, w->id, w->from, w->to, &u);
+    if (rc == 0 && w->deleted_if_cancelled) /* a cancel arrived as it finished: the user's wish stands */
+        rc = mt_job_store_transition(db, w->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &u);
+    return rc < 0 ? rc : 0;
+}
+
+static void free_writes(pending_write_t *v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) {
+        free(v[i].info);
+        free(v[i].external_id);
+    }
+    *n = 0;
+}
+
+/* Is the filesystem of job id's working directory out of space or inodes? */
+static bool workdir_full(int64_t id)
+{
+    char workdir[4096];
+    struct statvfs st;
+    mt_jobs_workdir(id, workdir, sizeof workdir);
+    return statvfs(workdir, &st) == 0 && (st.f_bavail == 0 || (st.f_files > 0 && st.f_favail == 0));
+}
+
+static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
+{
+    (void)run;
+    running_job_t *rj = data;
+    mt_handler_t *h = rj->handler;
+    int64_t id = rj->id, invocation_id = rj->invocation_id;
+    for (running_job_t **pp = &h->running; *pp; pp = &(*pp)->next) {
+        if (*pp == rj) {
+            *pp = rj->next;
+            break;
+        }
+    }
+    h->nrunning--;
+    free(rj);
+
+    mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
+    bool ok = !result->cancelled && result->exited && result->exit_code == 0;
+    char why[sizeof result->why + 200];
+    snprintf(why, sizeof why, "%s", result->why);
+    if (!ok && !result->cancelled && workdir_full(id))
+        /* Its write failures went to a full disk too: say what the command could not. */
+        snprintf(why + strlen(why), sizeof why - strlen(why),
+                 "; the working directory's filesystem is full (%s): its outputs may be cut short", strerror(ENOSPC));
+    pending_write_t *w;
+    if (result->cancelled)
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
+    else if (result->exited && result->exit_code == 0)
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_OK);
+    else
+        w = add_write(h, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR);
+    w->has_exit_code = result->exited;
+    w->exit_code = result->exit_code;
+    w->info = why[0] ? mt_strdup(why) : NULL;
+    w->deleted_if_cancelled = true;
+    w->invocation_id = invocation_id;
+    /* Its slot is free: offer it to the farm now, so the next job can join this result's commit. */
+    update_credit(h);
+    h->hold_results = true;
+    schedule_flush(h);
+}
+
+/* ---- claiming and starting, inside flush()'s transaction ---- */
+
+/*
+ * Prepare queued job id to start: read it (unless `known` is its row, read
+ * in this transaction), build its command, and move it to `running` (or to
+ * `error` with the reason, or to `deleted` if it was being cancelled).
+ * Returns 1 with *s ready to start (s->argv set), 1 with s->argv NULL and
+ * s->why set if it failed, 0 if there is nothing to start, or a negative
+ * value on a database error.
+ */
+static int prepare_start(mt_db_t *db, int64_t id, const mt_job_t *known, start_t *s)
+{
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    *s = (start_t){.id = id};
+    mt_job_t read = {0};
+    const mt_job_t *job = known;
+    int rc = 0;
+    if (!job) {
+        rc = mt_job_store_get(db, id, &read);
+        if (rc < 0)
+            return rc == -ENOENT ? 0 : rc;
+        job = &read;
+    }
+    if (job->state == MT_JOB_DELETING) {
+        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                                     &(mt_job_update_t){.info = "cancelled before it ran"});
+        rc = rc < 0 ? rc : 0;
+        goto out;
+    }
+    if (job->state != MT_JOB_QUEUED) {
+        rc = 0;
+        goto out;
+    }
+    s->invocation_id = job->invocation_id;
+    s->tool = mt_toolbox_find(ctx->tools, job->tool_id);
+    if (!s->tool) {
+        snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job->tool_id);
+    } else if (mt_job_route_stored(ctx->conf, job->tool_id, job->destination, &s->route, s->why, sizeof s->why) == 0) {
+        json_error_t jerr;
+        json_t *params = json_loads(job->params ? job->params : "{}", 0, &jerr);
+        if (!params)
+            snprintf(s->why, sizeof s->why, "stored parameters are not valid JSON");
+        else if (mt_tool_build_argv(s->tool, params, &s->argv, s->why, sizeof s->why) < 0)
+            s->argv = NULL;
+        json_decref(params);
+    }
+    char workdir[4096];
+    mt_jobs_workdir(id, workdir, sizeof workdir);
+    mt_job_update_t u = {.working_dir = workdir, .runner = "local"};
+    if (!s->argv)
+        u = (mt_job_update_t){.info = s->why};
+    rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), s->argv ? MT_JOB_RUNNING : MT_JOB_ERROR, &u);
+    if (rc != 1) {
+        mt_tool_argv_free(s->argv);
+        s->argv = NULL;
+    }
+out:
+    mt_job_clear(&read);
+    return rc;
+}
+
+/* The command of a running job is now a process: record its pid (at the next write) for recovery. */
+static void run_started(mt_run_t *run, int pid, void *data)
+{
+    (void)run;
+    running_job_t *rj = data;
+    mt_handler_t *h = rj->handler;
+    mt_debug("job %lld: started, pid %d", (long long)rj->id, pid);
+    char text[32];
+    snprintf(text, sizeof text, "%d", pid);
+    append_write(&h->pids, &h->npids, &h->pids_cap, rj->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_RUNNING)->external_id =
+        mt_strdup(text);
+}
+
+/* Start a job that is `running` in the database; on failure it goes to error at the next flush. */
+static void start_command(mt_handler_t *h, start_t *s)
+{
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    char workdir[4096], out_path[4200], err_path[4200], err[512];
+    mt_jobs_workdir(s->id, workdir, sizeof workdir);
+    bool fresh = mkdir(workdir, 0755) == 0;
+    if (!fresh && errno != EEXIST) {
+        snprintf(err, sizeof err, "cannot create working directory %.300s: %s", workdir, strerror(errno));
+        add_failure(h, s->id, s->invocation_id, err);
+        return;
+    }
+    /* With a job user, the directory is that user's: the command writes its outputs there. */
+    const mt_creds_t *as = ctx->job_creds;
+    if (as && lchown(workdir, as->set_uid ? as->uid : (uid_t)-1, as->set_gid ? as->gid : (gid_t)-1) < 0) {
+        snprintf(err, sizeof err, "cannot give working directory %.300s to user %s: %s", workdir, as->user,
+                 strerror(errno));
+        add_failure(h, s->id, s->invocation_id, err);
+        return;
+    }
+    snprintf(out_path, sizeof out_path, "%s/stdout", workdir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", workdir);
+    if (!fresh) /* a mark left about an earlier run says nothing of this one */
+        mt_jobs_take_interrupted(workdir);
+    /* The tool's environment, then the job's id and the stack's (for the undertaker: app.c). */
+    size_t ntool_env = 0;
+    const char *const *tool_env = mt_tool_environment(s->tool, &ntool_env);
+    const char **env = mt_calloc(ntool_env + 2, sizeof *env);
+    for (size_t i = 0; i < ntool_env; i++)
+        env[i] = tool_env[i];
+    char job_id_env[64];
+    snprintf(job_id_env, sizeof job_id_env, "MULETEER_JOB_ID=%lld", (long long)s->id);
+    env[ntool_env] = job_id_env;
+    env[ntool_env + 1] = ctx->stack_env;
+    mt_run_spec_t spec = {
+        .argv = s->argv,
+        .env = env,
+        .env_count = ntool_env + 2,
+        .working_dir = workdir,
+        .stdout_path = out_path,
+        .stderr_path = err_path,
+        .walltime_s = mt_tool_walltime(s->tool),
+        .kill_grace_ms = (unsigned)ctx->cancel_grace_ms,
+        .run_as = ctx->job_creds,
+        .started_cb = run_started,
+        .route = &s->route,
+    };
+    running_job_t *rj = mt_calloc(1, sizeof *rj);
+    rj->id = s->id;
+    rj->invocation_id = s->invocation_id;
+    rj->handler = h;
+    int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
+    free(env);
+    if (rc < 0) {
+        free(rj);
+        add_failure(h, s->id, s->invocation_id, err);
+        return;
+    }
+    rj->next = h->running;
+    h->running = rj;
+    h->nrunning++;
+}
+
+/*
+ * Take from the farm only what can start now: the other mules get the
+ * rest. Called after every change of load, and after every message, taken
+ * or not (each farm message uses a unit of credit before it is handled).
+ */
+static void update_credit(mt_handler_t *h)
+{
+    long free_slots = (long)mt_jobs()->workers - h->nrunning - (long)h->qlen - (long)h->incoming.n -
+                      (long)h->invocations.n;
+    mt_mule_set_credit(h->stack, h->stopping || free_slots < 0 ? 0 : free_slots);
+}
+
+static bool can_start(const mt_handler_t *h)
+{
+    return !h->stopping && h->nrunning < mt_jobs()->workers && (h->qlen > 0 || h->incoming.n > 0);
+}
+
+/*
+ * One transaction: the pending writes, the claims, and the starts that fit;
+ * then, once committed, the commands. Everything stays pending if the
+ * transaction fails, to be tried again at the next flush (the poll's at the
+ * latest). Returns true if it committed and something is left to do.
+ */
+static bool flush_once(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return false;
+    if (mt_db_begin(db) < 0) {
+        failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
+        return false;
+    }
+    mt_job_t *claimed = h->incoming.n ? mt_calloc(h->incoming.n, sizeof *claimed) : NULL; /* taken in this one */
+    start_t *starts = NULL;
+    size_t nclaimed = 0, nstarts = 0, from_queue = 0, from_claimed = 0;
+    int rc = 0;
+    /* The pids first: a command may have ended before its pid was written, and its result is among the writes. */
+    for (size_t i = 0; i < h->npids && rc >= 0; i++)
+        rc = apply_write(db, &h->pids[i]);
+    for (size_t i = 0; i < h->nwrites && rc >= 0; i++)
+        rc = apply_write(db, &h->writes[i]);
+    for (size_t i = 0; i < h->incoming.n && rc >= 0 && !h->stopping; i++) {
+        rc = mt_job_store_take(db, h->incoming.v[i], h->name, &claimed[nclaimed]);
+        if (rc == 1)
+            nclaimed++;
+        else if (rc == 0)
+            mt_debug("job %lld: not claimable (claimed by another handler, or cancelled)", (long long)h->incoming.v[i]);
+    }
+    int slots = h->stopping ? 0 : mt_jobs()->workers - h->nrunning;
+    if (slots > 0)
+        starts = mt_calloc((size_t)slots, sizeof *starts);
+    while (rc >= 0 && (int)nstarts < slots) {
+        int64_t id;
+        const mt_job_t *known = NULL;
+        if (from_queue < h->qlen) {
+            id = queue_at(h, from_queue++);
+        } else if (from_claimed < nclaimed) {
+            known = &claimed[from_claimed++];
+            id = known->id;
+        } else {
+            break;
+        }
+        rc = prepare_start(db, id, known, &starts[nstarts]);
+        if (rc == 1)
+            nstarts++;
+    }
+    if (rc >= 0)
+        rc = mt_db_commit(db);
+    else
+        mt_db_rollback(db);
+    if (rc < 0) {
+        failure_seen(&h->write_failures, "cannot write job changes (they will be tried again): %s", mt_db_errmsg(db));
+        for (size_t i = 0; i < nstarts; i++)
+            mt_tool_argv_free(starts[i].argv);
+        free(starts);
+        mt_job_store_free(claimed, nclaimed);
+        return false;
+    }
+
+    /* Committed: now the handler's own state follows. */
+    failure_over(&h->write_failures, "job changes written");
+    for (size_t i = 0; i < h->nwrites; i++)
+        if (h->writes[i].invocation_id)
+            id_list_push(&h->invocations, h->writes[i].invocation_id);
+    for (size_t i = 0; i < nstarts; i++)
+        if (!starts[i].argv && starts[i].invocation_id)
+            id_list_push(&h->invocations, starts[i].invocation_id); /* its job failed before it started */
+    free_writes(h->writes, &h->nwrites);
+    free_writes(h->pids, &h->npids);
+    h->incoming.n = 0;
+    for (size_t i = 0; i < nclaimed; i++)
+        mt_debug("job %lld: claimed", (long long)claimed[i].id);
+    queue_drop_front(h, from_queue);
+    for (size_t i = from_claimed; i < nclaimed; i++)
+        queue_push(h, claimed[i].id);
+    mt_job_store_free(claimed, nclaimed);
+    for (size_t i = 0; i < nstarts; i++) {
+        start_t *s = &starts[i];
+        if (!s->argv) {
+            mt_warn("job %lld: error: %s", (long long)s->id, s->why);
+            continue;
+        }
+        start_command(h, s);
+        mt_tool_argv_free(s->argv);
+    }
+    free(starts);
+    return h->nwrites > 0 || can_start(h);
+}
+
+/*
+ * Claim the invocations waiting in h->invocations and move each forward
+ * (scheduler.c); the jobs that creates join h->incoming. An invocation the
+ * database could not be asked about stays for the next flush. Returns true
+ * if jobs were created.
+ */
+static bool advance_invocations(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db || h->stopping || h->invocations.n == 0)
+        return false;
+    id_list_t todo = h->invocations;
+    h->invocations = (id_list_t){0};
+    bool created = false;
+    for (size_t i = 0; i < todo.n; i++) {
+        int64_t id = todo.v[i];
+        bool seen = false; /* several of its jobs may end in one turn: once is enough */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = todo.v[k] == id;
+        if (seen)
+            continue;
+        int rc = mt_invocation_store_claim(db, id, h->name);
+        mt_step_job_t *jobs = NULL;
+        size_t n = 0;
+        if (rc == 1)
+            rc = mt_scheduler_advance(db, id, h->name, &jobs, &n);
+        if (rc < 0) {
+            failure_seen(&h->schedule_failures, "invocation %lld: cannot schedule it now (tried again later): %s",
+                         (long long)id, mt_db_errmsg(db));
+            id_list_push(&h->invocations, id);
+            continue;
+        }
+        failure_over(&h->schedule_failures, "invocations scheduled");
+        for (size_t k = 0; k < n; k++) {
+            if (jobs[k].mine) {
+                id_list_push(&h->incoming, jobs[k].id);
+                created = true;
+            } else if (jobs[k].farm[0]) {
+                /* Committed: the farm may hear of it. Unsent, the farm's sweeper takes it. */
+                char idtext[32];
+                int len = snprintf(idtext, sizeof idtext, "%lld", (long long)jobs[k].id);
+                int src = mt_send_to_farm(h->stack, jobs[k].farm, MT_JOBS_MSG_SETUP, idtext, (size_t)len);
+                if (src < 0)
+                    mt_warn("job %lld: not sent to farm %s (%s): the sweeper will take it", (long long)jobs[k].id,
+                            jobs[k].farm, mt_strerror(src));
+            }
+        }
+        free(jobs);
+    }
+    free(todo.v);
+    return created;
+}
+
+/* Write what waits; with_pids: also when only pids wait (they never call for a flush themselves). */
+static void flush(mt_handler_t *h, bool with_pids)
+{
+    uv_idle_stop(&h->flush_idle);
+    h->hold_results = h->held = false; /* everything pending is written now */
+    do {
+        /* Each round commits or stops; a command that fails to start leaves a write for the next. */
+        while ((h->nwrites > 0 || h->incoming.n > 0 || can_start(h) || (with_pids && h->npids > 0)) &&
+               flush_once(h))
+            ;
+    } while (advance_invocations(h)); /* its new jobs start at once when there is room */
+    update_credit(h);
+}
+
+/*
+ * A result waits one turn of the loop when its command's slot was just
+ * offered to the farm: the loop then polls without blocking (this handle is
+ * still active), and a job that arrives in that poll is claimed and started
+ * in the result's transaction -- one commit per job instead of two in a
+ * stream of jobs. With nothing arriving, the result is written one turn
+ * later, microseconds. Once only: commands that keep ending, one per turn,
+ * do not put their results off again and again.
+ */
+static void flush_idle_cb(uv_idle_t *idle)
+{
+    mt_handler_t *h = idle->data;
+    if (h->hold_results && !h->held && h->incoming.n == 0) {
+        h->held = true;
+        return;
+    }
+    flush(h, false);
+}
+
+/* ---- taking jobs ---- */
+
+void mt_handler_take(mt_handler_t *h, int64_t id)
+{
+    id_list_push(&h->incoming, id);
+    schedule_flush(h);
+    update_credit(h);
+}
+
+void mt_handler_take_invocation(mt_handler_t *h, int64_t id)
+{
+    id_list_push(&h->invocations, id);
+    schedule_flush(h);
+    update_credit(h);
+}
+
+void mt_handler_check_cancel(mt_handler_t *h, int64_t id)
+{
+    running_job_t *rj = find_running(h, id);
+    if (rj) {
+        mt_run_cancel(rj->run); /* run_done records deleted */
+        return;
+    }
+    queue_remove(h, id);
+    transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled before it ran"});
+}
+
+static void wakeup_cb(uv_async_t *async)
+{
+    mt_handler_t *h = async->data;
+    pthread_mutex_lock(&h->inbox_lock);
+    int64_t *ids = h->inbox;
+    size_t n = h->ninbox;
+    h->inbox = NULL;
+    h->ninbox = h->inbox_cap = 0;
+    pthread_mutex_unlock(&h->inbox_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0)
+            mt_handler_take_invocation(h, -ids[i]); /* see mt_handler_notify_invocation */
+        else
+            mt_handler_take(h, ids[i]);
+    }
+    free(ids);
+}
+
+void mt_handler_notify_invocation(mt_handler_t *h, int64_t id)
+{
+    mt_handler_notify(h, -id); /* the inbox carries invocations as negative ids */
+}
+
+void mt_handler_notify(mt_handler_t *h, int64_t id)
+{
+    pthread_mutex_lock(&h->inbox_lock);
+    if (h->ninbox == h->inbox_cap) {
+        h->inbox_cap = h->inbox_cap ? h->inbox_cap * 2 : 16;
+        h->inbox = mt_realloc(h->inbox, h->inbox_cap * sizeof *h->inbox);
+    }
+    h->inbox[h->ninbox++] = id;
+    pthread_mutex_unlock(&h->inbox_lock);
+    uv_async_send(&h->wakeup);
+}
+
+/* ---- the poll: assigned jobs, cancellations, the sweeper, skip-locked ---- */
+
+static void poll_cb(uv_timer_t *timer)
+{
+    mt_handler_t *h = timer->data;
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return;
+    mt_job_t *jobs = NULL;
+    size_t n = 0;
+    mt_job_filter_t mine = {.states = MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_DELETING), .handler = h->name};
+    if (mt_job_store_list(db, &mine, POLL_BATCH, 0, &jobs, &n, NULL) == 0) {
+        for (size_t i = n; i-- > 0;) /* oldest first */
+            if (jobs[i].state == MT_JOB_NEW)
+                id_list_push(&h->incoming, jobs[i].id);
+            else
+                mt_handler_check_cancel(h, jobs[i].id);
+        mt_job_store_free(jobs, n);
+    }
+
+    /*
+     * Sweep only into free slots: a job waiting for a slot here would wait
+     * while another mule idles, and a busy farm's queue is read at once
+     * whenever a slot frees (the credit), so only jobs whose message is
+     * lost (a full queue, a mule that died holding it) stay to be swept.
+     * With a database method the pools' jobs are claimed at once instead.
+     */
+    size_t room = (size_t)ctx->workers;
+    int64_t swept_before = mt_wall_us() - (int64_t)ctx->sweep_delay_ms * 1000;
+    for (size_t p = 0; p < h->npools && !h->claim_now; p++) {
+        size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
+        if (load >= room || mt_job_store_unassigned_at(db, h->pools[p], swept_before, room - load, &jobs, &n) < 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            mt_notice("sweeper: job %lld was not claimed within %d ms (its message was lost or the farm's "
+                      "queue was full): taking it",
+                      (long long)jobs[i].id, ctx->sweep_delay_ms);
+            id_list_push(&h->incoming, jobs[i].id);
+        }
+        mt_job_store_free(jobs, n);
+    }
+    /* Invocations: assigned here and not yet taken up, or unclaimed in its pools for too long. */
+    int64_t *inv_ids = NULL;
+    size_t ninv = 0;
+    if (mt_invocation_store_of_handler(db, h->name, true, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
+            id_list_push(&h->invocations, inv_ids[i]);
+        free(inv_ids);
+    }
+    /* Step jobs that other handlers ran (the job configuration sent them there) and that have ended. */
+    if (mt_invocation_store_settle_due(db, h->name, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
+            id_list_push(&h->invocations, inv_ids[i]);
+        free(inv_ids);
+    }
+    for (size_t p = 0; p < h->npools; p++) {
+        size_t load = (size_t)h->nrunning + h->qlen + h->incoming.n;
+        if (h->claim_now || load >= room)
+            break;
+        if (mt_invocation_store_unassigned(db, h->pools[p], swept_before, room - load, &inv_ids, &ninv) == 0) {
+            for (size_t i = 0; i < ninv; i++) {
+                mt_notice("sweeper: invocation %lld was not claimed within %d ms: taking it", (long long)inv_ids[i],
+                          ctx->sweep_delay_ms);
+                id_list_push(&h->invocations, inv_ids[i]);
+            }
+            free(inv_ids);
+        }
+    }
+    /* A web worker stands in for the pool's handlers only while none runs (checked at most once a second). */
+    if (h->fallback && mt_clock_ms() - h->fallback_checked_ms >= 1000) {
+        bool yields = false;
+        for (size_t p = 0; p < h->npools && !yields; p++)
+            yields = mt_jobs_pool_has_handler(h->pools[p]);
+        if (yields != h->fallback_yields)
+            mt_info("%s", yields ? "a handler serving its pools is running: leaving their jobs to it"
+                                 : "no handler serving its pools is running: taking their jobs");
+        h->fallback_yields = yields;
+        h->fallback_checked_ms = mt_clock_ms();
+    }
+    /* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
+    for (size_t p = 0; p < h->npools && h->claim_now && !(h->fallback && h->fallback_yields); p++) {
+        while (!h->stopping && h->invocations.n < (size_t)ctx->workers) {
+            int64_t id = 0;
+            if (mt_invocation_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            id_list_push(&h->invocations, id);
+        }
+        while (!h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
+            int64_t id = 0;
+            if (mt_job_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            queue_push(h, id);
+        }
+    }
+    flush(h, true); /* the pids, and writes a failed flush left */
+}
+
+void mt_handler_stop(mt_handler_t *h)
+{
+    h->stopping = true;
+    uv_timer_stop(&h->poll);
+    h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
+    flush(h, true);    /* the results already in, and the pids */
+    for (running_job_t *rj = h->running; rj; rj = rj->next) {
+        int64_t id = rj->id;
+        mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
+        int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                            &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
+                                                       "was stopped and the job runs again"});
+        if (rc == 0) /* being cancelled: that is what happened */
+            transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled"});
+    }
+    if (h->running)
+        mt_info("stopping: %d running job%s put back in the queue", h->nrunning, h->nrunning == 1 ? "" : "s");
+}
+
+/* ---- recovery ---- */
+
+static void recover(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return;
+    mt_job_t *jobs = NULL;
+    size_t n = 0;
+    if (mt_job_store_of_handler(db, h->name, &jobs, &n) < 0) {
+        mt_error("recovery: cannot list the jobs of %s: %s", h->name, mt_db_errmsg(db));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mt_job_t *j = &jobs[i];
+        int pid = j->external_id ? atoi(j->external_id) : 0;
+        /* Its leader ended and the pid went to another process: look for the run by its environment. */
+        if (pid > 0 && j->working_dir && !mt_run_is_ours(pid, j->working_dir))
+            pid = 0;
+        /* Started, but its pid not written yet when the handler died: find it by its environment. */
+        if (pid <= 0 && (j->state == MT_JOB_RUNNING || j->state == MT_JOB_DELETING) && j->working_dir)
+            pid = mt_run_find_session(j->working_dir);
+        switch (j->state) {
+        case MT_JOB_NEW:
+            id_list_push(&h->incoming, j->id);
+            break;
+        case MT_JOB_QUEUED:
+            queue_push(h, j->id);
+            break;
+        case MT_JOB_RUNNING: {
+            /* Unfinished only while its command's leader lives: a group outliving its leader ran to the end. */
+            bool unfinished = pid > 0 && mt_run_freeze_unfinished(pid);
+            bool left = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+            if (unfinished) {
+                /* Still running, so unfinished: stopped now, it runs again from the start. */
+                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                               &(mt_job_update_t){.info = "the handler restarted while the job ran: the unfinished "
+                                                          "run was stopped and the job runs again"}) == 1)
+                    queue_push(h, j->id);
+            } else if (j->working_dir && mt_jobs_take_interrupted(j->working_dir)) {
+                /* Gone, but killed unfinished by the undertaker when the stack ended (app.c). */
+                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
+                               &(mt_job_update_t){.info = "the stack ended while the job ran: the unfinished run "
+                                                          "was stopped then, and the job runs again"}) == 1)
+                    queue_push(h, j->id);
+            } else {
+                fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
+                         left ? "the handler restarted after the job's command had ended (what it left running "
+                                "was stopped): its result is unknown"
+                              : "the handler restarted while the job was running and its processes are gone: "
+                                "its result is unknown");
+            }
+            break;
+        }
+        case MT_JOB_DELETING:
+            if (pid > 0)
+                mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+            transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                       &(mt_job_update_t){.info = "cancelled while its handler restarted"});
+            break;
+        default:
+            break;
+        }
+    }
+    if (n)
+        mt_info("recovery: %zu job%s of %s taken up again", n, n == 1 ? "" : "s", h->name);
+    mt_job_store_free(jobs, n);
+    int64_t *inv_ids = NULL;
+    size_t ninv = 0;
+    if (mt_invocation_store_of_handler(db, h->name, false, &inv_ids, &ninv) == 0) {
+        for (size_t i = 0; i < ninv; i++)
+            id_list_push(&h->invocations, inv_ids[i]);
+        if (ninv)
+            mt_info("recovery: %zu invocation%s of %s taken up again", ninv, ninv == 1 ? "" : "s", h->name);
+        free(inv_ids);
+    }
+    flush(h, false);
+}
+
+mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
+                               bool claim_now, bool fallback)
+{
+    mt_handler_t *h = mt_calloc(1, sizeof *h);
+    h->stack = stack;
+    h->loop = loop;
+    h->name = mt_strdup(mt_stack_server_name(stack));
+    h->pools = mt_calloc(npools ? npools : 1, sizeof *h->pools);
+    for (size_t i = 0; i < npools; i++)
+        h->pools[h->npools++] = mt_strdup(pools[i]);
+    h->claim_now = claim_now && npools > 0;
+    h->fallback = fallback;
+    h->fallback_checked_ms = INT64_MIN / 2;
+    pthread_mutex_init(&h->inbox_lock, NULL);
+    uv_async_init(loop, &h->wakeup, wakeup_cb);
+    h->wakeup.data = h;
+    uv_idle_init(loop, &h->flush_idle);
+    h->flush_idle.data = h;
+    uv_timer_init(loop, &h->poll);
+    h->poll.data = h;
+    uv_timer_start(&h->poll, poll_cb, (uint64_t)mt_jobs()->poll_ms, (uint64_t)mt_jobs()->poll_ms);
+    recover(h);
+    char served[1024] = "";
+    for (size_t i = 0, used = 0; i < h->npools && used < sizeof served; i++) {
+        int n = snprintf(served + used, sizeof served - used, "%s%s", i ? ", " : "", h->pools[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    mt_info("handling jobs (%d at once%s%s%s)", mt_jobs()->workers, h->npools ? "; pools " : "", served,
+            !h->npools ? "" : h->claim_now ? ", claimed from the database" : ", swept after sweep-delay");
+    return h;
+}

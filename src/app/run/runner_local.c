@@ -1,0 +1,1222 @@
+/*
+ * runner_local: run one job's command on a libuv loop (see runner_local.h).
+ *
+ * The command is started with posix_spawn() (glibc's is vfork-based: no
+ * copy of the handler's page tables, several times cheaper than the fork()
+ * uv_spawn() does, which matters at hundreds of jobs per second) in a new
+ * session, and watched through a pidfd: the pidfd becomes readable when the
+ * command exits, and then we reap it.
+ *
+ * posix_spawn() returns only once the child has called exec, and exec of
+ * even /bin/true takes milliseconds on a busy machine: a loop blocked that
+ * long would hold back every message and claim behind it. So mt_run_start()
+ * does the checks and opens the files on the loop, then hands the
+ * posix_spawn() itself to the spawner, one thread per process, which tells
+ * the run's loop through a uv_async_t once the command is running (or could
+ * not be started). Only the calling thread waits in a vfork: the loop runs on.
+ *
+ * A run owns three handles: that uv_async_t; a uv_poll_t on the pidfd, once
+ * there is one; and one uv_timer_t that first counts the walltime, then --
+ * once SIGTERM has been sent, by the walltime or by a cancel -- the grace
+ * before SIGKILL. When the command exits, whatever is left of its process
+ * group is killed, the handles are closed, and the last close callback
+ * reports the result and frees the run.
+ *
+ * With a job user (spec->run_as) the command is forked instead, since
+ * posix_spawn() cannot switch credentials: that costs a copy of the page
+ * tables per job, the price of running jobs as another user.
+ */
+#define MT_LOG_NAME "muleteer.jobs.runner"
+
+#include "app/run/runner_local.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+/* Why the runner itself stopped the command, whichever came first. */
+typedef enum {
+    MT_RUN_STOP_NONE,
+    MT_RUN_STOP_WALLTIME,
+    MT_RUN_STOP_CANCEL,
+} mt_run_stop_t;
+
+struct mt_run {
+    uv_async_t spawned;      /* the spawner's word that pid (or spawn_error) is set */
+    uv_poll_t exit_poll;     /* on pidfd: readable once the command has exited */
+    int pidfd;
+    mt_run_started_cb started_cb;
+    uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
+    mt_run_done_cb done_cb;
+    void *data;
+    const char *prog;        /* argv[0] (in argv), for log lines */
+    char *job_dir_env;       /* "MULETEER_JOB_DIR=...": finds what left the group, after a cancel or walltime */
+    int pid;                 /* leader = process group = session */
+    double walltime_s;
+    unsigned kill_grace_ms;
+    mt_run_stop_t stop;      /* first reason the runner sent SIGTERM */
+    bool term_sent;          /* the timer now counts the grace */
+    bool ended;              /* exit_cb ran: no more signals */
+    int open_handles;        /* handles not yet closed; the result goes out at 0 */
+    mt_run_result_t result;
+
+    /* What the spawner needs, owned by the run until the spawner has answered. */
+    char **argv, **envp;     /* packed copies: one allocation each */
+    char *working_dir;
+    int in_fd, out_fd, err_fd;
+    int spawn_error;         /* set by the spawner: 0, or the errno of posix_spawn() */
+    pid_t spawned_pid;       /* set by the spawner; pid takes it on the loop (on_spawned) */
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    bool prepared;           /* actions and attr are to be destroyed */
+    atomic_bool spawn_answered; /* spawn_error and pid are set (the spawner's last write) */
+    struct mt_run *next_spawn;
+};
+
+static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals and the end of a run                                        */
+/* ------------------------------------------------------------------ */
+
+static void run_signal_group(mt_run_t *run, int sig)
+{
+    if (run->pid <= 0)
+        return; /* not started yet: kill(-0) would reach our own group */
+    if (kill(-run->pid, sig) < 0 && errno != ESRCH)
+        mt_error("job process group %d (%s): kill(%d) failed: %s", run->pid, run->prog, sig, strerror(errno));
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* SIGTERM to the group now, SIGKILL after the grace (unless it exits first). */
+static void run_terminate(mt_run_t *run, mt_run_stop_t why)
+{
+    if (run->stop == MT_RUN_STOP_NONE)
+        run->stop = why;
+    if (run->term_sent || run->ended || run->pid <= 0)
+        return; /* a run still being spawned is terminated as soon as it is running (on_spawned) */
+    run->term_sent = true;
+    run_signal_group(run, SIGTERM);
+    uv_timer_start(&run->timer, on_timer, run->kill_grace_ms, 0);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    mt_run_t *run = timer->data;
+    if (run->ended)
+        return;
+    if (!run->term_sent) {
+        mt_info("job process group %d (%s): walltime of %g s exceeded, sending SIGTERM", run->pid, run->prog,
+                run->walltime_s);
+        run->result.walltime_exceeded = true;
+        run_terminate(run, MT_RUN_STOP_WALLTIME);
+        return;
+    }
+    mt_notice("job process group %d (%s): still alive %u ms after SIGTERM, sending SIGKILL", run->pid, run->prog,
+              run->kill_grace_ms);
+    run_signal_group(run, SIGKILL);
+}
+
+static void run_free(mt_run_t *run)
+{
+    free(run->job_dir_env);
+    free(run->argv);
+    free(run->envp);
+    free(run->working_dir);
+    free(run);
+}
+
+static void on_close(uv_handle_t *handle)
+{
+    mt_run_t *run = handle->data;
+    assert(run->open_handles > 0);
+    if (--run->open_handles > 0)
+        return;
+    if (run->pidfd >= 0)
+        close(run->pidfd);
+    run->done_cb(run, &run->result, run->data);
+    run_free(run);
+}
+
+static void describe_result(mt_run_t *run)
+{
+    mt_run_result_t *r = &run->result;
+    if (run->stop == MT_RUN_STOP_CANCEL)
+        snprintf(r->why, sizeof r->why, "cancelled");
+    else if (run->stop == MT_RUN_STOP_WALLTIME)
+        snprintf(r->why, sizeof r->why, "walltime of %g s exceeded", run->walltime_s);
+    else if (r->term_signal != 0)
+        snprintf(r->why, sizeof r->why, "killed by signal %d (%s)", r->term_signal, strsignal(r->term_signal));
+    else if (r->exit_code != 0)
+        snprintf(r->why, sizeof r->why, "exited with status %d", r->exit_code);
+    else
+        r->why[0] = '\0';
+}
+
+static void on_process_exit(uv_poll_t *poll, int status, int events)
+{
+    (void)status;
+    (void)events;
+    mt_run_t *run = poll->data;
+    int wstatus = 0;
+    pid_t r;
+    do
+        r = waitpid(run->pid, &wstatus, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return; /* not yet: a spurious wakeup */
+    int64_t exit_status = r > 0 && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0;
+    int term_signal = r > 0 && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+    if (r < 0)
+        mt_error("job process %d (%s): waitpid: %s", run->pid, run->prog, strerror(errno));
+    uv_poll_stop(poll);
+    run->ended = true;
+    run->result.started = true;
+    run->result.exited = term_signal == 0;
+    run->result.exit_code = term_signal == 0 ? (int)exit_status : 0;
+    run->result.term_signal = term_signal;
+    describe_result(run);
+
+    /*
+     * The leader is reaped, but a child it put in the background may still
+     * be running in its group: it must not outlive the job. While any member
+     * remains, the kernel keeps the group's id from being reused, so this
+     * cannot reach a stranger (barring a pid wrap-around in the instant
+     * since libuv's waitpid()).
+     */
+    if (kill(-run->pid, SIGKILL) == 0)
+        mt_debug("job process group %d (%s): SIGKILL to what the command left behind", run->pid, run->prog);
+    /*
+     * A run the runner stopped (cancel, walltime) must end whole, even what
+     * left its group and session (setsid): that still names its working
+     * directory. A /proc scan, so only on this rare path.
+     */
+    if (run->stop != MT_RUN_STOP_NONE) {
+        int n = mt_run_end_tagged(run->job_dir_env, 1000, NULL, NULL);
+        if (n > 0)
+            mt_notice("job process group %d (%s): killed %d process%s that had left the group", run->pid, run->prog,
+                      n, n == 1 ? "" : "es");
+    }
+
+    mt_debug("job process %d (%s) ended: %s", run->pid, run->prog, run->result.why[0] ? run->result.why : "exited 0");
+    uv_close((uv_handle_t *)&run->exit_poll, on_close);
+    uv_close((uv_handle_t *)&run->timer, on_close);
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting                                                            */
+/* ------------------------------------------------------------------ */
+
+static bool env_overrides(const mt_run_spec_t *spec, const char *def)
+{
+    size_t keylen = (size_t)(strchr(def, '=') - def) + 1; /* with the '=' */
+    for (size_t i = 0; i < spec->env_count; i++)
+        if (strncmp(spec->env[i], def, keylen) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The minimal environment plus spec->env, then MULETEER_JOB_DIR (last, so
+ * no tool setting can hide it from recovery), NULL-terminated. Only
+ * *job_dir is allocated (free it); the other strings are borrowed.
+ */
+static char **build_env(const mt_run_spec_t *spec, char **job_dir)
+{
+    static const char *const defaults[] = {MT_RUN_DEFAULT_PATH, MT_RUN_DEFAULT_LC_ALL};
+    size_t ndefaults = sizeof defaults / sizeof defaults[0];
+    char **envp = mt_calloc(ndefaults + spec->env_count + 2, sizeof *envp);
+    size_t n = 0;
+    for (size_t i = 0; i < ndefaults; i++)
+        if (!env_overrides(spec, defaults[i]))
+            envp[n++] = (char *)defaults[i];
+    for (size_t i = 0; i < spec->env_count; i++)
+        if (strncmp(spec->env[i], MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR) != 0)
+            envp[n++] = (char *)spec->env[i];
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(spec->working_dir) + 1;
+    *job_dir = mt_malloc(len);
+    snprintf(*job_dir, len, "%s=%s", MT_RUN_JOB_DIR_VAR, spec->working_dir);
+    envp[n++] = *job_dir;
+    envp[n] = NULL;
+    return envp;
+}
+
+/*
+ * The signals a command must not inherit as ignored. Exec resets caught
+ * signals to their default by itself; only ignored ones (SIGPIPE in every
+ * process here) survive it. Naming just these instead of every signal
+ * spares the child dozens of sigaction() calls while the handler waits for
+ * it to exec.
+ */
+static void inherited_ignores(sigset_t *set)
+{
+    static const int candidates[] = {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+                                     SIGCHLD, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGURG};
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+        sigaddset(set, candidates[i]);
+}
+
+static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
+{
+    if (!spec || !spec->argv || !spec->argv[0] || spec->argv[0][0] != '/')
+        return mt__fail(err, errlen, -EINVAL, "the program must be given by an absolute path (got '%s')",
+                        spec && spec->argv && spec->argv[0] ? spec->argv[0] : "");
+    if (!spec->working_dir || !spec->stdout_path || !spec->stderr_path)
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: working directory and output files are required",
+                        spec->argv[0]);
+    if (!(spec->walltime_s >= 0) || isinf(spec->walltime_s))
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: invalid walltime %g", spec->argv[0],
+                        spec->walltime_s);
+    if (spec->env_count > 0 && !spec->env)
+        return mt__fail(err, errlen, -EINVAL, "cannot start %s: %zu environment entries but no array", spec->argv[0],
+                        spec->env_count);
+    for (size_t i = 0; i < spec->env_count; i++) {
+        const char *kv = spec->env[i];
+        if (!kv || kv[0] == '=' || !strchr(kv, '='))
+            return mt__fail(err, errlen, -EINVAL, "cannot start %s: environment entry '%s' is not KEY=VALUE",
+                            spec->argv[0], kv ? kv : "(null)");
+    }
+    return 0;
+}
+
+/*
+ * Create or truncate an output file. The working directory may hold what an
+ * earlier run of the job left there (a job re-run after recovery): a link
+ * is not followed (the handler may be root), and a FIFO does not block.
+ */
+static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, int *fd, char *err,
+                       size_t errlen)
+{
+    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (*fd < 0)
+        return mt__fail(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
+    int flags = fcntl(*fd, F_GETFL);
+    if (flags >= 0)
+        (void)fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (run_as && fchown(*fd, run_as->set_uid ? run_as->uid : (uid_t)-1, run_as->set_gid ? run_as->gid : (gid_t)-1) < 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return mt__fail(err, errlen, -e, "cannot give %s file %s to user %s: %s", what, path, run_as->user, strerror(e));
+    }
+    return 0;
+}
+
+/*
+ * Prepare what posix_spawn() needs, on the loop: the spawner thread then
+ * allocates nothing, so it never gets a malloc arena of its own (memory the
+ * mule would keep for good).
+ */
+static void spawn_prepare(mt_run_t *run)
+{
+    posix_spawn_file_actions_init(&run->actions);
+    posix_spawn_file_actions_adddup2(&run->actions, run->in_fd, 0);
+    posix_spawn_file_actions_adddup2(&run->actions, run->out_fd, 1);
+    posix_spawn_file_actions_adddup2(&run->actions, run->err_fd, 2);
+    posix_spawn_file_actions_addchdir_np(&run->actions, run->working_dir);
+    posix_spawnattr_init(&run->attr);
+    sigset_t ignores, none;
+    inherited_ignores(&ignores);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&run->attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
+    posix_spawnattr_setsigmask(&run->attr, &none);
+    /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
+    posix_spawnattr_setflags(&run->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    run->prepared = true;
+}
+
+/* posix_spawn the prepared command as the caller: 0 with run->spawned_pid set, or an errno value. Any thread. */
+static int spawn_plain(mt_run_t *run)
+{
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, run->argv[0], &run->actions, &run->attr, run->argv, run->envp);
+    if (rc == 0)
+        run->spawned_pid = pid;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The spawner: one thread per process that waits out the vforks       */
+/* ------------------------------------------------------------------ */
+
+/* Tell the run's loop how its spawn went (0 or an errno value): the last touch of run by whoever spawned it. */
+static void spawn_answer(mt_run_t *run, int error)
+{
+    run->spawn_error = error;
+    atomic_store(&run->spawn_answered, true);
+    uv_async_send(&run->spawned);
+}
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    mt_run_t *head, **tail; /* runs waiting for their posix_spawn(), oldest first */
+    pid_t owner;            /* the process whose thread this is: a forked child starts its own */
+} spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static void *spawner_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawner.lock);
+    for (;;) {
+        while (!spawner.head)
+            pthread_cond_wait(&spawner.wake, &spawner.lock);
+        mt_run_t *run = spawner.head;
+        spawner.head = run->next_spawn;
+        if (!spawner.head)
+            spawner.tail = &spawner.head;
+        pthread_mutex_unlock(&spawner.lock);
+        spawn_answer(run, spawn_plain(run));
+        pthread_mutex_lock(&spawner.lock);
+    }
+    return NULL;
+}
+
+/* Queue run for the spawner, starting the thread first if this process has none. Returns 0 or an errno value. */
+static int spawner_submit(mt_run_t *run)
+{
+    pthread_mutex_lock(&spawner.lock);
+    if (spawner.owner != getpid()) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024); /* posix_spawn() gives the child a stack of its own */
+        /* No signal for this thread: the loop's thread handles them, and the child starts with none blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t tid;
+        int rc = pthread_create(&tid, &attr, spawner_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            pthread_mutex_unlock(&spawner.lock);
+            return rc;
+        }
+        spawner.owner = getpid();
+        spawner.head = NULL; /* a forked child inherits its parent's queue, not its thread */
+        spawner.tail = &spawner.head;
+    }
+    run->next_spawn = NULL;
+    *spawner.tail = run;
+    spawner.tail = &run->next_spawn;
+    pthread_cond_signal(&spawner.wake);
+    pthread_mutex_unlock(&spawner.lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting as another user: fork, switch, exec                        */
+/* ------------------------------------------------------------------ */
+
+/* What the child writes to the report pipe when it cannot exec. */
+typedef struct child_report {
+    int err;        /* errno */
+    char what[96];  /* the step: "setuid", "chdir /data/jobs/7", "exec" */
+} child_report_t;
+
+static void child_fail(int report_fd, const char *what, const char *arg, int e) __attribute__((noreturn));
+
+/* Async-signal-safe: no stdio, no allocation. */
+static void child_fail(int report_fd, const char *what, const char *arg, int e)
+{
+    child_report_t r = {.err = e};
+    size_t n = 0;
+    for (const char *p = what; *p && n + 1 < sizeof r.what; p++)
+        r.what[n++] = *p;
+    if (arg && n + 2 < sizeof r.what) {
+        r.what[n++] = ' ';
+        for (const char *p = arg; *p && n + 1 < sizeof r.what; p++)
+            r.what[n++] = *p;
+    }
+    r.what[n] = '\0';
+    (void)!write(report_fd, &r, sizeof r);
+    _exit(127);
+}
+
+/*
+ * The child between fork and exec: only system calls, since the handler
+ * may have other threads (holding locks this copy would never see released).
+ */
+static void child_exec_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd,
+                          int report_fd)
+{
+    if (setsid() < 0)
+        child_fail(report_fd, "setsid", NULL, errno);
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+        child_fail(report_fd, "dup2", NULL, errno);
+    const char *step = "";
+    int rc = mt_creds_apply(spec->run_as, &step);
+    if (rc < 0)
+        child_fail(report_fd, step, NULL, -rc);
+    /* As the job's user: a directory that user cannot enter is that user's problem, reported as such. */
+    if (chdir(spec->working_dir) < 0)
+        child_fail(report_fd, "chdir", spec->working_dir, errno);
+    sigset_t ignores, none;
+    inherited_ignores(&ignores);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&ignores, sig) == 1)
+            (void)sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(spec->argv[0], spec->argv, envp);
+    child_fail(report_fd, "exec", NULL, errno);
+}
+
+/* Fork the command as spec->run_as. Returns its pid, or -errno with err set. */
+static pid_t spawn_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd, char *err,
+                      size_t errlen)
+{
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: pipe2: %s", spec->argv[0], strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(report[0]);
+        close(report[1]);
+        return mt__fail(err, errlen, -e, "cannot start %s: fork: %s", spec->argv[0], strerror(e));
+    }
+    if (pid == 0) {
+        close(report[0]);
+        child_exec_as(spec, envp, in_fd, out_fd, err_fd, report[1]);
+    }
+    close(report[1]);
+    /* EOF: the exec happened (the pipe was close-on-exec). */
+    child_report_t r;
+    ssize_t n;
+    do
+        n = read(report[0], &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n != (ssize_t)sizeof r)
+        return pid;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ; /* it has exited already, or is about to */
+    r.what[sizeof r.what - 1] = '\0';
+    return mt__fail(err, errlen, -r.err, "cannot start %s as user %s: %s: %s", spec->argv[0],
+                    spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", r.what, strerror(r.err));
+}
+
+static uint64_t walltime_ms(double s)
+{
+    double ms = s * 1000.0;
+    if (ms > 1e12) /* ~30 years: beyond any loop's lifetime, and no uint64_t overflow */
+        ms = 1e12;
+    uint64_t whole = (uint64_t)ms;
+    if ((double)whole < ms)
+        whole++;
+    return whole > 0 ? whole : 1;
+}
+
+/* A NULL-terminated copy of the n strings of v in one allocation (one free()). */
+static char **pack_strings(char *const *v, size_t n)
+{
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(v[i]) + 1;
+    char **out = mt_malloc(bytes);
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        memcpy(p, v[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static size_t count_strings(char *const *v)
+{
+    size_t n = 0;
+    while (v[n])
+        n++;
+    return n;
+}
+
+/* What only the spawn needed: its file actions and attributes, and the descriptors it passed on. */
+static void release_spawn_inputs(mt_run_t *run)
+{
+    if (run->prepared) {
+        posix_spawn_file_actions_destroy(&run->actions);
+        posix_spawnattr_destroy(&run->attr);
+        run->prepared = false;
+    }
+    if (run->err_fd >= 0 && run->err_fd != run->out_fd)
+        close(run->err_fd);
+    if (run->out_fd >= 0)
+        close(run->out_fd);
+    if (run->in_fd >= 0)
+        close(run->in_fd);
+    run->in_fd = run->out_fd = run->err_fd = -1;
+}
+
+/* Watch a command that is now running: its pidfd, its walltime, a cancel that came first. */
+static int watch_started(mt_run_t *run)
+{
+    run->pidfd = (int)syscall(SYS_pidfd_open, run->pid, 0);
+    if (run->pidfd < 0 || uv_poll_init(run->spawned.loop, &run->exit_poll, run->pidfd) < 0)
+        return run->pidfd < 0 ? errno : EIO;
+    run->open_handles++;
+    run->exit_poll.data = run;
+    uv_poll_start(&run->exit_poll, UV_READABLE, on_process_exit);
+    if (run->walltime_s > 0)
+        uv_timer_start(&run->timer, on_timer, walltime_ms(run->walltime_s), 0);
+    return 0;
+}
+
+/* The spawner's answer, on the run's loop. */
+static void on_spawned(uv_async_t *async)
+{
+    mt_run_t *run = async->data;
+    uv_close((uv_handle_t *)&run->spawned, on_close);
+    release_spawn_inputs(run);
+    int e = run->spawn_error;
+    if (e == 0)
+        run->pid = run->spawned_pid;
+    if (e == 0 && (e = watch_started(run)) != 0) {
+        /* Cannot watch it: do not leave it running unwatched. */
+        mt_error("cannot watch %s (pid %d): pidfd_open: %s", run->prog, run->pid, strerror(e));
+        kill(-run->pid, SIGKILL);
+        while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (e != 0) {
+        run->ended = true;
+        run->result.started = false;
+        snprintf(run->result.why, sizeof run->result.why, "cannot start %s: %s", run->prog, strerror(e));
+        uv_close((uv_handle_t *)&run->timer, on_close);
+        return;
+    }
+    mt_debug("job process %d started: %s in %s", run->pid, run->prog, run->working_dir);
+    if (run->started_cb)
+        run->started_cb(run, run->pid, run->data);
+    if (run->result.cancelled && !run->ended)
+        run_terminate(run, MT_RUN_STOP_CANCEL); /* cancelled while it was being spawned */
+}
+
+/*
+ * What the job's destination adds (spec->route, job_route.h): the walltime
+ * limit (the smaller of it and the tool's), GALAXY_SLOTS for local_slots as
+ * Galaxy's local runner sets it, and the destination's <env> lines. Galaxy
+ * writes those as lines of the job's shell script (NAME="value"; export
+ * NAME -- so $VAR in a value is expanded --, . "FILE", or a command such as
+ * "module load x"); here the same lines run in a shell
+ * (`SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`) that then execs the
+ * command: the command's own arguments never pass through the shell.
+ */
+typedef struct route_parts {
+    char **argv;        /* the wrapped argv, or NULL */
+    char *script;
+    const char **env;   /* spec->env plus the slots entries, or NULL */
+    char slots[2][48];
+} route_parts_t;
+
+static void route_parts_free(route_parts_t *rp)
+{
+    free(rp->argv);
+    free(rp->script);
+    free(rp->env);
+}
+
+static void script_append(char **script, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    *script = mt_realloc(*script, *len + n + 1);
+    memcpy(*script + *len, text, n + 1);
+    *len += n;
+}
+
+/* Galaxy's quoting of an env value: in double quotes, with " escaped (and nothing else: $VAR expands). */
+static void script_append_quoted(char **script, size_t *len, const char *value)
+{
+    script_append(script, len, "\"");
+    for (const char *p = value; *p; p++) {
+        char one[3] = {*p, 0, 0};
+        if (*p == '"') {
+            one[0] = '\\';
+            one[1] = '"';
+        }
+        script_append(script, len, one);
+    }
+    script_append(script, len, "\"");
+}
+
+static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_parts_t *rp, char *err, size_t errlen)
+{
+    memset(rp, 0, sizeof *rp);
+    *eff = *spec;
+    const mt_job_route_t *route = spec->route;
+    if (!route)
+        return 0;
+    if (route->walltime_s > 0 && (eff->walltime_s == 0 || route->walltime_s < eff->walltime_s))
+        eff->walltime_s = route->walltime_s;
+    if (route->slots > 0) {
+        rp->env = mt_calloc(spec->env_count + 2, sizeof *rp->env);
+        for (size_t i = 0; i < spec->env_count; i++)
+            rp->env[i] = spec->env[i];
+        snprintf(rp->slots[0], sizeof rp->slots[0], "GALAXY_SLOTS=%u", route->slots);
+        snprintf(rp->slots[1], sizeof rp->slots[1], "GALAXY_SLOTS_CONFIGURED=1");
+        rp->env[spec->env_count] = rp->slots[0];
+        rp->env[spec->env_count + 1] = rp->slots[1];
+        eff->env = rp->env;
+        eff->env_count = spec->env_count + 2;
+    }
+    const mt_job_env_t *lines;
+    size_t nlines = route->dest ? mt_job_destination_env(route->dest, &lines) : 0;
+    bool tmp_in_job_dir = false;
+    const char *tmp_dir = route->dest ? mt_job_destination_tmp_dir(route->dest, &tmp_in_job_dir) : NULL;
+    if (nlines == 0 && !tmp_dir)
+        return 0;
+    const char *shell = mt_job_destination_shell(route->dest);
+    if (!shell)
+        shell = MT_RUN_DEFAULT_SHELL;
+    if (access(shell, X_OK) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
+                        spec->argv[0], route->destination, shell, strerror(errno));
+    size_t len = 0;
+    if (tmp_dir) {
+        /* Galaxy's tmp_dir: a "tmp" directory in the working directory, or the directory the expression gives. */
+        script_append(&rp->script, &len, "_GALAXY_JOB_TMP_DIR=");
+        script_append(&rp->script, &len, tmp_in_job_dir ? "\"$PWD/tmp\"; mkdir -p \"$_GALAXY_JOB_TMP_DIR\"" : tmp_dir);
+        script_append(&rp->script, &len, "\nTMPDIR=\"$_GALAXY_JOB_TMP_DIR\"; export TMPDIR; TMP=\"$_GALAXY_JOB_TMP_DIR\"; "
+                                         "export TMP; TEMP=\"$_GALAXY_JOB_TMP_DIR\"; export TEMP\n");
+    }
+    for (size_t i = 0; i < nlines; i++) {
+        const mt_job_env_t *e = &lines[i];
+        switch (e->kind) {
+        case MT_JOB_ENV_SET:
+            script_append(&rp->script, &len, e->name);
+            script_append(&rp->script, &len, "=");
+            if (e->raw)
+                script_append(&rp->script, &len, e->value);
+            else
+                script_append_quoted(&rp->script, &len, e->value);
+            script_append(&rp->script, &len, "; export ");
+            script_append(&rp->script, &len, e->name);
+            break;
+        case MT_JOB_ENV_FILE:
+            script_append(&rp->script, &len, ". ");
+            script_append_quoted(&rp->script, &len, e->value);
+            break;
+        case MT_JOB_ENV_EXEC:
+            script_append(&rp->script, &len, e->value);
+            break;
+        }
+        script_append(&rp->script, &len, "\n");
+    }
+    script_append(&rp->script, &len, "exec \"$@\"\n");
+    size_t argc = count_strings(spec->argv);
+    rp->argv = mt_calloc(argc + 5, sizeof *rp->argv);
+    rp->argv[0] = (char *)shell;
+    rp->argv[1] = (char *)"-c";
+    rp->argv[2] = rp->script;
+    rp->argv[3] = (char *)"muleteer-job"; /* $0 */
+    for (size_t i = 0; i < argc; i++)
+        rp->argv[4 + i] = spec->argv[i];
+    eff->argv = rp->argv;
+    return 0;
+}
+
+int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
+                 char *err, size_t errlen)
+{
+    assert(loop && done_cb && out);
+    int rc = check_spec(spec, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* What exec would refuse, said now and plainly; anything stranger comes back through done_cb. */
+    if (!spec->run_as && access(spec->argv[0], X_OK) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
+    route_parts_t parts;
+    mt_run_spec_t effective;
+    if ((rc = apply_route(spec, &effective, &parts, err, errlen)) < 0) {
+        route_parts_free(&parts);
+        return rc;
+    }
+    spec = &effective; /* from here on, the command as the destination runs it */
+
+    int dirfd = -1, in_fd = -1, out_fd = -1, err_fd = -1;
+    char **envp = NULL, *job_dir_env = NULL;
+    mt_run_t *run = NULL;
+
+    dirfd = open(spec->working_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rc = mt__fail(err, errlen, -errno, "cannot start %s: working directory %s: %s", spec->argv[0],
+                      spec->working_dir, strerror(errno));
+        goto error;
+    }
+    in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in_fd < 0) {
+        rc = mt__fail(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
+        goto error;
+    }
+    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, &out_fd, err, errlen)) < 0)
+        goto error;
+    if (strcmp(spec->stdout_path, spec->stderr_path) == 0) {
+        /* Two descriptions of one file would overwrite each other's output: share one, as 2>&1 does. */
+        err_fd = out_fd;
+    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, &err_fd, err, errlen)) < 0) {
+        goto error;
+    }
+    close(dirfd);
+    dirfd = -1;
+
+    envp = build_env(spec, &job_dir_env);
+    run = mt_calloc(1, sizeof *run);
+    run->done_cb = done_cb;
+    run->started_cb = spec->started_cb;
+    run->data = data;
+    run->walltime_s = spec->walltime_s;
+    run->kill_grace_ms = spec->kill_grace_ms;
+    run->pidfd = -1;
+    run->job_dir_env = job_dir_env;
+    job_dir_env = NULL;
+    run->in_fd = in_fd;
+    run->out_fd = out_fd;
+    run->err_fd = err_fd;
+    in_fd = out_fd = err_fd = -1; /* the run's now */
+    run->argv = pack_strings(spec->argv, count_strings(spec->argv));
+    run->prog = run->argv[parts.argv ? 4 : 0]; /* the command, not the shell running the env lines */
+    run->envp = pack_strings(envp, count_strings(envp));
+    run->working_dir = mt_strdup(spec->working_dir);
+    free(envp);
+    envp = NULL;
+
+    if (spec->run_as) {
+        /* fork() + setuid: never shares the loop's memory, and is rare: done here. */
+        char *const *penv = run->envp;
+        pid_t pid = spawn_as(spec, penv, run->in_fd, run->out_fd, run->err_fd, err, errlen);
+        if (pid < 0) {
+            rc = pid;
+            goto free_run;
+        }
+        run->spawned_pid = pid;
+    }
+    uv_timer_init(loop, &run->timer);
+    run->timer.data = run;
+    uv_async_init(loop, &run->spawned, on_spawned);
+    run->spawned.data = run;
+    run->open_handles = 2;
+    if (spec->run_as) {
+        spawn_answer(run, 0); /* already running: on_spawned watches it from the loop */
+    } else {
+        spawn_prepare(run);
+        if ((rc = spawner_submit(run)) != 0) {
+            /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
+            mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(rc));
+            spawn_answer(run, spawn_plain(run));
+        }
+    }
+    route_parts_free(&parts);
+    *out = run;
+    return 0;
+
+free_run:
+    release_spawn_inputs(run);
+    run_free(run);
+error:
+    free(envp);
+    free(job_dir_env);
+    if (err_fd >= 0 && err_fd != out_fd)
+        close(err_fd);
+    if (out_fd >= 0)
+        close(out_fd);
+    if (in_fd >= 0)
+        close(in_fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    route_parts_free(&parts);
+    return rc;
+}
+
+int mt_run_pid(const mt_run_t *run)
+{
+    return run->pid;
+}
+
+int mt_run_wait_pid(mt_run_t *run)
+{
+    while (!atomic_load(&run->spawn_answered))
+        usleep(200); /* an exec: milliseconds at most */
+    return run->spawn_error == 0 ? run->spawned_pid : 0;
+}
+
+void mt_run_cancel(mt_run_t *run)
+{
+    if (run->ended)
+        return;
+    if (!run->result.cancelled && run->pid > 0)
+        mt_info("job process group %d (%s): cancelled, sending SIGTERM", run->pid, run->prog);
+    else if (!run->result.cancelled)
+        mt_info("job command %s: cancelled while starting, SIGTERM as soon as it runs", run->prog);
+    run->result.cancelled = true;
+    run_terminate(run, MT_RUN_STOP_CANCEL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Orphans of a previous handler                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Does process group pgid have a member that is not a zombie? A zombie is
+ * dead already; it merely waits for a parent to reap it, and in a container
+ * whose PID 1 never reaps, it waits forever. kill(-pgid, 0) counts zombies,
+ * so /proc decides; without /proc, kill()'s answer stands.
+ */
+static bool group_alive(int pgid)
+{
+    if (kill(-pgid, 0) < 0)
+        return false;
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return true;
+    bool alive = false;
+    struct dirent *de;
+    while (!alive && (de = readdir(proc)) != NULL) {
+        char *end;
+        long member = strtol(de->d_name, &end, 10);
+        if (member <= 0 || *end != '\0')
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", member);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* it exited meanwhile */
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses. */
+        char *rparen = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (rparen && sscanf(rparen + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z' &&
+            state != 'X')
+            alive = true;
+    }
+    closedir(proc);
+    return alive;
+}
+
+/* Poll until the group has no live member, for up to ms. True if it is gone. */
+static bool wait_group_gone(int pgid, unsigned ms)
+{
+    int64_t deadline = mt_clock_ms() + ms;
+    for (;;) {
+        if (!group_alive(pgid))
+            return true;
+        if (mt_clock_ms() >= deadline)
+            return false;
+        struct timespec tick = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+}
+
+bool mt_run_stop_orphan(int pid, unsigned grace_ms)
+{
+    if (pid <= 1)
+        return false;
+    if (kill(-pid, 0) < 0) {
+        /* Our commands run as we do, or we are root: a group we may not signal is someone else's. */
+        if (errno == EPERM)
+            mt_notice("process group %d belongs to another user: not a job of ours, left alone", pid);
+        return false;
+    }
+    /*
+     * A job's leader is its own session leader (setsid()) and can never stop
+     * being one. A live leader that is not means the pid was reused by an
+     * unrelated group (a shell's pipeline, say). A dead leader (ESRCH) with
+     * members left is what a job that put children in the background leaves.
+     */
+    pid_t sid = getsid(pid);
+    if (sid >= 0 && sid != pid) {
+        mt_notice("process %d is not a session leader: not a job of ours (pid reused), left alone", pid);
+        return false;
+    }
+    if (!group_alive(pid))
+        return false;
+
+    mt_notice("stopping job process group %d left by a previous handler: SIGTERM", pid);
+    if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
+        mt_error("process group %d: kill(SIGTERM) failed: %s", pid, strerror(errno));
+    (void)kill(-pid, SIGCONT); /* frozen by mt_run_freeze_unfinished(): let it take the SIGTERM */
+    if (wait_group_gone(pid, grace_ms))
+        return true;
+    mt_notice("job process group %d still alive %u ms after SIGTERM: SIGKILL", pid, grace_ms);
+    if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
+        mt_error("process group %d: kill(SIGKILL) failed: %s", pid, strerror(errno));
+    if (!wait_group_gone(pid, 1000))
+        mt_warn("job process group %d still alive 1 s after SIGKILL", pid);
+    return true;
+}
+
+static char proc_state(long pid);
+static bool state_settled(char st);
+
+bool mt_run_freeze_unfinished(int pid)
+{
+    if (pid <= 1 || getsid(pid) != pid)
+        return false; /* leader gone (the command ended), or the pid is not a job's leader any more */
+    if (kill(-pid, SIGSTOP) < 0)
+        return false;
+    int64_t settle_by = mt_clock_ms() + 200;
+    char st;
+    while (!state_settled(st = proc_state(pid)) && mt_clock_ms() < settle_by)
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    return st != 0 && st != 'Z' && st != 'X';
+}
+
+static bool environ_has(long pid, const char *entry, size_t entry_len);
+
+bool mt_run_is_ours(int pid, const char *working_dir)
+{
+    char st = proc_state(pid);
+    if (st == 0 || st == 'Z' || st == 'X')
+        return true; /* no live leader: while any member of its group lives, the pid cannot be reused */
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(working_dir);
+    char *entry = mt_malloc(len + 1);
+    snprintf(entry, len + 1, "%s=%s", MT_RUN_JOB_DIR_VAR, working_dir);
+    bool ours = environ_has(pid, entry, len);
+    free(entry);
+    return ours;
+}
+
+/* Does /proc/PID/environ hold `entry` (KEY=VALUE) as one whole entry? */
+static bool environ_has(long pid, const char *entry, size_t entry_len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    /* Entries are NUL-terminated; compare each whole entry, carrying a partial one across reads. */
+    char buf[8192];
+    size_t have = 0;
+    bool found = false;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        size_t start = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (buf[i] != '\0')
+                continue;
+            if (i - start == entry_len && memcmp(buf + start, entry, entry_len) == 0)
+                found = true;
+            start = i + 1;
+        }
+        if (found)
+            break;
+        if (start == 0 && have == sizeof buf)
+            have = 0; /* an entry longer than the buffer is not ours (ours fits): skip it */
+        else {
+            memmove(buf, buf + start, have - start);
+            have -= start;
+        }
+    }
+    close(fd);
+    return found;
+}
+
+int mt_run_find_session(const char *working_dir)
+{
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(working_dir);
+    char *entry = mt_malloc(len + 1);
+    snprintf(entry, len + 1, "%s=%s", MT_RUN_JOB_DIR_VAR, working_dir);
+    DIR *proc = opendir("/proc");
+    int sid = 0;
+    struct dirent *de;
+    while (proc && sid == 0 && (de = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (pid <= 1 || *end != '\0' || pid == (long)getpid() || !environ_has(pid, entry, len))
+            continue;
+        pid_t s = getsid((pid_t)pid);
+        if (s > 1)
+            sid = (int)s;
+    }
+    if (proc)
+        closedir(proc);
+    free(entry);
+    return sid;
+}
+
+/* ------------------------------------------------------------------ */
+/* The end of a stack                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The whole /proc/PID/environ, NUL-terminated entries plus one more NUL; NULL if unreadable or empty (zombies). */
+static char *read_environ(long pid, size_t *len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 8192, n = 0;
+    char *buf = mt_malloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            buf = mt_realloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (n == 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The entry of env (from read_environ) that starts with prefix, or NULL. */
+static const char *environ_find(const char *env, size_t len, const char *prefix, size_t prefix_len, bool whole)
+{
+    for (const char *e = env; e < env + len; e += strlen(e) + 1)
+        if (strncmp(e, prefix, prefix_len) == 0 && (!whole || e[prefix_len] == '\0'))
+            return e;
+    return NULL;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if the process is gone. */
+static char proc_state(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rparen = strrchr(buf, ')');
+    char state = 0;
+    if (!rparen || sscanf(rparen + 1, " %c", &state) != 1)
+        return 0;
+    return state;
+}
+
+static bool state_settled(char st)
+{
+    return st == 0 || st == 'T' || st == 't' || st == 'Z' || st == 'X';
+}
+
+int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                      void *data)
+{
+    size_t entry_len = strlen(entry);
+    int64_t deadline = mt_clock_ms() + ms;
+    int killed = 0;
+    long self = (long)getpid();
+    for (;;) {
+        /* Find them, with their job directories (read now: a killed process's environ is gone). */
+        long *pids = NULL;
+        char **dirs = NULL;
+        size_t n = 0, cap = 0;
+        DIR *proc = opendir("/proc");
+        struct dirent *de;
+        while (proc && (de = readdir(proc)) != NULL) {
+            char *end;
+            long pid = strtol(de->d_name, &end, 10);
+            if (pid <= 1 || *end != '\0' || pid == self)
+                continue;
+            size_t len;
+            char *env = read_environ(pid, &len);
+            if (!env)
+                continue;
+            if (environ_find(env, len, entry, entry_len, true)) {
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    pids = mt_realloc(pids, cap * sizeof *pids);
+                    dirs = mt_realloc(dirs, cap * sizeof *dirs);
+                }
+                const char *dir = environ_find(env, len, MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR, false);
+                pids[n] = pid;
+                dirs[n++] = dir ? mt_strdup(dir + sizeof MT_RUN_JOB_DIR_VAR) : NULL;
+            }
+            free(env);
+        }
+        if (proc)
+            closedir(proc);
+        if (n == 0)
+            break;
+
+        /* Freeze them: a frozen process can neither finish nor start another. */
+        for (size_t i = 0; i < n; i++)
+            kill((pid_t)pids[i], SIGSTOP);
+        int64_t settle_by = mt_clock_ms() + 200;
+        for (size_t i = 0; i < n; i++)
+            while (!state_settled(proc_state(pids[i])) && mt_clock_ms() < settle_by)
+                nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+        /* Alive once frozen (or not yet settled: not finished either): its run was interrupted. */
+        for (size_t i = 0; i < n; i++) {
+            char st = proc_state(pids[i]);
+            if (st != 0 && st != 'Z' && st != 'X' && dirs[i] && interrupted_cb)
+                interrupted_cb(dirs[i], data);
+        }
+        for (size_t i = 0; i < n; i++) {
+            pid_t pgid = getpgid((pid_t)pids[i]);
+            kill((pid_t)pids[i], SIGKILL);
+            if (pgid > 1 && pgid != getpgrp())
+                kill(-pgid, SIGKILL); /* members that dropped the environment go with their group */
+            free(dirs[i]);
+        }
+        killed += (int)n;
+        free(pids);
+        free(dirs);
+        if (mt_clock_ms() >= deadline) {
+            mt_warn("processes of this stack's jobs still appear after %u ms of killing them", ms);
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    return killed;
+}

@@ -1,0 +1,604 @@
+/*
+ * job_store: the job queries (see job_store.h).
+ *
+ * Each function fetches its statement from the connection's cache, binds,
+ * steps and releases it; nothing is prepared twice on a connection. Writes
+ * are single autocommit statements: the state history comes from triggers
+ * (db.c), and claim-next finds and takes a job in one UPDATE, which SQLite's
+ * single writer makes the equivalent of SELECT ... FOR UPDATE SKIP LOCKED.
+ */
+#include "app/store/job_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/mem.h"
+
+/* Column list read by read_job(), in its order. */
+#define JOB_COLUMNS                                                                                 \
+    "id, tool_id, tool_version, params, state, handler, queue, create_time, update_time, "   \
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user, destination"
+
+#define TERMINAL_STATES "('ok','error','deleted')"
+
+/*
+ * Unassigned jobs. Index choices are spelled out, so the planner cannot
+ * wander into a primary-key scan over every finished job: at a queue,
+ * the partial index (queue, rowid) gives the oldest in one seek;
+ * across queues, the state index walks 'new' jobs in id order and
+ * stops at the first (or limit-th) unassigned one.
+ */
+#define UNASSIGNED_AT "job INDEXED BY job_unassigned WHERE handler IS NULL AND state = 'new'"
+#define UNASSIGNED_ANY "job INDEXED BY job_state WHERE state = 'new' AND handler IS NULL"
+
+static const char sql_insert[] =
+    "INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, "
+    "update_time, invocation_id, user, destination, info) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8, "
+    "?9, ?10) "
+    "RETURNING " JOB_COLUMNS;
+
+static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
+
+/* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
+static const char sql_take[] =
+    "UPDATE job SET handler = ?1, state = 'queued', "
+    "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "
+    "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) RETURNING " JOB_COLUMNS;
+
+static const char sql_claim_next_at[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
+    "AND handler IS NULL AND state = 'new' RETURNING id";
+
+static const char sql_claim_next_any[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
+    "AND handler IS NULL AND state = 'new' RETURNING id";
+
+/*
+ * The allowed-from mask is tested in SQL, so one statement serves every
+ * transition. The CASE maps a state name to its mt_job_state_t value.
+ */
+_Static_assert(MT_JOB_NEW == 0 && MT_JOB_QUEUED == 1 && MT_JOB_RUNNING == 2 && MT_JOB_OK == 3 &&
+                   MT_JOB_ERROR == 4 && MT_JOB_DELETING == 5 && MT_JOB_DELETED == 6,
+               "sql_transition's CASE follows mt_job_state_t");
+static const char sql_transition[] =
+    "UPDATE job SET state = ?1, update_time = ?2, "
+    "start_time = CASE WHEN state = ?1 THEN start_time ELSE COALESCE(?3, start_time) END, " /* entering only */
+    "end_time = COALESCE(?4, end_time), "
+    "exit_code = COALESCE(?5, exit_code), runner = COALESCE(?6, runner), "
+    "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "
+    "info = COALESCE(?9, info) "
+    "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
+    "AND (?11 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
+    "ELSE 31 END) & 1";
+
+static const char sql_unassigned[] =
+    "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
+static const char sql_unassigned_at[] =
+    "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_AT " AND queue = ?3 AND create_time < ?1 ORDER BY id LIMIT ?2";
+
+/* Through the state index: the non-terminal jobs of all handlers are few next to the whole past of
+ * one handler, which the handler index would walk. */
+static const char sql_of_handler[] =
+    "SELECT " JOB_COLUMNS " FROM job INDEXED BY job_state WHERE handler = ?1 "
+    "AND state IN ('new','queued','running','deleting') ORDER BY id";
+
+static const char sql_history[] =
+    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY rowid";
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);                     /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);         /* [0, 365] */
+    unsigned mp = (5 * doy + 2) / 153;                              /* [0, 11] */
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/*
+ * By arithmetic, not gmtime_r() + strftime(): those take glibc's time zone
+ * lock on every call, and a job's JSON has five times, on every web thread.
+ */
+char *mt_time_iso8601(int64_t us, char *buf)
+{
+    /* Floor division, so times before the epoch keep a positive fraction. */
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        secs--;
+        frac += 1000000;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        days--;
+        rem += 86400;
+    }
+    int64_t year;
+    unsigned month, day;
+    civil_from_days(days, &year, &month, &day);
+    if (year < 0 || year > 9999) {
+        snprintf(buf, MT_TIME_ISO8601_SIZE, "invalid");
+        return buf;
+    }
+    char *p = put_digits(buf, (unsigned)year, 4);
+    *p++ = '-';
+    p = put_digits(p, month, 2);
+    *p++ = '-';
+    p = put_digits(p, day, 2);
+    *p++ = 'T';
+    p = put_digits(p, (unsigned)(rem / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem % 60), 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)frac, 6);
+    *p++ = 'Z';
+    *p = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows                                                                */
+/* ------------------------------------------------------------------ */
+
+static char *column_str(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    return text ? mt_strndup(text, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+}
+
+static mt_job_state_t column_state(sqlite3_stmt *st, int col)
+{
+    const char *name = (const char *)sqlite3_column_text(st, col);
+    mt_job_state_t state = MT_JOB_ERROR;
+    /* The CHECK constraint keeps unknown names out; should one appear, error is the safe reading. */
+    if (name)
+        mt_job_state_parse(name, &state);
+    return state;
+}
+
+static void read_job(sqlite3_stmt *st, mt_job_t *job)
+{
+    job->id = sqlite3_column_int64(st, 0);
+    job->tool_id = column_str(st, 1);
+    job->tool_version = column_str(st, 2);
+    job->params = column_str(st, 3);
+    job->state = column_state(st, 4);
+    job->handler = column_str(st, 5);
+    job->queue = column_str(st, 6);
+    job->create_us = sqlite3_column_int64(st, 7);
+    job->update_us = sqlite3_column_int64(st, 8);
+    job->claim_us = sqlite3_column_int64(st, 9);
+    job->start_us = sqlite3_column_int64(st, 10);
+    job->end_us = sqlite3_column_int64(st, 11);
+    job->has_exit_code = sqlite3_column_type(st, 12) != SQLITE_NULL;
+    job->exit_code = sqlite3_column_int(st, 12);
+    job->runner = column_str(st, 13);
+    job->external_id = column_str(st, 14);
+    job->working_dir = column_str(st, 15);
+    job->info = column_str(st, 16);
+    job->invocation_id = sqlite3_column_int64(st, 17);
+    job->user = column_str(st, 18);
+    job->destination = column_str(st, 19);
+}
+
+/* Bind a time, 0 meaning NULL (unset / unchanged). */
+static int bind_time(sqlite3_stmt *st, int i, int64_t us)
+{
+    return us ? sqlite3_bind_int64(st, i, us) : sqlite3_bind_null(st, i);
+}
+
+/* The caller's strings outlive the statement's use: SQLITE_STATIC spares a copy. NULL binds NULL. */
+static int bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Step a bound SELECT to the end, appending every row to a new array. Releases st. */
+static int collect_jobs(mt_db_t *db, sqlite3_stmt *st, const char *what, mt_job_t **jobs,
+                        size_t *count)
+{
+    mt_job_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = mt_db__step(db, st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            arr = mt_realloc(arr, cap * sizeof *arr);
+        }
+        memset(&arr[n], 0, sizeof arr[n]);
+        read_job(st, &arr[n++]);
+    }
+    if (rc != SQLITE_DONE) {
+        int ret = mt_db__fail(db, rc, what);
+        mt_db__release(st);
+        mt_job_store_free(arr, n);
+        *jobs = NULL;
+        *count = 0;
+        return ret;
+    }
+    mt_db__release(st);
+    *jobs = arr;
+    *count = n;
+    return 0;
+}
+
+void mt_job_store_free(mt_job_t *jobs, size_t count)
+{
+    if (!jobs)
+        return;
+    for (size_t i = 0; i < count; i++)
+        mt_job_clear(&jobs[i]);
+    free(jobs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                             */
+/* ------------------------------------------------------------------ */
+
+int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t *stored)
+{
+    *id = 0;
+    if (stored)
+        memset(stored, 0, sizeof *stored);
+    if (!job->tool_id)
+        return -EINVAL;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_insert);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "insert job");
+    int rc = bind_str(st, 1, job->tool_id);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 2, job->tool_version);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 3, job->params);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 4, job->handler);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 5, job->queue);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 6, mt_db_time_us(db));
+    if (rc == SQLITE_OK)
+        rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 8, job->user);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 9, job->destination);
+    if (rc == SQLITE_OK)
+        rc = bind_str(st, 10, job->info);
+    if (rc == SQLITE_OK)
+        rc = mt_db__step(db, st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        if (stored)
+            read_job(st, stored);
+        /* The commit happens when the statement completes, not at its RETURNING row. */
+        rc = sqlite3_step(st);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : mt_db__fail(db, rc, "insert job");
+    if (ret) {
+        *id = 0;
+        if (stored)
+            mt_job_clear(stored);
+    }
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info)
+{
+    mt_job_update_t u = {.info = info};
+    int rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u);
+    if (rc == 1)
+        return MT_JOB_DELETED;
+    if (rc == 0)
+        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETING,
+                                     &u);
+    if (rc == 1)
+        return MT_JOB_DELETING;
+    if (rc < 0)
+        return rc;
+    mt_job_t job;
+    rc = mt_job_store_get(db, id, &job);
+    if (rc < 0)
+        return rc;
+    rc = job.state == MT_JOB_DELETING ? MT_JOB_DELETING : -EALREADY;
+    mt_job_clear(&job);
+    return rc;
+}
+
+int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = mt_db__stmt(db, sql_get);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "get job");
+    sqlite3_bind_int64(st, 1, id);
+    int rc = mt_db__step(db, st);
+    int ret = 0;
+    if (rc == SQLITE_ROW)
+        read_job(st, out);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = mt_db__fail(db, rc, "get job");
+    mt_db__release(st);
+    return ret;
+}
+
+/* Append the WHERE clause for filter to sql (which has room for it). */
+static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
+{
+    size_t len = strlen(sql);
+    const char *sep = " WHERE ";
+    if (filter->states) {
+        len += (size_t)snprintf(sql + len, size - len, "%sstate IN (", sep);
+        const char *comma = "";
+        for (int s = 0; s < MT_JOB_STATE_COUNT; s++) {
+            if (filter->states & MT_JOB_BIT(s)) {
+                len += (size_t)snprintf(sql + len, size - len, "%s?", comma);
+                comma = ",";
+            }
+        }
+        len += (size_t)snprintf(sql + len, size - len, ")");
+        sep = " AND ";
+    }
+    if (filter->tool_id) {
+        len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);
+        sep = " AND ";
+    }
+    if (filter->handler) {
+        len += (size_t)snprintf(sql + len, size - len, "%shandler = ?", sep);
+        sep = " AND ";
+    }
+    if (filter->user)
+        snprintf(sql + len, size - len, "%suser = ?", sep);
+}
+
+/* Bind the filter's values in build_where()'s order; returns the next parameter number. */
+static int bind_filter(sqlite3_stmt *st, const mt_job_filter_t *filter)
+{
+    int i = 1;
+    for (int s = 0; s < MT_JOB_STATE_COUNT; s++)
+        if (filter->states & MT_JOB_BIT(s))
+            sqlite3_bind_text(st, i++, mt_job_state_name((mt_job_state_t)s), -1, SQLITE_STATIC);
+    if (filter->tool_id)
+        bind_str(st, i++, filter->tool_id);
+    if (filter->handler)
+        bind_str(st, i++, filter->handler);
+    if (filter->user)
+        bind_str(st, i++, filter->user);
+    return i;
+}
+
+int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit, int64_t offset,
+                      mt_job_t **jobs, size_t *count, int64_t *total)
+{
+    static const mt_job_filter_t all = {0};
+    if (!filter)
+        filter = &all;
+    *jobs = NULL;
+    *count = 0;
+    /* The text depends on how many states and which other filters are set: at most 8 * 8
+     * variants per query, each cached on the connection. */
+    char sql[640];
+    if (total) {
+        /* Without a filter, the count the triggers keep (schema 6) instead of counting every row. */
+        bool filtered = filter->states || filter->tool_id || filter->handler || filter->user;
+        snprintf(sql, sizeof sql, filtered ? "SELECT count(*) FROM job" : "SELECT n FROM job_count");
+        if (filtered)
+            build_where(sql, sizeof sql, filter);
+        sqlite3_stmt *st = mt_db__stmt(db, sql);
+        if (!st)
+            return mt_db__fail(db, SQLITE_ERROR, "count jobs");
+        bind_filter(st, filter);
+        int rc = mt_db__step(db, st);
+        if (rc != SQLITE_ROW) {
+            int ret = mt_db__fail(db, rc, "count jobs");
+            mt_db__release(st);
+            return ret;
+        }
+        *total = sqlite3_column_int64(st, 0);
+        mt_db__release(st);
+    }
+    snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
+    build_where(sql, sizeof sql, filter);
+    strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
+    sqlite3_stmt *st = mt_db__stmt(db, sql);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list jobs");
+    int i = bind_filter(st, filter);
+    sqlite3_bind_int64(st, i, limit < 0 ? -1 : limit);
+    sqlite3_bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    return collect_jobs(db, st, "list jobs", jobs, count);
+}
+
+int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)
+{
+    memset(taken, 0, sizeof *taken);
+    sqlite3_stmt *st = mt_db__stmt(db, sql_take);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "take job");
+    bind_str(st, 1, handler);
+    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
+    sqlite3_bind_int64(st, 3, id);
+    int rc = mt_db__step(db, st);
+    bool row = rc == SQLITE_ROW;
+    if (row) {
+        read_job(st, taken);
+        rc = sqlite3_step(st); /* to SQLITE_DONE: the statement's end */
+    }
+    int ret = rc == SQLITE_DONE ? row : mt_db__fail(db, rc, "take job");
+    if (ret <= 0)
+        mt_job_clear(taken);
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id)
+{
+    *id = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, queue ? sql_claim_next_at : sql_claim_next_any);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "claim next job");
+    bind_str(st, 1, handler);
+    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
+    if (queue)
+        bind_str(st, 3, queue);
+    int64_t claimed = 0;
+    int rc = mt_db__step(db, st);
+    if (rc == SQLITE_ROW) {
+        claimed = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st); /* to SQLITE_DONE: the commit */
+    }
+    int ret;
+    if (rc == SQLITE_DONE) {
+        *id = claimed;
+        ret = claimed != 0;
+    } else {
+        ret = mt_db__fail(db, rc, "claim next job");
+    }
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                            const mt_job_update_t *update)
+{
+    static const mt_job_update_t none = {0};
+    if (!update)
+        update = &none;
+    if ((unsigned)to >= MT_JOB_STATE_COUNT)
+        return -EINVAL;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_transition);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "change job state");
+    int64_t now = mt_db_time_us(db);
+    int64_t start = update->start_us ? update->start_us : to == MT_JOB_RUNNING ? now : 0;
+    int64_t end = update->end_us ? update->end_us : mt_job_state_terminal(to) ? now : 0;
+    sqlite3_bind_text(st, 1, mt_job_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    bind_time(st, 3, start);
+    bind_time(st, 4, end);
+    if (update->has_exit_code)
+        sqlite3_bind_int(st, 5, update->exit_code);
+    else
+        sqlite3_bind_null(st, 5);
+    bind_str(st, 6, update->runner);
+    bind_str(st, 7, update->external_id);
+    bind_str(st, 8, update->working_dir);
+    bind_str(st, 9, update->info);
+    sqlite3_bind_int64(st, 10, id);
+    sqlite3_bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    int rc = mt_db__step(db, st);
+    int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0
+                                : mt_db__fail(db, rc, "change job state");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit, mt_job_t **jobs,
+                            size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
+    sqlite3_bind_int64(st, 1, created_before_us);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    return collect_jobs(db, st, "list unassigned jobs", jobs, count);
+}
+
+int mt_job_store_unassigned_at(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
+                               mt_job_t **jobs, size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned_at);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
+    sqlite3_bind_int64(st, 1, created_before_us);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    bind_str(st, 3, queue);
+    return collect_jobs(db, st, "list unassigned jobs", jobs, count);
+}
+
+int mt_job_store_of_handler(mt_db_t *db, const char *handler, mt_job_t **jobs, size_t *count)
+{
+    *jobs = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_of_handler);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "list jobs of handler");
+    bind_str(st, 1, handler);
+    return collect_jobs(db, st, "list jobs of handler", jobs, count);
+}
+
+int mt_job_store_history(mt_db_t *db, int64_t id, mt_job_event_t **events, size_t *count)
+{
+    *events = NULL;
+    *count = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_history);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "job history");
+    sqlite3_bind_int64(st, 1, id);
+    mt_job_event_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = mt_db__step(db, st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            arr = mt_realloc(arr, cap * sizeof *arr);
+        }
+        arr[n++] = (mt_job_event_t){
+            .state = column_state(st, 0),
+            .time_us = sqlite3_column_int64(st, 1),
+            .handler = column_str(st, 2),
+            .info = column_str(st, 3),
+        };
+    }
+    if (rc != SQLITE_DONE) {
+        int ret = mt_db__fail(db, rc, "job history");
+        mt_db__release(st);
+        mt_job_store_free_events(arr, n);
+        return ret;
+    }
+    mt_db__release(st);
+    *events = arr;
+    *count = n;
+    return 0;
+}
+
+void mt_job_store_free_events(mt_job_event_t *events, size_t count)
+{
+    if (!events)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free(events[i].handler);
+        free(events[i].info);
+    }
+    free(events);
+}

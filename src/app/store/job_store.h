@@ -1,0 +1,177 @@
+/*
+ * job_store: the job queries -- create, read, list, claim and move jobs
+ * through their states -- on an mt_db_t connection.
+ *
+ * Every write is one SQL statement in its own transaction (the state
+ * history rows come from triggers in the same statement, see db.c), so a
+ * function that returns success has committed, with the durability of the
+ * connection's mt_db_sync_t -- unless the caller opened a transaction with
+ * mt_db_begin(), which the writes then join until mt_db_commit(). Concurrency comes from the conditional UPDATEs:
+ * any number of processes may claim or transition the same job at once and
+ * exactly one wins; the others get 0, which is not an error.
+ *
+ * Errors: negative errno values (-ENOENT for no such job, -EBUSY when the
+ * database stayed locked for the busy timeout, -EIO, ...) with the detail in
+ * mt_db_errmsg(db). Threading: as the connection (one thread).
+ */
+#ifndef MT_JOB_STORE_H
+#define MT_JOB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/store/db.h"
+#include "app/model/job.h"
+
+/* Bit of a state in a mask of states: MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_QUEUED). */
+#define MT_JOB_BIT(state) (1u << (state))
+/* The states a job can leave. */
+#define MT_JOB_ACTIVE_MASK                                                                          \
+    (MT_JOB_BIT(MT_JOB_NEW) | MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING) |             \
+     MT_JOB_BIT(MT_JOB_DELETING))
+
+/* Room for mt_time_iso8601()'s output, NUL included, for any int64_t. */
+#define MT_TIME_ISO8601_SIZE 32
+/*
+ * Format microseconds since the epoch as ISO 8601 UTC with microseconds,
+ * "2026-11-29T09:00:00.123456Z", into buf (size >= MT_TIME_ISO8601_SIZE).
+ * Returns buf.
+ */
+char *mt_time_iso8601(int64_t us, char *buf);
+
+/*
+ * Create a job in state `new` from job->tool_id (required), tool_version,
+ * params (a JSON object; NULL means "{}"), handler (NULL: unassigned, to
+ * be claimed), queue (where an unassigned job waits; may be NULL),
+ * invocation_id (0: none), user (its owner; NULL: nobody), destination
+ * (the job configuration's; NULL: none) and info (a note for the
+ * operator, such as "its handler is not running"; NULL: none). Other
+ * fields of *job are ignored. Sets create and update times to
+ * now and writes the first history row. Returns 0 and *id once committed,
+ * and the row as stored in *stored unless it is NULL (clear it with
+ * mt_job_clear); -EINVAL without a tool_id, or another negative value.
+ */
+int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t *stored);
+
+/*
+ * Read a job into *out (which the caller clears with mt_job_clear).
+ * Returns 0, -ENOENT if there is no such job, or a negative value; on
+ * failure *out is zeroed.
+ */
+int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out);
+
+/* Which jobs mt_job_store_list() returns. */
+typedef struct mt_job_filter {
+    unsigned states;     /* mask of MT_JOB_BIT(state); 0 = any state */
+    const char *tool_id; /* NULL = any tool */
+    const char *handler; /* NULL = any handler (assigned or not) */
+    const char *user;    /* NULL = anyone's (and nobody's); else only the jobs this user owns */
+} mt_job_filter_t;
+
+/*
+ * The jobs matching filter (NULL = all), newest first (id descending),
+ * skipping `offset`, at most `limit` (< 0 = no limit). Returns 0 with a
+ * new array in *jobs (free it with mt_job_store_free; NULL when *count is
+ * 0) and its length in *count. If total is not NULL, *total gets the
+ * number of matching jobs regardless of limit and offset (one more query).
+ */
+int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit, int64_t offset,
+                      mt_job_t **jobs, size_t *count, int64_t *total);
+
+/* Free an array from this module (clears each record). Accepts NULL. */
+void mt_job_store_free(mt_job_t *jobs, size_t count);
+
+/*
+ * Take job `id` for `handler` (a server name), in one statement: claim it
+ * if it is unassigned and `new` (it gets the handler and a claim time; of
+ * two handlers taking it, one wins), or accept it if it is `new` and
+ * already assigned to `handler` (db-self, db-preassign, mappings: no claim
+ * time then). Either way it becomes `queued`. Returns 1 with *taken filled
+ * (the job as now stored; mt_job_clear() it), 0 if it is not this
+ * handler's to run (another's, no longer new, no such job), or a negative
+ * value; *taken is empty unless 1.
+ */
+int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken);
+
+/*
+ * Claim the oldest unassigned `new` job waiting at `queue` (NULL =
+ * at any queue) for `handler`, in one statement: two handlers never
+ * take the same job. Returns 1 and its *id, 0 when there is none (*id = 0),
+ * or a negative value.
+ */
+int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id);
+
+/*
+ * Optional changes made with a transition. Zero values (and NULL strings)
+ * leave a field as it is.
+ */
+typedef struct mt_job_update {
+    int64_t start_us;        /* 0: now if the job enters `running`, else unchanged */
+    int64_t end_us;          /* 0: now if the job enters a terminal state, else unchanged */
+    bool has_exit_code;
+    int exit_code;
+    const char *runner;
+    const char *external_id;
+    const char *working_dir;
+    const char *info;        /* also recorded on the history row */
+} mt_job_update_t;
+
+/*
+ * Move job `id` to state `to` if its current state is in `allowed_from`
+ * (a mask of MT_JOB_BIT) and is not terminal -- a terminal state never
+ * changes, whatever the mask says; the check is in the UPDATE itself, so
+ * it holds against concurrent writers. Applies *update (NULL = none) and
+ * records history when the state changes. A transition to the same state
+ * just applies the update. Returns 1 if the job changed, 0 if it was not in
+ * an allowed state (or does not exist), -EINVAL for an unknown `to`, or
+ * another negative value.
+ */
+int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                            const mt_job_update_t *update);
+
+/*
+ * Cancel job id: one that no handler runs yet (new) ends `deleted` at once;
+ * a queued or running one becomes `deleting`, for its handler to stop.
+ * Returns the state it is in now (MT_JOB_DELETED or MT_JOB_DELETING),
+ * -EALREADY if it had already ended, -ENOENT, or another negative value.
+ */
+int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info);
+
+/*
+ * For the sweeper: unassigned `new` jobs created before created_before_us
+ * (pass mt_wall_us() - age), oldest first, at most `limit`. Fills whole
+ * records (the sweeper needs id and queue). Returns 0 with *jobs and
+ * *count as mt_job_store_list, or a negative value.
+ */
+int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit, mt_job_t **jobs,
+                            size_t *count);
+/* The same for the jobs waiting in one queue (the sweeper of a pool). */
+int mt_job_store_unassigned_at(mt_db_t *db, const char *queue, int64_t created_before_us, size_t limit,
+                               mt_job_t **jobs, size_t *count);
+
+/*
+ * For recovery after a restart or respawn: the jobs owned by `handler`
+ * that are not terminal (new, queued, running, deleting), oldest first.
+ * Returns 0 with *jobs and *count as mt_job_store_list, or a negative value.
+ */
+int mt_job_store_of_handler(mt_db_t *db, const char *handler, mt_job_t **jobs, size_t *count);
+
+/* One row of a job's state history. */
+typedef struct mt_job_event {
+    mt_job_state_t state;
+    int64_t time_us;
+    char *handler; /* owned; NULL if the job had none then */
+    char *info;    /* owned; NULL if none was given with that change */
+} mt_job_event_t;
+
+/*
+ * The state history of job `id`, in the order it happened (empty for an
+ * unknown job). Returns 0 with a new array in *events (free it with
+ * mt_job_store_free_events) and *count, or a negative value.
+ */
+int mt_job_store_history(mt_db_t *db, int64_t id, mt_job_event_t **events, size_t *count);
+
+/* Accepts NULL. */
+void mt_job_store_free_events(mt_job_event_t *events, size_t count);
+
+#endif
