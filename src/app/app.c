@@ -1,9 +1,13 @@
 /*
- * app: loading the job application and starting its handlers (see app.h).
+ * app: the job application as the stack sees it (see app.h): its options,
+ * loading and checking it, the context every module shares, and what is
+ * left to do when the stack has died. Which processes handle jobs, and how,
+ * is handling.c's.
  */
 #define MT_LOG_NAME "muleteer.jobs.app"
 
 #include "app/app.h"
+#include "app/handling.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -61,24 +65,11 @@ static const mt_option_def_t jobs_options[] = {
 
 static mt_jobs_ctx_t ctx;
 static mt_creds_t job_creds; /* ctx.job_creds points here when jobs change user */
-static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, read by any */
-static atomic_int web_handler_claimed;
 static __thread mt_db_t *thread_db;
-static __thread bool handler_thread; /* the local handler runs on this thread's loop */
-static char *registry_dir; /* DATA_DIR/handlers: the name locks of this host's handlers */
-
-static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen);
-static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t max);
-static int check_assignment(mt_stack_t *stack, char *err, size_t errlen);
 
 mt_jobs_ctx_t *mt_jobs(void)
 {
     return &ctx;
-}
-
-mt_handler_t *mt_jobs_local_handler(void)
-{
-    return atomic_load(&local_handler);
 }
 
 const char *mt_jobs_request_scope(const mt_request_t *req)
@@ -315,33 +306,6 @@ static int job_user(mt_stack_t *stack, char *err, size_t errlen)
     return 0;
 }
 
-static void on_setup_message(mt_stack_t *stack, const mt_message_t *msg, void *data)
-{
-    (void)stack;
-    (void)data;
-    char buf[32];
-    size_t n = msg->len < sizeof buf - 1 ? msg->len : sizeof buf - 1;
-    memcpy(buf, msg->payload, n);
-    buf[n] = '\0';
-    int64_t parsed;
-    long long id = mt_value_parse_id(msg->payload, msg->len, &parsed, NULL) == 0 ? parsed : 0;
-    if (id <= 0) {
-        mt_error("message %s with a bad id \"%s\": discarded", msg->target, buf);
-        return;
-    }
-    mt_handler_t *h = atomic_load(&local_handler);
-    if (!h) {
-        mt_error("message %s for %lld reached a process that handles no jobs", msg->target, id);
-        return;
-    }
-    if (strcmp(msg->target, MT_JOBS_MSG_CANCEL) == 0)
-        mt_handler_check_cancel(h, id);
-    else if (strcmp(msg->target, MT_JOBS_MSG_INVOCATION) == 0)
-        mt_handler_take_invocation(h, id);
-    else
-        mt_handler_take(h, id);
-}
-
 static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 {
     (void)app_data;
@@ -392,284 +356,23 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         snprintf(err, errlen, "option 'jobs.job-config': %s", why);
         return -1;
     }
-    if ((rc = mt_register_message_handler(stack, MT_JOBS_MSG_SETUP, on_setup_message, NULL)) < 0 ||
-        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, on_setup_message, NULL)) < 0 ||
-        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_INVOCATION, on_setup_message, NULL)) < 0 ||
+    if ((rc = mt_register_message_handler(stack, MT_JOBS_MSG_SETUP, mt_jobs_on_message, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, mt_jobs_on_message, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, MT_JOBS_MSG_INVOCATION, mt_jobs_on_message, NULL)) < 0 ||
         mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0 || mt_workflows_api_register(stack) < 0 ||
         mt_invocations_api_register(stack) < 0) {
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
-    registry_dir = mt_asprintf("%s/handlers", ctx.data_dir);
-    if (check_assignment(stack, err, errlen) < 0) {
+    if (mt_jobs_handling_load(stack, err, errlen) < 0) {
         free(tools_dir);
         return -1;
-    }
-    if (mt_stack_role(stack) == MT_ROLE_STANDALONE) {
-        char pools[MT_JOBS_POOLS_MAX][128];
-        size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
-        if (register_handler(stack, pools, npools, err, errlen) < 0) {
-            free(tools_dir);
-            return -1;
-        }
     }
     mt_info("jobs: database %s, %zu tools from %s, %zu workflows, %s", ctx.db_path, mt_toolbox_count(ctx.tools),
             tools_dir, mt_workflow_library_count(ctx.workflows),
             ctx.conf ? "job configuration loaded" : "no job configuration");
     free(tools_dir);
     return 0;
-}
-
-/* ---- who handles jobs: the pools, the assignment facts, the start-up check ---- */
-
-static char served_pools[MT_JOBS_POOLS_MAX][128]; /* pools some process of this stack serves (set at load) */
-static size_t nserved_pools;
-static bool default_pool_elsewhere; /* the default pool has handlers besides the web workers */
-
-static bool farm_exists_cb(const char *farm, void *data)
-{
-    return mt_farm_exists(data, farm) > 0;
-}
-
-void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self)
-{
-    *facts = (mt_assign_facts_t){.self_server_name = self, .farm_exists = farm_exists_cb, .data = ctx.stack};
-}
-
-static bool is_stack_process(const mt_stack_t *stack, const char *name)
-{
-    mt_process_info_t info;
-    size_t n = mt_stack_process(stack, 0, NULL);
-    for (size_t i = 0; i < n; i++) {
-        mt_stack_process(stack, i, &info);
-        if (info.role != MT_ROLE_MASTER && strcmp(info.server_name, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A handler of that name: a process of this stack (data), or one running on this host. */
-static bool is_handler_cb(const char *name, void *data)
-{
-    return is_stack_process(data, name) || (registry_dir && mt_handler_registry_running(registry_dir, name));
-}
-
-static void warn_cb(const char *message, void *data)
-{
-    (void)data;
-    mt_warn("option 'jobs.job-config': %s", message);
-}
-
-static void notice_cb(const char *message, void *data)
-{
-    (void)data;
-    mt_notice("option 'jobs.job-config': %s", message);
-}
-
-static void add_served(const char *pool)
-{
-    for (size_t i = 0; i < nserved_pools; i++)
-        if (strcmp(served_pools[i], pool) == 0)
-            return;
-    if (nserved_pools < MT_JOBS_POOLS_MAX)
-        snprintf(served_pools[nserved_pools++], sizeof served_pools[0], "%.127s", pool);
-}
-
-/*
- * The pools this stack's processes serve, computed once in the master:
- * farms of handler pools, the tag pools of configured handlers that are
- * processes here, declared standalone pools, and the default pool (web
- * workers serve it when nothing else here does).
- */
-static void compute_served_pools(mt_stack_t *stack)
-{
-    mt_process_info_t info;
-    size_t n = mt_stack_process(stack, 0, NULL);
-    default_pool_elsewhere = mt_farm_exists(stack, MT_JOB_DEFAULT_POOL) > 0;
-    for (size_t i = 0; i < mt_job_conf_handler_count(ctx.conf); i++)
-        default_pool_elsewhere |= mt_job_conf_handler_tag_count(ctx.conf, i) == 0;
-    for (size_t i = 0; i < n; i++) {
-        mt_stack_process(stack, i, &info);
-        if (info.role == MT_ROLE_STANDALONE && strcmp(info.pool, MT_JOB_DEFAULT_POOL) == 0)
-            default_pool_elsewhere = true;
-    }
-    for (size_t i = 0; i < n; i++) {
-        mt_stack_process(stack, i, &info);
-        if (info.role == MT_ROLE_MASTER)
-            continue;
-        const char *attached[1] = {info.pool};
-        mt_handler_identity_t who = {.server_name = info.server_name, .web = info.role == MT_ROLE_WEB,
-                                     .farms = attached, .nfarms = info.role == MT_ROLE_MULE,
-                                     .attached = attached, .nattached = info.role == MT_ROLE_STANDALONE};
-        char pools[MT_JOBS_POOLS_MAX][128];
-        size_t np = mt_job_assign_pools(ctx.conf, &who, default_pool_elsewhere, pools, MT_JOBS_POOLS_MAX);
-        for (size_t k = 0; k < np; k++)
-            add_served(pools[k]);
-    }
-}
-
-static bool pool_served_here(const char *pool)
-{
-    if (mt_farm_exists(ctx.stack, pool) > 0)
-        return true;
-    for (size_t i = 0; i < nserved_pools; i++)
-        if (strcmp(served_pools[i], pool) == 0)
-            return true;
-    return false;
-}
-
-int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
-{
-    if (as->handler[0]) {
-        if (is_handler_cb(as->handler, ctx.stack))
-            return 0;
-        snprintf(note, len,
-                 "its handler %s is not running (no process of this stack has that name, and no handler of that name "
-                 "runs on this host): the job waits in state new until a handler named %s starts",
-                 as->handler, as->handler);
-        return -1;
-    }
-    if (!as->queue[0] || pool_served_here(as->queue) || mt_handler_registry_pool_served(registry_dir, as->queue))
-        return 0;
-    snprintf(note, len,
-             "it waits in pool %s, which no running handler serves: start one with --attach-to-pool %s, or add a "
-             "farm %s",
-             as->queue, as->queue, as->queue);
-    return -1;
-}
-
-bool mt_jobs_pool_has_handler(const char *pool)
-{
-    return mt_farm_exists(ctx.stack, pool) > 0 || mt_handler_registry_pool_served(registry_dir, pool);
-}
-
-/* At load, in the master: the configuration's names against the stack; warnings for what will make jobs wait. */
-static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
-{
-    compute_served_pools(stack);
-    /* A standalone sees only itself: what the stack runs is for the stack's own start-up to judge. */
-    mt_assign_stack_t as = {.is_process = is_handler_cb, .data = stack,
-                            .warn = mt_stack_role(stack) == MT_ROLE_STANDALONE ? NULL : warn_cb};
-    mt_jobs_assign_facts(&as.facts, NULL);
-    char why[1024];
-    if (ctx.conf && mt_job_assign_check(ctx.conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0) {
-        snprintf(err, errlen, "option 'jobs.job-config': %s", why);
-        return -1;
-    }
-    /* Where jobs run: what cannot run here, and what is read but not carried out, is said once. */
-    if (as.warn) {
-        mt_job_conf_warn_unrunnable(ctx.conf, warn_cb, NULL);
-        mt_job_conf_warn_unhonoured(ctx.conf, notice_cb, NULL);
-    }
-    mt_assign_method_t methods[MT_ASSIGN_METHOD_COUNT];
-    size_t n = mt_job_assign_order(ctx.conf, &as.facts, methods);
-    char order[256] = "";
-    for (size_t i = 0, used = 0; i < n && used < sizeof order; i++) {
-        int k = snprintf(order + used, sizeof order - used, "%s%s", i ? ", " : "", mt_assign_method_name(methods[i]));
-        used += k > 0 ? (size_t)k : 0;
-    }
-    mt_info("jobs: handler assignment %s (%s)", order,
-            mt_job_conf_assign_methods(ctx.conf, &(const mt_assign_method_t *){NULL}) ? "as configured"
-                                                                                     : "Galaxy's default for this stack");
-    return 0;
-}
-
-static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t max)
-{
-    const char *farms[MT_JOBS_POOLS_MAX], *attached[MT_JOBS_POOLS_MAX];
-    size_t nfarms = 0, nattached = 0;
-    for (size_t i = 0; i < mt_stack_self_farm_count(stack) && nfarms < MT_JOBS_POOLS_MAX; i++)
-        farms[nfarms++] = mt_stack_self_farm(stack, i);
-    for (size_t i = 0; i < mt_stack_attached_pool_count(stack) && nattached < MT_JOBS_POOLS_MAX; i++)
-        attached[nattached++] = mt_stack_attached_pool(stack, i);
-    mt_handler_identity_t who = {.server_name = mt_stack_server_name(stack),
-                                 .web = mt_stack_role(stack) == MT_ROLE_WEB,
-                                 .farms = farms, .nfarms = nfarms, .attached = attached, .nattached = nattached};
-    size_t n = mt_job_assign_pools(ctx.conf, &who, default_pool_elsewhere, pools, max);
-    /* The schedulers' farm: its mules sweep invocations nobody claimed. */
-    for (size_t i = 0; i < nfarms && n < max; i++)
-        if (strcmp(farms[i], MT_JOBS_SCHEDULERS_FARM) == 0)
-            snprintf(pools[n++], 128, "%s", MT_JOBS_SCHEDULERS_FARM);
-    return n;
-}
-
-static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen)
-{
-    const char *names[MT_JOBS_POOLS_MAX];
-    for (size_t i = 0; i < npools; i++)
-        names[i] = pools[i];
-    return mt_handler_registry_register(registry_dir, mt_stack_server_name(stack), names, npools, err, errlen);
-}
-
-static void start_handler(mt_stack_t *stack)
-{
-    char err[PATH_MAX + 512];
-    char pools[MT_JOBS_POOLS_MAX][128];
-    size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
-    /*
-     * The lock of a predecessor killed a moment ago can outlive it briefly:
-     * a command it was starting got a copy of its descriptors and holds it
-     * until its exec. So wait a little before calling it a conflict.
-     */
-    int64_t deadline = mt_clock_ms() + 5000;
-    /* A web worker stands in for the default pool: it does not advertise it, so that others know it may yield. */
-    bool web = mt_stack_role(stack) == MT_ROLE_WEB;
-    while (register_handler(stack, pools, web ? 0 : npools, err, sizeof err) < 0) {
-        if (mt_clock_ms() >= deadline) {
-            mt_error("%s", err);
-            _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
-        }
-        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-    }
-    const char *names[MT_JOBS_POOLS_MAX];
-    for (size_t i = 0; i < npools; i++)
-        names[i] = pools[i];
-    mt_assign_facts_t facts;
-    mt_jobs_assign_facts(&facts, NULL);
-    atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), names, npools,
-                                                  mt_job_assign_claims_from_db(ctx.conf, &facts), web));
-    handler_thread = true;
-}
-
-static bool mt_jobs_handler_is_on_this_thread(void)
-{
-    return handler_thread;
-}
-
-/*
- * Handlers: standalone processes; mules of a job-handlers, job-handlers.TAG
- * or workflow-schedulers farm; mules the job configuration names as
- * handlers; and the first thread of each web worker (db-self jobs, and the
- * default pool when nothing else of the stack serves it).
- */
-static void app_mule_start(mt_stack_t *stack, void *app_data)
-{
-    (void)app_data;
-    bool handles = mt_stack_role(stack) == MT_ROLE_STANDALONE ||
-                   mt_job_conf_is_handler(ctx.conf, mt_stack_server_name(stack));
-    for (size_t i = 0; !handles && i < mt_stack_self_farm_count(stack); i++) {
-        const char *farm = mt_stack_self_farm(stack, i);
-        handles = strcmp(farm, MT_JOB_DEFAULT_POOL) == 0 || strncmp(farm, MT_JOB_DEFAULT_POOL ".", 13) == 0 ||
-                  strcmp(farm, MT_JOBS_SCHEDULERS_FARM) == 0;
-    }
-    if (handles)
-        start_handler(stack);
-}
-
-static void app_web_thread_start(mt_stack_t *stack, void *app_data)
-{
-    (void)app_data;
-    if (atomic_exchange(&web_handler_claimed, 1) == 0)
-        start_handler(stack);
-}
-
-static void app_stop(mt_stack_t *stack, void *app_data)
-{
-    (void)stack;
-    (void)app_data;
-    mt_handler_t *h = atomic_load(&local_handler);
-    if (h && mt_jobs_handler_is_on_this_thread())
-        mt_handler_stop(h);
 }
 
 bool mt_jobs_take_interrupted(const char *workdir)
@@ -718,6 +421,25 @@ static void app_stack_died(mt_stack_t *stack, void *app_data)
  * options parsed, each problem on a line of its own; nothing created,
  * no database opened, nothing registered, ctx untouched.
  */
+static void app_mule_start(mt_stack_t *stack, void *app_data)
+{
+    (void)app_data;
+    mt_jobs_handling_mule_start(stack);
+}
+
+static void app_web_thread_start(mt_stack_t *stack, void *app_data)
+{
+    (void)app_data;
+    mt_jobs_handling_web_thread_start(stack);
+}
+
+static void app_stop(mt_stack_t *stack, void *app_data)
+{
+    (void)stack;
+    (void)app_data;
+    mt_jobs_handling_stop();
+}
+
 static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 {
     (void)app_data;
@@ -759,9 +481,7 @@ static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen
     if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0)
         CHECK_FAILED("option 'jobs.job-config': %s", why);
     /* The names it gives, against this stack's processes and farms (warnings go to the log). */
-    mt_assign_stack_t as = {.is_process = is_handler_cb, .data = stack, .warn = warn_cb};
-    as.facts = (mt_assign_facts_t){.farm_exists = farm_exists_cb, .data = stack};
-    if (conf && mt_job_assign_check(conf, mt_app_option(stack, "job-config"), &as, why, sizeof why) < 0)
+    if (conf && mt_jobs_handling_check(stack, conf, mt_app_option(stack, "job-config"), why, sizeof why) < 0)
         CHECK_FAILED("option 'jobs.job-config': %s", why);
     mt_job_conf_destroy(conf);
 #undef CHECK_FAILED

@@ -11,12 +11,7 @@
  * Every child inherits the context read-only. Database connections are
  * per thread and opened lazily after the fork (mt_jobs_db).
  *
- * Who handles jobs: mules of a farm named "job-handlers" or
- * "job-handlers.TAG"; standalone processes attached to a pool; and each
- * web worker (one of its threads), for jobs assigned to it by db-self.
- * Workflow invocations go to the "workflow-schedulers" farm's mules if
- * there is one, else as jobs do; a handler runs the jobs of the
- * invocations it schedules.
+ * Which processes handle jobs, and the pools they serve: handling.h.
  */
 #ifndef MT_APP_H
 #define MT_APP_H
@@ -24,7 +19,6 @@
 #include <stdbool.h>
 
 #include "app/store/db.h"
-#include "app/model/job_assign.h"
 #include "app/model/job_conf.h"
 #include "app/model/tools.h"
 #include "common/creds.h"
@@ -72,32 +66,7 @@ mt_jobs_ctx_t *mt_jobs(void);
  */
 mt_db_t *mt_jobs_db(void);
 
-/* The handler running in this process, or NULL. */
-mt_handler_t *mt_jobs_local_handler(void);
 
-/*
- * The stack as handler assignment sees it (job_assign.h), for a job
- * created by `self` (a web worker's or a handler's server name; NULL: a
- * process that handles no jobs). Any thread, after load.
- */
-void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self);
-
-/*
- * Whether a job so assigned will reach a running handler: 0, or -1 with
- * a note for the operator in `note` (also logged as a warning by the
- * caller): "handler X is not running: ..." or "pool P is served by no
- * running handler: ...". Knows this stack's processes and, on this host,
- * the standalone handlers (handler_registry.h). Any thread.
- */
-int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len);
-
-/*
- * Whether a handler other than the web workers serves `pool`: a farm of
- * that name, a process of this stack configured for it, or a handler
- * running on this host (handler_registry.h). Web workers stand in for the
- * default pool only while this is false. Any thread.
- */
-bool mt_jobs_pool_has_handler(const char *pool);
 
 /* Whose jobs' outputs a new job may read (the resolver's data). */
 typedef struct mt_jobs_data_scope {

@@ -29,6 +29,7 @@
 #include "app/api/api_error.h"
 #include "app/api/api_request.h"
 #include "app/app.h"
+#include "app/handling.h"
 #include "app/run/handler.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"

@@ -34,6 +34,7 @@
 #include "app/api/api_error.h"
 #include "app/api/api_request.h"
 #include "app/app.h"
+#include "app/handling.h"
 #include "app/run/handler.h"
 #include "app/store/job_accept.h"
 #include "app/model/job_route.h"

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/handling.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"
 #include "app/run/runner_local.h"

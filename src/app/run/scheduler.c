@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/handling.h"
 #include "app/store/invocation_store.h"
 #include "app/model/job_route.h"
 #include "app/store/job_store.h"
