@@ -364,6 +364,12 @@ static int mt__xml_handlers(mt__jc_ctx_t *jc, const mt_xml_node_t *node)
     jc->handling_line = line;
     if (mt__xml_attrs(jc, node, attrs, "assign_with, default, max_grab or ready_window_size") < 0)
         return -1;
+    for (size_t k = 2; attrs[k]; k++)
+        if (mt_xml_attr(node, attrs[k]))
+            mt__job_exec_note(jc->conf->exec, line,
+                              "<handlers %s>: Galaxy's batch size for claiming jobs from the database; handlers "
+                              "here claim as many as they have free slots for (jobs.workers)",
+                              attrs[k]);
     const char *assign = mt_xml_attr(node, "assign_with");
     const char *dflt = mt_xml_attr(node, "default");
     if (assign && mt__split_commas(jc, assign, line, NULL, mt__add_assign_item) < 0)
@@ -647,9 +653,14 @@ static int mt__yaml_handling_pair(mt__jc_ctx_t *ctx, const char *key, struct fy_
         ctx->handlers_line = kline;
         return mt__yaml_handlers(ctx, vnode, kline);
     }
-    /* Galaxy's tuning of db-skip-locked claims: accepted and ignored. */
-    if (strcmp(key, "max_grab") == 0 || strcmp(key, "ready_window_size") == 0)
+    /* Galaxy's tuning of db-skip-locked claims: accepted, with a notice. */
+    if (strcmp(key, "max_grab") == 0 || strcmp(key, "ready_window_size") == 0) {
+        mt__job_exec_note(ctx->conf->exec, kline,
+                          "handling: %s: Galaxy's batch size for claiming jobs from the database; handlers here "
+                          "claim as many as they have free slots for (jobs.workers)",
+                          key);
         return 0;
+    }
     return mt__error(ctx, kline, "handling: unknown key '%s' (expected assign, default or handlers)", key);
 }
 
