@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/mkdirs.h"
 
 static const mt_option_def_t jobs_options[] = {
     {"data-dir", MT_OPT_STRING, "data", 0, 0, 0, NULL, "directory for the database and the jobs' working directories"},
@@ -151,24 +152,6 @@ mt_db_t *mt_jobs_db(void)
         return NULL;
     }
     return thread_db;
-}
-
-/* mkdir -p for an absolute or relative path. 0 or -errno. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
 }
 
 static char *absolute(const char *path)
@@ -322,7 +305,7 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         parse_sync("state-sync", mt_app_option(stack, "state-sync"), &ctx.state_sync, err, errlen) < 0 ||
         database_path(mt_app_option(stack, "database"), err, errlen) < 0)
         return -1;
-    int rc = make_dirs(ctx.jobs_dir);
+    int rc = mt_mkdirs(ctx.jobs_dir, 0755);
     if (rc < 0) {
         char who[128];
         snprintf(err, errlen, "option 'jobs.data-dir': cannot create %s as %s: %s", ctx.jobs_dir,

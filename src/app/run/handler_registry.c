@@ -20,26 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/mkdirs.h"
+
 static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
 static char registered_name[256]; /* this process's name, once registered */
-
-/* mkdir -p. 0 or -errno. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
 
 /* Is the lock of the open file fd held by another open file? */
 static bool held_elsewhere(int fd)
@@ -62,7 +46,7 @@ int mt_handler_registry_register(const char *dir, const char *name, const char *
         }
         goto out;
     }
-    if ((rc = make_dirs(dir)) < 0) {
+    if ((rc = mt_mkdirs(dir, 0755)) < 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
         goto out;
     }
