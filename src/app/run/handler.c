@@ -811,7 +811,7 @@ static void poll_cb(uv_timer_t *timer)
         }
     }
     /* A web worker stands in for the pool's handlers only while none runs (checked at most once a second). */
-    if (h->fallback && mt_clock_ms() - h->fallback_checked_ms >= 1000) {
+    if (h->fallback && h->claim_now && mt_clock_ms() - h->fallback_checked_ms >= 1000) {
         bool yields = false;
         for (size_t p = 0; p < h->npools && !yields; p++)
             yields = mt_jobs_pool_has_handler(h->pools[p]);
