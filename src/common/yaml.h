@@ -73,4 +73,14 @@ int mt_yaml_parse_one(const char *text, size_t len, unsigned flags, mt_yaml_doc_
 /* Free what mt_yaml_parse_one() made. Accepts a zeroed or freed doc. */
 void mt_yaml_doc_free(mt_yaml_doc_t *y);
 
+/*
+ * The first key that a mapping repeats anywhere under root (depth first, in
+ * document order: the later of the two occurrences), or NULL. Sorts each
+ * mapping's keys rather than comparing them pair by pair, so a document
+ * parsed with FYPCF_ALLOW_DUPLICATE_KEYS is checked in n log n -- libfyaml's
+ * own check is quadratic, seconds for a mapping of tens of thousands of
+ * keys. Mappings nested deeper than 256 levels are not walked.
+ */
+struct fy_node *mt_yaml_first_duplicate_key(struct fy_node *root);
+
 #endif

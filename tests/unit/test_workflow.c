@@ -414,8 +414,8 @@ Test(workflow, error_unknown_keys)
                 "wf.yml:5: input 't': unknown key 'defualt'", NULL);
     parse_fails(HEAD "  - id: a\n    tool: echo\n    inputs:\n      text: {inptu: t}\n",
                 "wf.yml:6: step 'a': input 'text': unknown key 'inptu'", NULL);
-    /* A key given twice is refused by the YAML parser, with its line. */
-    parse_fails(HEAD "  - id: a\n    tool: echo\n    tool: wcf\n", "wf.yml:5:", "YAML syntax error", NULL);
+    /* A key given twice is refused, with its line. */
+    parse_fails(HEAD "  - id: a\n    tool: echo\n    tool: wcf\n", "wf.yml:5:", "duplicate key 'tool'", NULL);
 }
 
 Test(workflow, error_missing_required_tool_input)

@@ -75,81 +75,6 @@ static void respond_duplicate(mt_request_t *req, const json_error_t *jerr)
                      duplicate_key(jerr->text, q, sizeof q), jerr->line, jerr->column);
 }
 
-#define YAML_DEPTH_MAX 256 /* deeper than any workflow; a document nested further is not walked */
-
-typedef struct yaml_key {
-    const char *text;
-    size_t len;
-    size_t index; /* position in its mapping */
-    struct fy_node *node;
-} yaml_key_t;
-
-static int yaml_key_cmp(const void *pa, const void *pb)
-{
-    const yaml_key_t *a = pa, *b = pb;
-    int c = memcmp(a->text, b->text, a->len < b->len ? a->len : b->len);
-    if (c == 0)
-        c = a->len < b->len ? -1 : a->len > b->len;
-    if (c == 0)
-        c = a->index < b->index ? -1 : a->index > b->index;
-    return c;
-}
-
-/*
- * The first repeated scalar key of mapping node, or NULL. Sorted, not
- * compared pair by pair: a body of a hundred thousand keys must not cost
- * a web thread 10^10 comparisons.
- */
-static struct fy_node *yaml_mapping_duplicate(struct fy_node *node)
-{
-    int count = fy_node_mapping_item_count(node);
-    if (count < 2)
-        return NULL;
-    yaml_key_t *keys = mt_calloc((size_t)count, sizeof *keys);
-    size_t n = 0;
-    void *it = NULL;
-    struct fy_node_pair *pair;
-    while (n < (size_t)count && (pair = fy_node_mapping_iterate(node, &it))) {
-        struct fy_node *key = fy_node_pair_key(pair);
-        const char *text = key && fy_node_is_scalar(key) ? fy_node_get_scalar(key, &keys[n].len) : NULL;
-        if (text) { /* a collection as a key: no workflow has one, and its reader refuses it */
-            keys[n].text = text;
-            keys[n].index = n;
-            keys[n++].node = key;
-        }
-    }
-    qsort(keys, n, sizeof *keys, yaml_key_cmp);
-    const yaml_key_t *first = NULL;
-    for (size_t i = 1; i < n; i++)
-        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0 &&
-            (!first || keys[i].index < first->index))
-            first = &keys[i];
-    struct fy_node *found = first ? first->node : NULL;
-    free(keys);
-    return found;
-}
-
-/* The first repeated key of a mapping in node, depth first, or NULL. */
-static struct fy_node *yaml_duplicate(struct fy_node *node, int depth)
-{
-    void *it = NULL;
-    struct fy_node *found = NULL;
-    if (!node || depth > YAML_DEPTH_MAX)
-        return NULL;
-    if (fy_node_is_sequence(node)) {
-        struct fy_node *item;
-        while (!found && (item = fy_node_sequence_iterate(node, &it)))
-            found = yaml_duplicate(item, depth + 1);
-        return found;
-    }
-    if (!fy_node_is_mapping(node) || (found = yaml_mapping_duplicate(node)))
-        return found;
-    struct fy_node_pair *pair;
-    while (!found && (pair = fy_node_mapping_iterate(node, &it)))
-        found = yaml_duplicate(fy_node_pair_value(pair), depth + 1);
-    return found;
-}
-
 /* A YAML body's first repeated key: 400 naming it and its line, -EINVAL; 0 if none (or not YAML). */
 static int refuse_yaml_duplicate(mt_request_t *req, const char *body, size_t len)
 {
@@ -162,7 +87,7 @@ static int refuse_yaml_duplicate(mt_request_t *req, const char *body, size_t len
         mt_yaml_doc_free(&y); /* the workflow reader says what is wrong with it */
         return 0;
     }
-    struct fy_node *key = yaml_duplicate(fy_document_root(y.doc), 0);
+    struct fy_node *key = mt_yaml_first_duplicate_key(fy_document_root(y.doc));
     if (key) {
         size_t n = 0;
         const char *text = fy_node_is_scalar(key) ? fy_node_get_scalar(key, &n) : NULL;
