@@ -19,8 +19,13 @@
  * default resource group must name a group. A destination naming a runner
  * plugin that is not declared is not an error (Galaxy's own advanced
  * sample has runner="drmma"): it cannot run, and job_route.c says so.
+ *
+ * This file holds the model, its builders, the checks and the accessors;
+ * the two forms are read by job_conf_exec_xml.c and job_conf_exec_yaml.c
+ * (job_conf_exec_build.h is what they share).
  */
 #include "app/model/job_conf_exec.h"
+#include "app/model/job_conf_exec_build.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,88 +40,13 @@
 #include "common/message.h"
 #include "common/yaml.h"
 
-/*
- * Bounds, far above any real file, that keep the checks (which compare
- * items pairwise) fast on absurd input: a job configuration is read at
- * start and by the fuzzer.
- */
-#define MT__MAX_ITEMS 10000 /* runners, destinations, tool entries, limits, groups; keys of one YAML mapping */
-#define MT__MAX_OWNED 1000  /* params of one owner, env lines and tags of one destination */
-
-struct mt_job_runner {
-    char *id, *type, *load;
-    int workers;
-    int line;
-    mt_job_param_t *params;
-    size_t nparams;
-    bool disabled;
-};
-
-struct mt_job_destination {
-    char *id, *runner, *shell;
-    char **tags;
-    size_t ntags;
-    int line;
-    mt_job_param_t *params;
-    size_t nparams;
-    mt_job_env_t *env;
-    size_t nenv;
-    mt_job_resubmit_t *resubmits;
-    size_t nresubmits;
-    unsigned slots;
-    bool disabled;
-};
-
-/* A tool entry's destination side. */
-typedef struct mt__tool_dest {
-    char *tool_id;     /* NULL for a YAML class entry */
-    char *class_name;  /* YAML class: local, requires_galaxy, user_defined */
-    char *destination; /* id or tag, or NULL */
-    char *resources;   /* group, or NULL */
-    size_t nparams;    /* <param>s: Galaxy applies the entry only to jobs carrying them */
-    char *first_param; /* "id=value" of the first, for messages */
-    int line;
-} mt__tool_dest_t;
-
-typedef struct mt__group {
-    char *id;
-    char *fields;
-    int line;
-} mt__group_t;
-
-struct mt_job_exec {
-    char *file;
-    mt_job_runner_t *runners;
-    size_t nrunners;
-    mt_job_runner_t dynamic; /* implicit, as in Galaxy */
-    mt_job_destination_t *dests;
-    size_t ndests;
-    char *default_dest;
-    int default_dest_line;
-    mt__tool_dest_t *tools;
-    size_t ntools;
-    mt_job_limit_t *limits;
-    size_t nlimits;
-    double walltime_s;
-    mt__group_t *groups;
-    size_t ngroups;
-    char *default_group;
-    int default_group_line;
-    char **notes;
-    size_t nnotes;
-    int plugins_line, destinations_line, limits_line, resources_line; /* a block seen: where (XML and YAML alike) */
-    int plugins_workers;                                              /* <plugins workers="N">, 0 if not given */
-    char *err;
-    size_t errlen;
-};
-
 /* ------------------------------------------------------------------ */
 /* Errors and notices                                                  */
 /* ------------------------------------------------------------------ */
 
-static int mt__fail_at(mt_job_exec_t *ex, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int mt__fail_at(mt_job_exec_t *ex, int line, const char *fmt, ...)
+
+int mt__jx_fail_at(mt_job_exec_t *ex, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -125,10 +55,9 @@ static int mt__fail_at(mt_job_exec_t *ex, int line, const char *fmt, ...)
     return -1;
 }
 
-static int mt__fail_node(mt_job_exec_t *ex, const mt_xml_node_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static int mt__fail_node(mt_job_exec_t *ex, const mt_xml_node_t *node, const char *fmt, ...)
+
+int mt__jx_fail_node(mt_job_exec_t *ex, const mt_xml_node_t *node, const char *fmt, ...)
 {
     char what[768], origin[300];
     va_list ap;
@@ -150,9 +79,9 @@ static void mt__vnote(mt_job_exec_t *ex, int line, const char *fmt, va_list ap)
     ex->notes[ex->nnotes++] = mt_strdup(text);
 }
 
-static void mt__note(mt_job_exec_t *ex, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void mt__note(mt_job_exec_t *ex, int line, const char *fmt, ...)
+
+void mt__jx_note(mt_job_exec_t *ex, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -173,7 +102,7 @@ void mt__job_exec_note(mt_job_exec_t *ex, int line, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 
 /* A copy of s without leading and trailing blanks. */
-static char *mt__trimmed(const char *s)
+char *mt__jx_trimmed(const char *s)
 {
     while (*s && isspace((unsigned char)*s))
         s++;
@@ -184,9 +113,9 @@ static char *mt__trimmed(const char *s)
 }
 
 /* Galaxy's util.asbool: true, yes, on, y, t, 1 (any case) are true; anything else false. */
-static bool mt__asbool(const char *s)
+bool mt__jx_asbool(const char *s)
 {
-    char *t = mt__trimmed(s ? s : "");
+    char *t = mt__jx_trimmed(s ? s : "");
     static const char *const yes[] = { "true", "yes", "on", "y", "t", "1" };
     bool v = false;
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
@@ -196,9 +125,9 @@ static bool mt__asbool(const char *s)
 }
 
 /* A whole decimal integer in [min, max] (blanks around allowed); 0, or -1. */
-static int mt__parse_int(const char *s, long long min, long long max, long long *out)
+int mt__jx_parse_int(const char *s, long long min, long long max, long long *out)
 {
-    char *t = mt__trimmed(s), *end;
+    char *t = mt__jx_trimmed(s), *end;
     errno = 0;
     long long v = strtoll(t, &end, 10);
     bool ok = t[0] && !*end && errno == 0 && v >= min && v <= max && (isdigit((unsigned char)t[0]) || t[0] == '-');
@@ -212,7 +141,7 @@ static int mt__parse_int(const char *s, long long min, long long max, long long 
 /* Galaxy's walltime: exactly H:M:S, each a whole number; seconds in *out. */
 static int mt__parse_hms(const char *s, long long *out)
 {
-    char *t = mt__trimmed(s);
+    char *t = mt__jx_trimmed(s);
     long long part[3];
     int n = 0;
     char *save = NULL, *tok;
@@ -235,7 +164,7 @@ static int mt__parse_hms(const char *s, long long *out)
 /* Galaxy's util.size_to_bytes: "10GB" = "10g" = "10240 Mb" = "10737418240" (powers of 1024). */
 static int mt__parse_size(const char *s, long long *out)
 {
-    char *t = mt__trimmed(s), *end;
+    char *t = mt__jx_trimmed(s), *end;
     errno = 0;
     double v = strtod(t, &end);
     bool ok = t[0] && isdigit((unsigned char)t[0]) && errno == 0 && v >= 0;
@@ -291,7 +220,7 @@ static const char *mt__bad_id(const char *s)
 /* The model                                                           */
 /* ------------------------------------------------------------------ */
 
-static void mt__params_free(mt_job_param_t *p, size_t n)
+void mt__jx_params_free(mt_job_param_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free((char *)p[i].id);
@@ -311,19 +240,19 @@ static const mt_job_param_t *mt__param_find(const mt_job_param_t *p, size_t n, c
 }
 
 /* Add a param; -1 if the id is given twice (Galaxy's dict would keep the last one silently). */
-static int mt__param_add(mt_job_exec_t *ex, mt_job_param_t **p, size_t *n, const char *owner, const char *id,
-                         const char *value, int line, const char *from_config)
+int mt__jx_param_add(mt_job_exec_t *ex, mt_job_param_t **p, size_t *n, const char *owner, const char *id,
+                     const char *value, int line, const char *from_config)
 {
     const char *why = mt__bad_id(id);
     if (why[0])
-        return mt__fail_at(ex, line, "%s: param id '%s' %s", owner, id, why);
+        return mt__jx_fail_at(ex, line, "%s: param id '%s' %s", owner, id, why);
     if (*n >= MT__MAX_OWNED)
-        return mt__fail_at(ex, line, "%s: more than %d params", owner, MT__MAX_OWNED);
+        return mt__jx_fail_at(ex, line, "%s: more than %d params", owner, MT__MAX_OWNED);
     const mt_job_param_t *prev = mt__param_find(*p, *n, id);
     if (prev)
-        return mt__fail_at(ex, line, "%s: param '%s' given twice (first at line %d)", owner, id, prev->line);
+        return mt__jx_fail_at(ex, line, "%s: param '%s' given twice (first at line %d)", owner, id, prev->line);
     *p = mt_realloc(*p, (*n + 1) * sizeof **p);
-    (*p)[*n] = (mt_job_param_t){ .id = mt_strdup(id), .value = mt__trimmed(value), .line = line,
+    (*p)[*n] = (mt_job_param_t){ .id = mt_strdup(id), .value = mt__jx_trimmed(value), .line = line,
                                  .from_config = from_config ? mt_strdup(from_config) : NULL };
     (*n)++;
     return 0;
@@ -378,7 +307,7 @@ static const mt__group_t *mt__group_find(const mt_job_exec_t *ex, const char *id
 static char *mt__runner_type(const char *load)
 {
     static const char prefix[] = "galaxy.jobs.runners.";
-    char *t = mt__trimmed(load);
+    char *t = mt__jx_trimmed(load);
     if (strncmp(t, prefix, sizeof prefix - 1) == 0) {
         const char *mod = t + sizeof prefix - 1;
         size_t n = strcspn(mod, ":.");
@@ -391,25 +320,25 @@ static char *mt__runner_type(const char *load)
     return t;
 }
 
-static mt_job_runner_t *mt__runner_add(mt_job_exec_t *ex, const char *id, const char *load, int line)
+mt_job_runner_t *mt__jx_runner_add(mt_job_exec_t *ex, const char *id, const char *load, int line)
 {
     const char *why = mt__bad_id(id);
     if (why[0]) {
-        mt__fail_at(ex, line, "runner plugin id '%s' %s", id, why);
+        mt__jx_fail_at(ex, line, "runner plugin id '%s' %s", id, why);
         return NULL;
     }
     if (ex->nrunners >= MT__MAX_ITEMS) {
-        mt__fail_at(ex, line, "more than %d runner plugins", MT__MAX_ITEMS);
+        mt__jx_fail_at(ex, line, "more than %d runner plugins", MT__MAX_ITEMS);
         return NULL;
     }
     const mt_job_runner_t *prev = mt__runner_find(ex, id, true);
     if (prev) {
-        mt__fail_at(ex, line, "runner plugin '%s' given twice (first at line %d)", id, prev->line);
+        mt__jx_fail_at(ex, line, "runner plugin '%s' given twice (first at line %d)", id, prev->line);
         return NULL;
     }
     if (!load && strcmp(id, "dynamic") != 0) {
-        mt__fail_at(ex, line, "runner plugin '%s' needs a load (such as galaxy.jobs.runners.local:LocalJobRunner)",
-                    id);
+        mt__jx_fail_at(ex, line, "runner plugin '%s' needs a load (such as galaxy.jobs.runners.local:LocalJobRunner)",
+                       id);
         return NULL;
     }
     ex->runners = mt_realloc(ex->runners, (ex->nrunners + 1) * sizeof *ex->runners);
@@ -419,26 +348,26 @@ static mt_job_runner_t *mt__runner_add(mt_job_exec_t *ex, const char *id, const 
         r->type = mt_strdup("dynamic"); /* Galaxy ignores its load */
         r->load = load ? mt_strdup(load) : NULL;
     } else {
-        r->load = mt__trimmed(load);
+        r->load = mt__jx_trimmed(load);
         r->type = mt__runner_type(load);
     }
     return r;
 }
 
-static mt_job_destination_t *mt__dest_add(mt_job_exec_t *ex, const char *id, int line)
+mt_job_destination_t *mt__jx_dest_add(mt_job_exec_t *ex, const char *id, int line)
 {
     const char *why = mt__bad_id(id);
     if (why[0]) {
-        mt__fail_at(ex, line, "destination id '%s' %s", id, why);
+        mt__jx_fail_at(ex, line, "destination id '%s' %s", id, why);
         return NULL;
     }
     if (ex->ndests >= MT__MAX_ITEMS) {
-        mt__fail_at(ex, line, "more than %d destinations", MT__MAX_ITEMS);
+        mt__jx_fail_at(ex, line, "more than %d destinations", MT__MAX_ITEMS);
         return NULL;
     }
     const mt_job_destination_t *prev = mt__dest_find(ex, id, true);
     if (prev) {
-        mt__fail_at(ex, line, "destination '%s' given twice (first at line %d)", id, prev->line);
+        mt__jx_fail_at(ex, line, "destination '%s' given twice (first at line %d)", id, prev->line);
         return NULL;
     }
     ex->dests = mt_realloc(ex->dests, (ex->ndests + 1) * sizeof *ex->dests);
@@ -447,66 +376,66 @@ static mt_job_destination_t *mt__dest_add(mt_job_exec_t *ex, const char *id, int
     return d;
 }
 
-static int mt__dest_add_tag(mt_job_exec_t *ex, mt_job_destination_t *d, const char *tag, int line)
+int mt__jx_dest_add_tag(mt_job_exec_t *ex, mt_job_destination_t *d, const char *tag, int line)
 {
     const char *why = mt__bad_id(tag);
     if (why[0])
-        return mt__fail_at(ex, line, "destination '%s': tag '%s' %s", d->id, tag, why);
+        return mt__jx_fail_at(ex, line, "destination '%s': tag '%s' %s", d->id, tag, why);
     if (mt__dest_has_tag(d, tag))
         return 0;
     if (d->ntags >= MT__MAX_OWNED)
-        return mt__fail_at(ex, line, "destination '%s': more than %d tags", d->id, MT__MAX_OWNED);
+        return mt__jx_fail_at(ex, line, "destination '%s': more than %d tags", d->id, MT__MAX_OWNED);
     d->tags = mt_realloc(d->tags, (d->ntags + 1) * sizeof *d->tags);
     d->tags[d->ntags++] = mt_strdup(tag);
     return 0;
 }
 
 /* "a, b,c" -> add each (blanks trimmed). */
-static int mt__dest_add_tags(mt_job_exec_t *ex, mt_job_destination_t *d, const char *text, int line)
+int mt__jx_dest_add_tags(mt_job_exec_t *ex, mt_job_destination_t *d, const char *text, int line)
 {
     char *copy = mt_strdup(text), *save = NULL;
     int rc = 0;
     bool any = false;
     for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        char *t = mt__trimmed(tok);
-        rc = mt__dest_add_tag(ex, d, t, line);
+        char *t = mt__jx_trimmed(tok);
+        rc = mt__jx_dest_add_tag(ex, d, t, line);
         any = true;
         free(t);
     }
     free(copy);
     if (rc == 0 && !any)
-        rc = mt__fail_at(ex, line, "destination '%s': tags is empty", d->id);
+        rc = mt__jx_fail_at(ex, line, "destination '%s': tags is empty", d->id);
     return rc;
 }
 
-static int mt__env_add(mt_job_exec_t *ex, mt_job_destination_t *d, mt_job_env_kind_t kind, const char *name,
-                       const char *value, bool raw, int line)
+int mt__jx_env_add(mt_job_exec_t *ex, mt_job_destination_t *d, mt_job_env_kind_t kind, const char *name,
+                   const char *value, bool raw, int line)
 {
     if (kind == MT_JOB_ENV_SET) {
         if (!mt__is_shell_name(name))
-            return mt__fail_at(ex, line, "destination '%s': env name '%s' is not a shell variable name", d->id, name);
+            return mt__jx_fail_at(ex, line, "destination '%s': env name '%s' is not a shell variable name", d->id, name);
         if (strncmp(name, "MULETEER_", 9) == 0)
-            return mt__fail_at(ex, line,
-                               "destination '%s': env name '%s' is reserved (MULETEER_* variables find a job's "
-                               "processes)",
-                               d->id, name);
+            return mt__jx_fail_at(ex, line,
+                                  "destination '%s': env name '%s' is reserved (MULETEER_* variables find a job's "
+                                  "processes)",
+                                  d->id, name);
     } else if (!value[0]) {
-        return mt__fail_at(ex, line, "destination '%s': env %s is empty", d->id,
-                           kind == MT_JOB_ENV_FILE ? "file" : "exec");
+        return mt__jx_fail_at(ex, line, "destination '%s': env %s is empty", d->id,
+                              kind == MT_JOB_ENV_FILE ? "file" : "exec");
     }
     if (d->nenv >= MT__MAX_OWNED)
-        return mt__fail_at(ex, line, "destination '%s': more than %d env lines", d->id, MT__MAX_OWNED);
+        return mt__jx_fail_at(ex, line, "destination '%s': more than %d env lines", d->id, MT__MAX_OWNED);
     d->env = mt_realloc(d->env, (d->nenv + 1) * sizeof *d->env);
     d->env[d->nenv++] = (mt_job_env_t){ .kind = kind, .name = name ? mt_strdup(name) : NULL,
                                         .value = mt_strdup(value), .raw = raw, .line = line };
     return 0;
 }
 
-static int mt__resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const char *condition,
-                            const char *destination, const char *handler, const char *delay, int line)
+int mt__jx_resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const char *condition,
+                        const char *destination, const char *handler, const char *delay, int line)
 {
     if (d->nresubmits >= MT__MAX_OWNED)
-        return mt__fail_at(ex, line, "destination '%s': more than %d resubmit rules", d->id, MT__MAX_OWNED);
+        return mt__jx_fail_at(ex, line, "destination '%s': more than %d resubmit rules", d->id, MT__MAX_OWNED);
     d->resubmits = mt_realloc(d->resubmits, (d->nresubmits + 1) * sizeof *d->resubmits);
     d->resubmits[d->nresubmits++] = (mt_job_resubmit_t){
         .condition = condition ? mt_strdup(condition) : NULL,
@@ -519,14 +448,14 @@ static int mt__resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const ch
     return 0;
 }
 
-static int mt__tool_add(mt_job_exec_t *ex, const char *tool_id, const char *class_name, const char *destination,
-                        const char *resources, size_t nparams, const char *first_param, int line)
+int mt__jx_tool_add(mt_job_exec_t *ex, const char *tool_id, const char *class_name, const char *destination,
+                    const char *resources, size_t nparams, const char *first_param, int line)
 {
     if (destination && mt__bad_id(destination)[0])
-        return mt__fail_at(ex, line, "tool '%s': destination '%s' %s", tool_id ? tool_id : class_name, destination,
-                           mt__bad_id(destination));
+        return mt__jx_fail_at(ex, line, "tool '%s': destination '%s' %s", tool_id ? tool_id : class_name, destination,
+                              mt__bad_id(destination));
     if (ex->ntools >= MT__MAX_ITEMS)
-        return mt__fail_at(ex, line, "more than %d tool entries", MT__MAX_ITEMS);
+        return mt__jx_fail_at(ex, line, "more than %d tool entries", MT__MAX_ITEMS);
     ex->tools = mt_realloc(ex->tools, (ex->ntools + 1) * sizeof *ex->tools);
     ex->tools[ex->ntools++] = (mt__tool_dest_t){
         .tool_id = tool_id ? mt_strdup(tool_id) : NULL,
@@ -540,15 +469,15 @@ static int mt__tool_add(mt_job_exec_t *ex, const char *tool_id, const char *clas
     return 0;
 }
 
-static int mt__set_default_dest(mt_job_exec_t *ex, const char *name, int line)
+int mt__jx_set_default_dest(mt_job_exec_t *ex, const char *name, int line)
 {
     if (ex->default_dest)
-        return mt__fail_at(ex, line, "the default destination is given twice (first at line %d)",
-                           ex->default_dest_line);
-    char *t = mt__trimmed(name);
+        return mt__jx_fail_at(ex, line, "the default destination is given twice (first at line %d)",
+                              ex->default_dest_line);
+    char *t = mt__jx_trimmed(name);
     if (!t[0]) {
         free(t);
-        return mt__fail_at(ex, line, "the default destination is empty");
+        return mt__jx_fail_at(ex, line, "the default destination is empty");
     }
     ex->default_dest = t;
     ex->default_dest_line = line;
@@ -576,1022 +505,84 @@ static const char *mt__limit_type(const char *type)
     return NULL;
 }
 
-static int mt__limit_add(mt_job_exec_t *ex, const char *type_written, const char *id, const char *tag,
-                         const char *window, const char *value, int line)
+int mt__jx_limit_add(mt_job_exec_t *ex, const char *type_written, const char *id, const char *tag,
+                     const char *window, const char *value, int line)
 {
     if (!type_written)
-        return mt__fail_at(ex, line, "limit needs a type (such as walltime or registered_user_concurrent_jobs)");
+        return mt__jx_fail_at(ex, line, "limit needs a type (such as walltime or registered_user_concurrent_jobs)");
     const char *type = mt__limit_type(type_written);
     if (!type)
-        return mt__fail_at(ex, line,
-                           "unknown limit type '%s' (expected registered_user_concurrent_jobs, "
-                           "anonymous_user_concurrent_jobs, destination_user_concurrent_jobs, "
-                           "destination_total_concurrent_jobs, walltime, total_walltime or output_size)",
-                           type_written);
+        return mt__jx_fail_at(ex, line,
+                              "unknown limit type '%s' (expected registered_user_concurrent_jobs, "
+                              "anonymous_user_concurrent_jobs, destination_user_concurrent_jobs, "
+                              "destination_total_concurrent_jobs, walltime, total_walltime or output_size)",
+                              type_written);
     if (!value || !value[0])
-        return mt__fail_at(ex, line, "limit %s: no value", type_written);
+        return mt__jx_fail_at(ex, line, "limit %s: no value", type_written);
     if (ex->nlimits >= MT__MAX_ITEMS)
-        return mt__fail_at(ex, line, "more than %d limits", MT__MAX_ITEMS);
+        return mt__jx_fail_at(ex, line, "more than %d limits", MT__MAX_ITEMS);
     mt_job_limit_t l = { .type = type, .line = line };
     bool per_dest = strncmp(type, "destination_", 12) == 0;
     if (per_dest && !id && !tag)
-        return mt__fail_at(ex, line, "limit %s: needs the id or the tag of the destinations it counts", type_written);
+        return mt__jx_fail_at(ex, line, "limit %s: needs the id or the tag of the destinations it counts", type_written);
     if (!per_dest && (id || tag))
-        return mt__fail_at(ex, line, "limit %s: takes no id or tag (those are for destination_* limits)",
-                           type_written);
+        return mt__jx_fail_at(ex, line, "limit %s: takes no id or tag (those are for destination_* limits)",
+                              type_written);
     if (window && strcmp(type, "total_walltime") != 0)
-        return mt__fail_at(ex, line, "limit %s: takes no window (that is for total_walltime)", type_written);
+        return mt__jx_fail_at(ex, line, "limit %s: takes no window (that is for total_walltime)", type_written);
     if (strstr(type, "concurrent_jobs")) {
-        if (mt__parse_int(value, 0, INT_MAX, &l.number) < 0)
-            return mt__fail_at(ex, line, "limit %s: '%s' is not a whole number of jobs", type_written, value);
+        if (mt__jx_parse_int(value, 0, INT_MAX, &l.number) < 0)
+            return mt__jx_fail_at(ex, line, "limit %s: '%s' is not a whole number of jobs", type_written, value);
     } else if (strcmp(type, "output_size") == 0) {
         if (mt__parse_size(value, &l.number) < 0)
-            return mt__fail_at(ex, line, "limit output_size: '%s' is not a size (such as 10GB, 10g, 10240 Mb)", value);
+            return mt__jx_fail_at(ex, line, "limit output_size: '%s' is not a size (such as 10GB, 10g, 10240 Mb)", value);
     } else {
         if (mt__parse_hms(value, &l.number) < 0)
-            return mt__fail_at(ex, line, "limit %s: '%s' is not a time as H:M:S (such as 24:00:00)", type_written,
-                               value);
+            return mt__jx_fail_at(ex, line, "limit %s: '%s' is not a time as H:M:S (such as 24:00:00)", type_written,
+                                  value);
         if (strcmp(type, "total_walltime") == 0) {
             long long days = 30;
-            if (window && mt__parse_int(window, 1, 100000, &days) < 0)
-                return mt__fail_at(ex, line, "limit total_walltime: window '%s' is not a number of days", window);
+            if (window && mt__jx_parse_int(window, 1, 100000, &days) < 0)
+                return mt__jx_fail_at(ex, line, "limit total_walltime: window '%s' is not a number of days", window);
             l.window_days = (int)days;
         }
     }
     if (strcmp(type, "walltime") == 0) {
         if (ex->walltime_s > 0)
-            return mt__fail_at(ex, line, "limit walltime given twice");
+            return mt__jx_fail_at(ex, line, "limit walltime given twice");
         l.enforced = true;
         ex->walltime_s = (double)l.number;
     }
     l.id = id ? mt_strdup(id) : NULL;
     l.tag = tag ? mt_strdup(tag) : NULL;
-    l.value = mt__trimmed(value);
+    l.value = mt__jx_trimmed(value);
     ex->limits = mt_realloc(ex->limits, (ex->nlimits + 1) * sizeof *ex->limits);
     ex->limits[ex->nlimits++] = l;
     return 0;
 }
 
-static int mt__group_add(mt_job_exec_t *ex, const char *id, const char *fields, int line)
+int mt__jx_group_add(mt_job_exec_t *ex, const char *id, const char *fields, int line)
 {
     const char *why = mt__bad_id(id);
     if (why[0])
-        return mt__fail_at(ex, line, "resource group id '%s' %s", id, why);
+        return mt__jx_fail_at(ex, line, "resource group id '%s' %s", id, why);
     if (ex->ngroups >= MT__MAX_ITEMS)
-        return mt__fail_at(ex, line, "more than %d resource groups", MT__MAX_ITEMS);
+        return mt__jx_fail_at(ex, line, "more than %d resource groups", MT__MAX_ITEMS);
     const mt__group_t *prev = mt__group_find(ex, id);
     if (prev)
-        return mt__fail_at(ex, line, "resource group '%s' given twice (first at line %d)", id, prev->line);
+        return mt__jx_fail_at(ex, line, "resource group '%s' given twice (first at line %d)", id, prev->line);
     ex->groups = mt_realloc(ex->groups, (ex->ngroups + 1) * sizeof *ex->groups);
-    ex->groups[ex->ngroups++] = (mt__group_t){ .id = mt_strdup(id), .fields = mt__trimmed(fields), .line = line };
+    ex->groups[ex->ngroups++] = (mt__group_t){ .id = mt_strdup(id), .fields = mt__jx_trimmed(fields), .line = line };
     return 0;
 }
 
 /* A block given twice is an error: Galaxy reads the first and drops the second without a word. */
-static int mt__block_once(mt_job_exec_t *ex, int *seen, const char *what, int line)
+int mt__jx_block_once(mt_job_exec_t *ex, int *seen, const char *what, int line)
 {
     if (*seen)
-        return mt__fail_at(ex, line, "%s given twice (first at line %d)", what, *seen);
+        return mt__jx_fail_at(ex, line, "%s given twice (first at line %d)", what, *seen);
     *seen = line;
     return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* XML                                                                 */
-/* ------------------------------------------------------------------ */
-
-/* Every attribute of node must be in allowed (NULL-terminated). */
-static int mt__x_attrs(mt_job_exec_t *ex, const mt_xml_node_t *node, const char *const *allowed)
-{
-    for (size_t i = 0; i < node->nattrs; i++) {
-        const char *a = node->attrs[2 * i];
-        bool ok = false;
-        for (const char *const *p = allowed; *p && !ok; p++)
-            ok = strcmp(*p, a) == 0;
-        if (!ok) {
-            char list[256] = "";
-            size_t used = 0;
-            for (const char *const *p = allowed; *p; p++) {
-                int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *p);
-                used = n > 0 && used + (size_t)n < sizeof list ? used + (size_t)n : sizeof list - 1;
-            }
-            return mt__fail_node(ex, node, "<%s>: unknown attribute '%s' (%s%s)", node->name, a,
-                                 allowed[0] ? "expected " : "it takes none", list);
-        }
-    }
-    return 0;
-}
-
-static int mt__x_no_children(mt_job_exec_t *ex, const mt_xml_node_t *node)
-{
-    if (node->nchildren > 0)
-        return mt__fail_node(ex, node->children[0], "<%s> holds no elements, not <%s>", node->name,
-                             node->children[0]->name);
-    return 0;
-}
-
-static int mt__x_unknown_child(mt_job_exec_t *ex, const mt_xml_node_t *parent, const mt_xml_node_t *child,
-                               const char *expected)
-{
-    return mt__fail_node(ex, child, "<%s> holds %s, not <%s>", parent->name, expected, child->name);
-}
-
-/* <param id="..." from_environ="VAR" from_config="OPTION">text</param> */
-static int mt__x_param(mt_job_exec_t *ex, const mt_xml_node_t *node, const char *owner, mt_job_param_t **params,
-                       size_t *n)
-{
-    static const char *const attrs[] = { "id", "from_environ", "from_config", NULL };
-    if (mt__x_attrs(ex, node, attrs) < 0)
-        return -1;
-    const char *id = mt_xml_attr(node, "id");
-    if (!id)
-        return mt__fail_node(ex, node, "%s: <param> needs an id attribute", owner);
-    const char *value = node->text;
-    char containers[512] = "";
-    if (node->nchildren > 0) {
-        /* Galaxy reads <container> elements in the container and container_override params only. */
-        if (strcmp(id, "container") != 0 && strcmp(id, "container_override") != 0)
-            return mt__fail_node(ex, node->children[0], "%s: param '%s' holds text, not <%s>", owner, id,
-                                 node->children[0]->name);
-        size_t used = 0;
-        for (size_t i = 0; i < node->nchildren; i++) {
-            const mt_xml_node_t *c = node->children[i];
-            static const char *const cattrs[] = { "type", "shell", "resolve_dependencies", NULL };
-            if (strcmp(c->name, "container") != 0)
-                return mt__x_unknown_child(ex, node, c, "<container> elements");
-            if (mt__x_attrs(ex, c, cattrs) < 0)
-                return -1;
-            char *t = mt__trimmed(c->text);
-            const char *type = mt_xml_attr(c, "type");
-            int w = snprintf(containers + used, sizeof containers - used, "%s%s:%s", used ? "," : "",
-                             type ? type : "docker", t);
-            used = w > 0 && used + (size_t)w < sizeof containers ? used + (size_t)w : sizeof containers - 1;
-            free(t);
-        }
-        value = containers;
-    }
-    const char *env = mt_xml_attr(node, "from_environ");
-    const char *from_config = mt_xml_attr(node, "from_config");
-    if (env && from_config)
-        return mt__fail_node(ex, node, "%s: param '%s' takes from_environ or from_config, not both", owner, id);
-    if (env && getenv(env))
-        value = getenv(env); /* as Galaxy: the variable when set, else the text */
-    return mt__param_add(ex, params, n, owner, id, value, mt_xml_line(node), from_config);
-}
-
-static int mt__x_plugin(mt_job_exec_t *ex, const mt_xml_node_t *node)
-{
-    static const char *const attrs[] = { "id", "type", "load", "workers", NULL };
-    if (mt__x_attrs(ex, node, attrs) < 0)
-        return -1;
-    const char *id = mt_xml_attr(node, "id"), *type = mt_xml_attr(node, "type");
-    const char *workers = mt_xml_attr(node, "workers");
-    if (!id)
-        return mt__fail_node(ex, node, "<plugin> needs an id attribute");
-    if (!type)
-        return mt__fail_node(ex, node, "<plugin id=\"%s\"> needs a type attribute (runner)", id);
-    if (strcmp(type, "runner") != 0)
-        return mt__fail_node(ex, node, "<plugin id=\"%s\">: unknown plugin type '%s' (Galaxy knows runner)", id, type);
-    int line = mt_xml_line(node);
-    long long w = 0;
-    if (workers && mt__parse_int(workers, 1, 100000, &w) < 0)
-        return mt__fail_node(ex, node, "<plugin id=\"%s\">: workers '%s' is not a positive whole number", id, workers);
-    mt_job_runner_t *r = mt__runner_add(ex, id, mt_xml_attr(node, "load"), line);
-    if (!r)
-        return -1;
-    r->workers = workers ? (int)w : ex->plugins_workers;
-    char owner[300];
-    snprintf(owner, sizeof owner, "plugin '%s'", id);
-    for (size_t i = 0; i < node->nchildren; i++) {
-        const mt_xml_node_t *c = node->children[i];
-        if (strcmp(c->name, "param") != 0)
-            return mt__x_unknown_child(ex, node, c, "<param> elements");
-        /* r may move as runners grow: re-find it (it is the last one). */
-        mt_job_runner_t *rr = &ex->runners[ex->nrunners - 1];
-        if (mt__x_param(ex, c, owner, &rr->params, &rr->nparams) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__x_plugins(mt_job_exec_t *ex, const mt_xml_node_t *block)
-{
-    static const char *const attrs[] = { "workers", NULL };
-    if (mt__x_attrs(ex, block, attrs) < 0)
-        return -1;
-    const char *workers = mt_xml_attr(block, "workers");
-    long long w = 0;
-    if (workers && mt__parse_int(workers, 1, 100000, &w) < 0)
-        return mt__fail_node(ex, block, "<plugins>: workers '%s' is not a positive whole number", workers);
-    ex->plugins_workers = (int)w;
-    for (size_t i = 0; i < block->nchildren; i++) {
-        const mt_xml_node_t *c = block->children[i];
-        if (strcmp(c->name, "plugin") != 0)
-            return mt__x_unknown_child(ex, block, c, "<plugin> elements");
-        if (mt__x_plugin(ex, c) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__x_env(mt_job_exec_t *ex, mt_job_destination_t *d, const mt_xml_node_t *node)
-{
-    static const char *const attrs[] = { "id", "raw", "file", "exec", NULL };
-    if (mt__x_attrs(ex, node, attrs) < 0 || mt__x_no_children(ex, node) < 0)
-        return -1;
-    const char *id = mt_xml_attr(node, "id"), *file = mt_xml_attr(node, "file"), *exec = mt_xml_attr(node, "exec");
-    const char *raw = mt_xml_attr(node, "raw");
-    if ((id != NULL) + (file != NULL) + (exec != NULL) != 1)
-        return mt__fail_node(ex, node, "destination '%s': <env> takes exactly one of id, file or exec", d->id);
-    int line = mt_xml_line(node);
-    if (id)
-        return mt__env_add(ex, d, MT_JOB_ENV_SET, id, node->text, raw && mt__asbool(raw), line);
-    if (raw)
-        return mt__fail_node(ex, node, "destination '%s': raw is for <env id=...>", d->id);
-    return mt__env_add(ex, d, file ? MT_JOB_ENV_FILE : MT_JOB_ENV_EXEC, NULL, file ? file : exec, false, line);
-}
-
-static int mt__x_destination(mt_job_exec_t *ex, const mt_xml_node_t *node)
-{
-    static const char *const attrs[] = { "id", "runner", "tags", "metrics", NULL };
-    if (mt__x_attrs(ex, node, attrs) < 0)
-        return -1;
-    const char *id = mt_xml_attr(node, "id"), *runner = mt_xml_attr(node, "runner");
-    const char *tags = mt_xml_attr(node, "tags"), *metrics = mt_xml_attr(node, "metrics");
-    if (!id)
-        return mt__fail_node(ex, node, "<destination> needs an id attribute");
-    if (!runner)
-        return mt__fail_node(ex, node, "<destination id=\"%s\"> needs a runner attribute (a plugin id)", id);
-    int line = mt_xml_line(node);
-    mt_job_destination_t *d = mt__dest_add(ex, id, line);
-    if (!d)
-        return -1;
-    d->runner = mt__trimmed(runner);
-    if (tags && mt__dest_add_tags(ex, d, tags, line) < 0)
-        return -1;
-    if (metrics)
-        mt__note(ex, line, "destination '%s': metrics=\"%s\": job metrics are not collected here", id, metrics);
-    char owner[300];
-    snprintf(owner, sizeof owner, "destination '%s'", id);
-    for (size_t i = 0; i < node->nchildren; i++) {
-        const mt_xml_node_t *c = node->children[i];
-        int rc = 0;
-        if (strcmp(c->name, "param") == 0) {
-            rc = mt__x_param(ex, c, owner, &d->params, &d->nparams);
-        } else if (strcmp(c->name, "env") == 0) {
-            rc = mt__x_env(ex, d, c);
-        } else if (strcmp(c->name, "resubmit") == 0) {
-            static const char *const rattrs[] = { "condition", "destination", "environment", "handler", "delay",
-                                                  NULL };
-            rc = mt__x_attrs(ex, c, rattrs);
-            const char *to = mt_xml_attr(c, "destination"), *env = mt_xml_attr(c, "environment");
-            if (rc == 0 && to && env)
-                rc = mt__fail_node(ex, c, "<resubmit>: destination and environment are the same thing: give one");
-            if (rc == 0)
-                rc = mt__x_no_children(ex, c);
-            if (rc == 0)
-                rc = mt__resubmit_add(ex, d, mt_xml_attr(c, "condition"), to ? to : env, mt_xml_attr(c, "handler"),
-                                      mt_xml_attr(c, "delay"), mt_xml_line(c));
-        } else if (strcmp(c->name, "job_metrics") == 0) {
-            mt__note(ex, mt_xml_line(c), "destination '%s': <job_metrics>: job metrics are not collected here", id);
-        } else {
-            rc = mt__x_unknown_child(ex, node, c, "<param>, <env>, <resubmit> and <job_metrics>");
-        }
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__x_destinations(mt_job_exec_t *ex, const mt_xml_node_t *block)
-{
-    static const char *const attrs[] = { "default", NULL };
-    if (mt__x_attrs(ex, block, attrs) < 0)
-        return -1;
-    const char *dflt = mt_xml_attr(block, "default");
-    if (dflt && mt__set_default_dest(ex, dflt, mt_xml_line(block)) < 0)
-        return -1;
-    for (size_t i = 0; i < block->nchildren; i++) {
-        const mt_xml_node_t *c = block->children[i];
-        if (strcmp(c->name, "destination") != 0)
-            return mt__x_unknown_child(ex, block, c, "<destination> elements");
-        if (mt__x_destination(ex, c) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__x_limits(mt_job_exec_t *ex, const mt_xml_node_t *block)
-{
-    static const char *const none[] = { NULL };
-    static const char *const attrs[] = { "type", "tag", "id", "window", NULL };
-    if (mt__x_attrs(ex, block, none) < 0)
-        return -1;
-    for (size_t i = 0; i < block->nchildren; i++) {
-        const mt_xml_node_t *c = block->children[i];
-        if (strcmp(c->name, "limit") != 0)
-            return mt__x_unknown_child(ex, block, c, "<limit> elements");
-        if (mt__x_attrs(ex, c, attrs) < 0 || mt__x_no_children(ex, c) < 0)
-            return -1;
-        char *value = mt__trimmed(c->text);
-        int rc = mt__limit_add(ex, mt_xml_attr(c, "type"), mt_xml_attr(c, "id"), mt_xml_attr(c, "tag"),
-                               mt_xml_attr(c, "window"), value, mt_xml_line(c));
-        free(value);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__x_resources(mt_job_exec_t *ex, const mt_xml_node_t *block)
-{
-    static const char *const attrs[] = { "default", NULL };
-    static const char *const gattrs[] = { "id", "fields", NULL };
-    if (mt__x_attrs(ex, block, attrs) < 0)
-        return -1;
-    const char *dflt = mt_xml_attr(block, "default");
-    if (dflt) {
-        ex->default_group = mt__trimmed(dflt);
-        ex->default_group_line = mt_xml_line(block);
-    }
-    for (size_t i = 0; i < block->nchildren; i++) {
-        const mt_xml_node_t *c = block->children[i];
-        if (strcmp(c->name, "group") != 0)
-            return mt__x_unknown_child(ex, block, c, "<group> elements");
-        if (mt__x_attrs(ex, c, gattrs) < 0 || mt__x_no_children(ex, c) < 0)
-            return -1;
-        const char *id = mt_xml_attr(c, "id"), *fields = mt_xml_attr(c, "fields");
-        if (!id)
-            return mt__fail_node(ex, c, "<group> needs an id attribute");
-        if (mt__group_add(ex, id, fields && fields[0] ? fields : c->text, mt_xml_line(c)) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-int mt__job_exec_xml_block(mt_job_exec_t *ex, const mt_xml_node_t *block, char *err, size_t errlen)
-{
-    ex->err = err;
-    ex->errlen = errlen;
-    int line = mt_xml_line(block);
-    if (strcmp(block->name, "plugins") == 0)
-        return mt__block_once(ex, &ex->plugins_line, "<plugins>", line) < 0 ? -1 : mt__x_plugins(ex, block);
-    if (strcmp(block->name, "destinations") == 0)
-        return mt__block_once(ex, &ex->destinations_line, "<destinations>", line) < 0 ? -1
-                                                                                      : mt__x_destinations(ex, block);
-    if (strcmp(block->name, "limits") == 0)
-        return mt__block_once(ex, &ex->limits_line, "<limits>", line) < 0 ? -1 : mt__x_limits(ex, block);
-    if (strcmp(block->name, "resources") == 0)
-        return mt__block_once(ex, &ex->resources_line, "<resources>", line) < 0 ? -1 : mt__x_resources(ex, block);
-    return mt__fail_node(ex, block, "<%s> is not a block of the job configuration", block->name);
-}
-
-int mt__job_exec_xml_tool(mt_job_exec_t *ex, const mt_xml_node_t *tool, char *err, size_t errlen)
-{
-    static const char *const attrs[] = { "id", "handler", "destination", "resources", NULL };
-    ex->err = err;
-    ex->errlen = errlen;
-    if (mt__x_attrs(ex, tool, attrs) < 0)
-        return -1;
-    const char *id = mt_xml_attr(tool, "id");
-    if (!id)
-        return mt__fail_node(ex, tool, "<tool> needs an id attribute");
-    mt_job_param_t *params = NULL;
-    size_t nparams = 0;
-    char owner[300];
-    snprintf(owner, sizeof owner, "tool '%s'", id);
-    int rc = 0;
-    for (size_t i = 0; i < tool->nchildren && rc == 0; i++) {
-        const mt_xml_node_t *c = tool->children[i];
-        if (strcmp(c->name, "param") != 0)
-            rc = mt__x_unknown_child(ex, tool, c, "<param> elements");
-        else
-            rc = mt__x_param(ex, c, owner, &params, &nparams);
-    }
-    char first[300] = "";
-    if (nparams)
-        snprintf(first, sizeof first, "%s=%s", params[0].id, params[0].value);
-    const char *dest = mt_xml_attr(tool, "destination"), *res = mt_xml_attr(tool, "resources");
-    if (rc == 0)
-        rc = mt__tool_add(ex, id, NULL, dest && dest[0] ? dest : NULL, res && res[0] ? res : NULL, nparams,
-                          nparams ? first : NULL, mt_xml_line(tool));
-    mt__params_free(params, nparams);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* YAML                                                                */
-/* ------------------------------------------------------------------ */
-
-static struct fy_node *mt__y_deref(struct fy_node *node)
-{
-    bool broken = false;
-    struct fy_node *n = mt_yaml_deref(node, &broken);
-    return broken ? NULL : n;
-}
-
-static bool mt__y_is(struct fy_node *node, enum fy_node_type type)
-{
-    return node && !mt_yaml_is_null(node) && fy_node_get_type(node) == type;
-}
-
-/* A value as text: a scalar's text; a list or mapping in one-line flow form. -1 for a broken alias. */
-static int mt__y_text(mt_job_exec_t *ex, struct fy_node *node, int line, const char *what, char **out)
-{
-    struct fy_node *n = mt__y_deref(node);
-    if (node && !n)
-        return mt__fail_at(ex, line, "%s: unresolvable alias", what);
-    if (!n || mt_yaml_is_null(n)) {
-        *out = mt_strdup("");
-        return 0;
-    }
-    if (fy_node_get_type(n) == FYNT_SCALAR) {
-        size_t len;
-        const char *text = fy_node_get_scalar(n, &len);
-        if (text && memchr(text, '\0', len))
-            return mt__fail_at(ex, line, "%s: contains a NUL byte", what);
-        *out = mt_strndup(text ? text : "", text ? len : 0);
-        return 0;
-    }
-    char *flow = fy_emit_node_to_string(n, FYECF_MODE_FLOW_ONELINE | FYECF_WIDTH_INF);
-    *out = mt_strdup(flow ? flow : "");
-    free(flow);
-    return 0;
-}
-
-/* A scalar, required (not a list, not a mapping, not null). */
-static int mt__y_scalar(mt_job_exec_t *ex, struct fy_node *node, int line, const char *what, char **out)
-{
-    struct fy_node *n = mt__y_deref(node);
-    if (!mt__y_is(n, FYNT_SCALAR))
-        return mt__fail_at(ex, mt_yaml_node_line(n, line), "%s: expected a single value", what);
-    return mt__y_text(ex, n, line, what, out);
-}
-
-/* Iterate a mapping: fn(ex, key, value, key_line, arg) for each pair; keys must be scalars. */
-typedef int (*mt__y_pair_fn)(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg);
-
-typedef struct mt__y_key {
-    const char *text;
-    size_t len;
-    int line;
-} mt__y_key_t;
-
-static int mt__y_key_cmp(const void *a, const void *b)
-{
-    const mt__y_key_t *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->text, y->text, n);
-    if (c)
-        return c;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return x->line - y->line;
-}
-
-/* Duplicate keys are let through by the parser: refuse them with their lines (sorted: n log n). */
-static int mt__y_no_duplicates(mt_job_exec_t *ex, struct fy_node *map, int line, const char *what)
-{
-    int count = fy_node_mapping_item_count(map);
-    if (count < 2)
-        return 0;
-    mt__y_key_t *keys = mt_calloc((size_t)count, sizeof *keys);
-    size_t n = 0;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(map, &iter)) && n < (size_t)count) {
-        struct fy_node *k = fy_node_pair_key(pair);
-        if (!mt__y_is(k, FYNT_SCALAR))
-            continue; /* refused when it is reached */
-        keys[n].text = fy_node_get_scalar(k, &keys[n].len);
-        if (!keys[n].text)
-            continue;
-        keys[n++].line = mt_yaml_node_line(k, line);
-    }
-    qsort(keys, n, sizeof *keys, mt__y_key_cmp);
-    int rc = 0;
-    for (size_t i = 1; i < n && rc == 0; i++) {
-        if (keys[i].len == keys[i - 1].len && memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0)
-            rc = mt__fail_at(ex, keys[i].line, "%s: '%.*s' given twice (first at line %d)", what, (int)keys[i].len,
-                             keys[i].text, keys[i - 1].line);
-    }
-    free(keys);
-    return rc;
-}
-
-static int mt__y_each(mt_job_exec_t *ex, struct fy_node *map, int line, const char *what, mt__y_pair_fn fn, void *arg)
-{
-    map = mt__y_deref(map);
-    if (!map || mt_yaml_is_null(map))
-        return 0;
-    if (fy_node_get_type(map) != FYNT_MAPPING)
-        return mt__fail_at(ex, mt_yaml_node_line(map, line), "%s: expected a mapping", what);
-    if (fy_node_mapping_item_count(map) > MT__MAX_ITEMS)
-        return mt__fail_at(ex, mt_yaml_node_line(map, line), "%s: more than %d keys", what, MT__MAX_ITEMS);
-    if (mt__y_no_duplicates(ex, map, line, what) < 0)
-        return -1;
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate(map, &iter))) {
-        struct fy_node *k = fy_node_pair_key(pair);
-        int kline = mt_yaml_node_line(k, line);
-        char *key;
-        if (!mt__y_is(k, FYNT_SCALAR))
-            return mt__fail_at(ex, kline, "%s: keys must be names", what);
-        if (mt__y_text(ex, k, kline, what, &key) < 0)
-            return -1;
-        int rc = 0;
-        struct fy_node *v = fy_node_pair_value(pair);
-        if (rc == 0 && v && fy_node_is_alias(v) && !mt__y_deref(v))
-            rc = mt__fail_at(ex, kline, "%s: unresolvable alias", key);
-        if (rc == 0)
-            rc = fn(ex, key, mt__y_deref(v), kline, arg);
-        free(key);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-typedef struct mt__y_params {
-    mt_job_param_t **params;
-    size_t *n;
-    const char *owner;
-} mt__y_params_t;
-
-static int mt__y_param_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    mt__y_params_t *p = arg;
-    char *text;
-    if (mt__y_text(ex, value, line, key, &text) < 0)
-        return -1;
-    int rc = mt__param_add(ex, p->params, p->n, p->owner, key, text, line, NULL);
-    free(text);
-    return rc;
-}
-
-/* runners: {ID: {load, workers, kwds: {...}, PARAM: value, ...}} */
-static int mt__y_runner_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    mt_job_runner_t *r = arg;
-    char owner[300];
-    snprintf(owner, sizeof owner, "runner '%s'", r->id);
-    mt__y_params_t p = { &r->params, &r->nparams, owner };
-    if (strcmp(key, "load") == 0 || strcmp(key, "id") == 0)
-        return 0; /* read before */
-    if (strcmp(key, "workers") == 0) {
-        char *text;
-        long long w;
-        if (mt__y_scalar(ex, value, line, "workers", &text) < 0)
-            return -1;
-        int rc = mt__parse_int(text, 1, 100000, &w);
-        if (rc < 0)
-            mt__fail_at(ex, line, "runner '%s': workers '%s' is not a positive whole number", r->id, text);
-        else
-            r->workers = (int)w;
-        free(text);
-        return rc;
-    }
-    if (strcmp(key, "kwds") == 0)
-        return mt__y_each(ex, value, line, "kwds", mt__y_param_pair, &p);
-    return mt__y_param_pair(ex, key, value, line, &p);
-}
-
-static int mt__y_runner(mt_job_exec_t *ex, const char *id, struct fy_node *value, int line, void *arg)
-{
-    (void)arg;
-    char *load = NULL;
-    if (value && !mt_yaml_is_null(value) && fy_node_get_type(value) != FYNT_MAPPING)
-        return mt__fail_at(ex, line, "runner '%s': expected a mapping (load: ..., workers: ...)", id);
-    struct fy_node *lnode = value && !mt_yaml_is_null(value) ? fy_node_mapping_lookup_by_string(value, "load", 4)
-                                                             : NULL;
-    if (lnode && mt__y_scalar(ex, lnode, line, "load", &load) < 0)
-        return -1;
-    mt_job_runner_t *r = mt__runner_add(ex, id, load, mt_yaml_node_line(lnode, line));
-    free(load);
-    if (!r)
-        return -1;
-    r->line = line;
-    return mt__y_each(ex, value, line, id, mt__y_runner_pair, r);
-}
-
-/* env: [{name, value, raw} | {file} | {execute}] */
-static int mt__y_env(mt_job_exec_t *ex, mt_job_destination_t *d, struct fy_node *list, int line)
-{
-    list = mt__y_deref(list);
-    if (!list || mt_yaml_is_null(list))
-        return 0;
-    if (fy_node_get_type(list) != FYNT_SEQUENCE)
-        return mt__fail_at(ex, line, "environment '%s': env: expected a list ({name, value} / {file} / {execute})",
-                           d->id);
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(list, &iter))) {
-        int iline = mt_yaml_node_line(item, line);
-        item = mt__y_deref(item);
-        if (!mt__y_is(item, FYNT_MAPPING))
-            return mt__fail_at(ex, iline, "environment '%s': each env entry is a mapping ({name, value} / {file} / "
-                               "{execute})", d->id);
-        char *name = NULL, *value = NULL, *file = NULL, *exec = NULL, *raw = NULL;
-        int rc = 0;
-        void *it2 = NULL;
-        struct fy_node_pair *pair;
-        while (rc == 0 && (pair = fy_node_mapping_iterate(item, &it2))) {
-            struct fy_node *k = fy_node_pair_key(pair);
-            int kline = mt_yaml_node_line(k, iline);
-            char *key = NULL;
-            rc = mt__y_scalar(ex, k, kline, "env", &key);
-            char **slot = !key                          ? NULL
-                          : strcmp(key, "name") == 0    ? &name
-                          : strcmp(key, "value") == 0   ? &value
-                          : strcmp(key, "file") == 0    ? &file
-                          : strcmp(key, "execute") == 0 ? &exec
-                          : strcmp(key, "raw") == 0     ? &raw
-                                                        : NULL;
-            if (rc == 0 && !slot)
-                rc = mt__fail_at(ex, kline, "environment '%s': env entry: unknown key '%s' (expected name, value, raw, "
-                                 "file or execute)", d->id, key);
-            else if (rc == 0 && *slot)
-                rc = mt__fail_at(ex, kline, "environment '%s': env entry: '%s' given twice", d->id, key);
-            else if (rc == 0)
-                rc = mt__y_text(ex, fy_node_pair_value(pair), kline, key, slot);
-            free(key);
-        }
-        if (rc == 0 && (name != NULL) + (file != NULL) + (exec != NULL) != 1)
-            rc = mt__fail_at(ex, iline, "environment '%s': an env entry has exactly one of name, file or execute",
-                             d->id);
-        if (rc == 0 && name)
-            rc = mt__env_add(ex, d, MT_JOB_ENV_SET, name, value ? value : "", raw && mt__asbool(raw), iline);
-        else if (rc == 0 && (value || raw))
-            rc = mt__fail_at(ex, iline, "environment '%s': value and raw go with name", d->id);
-        else if (rc == 0)
-            rc = mt__env_add(ex, d, file ? MT_JOB_ENV_FILE : MT_JOB_ENV_EXEC, NULL, file ? file : exec, false, iline);
-        free(name);
-        free(value);
-        free(file);
-        free(exec);
-        free(raw);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* resubmit: [{condition, environment | destination, handler, delay}] (one mapping alone is accepted too) */
-static int mt__y_resubmit_one(mt_job_exec_t *ex, mt_job_destination_t *d, struct fy_node *item, int line)
-{
-    if (!mt__y_is(item, FYNT_MAPPING))
-        return mt__fail_at(ex, line, "environment '%s': a resubmit entry is a mapping (condition, environment, ...)",
-                           d->id);
-    char *vals[5] = { 0 };
-    static const char *const keys[5] = { "condition", "environment", "destination", "handler", "delay" };
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    int rc = 0;
-    while (rc == 0 && (pair = fy_node_mapping_iterate(item, &iter))) {
-        struct fy_node *k = fy_node_pair_key(pair);
-        int kline = mt_yaml_node_line(k, line);
-        char *key = NULL;
-        rc = mt__y_scalar(ex, k, kline, "resubmit", &key);
-        int which = -1;
-        for (int i = 0; rc == 0 && i < 5; i++)
-            which = strcmp(key, keys[i]) == 0 ? i : which;
-        if (rc == 0 && which < 0)
-            rc = mt__fail_at(ex, kline, "environment '%s': resubmit: unknown key '%s' (expected condition, "
-                             "environment, handler or delay)", d->id, key);
-        else if (rc == 0 && vals[which])
-            rc = mt__fail_at(ex, kline, "environment '%s': resubmit: '%s' given twice", d->id, key);
-        else if (rc == 0)
-            rc = mt__y_text(ex, fy_node_pair_value(pair), kline, key, &vals[which]);
-        free(key);
-    }
-    if (rc == 0 && vals[1] && vals[2])
-        rc = mt__fail_at(ex, line, "environment '%s': resubmit: environment and destination are the same thing",
-                         d->id);
-    if (rc == 0)
-        rc = mt__resubmit_add(ex, d, vals[0], vals[1] ? vals[1] : vals[2], vals[3], vals[4], line);
-    for (int i = 0; i < 5; i++)
-        free(vals[i]);
-    return rc;
-}
-
-static int mt__y_resubmit(mt_job_exec_t *ex, mt_job_destination_t *d, struct fy_node *node, int line)
-{
-    if (!node || mt_yaml_is_null(node))
-        return 0;
-    if (fy_node_get_type(node) == FYNT_MAPPING)
-        return mt__y_resubmit_one(ex, d, node, mt_yaml_node_line(node, line));
-    if (fy_node_get_type(node) != FYNT_SEQUENCE)
-        return mt__fail_at(ex, line, "environment '%s': resubmit: expected a list", d->id);
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter))) {
-        int iline = mt_yaml_node_line(item, line);
-        if (mt__y_resubmit_one(ex, d, mt__y_deref(item), iline) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* tags: [a, b] or "a, b" */
-static int mt__y_tags(mt_job_exec_t *ex, mt_job_destination_t *d, struct fy_node *node, int line)
-{
-    if (!node || mt_yaml_is_null(node))
-        return 0;
-    if (fy_node_get_type(node) == FYNT_SCALAR) {
-        char *text;
-        if (mt__y_text(ex, node, line, "tags", &text) < 0)
-            return -1;
-        int rc = mt__dest_add_tags(ex, d, text, line);
-        free(text);
-        return rc;
-    }
-    if (fy_node_get_type(node) != FYNT_SEQUENCE)
-        return mt__fail_at(ex, line, "environment '%s': tags: expected a list of names", d->id);
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter))) {
-        int iline = mt_yaml_node_line(item, line);
-        char *tag;
-        if (mt__y_scalar(ex, item, iline, "tags", &tag) < 0)
-            return -1;
-        int rc = mt__dest_add_tag(ex, d, tag, iline);
-        free(tag);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__y_environment_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    size_t index = *(size_t *)arg;
-    mt_job_destination_t *d = &ex->dests[index];
-    char owner[300];
-    snprintf(owner, sizeof owner, "environment '%s'", d->id);
-    mt__y_params_t p = { &d->params, &d->nparams, owner };
-    if (strcmp(key, "runner") == 0 || strcmp(key, "id") == 0)
-        return 0; /* read before */
-    if (strcmp(key, "tags") == 0)
-        return mt__y_tags(ex, d, value, line);
-    if (strcmp(key, "env") == 0)
-        return mt__y_env(ex, d, value, line);
-    if (strcmp(key, "resubmit") == 0)
-        return mt__y_resubmit(ex, d, value, line);
-    if (strcmp(key, "shell") == 0) {
-        char *shell;
-        if (mt__y_scalar(ex, value, line, "shell", &shell) < 0)
-            return -1;
-        if (shell[0] != '/') {
-            free(shell);
-            return mt__fail_at(ex, line, "environment '%s': shell must be an absolute path", d->id);
-        }
-        d->shell = shell;
-        return 0;
-    }
-    if (strcmp(key, "metrics") == 0) {
-        mt__note(ex, line, "environment '%s': metrics: job metrics are not collected here", d->id);
-        return 0;
-    }
-    if (strcmp(key, "params") == 0)
-        return mt__y_each(ex, value, line, "params", mt__y_param_pair, &p);
-    return mt__y_param_pair(ex, key, value, line, &p);
-}
-
-static int mt__y_environment(mt_job_exec_t *ex, const char *id, struct fy_node *value, int line, void *arg)
-{
-    (void)arg;
-    if (!mt__y_is(value, FYNT_MAPPING))
-        return mt__fail_at(ex, line, "environment '%s': expected a mapping (runner: ..., ...)", id);
-    struct fy_node *rnode = fy_node_mapping_lookup_by_string(value, "runner", 6);
-    char *runner;
-    if (!rnode)
-        return mt__fail_at(ex, line, "environment '%s' needs a runner (a runners: id)", id);
-    if (mt__y_scalar(ex, rnode, line, "runner", &runner) < 0)
-        return -1;
-    mt_job_destination_t *d = mt__dest_add(ex, id, line);
-    if (!d) {
-        free(runner);
-        return -1;
-    }
-    d->runner = runner;
-    size_t index = (size_t)(d - ex->dests);
-    return mt__y_each(ex, value, line, id, mt__y_environment_pair, &index);
-}
-
-static int mt__y_execution_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    (void)arg;
-    if (strcmp(key, "default") == 0) {
-        char *name;
-        if (mt__y_scalar(ex, value, line, "default", &name) < 0)
-            return -1;
-        int rc = mt__set_default_dest(ex, name, mt_yaml_node_line(value, line));
-        free(name);
-        return rc;
-    }
-    if (strcmp(key, "environments") == 0) {
-        if (mt__y_is(value, FYNT_SEQUENCE)) { /* Galaxy also takes a list of {id: ..., runner: ...} */
-            void *iter = NULL;
-            struct fy_node *item;
-            while ((item = fy_node_sequence_iterate(value, &iter))) {
-                int iline = mt_yaml_node_line(item, line);
-                item = mt__y_deref(item);
-                struct fy_node *idn = mt__y_is(item, FYNT_MAPPING) ? fy_node_mapping_lookup_by_string(item, "id", 2)
-                                                                   : NULL;
-                char *id;
-                if (!idn)
-                    return mt__fail_at(ex, iline, "environments: each entry of the list needs an id");
-                if (mt__y_scalar(ex, idn, iline, "id", &id) < 0)
-                    return -1;
-                int rc = mt__y_environment(ex, id, item, iline, NULL);
-                free(id);
-                if (rc < 0)
-                    return -1;
-            }
-            return 0;
-        }
-        return mt__y_each(ex, value, line, "environments", mt__y_environment, NULL);
-    }
-    return mt__fail_at(ex, line, "execution: unknown key '%s' (expected default or environments)", key);
-}
-
-/* limits: [{type, value, id, tag, window}] */
-static int mt__y_limits(mt_job_exec_t *ex, struct fy_node *node, int line)
-{
-    if (!node || mt_yaml_is_null(node))
-        return 0;
-    if (fy_node_get_type(node) != FYNT_SEQUENCE)
-        return mt__fail_at(ex, line, "limits: expected a list (- type: ..., value: ...)");
-    void *iter = NULL;
-    struct fy_node *item;
-    while ((item = fy_node_sequence_iterate(node, &iter))) {
-        int iline = mt_yaml_node_line(item, line);
-        item = mt__y_deref(item);
-        if (!mt__y_is(item, FYNT_MAPPING))
-            return mt__fail_at(ex, iline, "limits: each entry is a mapping (type, value, id, tag, window)");
-        char *vals[5] = { 0 };
-        static const char *const keys[5] = { "type", "value", "id", "tag", "window" };
-        void *it2 = NULL;
-        struct fy_node_pair *pair;
-        int rc = 0, first_line = 0;
-        while (rc == 0 && (pair = fy_node_mapping_iterate(item, &it2))) {
-            struct fy_node *k = fy_node_pair_key(pair);
-            int kline = mt_yaml_node_line(k, iline);
-            if (!first_line)
-                first_line = kline;
-            char *key = NULL;
-            rc = mt__y_scalar(ex, k, kline, "limits", &key);
-            int which = -1;
-            for (int i = 0; rc == 0 && i < 5; i++)
-                which = strcmp(key, keys[i]) == 0 ? i : which;
-            if (rc == 0 && which < 0)
-                rc = mt__fail_at(ex, kline, "limits: unknown key '%s' (expected type, value, id, tag or window)", key);
-            else if (rc == 0 && vals[which])
-                rc = mt__fail_at(ex, kline, "limits: '%s' given twice in one entry", key);
-            else if (rc == 0)
-                rc = mt__y_scalar(ex, fy_node_pair_value(pair), kline, key, &vals[which]);
-            free(key);
-        }
-        if (rc == 0)
-            rc = mt__limit_add(ex, vals[0], vals[2], vals[3], vals[4], vals[1], first_line ? first_line : iline);
-        for (int i = 0; i < 5; i++)
-            free(vals[i]);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mt__y_group(mt_job_exec_t *ex, const char *id, struct fy_node *value, int line, void *arg)
-{
-    (void)arg;
-    char *fields = NULL;
-    if (mt__y_is(value, FYNT_SEQUENCE)) {
-        size_t used = 0, cap = 64;
-        fields = mt_calloc(cap, 1);
-        void *iter = NULL;
-        struct fy_node *item;
-        while ((item = fy_node_sequence_iterate(value, &iter))) {
-            char *f;
-            if (mt__y_scalar(ex, item, line, id, &f) < 0) {
-                free(fields);
-                return -1;
-            }
-            size_t need = used + strlen(f) + 2;
-            if (need > cap)
-                fields = mt_realloc(fields, cap = need * 2);
-            used += (size_t)sprintf(fields + used, "%s%s", used ? "," : "", f);
-            free(f);
-        }
-    } else if (mt__y_text(ex, value, line, id, &fields) < 0) {
-        return -1;
-    }
-    int rc = mt__group_add(ex, id, fields, line);
-    free(fields);
-    return rc;
-}
-
-static int mt__y_resources_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    (void)arg;
-    if (strcmp(key, "default") == 0) {
-        char *name;
-        if (mt__y_scalar(ex, value, line, "default", &name) < 0)
-            return -1;
-        ex->default_group = name;
-        ex->default_group_line = line;
-        return 0;
-    }
-    if (strcmp(key, "groups") == 0)
-        return mt__y_each(ex, value, line, "groups", mt__y_group, NULL);
-    return mt__fail_at(ex, line, "resources: unknown key '%s' (expected default or groups)", key);
-}
-
-int mt__job_exec_yaml_block(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, char *err,
-                            size_t errlen)
-{
-    ex->err = err;
-    ex->errlen = errlen;
-    value = mt__y_deref(value);
-    if (strcmp(key, "runners") == 0)
-        return mt__block_once(ex, &ex->plugins_line, "'runners'", line) < 0
-                   ? -1
-                   : mt__y_each(ex, value, line, "runners", mt__y_runner, NULL);
-    if (strcmp(key, "execution") == 0)
-        return mt__block_once(ex, &ex->destinations_line, "'execution'", line) < 0
-                   ? -1
-                   : mt__y_each(ex, value, line, "execution", mt__y_execution_pair, NULL);
-    if (strcmp(key, "limits") == 0)
-        return mt__block_once(ex, &ex->limits_line, "'limits'", line) < 0 ? -1 : mt__y_limits(ex, value, line);
-    if (strcmp(key, "resources") == 0)
-        return mt__block_once(ex, &ex->resources_line, "'resources'", line) < 0
-                   ? -1
-                   : mt__y_each(ex, value, line, "resources", mt__y_resources_pair, NULL);
-    if (strcmp(key, "dynamic") == 0) {
-        mt__note(ex, line, "dynamic: Galaxy's dynamic rules (Python) are not evaluated here; destinations with "
-                 "runner 'dynamic' refuse their jobs");
-        return 0;
-    }
-    return mt__fail_at(ex, line, "'%s' is not a block of the job configuration", key);
-}
-
-typedef struct mt__y_tool {
-    char *destination, *resources, *class_name, *tool_id;
-    mt_job_param_t *params;
-    size_t nparams;
-} mt__y_tool_t;
-
-static int mt__y_tool_pair(mt_job_exec_t *ex, const char *key, struct fy_node *value, int line, void *arg)
-{
-    mt__y_tool_t *t = arg;
-    char owner[300];
-    snprintf(owner, sizeof owner, "tool '%s'", t->tool_id ? t->tool_id : "(class)");
-    mt__y_params_t p = { &t->params, &t->nparams, owner };
-    if (strcmp(key, "id") == 0 || strcmp(key, "handler") == 0)
-        return 0; /* job_conf.c's */
-    char **slot = strcmp(key, "environment") == 0 || strcmp(key, "destination") == 0 ? &t->destination
-                  : strcmp(key, "resources") == 0                                     ? &t->resources
-                  : strcmp(key, "class") == 0                                         ? &t->class_name
-                                                                                      : NULL;
-    if (slot) {
-        if (*slot)
-            return mt__fail_at(ex, line, "tools: '%s' given twice in one entry (environment and destination are one)",
-                               key);
-        if (mt_yaml_is_null(value)) {
-            *slot = NULL;
-            return 0;
-        }
-        return mt__y_scalar(ex, value, line, key, slot);
-    }
-    if (strcmp(key, "params") == 0)
-        return mt__y_each(ex, value, line, "params", mt__y_param_pair, &p);
-    return mt__y_param_pair(ex, key, value, line, &p);
-}
-
-int mt__job_exec_yaml_tool(mt_job_exec_t *ex, struct fy_node *entry, int line, char *err, size_t errlen)
-{
-    ex->err = err;
-    ex->errlen = errlen;
-    mt__y_tool_t t = { 0 };
-    struct fy_node *idn = fy_node_mapping_lookup_by_string(entry, "id", 2);
-    if (idn && mt__y_is(mt__y_deref(idn), FYNT_SCALAR) && mt__y_text(ex, idn, line, "id", &t.tool_id) < 0)
-        return -1;
-    int rc = mt__y_each(ex, entry, line, "tools", mt__y_tool_pair, &t);
-    if (rc == 0 && !t.tool_id && !t.class_name && (t.destination || t.resources))
-        rc = mt__fail_at(ex, line, "tools: an entry with an environment needs an id (or a class)");
-    char first[300] = "";
-    if (rc == 0 && t.nparams)
-        snprintf(first, sizeof first, "%s=%s", t.params[0].id, t.params[0].value);
-    if (rc == 0)
-        rc = mt__tool_add(ex, t.tool_id, t.tool_id ? NULL : t.class_name, t.destination, t.resources, t.nparams,
-                          t.nparams ? first : NULL, line);
-    free(t.destination);
-    free(t.resources);
-    free(t.class_name);
-    free(t.tool_id);
-    mt__params_free(t.params, t.nparams);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1612,17 +603,17 @@ static void mt__enabled(mt_job_exec_t *ex)
 {
     for (size_t i = 0; i < ex->nrunners; i++) {
         const mt_job_param_t *p = mt__param_find(ex->runners[i].params, ex->runners[i].nparams, "enabled");
-        if (p && !mt__asbool(p->value)) {
+        if (p && !mt__jx_asbool(p->value)) {
             ex->runners[i].disabled = true;
-            mt__note(ex, p->line, "runner plugin '%s' is disabled (enabled: %s): not loaded", ex->runners[i].id,
-                     p->value);
+            mt__jx_note(ex, p->line, "runner plugin '%s' is disabled (enabled: %s): not loaded", ex->runners[i].id,
+                        p->value);
         }
     }
     for (size_t i = 0; i < ex->ndests; i++) {
         const mt_job_param_t *p = mt__param_find(ex->dests[i].params, ex->dests[i].nparams, "enabled");
-        if (p && !mt__asbool(p->value)) {
+        if (p && !mt__jx_asbool(p->value)) {
             ex->dests[i].disabled = true;
-            mt__note(ex, p->line, "destination '%s' is disabled (enabled: %s): not loaded", ex->dests[i].id, p->value);
+            mt__jx_note(ex, p->line, "destination '%s' is disabled (enabled: %s): not loaded", ex->dests[i].id, p->value);
         }
     }
 }
@@ -1635,19 +626,19 @@ static int mt__check_dests(mt_job_exec_t *ex)
         mt_job_destination_t *d = &ex->dests[i];
         const mt_job_param_t *slots = mt__param_find(d->params, d->nparams, "local_slots");
         long long n;
-        if (slots && mt__parse_int(slots->value, 1, 1000000, &n) < 0)
-            return mt__fail_at(ex, slots->line, "destination '%s': local_slots '%s' is not a positive whole number",
-                               d->id, slots->value);
+        if (slots && mt__jx_parse_int(slots->value, 1, 1000000, &n) < 0)
+            return mt__jx_fail_at(ex, slots->line, "destination '%s': local_slots '%s' is not a positive whole number",
+                                  d->id, slots->value);
         d->slots = slots ? (unsigned)n : 0;
         for (size_t k = 0; k < d->nresubmits; k++) {
             const mt_job_resubmit_t *r = &d->resubmits[k];
             const char *why = r->destination ? mt__dest_ref_problem(ex, r->destination) : "";
             if (why[0])
-                return mt__fail_at(ex, r->line, "destination '%s': resubmit to '%s'%s", d->id, r->destination, why);
+                return mt__jx_fail_at(ex, r->line, "destination '%s': resubmit to '%s'%s", d->id, r->destination, why);
         }
         if (d->nresubmits && !d->disabled)
-            mt__note(ex, d->resubmits[0].line, "destination '%s': resubmit is not carried out here: a job that fails "
-                     "there stays failed", d->id);
+            mt__jx_note(ex, d->resubmits[0].line, "destination '%s': resubmit is not carried out here: a job that fails "
+                        "there stays failed", d->id);
         if (!d->disabled) {
             enabled++;
             only = d;
@@ -1656,14 +647,14 @@ static int mt__check_dests(mt_job_exec_t *ex)
     if (ex->default_dest) {
         const char *why = mt__dest_ref_problem(ex, ex->default_dest);
         if (why[0])
-            return mt__fail_at(ex, ex->default_dest_line, "the default destination '%s'%s", ex->default_dest, why);
+            return mt__jx_fail_at(ex, ex->default_dest_line, "the default destination '%s'%s", ex->default_dest, why);
     } else if (enabled == 1) {
         ex->default_dest = mt_strdup(only->id); /* Galaxy: the only destination is the default */
         ex->default_dest_line = 0;
     } else if (enabled > 1) {
-        return mt__fail_at(ex, ex->destinations_line,
-                           "%zu destinations and no default: name one with default=\"ID\" (YAML: execution: default:)",
-                           enabled);
+        return mt__jx_fail_at(ex, ex->destinations_line,
+                              "%zu destinations and no default: name one with default=\"ID\" (YAML: execution: default:)",
+                              enabled);
     }
     return 0;
 }
@@ -1677,15 +668,15 @@ static int mt__check_tools(mt_job_exec_t *ex)
         if (t->destination) {
             const char *why = mt__dest_ref_problem(ex, t->destination);
             if (why[0])
-                return mt__fail_at(ex, t->line, "tool '%s' is mapped to destination '%s'%s", name, t->destination,
-                                   why);
+                return mt__jx_fail_at(ex, t->line, "tool '%s' is mapped to destination '%s'%s", name, t->destination,
+                                      why);
         }
         if (t->resources && !mt__group_find(ex, t->resources))
-            return mt__fail_at(ex, t->line, "tool '%s': resources '%s' is not a resource group%s", name, t->resources,
-                               ex->ngroups ? "" : " (no <resources> groups are declared)");
+            return mt__jx_fail_at(ex, t->line, "tool '%s': resources '%s' is not a resource group%s", name, t->resources,
+                                  ex->ngroups ? "" : " (no <resources> groups are declared)");
         if (!t->tool_id) {
-            mt__note(ex, t->line, "tools: class '%s': tools here have no classes: the entry applies to none",
-                     t->class_name);
+            mt__jx_note(ex, t->line, "tools: class '%s': tools here have no classes: the entry applies to none",
+                        t->class_name);
             continue;
         }
         size_t all = 0;
@@ -1695,19 +686,19 @@ static int mt__check_tools(mt_job_exec_t *ex)
                 continue;
             all++;
             if (k < i && t->destination && o->destination && !t->nparams && !o->nparams)
-                return mt__fail_at(ex, t->line, "tool '%s' mapped to a destination twice (first at line %d)",
-                                   t->tool_id, o->line);
+                return mt__jx_fail_at(ex, t->line, "tool '%s' mapped to a destination twice (first at line %d)",
+                                      t->tool_id, o->line);
         }
         if (t->nparams && all > 1)
-            mt__note(ex, t->line, "tool '%s': the entry with params (%s) applies in Galaxy only to jobs carrying "
-                     "them; jobs here carry none: it is not used", t->tool_id, t->first_param);
+            mt__jx_note(ex, t->line, "tool '%s': the entry with params (%s) applies in Galaxy only to jobs carrying "
+                        "them; jobs here carry none: it is not used", t->tool_id, t->first_param);
     }
     if (ex->default_group && !mt__group_find(ex, ex->default_group))
-        return mt__fail_at(ex, ex->default_group_line, "the default resource group '%s' is not a group",
-                           ex->default_group);
+        return mt__jx_fail_at(ex, ex->default_group_line, "the default resource group '%s' is not a group",
+                              ex->default_group);
     if (ex->ngroups)
-        mt__note(ex, ex->resources_line, "resources: %zu group(s) read: they select extra job parameters in "
-                 "Galaxy's tool form, which muleteer does not have: not used", ex->ngroups);
+        mt__jx_note(ex, ex->resources_line, "resources: %zu group(s) read: they select extra job parameters in "
+                    "Galaxy's tool form, which muleteer does not have: not used", ex->ngroups);
     return 0;
 }
 
@@ -1719,11 +710,11 @@ static void mt__check_limits(mt_job_exec_t *ex)
     for (size_t i = 0; i < ex->nlimits; i++) {
         const mt_job_limit_t *l = &ex->limits[i];
         if (l->id && !mt__dest_find(ex, l->id, false))
-            mt__note(ex, l->line, "limit %s names destination '%s', which is not declared: it counts nothing", l->type,
-                     l->id);
+            mt__jx_note(ex, l->line, "limit %s names destination '%s', which is not declared: it counts nothing", l->type,
+                        l->id);
         if (l->tag && !mt__is_dest_tag(ex, l->tag))
-            mt__note(ex, l->line, "limit %s names destination tag '%s', which no destination carries", l->type,
-                     l->tag);
+            mt__jx_note(ex, l->line, "limit %s names destination tag '%s', which no destination carries", l->type,
+                        l->tag);
         if (l->enforced)
             continue;
         if (!first)
@@ -1733,7 +724,7 @@ static void mt__check_limits(mt_job_exec_t *ex)
         count++;
     }
     if (count)
-        mt__note(ex, first, "limits not enforced here (only walltime is): %s", names);
+        mt__jx_note(ex, first, "limits not enforced here (only walltime is): %s", names);
 }
 
 static void mt__check_local_params(mt_job_exec_t *ex)
@@ -1743,12 +734,12 @@ static void mt__check_local_params(mt_job_exec_t *ex)
         if (r->disabled || strcmp(r->type, "local") != 0)
             continue;
         if (r->workers)
-            mt__note(ex, r->line, "runner plugin '%s': workers=%d is not read: the jobs one handler runs at once are "
-                     "jobs.workers (set it there)", r->id, r->workers);
+            mt__jx_note(ex, r->line, "runner plugin '%s': workers=%d is not read: the jobs one handler runs at once are "
+                        "jobs.workers (set it there)", r->id, r->workers);
         for (size_t k = 0; k < r->nparams; k++) {
             if (strcmp(r->params[k].id, "enabled") != 0)
-                mt__note(ex, r->params[k].line, "runner plugin '%s': param '%s' is not honoured here", r->id,
-                         r->params[k].id);
+                mt__jx_note(ex, r->params[k].line, "runner plugin '%s': param '%s' is not honoured here", r->id,
+                            r->params[k].id);
         }
     }
     for (size_t i = 0; i < ex->ndests; i++) {
@@ -1768,14 +759,14 @@ static void mt__check_local_params(mt_job_exec_t *ex)
             used = n > 0 && used + (size_t)n < sizeof names ? used + (size_t)n : sizeof names - 1;
         }
         if (used)
-            mt__note(ex, d->line, "destination '%s': params not honoured by the local runner here: %s", d->id, names);
+            mt__jx_note(ex, d->line, "destination '%s': params not honoured by the local runner here: %s", d->id, names);
     }
     for (size_t i = 0; i < ex->ndests; i++) {
         for (size_t k = 0; k < ex->dests[i].nparams; k++) {
             const mt_job_param_t *p = &ex->dests[i].params[k];
             if (p->from_config)
-                mt__note(ex, p->line, "destination '%s': param '%s' from_config=\"%s\": galaxy.yml is not read "
-                         "here: the text '%s' is used", ex->dests[i].id, p->id, p->from_config, p->value);
+                mt__jx_note(ex, p->line, "destination '%s': param '%s' from_config=\"%s\": galaxy.yml is not read "
+                            "here: the text '%s' is used", ex->dests[i].id, p->id, p->from_config, p->value);
         }
     }
 }
@@ -1815,7 +806,7 @@ void mt__job_exec_free(mt_job_exec_t *ex)
         free(r->id);
         free(r->type);
         free(r->load);
-        mt__params_free(r->params, r->nparams);
+        mt__jx_params_free(r->params, r->nparams);
     }
     free(ex->runners);
     for (size_t i = 0; i < ex->ndests; i++) {
@@ -1826,7 +817,7 @@ void mt__job_exec_free(mt_job_exec_t *ex)
         for (size_t k = 0; k < d->ntags; k++)
             free(d->tags[k]);
         free(d->tags);
-        mt__params_free(d->params, d->nparams);
+        mt__jx_params_free(d->params, d->nparams);
         for (size_t k = 0; k < d->nenv; k++) {
             free((char *)d->env[k].name);
             free((char *)d->env[k].value);
