@@ -211,6 +211,13 @@ typedef struct mt_process_info {
  * application's load() on, in every process.
  */
 size_t mt_stack_process(const mt_stack_t *stack, size_t index, mt_process_info_t *info);
+/*
+ * Farm `index` of the table: returns how many farms there are, and when
+ * index is below that, its name in *name, its mules in *mules and how many
+ * of them run the built-in mule loop (not an external program) in
+ * *builtin. Valid from the application's load() on, in every process.
+ */
+size_t mt_stack_farm(const mt_stack_t *stack, size_t index, const char **name, size_t *mules, size_t *builtin);
 
 /*
  * The event loop of the calling thread: the web thread's loop in a web

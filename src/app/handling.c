@@ -126,8 +126,43 @@ static void compute_served_pools(mt_stack_t *stack)
     }
 }
 
+/*
+ * A job-handlers farm whose mules all run external programs: they receive
+ * the jobs' messages but handle no job. Said at start; such a farm does not
+ * count as serving its pool. A farm with some of them: their messages are
+ * swept up by the others after sweep-delay, which is said too.
+ */
+static char idle_farms[MT_JOBS_POOLS_MAX][128];
+static size_t nidle_farms;
+
+static void check_handler_farms(mt_stack_t *stack, bool warn)
+{
+    const char *name;
+    size_t mules, builtin;
+    size_t n = mt_stack_farm(stack, 0, &name, &mules, &builtin);
+    for (size_t i = 0; i < n; i++) {
+        mt_stack_farm(stack, i, &name, &mules, &builtin);
+        bool handler_pool = strcmp(name, MT_JOB_DEFAULT_POOL) == 0 || strncmp(name, MT_JOB_DEFAULT_POOL ".", 13) == 0;
+        if (!handler_pool || builtin == mules)
+            continue;
+        if (builtin == 0 && nidle_farms < MT_JOBS_POOLS_MAX)
+            snprintf(idle_farms[nidle_farms++], sizeof idle_farms[0], "%.127s", name);
+        if (warn && builtin == 0)
+            mt_warn("farm %s: every mule runs an external program, which handles no job: jobs sent to this pool "
+                    "are taken by no process of this stack (give it built-in mules: 'mule' with no value)",
+                    name);
+        else if (warn)
+            mt_notice("farm %s: %zu of its %zu mules run external programs, which handle no job: a job message one "
+                      "of them receives is taken by the others' sweeper after sweep-delay",
+                      name, mules - builtin, mules);
+    }
+}
+
 static bool pool_served_here(const char *pool)
 {
+    for (size_t i = 0; i < nidle_farms; i++)
+        if (strcmp(idle_farms[i], pool) == 0)
+            return false;
     if (mt_farm_exists(mt_jobs()->stack, pool) > 0)
         return true;
     for (size_t i = 0; i < nserved_pools; i++)
@@ -165,6 +200,7 @@ bool mt_jobs_pool_has_handler(const char *pool)
 static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
 {
     compute_served_pools(stack);
+    check_handler_farms(stack, mt_stack_role(stack) != MT_ROLE_STANDALONE);
     /* A standalone sees only itself: what the stack runs is for the stack's own start-up to judge. */
     mt_assign_stack_t as = {.is_process = is_handler_cb, .data = stack,
                             .warn = mt_stack_role(stack) == MT_ROLE_STANDALONE ? NULL : warn_cb};

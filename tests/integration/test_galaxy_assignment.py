@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import MULETEER, wait_for, write
+from conftest import MULE_ECHO, MULETEER, wait_for, write
 
 TERMINAL = ("ok", "error", "deleted")
 
@@ -337,3 +337,10 @@ def test_a_workflow_step_for_a_cluster_destination_fails_with_the_reason(servers
     steps = {st["id"]: st for st in done["steps"]}
     assert done["state"] == "failed" and steps["a"]["state"] == "ok", done
     assert steps["b"]["state"] == "failed" and "goes to destination 'cluster'" in steps["b"]["info"], done
+
+
+def test_a_handler_farm_of_external_programs_is_reported(servers, tmp_path):
+    s = servers(["--yaml", galaxy_yml(tmp_path, ["mule: %s" % MULE_ECHO, "farm: job-handlers:1"])])
+    assert "farm job-handlers: every mule runs an external program, which handles no job" in s.log(), s.log()
+    job = post(s, "other")
+    assert job["handler"] is None and "it waits in pool job-handlers, which no running handler serves" in job["info"]
