@@ -332,8 +332,10 @@ const char *mt_request_query(const mt_request_t *req);
 int mt_request_query_param(const mt_request_t *req, const char *name, char *out, size_t outlen);
 /*
  * Query parameter `name` as a decimal integer in [min, max] into *out; def
- * when absent. Returns 0, or -1 after answering the request 400 ("query
- * parameter 'limit' must be an integer from 1 to 1000").
+ * when absent. Written canonically: digits with an optional '-', no '+',
+ * no blank (decoded %20 included), no leading zero. Returns 0, or -1
+ * after answering the request 400 ("query parameter 'limit' must be an
+ * integer from 1 to 1000").
  */
 int mt_request_query_int(mt_request_t *req, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out);
 /*

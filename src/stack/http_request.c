@@ -374,10 +374,14 @@ int mt_request_query_int(mt_request_t *req, const char *name, int64_t def, int64
         *out = def;
         return 0;
     }
-    char *end;
+    /* Written as decimal digits, an optional '-' first: no blank, no '+', no leading zero (as the ids). */
+    const char *digits = buf[0] == '-' ? buf + 1 : buf;
+    bool canonical = n > 0 && digits[0] >= '0' && digits[0] <= '9' && (digits[0] != '0' || digits[1] == '\0') &&
+                     strcmp(buf, "-0") != 0;
+    char *end = buf;
     errno = 0;
-    long long v = n < 0 ? 0 : strtoll(buf, &end, 10);
-    if (n <= 0 || *end || errno || v < min || v > max) {
+    long long v = canonical ? strtoll(buf, &end, 10) : 0;
+    if (!canonical || *end || errno || v < min || v > max) {
         mt_respond_error(req, 400, "query parameter '%s' must be an integer from %lld to %lld", name,
                          (long long)min, (long long)max);
         return -1;

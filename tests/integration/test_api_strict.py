@@ -291,3 +291,16 @@ def test_query_parameters_are_known_and_given_once(server):
     status, doc = s.get_json("/api/jobs?key=anything&state=ok")
     assert status == 200, doc
     assert s.get_json("/api/jobs?")[0] == 200
+
+
+def test_integer_query_parameters_are_canonical(server):
+    s = server
+    ok_job(s)
+    for value in ("+5", "%205", "05", "5%20", "0x5", "", "-0", "1e2"):
+        refused(s, "GET", "/api/jobs?limit=%s" % value, None, 400, "query parameter 'limit' must be an integer")
+    refused(s, "GET", "/api/jobs?offset=-1", None, 400, "query parameter 'offset' must be an integer from 0")
+    for value, want in (("5", 5), ("1000", 1000), ("1", 1)):
+        status, doc = s.get_json("/api/jobs?limit=%s" % value)
+        assert status == 200 and doc["limit"] == want, doc
+    status, doc = s.get_json("/api/jobs?offset=0")
+    assert status == 200 and doc["offset"] == 0, doc
