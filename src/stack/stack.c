@@ -312,10 +312,15 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
 
     /* Every error of the command line and of every file, and of the values checked after, in one run. */
     bool config_failed = mt_config_load(stack->config, argc, argv, err, sizeof err) < 0;
-    if (!mt_config_wants_help(stack->config) && !mt_config_wants_version(stack->config) &&
-        ((mt_stack_options_check(stack->config, &stack->settings) < 0) | /* '|': both run, each records its errors */
-             (mt_listeners_check(stack->config) < 0) ||
-         config_failed)) {
+    if (!mt_config_wants_help(stack->config) && !mt_config_wants_version(stack->config)) {
+        /* Both checks run, each recording its errors, whatever the other found. */
+        bool options_failed = mt_stack_options_check(stack->config, &stack->settings) < 0;
+        bool listeners_failed = mt_listeners_check(stack->config) < 0;
+        config_failed = config_failed || options_failed || listeners_failed;
+    } else {
+        config_failed = false; /* --help and --version answer whatever else the command line holds */
+    }
+    if (config_failed) {
         report_config_errors(stack, &errors_printed);
         goto out;
     }
