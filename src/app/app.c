@@ -11,23 +11,15 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "app/run/handler.h"
-#include "app/run/handler_registry.h"
-#include "app/model/job_assign.h"
-#include "app/model/job_route.h"
 #include "app/store/job_store.h"
 #include "app/run/runner_local.h"
 #include "app/model/values.h"

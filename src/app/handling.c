@@ -49,9 +49,14 @@ static bool farm_exists_cb(const char *farm, void *data)
     return mt_farm_exists(data, farm) > 0;
 }
 
+/* The effective assign order, computed once at load: it depends only on the file and the farms. */
+static mt_assign_method_t assign_order[MT_ASSIGN_METHOD_COUNT];
+static size_t assign_order_len;
+
 void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self)
 {
-    *facts = (mt_assign_facts_t){.self_server_name = self, .farm_exists = farm_exists_cb, .data = mt_jobs()->stack};
+    *facts = (mt_assign_facts_t){.self_server_name = self, .farm_exists = farm_exists_cb, .data = mt_jobs()->stack,
+                                 .order = assign_order, .norder = assign_order_len};
 }
 
 static bool is_stack_process(const mt_stack_t *stack, const char *name)
@@ -171,10 +176,41 @@ static bool pool_served_here(const char *pool)
     return false;
 }
 
+/*
+ * What the registry said last, per thread: a handler or pool found running
+ * is taken as running for a second more, since a web thread asks for each
+ * job it creates and a pool's lookup scans the registry. What was not
+ * running is asked again every time (a rare path, and one that warns).
+ */
+typedef struct seen_running {
+    char name[128];
+    bool pool;
+    int64_t until_ms;
+} seen_running_t;
+static __thread seen_running_t seen_running[4];
+static __thread unsigned seen_next;
+
+static bool registry_says_running(const char *name, bool pool)
+{
+    int64_t now = mt_clock_ms();
+    for (size_t i = 0; i < sizeof seen_running / sizeof *seen_running; i++)
+        if (seen_running[i].until_ms > now && seen_running[i].pool == pool && strcmp(seen_running[i].name, name) == 0)
+            return true;
+    bool running = pool ? mt_handler_registry_pool_served(registry_dir, name)
+                        : mt_handler_registry_running(registry_dir, name);
+    if (running && strlen(name) < sizeof seen_running[0].name) {
+        seen_running_t *s = &seen_running[seen_next++ % (sizeof seen_running / sizeof *seen_running)];
+        snprintf(s->name, sizeof s->name, "%s", name);
+        s->pool = pool;
+        s->until_ms = now + 1000;
+    }
+    return running;
+}
+
 int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
 {
     if (as->handler[0]) {
-        if (is_handler_cb(as->handler, mt_jobs()->stack))
+        if (is_stack_process(mt_jobs()->stack, as->handler) || registry_says_running(as->handler, false))
             return 0;
         snprintf(note, len,
                  "its handler %s is not running (no process of this stack has that name, and no handler of that name "
@@ -182,7 +218,7 @@ int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
                  as->handler, as->handler);
         return -1;
     }
-    if (!as->queue[0] || pool_served_here(as->queue) || mt_handler_registry_pool_served(registry_dir, as->queue))
+    if (!as->queue[0] || pool_served_here(as->queue) || registry_says_running(as->queue, true))
         return 0;
     snprintf(note, len,
              "it waits in pool %s, which no running handler serves: start one with --attach-to-pool %s, or add a "
@@ -215,11 +251,11 @@ static int check_assignment(mt_stack_t *stack, char *err, size_t errlen)
         mt_job_conf_warn_unrunnable(mt_jobs()->conf, warn_cb, NULL);
         mt_job_conf_warn_unhonoured(mt_jobs()->conf, notice_cb, NULL);
     }
-    mt_assign_method_t methods[MT_ASSIGN_METHOD_COUNT];
-    size_t n = mt_job_assign_order(mt_jobs()->conf, &as.facts, methods);
+    assign_order_len = mt_job_assign_order(mt_jobs()->conf, &as.facts, assign_order);
     char order[256] = "";
-    for (size_t i = 0, used = 0; i < n && used < sizeof order; i++) {
-        int k = snprintf(order + used, sizeof order - used, "%s%s", i ? ", " : "", mt_assign_method_name(methods[i]));
+    for (size_t i = 0, used = 0; i < assign_order_len && used < sizeof order; i++) {
+        int k = snprintf(order + used, sizeof order - used, "%s%s", i ? ", " : "",
+                         mt_assign_method_name(assign_order[i]));
         used += k > 0 ? (size_t)k : 0;
     }
     mt_info("jobs: handler assignment %s (%s)", order,

@@ -60,3 +60,15 @@ void mt_message_format_at(char *err, size_t errlen, const char *origin, int line
     mt_message_vformat_at(err, errlen, origin, line, fmt, ap);
     va_end(ap);
 }
+
+int mt_message_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        mt_message_one_line(err, errlen);
+    }
+    return -1;
+}

@@ -28,4 +28,11 @@ void mt_message_vformat_at(char *err, size_t errlen, const char *origin, int lin
 void mt_message_format_at(char *err, size_t errlen, const char *origin, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/*
+ * Format fmt into err (errlen bytes, truncated to fit) and make it one
+ * line; returns -1, for "return mt_message_fail(err, errlen, ...)".
+ * Accepts err NULL or errlen 0 (formats nothing).
+ */
+int mt_message_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

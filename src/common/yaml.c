@@ -281,3 +281,18 @@ struct fy_node *mt_yaml_first_duplicate_key(struct fy_node *root)
 {
     return yaml_duplicate(root, 0);
 }
+
+int mt_yaml_parse_unique(const char *text, size_t len, mt_yaml_doc_t *out, int *line, char *why, size_t whylen)
+{
+    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, out, line, why, whylen) < 0)
+        return -1;
+    struct fy_node *twice = out->doc ? mt_yaml_first_duplicate_key(fy_document_root(out->doc)) : NULL;
+    if (!twice)
+        return 0;
+    size_t klen = 0;
+    const char *key = fy_node_get_scalar(twice, &klen);
+    *line = mt_yaml_node_line(twice, 1);
+    snprintf(why, whylen, "duplicate key '%.*s': a key may appear once in a mapping", (int)(klen < 64 ? klen : 64),
+             key ? key : "");
+    return -1;
+}

@@ -83,4 +83,13 @@ void mt_yaml_doc_free(mt_yaml_doc_t *y);
  */
 struct fy_node *mt_yaml_first_duplicate_key(struct fy_node *root);
 
+/*
+ * mt_yaml_parse_one with duplicate keys refused, found with
+ * mt_yaml_first_duplicate_key (so in n log n): on such a key, -1 with the
+ * line of its later occurrence in *line and "duplicate key 'KEY': a key may
+ * appear once in a mapping" in why (KEY cut at 64 bytes). Free *out with
+ * mt_yaml_doc_free() either way.
+ */
+int mt_yaml_parse_unique(const char *text, size_t len, mt_yaml_doc_t *out, int *line, char *why, size_t whylen);
+
 #endif

@@ -15,20 +15,6 @@
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        mt_message_one_line(err, errlen);
-    }
-    return -1;
-}
-
 static bool farm_exists(const mt_assign_facts_t *facts, const char *farm)
 {
     return facts->farm_exists && facts->farm_exists(farm, facts->data);
@@ -105,6 +91,10 @@ size_t mt_job_assign_order(const mt_job_conf_t *conf, const mt_assign_facts_t *f
     static const mt_assign_facts_t no_facts;
     if (!facts)
         facts = &no_facts;
+    if (facts->norder > 0 && facts->norder <= MT_ASSIGN_METHOD_COUNT) {
+        memcpy(methods, facts->order, facts->norder * sizeof *methods);
+        return facts->norder;
+    }
     const mt_assign_method_t *configured;
     size_t count = mt_job_conf_assign_methods(conf, &configured);
     if (count > 0) {
@@ -219,7 +209,8 @@ static int assign_pool(const mt_job_conf_t *conf, const char *tool_id, const cha
         tried_add(tried, sizeof tried, &used, methods[i], why);
     }
     memset(out, 0, sizeof *out);
-    return fail(err, errlen, "tool '%s' goes to pool %s, which no handler assignment method can place (tried %s)",
+    return mt_message_fail(err, errlen,
+                           "tool '%s' goes to pool %s, which no handler assignment method can place (tried %s)",
                 tool_id ? tool_id : "(none)", pool, tried);
 }
 
@@ -245,7 +236,8 @@ int mt_job_assign(const mt_job_conf_t *conf, const char *tool_id, const mt_assig
         return assign_pool(conf, tool_id, NULL, facts, out, err, errlen);
     if (target_is_tag(conf, target)) {
         if (strlen(target) > MT_JOB_CONF_TAG_MAX)
-            return fail(err, errlen, "tool '%s': tag '%s' is too long", tool_id ? tool_id : "(none)", target);
+            return mt_message_fail(err, errlen, "tool '%s': tag '%s' is too long", tool_id ? tool_id : "(none)",
+                                   target);
         return assign_pool(conf, tool_id, target, facts, out, err, errlen);
     }
     /* A handler id or a server name: that handler, directly. */
@@ -253,7 +245,8 @@ int mt_job_assign(const mt_job_conf_t *conf, const char *tool_id, const mt_assig
     out->direct = true;
     if (!copy_name(out->handler, sizeof out->handler, target)) {
         memset(out, 0, sizeof *out);
-        return fail(err, errlen, "tool '%s': handler name '%s' is too long", tool_id ? tool_id : "(none)", target);
+        return mt_message_fail(err, errlen, "tool '%s': handler name '%s' is too long",
+                               tool_id ? tool_id : "(none)", target);
     }
     return 0;
 }

@@ -58,6 +58,8 @@ typedef struct mt_assign_facts {
     bool (*farm_exists)(const char *farm, void *data); /* asks the stack; NULL means "no farms" */
     void *data;                                        /* passed to the callbacks */
     unsigned (*random)(void *data);                    /* for choosing a pool member; NULL uses random(3) */
+    const mt_assign_method_t *order;                   /* the effective order if known already (it depends */
+    size_t norder;                                     /* only on the file and the farms); 0: computed per call */
 } mt_assign_facts_t;
 
 /* The decision. Strings are NUL-terminated; "" when not set. */
@@ -70,9 +72,10 @@ typedef struct mt_assignment {
 } mt_assignment_t;
 
 /*
- * The effective assign order: the file's, else Galaxy's default for the
- * configuration and the stack's farms (see above). Fills methods (room for
- * MT_ASSIGN_METHOD_COUNT) and returns the count (at least 1).
+ * The effective assign order: facts->order when given, else the file's,
+ * else Galaxy's default for the configuration and the stack's farms (see
+ * above). Fills methods (room for MT_ASSIGN_METHOD_COUNT) and returns the
+ * count (at least 1).
  */
 size_t mt_job_assign_order(const mt_job_conf_t *conf, const mt_assign_facts_t *facts,
                            mt_assign_method_t methods[MT_ASSIGN_METHOD_COUNT]);

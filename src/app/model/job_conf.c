@@ -107,20 +107,6 @@ int mt_assign_method_parse(const char *name, mt_assign_method_t *out)
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-static int mt__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int mt__fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        mt_message_one_line(err, errlen); /* quoted names may hold line breaks (YAML "a\nb") */
-    }
-    return -1;
-}
-
 static int mt__error(mt__jc_ctx_t *ctx, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* "FILE:LINE: message"; always returns -1. */
@@ -822,7 +808,7 @@ static int mt__parse_yaml(mt__jc_ctx_t *ctx, const char *text, size_t len)
         if (yline > 0)
             mt__error(ctx, yline, "%s", why);
         else
-            mt__fail(ctx->err, ctx->errlen, "%s: %s", ctx->file, why);
+            mt_message_fail(ctx->err, ctx->errlen, "%s: %s", ctx->file, why);
     } else {
         rc = y.doc ? mt__yaml_root(ctx, fy_document_root(y.doc)) : 0; /* no document: an empty file */
     }
@@ -854,7 +840,7 @@ static int mt__load(const char *name, const char *text, size_t len, bool allow_i
 {
     *out = NULL;
     if (len > MT__JOB_CONF_MAX_BYTES)
-        return mt__fail(err, errlen, "%s: larger than %u bytes: not a job configuration", name,
+        return mt_message_fail(err, errlen, "%s: larger than %u bytes: not a job configuration", name,
                         MT__JOB_CONF_MAX_BYTES);
     mt__jc_ctx_t ctx = { .conf = mt_calloc(1, sizeof(mt_job_conf_t)), .file = name, .err = err, .errlen = errlen,
                          .allow_import = allow_import };
@@ -885,7 +871,7 @@ int mt_job_conf_load(const char *path, mt_job_conf_t **out, char *err, size_t er
         return 0;
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return mt__fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return mt_message_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 8192, len = 0, got;
     char *text = mt_malloc(cap);
     while ((got = fread(text + len, 1, cap - len, fp)) > 0) {
@@ -897,7 +883,7 @@ int mt_job_conf_load(const char *path, mt_job_conf_t **out, char *err, size_t er
     }
     int rc;
     if (ferror(fp))
-        rc = mt__fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        rc = mt_message_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
     else
         rc = mt__load(path, text, len, true, out, err, errlen);
     free(text);

@@ -1059,18 +1059,8 @@ static int mt__load_file(const char *path, mt_tool_t **out, char *err, size_t er
 
     int yline;
     char why[512];
-    /* Duplicate keys found in n log n (common/yaml.h), not by libfyaml's quadratic check. */
-    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
+    if (mt_yaml_parse_unique(text, len, &y, &yline, why, sizeof why) < 0) {
         mt__error(&ctx, yline, "%s", why);
-        goto out;
-    }
-    struct fy_node *twice = y.doc ? mt_yaml_first_duplicate_key(fy_document_root(y.doc)) : NULL;
-    if (twice) {
-        size_t klen = 0;
-        const char *key = fy_node_get_scalar(twice, &klen);
-        char q[MT_VALUE_QUOTE_BUF];
-        mt__error(&ctx, mt_yaml_node_line(twice, 1), "duplicate key '%s': a key may appear once in a mapping",
-                  key ? mt_value_quote(key, klen, q) : "");
         goto out;
     }
     tool = mt_calloc(1, sizeof *tool);

@@ -1035,18 +1035,9 @@ int mt_workflow_parse(const char *text, size_t len, const char *origin, const mt
 
     int yline;
     char why[512];
-    /* Duplicate keys are found in n log n below: libfyaml's own check is quadratic (bodies come from requests). */
-    if (mt_yaml_parse_one(text, len, FYPCF_ALLOW_DUPLICATE_KEYS, &y, &yline, why, sizeof why) < 0) {
+    /* Duplicate keys in n log n: libfyaml's own check is quadratic, and bodies come from requests. */
+    if (mt_yaml_parse_unique(text, len, &y, &yline, why, sizeof why) < 0) {
         mt__fail(&p, yline, "%s", why);
-        goto done;
-    }
-    struct fy_node *twice = y.doc ? mt_yaml_first_duplicate_key(fy_document_root(y.doc)) : NULL;
-    if (twice) {
-        size_t klen = 0;
-        const char *key = fy_node_get_scalar(twice, &klen);
-        char q[MT_VALUE_QUOTE_BUF];
-        mt__fail(&p, mt_yaml_node_line(twice, 1), "duplicate key '%s': a key may appear once in a mapping",
-                 key ? mt_value_quote(key, klen, q) : "");
         goto done;
     }
     p.wf = mt_calloc(1, sizeof *p.wf);
