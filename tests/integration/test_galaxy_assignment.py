@@ -143,7 +143,7 @@ def test_mules_a_tag_farm_serves_the_tag(servers, tmp_path):
 def test_mules_claim_from_the_database_under_db_skip_locked(servers, tmp_path):
     job_conf = "<job_conf><handlers assign_with=\"db-skip-locked\"/></job_conf>"
     s = servers(["--yaml", galaxy_yml(tmp_path, THREE_MULES[:2] + ["farm: job-handlers:1,2"], job_conf)])
-    assert "pools job-handlers, claimed from the database" in s.log()
+    wait_for(lambda: "pools job-handlers, claimed from the database" in s.log(), 10, what="the mules' start lines")
     job = post(s, "other")
     status, hist = s.get_json("/api/jobs/%s/history" % job["id"])
     assert hist["history"][0]["handler"] is None, "committed unassigned"
@@ -197,7 +197,9 @@ def test_webless_a_configured_handler_that_is_not_running_is_reported(servers, t
     job = post(s, "test1")
     assert job["state"] == "new" and job["handler"] == "handler3"
     assert "its handler handler3 is not running" in job["info"], job
-    assert "job %s (test1): its handler handler3 is not running" % job["id"] in s.log()
+    # The log is read from the server's pipe by another thread: wait for the line, it may lag the answer.
+    wait_for(lambda: "job %s (test1): its handler handler3 is not running" % job["id"] in s.log(), 10,
+             what="the warning about job %s" % job["id"])
 
 
 def test_webless_dynamic_handlers_and_several_pools(servers, standalones, tmp_path):
