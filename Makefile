@@ -14,7 +14,7 @@
 
 B        ?= build
 CC       ?= cc
-PKGS      = libuv jansson libfyaml inih sqlite3 expat
+PKGS      = libuv jansson libfyaml inih sqlite3 expat libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LLHTTP_DIR ?= /usr/share/llhttp

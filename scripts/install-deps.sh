@@ -5,7 +5,7 @@
 #
 # usage: scripts/install-deps.sh [build|test|bench|fuzz]
 set -eu
-want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev libsqlite3-dev libexpat1-dev"
+want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev libsqlite3-dev libexpat1-dev libpq-dev"
 case "${1:-build}" in
   build) ;;
   test)  want="$want libcriterion-dev python3-pytest procps nginx-light" ;;
