@@ -159,6 +159,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              "ALTER TABLE job DROP COLUMN attempt;"
                               "ALTER TABLE job DROP COLUMN destination;"
                               "ALTER TABLE job RENAME COLUMN queue TO destination;"
                               "UPDATE job SET destination = 'db';" /* skip-locked's old queue */
@@ -183,6 +184,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     cr_assert_eq(raw_int(raw, "SELECT n FROM job_count"), 1, "the kept count starts from the jobs there are");
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE queue = 'job-handlers' AND destination IS NULL"), 1,
                  "skip-locked's 'db' is the default pool now; no execution destination");
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE attempt = 1"), 1, "a job from before is on its first attempt");
     sqlite3_close(raw);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
     add_job(db, "true", NULL, NULL);
@@ -968,6 +970,39 @@ Test(job_store, cancellation_goes_through_deleting_to_deleted)
     cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_DELETING, NULL), 0);
     cr_assert_eq(mt_job_store_transition(db, id, ~0u, MT_JOB_NEW, NULL), 0);
     cr_assert_eq(state_of(id), MT_JOB_DELETED);
+}
+
+Test(job_store, a_lost_run_is_retried_as_the_next_attempt_with_its_history)
+{
+    int64_t id = add_job(db, "sleep", NULL, NULL);
+    cr_assert_eq(claim(db, id, "h1"), 1);
+    mt_job_update_t up = {.external_id = "4242", .working_dir = "/jobs/1"};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, &up), 1);
+    int attempt = -1;
+    cr_assert_eq(mt_job_store_retry(db, id, MT_JOB_BIT(MT_JOB_QUEUED), "no", &attempt), 0, "not from running");
+    cr_assert_eq(attempt, 0);
+    cr_assert_eq(mt_job_store_retry(db, id, MT_JOB_BIT(MT_JOB_RUNNING), "attempt 2: lost", &attempt), 1,
+                 "%s", mt_db_errmsg(db));
+    cr_assert_eq(attempt, 2);
+    mt_job_t job;
+    cr_assert_eq(mt_job_store_get(db, id, &job), 0);
+    cr_assert_eq(job.state, MT_JOB_QUEUED);
+    cr_assert_eq(job.attempt, 2);
+    cr_assert_str_eq(job.handler, "h1", "the same handler runs it again");
+    cr_assert_null(job.external_id, "the lost run's pid is gone");
+    cr_assert_eq(job.start_us, 0);
+    cr_assert_str_eq(job.working_dir, "/jobs/1");
+    cr_assert_str_eq(job.info, "attempt 2: lost");
+    mt_job_clear(&job);
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, id, &ev, &n), 0);
+    cr_assert_eq(n, 4, "new, queued, running, queued again");
+    cr_assert_eq(ev[3].state, MT_JOB_QUEUED);
+    cr_assert_str_eq(ev[3].info, "attempt 2: lost");
+    mt_job_store_free_events(ev, n);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_ERROR, NULL), 1);
+    cr_assert_eq(mt_job_store_retry(db, id, ~0u, "late", &attempt), 0, "a terminal job is never retried");
 }
 
 Test(job_store, terminal_jobs_resist_raw_sql_too)

@@ -118,6 +118,8 @@ static void job_text(mt_json_text_t *w, const mt_job_t *j)
     text_str(w, "runner", j->runner);
     text_str(w, "external_id", j->external_id);
     text_str(w, "info", j->info);
+    mt_json_text_key(w, "attempt");
+    mt_json_text_int(w, j->attempt);
     if (j->invocation_id)
         text_id(w, "invocation_id", j->invocation_id);
     mt_json_text_end_object(w);

@@ -54,6 +54,7 @@ typedef struct mt_job {
     char *info;          /* why it ended in error, or other notes */
     int64_t invocation_id; /* the workflow invocation whose step created it, 0 if none */
     char *user;          /* who owns it (the API key's user; an invocation's jobs, its owner's); NULL: nobody */
+    int attempt;         /* 1 for the first run; the next after a run lost with its handler (mt_job_store_retry) */
 } mt_job_t;
 
 /* Free the strings of a record and zero it. Accepts a zeroed record. */

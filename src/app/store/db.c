@@ -146,6 +146,9 @@ static const char *const migrations[] = {
     "UPDATE job SET queue = 'job-handlers' WHERE queue = 'db';"
     "UPDATE invocation SET queue = 'job-handlers' WHERE queue = 'db';"
     "ALTER TABLE job ADD COLUMN destination TEXT;",
+    /* 8: a job's attempt: 1 for its first run; a run lost with its handler's host (the command died
+     * unfinished) is run again as the next attempt, up to jobs.max-attempts. */
+    "ALTER TABLE job ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == MT_DB_SCHEMA_VERSION,

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 /* The schema version this binary creates and expects (PRAGMA user_version). */
-#define MT_DB_SCHEMA_VERSION 7
+#define MT_DB_SCHEMA_VERSION 8
 
 /* How long a statement waits for another connection's lock before failing with -EBUSY. */
 #define MT_DB_BUSY_TIMEOUT_MS 10000

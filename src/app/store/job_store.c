@@ -20,7 +20,7 @@
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \
     "id, tool_id, tool_version, params, state, handler, queue, create_time, update_time, "   \
-    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user, destination"
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user, destination, attempt"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
 
@@ -76,6 +76,14 @@ static const char sql_transition[] =
     "AND (?11 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
     "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
     "ELSE 31 END) & 1";
+
+/* A new attempt: back to queued at the same handler, with what the lost run left cleared. */
+static const char sql_retry[] =
+    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "
+    "end_time = NULL, exit_code = NULL, external_id = NULL, info = ?2 "
+    "WHERE id = ?3 AND state NOT IN " TERMINAL_STATES " "
+    "AND (?4 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 RETURNING attempt";
 
 static const char sql_unassigned[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
@@ -203,6 +211,7 @@ static void read_job(sqlite3_stmt *st, mt_job_t *job)
     job->invocation_id = sqlite3_column_int64(st, 17);
     job->user = column_str(st, 18);
     job->destination = column_str(st, 19);
+    job->attempt = sqlite3_column_int(st, 20);
 }
 
 /* Bind a time, 0 meaning NULL (unset / unchanged). */
@@ -515,6 +524,30 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
     int rc = mt_db__step(db, st);
     int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0
                                 : mt_db__fail(db, rc, "change job state");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt)
+{
+    *attempt = 0;
+    sqlite3_stmt *st = mt_db__stmt(db, sql_retry);
+    if (!st)
+        return mt_db__fail(db, SQLITE_ERROR, "retry job");
+    sqlite3_bind_int64(st, 1, mt_db_time_us(db));
+    bind_str(st, 2, info);
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    int rc = mt_db__step(db, st);
+    int changed = 0;
+    if (rc == SQLITE_ROW) {
+        *attempt = sqlite3_column_int(st, 0);
+        changed = 1;
+        rc = sqlite3_step(st); /* to SQLITE_DONE: the commit */
+    }
+    int ret = rc == SQLITE_DONE ? changed : mt_db__fail(db, rc, "retry job");
+    if (ret <= 0)
+        *attempt = 0;
     mt_db__release(st);
     return ret;
 }

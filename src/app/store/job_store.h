@@ -130,6 +130,18 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
                             const mt_job_update_t *update);
 
 /*
+ * Run job `id` again, as its next attempt: if its state is in allowed_from
+ * (and not terminal), it goes back to `queued` at the same handler, its
+ * attempt count goes up by one, and what the lost run left (start and end
+ * times, exit code, external id) is cleared; `info` (say, "attempt 2: the
+ * command died with its handler's host") is set and recorded on the
+ * history row. For recovery, when a run was lost before its command
+ * finished. Returns 1 with the new attempt number in *attempt, 0 if the
+ * job was not in an allowed state, or a negative value.
+ */
+int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt);
+
+/*
  * Cancel job id: one that no handler runs yet (new) ends `deleted` at once;
  * a queued or running one becomes `deleting`, for its handler to stop.
  * Returns the state it is in now (MT_JOB_DELETED or MT_JOB_DELETING),
