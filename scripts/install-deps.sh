@@ -8,8 +8,9 @@ set -eu
 want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev libsqlite3-dev libexpat1-dev libpq-dev"
 case "${1:-build}" in
   build) ;;
-  test)  want="$want libcriterion-dev python3-pytest procps nginx-light" ;;
-  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3" ;;
+  # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client
+  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2" ;;
+  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
   *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
