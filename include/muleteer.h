@@ -226,6 +226,18 @@ size_t mt_stack_farm(const mt_stack_t *stack, size_t index, const char **name, s
  */
 uv_loop_t *mt_stack_loop(const mt_stack_t *stack);
 /*
+ * Say that the calling thread's loop is alive, now. Every web thread and
+ * built-in mule loop beats on its own every 0.5 s (a timer on the loop),
+ * and the master kills a mule whose loop has not beaten for mule-harakiri
+ * seconds, so a callback that blocks its loop longer than that gets its
+ * mule killed. Call this between the steps of a long synchronous task that
+ * is making progress (a recovery at start-up walking many jobs), never from
+ * a timer or thread of its own: a beat must mean the loop's thread is
+ * still getting somewhere. Does nothing in the master and in threads
+ * without a stack loop.
+ */
+void mt_heartbeat(const mt_stack_t *stack);
+/*
  * Effective value of an option of the application's section (strings as
  * configured, ints in decimal, bools "true"/"false"), or NULL if unset
  * with no default. Asking for an option not in the table is a programming

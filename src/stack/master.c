@@ -20,10 +20,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "stack/heartbeat.h"
 #include "stack/options.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
 #include "stack/undertaker.h"
+
+/* How often the master looks at the mules' beats when mule-harakiri is on. */
+#define MASTER_CHECK_MS 250
 
 /* PHASE_KILLING: an immediate stop (kill_them_all, Q), waiting only for the SIGKILLed children to be reaped. */
 typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_KILLING, PHASE_DONE } phase_t;
@@ -33,6 +37,7 @@ typedef struct slot_state {
     int64_t respawn_at_ms;  /* > 0: respawn due at this time */
     unsigned quick_deaths;  /* consecutive deaths soon after start */
     bool restart_now;       /* SIGKILLed by an immediate reload: start again at once when reaped */
+    bool harakiri;          /* SIGKILLed by mule-harakiri: said when it is reaped */
 } slot_state_t;
 
 typedef struct master {
@@ -46,6 +51,7 @@ typedef struct master {
     size_t reload_next;         /* next slot to restart in this reload */
     int64_t reload_deadline_ms; /* SIGKILL reload_slot if it has not exited by then */
     int64_t stop_signal_ms;     /* when the first stop signal arrived */
+    int mule_harakiri_s;        /* mule-harakiri: 0 off */
 } master_t;
 
 static mt_proc_t *proc(master_t *m, size_t slot)
@@ -85,7 +91,11 @@ static void spawn_slot(master_t *m, size_t slot, bool initial)
     slot_state_t *s = &m->slots[slot];
     char err[512];
     s->respawn_at_ms = 0;
+    s->harakiri = false;
     s->started_ms = mt_clock_ms();
+    /* Before the fork: the child's first beat must not be overwritten, nor its predecessor's taken for its own. */
+    atomic_store(&p->live->beat_mono_us, 0);
+    atomic_store(&p->live->forked_mono_us, mt_clock_us());
     pid_t pid = mt_spawn(m->stack, slot, m->signal_fd, err, sizeof err);
     if (pid < 0) {
         atomic_store(&p->live->pid, 0);
@@ -187,8 +197,10 @@ static void reap(master_t *m)
             continue; /* not in the table: the undertaker (it ended early), or an exec helper reaped elsewhere */
         mt_proc_t *p = proc(m, (size_t)slot);
         const char *name = mt_proctable_server_name(&m->stack->procs, (size_t)slot);
-        char how[128];
+        char how[160];
         describe_exit(status, how, sizeof how);
+        if (m->slots[slot].harakiri)
+            snprintf(how + strlen(how), sizeof how - strlen(how), ", sent by mule-harakiri");
         atomic_store(&p->live->pid, 0);
 
         if (m->phase != PHASE_RUNNING) {
@@ -225,6 +237,65 @@ static void reap(master_t *m)
     }
 }
 
+/*
+ * mule-harakiri: SIGKILL every running built-in mule whose loop has not
+ * beaten for mule_harakiri_s (one that has not beaten since its fork gets
+ * that long from the fork); reap() respawns it as any dead child. SIGKILL
+ * ends a SIGSTOPped process too. Mules being stopped (shutdown, a reload's
+ * SIGTERM) are left to their mercy.
+ */
+static void check_heartbeats(master_t *m)
+{
+    if (m->mule_harakiri_s <= 0 || m->phase != PHASE_RUNNING)
+        return;
+    mt_proctable_t *t = &m->stack->procs;
+    int64_t now = mt_clock_us(), limit = (int64_t)m->mule_harakiri_s * 1000000;
+    for (size_t k = 0; k < t->nmules; k++) {
+        size_t i = t->first_mule + k;
+        mt_proc_t *p = proc(m, i);
+        pid_t pid = atomic_load(&p->live->pid);
+        if (!mt_proc_beats(p) || pid <= 0 || m->slots[i].harakiri || (ssize_t)i == m->reload_slot ||
+            atomic_load(&p->live->state) != MT_PROC_RUNNING)
+            continue;
+        int64_t beat = atomic_load(&p->live->beat_mono_us), forked = atomic_load(&p->live->forked_mono_us);
+        if (!mt_proc_beat_stale(beat, forked, now, limit))
+            continue;
+        const char *name = mt_proctable_server_name(t, i);
+        if (beat > 0 && beat >= forked)
+            mt_warn("mule-harakiri: %s (pid %d) has not beaten for %.1f s, over mule-harakiri = %d s: killing it",
+                    name, (int)pid, (double)(now - beat) / 1e6, m->mule_harakiri_s);
+        else
+            mt_warn("mule-harakiri: %s (pid %d) has not beaten since it was started %.1f s ago, over mule-harakiri "
+                    "= %d s: killing it",
+                    name, (int)pid, (double)(now - forked) / 1e6, m->mule_harakiri_s);
+        m->slots[i].harakiri = true;
+        kill(pid, SIGKILL);
+    }
+}
+
+/* Say at start what mule-harakiri watches, and what it cannot. */
+static void announce_mule_harakiri(master_t *m)
+{
+    if (m->mule_harakiri_s <= 0)
+        return;
+    mt_proctable_t *t = &m->stack->procs;
+    size_t watched = 0;
+    for (size_t k = 0; k < t->nmules; k++) {
+        mt_proc_t *p = proc(m, t->first_mule + k);
+        if (mt_proc_beats(p))
+            watched++;
+        else
+            mt_notice("mule-harakiri does not watch %s (mule %d): it runs the program %s, which has no heartbeat",
+                      mt_proctable_server_name(t, t->first_mule + k), p->mule_id, p->program);
+    }
+    if (watched == 0)
+        mt_notice("mule-harakiri = %d has no effect: this stack has no built-in mule to watch", m->mule_harakiri_s);
+    else
+        mt_info("mule-harakiri: a mule whose loop has not beaten for %d s is killed and respawned (%zu mule%s "
+                "watched)",
+                m->mule_harakiri_s, watched, watched == 1 ? "" : "s");
+}
+
 static void respawn_due(master_t *m)
 {
     int64_t now = mt_clock_ms();
@@ -235,20 +306,20 @@ static void respawn_due(master_t *m)
 
 static int next_timeout(master_t *m)
 {
-    int64_t now = mt_clock_ms(), next = -1;
+    int64_t now = mt_clock_ms();
+    /* The master's own beat, and the heartbeat check: at least this often. */
+    int64_t next = now + (m->mule_harakiri_s > 0 ? MASTER_CHECK_MS : MT_BEAT_INTERVAL_MS);
     if (m->phase == PHASE_RUNNING) {
         for (size_t i = 1; i < m->stack->procs.nprocs; i++) {
             int64_t at = m->slots[i].respawn_at_ms;
-            if (at > 0 && (next < 0 || at < next))
+            if (at > 0 && at < next)
                 next = at;
         }
-        if (m->reload_slot >= 0 && (next < 0 || m->reload_deadline_ms < next))
+        if (m->reload_slot >= 0 && m->reload_deadline_ms < next)
             next = m->reload_deadline_ms;
-    } else {
+    } else if (m->phase_deadline_ms < next) {
         next = m->phase_deadline_ms;
     }
-    if (next < 0)
-        return -1;
     return next <= now ? 0 : (int)(next - now);
 }
 
@@ -487,6 +558,7 @@ int mt_master_run(mt_stack_t *stack)
 {
     master_t m = {.stack = stack, .phase = PHASE_RUNNING, .reload_slot = -1};
     m.slots = mt_calloc(stack->procs.nprocs, sizeof *m.slots);
+    m.mule_harakiri_s = (int)mt_config_get_int(stack->config, NULL, "mule-harakiri");
 
     /* First, before any child holds a copy of what it must not: see undertaker.h. */
     char err[512];
@@ -518,6 +590,9 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->pid, getpid());
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_RUNNING);
     atomic_store(&stack->procs.procs[0].live->started_us, mt_wall_us());
+    atomic_store(&stack->procs.procs[0].live->forked_mono_us, mt_clock_us());
+    mt_heartbeat_store(&stack->procs.procs[0].live->beat_mono_us);
+    announce_mule_harakiri(&m);
 
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))
@@ -542,6 +617,8 @@ int mt_master_run(mt_stack_t *stack)
             on_signal(&m, (int)si.ssi_signo);
         if (fifo_fd >= 0 && r > 0 && (pfd[1].revents & POLLIN))
             on_fifo(&m, fifo_fd);
+        mt_heartbeat_store(&stack->procs.procs[0].live->beat_mono_us);
+        check_heartbeats(&m);
         respawn_due(&m);
         advance_reload(&m);
         advance_shutdown(&m);

@@ -16,6 +16,17 @@
  * child that exits with MT_EXIT_FATAL is not respawned: the master logs it
  * and stops the whole stack with a non-zero status.
  *
+ * mule-harakiri = N (heartbeat.h): every 250 ms the master compares each
+ * running built-in mule's last beat with the monotonic clock; a mule
+ * silent for N seconds (or, if it has not beaten since its fork, N
+ * seconds after the fork) is logged at warning level (server name, pid,
+ * seconds since its beat) and SIGKILLed, which ends it even when it is
+ * stopped by SIGSTOP; it is then reaped and respawned like any child that
+ * died (a respawn in /api/stack). Mules running an external program have
+ * no heartbeat and are not watched (a notice at start says so); web
+ * workers are watched by harakiri per request, not by this. The master
+ * beats too, into slot 0, every time its loop turns.
+ *
  * Shutdown: SIGTERM to the web workers (they stop accepting and finish what
  * is in flight), SIGKILL to those still alive after worker-reload-mercy;
  * then SIGTERM to the mules, SIGKILL after mule-reload-mercy; exit once no

@@ -19,6 +19,7 @@
 #include "stack/channel.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "stack/heartbeat.h"
 #include "stack/stack.h"
 
 #define MULE_BATCH 32
@@ -39,6 +40,7 @@ typedef struct mule {
     mule_source_t *sources;
     size_t nsources;
     uv_signal_t signals[3];
+    mt_heartbeat_t heartbeat; /* beats into its live slot from this loop (heartbeat.h) */
     int exit_status;
     long credit;             /* farm messages it may still take; -1: no limit */
 } mule_t;
@@ -187,6 +189,11 @@ int mt_mule_run(mt_stack_t *stack)
         uv_signal_init(&m.loop, &m.signals[i]);
         uv_signal_start(&m.signals[i], on_signal, sigs[i]);
     }
+    /* Before mule_start: the first beat comes from the loop's first turn, so a start-up that never
+     * reaches the loop never beats (mule-harakiri counts from the fork then). */
+    rc = mt_heartbeat_start(&m.heartbeat, &m.loop, &self->live->beat_mono_us);
+    if (rc < 0)
+        mt_error("the heartbeat timer could not start: %s; this process will show as not beating", uv_strerror(rc));
 
     if (stack->app && stack->app->mule_start)
         stack->app->mule_start(stack, stack->app->app_data);

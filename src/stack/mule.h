@@ -11,6 +11,11 @@
  *
  * The application can add its own handles (timers, child processes) to the
  * loop from app->mule_start() via mt_stack_loop().
+ *
+ * The loop beats into the process's live slot every MT_BEAT_INTERVAL_MS
+ * (heartbeat.h): a handler or other callback that holds the loop stops the
+ * beat, and with mule-harakiri the master kills the mule once it has been
+ * silent that long. A handler must not hold the loop longer than that.
  */
 #ifndef MT_MULE_H
 #define MT_MULE_H

@@ -70,6 +70,9 @@ const mt_option_def_t mt_stack_options[] = {
              "add a mule; no value: built-in mule loop; =PROGRAM: exec that program"),
     OPT_INT("mules", "0", 0, 1024, "add N built-in mules"),
     OPT_LIST("farm", 0, "NAME:ID[,ID...]: a farm of mule ids"),
+    OPT_INT("mule-harakiri", "0", 0, 86400,
+            "seconds a built-in mule's loop may go without beating (a handler that does not return, a process "
+            "stopped): the master kills it and respawns it (0: never)"),
     OPT_INT("msg-send-timeout", "2000", 0, 600000,
             "milliseconds a sender waits on a full farm/mule queue before failing"),
 

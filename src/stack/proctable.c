@@ -110,6 +110,30 @@ const char *mt_proctable_server_name(const mt_proctable_t *t, size_t slot)
     return p->server_name;
 }
 
+bool mt_proc_beat_stale(int64_t beat_us, int64_t forked_us, int64_t now_us, int64_t limit_us)
+{
+    if (limit_us <= 0)
+        return false;
+    int64_t since = beat_us > 0 && beat_us >= forked_us ? beat_us : forked_us;
+    if (since <= 0)
+        return false;
+    return now_us - since >= limit_us;
+}
+
+bool mt_proc_beats(const mt_proc_t *p)
+{
+    switch (p->role) {
+    case MT_ROLE_MASTER:
+    case MT_ROLE_WEB:
+        return true;
+    case MT_ROLE_MULE:
+        return p->program == NULL;
+    case MT_ROLE_STANDALONE:
+        return false; /* listed in a stack's table, running elsewhere: its own process beats in its own table */
+    }
+    return false;
+}
+
 const char *mt_proc_state_name(mt_proc_state_t state)
 {
     switch (state) {

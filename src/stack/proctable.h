@@ -14,6 +14,16 @@
  * mapping so that the master writes pids and states, each process bumps
  * its own counters, and any web worker can report the whole table in
  * /api/stack without asking the master.
+ *
+ * Heartbeat: every process whose event loop the stack runs (web workers,
+ * built-in mules, standalones, the master) stores CLOCK_MONOTONIC into its
+ * live slot's beat_mono_us from that loop every MT_BEAT_INTERVAL_MS
+ * (heartbeat.h). A loop blocked in a long synchronous call, or a process
+ * stopped by SIGSTOP, stops beating; the master kills a mule silent for
+ * mule-harakiri seconds (master.h), and /api/stack reports a process
+ * silent for MT_BEAT_SILENT_BEATS intervals as not beating.
+ * CLOCK_MONOTONIC is one clock for every process of the host, so any
+ * process can compare another's beat with its own clock.
  */
 #ifndef MT_PROCTABLE_H
 #define MT_PROCTABLE_H
@@ -29,6 +39,11 @@
 #include "stack/config.h"
 
 #define MT_SERVER_NAME_MAX 256
+
+/* How often each event loop beats, in milliseconds. */
+#define MT_BEAT_INTERVAL_MS 500
+/* Intervals without a beat after which /api/stack shows a process as not beating. */
+#define MT_BEAT_SILENT_BEATS 3
 
 typedef enum {
     MT_PROC_DOWN,      /* not started yet */
@@ -49,6 +64,8 @@ typedef struct mt_proc_live {
     _Atomic uint64_t msgs_sent;   /* messages sent by this slot, across respawns */
     _Atomic uint64_t msgs_handled;/* messages received and dispatched */
     _Atomic uint64_t msgs_failed; /* sends that failed (timeout, size) */
+    _Atomic int64_t forked_mono_us; /* CLOCK_MONOTONIC of the last fork (or start), microseconds; 0: never */
+    _Atomic int64_t beat_mono_us; /* CLOCK_MONOTONIC of its loop's last beat, microseconds; 0: none since the fork */
     char server_name[MT_SERVER_NAME_MAX]; /* set when the name depends on {pid} */
 } mt_proc_live_t;
 
@@ -102,6 +119,20 @@ ssize_t mt_proctable_find_farm(const mt_proctable_t *table, const char *name);
 
 /* The server name of a slot (the live copy if the template used {pid}). */
 const char *mt_proctable_server_name(const mt_proctable_t *table, size_t slot);
+
+/*
+ * Whether a heartbeat is stale: true if the process has not beaten for
+ * limit_us at now_us. beat_us is its last beat and forked_us the time of
+ * its fork (both CLOCK_MONOTONIC microseconds, 0 for none). A process that
+ * has not beaten since its fork (beat_us 0, or older than forked_us: a
+ * beat of the process it replaced) is starting, and stale only once
+ * limit_us has passed since the fork; with no fork time known either, it
+ * is never stale. limit_us <= 0 means no limit: never stale. Pure.
+ */
+bool mt_proc_beat_stale(int64_t beat_us, int64_t forked_us, int64_t now_us, int64_t limit_us);
+
+/* Whether a slot has a heartbeat at all: false for external programs (exec'd mules) and standalones listed here. */
+bool mt_proc_beats(const mt_proc_t *p);
 
 const char *mt_proc_state_name(mt_proc_state_t state);
 const char *mt_role_name(mt_role_t role);

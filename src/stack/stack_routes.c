@@ -4,6 +4,15 @@
  *   GET /api/health  -> 200 {"status": "ok"}
  *   GET /api/stack   -> every slot of the process table with its live state
  *
+ * Each process's heartbeat (heartbeat.h) is shown as "beat_age_s", the
+ * seconds since its loop last beat (null before its first beat, and for a
+ * process with no heartbeat: an external mule program, a standalone listed
+ * here), and "beating": false once it has been silent for
+ * MT_BEAT_SILENT_BEATS beat intervals (1.5 s), whatever mule-harakiri is,
+ * so a stuck or stopped process shows before the master kills it; a
+ * process started less than that ago counts as beating; null when it has
+ * no heartbeat. "mule_harakiri" at the top is the option's value (0: off).
+ *
  * Both are answered by any web worker from the shared live table, without
  * asking the master. With API keys configured, /api/health stays open and
  * /api/stack is for admin users only (403 for other keys).
@@ -12,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "stack/stack.h"
 
 static const char health_body[] = "{\"status\":\"ok\"}";
@@ -45,6 +55,7 @@ static void stack_cb(mt_request_t *req, void *data)
     mt_stack_t *stack = mt_request_stack(req);
     const mt_proctable_t *t = &stack->procs;
     json_t *procs = json_array();
+    int64_t now = mt_clock_us();
     for (size_t i = 0; i < t->nprocs; i++) {
         const mt_proc_t *p = &t->procs[i];
         const mt_proc_live_t *l = p->live;
@@ -61,6 +72,17 @@ static void stack_cb(mt_request_t *req, void *data)
         json_object_set_new(o, "messages_sent", json_integer((json_int_t)atomic_load(&l->msgs_sent)));
         json_object_set_new(o, "messages_handled", json_integer((json_int_t)atomic_load(&l->msgs_handled)));
         json_object_set_new(o, "messages_failed", json_integer((json_int_t)atomic_load(&l->msgs_failed)));
+        json_t *age = json_null(), *beating = json_null();
+        if (mt_proc_beats(p)) {
+            int64_t beat = atomic_load(&l->beat_mono_us), forked = atomic_load(&l->forked_mono_us);
+            if (pid > 0 && beat > 0 && beat >= forked)
+                age = json_real((double)((now - beat) / 1000) / 1000.0);
+            beating = json_boolean(pid > 0 && !mt_proc_beat_stale(beat, forked, now,
+                                                                   (int64_t)MT_BEAT_SILENT_BEATS *
+                                                                       MT_BEAT_INTERVAL_MS * 1000));
+        }
+        json_object_set_new(o, "beat_age_s", age);
+        json_object_set_new(o, "beating", beating);
         if (p->role == MT_ROLE_WEB)
             json_object_set_new(o, "worker_id", json_integer(p->worker_id));
         if (p->role == MT_ROLE_MULE) {
@@ -82,9 +104,11 @@ static void stack_cb(mt_request_t *req, void *data)
             json_array_append_new(ids, json_integer(t->farms[f].mule_ids[k]));
         json_array_append_new(farms, json_pack("{s:s, s:o}", "name", t->farms[f].name, "mules", ids));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o}", "server_name",
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "server_name",
                             mt_config_get(stack->config, NULL, "server-name", NULL), "version", MULETEER_VERSION,
-                            "served_by", mt_stack_server_name(stack), "processes", procs, "farms", farms);
+                            "served_by", mt_stack_server_name(stack), "mule_harakiri",
+                            (json_int_t)mt_config_get_int(stack->config, NULL, "mule-harakiri"), "processes", procs,
+                            "farms", farms);
     mt_respond_json(req, 200, doc);
     json_decref(doc);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "stack/mule.h"
@@ -49,6 +50,7 @@ int mt_standalone_run(mt_stack_t *stack)
         mt_privileges_log(&stack->creds);
     atomic_store(&self->live->pid, getpid());
     atomic_store(&self->live->state, MT_PROC_RUNNING);
+    atomic_store(&self->live->forked_mono_us, mt_clock_us());
 
     if (stack->app && stack->app->load) {
         err[0] = '\0';
@@ -68,5 +70,10 @@ int mt_standalone_run(mt_stack_t *stack)
         used += n > 0 ? (size_t)n : 0;
     }
     mt_info("muleteer %s: standalone %s attached to pool%s %s", MULETEER_VERSION, name, npools == 1 ? "" : "s", pools);
+    long harakiri = mt_config_get_int(stack->config, NULL, "mule-harakiri");
+    if (harakiri > 0)
+        mt_notice("mule-harakiri = %ld has no effect on a standalone process: no master watches its heartbeat; "
+                  "its supervisor (systemd) restarts it when it dies",
+                  harakiri);
     return mt_mule_run(stack);
 }

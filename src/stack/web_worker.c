@@ -18,10 +18,11 @@
 #include "stack/http_server.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "stack/heartbeat.h"
 #include "stack/listeners.h"
 #include "stack/stack.h"
 
-#define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests */
+#define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests (and publishes the beat) */
 
 typedef struct web_thread {
     mt_stack_t *stack;
@@ -33,6 +34,8 @@ typedef struct web_thread {
     size_t nservers;
     size_t draining;         /* servers not yet drained */
     mt_http_busy_t busy;     /* the handler running now, for the harakiri watchdog */
+    mt_heartbeat_t heartbeat;/* its loop's beat ... */
+    _Atomic int64_t beat_us; /* ... lands here; the main thread publishes the oldest (publish_beat) */
     atomic_int started;      /* 1 once serving, -1 if it failed to start */
     atomic_int finished;     /* 1 once its loop has returned */
 } web_thread_t;
@@ -115,6 +118,10 @@ static void *thread_main(void *arg)
     }
     uv_async_init(&wt->loop, &wt->stop_async, stop_cb);
     wt->stop_async.data = wt;
+    int beat_rc = mt_heartbeat_start(&wt->heartbeat, &wt->loop, &wt->beat_us);
+    if (beat_rc < 0)
+        mt_error("thread %d: the heartbeat timer could not start: %s; this worker will show as not beating",
+                 wt->index + 1, uv_strerror(beat_rc));
     if (stack->app && stack->app->web_thread_start)
         stack->app->web_thread_start(stack, stack->app->app_data);
     atomic_store(&wt->started, 1);
@@ -139,6 +146,25 @@ static bool busy_read(mt_http_busy_t *busy, int64_t *since, char *method, char *
     path[sizeof busy->path - 1] = '\0';
     atomic_thread_fence(memory_order_acquire);
     return atomic_load_explicit(&busy->since_us, memory_order_relaxed) == *since;
+}
+
+/*
+ * The worker's beat is its slowest serving thread's: the oldest beat of
+ * the threads still running their loop (0 while one has not beaten yet, so
+ * the worker counts as starting). Run by the main thread every tick.
+ */
+static void publish_beat(mt_stack_t *stack, web_thread_t *threads, int nthreads)
+{
+    int64_t oldest = -1;
+    for (int i = 0; i < nthreads; i++) {
+        if (atomic_load(&threads[i].finished))
+            continue;
+        int64_t beat = atomic_load_explicit(&threads[i].beat_us, memory_order_relaxed);
+        if (oldest < 0 || beat < oldest)
+            oldest = beat;
+    }
+    if (oldest >= 0)
+        atomic_store_explicit(&stack->procs.procs[stack->self_slot].live->beat_mono_us, oldest, memory_order_relaxed);
 }
 
 /*
@@ -214,15 +240,15 @@ int mt_web_worker_run(mt_stack_t *stack)
     int harakiri_s = (int)mt_config_get_int(stack->config, NULL, "harakiri");
     bool verbose = mt_config_get_bool(stack->config, NULL, "harakiri-verbose");
     int sig;
+    publish_beat(stack, threads, nthreads);
     do {
         siginfo_t info;
-        if (harakiri_s > 0) {
-            struct timespec tick = {.tv_nsec = HARAKIRI_TICK_MS * 1000000L};
-            sig = sigtimedwait(&stop_set, &info, &tick);
-            if (sig < 0)
+        struct timespec tick = {.tv_nsec = HARAKIRI_TICK_MS * 1000000L};
+        sig = sigtimedwait(&stop_set, &info, &tick);
+        if (sig < 0) {
+            publish_beat(stack, threads, nthreads);
+            if (harakiri_s > 0)
                 harakiri_check(stack, threads, nthreads, harakiri_s, verbose);
-        } else {
-            sig = sigwaitinfo(&stop_set, &info);
         }
     } while (sig < 0 || sig == SIGHUP);
     mt_info("%s received: draining", strsignal(sig));

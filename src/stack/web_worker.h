@@ -15,6 +15,13 @@
  * path, seconds, the worker's server name, pid and thread) and the process
  * is killed with SIGKILL; the master respawns it. Only handler time
  * counts: a client slow to send its request is http-timeout's business.
+ *
+ * Heartbeat (heartbeat.h): each serving thread's loop beats into a cell of
+ * its own; the main thread, every 200 ms, publishes the oldest beat of the
+ * threads still serving in the process's live slot, so /api/stack shows
+ * the worker as not beating when any one of its loops is stuck. The master
+ * does not kill web workers for it (mule-harakiri is for mules; harakiri
+ * covers a request's handler).
  */
 #ifndef MT_WEB_WORKER_H
 #define MT_WEB_WORKER_H

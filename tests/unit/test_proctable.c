@@ -94,3 +94,60 @@ Test(proctable, names_of_states_and_roles)
     cr_assert_str_eq(mt_role_name(MT_ROLE_MULE), "mule");
     cr_assert_str_eq(mt_role_name(MT_ROLE_STANDALONE), "standalone");
 }
+
+/* mt_proc_beat_stale: times in microseconds of one monotonic clock; the limit 3 s. */
+#define S 1000000LL
+
+Test(proctable, a_process_beating_within_the_limit_is_not_stale)
+{
+    cr_assert_not(mt_proc_beat_stale(100 * S, 90 * S, 102 * S, 3 * S));
+    cr_assert_not(mt_proc_beat_stale(100 * S, 90 * S, 103 * S - 1, 3 * S), "just under the limit");
+    cr_assert_not(mt_proc_beat_stale(100 * S, 90 * S, 100 * S, 3 * S), "a beat now");
+}
+
+Test(proctable, a_process_silent_for_the_limit_is_stale)
+{
+    cr_assert(mt_proc_beat_stale(100 * S, 90 * S, 103 * S, 3 * S), "exactly the limit");
+    cr_assert(mt_proc_beat_stale(100 * S, 90 * S, 160 * S, 3 * S));
+}
+
+Test(proctable, a_process_starting_gets_the_limit_from_its_fork)
+{
+    /* No beat since its fork: measured from the fork, not stale before the limit. */
+    cr_assert_not(mt_proc_beat_stale(0, 100 * S, 102 * S, 3 * S));
+    cr_assert(mt_proc_beat_stale(0, 100 * S, 103 * S, 3 * S), "never beat within the limit of its fork");
+    /* The last beat is its predecessor's (older than the fork): the same as no beat. */
+    cr_assert_not(mt_proc_beat_stale(95 * S, 100 * S, 102 * S, 3 * S));
+    cr_assert(mt_proc_beat_stale(95 * S, 100 * S, 103 * S, 3 * S));
+    /* Once it beats, the beat counts, not the fork. */
+    cr_assert_not(mt_proc_beat_stale(104 * S, 100 * S, 106 * S, 3 * S));
+    cr_assert(mt_proc_beat_stale(104 * S, 100 * S, 107 * S, 3 * S));
+}
+
+Test(proctable, no_limit_or_no_times_is_never_stale)
+{
+    cr_assert_not(mt_proc_beat_stale(100 * S, 90 * S, 1000 * S, 0), "limit 0: off");
+    cr_assert_not(mt_proc_beat_stale(100 * S, 90 * S, 1000 * S, -1));
+    cr_assert_not(mt_proc_beat_stale(0, 0, 1000 * S, 3 * S), "never forked, never beat: nothing to measure");
+    cr_assert(mt_proc_beat_stale(100 * S, 0, 104 * S, 3 * S), "a beat without a fork time still counts");
+}
+
+Test(proctable, which_slots_have_a_heartbeat)
+{
+    cr_assert(mt_proc_beats(&table.procs[0]), "the master");
+    cr_assert(mt_proc_beats(&table.procs[table.first_web]), "a web worker");
+    cr_assert(mt_proc_beats(&table.procs[table.first_mule]), "a built-in mule");
+    mt_proc_t external = table.procs[table.first_mule];
+    external.program = "/bin/true";
+    cr_assert_not(mt_proc_beats(&external), "a mule that execs a program cannot beat");
+    mt_proc_t standalone = {.role = MT_ROLE_STANDALONE};
+    cr_assert_not(mt_proc_beats(&standalone), "a standalone listed in a stack's table beats elsewhere");
+}
+
+Test(proctable, the_live_half_starts_with_no_beat)
+{
+    for (size_t i = 0; i < table.nprocs; i++) {
+        cr_assert_eq(atomic_load(&table.procs[i].live->beat_mono_us), 0);
+        cr_assert_eq(atomic_load(&table.procs[i].live->forked_mono_us), 0);
+    }
+}
