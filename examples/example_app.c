@@ -20,6 +20,11 @@
  *   POST /example/echo   answers the request's body, content type and query as JSON (a test
  *        aid: the uwsgi socket tests check what reached the handler).
  *
+ * The mule target "hold" is a test aid too: its handler holds the mule's loop for the seconds
+ * its payload says ("10"), as a handler stuck in a synchronous call would, so the mule stops
+ * beating (mule-harakiri); with " beat" after the number ("10 beat") it calls mt_heartbeat()
+ * every 0.2 s meanwhile, as a long task that makes progress does.
+ *
  * Mules: "record" appends each payload as a line to
  * <out-dir>/received.<mule id> (so a test can count every
  * message by content); "count" only counts, and a timer writes
@@ -371,6 +376,25 @@ static void echo_cb(mt_request_t *req, void *data)
     json_decref(doc);
 }
 
+static void hold_cb(mt_stack_t *stack, const mt_message_t *msg, void *data)
+{
+    (void)data;
+    char text[64];
+    size_t n = msg->len < sizeof text - 1 ? msg->len : sizeof text - 1;
+    memcpy(text, msg->payload, n);
+    text[n] = '\0';
+    double seconds = atof(text);
+    int beat = strstr(text, "beat") != NULL;
+    double end = wall_now() + (seconds > 0 && seconds <= 3600 ? seconds : 0);
+    for (double now = wall_now(); now < end; now = wall_now()) {
+        double step = end - now < 0.2 ? end - now : 0.2;
+        struct timespec ts = {0, (long)(step * 1e9)};
+        nanosleep(&ts, NULL);
+        if (beat)
+            mt_heartbeat(stack);
+    }
+}
+
 static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 {
     (void)app_data;
@@ -378,6 +402,7 @@ static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     if ((rc = mt_register_message_handler(stack, "record", record_cb, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, "count", count_cb, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, "latency", latency_cb, NULL)) < 0 ||
+        (rc = mt_register_message_handler(stack, "hold", hold_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "POST", "/example/send", 0, send_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "POST", "/example/message", 0, message_cb, NULL)) < 0 ||
         (rc = mt_route_add(stack, "GET", "/example/sleep", 0, sleep_cb, NULL)) < 0 ||
