@@ -7,16 +7,17 @@ mule-harakiri = N the master SIGKILLs a built-in mule whose loop has not
 beaten for N seconds, logs it at warning level, and respawns it like any
 dead child. The hangs here are real: SIGSTOP of the mule's process, and a
 message handler that holds the mule's loop (the example application's
-target "hold"). Waits are bounded polls with generous timeouts, so the
+target "hold"); and a job handler stopped while its job runs. Waits are bounded polls with generous timeouts, so the
 tests hold with both cores kept busy.
 """
+import json
 import os
 import re
 import signal
 import subprocess
 import time
 
-from conftest import EXAMPLE, MULE_ECHO, alive, wait_for, write
+from conftest import EXAMPLE, MULE_ECHO, MULETEER, alive, wait_for, write
 
 HARAKIRI = 3
 KILL_LINE = (r"\[warn\] main\.master\[\d+\] muleteer\.stack\.master: mule-harakiri: %s \(pid %d\) has not beaten "
@@ -202,3 +203,28 @@ def test_no_builtin_mule_to_watch_is_said(servers):
     s = servers(["--mule-harakiri", "4"], binary=EXAMPLE)
     assert re.search(r"\[notice\] .*mule-harakiri = 4 has no effect: this stack has no built-in mule to watch",
                      s.log()), s.log()
+
+
+def test_a_job_whose_mule_is_stopped_ends_ok_after_the_mule_is_killed(servers):
+    """The job application on top: the respawned handler (same server name) takes up the stopped one's job."""
+    s = servers(["--mules", "2", "--farm", "job-handlers:1,2", "--mule-harakiri", str(HARAKIRI)], binary=MULETEER)
+    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": "sleep", "inputs": {"seconds": 8}}),
+                                headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    jid = json.loads(data)["id"]
+
+    def job():
+        st, doc = s.get_json("/api/jobs/%s" % jid)
+        assert st == 200, doc
+        return doc
+    running = wait_for(lambda: (lambda j: j if j["state"] == "running" and j["handler"] else None)(job()),
+                       timeout=20, what="the job running")
+    name = running["handler"]
+    pid = proc(s, name)["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: not alive(pid), timeout=HARAKIRI + 15, what="the handler killed\n" + s.log())
+    wait_respawned(s, name, pid)
+    done = wait_for(lambda: (lambda j: j if j["state"] in ("ok", "error", "deleted") else None)(job()), timeout=60,
+                    what="the job to end\n" + s.log())
+    assert done["state"] == "ok", (done, s.log())
+    assert re.search(KILL_LINE % (re.escape(name), pid, HARAKIRI), s.log()), s.log()
