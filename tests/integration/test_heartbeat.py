@@ -5,10 +5,11 @@ every 0.5 s on the loop itself); /api/stack shows each process's
 "beat_age_s" and "beating" (false after 1.5 s of silence). With
 mule-harakiri = N the master SIGKILLs a built-in mule whose loop has not
 beaten for N seconds, logs it at warning level, and respawns it like any
-dead child. The hangs here are real: SIGSTOP of the mule's process, and a
+dead child. The hangs here are real: SIGSTOP of the mule's process, a
 message handler that holds the mule's loop (the example application's
-target "hold"); and a job handler stopped while its job runs. Waits are bounded polls with generous timeouts, so the
-tests hold with both cores kept busy.
+target "hold"), and a job handler stopped while its job runs. Waits are
+bounded polls with generous timeouts, so the tests hold with both cores
+kept busy.
 """
 import json
 import os
