@@ -33,7 +33,8 @@
 static const mt_option_def_t jobs_options[] = {
     {"data-dir", MT_OPT_STRING, "data", 0, 0, 0, NULL, "directory for the database and the jobs' working directories"},
     {"database", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "SQLite database: a path or sqlite:///PATH (default DATA_DIR/jobs.sqlite)"},
+     "the job database: a SQLite path or sqlite:///PATH (default DATA_DIR/jobs.sqlite), or a PostgreSQL "
+     "postgresql://USER@HOST:PORT/DB URL or libpq connection string"},
     {"tools-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
      "directory of tool definitions (*.yml); default: the sample tools shipped beside the binary (../tools)"},
     {"workflows-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
@@ -192,18 +193,26 @@ static int parse_sync(const char *name, const char *value, mt_db_sync_t *out, ch
     return 0;
 }
 
-/* The database option: a path, or sqlite:///absolute or sqlite://relative. */
+/*
+ * The database option: a PostgreSQL URL (postgresql://, postgres://) or
+ * libpq connection string, kept as it is; else a SQLite path, or
+ * sqlite:///absolute or sqlite://relative.
+ */
 static int database_path(const char *value, char *err, size_t errlen)
 {
     if (!value) {
         ctx.db_path = mt_asprintf("%s/jobs.sqlite", ctx.data_dir);
         return 0;
     }
+    if (mt_db_kind_of(value) == MT_DB_POSTGRESQL) {
+        ctx.db_path = mt_strdup(value);
+        return 0;
+    }
     if (strncmp(value, "sqlite://", 9) == 0)
         value += 9;
     else if (strstr(value, "://")) {
-        snprintf(err, errlen, "option 'jobs.database': '%s': only SQLite databases (a path or sqlite:///PATH) are supported",
-                 value);
+        snprintf(err, errlen, "option 'jobs.database': '%s': not a database this muleteer knows: give a SQLite path "
+                 "(or sqlite:///PATH) or a PostgreSQL URL (postgresql://...)", value);
         return -1;
     }
     if (!*value) {
@@ -238,6 +247,8 @@ static int check_writable(char *err, size_t errlen)
                  whoami(who, sizeof who), strerror(errno));
         return -1;
     }
+    if (mt_db_kind_of(ctx.db_path) == MT_DB_POSTGRESQL)
+        return 0; /* a server: it says itself what we may do */
     snprintf(db_dir, sizeof db_dir, "%s", ctx.db_path);
     char *slash = strrchr(db_dir, '/');
     if (slash)
@@ -343,7 +354,9 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         free(tools_dir);
         return -1;
     }
-    mt_info("jobs: database %s, %zu tools from %s, %zu workflows, %s", ctx.db_path, mt_toolbox_count(ctx.tools),
+    char shown[512];
+    mt_info("jobs: database %s, %zu tools from %s, %zu workflows, %s", mt_db_display(ctx.db_path, shown, sizeof shown),
+            mt_toolbox_count(ctx.tools),
             tools_dir, mt_workflow_library_count(ctx.workflows),
             ctx.conf ? "job configuration loaded" : "no job configuration");
     free(tools_dir);

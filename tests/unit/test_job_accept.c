@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "app/store/db.h"
 #include "app/store/job_accept.h"
 #include "app/store/job_store.h"

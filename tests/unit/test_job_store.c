@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "app/store/db.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"

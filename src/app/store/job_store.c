@@ -20,23 +20,26 @@
 /* Column list read by read_job(), in its order. */
 #define JOB_COLUMNS                                                                                 \
     "id, tool_id, tool_version, params, state, handler, queue, create_time, update_time, "   \
-    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, user, destination, attempt"
+    "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, \"user\", destination, attempt"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
 
 /*
- * Unassigned jobs. Index choices are spelled out, so the planner cannot
- * wander into a primary-key scan over every finished job: at a queue,
- * the partial index (queue, rowid) gives the oldest in one seek;
- * across queues, the state index walks 'new' jobs in id order and
- * stops at the first (or limit-th) unassigned one.
+ * Unassigned jobs. On SQLite, index choices are spelled out, so the
+ * planner cannot wander into a primary-key scan over every finished job:
+ * at a queue, the partial index (queue, rowid) gives the oldest in one
+ * seek; across queues, the state index walks 'new' jobs in id order and
+ * stops at the first (or limit-th) unassigned one. PostgreSQL has the same
+ * indexes (with id in them) and no hints.
  */
 #define UNASSIGNED_AT "job INDEXED BY job_unassigned WHERE handler IS NULL AND state = 'new'"
 #define UNASSIGNED_ANY "job INDEXED BY job_state WHERE state = 'new' AND handler IS NULL"
+#define PG_UNASSIGNED_AT "job WHERE handler IS NULL AND state = 'new'"
+#define PG_UNASSIGNED_ANY "job WHERE state = 'new' AND handler IS NULL"
 
 static const char sql_insert[] =
     "INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, "
-    "update_time, invocation_id, user, destination, info) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8, "
+    "update_time, invocation_id, \"user\", destination, info) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8, "
     "?9, ?10) "
     "RETURNING " JOB_COLUMNS;
 
@@ -48,15 +51,29 @@ static const char sql_take[] =
     "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "
     "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) RETURNING " JOB_COLUMNS;
 
+/*
+ * Claim the oldest waiting job. SQLite's single writer makes the
+ * sub-select and the UPDATE one atomic step. On PostgreSQL, FOR UPDATE
+ * SKIP LOCKED: a job another handler is claiming right now is passed over,
+ * not waited for, so concurrent claimers each get a different job.
+ */
 static const char sql_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' RETURNING id";
+static const char pg_claim_next_at[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " PG_UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id";
 
 static const char sql_claim_next_any[] =
     "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' RETURNING id";
+static const char pg_claim_next_any[] =
+    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "WHERE id = (SELECT id FROM " PG_UNASSIGNED_ANY " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id";
 
 /*
  * The allowed-from mask is tested in SQL, so one statement serves every
@@ -73,31 +90,41 @@ static const char sql_transition[] =
     "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "
     "info = COALESCE(?9, info) "
     "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
-    "AND (?11 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "AND (CAST(?11 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
     "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
-    "ELSE 31 END) & 1";
+    "ELSE 31 END) & 1 = 1";
 
 /* A new attempt: back to queued at the same handler, with what the lost run left cleared. */
 static const char sql_retry[] =
     "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "
     "end_time = NULL, exit_code = NULL, external_id = NULL, info = ?2 "
     "WHERE id = ?3 AND state NOT IN " TERMINAL_STATES " "
-    "AND (?4 >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
-    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 RETURNING attempt";
+    "AND (CAST(?4 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 RETURNING attempt";
 
 static const char sql_unassigned[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
+static const char pg_unassigned[] =
+    "SELECT " JOB_COLUMNS " FROM " PG_UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
 static const char sql_unassigned_at[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_AT " AND queue = ?3 AND create_time < ?1 ORDER BY id LIMIT ?2";
+static const char pg_unassigned_at[] =
+    "SELECT " JOB_COLUMNS " FROM " PG_UNASSIGNED_AT " AND queue = ?3 AND create_time < ?1 ORDER BY id LIMIT ?2";
 
 /* Through the state index: the non-terminal jobs of all handlers are few next to the whole past of
  * one handler, which the handler index would walk. */
 static const char sql_of_handler[] =
     "SELECT " JOB_COLUMNS " FROM job INDEXED BY job_state WHERE handler = ?1 "
     "AND state IN ('new','queued','running','deleting') ORDER BY id";
+static const char pg_of_handler[] =
+    "SELECT " JOB_COLUMNS " FROM job WHERE handler = ?1 "
+    "AND state IN ('new','queued','running','deleting') ORDER BY id";
 
+/* The order rows were written in: SQLite's rowid, PostgreSQL's identity column. */
 static const char sql_history[] =
     "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY rowid";
+static const char pg_history[] =
+    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY id";
 
 /* ------------------------------------------------------------------ */
 /* Time                                                                */
@@ -172,15 +199,14 @@ char *mt_time_iso8601(int64_t us, char *buf)
 /* Rows                                                                */
 /* ------------------------------------------------------------------ */
 
-static char *column_str(sqlite3_stmt *st, int col)
+static char *column_str(mt_db_stmt_t *st, int col)
 {
-    const char *text = (const char *)sqlite3_column_text(st, col);
-    return text ? mt_strndup(text, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+    return mt_db__col_strdup(st, col);
 }
 
-static mt_job_state_t column_state(sqlite3_stmt *st, int col)
+static mt_job_state_t column_state(mt_db_stmt_t *st, int col)
 {
-    const char *name = (const char *)sqlite3_column_text(st, col);
+    const char *name = mt_db__col_text(st, col);
     mt_job_state_t state = MT_JOB_ERROR;
     /* The CHECK constraint keeps unknown names out; should one appear, error is the safe reading. */
     if (name)
@@ -188,52 +214,55 @@ static mt_job_state_t column_state(sqlite3_stmt *st, int col)
     return state;
 }
 
-static void read_job(sqlite3_stmt *st, mt_job_t *job)
+static void read_job(mt_db_stmt_t *st, mt_job_t *job)
 {
-    job->id = sqlite3_column_int64(st, 0);
+    job->id = mt_db__col_int64(st, 0);
     job->tool_id = column_str(st, 1);
     job->tool_version = column_str(st, 2);
     job->params = column_str(st, 3);
     job->state = column_state(st, 4);
     job->handler = column_str(st, 5);
     job->queue = column_str(st, 6);
-    job->create_us = sqlite3_column_int64(st, 7);
-    job->update_us = sqlite3_column_int64(st, 8);
-    job->claim_us = sqlite3_column_int64(st, 9);
-    job->start_us = sqlite3_column_int64(st, 10);
-    job->end_us = sqlite3_column_int64(st, 11);
-    job->has_exit_code = sqlite3_column_type(st, 12) != SQLITE_NULL;
-    job->exit_code = sqlite3_column_int(st, 12);
+    job->create_us = mt_db__col_int64(st, 7);
+    job->update_us = mt_db__col_int64(st, 8);
+    job->claim_us = mt_db__col_int64(st, 9);
+    job->start_us = mt_db__col_int64(st, 10);
+    job->end_us = mt_db__col_int64(st, 11);
+    job->has_exit_code = !mt_db__col_null(st, 12);
+    job->exit_code = (int)mt_db__col_int64(st, 12);
     job->runner = column_str(st, 13);
     job->external_id = column_str(st, 14);
     job->working_dir = column_str(st, 15);
     job->info = column_str(st, 16);
-    job->invocation_id = sqlite3_column_int64(st, 17);
+    job->invocation_id = mt_db__col_int64(st, 17);
     job->user = column_str(st, 18);
     job->destination = column_str(st, 19);
-    job->attempt = sqlite3_column_int(st, 20);
+    job->attempt = (int)mt_db__col_int64(st, 20);
 }
 
 /* Bind a time, 0 meaning NULL (unset / unchanged). */
-static int bind_time(sqlite3_stmt *st, int i, int64_t us)
+static void bind_time(mt_db_stmt_t *st, int i, int64_t us)
 {
-    return us ? sqlite3_bind_int64(st, i, us) : sqlite3_bind_null(st, i);
+    if (us)
+        mt_db__bind_int64(st, i, us);
+    else
+        mt_db__bind_null(st, i);
 }
 
-/* The caller's strings outlive the statement's use: SQLITE_STATIC spares a copy. NULL binds NULL. */
-static int bind_str(sqlite3_stmt *st, int i, const char *s)
+/* The caller's strings outlive the statement's use (db.h): NULL binds NULL. */
+static void bind_str(mt_db_stmt_t *st, int i, const char *s)
 {
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    mt_db__bind_text(st, i, s);
 }
 
 /* Step a bound SELECT to the end, appending every row to a new array. Releases st. */
-static int collect_jobs(mt_db_t *db, sqlite3_stmt *st, const char *what, mt_job_t **jobs,
+static int collect_jobs(mt_db_t *db, mt_db_stmt_t *st, const char *what, mt_job_t **jobs,
                         size_t *count)
 {
     mt_job_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = mt_db__step(db, st);
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+    for (; rc == MT_DB_ROW; rc = mt_db__step(db, st)) {
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             arr = mt_realloc(arr, cap * sizeof *arr);
@@ -241,7 +270,7 @@ static int collect_jobs(mt_db_t *db, sqlite3_stmt *st, const char *what, mt_job_
         memset(&arr[n], 0, sizeof arr[n]);
         read_job(st, &arr[n++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != MT_DB_DONE) {
         int ret = mt_db__fail(db, rc, what);
         mt_db__release(st);
         mt_job_store_free(arr, n);
@@ -275,38 +304,31 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
         memset(stored, 0, sizeof *stored);
     if (!job->tool_id)
         return -EINVAL;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_insert);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_insert);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "insert job");
-    int rc = bind_str(st, 1, job->tool_id);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 2, job->tool_version);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 3, job->params);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 4, job->handler);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 5, job->queue);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 6, mt_db_time_us(db));
-    if (rc == SQLITE_OK)
-        rc = job->invocation_id ? sqlite3_bind_int64(st, 7, job->invocation_id) : sqlite3_bind_null(st, 7);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 8, job->user);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 9, job->destination);
-    if (rc == SQLITE_OK)
-        rc = bind_str(st, 10, job->info);
-    if (rc == SQLITE_OK)
-        rc = mt_db__step(db, st);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+        return mt_db__fail(db, 0, "insert job");
+    bind_str(st, 1, job->tool_id);
+    bind_str(st, 2, job->tool_version);
+    bind_str(st, 3, job->params);
+    bind_str(st, 4, job->handler);
+    bind_str(st, 5, job->queue);
+    mt_db__bind_int64(st, 6, mt_db_time_us(db));
+    if (job->invocation_id)
+        mt_db__bind_int64(st, 7, job->invocation_id);
+    else
+        mt_db__bind_null(st, 7);
+    bind_str(st, 8, job->user);
+    bind_str(st, 9, job->destination);
+    bind_str(st, 10, job->info);
+    int rc = mt_db__step(db, st);
+    if (rc == MT_DB_ROW) {
+        *id = mt_db__col_int64(st, 0);
         if (stored)
             read_job(st, stored);
         /* The commit happens when the statement completes, not at its RETURNING row. */
-        rc = sqlite3_step(st);
+        rc = mt_db__step(db, st);
     }
-    int ret = rc == SQLITE_DONE ? 0 : mt_db__fail(db, rc, "insert job");
+    int ret = rc == MT_DB_DONE ? 0 : mt_db__fail(db, rc, "insert job");
     if (ret) {
         *id = 0;
         if (stored)
@@ -341,15 +363,15 @@ int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info)
 int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = mt_db__stmt(db, sql_get);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_get);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "get job");
-    sqlite3_bind_int64(st, 1, id);
+        return mt_db__fail(db, 0, "get job");
+    mt_db__bind_int64(st, 1, id);
     int rc = mt_db__step(db, st);
     int ret = 0;
-    if (rc == SQLITE_ROW)
+    if (rc == MT_DB_ROW)
         read_job(st, out);
-    else if (rc == SQLITE_DONE)
+    else if (rc == MT_DB_DONE)
         ret = -ENOENT;
     else
         ret = mt_db__fail(db, rc, "get job");
@@ -383,16 +405,16 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
         sep = " AND ";
     }
     if (filter->user)
-        snprintf(sql + len, size - len, "%suser = ?", sep);
+        snprintf(sql + len, size - len, "%s\"user\" = ?", sep);
 }
 
 /* Bind the filter's values in build_where()'s order; returns the next parameter number. */
-static int bind_filter(sqlite3_stmt *st, const mt_job_filter_t *filter)
+static int bind_filter(mt_db_stmt_t *st, const mt_job_filter_t *filter)
 {
     int i = 1;
     for (int s = 0; s < MT_JOB_STATE_COUNT; s++)
         if (filter->states & MT_JOB_BIT(s))
-            sqlite3_bind_text(st, i++, mt_job_state_name((mt_job_state_t)s), -1, SQLITE_STATIC);
+            mt_db__bind_text(st, i++, mt_job_state_name((mt_job_state_t)s));
     if (filter->tool_id)
         bind_str(st, i++, filter->tool_id);
     if (filter->handler)
@@ -419,47 +441,52 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         snprintf(sql, sizeof sql, filtered ? "SELECT count(*) FROM job" : "SELECT n FROM job_count");
         if (filtered)
             build_where(sql, sizeof sql, filter);
-        sqlite3_stmt *st = mt_db__stmt(db, sql);
+        mt_db_stmt_t *st = mt_db__stmt(db, sql);
         if (!st)
-            return mt_db__fail(db, SQLITE_ERROR, "count jobs");
+            return mt_db__fail(db, 0, "count jobs");
         bind_filter(st, filter);
         int rc = mt_db__step(db, st);
-        if (rc != SQLITE_ROW) {
+        if (rc != MT_DB_ROW) {
             int ret = mt_db__fail(db, rc, "count jobs");
             mt_db__release(st);
             return ret;
         }
-        *total = sqlite3_column_int64(st, 0);
+        *total = mt_db__col_int64(st, 0);
         mt_db__release(st);
     }
     snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
     build_where(sql, sizeof sql, filter);
     strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
-    sqlite3_stmt *st = mt_db__stmt(db, sql);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "list jobs");
+        return mt_db__fail(db, 0, "list jobs");
     int i = bind_filter(st, filter);
-    sqlite3_bind_int64(st, i, limit < 0 ? -1 : limit);
-    sqlite3_bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    if (limit >= 0)
+        mt_db__bind_int64(st, i, limit);
+    else if (mt_db_kind(db) == MT_DB_POSTGRESQL)
+        mt_db__bind_null(st, i); /* LIMIT NULL: no limit */
+    else
+        mt_db__bind_int64(st, i, -1); /* SQLite's "no limit" */
+    mt_db__bind_int64(st, i + 1, offset < 0 ? 0 : offset);
     return collect_jobs(db, st, "list jobs", jobs, count);
 }
 
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)
 {
     memset(taken, 0, sizeof *taken);
-    sqlite3_stmt *st = mt_db__stmt(db, sql_take);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_take);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "take job");
+        return mt_db__fail(db, 0, "take job");
     bind_str(st, 1, handler);
-    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
-    sqlite3_bind_int64(st, 3, id);
+    mt_db__bind_int64(st, 2, mt_db_time_us(db));
+    mt_db__bind_int64(st, 3, id);
     int rc = mt_db__step(db, st);
-    bool row = rc == SQLITE_ROW;
+    bool row = rc == MT_DB_ROW;
     if (row) {
         read_job(st, taken);
-        rc = sqlite3_step(st); /* to SQLITE_DONE: the statement's end */
+        rc = mt_db__step(db, st); /* to MT_DB_DONE: the statement's end */
     }
-    int ret = rc == SQLITE_DONE ? row : mt_db__fail(db, rc, "take job");
+    int ret = rc == MT_DB_DONE ? row : mt_db__fail(db, rc, "take job");
     if (ret <= 0)
         mt_job_clear(taken);
     mt_db__release(st);
@@ -469,21 +496,22 @@ int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *ta
 int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler, int64_t *id)
 {
     *id = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, queue ? sql_claim_next_at : sql_claim_next_any);
+    mt_db_stmt_t *st = mt_db__stmt(db, queue ? mt_db__pick(db, sql_claim_next_at, pg_claim_next_at)
+                                               : mt_db__pick(db, sql_claim_next_any, pg_claim_next_any));
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "claim next job");
+        return mt_db__fail(db, 0, "claim next job");
     bind_str(st, 1, handler);
-    sqlite3_bind_int64(st, 2, mt_db_time_us(db));
+    mt_db__bind_int64(st, 2, mt_db_time_us(db));
     if (queue)
         bind_str(st, 3, queue);
     int64_t claimed = 0;
     int rc = mt_db__step(db, st);
-    if (rc == SQLITE_ROW) {
-        claimed = sqlite3_column_int64(st, 0);
-        rc = sqlite3_step(st); /* to SQLITE_DONE: the commit */
+    if (rc == MT_DB_ROW) {
+        claimed = mt_db__col_int64(st, 0);
+        rc = mt_db__step(db, st); /* to MT_DB_DONE: the commit */
     }
     int ret;
-    if (rc == SQLITE_DONE) {
+    if (rc == MT_DB_DONE) {
         *id = claimed;
         ret = claimed != 0;
     } else {
@@ -501,28 +529,28 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
         update = &none;
     if ((unsigned)to >= MT_JOB_STATE_COUNT)
         return -EINVAL;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_transition);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_transition);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "change job state");
+        return mt_db__fail(db, 0, "change job state");
     int64_t now = mt_db_time_us(db);
     int64_t start = update->start_us ? update->start_us : to == MT_JOB_RUNNING ? now : 0;
     int64_t end = update->end_us ? update->end_us : mt_job_state_terminal(to) ? now : 0;
-    sqlite3_bind_text(st, 1, mt_job_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
+    mt_db__bind_text(st, 1, mt_job_state_name(to));
+    mt_db__bind_int64(st, 2, now);
     bind_time(st, 3, start);
     bind_time(st, 4, end);
     if (update->has_exit_code)
-        sqlite3_bind_int(st, 5, update->exit_code);
+        mt_db__bind_int64(st, 5, update->exit_code);
     else
-        sqlite3_bind_null(st, 5);
+        mt_db__bind_null(st, 5);
     bind_str(st, 6, update->runner);
     bind_str(st, 7, update->external_id);
     bind_str(st, 8, update->working_dir);
     bind_str(st, 9, update->info);
-    sqlite3_bind_int64(st, 10, id);
-    sqlite3_bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    mt_db__bind_int64(st, 10, id);
+    mt_db__bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
     int rc = mt_db__step(db, st);
-    int ret = rc == SQLITE_DONE ? sqlite3_changes(mt_db__handle(db)) > 0
+    int ret = rc == MT_DB_DONE ? mt_db__changes(db) > 0
                                 : mt_db__fail(db, rc, "change job state");
     mt_db__release(st);
     return ret;
@@ -531,21 +559,21 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
 int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt)
 {
     *attempt = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_retry);
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_retry);
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "retry job");
-    sqlite3_bind_int64(st, 1, mt_db_time_us(db));
+        return mt_db__fail(db, 0, "retry job");
+    mt_db__bind_int64(st, 1, mt_db_time_us(db));
     bind_str(st, 2, info);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_int64(st, 4, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    mt_db__bind_int64(st, 3, id);
+    mt_db__bind_int64(st, 4, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
     int rc = mt_db__step(db, st);
     int changed = 0;
-    if (rc == SQLITE_ROW) {
-        *attempt = sqlite3_column_int(st, 0);
+    if (rc == MT_DB_ROW) {
+        *attempt = (int)mt_db__col_int64(st, 0);
         changed = 1;
-        rc = sqlite3_step(st); /* to SQLITE_DONE: the commit */
+        rc = mt_db__step(db, st); /* to MT_DB_DONE: the commit */
     }
-    int ret = rc == SQLITE_DONE ? changed : mt_db__fail(db, rc, "retry job");
+    int ret = rc == MT_DB_DONE ? changed : mt_db__fail(db, rc, "retry job");
     if (ret <= 0)
         *attempt = 0;
     mt_db__release(st);
@@ -557,11 +585,11 @@ int mt_job_store_unassigned(mt_db_t *db, int64_t created_before_us, size_t limit
 {
     *jobs = NULL;
     *count = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_unassigned, pg_unassigned));
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
-    sqlite3_bind_int64(st, 1, created_before_us);
-    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+        return mt_db__fail(db, 0, "list unassigned jobs");
+    mt_db__bind_int64(st, 1, created_before_us);
+    mt_db__bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
     return collect_jobs(db, st, "list unassigned jobs", jobs, count);
 }
 
@@ -570,11 +598,11 @@ int mt_job_store_unassigned_at(mt_db_t *db, const char *queue, int64_t created_b
 {
     *jobs = NULL;
     *count = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_unassigned_at);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_unassigned_at, pg_unassigned_at));
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "list unassigned jobs");
-    sqlite3_bind_int64(st, 1, created_before_us);
-    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+        return mt_db__fail(db, 0, "list unassigned jobs");
+    mt_db__bind_int64(st, 1, created_before_us);
+    mt_db__bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
     bind_str(st, 3, queue);
     return collect_jobs(db, st, "list unassigned jobs", jobs, count);
 }
@@ -583,9 +611,9 @@ int mt_job_store_of_handler(mt_db_t *db, const char *handler, mt_job_t **jobs, s
 {
     *jobs = NULL;
     *count = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_of_handler);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_of_handler, pg_of_handler));
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "list jobs of handler");
+        return mt_db__fail(db, 0, "list jobs of handler");
     bind_str(st, 1, handler);
     return collect_jobs(db, st, "list jobs of handler", jobs, count);
 }
@@ -594,26 +622,26 @@ int mt_job_store_history(mt_db_t *db, int64_t id, mt_job_event_t **events, size_
 {
     *events = NULL;
     *count = 0;
-    sqlite3_stmt *st = mt_db__stmt(db, sql_history);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_history, pg_history));
     if (!st)
-        return mt_db__fail(db, SQLITE_ERROR, "job history");
-    sqlite3_bind_int64(st, 1, id);
+        return mt_db__fail(db, 0, "job history");
+    mt_db__bind_int64(st, 1, id);
     mt_job_event_t *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = mt_db__step(db, st);
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+    for (; rc == MT_DB_ROW; rc = mt_db__step(db, st)) {
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
             arr = mt_realloc(arr, cap * sizeof *arr);
         }
         arr[n++] = (mt_job_event_t){
             .state = column_state(st, 0),
-            .time_us = sqlite3_column_int64(st, 1),
+            .time_us = mt_db__col_int64(st, 1),
             .handler = column_str(st, 2),
             .info = column_str(st, 3),
         };
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != MT_DB_DONE) {
         int ret = mt_db__fail(db, rc, "job history");
         mt_db__release(st);
         mt_job_store_free_events(arr, n);
