@@ -3,7 +3,8 @@
 #   make            build build/muleteer (and the example programs)
 #   make run        install missing Debian packages, build, start on 127.0.0.1:8080
 #   make test       install, build, check the layers' includes, run the unit tests, the fuzz corpus replay and
-#                   the integration tests
+#                   the integration tests, then the job, workflow, invocation and API tests on PostgreSQL
+#   make integration-pg  those tests alone, on a PostgreSQL server the suite starts itself (scripts/pg-server.sh)
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
 #   make chaos      the fault-injection suite (tests/integration, marker chaos) -- see docs/reliability.md
 #   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
@@ -40,7 +41,7 @@ FUZZ_SECONDS ?= 60
 
 PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
 
-.PHONY: layers all run test unit fuzz-replay integration chaos asan bench fuzz fuzz-targets deps deps-test clean
+.PHONY: layers all run test unit fuzz-replay integration integration-pg chaos asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
 
 deps:
@@ -108,6 +109,14 @@ fuzz-replay: $(FUZZ_REPLAY)
 integration: all
 	MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not chaos" tests/integration $(PYTEST_ARGS)
 
+# The job, workflow, invocation and API tests again, each test's stacks on a fresh database of a throwaway
+# PostgreSQL server that the suite starts and stops itself (scripts/pg-server.sh; tests/integration/conftest.py).
+PG_TESTS = test_jobs.py test_workflows.py test_invocations.py test_api_keys.py test_api_strict.py \
+           test_galaxy_assignment.py test_standalone.py
+integration-pg: all
+	MULETEER_TEST_BACKEND=postgresql MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	  -m "not chaos" $(PG_TESTS:%=tests/integration/%) $(PYTEST_ARGS)
+
 # Faults injected into a running stack (SIGKILLs, a locked database, a full disk...): slower, so apart.
 chaos: deps-test
 	$(MAKE) all
@@ -119,6 +128,7 @@ test: deps-test
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
 	$(MAKE) integration
+	$(MAKE) integration-pg
 
 # LSan suppressions: leaks inside Debian's libraries we cannot fix here (tests/fuzz/lsan.supp says which).
 LSAN_SUPP = LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp):print_suppressions=0

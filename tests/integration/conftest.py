@@ -6,16 +6,32 @@ directory, talks to it over real sockets, and stops it with real signals.
 Every server started here is checked when the test ends: it must not have
 died of a signal, printed a sanitizer report or logged at [alert] level,
 and it must leave no child process behind.
+
+The job database: SQLite in the test's directory by default. With
+MULETEER_TEST_BACKEND=postgresql (`make integration-pg`), each test's stacks
+share one fresh, empty PostgreSQL database instead, on a throwaway server
+that this harness starts the first time a test needs it
+(scripts/pg-server.sh, in a temporary directory) and stops when the session
+ends. Tests that need PostgreSQL whatever the backend (several hosts on one
+database) take the `pg` fixture. `Server.sql` queries a stack's database on
+either backend.
 """
+import atexit
 import http.client
 import json
 import os
 import re
+import secrets
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -24,13 +40,296 @@ BUILD = os.path.abspath(BUILD)
 MULETEER = os.path.join(BUILD, "muleteer")
 EXAMPLE = os.path.join(BUILD, "muleteer-example")
 MULE_ECHO = os.path.join(BUILD, "mule-echo")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
+BACKENDS = ("sqlite", "postgresql")
 
+
+def backend_in_use():
+    """The job database the `servers` fixture gives each test: MULETEER_TEST_BACKEND, sqlite by default."""
+    b = os.environ.get("MULETEER_TEST_BACKEND", "") or "sqlite"
+    if b not in BACKENDS:
+        raise pytest.UsageError("MULETEER_TEST_BACKEND=%s: expected sqlite or postgresql" % b)
+    return b
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "chaos: fault injection (SIGKILLs, locked database, full disk); run by `make chaos`, "
         "left out of `make integration`")
+    backend_in_use()
+
+
+def pytest_report_header(config):
+    return "muleteer job database: %s (MULETEER_TEST_BACKEND)" % backend_in_use()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    PG.stop()
+
+
+# -- the job database --------------------------------------------------------------------------------------------
+
+DB_OPTIONS = ("--database", "--jobs.database")
+
+
+def option_value(args, names, set_key):
+    """The last value args give an option: `NAME V`, `NAME=V` or `--set KEY=V` (None when not given)."""
+    value = None
+    args = list(args)
+    for i, a in enumerate(args):
+        for n in names:
+            if a == n and i + 1 < len(args):
+                value = args[i + 1]
+            elif a.startswith(n + "="):
+                value = a[len(n) + 1:]
+        if a == "--set" and i + 1 < len(args) and args[i + 1].startswith(set_key + "="):
+            value = args[i + 1][len(set_key) + 1:]
+    return value
+
+
+def is_postgresql(database):
+    """A PostgreSQL URL or libpq key=value connection string (as jobs.database takes them), not a SQLite path."""
+    return bool(database) and (database.startswith(("postgresql://", "postgres://"))
+                               or re.match(r"\s*\w+\s*=", database) is not None)
+
+
+def sqlite_path(args, cwd):
+    """Where a stack run with args in cwd keeps its SQLite database (the binary's rules: jobs.database, else
+    DATA_DIR/jobs.sqlite with jobs.data-dir, default data)."""
+    db = option_value(args, DB_OPTIONS, "jobs.database")
+    if db:
+        if db.startswith("sqlite://"):
+            db = db[len("sqlite://"):]
+        return os.path.join(str(cwd), db)
+    data = option_value(args, ("--jobs.data-dir",), "jobs.data-dir") or "data"
+    return os.path.join(str(cwd), data, "jobs.sqlite")
+
+
+def psycopg2_module():
+    try:
+        import psycopg2
+    except ImportError:
+        pytest.fail("python3-psycopg2 is missing: the PostgreSQL tests need it (scripts/install-deps.sh test)")
+    return psycopg2
+
+
+def pg_placeholders(query):
+    """A query written with sqlite3's `?` placeholders, for psycopg2: `?` outside quotes becomes %s, % becomes %%."""
+    out, quote = [], None
+    for c in query:
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if c == "%" else c)
+    return "".join(out)
+
+
+def run_sql(backend, target, query, params=()):
+    """Run one statement on a SQLite file or a PostgreSQL URL; commit; return the rows as a list of tuples."""
+    if backend == "sqlite":
+        # mode=rw: a database that does not exist is an error here, not a new empty file
+        db = sqlite3.connect("file:%s?mode=rw" % urllib.parse.quote(target), uri=True, timeout=10)
+        try:
+            rows = [tuple(r) for r in db.execute(query, tuple(params)).fetchall()]
+            db.commit()
+            return rows
+        finally:
+            db.close()
+    psycopg2 = psycopg2_module()
+    conn = psycopg2.connect(target, connect_timeout=10)
+    try:
+        with conn, conn.cursor() as cur:
+            if params:
+                cur.execute(pg_placeholders(query), tuple(params))
+            else:
+                cur.execute(query)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+    finally:
+        conn.close()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+class PgServer:
+    """The session's throwaway PostgreSQL server: started the first time a test asks for it, stopped at the end
+    of the session (pytest_sessionfinish, and atexit should pytest be interrupted)."""
+
+    PREFIX = "muleteer-pg-"
+
+    def __init__(self):
+        self.dir = None
+        self.url_base = None  # postgresql://muleteer@127.0.0.1:PORT
+        self.error = None
+
+    @staticmethod
+    def bindir():
+        """The server binaries' directory, or None when PostgreSQL is not installed."""
+        r = subprocess.run([PG_SERVER, "bindir"], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def ensure(self):
+        if self.url_base:
+            return self
+        if self.error:
+            pytest.fail(self.error, pytrace=False)
+        if not self.bindir():
+            self.error = ("the PostgreSQL server binaries are missing (%s): install the Debian package postgresql "
+                          "(scripts/install-deps.sh test)" % subprocess.run(
+                              [PG_SERVER, "bindir"], capture_output=True, text=True).stderr.strip())
+            pytest.fail(self.error, pytrace=False)
+        self.reap_orphans()
+        # Under /tmp, not pytest's tmp_path: the server's user must reach it and pytest's base is root's, 0700.
+        d = tempfile.mkdtemp(prefix=self.PREFIX, dir="/tmp")
+        with open(os.path.join(d, "owner"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        self.dir = d
+        atexit.register(self.stop)
+        r = subprocess.run([PG_SERVER, "start", d], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            self.stop()
+            self.error = "scripts/pg-server.sh start %s failed (exit %d):\n%s" % (d, r.returncode, r.stderr)
+            pytest.fail(self.error, pytrace=False)
+        url = r.stdout.strip().splitlines()[-1]
+        assert url.endswith("/postgres"), r.stdout
+        self.url_base = url[:-len("/postgres")]
+        return self
+
+    def stop(self):
+        """Stop the server and remove its directory; nothing left running. Safe to call twice."""
+        d, self.dir, self.url_base = self.dir, None, None
+        if not d:
+            return
+        r = subprocess.run([PG_SERVER, "stop", d], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            sys.stderr.write("scripts/pg-server.sh stop %s failed:\n%s" % (d, r.stderr))
+            return
+        shutil.rmtree(d, ignore_errors=True)
+
+    @classmethod
+    def reap_orphans(cls):
+        """Stop the servers of earlier sessions that were killed before they could (their owner is gone)."""
+        base = "/tmp"
+        for name in os.listdir(base):
+            d = os.path.join(base, name)
+            if not name.startswith(cls.PREFIX) or not os.path.isdir(d):
+                continue
+            try:
+                with open(os.path.join(d, "owner")) as f:
+                    owner = int(f.read().strip())
+            except (OSError, ValueError):
+                continue
+            if pid_alive(owner):
+                continue
+            if subprocess.run([PG_SERVER, "stop", d], capture_output=True, timeout=120).returncode == 0:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def restart(self):
+        """pg_ctl restart -m fast: every session is cut, the server comes back on the same port."""
+        r = subprocess.run([PG_SERVER, "restart", self.dir], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, "scripts/pg-server.sh restart %s failed:\n%s" % (self.dir, r.stderr)
+
+    def url(self, dbname):
+        return "%s/%s" % (self.url_base, dbname)
+
+    def create_database(self):
+        """A fresh, empty database: its URL."""
+        self.ensure()
+        name = "t_%d_%s" % (os.getpid(), secrets.token_hex(6))
+        run_autocommit(self.url("postgres"), "CREATE DATABASE %s" % name)
+        return self.url(name)
+
+    def drop_database(self, url):
+        if self.url_base and url.startswith(self.url_base + "/"):
+            run_autocommit(self.url("postgres"), "DROP DATABASE IF EXISTS %s WITH (FORCE)" % url.rsplit("/", 1)[1])
+
+
+def run_autocommit(url, statement):
+    """A statement that cannot run in a transaction (CREATE/DROP DATABASE)."""
+    psycopg2 = psycopg2_module()
+    conn = psycopg2.connect(url, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+PG = PgServer()
+
+
+class PgFixture(tuple):
+    """What the `pg` fixture gives: (url_base, new_database); also .url_base, .new_database(), .restart() (the
+    server, as `pg_ctl restart -m fast`) and .dir (the server's directory: its socket, data/ and server.log)."""
+
+    def __new__(cls, server, created):
+        def new_database():
+            url = server.create_database()
+            created.append(url)
+            return url
+        self = super().__new__(cls, (server.url_base, new_database))
+        self.url_base, self.new_database, self.dir = server.url_base, new_database, server.dir
+        self.restart = server.restart
+        return self
+
+
+@pytest.fixture
+def pg():
+    """PostgreSQL whatever MULETEER_TEST_BACKEND says: (url_base, new_database), new_database() returning the URL
+    of a fresh, empty database (dropped when the test ends). Skips only when the server binaries are missing."""
+    if not PgServer.bindir():
+        pytest.skip("the PostgreSQL server binaries are missing: install the Debian package postgresql "
+                    "(scripts/install-deps.sh test)")
+    PG.ensure()
+    created = []
+    yield PgFixture(PG, created)
+    for url in created:
+        PG.drop_database(url)
+
+
+class TestDatabase:
+    """The job database of one test, shared by all its stacks: on PostgreSQL, created on first use."""
+
+    __test__ = False
+
+    def __init__(self):
+        self.url = None
+
+    def args(self):
+        """What a muleteer command line needs to use this test's database ([] for SQLite: the default file)."""
+        if backend_in_use() != "postgresql":
+            return []
+        if not self.url:
+            self.url = PG.ensure().create_database()
+        return ["--jobs.database", self.url]
+
+    def close(self):
+        if self.url:
+            PG.drop_database(self.url)
+            self.url = None
+
+
+@pytest.fixture
+def database():
+    """This test's job database: database.args() gives the options that point a muleteer started by the test
+    itself (not through `servers`) at the database its stacks share."""
+    db = TestDatabase()
+    yield db
+    db.close()
 
 
 BAD_LOG = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|\[alert\])")
@@ -79,6 +378,9 @@ class Server:
         self.binary = binary
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
+        named = option_value(self.args, DB_OPTIONS, "jobs.database")
+        self.db_backend = "postgresql" if is_postgresql(named) else "sqlite"
+        self.db_url = named if self.db_backend == "postgresql" else None
         self.log_lines = []
         self.proc = None
         self.port = None
@@ -154,6 +456,14 @@ class Server:
         bad = [l for l in self.log_lines if BAD_LOG.search(l)]
         assert not bad, "bad lines in the server log:\n" + "".join(bad) + "\n--- full log ---\n" + self.log()
 
+    # -- the job database --
+    def sql(self, query, params=()):
+        """Run one statement on this stack's job database, SQLite or PostgreSQL, and commit; the rows as a list of
+        tuples. Write `?` placeholders (turned into %s for psycopg2), and "user" quoted."""
+        if self.db_backend == "postgresql":
+            return run_sql("postgresql", self.db_url, query, params)
+        return run_sql("sqlite", sqlite_path(self.args, self.tmp), query, params)
+
     # -- HTTP helpers --
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -202,12 +512,21 @@ class Server:
             s.close()
 
 
+def names_database(args):
+    return any(a in DB_OPTIONS or a.startswith(tuple(o + "=" for o in DB_OPTIONS)) or a.startswith("jobs.database=")
+               for a in args)
+
+
 @pytest.fixture
-def servers(tmp_path):
-    """Factory: servers(args, binary=MULETEER, env=None, start=True). Checked and stopped at teardown."""
+def servers(tmp_path, database):
+    """Factory: servers(args, binary=MULETEER, env=None, start=True). Checked and stopped at teardown.
+    On PostgreSQL, every muleteer of the test gets the test's database unless its args name one."""
     started = []
 
     def make(args, binary=MULETEER, env=None, start=True):
+        args = list(args)
+        if binary == MULETEER and not names_database(args):
+            args += database.args()
         s = Server(tmp_path, binary, args, env)
         started.append(s)
         if start:

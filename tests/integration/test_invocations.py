@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 
@@ -97,12 +96,9 @@ def steps_by_id(inv):
     return {st["id"]: st for st in inv["steps"]}
 
 
-def jobs_of(tmp_path, iid):
-    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"))
-    try:
-        return db.execute("SELECT id, state FROM job WHERE invocation_id = ? ORDER BY id", (int(iid),)).fetchall()
-    finally:
-        db.close()
+def jobs_of(s, iid):
+    """The invocation's jobs as the stack's database has them: (id, state) by id."""
+    return s.sql("SELECT id, state FROM job WHERE invocation_id = ? ORDER BY id", (int(iid),))
 
 
 def wait_step_process(s, iid, step):
@@ -129,7 +125,7 @@ def test_the_sample_diamond_runs_each_step_once_and_its_outputs_match(servers, t
     assert output(s, steps["b"]["job_id"], "count") == b"1\n"
     assert output(s, steps["c"]["job_id"], "out") == b"hello world\nhello world\n"
     assert output(s, steps["d"]["job_id"], "out") == b"1\nhello world\nhello world\n"
-    jobs = jobs_of(tmp_path, inv["id"])
+    jobs = jobs_of(s, inv["id"])
     assert len(jobs) == 4 and {str(j) for j, _ in jobs} == {st["job_id"] for st in steps.values()}
     status, job = s.get_json("/api/jobs/%s" % steps["d"]["job_id"])
     assert job["invocation_id"] == inv["id"]
@@ -217,7 +213,7 @@ steps:
     s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
     steps = steps_by_id(done)
     assert done["state"] == "ok", json.dumps(done)
-    jobs = jobs_of(tmp_path, inv["id"])
+    jobs = jobs_of(s, inv["id"])
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
     assert output(s, steps["last"]["job_id"], "out") == b"x\n"
     status, hist = s.get_json("/api/jobs/%s/history" % steps["wait"]["job_id"])
@@ -251,12 +247,7 @@ steps:
         if n % 40 == 0:
             assert output(s, steps_by_id(inv)["b"]["job_id"], "out") == ("n%d\n" % n).encode() * 2
     assert handlers <= {"main.workflow-schedulers.1", "main.workflow-schedulers.2"}, handlers
-    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"))
-    try:
-        per = db.execute("SELECT invocation_id, count(*) FROM job WHERE invocation_id IS NOT NULL "
-                         "GROUP BY invocation_id").fetchall()
-    finally:
-        db.close()
+    per = s.sql("SELECT invocation_id, count(*) FROM job WHERE invocation_id IS NOT NULL GROUP BY invocation_id")
     assert len(per) == 200 and all(c == 2 for _, c in per), "every step ran exactly once"
 
 
@@ -279,7 +270,7 @@ steps:
     done = wait_inv(s2, inv["id"], timeout=60)
     assert done["state"] == "ok", json.dumps(done)
     assert output(s2, steps_by_id(done)["second-nap"]["job_id"], "out") == b"x\n"
-    jobs = jobs_of(tmp_path, inv["id"])
+    jobs = jobs_of(s2, inv["id"])
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
 
     inv = invoke(s2, "twice")
@@ -290,7 +281,7 @@ steps:
     s3 = servers(args)
     done = wait_inv(s3, inv["id"], timeout=60)
     assert done["state"] == "ok", json.dumps(done)
-    jobs = jobs_of(tmp_path, inv["id"])
+    jobs = jobs_of(s3, inv["id"])
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
 
 

@@ -1,8 +1,7 @@
-"""The job application end to end: the real binary, real SQLite, real child processes."""
+"""The job application end to end: the real binary, a real database (SQLite or PostgreSQL), real child processes."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -244,13 +243,10 @@ def test_job_whose_processes_vanished_with_its_handler_is_error_not_ok(servers, 
 
 def test_sweeper_takes_a_job_whose_message_was_lost(servers, tmp_path):
     s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.sweep-delay=100"])
-    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"), timeout=10)
     now = int(time.time() * 1e6)
-    cur = db.execute("INSERT INTO job (tool_id, tool_version, params, state, queue, create_time, update_time)"
-                     " VALUES ('true', '1.0', '{}', 'new', 'job-handlers', ?, ?)", (now, now))
-    db.commit()
-    jid = cur.lastrowid
-    db.close()
+    # a job committed for the farm whose message never came: only the sweeper can find it
+    jid = s.sql("INSERT INTO job (tool_id, tool_version, params, state, queue, create_time, update_time)"
+                " VALUES ('true', '1.0', '{}', 'new', 'job-handlers', ?, ?) RETURNING id", (now, now))[0][0]
     done = wait_state(s, jid, timeout=10)
     assert done["state"] == "ok" and done["handler"] == "main.job-handlers.1"
 
@@ -278,12 +274,10 @@ def test_burst_leaves_no_job_stuck(servers):
         status, doc = s.get_json("/api/jobs?state=ok&limit=1")
         return doc["total"] == n
     wait_for(all_terminal, 90, interval=0.5, what="every job to finish")
-    db = sqlite3.connect(str(s.tmp / "data" / "jobs.sqlite"))
-    rows = db.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall()
-    runs = db.execute("SELECT job_id, count(*) FROM job_state_history WHERE state='running' GROUP BY job_id "
-                      "HAVING count(*) > 1").fetchall()
-    shares = dict(db.execute("SELECT handler, count(*) FROM job GROUP BY handler").fetchall())
-    db.close()
+    rows = s.sql("SELECT state, count(*) FROM job GROUP BY state")
+    runs = s.sql("SELECT job_id, count(*) FROM job_state_history WHERE state='running' GROUP BY job_id "
+                 "HAVING count(*) > 1")
+    shares = dict(s.sql("SELECT handler, count(*) FROM job GROUP BY handler"))
     # flow control: a mule takes from the farm only what it can start, so both share the burst
     assert set(shares) == {"main.job-handlers.1", "main.job-handlers.2"}, shares
     assert min(shares.values()) >= n // 5, shares
@@ -442,15 +436,16 @@ def test_walltime_ends_a_job_in_error_with_the_reason(servers, tmp_path):
     assert done["state"] == "error" and "walltime" in done["info"], done
 
 
-def test_newer_database_schema_is_refused_before_anything_forks(servers, tmp_path):
+def test_newer_database_schema_is_refused_before_anything_forks(servers, database, tmp_path):
     s = servers([])
     assert s.stop() == 0
-    db = sqlite3.connect(str(tmp_path / "data" / "jobs.sqlite"))
-    db.execute("PRAGMA user_version = 99")
-    db.commit()
-    db.close()
-    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"], capture_output=True, text=True, timeout=10,
-                       cwd=str(tmp_path))
+    # what a newer muleteer leaves: SQLite keeps the schema version in user_version, PostgreSQL in a table
+    if s.db_backend == "sqlite":
+        s.sql("PRAGMA user_version = 99")
+    else:
+        s.sql("UPDATE schema_version SET version = 99")
+    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0"] + database.args(), capture_output=True, text=True,
+                       timeout=10, cwd=str(tmp_path))
     assert r.returncode != 0
     assert "schema version 99" in r.stderr and "upgrade muleteer" in r.stderr, r.stderr
     assert "stack up" not in r.stderr
