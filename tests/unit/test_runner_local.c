@@ -42,8 +42,24 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
+/* The waiter every run starts: the build's, one directory above this test binary. */
+static void use_built_waiter(void)
+{
+    static char path[PATH_MAX];
+    char exe[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    cr_assert_gt(n, 0);
+    exe[n] = '\0';
+    for (int up = 0; up < 2; up++)
+        *strrchr(exe, '/') = '\0';
+    snprintf(path, sizeof path, "%s/muleteer-waiter", exe);
+    cr_assert_eq(access(path, X_OK), 0, "the waiter %s is not built", path);
+    mt_run_set_waiter_program(path);
+}
+
 static void setup(void)
 {
+    use_built_waiter();
     umask(022);
     snprintf(dir, sizeof dir, "/tmp/mt_runner.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
@@ -620,8 +636,8 @@ Test(runner_local, find_session_finds_a_command_by_its_working_directory)
     snprintf(job7, sizeof job7, "%s/job7", dir);
     snprintf(job77, sizeof job77, "%s/job77", dir);
     cr_assert_eq(mkdir(job7, 0755), 0);
-    /* The leader exits at once; a background child keeps the session. */
-    char *argv[] = {"/bin/sh", "-c", "sleep 100 & exit 0", NULL};
+    /* A background child in the session, and the leader waiting a little (its waiter kills the group once it exits). */
+    char *argv[] = {"/bin/sh", "-c", "sleep 100 & sleep 2", NULL};
     mt_run_spec_t spec = {.argv = argv, .working_dir = job7, .stdout_path = "stdout", .stderr_path = "stderr",
                           .kill_grace_ms = 1000};
     uv_loop_t loop;
@@ -639,7 +655,7 @@ Test(runner_local, find_session_finds_a_command_by_its_working_directory)
     cr_assert_eq(found, leader); /* asking again could fall into that instant */
     cr_assert_eq(mt_run_find_session(job77), 0, "a longer name is another directory");
     cr_assert_eq(mt_run_find_session(dir), 0, "a parent directory is another directory");
-    uv_run(&loop, UV_RUN_DEFAULT); /* the leader exits; the runner kills what it left in its group */
+    uv_run(&loop, UV_RUN_DEFAULT); /* the leader exits; its waiter kills what it left in its group */
     cr_assert_eq(uv_loop_close(&loop), 0);
     double deadline = now_s() + GENEROUS_S;
     while (mt_run_find_session(job7) != 0 && now_s() < deadline)
@@ -759,8 +775,8 @@ Test(runner_local, as_a_job_user_the_command_has_its_ids_and_a_clean_start)
     cr_assert_eq(uid, (unsigned)nobody.uid);
     cr_assert_eq(gid, (unsigned)nobody.gid);
     cr_assert_eq(groups, (unsigned)nobody.gid, "%s", out); /* one group: none of root's */
-    cr_assert_eq(self, o.pid_in_cb);
-    cr_assert_eq(sid, self);
+    cr_assert_eq(self, o.pid_in_cb, "the command ran as pid %d, the run reported %d: %s", self, o.pid_in_cb, out);
+    cr_assert_eq(sid, self, "%s", out);
     cr_assert_eq(blocked_mask, 0, "%s", out);
     /* What the handler ignores is not passed on (what this test was started with may be: not ours to judge). */
     cr_assert_eq(ignored_mask & (1ULL << (SIGPIPE - 1)), 0, "%s", out);

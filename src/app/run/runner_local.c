@@ -30,11 +30,14 @@
 
 #include "app/run/runner_local.h"
 
+#include "app/run/job_waiter.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -53,6 +56,10 @@
 #include "common/log.h"
 #include "common/mem.h"
 
+/* The waiter's descriptor for the fence (its report is MT_WAITER_REPORT_FD). */
+#define MT_RUN_WAITER_FENCE_FD 4
+#define MT_RUN_WAITER_FENCE_FD_TEXT "4"
+
 /* Why the runner itself stopped the command, whichever came first. */
 typedef enum {
     MT_RUN_STOP_NONE,
@@ -62,8 +69,11 @@ typedef enum {
 
 struct mt_run {
     uv_async_t spawned;      /* the spawner's word that pid (or spawn_error) is set */
-    uv_poll_t exit_poll;     /* on pidfd: readable once the command has exited */
-    int pidfd;
+    uv_poll_t exit_poll;     /* on pidfd: readable once the waiter has exited (the command ended) */
+    int pidfd;               /* the waiter's */
+    pid_t waiter_pid;        /* the process that started the command and writes its status (job_waiter.h) */
+    bool adopted;            /* a waiter of an earlier handler: not our child, never reaped here */
+    int attempt;             /* the job's attempt, which the status file must name */
     mt_run_started_cb started_cb;
     uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
     mt_run_done_cb done_cb;
@@ -81,8 +91,13 @@ struct mt_run {
 
     /* What the spawner needs, owned by the run until the spawner has answered. */
     char **argv, **envp;     /* packed copies: one allocation each */
+    char **wargv;            /* the waiter's command line, with argv and envp in it (packed) */
     char *working_dir;
     int in_fd, out_fd, err_fd;
+    int report_fd;           /* read end of the waiter's start report (spawner side) */
+    int report_child_fd;     /* its write end, the waiter's descriptor 3; closed once spawned */
+    int fence_child_fd;      /* a copy of the fence, the waiter's descriptor 4; -1: none */
+    pid_t spawned_waiter;    /* set by the spawner with spawned_pid */
     int spawn_error;         /* set by the spawner: 0, or the errno of posix_spawn() */
     pid_t spawned_pid;       /* set by the spawner; pid takes it on the loop (on_spawned) */
     posix_spawn_file_actions_t actions;
@@ -150,6 +165,7 @@ static void on_timer(uv_timer_t *timer)
 
 static void run_free(mt_run_t *run)
 {
+    free(run->wargv);
     free(run->job_dir_env);
     free(run->argv);
     free(run->envp);
@@ -165,17 +181,22 @@ static void on_close(uv_handle_t *handle)
         return;
     if (run->pidfd >= 0)
         close(run->pidfd);
-    run->done_cb(run, &run->result, run->data);
+    if (run->done_cb)
+        run->done_cb(run, &run->result, run->data);
     run_free(run);
 }
 
 static void describe_result(mt_run_t *run)
 {
     mt_run_result_t *r = &run->result;
+    if (!r->started)
+        return; /* why says so already */
     if (run->stop == MT_RUN_STOP_CANCEL)
         snprintf(r->why, sizeof r->why, "cancelled");
     else if (run->stop == MT_RUN_STOP_WALLTIME)
         snprintf(r->why, sizeof r->why, "walltime of %g s exceeded", run->walltime_s);
+    else if (r->fenced)
+        snprintf(r->why, sizeof r->why, "stopped unfinished by its waiter: the handler's fence lapsed");
     else if (r->term_signal != 0)
         snprintf(r->why, sizeof r->why, "killed by signal %d (%s)", r->term_signal, strsignal(r->term_signal));
     else if (r->exit_code != 0)
@@ -184,43 +205,59 @@ static void describe_result(mt_run_t *run)
         r->why[0] = '\0';
 }
 
+/* The result from the waiter's status file (job_waiter.h); false if there is none for this attempt. */
+static bool read_status(mt_run_t *run)
+{
+    mt_waiter_status_t st;
+    mt_run_result_t *r = &run->result;
+    int rc = mt_waiter_status_read(run->working_dir, &st);
+    if (rc < 0 || st.attempt != run->attempt || (st.pid != 0 && st.pid != run->pid)) {
+        mt_error("job process %d (%s): its waiter %d ended without recording how it ended (%s)", run->pid, run->prog,
+                 (int)run->waiter_pid, rc < 0 ? strerror(-rc) : "a status of another run");
+        return false;
+    }
+    r->started = st.end != MT_WAITER_FAILED;
+    r->exited = st.end == MT_WAITER_EXITED;
+    r->exit_code = st.end == MT_WAITER_EXITED ? st.value : 0;
+    r->term_signal = st.end == MT_WAITER_SIGNALED || st.end == MT_WAITER_FENCED ? st.value : 0;
+    r->fenced = st.end == MT_WAITER_FENCED;
+    if (st.end == MT_WAITER_FAILED)
+        snprintf(r->why, sizeof r->why, "cannot start %s: %s", run->prog, strerror(st.value));
+    return true;
+}
+
 static void on_process_exit(uv_poll_t *poll, int status, int events)
 {
     (void)status;
     (void)events;
     mt_run_t *run = poll->data;
-    int wstatus = 0;
-    pid_t r;
-    do
-        r = waitpid(run->pid, &wstatus, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r == 0)
-        return; /* not yet: a spurious wakeup */
-    int64_t exit_status = r > 0 && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0;
-    int term_signal = r > 0 && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-    if (r < 0)
-        mt_error("job process %d (%s): waitpid: %s", run->pid, run->prog, strerror(errno));
+    if (!run->adopted) {
+        int wstatus = 0;
+        pid_t r;
+        do
+            r = waitpid(run->waiter_pid, &wstatus, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == 0)
+            return; /* not yet: a spurious wakeup */
+        if (r < 0)
+            mt_error("job waiter %d (%s): waitpid: %s", (int)run->waiter_pid, run->prog, strerror(errno));
+    }
     uv_poll_stop(poll);
     run->ended = true;
-    run->result.started = true;
-    run->result.exited = term_signal == 0;
-    run->result.exit_code = term_signal == 0 ? (int)exit_status : 0;
-    run->result.term_signal = term_signal;
-    describe_result(run);
-
-    /*
-     * The leader is reaped, but a child it put in the background may still
-     * be running in its group: it must not outlive the job. While any member
-     * remains, the kernel keeps the group's id from being reused, so this
-     * cannot reach a stranger (barring a pid wrap-around in the instant
-     * since libuv's waitpid()).
-     */
-    if (kill(-run->pid, SIGKILL) == 0)
-        mt_debug("job process group %d (%s): SIGKILL to what the command left behind", run->pid, run->prog);
+    if (read_status(run)) {
+        describe_result(run);
+    } else {
+        /* Nobody watches the command now: it must not run on unrecorded. */
+        run_signal_group(run, SIGKILL);
+        run->result.started = true;
+        run->result.lost = true;
+        snprintf(run->result.why, sizeof run->result.why, "its waiter ended without recording how the command ended");
+    }
     /*
      * A run the runner stopped (cancel, walltime) must end whole, even what
      * left its group and session (setsid): that still names its working
-     * directory. A /proc scan, so only on this rare path.
+     * directory. A /proc scan, so only on this rare path. (What stayed in
+     * the group was killed by the waiter.)
      */
     if (run->stop != MT_RUN_STOP_NONE) {
         int n = mt_run_end_tagged(run->job_dir_env, 1000, NULL, NULL);
@@ -345,6 +382,10 @@ static void spawn_prepare(mt_run_t *run)
     posix_spawn_file_actions_adddup2(&run->actions, run->in_fd, 0);
     posix_spawn_file_actions_adddup2(&run->actions, run->out_fd, 1);
     posix_spawn_file_actions_adddup2(&run->actions, run->err_fd, 2);
+    /* Both sources are >= 10 (prepare_waiter_fds): neither is overwritten before it is copied. */
+    posix_spawn_file_actions_adddup2(&run->actions, run->report_child_fd, MT_WAITER_REPORT_FD);
+    if (run->fence_child_fd >= 0)
+        posix_spawn_file_actions_adddup2(&run->actions, run->fence_child_fd, MT_RUN_WAITER_FENCE_FD);
     posix_spawn_file_actions_addchdir_np(&run->actions, run->working_dir);
     posix_spawnattr_init(&run->attr);
     sigset_t ignores, none;
@@ -357,14 +398,49 @@ static void spawn_prepare(mt_run_t *run)
     run->prepared = true;
 }
 
-/* posix_spawn the prepared command as the caller: 0 with run->spawned_pid set, or an errno value. Any thread. */
+/* The waiter's descriptors given away: the handler keeps none of their write ends. */
+static void close_child_fds(mt_run_t *run)
+{
+    if (run->report_child_fd >= 0)
+        close(run->report_child_fd);
+    if (run->fence_child_fd >= 0)
+        close(run->fence_child_fd);
+    run->report_child_fd = run->fence_child_fd = -1;
+}
+
+/*
+ * The waiter (pid wpid) is running: read its start report. 0 with
+ * spawned_pid (the command's) and spawned_waiter set; else an errno value,
+ * the waiter reaped. Blocks for the command's exec. Any thread.
+ */
+static int read_report(mt_run_t *run, pid_t wpid)
+{
+    mt_waiter_report_t r = {0};
+    ssize_t n;
+    do
+        n = read(run->report_fd, &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    close(run->report_fd);
+    run->report_fd = -1;
+    if (n == (ssize_t)sizeof r && r.pid > 0) {
+        run->spawned_pid = r.pid;
+        run->spawned_waiter = wpid;
+        return 0;
+    }
+    while (waitpid(wpid, NULL, 0) < 0 && errno == EINTR)
+        ; /* it exits right after a failed start, or has died */
+    return n == (ssize_t)sizeof r && r.err > 0 ? r.err : EPIPE;
+}
+
+/* posix_spawn the prepared waiter, then wait for its report: 0 with run->spawned_pid set, or an errno value. Any thread. */
 static int spawn_plain(mt_run_t *run)
 {
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, run->argv[0], &run->actions, &run->attr, run->argv, run->envp);
-    if (rc == 0)
-        run->spawned_pid = pid;
-    return rc;
+    pid_t wpid = 0;
+    int rc = posix_spawn(&wpid, run->wargv[0], &run->actions, &run->attr, run->wargv, (char *const[]){NULL});
+    close_child_fds(run);
+    if (rc != 0)
+        return rc;
+    return read_report(run, wpid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -470,12 +546,14 @@ static void child_fail(int report_fd, const char *what, const char *arg, int e)
  * The child between fork and exec: only system calls, since the handler
  * may have other threads (holding locks this copy would never see released).
  */
-static void child_exec_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd,
-                          int report_fd)
+static void child_exec_as(const mt_run_spec_t *spec, char *const *wargv, int in_fd, int out_fd, int err_fd,
+                          int waiter_report_fd, int waiter_fence_fd, int report_fd)
 {
     if (setsid() < 0)
         child_fail(report_fd, "setsid", NULL, errno);
-    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
+        dup2(waiter_report_fd, MT_WAITER_REPORT_FD) < 0 ||
+        (waiter_fence_fd >= 0 && dup2(waiter_fence_fd, MT_RUN_WAITER_FENCE_FD) < 0))
         child_fail(report_fd, "dup2", NULL, errno);
     const char *step = "";
     int rc = mt_creds_apply(spec->run_as, &step);
@@ -493,13 +571,16 @@ static void child_exec_as(const mt_run_spec_t *spec, char *const *envp, int in_f
             (void)sigaction(sig, &dfl, NULL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(spec->argv[0], spec->argv, envp);
+    execve(wargv[0], wargv, (char *const[]){NULL});
     child_fail(report_fd, "exec", NULL, errno);
 }
 
-/* Fork the command as spec->run_as. Returns its pid, or -errno with err set. */
-static pid_t spawn_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, int out_fd, int err_fd, char *err,
-                      size_t errlen)
+/*
+ * Fork the waiter as spec->run_as (so that it starts the command as that
+ * user too). Returns its pid once it runs, or -errno with err set.
+ */
+static pid_t spawn_as(const mt_run_spec_t *spec, char *const *wargv, int in_fd, int out_fd, int err_fd,
+                      int waiter_report_fd, int waiter_fence_fd, char *err, size_t errlen)
 {
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0)
@@ -513,7 +594,7 @@ static pid_t spawn_as(const mt_run_spec_t *spec, char *const *envp, int in_fd, i
     }
     if (pid == 0) {
         close(report[0]);
-        child_exec_as(spec, envp, in_fd, out_fd, err_fd, report[1]);
+        child_exec_as(spec, wargv, in_fd, out_fd, err_fd, waiter_report_fd, waiter_fence_fd, report[1]);
     }
     close(report[1]);
     /* EOF: the exec happened (the pipe was close-on-exec). */
@@ -584,13 +665,17 @@ static void release_spawn_inputs(mt_run_t *run)
     if (run->in_fd >= 0)
         close(run->in_fd);
     run->in_fd = run->out_fd = run->err_fd = -1;
+    close_child_fds(run);
+    if (run->report_fd >= 0)
+        close(run->report_fd);
+    run->report_fd = -1;
 }
 
-/* Watch a command that is now running: its pidfd, its walltime, a cancel that came first. */
-static int watch_started(mt_run_t *run)
+/* Watch a command that is now running: its waiter's pidfd, its walltime, a cancel that came first. */
+static int watch_started(mt_run_t *run, uv_loop_t *loop)
 {
-    run->pidfd = (int)syscall(SYS_pidfd_open, run->pid, 0);
-    if (run->pidfd < 0 || uv_poll_init(run->spawned.loop, &run->exit_poll, run->pidfd) < 0)
+    run->pidfd = (int)syscall(SYS_pidfd_open, run->waiter_pid, 0);
+    if (run->pidfd < 0 || uv_poll_init(loop, &run->exit_poll, run->pidfd) < 0)
         return run->pidfd < 0 ? errno : EIO;
     run->open_handles++;
     run->exit_poll.data = run;
@@ -607,13 +692,16 @@ static void on_spawned(uv_async_t *async)
     uv_close((uv_handle_t *)&run->spawned, on_close);
     release_spawn_inputs(run);
     int e = run->spawn_error;
-    if (e == 0)
+    if (e == 0) {
         run->pid = run->spawned_pid;
-    if (e == 0 && (e = watch_started(run)) != 0) {
+        run->waiter_pid = run->spawned_waiter;
+    }
+    if (e == 0 && (e = watch_started(run, async->loop)) != 0) {
         /* Cannot watch it: do not leave it running unwatched. */
-        mt_error("cannot watch %s (pid %d): pidfd_open: %s", run->prog, run->pid, strerror(e));
+        mt_error("cannot watch %s (pid %d, waiter %d): pidfd_open: %s", run->prog, run->pid, (int)run->waiter_pid,
+                 strerror(e));
         kill(-run->pid, SIGKILL);
-        while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
+        while (waitpid(run->waiter_pid, NULL, 0) < 0 && errno == EINTR)
             ;
     }
     if (e != 0) {
@@ -753,6 +841,89 @@ static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_part
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The waiter (job_waiter.h)                                           */
+/* ------------------------------------------------------------------ */
+
+static char waiter_program[4096];
+static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
+
+/* Beside the running binary: DIR_OF(/proc/self/exe)/muleteer-waiter. */
+static void find_waiter(void)
+{
+    if (waiter_program[0])
+        return;
+    char exe[sizeof waiter_program - sizeof MT_WAITER_PROGRAM];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(waiter_program, sizeof waiter_program, "%s", MT_WAITER_PROGRAM);
+        return;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        slash[1] = '\0';
+    snprintf(waiter_program, sizeof waiter_program, "%s%s", slash ? exe : "", MT_WAITER_PROGRAM);
+}
+
+void mt_run_set_waiter_program(const char *path)
+{
+    snprintf(waiter_program, sizeof waiter_program, "%s", path);
+}
+
+const char *mt_run_waiter_program(void)
+{
+    pthread_once(&waiter_once, find_waiter);
+    return waiter_program;
+}
+
+/*
+ * The waiter's command line (muleteer-waiter --job-dir DIR --attempt N
+ * --fence-fd 4|-1 --grace-ms G -e K=V ... -- ARGV...) and its descriptors:
+ * the report pipe, and a copy of the fence. Both child ends are put at 10
+ * or above, so that the dup2s to 0..4 in the child never overwrite a source
+ * before it is copied. Returns 0 or -errno.
+ */
+static int prepare_waiter(mt_run_t *run, const char *waiter, int fence_fd)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    run->report_fd = pipefd[0];
+    run->report_child_fd = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 10);
+    close(pipefd[1]);
+    if (run->report_child_fd < 0)
+        return -errno;
+    if (fence_fd > 0 && (run->fence_child_fd = fcntl(fence_fd, F_DUPFD_CLOEXEC, 10)) < 0)
+        return -errno;
+    size_t nargv = count_strings(run->argv), nenv = count_strings(run->envp);
+    char **v = mt_calloc(10 + 2 * nenv + 1 + nargv + 1, sizeof *v);
+    char attempt[16], grace[16];
+    snprintf(attempt, sizeof attempt, "%d", run->attempt);
+    snprintf(grace, sizeof grace, "%u", run->kill_grace_ms);
+    size_t k = 0;
+    v[k++] = (char *)waiter;
+    v[k++] = "--job-dir";
+    v[k++] = run->working_dir;
+    v[k++] = "--attempt";
+    v[k++] = attempt;
+    v[k++] = "--fence-fd";
+    v[k++] = run->fence_child_fd >= 0 ? MT_RUN_WAITER_FENCE_FD_TEXT : "-1";
+    v[k++] = "--grace-ms";
+    v[k++] = grace;
+    for (size_t i = 0; i < nenv; i++) {
+        v[k++] = "-e";
+        v[k++] = run->envp[i];
+    }
+    v[k++] = "--";
+    for (size_t i = 0; i < nargv; i++)
+        v[k++] = run->argv[i];
+    v[k] = NULL;
+    run->wargv = pack_strings(v, k);
+    free(v);
+    return 0;
+}
+
 int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
                  char *err, size_t errlen)
 {
@@ -763,6 +934,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     /* What exec would refuse, said now and plainly; anything stranger comes back through done_cb. */
     if (!spec->run_as && access(spec->argv[0], X_OK) < 0)
         return mt__fail(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
+    const char *waiter = mt_run_waiter_program();
+    if (access(waiter, X_OK) < 0)
+        return mt__fail(err, errlen, -errno, "cannot start %s: its waiter %s: %s", spec->argv[0], waiter,
+                        strerror(errno));
     route_parts_t parts;
     mt_run_spec_t effective;
     if ((rc = apply_route(spec, &effective, &parts, err, errlen)) < 0) {
@@ -815,18 +990,31 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->prog = run->argv[parts.argv ? 4 : 0]; /* the command, not the shell running the env lines */
     run->envp = pack_strings(envp, count_strings(envp));
     run->working_dir = mt_strdup(spec->working_dir);
+    run->attempt = spec->attempt > 0 ? spec->attempt : 1;
     free(envp);
     envp = NULL;
+    run->report_fd = run->report_child_fd = run->fence_child_fd = -1;
+    if ((rc = prepare_waiter(run, waiter, spec->fence_fd)) < 0) {
+        rc = mt__fail(err, errlen, rc, "cannot start %s: the waiter's descriptors: %s", run->prog, strerror(-rc));
+        goto free_run;
+    }
+    mt_waiter_files_remove(run->working_dir); /* what an earlier attempt left says nothing of this one */
 
     if (spec->run_as) {
-        /* fork() + setuid: never shares the loop's memory, and is rare: done here. */
-        char *const *penv = run->envp;
-        pid_t pid = spawn_as(spec, penv, run->in_fd, run->out_fd, run->err_fd, err, errlen);
-        if (pid < 0) {
-            rc = pid;
+        /* fork() + setuid: never shares the loop's memory, and is rare: done here, report and all. */
+        pid_t wpid = spawn_as(spec, run->wargv, run->in_fd, run->out_fd, run->err_fd, run->report_child_fd,
+                              run->fence_child_fd, err, errlen);
+        close_child_fds(run);
+        if (wpid < 0) {
+            rc = wpid;
             goto free_run;
         }
-        run->spawned_pid = pid;
+        int e = read_report(run, wpid);
+        if (e != 0) {
+            rc = mt__fail(err, errlen, -e, "cannot start %s as user %s: exec: %s", spec->argv[0],
+                          spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", strerror(e));
+            goto free_run;
+        }
     }
     uv_timer_init(loop, &run->timer);
     run->timer.data = run;
@@ -863,6 +1051,66 @@ error:
         close(dirfd);
     route_parts_free(&parts);
     return rc;
+}
+
+int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb done_cb, void *data, mt_run_t **out,
+                 char *err, size_t errlen)
+{
+    assert(loop && a && done_cb && out);
+    if (a->waiter_pid <= 1 || a->command_pid <= 1 || !a->working_dir)
+        return mt__fail(err, errlen, -EINVAL, "cannot adopt a run without its waiter, command and directory");
+    mt_run_t *run = mt_calloc(1, sizeof *run);
+    run->done_cb = done_cb;
+    run->data = data;
+    run->walltime_s = a->walltime_s;
+    run->kill_grace_ms = a->kill_grace_ms;
+    run->in_fd = run->out_fd = run->err_fd = run->report_fd = run->report_child_fd = run->fence_child_fd = -1;
+    run->argv = pack_strings((char *[]){(char *)(a->prog ? a->prog : "(adopted)"), NULL}, 1);
+    run->prog = run->argv[0];
+    run->working_dir = mt_strdup(a->working_dir);
+    size_t len = sizeof MT_RUN_JOB_DIR_VAR + strlen(a->working_dir) + 1;
+    run->job_dir_env = mt_malloc(len);
+    snprintf(run->job_dir_env, len, "%s=%s", MT_RUN_JOB_DIR_VAR, a->working_dir);
+    run->pid = run->spawned_pid = a->command_pid;
+    run->waiter_pid = run->spawned_waiter = a->waiter_pid;
+    run->attempt = a->attempt > 0 ? a->attempt : 1;
+    run->adopted = true;
+    atomic_store(&run->spawn_answered, true);
+    run->pidfd = -1;
+    uv_timer_init(loop, &run->timer);
+    run->timer.data = run;
+    run->open_handles = 1;
+    int e = watch_started(run, loop);
+    if (e != 0) {
+        /* Only the timer is open: close it, and free the run without reporting anything. */
+        run->done_cb = NULL;
+        uv_close((uv_handle_t *)&run->timer, on_close);
+        return mt__fail(err, errlen, -e, "cannot watch the waiter %d of %s: %s", a->waiter_pid, a->working_dir,
+                        strerror(e));
+    }
+    mt_info("job process %d (%s): adopted, with its waiter %d", run->pid, run->prog, a->waiter_pid);
+    *out = run;
+    return 0;
+}
+
+void mt_run_wait_waiter(mt_run_t *run, unsigned ms)
+{
+    pid_t w = run->waiter_pid ? run->waiter_pid : (atomic_load(&run->spawn_answered) ? run->spawned_waiter : 0);
+    if (w <= 1 || run->ended)
+        return;
+    /* A pidfd says when it has ended even if it is a zombie nobody reaps (an adopted one's parent is not us). */
+    int pidfd = run->pidfd >= 0 ? run->pidfd : (int)syscall(SYS_pidfd_open, w, 0);
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    bool gone = pidfd < 0 || poll(&p, 1, (int)ms) > 0;
+    if (!gone) {
+        mt_warn("job waiter %d (%s) still there %u ms after its command was stopped: SIGKILL", (int)w, run->prog, ms);
+        kill(w, SIGKILL);
+    }
+    if (!run->adopted)
+        while (waitpid(w, NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (pidfd >= 0 && pidfd != run->pidfd)
+        close(pidfd);
 }
 
 int mt_run_pid(const mt_run_t *run)

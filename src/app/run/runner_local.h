@@ -1,6 +1,18 @@
 /*
- * runner_local: run one job's command as a child of the handler process, on
+ * runner_local: run one job's command on the handler's host, watched from
  * the handler's libuv loop.
+ *
+ * The command is not the handler's child but its waiter's: each run starts
+ * the small program muleteer-waiter (job_waiter.h; found beside the running
+ * binary), which starts the command, waits for it, writes how it ended into
+ * the job's working directory (exit_status) and exits. The handler watches
+ * the waiter and reads the file. The waiter is in a session of its own and
+ * outlives a handler that dies, so a command that finishes while nobody
+ * handles its job keeps its result, and a handler that comes back adopts a
+ * waiter still waiting (mt_run_adopt). The waiter stops its command itself
+ * once the handler's fence lapses (fence.h), so a hung handler leaves no
+ * command running that nobody answers for. The pid a run reports is always
+ * the command's (never the waiter's): recovery and cancel act on it.
  *
  * The command runs without a shell, in its own session and process group
  * (posix_spawn with POSIX_SPAWN_SETSID), so that one kill(-pid, sig)
@@ -85,6 +97,8 @@ typedef struct mt_run_spec {
     const mt_creds_t *run_as;   /* NULL: as the caller; else switch to this user and group first (caller is root) */
     mt_run_started_cb started_cb; /* optional: told the pid once the command runs (given the data of done_cb) */
     const mt_job_route_t *route;  /* the job's destination (job_route.h), or NULL: see "Destinations" above */
+    int attempt;                /* the job's attempt (>= 1; 0 counts as 1): the waiter's status names it */
+    int fence_fd;               /* > 0: the handler's fence (fence.h), which the waiter watches; 0: no fence */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {
@@ -94,6 +108,9 @@ typedef struct mt_run_result {
     int term_signal;        /* killed by this signal, 0 if none */
     bool walltime_exceeded; /* the walltime expired and the runner stopped the command */
     bool cancelled;         /* mt_run_cancel() was called before the command ended */
+    bool fenced;            /* the waiter stopped it because the handler's fence lapsed: it did not finish */
+    bool lost;              /* the waiter ended without a status (killed?): how the command ended is unknown;
+                               whatever was left of its group was killed */
     char why[256];          /* "exited with status 3", "killed by signal 9 (Killed)", "cancelled",
                                "walltime of 2 s exceeded"; "" when it exited 0 on its own */
 } mt_run_result_t;
@@ -139,6 +156,39 @@ typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, voi
  */
 int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done_cb, void *data, mt_run_t **out,
                  char *err, size_t errlen);
+
+/*
+ * Adopt the waiter of a run started by an earlier incarnation of the
+ * handler (recovery), found alive with mt_waiter_alive() (job_waiter.h):
+ * watch it from loop and report the command's result through done_cb, as
+ * for a run this process started (mt_run_pid() is the command's pid at
+ * once; mt_run_cancel() works). walltime_s is what is left of the
+ * command's walltime (0: none). The waiter is not our child: it is never
+ * reaped here. Returns 0 with *out, -ESRCH if the waiter has ended
+ * meanwhile (read its status instead), or another -errno with err set.
+ */
+typedef struct mt_run_adoption {
+    const char *working_dir;  /* the job's: where the waiter writes exit_status */
+    const char *prog;         /* for log lines (copied) */
+    int waiter_pid, command_pid, attempt;
+    double walltime_s;
+    unsigned kill_grace_ms;
+} mt_run_adoption_t;
+int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb done_cb, void *data, mt_run_t **out,
+                 char *err, size_t errlen);
+
+/*
+ * For a handler that stops for good, after stopping the command
+ * (mt_run_stop_orphan): wait up to ms for the run's waiter to end (it
+ * writes the status and exits once the command is gone), reaping it if it
+ * is ours; SIGKILL it after that. Synchronous; done_cb is not called.
+ */
+void mt_run_wait_waiter(mt_run_t *run, unsigned ms);
+
+/* The waiter program runs use (default: muleteer-waiter beside /proc/self/exe). */
+const char *mt_run_waiter_program(void);
+/* Use another waiter program (tests). Call before the first run. */
+void mt_run_set_waiter_program(const char *path);
 
 /* The pid of the command itself, which is also its process group id and session id; 0 until it runs. */
 int mt_run_pid(const mt_run_t *run);
