@@ -40,6 +40,8 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/tests/fuzz_%)
 FUZZ_SECONDS ?= 60
 
 PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
+# Each local job's command is watched by this small program, which outlives its handler (src/waiter/).
+PROGRAMS += $(B)/muleteer-waiter
 
 .PHONY: layers all run test unit fuzz-replay integration integration-pg chaos asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
@@ -60,6 +62,13 @@ $(B)/muleteer: $(B)/src/main.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 
 $(B)/muleteer-example: $(B)/examples/example_app.o $(B)/libmuleteer.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# The job waiter links only the file protocol it shares with the runner (src/app/run/job_waiter.c).
+$(B)/muleteer-waiter: $(B)/src/waiter/muleteer_waiter.o $(B)/src/app/run/job_waiter.o
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+# The local runner's unit tests start commands through the waiter.
+unit: $(B)/muleteer-waiter
 
 # The external mule example uses no muleteer code at all: only the documented wire format.
 $(B)/mule-echo: $(B)/examples/mule_echo.o
