@@ -85,6 +85,7 @@ void mt_db_close(mt_db_t *db)
         mt_pg_close(db);
     else
         mt_sqlite_close(db);
+    free(db->fence_handler);
     free(db);
 }
 
@@ -138,6 +139,23 @@ int64_t mt_db_time_us(const mt_db_t *db)
 {
     bool open = db->kind == MT_DB_POSTGRESQL ? db->in_txn : db->txn_time_us && mt_sqlite_in_txn(db);
     return open && db->txn_time_us ? db->txn_time_us : mt_wall_us();
+}
+
+void mt_db_set_fence(mt_db_t *db, const char *handler, int64_t epoch)
+{
+    free(db->fence_handler);
+    db->fence_handler = handler ? mt_strdup(handler) : NULL;
+    db->fence_epoch = handler ? epoch : 0;
+}
+
+const char *mt_db_fence_handler(const mt_db_t *db)
+{
+    return db->fence_handler;
+}
+
+int64_t mt_db_fence_epoch(const mt_db_t *db)
+{
+    return db->fence_epoch;
 }
 
 void mt_db_set_busy_timeout(mt_db_t *db, int ms)

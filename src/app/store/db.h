@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 /* The schema version this binary creates and expects (both backends). */
-#define MT_DB_SCHEMA_VERSION 8
+#define MT_DB_SCHEMA_VERSION 9
 
 /* How long a statement waits for another connection's lock before failing with -EBUSY. */
 #define MT_DB_BUSY_TIMEOUT_MS 10000
@@ -149,6 +149,21 @@ bool mt_db_in_transaction(const mt_db_t *db);
  * one, the wall clock of this host.
  */
 int64_t mt_db_time_us(const mt_db_t *db);
+
+/*
+ * Fencing (handler_store.h): from now on, the job writes a handler makes
+ * through this connection -- taking, claiming, moving a job through its
+ * states, retrying it (job_store.h) -- change a job only if it is held by
+ * `handler` at `epoch`, and a job taken or claimed gets that epoch. A
+ * handler that lost its name (its lease lapsed and another took over, so
+ * the name's epoch moved on) thus changes nothing. handler NULL (the
+ * default) turns fencing off. The API's writes (create, cancel) are never
+ * fenced. The name is copied.
+ */
+void mt_db_set_fence(mt_db_t *db, const char *handler, int64_t epoch);
+/* The fence set, or NULL and 0. */
+const char *mt_db_fence_handler(const mt_db_t *db);
+int64_t mt_db_fence_epoch(const mt_db_t *db);
 
 /* Change the busy timeout of this connection (milliseconds, >= 0). */
 void mt_db_set_busy_timeout(mt_db_t *db, int ms);

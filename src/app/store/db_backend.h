@@ -43,6 +43,8 @@ struct mt_db {
     size_t cache_cap;
     char cause[256];     /* the backend's message for its last failure */
     char errmsg[320];    /* "<what>: <cause>", for mt_db_errmsg() */
+    char *fence_handler; /* mt_db_set_fence(): NULL when off */
+    int64_t fence_epoch;
 
     /* SQLite */
     struct sqlite3 *sqlite;

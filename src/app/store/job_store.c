@@ -47,7 +47,7 @@ static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
 /* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
 static const char sql_take[] =
-    "UPDATE job SET handler = ?1, state = 'queued', "
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, "
     "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "
     "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) RETURNING " JOB_COLUMNS;
 
@@ -58,22 +58,37 @@ static const char sql_take[] =
  * not waited for, so concurrent claimers each get a different job.
  */
 static const char sql_claim_next_at[] =
-    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' RETURNING id";
 static const char pg_claim_next_at[] =
-    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " PG_UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "RETURNING id";
 
 static const char sql_claim_next_any[] =
-    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?3, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' RETURNING id";
 static const char pg_claim_next_any[] =
-    "UPDATE job SET handler = ?1, state = 'queued', claim_time = ?2, update_time = ?2 "
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?3, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " PG_UNASSIGNED_ANY " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
     "RETURNING id";
+
+/*
+ * Fencing (db.h, mt_db_set_fence): with a fence set, a handler's write
+ * changes a job only if the job is held by that handler at that epoch.
+ * ?E is the epoch (0: no fence), ?H the handler.
+ */
+#define FENCED(E, H) "AND (CAST(?" #E " AS INTEGER) = 0 OR (handler = ?" #H " AND epoch = CAST(?" #E " AS INTEGER)))"
+
+/* Bind the connection's fence (or none) as parameters e and h. */
+static void bind_fence(mt_db_t *db, mt_db_stmt_t *st, int e, int h, bool fenced)
+{
+    const char *handler = fenced ? mt_db_fence_handler(db) : NULL;
+    mt_db__bind_int64(st, e, handler ? mt_db_fence_epoch(db) : 0);
+    mt_db__bind_text(st, h, handler);
+}
 
 /*
  * The allowed-from mask is tested in SQL, so one statement serves every
@@ -92,7 +107,7 @@ static const char sql_transition[] =
     "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
     "AND (CAST(?11 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
     "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
-    "ELSE 31 END) & 1 = 1";
+    "ELSE 31 END) & 1 = 1 " FENCED(12, 13);
 
 /* A new attempt: back to queued at the same handler, with what the lost run left cleared. */
 static const char sql_retry[] =
@@ -100,7 +115,22 @@ static const char sql_retry[] =
     "end_time = NULL, exit_code = NULL, external_id = NULL, info = ?2 "
     "WHERE id = ?3 AND state NOT IN " TERMINAL_STATES " "
     "AND (CAST(?4 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
-    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 RETURNING attempt";
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(5, 6) " RETURNING attempt";
+
+/* A handler's jobs, taken up again under its new epoch (it took its name again, after a restart). */
+static const char sql_adopt[] =
+    "UPDATE job SET epoch = ?2 WHERE handler = ?1 AND state IN ('new','queued','running','deleting')";
+
+/* The waiting jobs of a lost handler, back in their pool (or the given one) for live handlers to take. */
+static const char sql_release_waiting[] =
+    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?2), epoch = 0, claim_time = NULL, "
+    "update_time = ?3, info = ?4 WHERE handler = ?1 AND state IN ('new','queued')";
+
+/* A running job of a lost handler, back in its pool as its next attempt. */
+static const char sql_release_running[] =
+    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?3), epoch = 0, claim_time = NULL, "
+    "attempt = attempt + 1, start_time = NULL, end_time = NULL, exit_code = NULL, external_id = NULL, "
+    "update_time = ?4, info = ?5 WHERE id = ?1 AND handler = ?2 AND state = 'running' RETURNING attempt";
 
 static const char sql_unassigned[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
@@ -338,15 +368,18 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
     return ret;
 }
 
+static int transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                      const mt_job_update_t *update, bool fenced);
+
 int mt_job_store_cancel(mt_db_t *db, int64_t id, const char *info)
 {
     mt_job_update_t u = {.info = info};
-    int rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u);
+    int rc = transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_DELETED, &u, false);
     if (rc == 1)
         return MT_JOB_DELETED;
     if (rc == 0)
-        rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETING,
-                                     &u);
+        rc = transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETING,
+                                     &u, false);
     if (rc == 1)
         return MT_JOB_DELETING;
     if (rc < 0)
@@ -480,6 +513,7 @@ int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *ta
     bind_str(st, 1, handler);
     mt_db__bind_int64(st, 2, mt_db_time_us(db));
     mt_db__bind_int64(st, 3, id);
+    mt_db__bind_int64(st, 4, mt_db_fence_epoch(db));
     int rc = mt_db__step(db, st);
     bool row = rc == MT_DB_ROW;
     if (row) {
@@ -502,8 +536,12 @@ int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler,
         return mt_db__fail(db, 0, "claim next job");
     bind_str(st, 1, handler);
     mt_db__bind_int64(st, 2, mt_db_time_us(db));
-    if (queue)
+    if (queue) {
         bind_str(st, 3, queue);
+        mt_db__bind_int64(st, 4, mt_db_fence_epoch(db));
+    } else {
+        mt_db__bind_int64(st, 3, mt_db_fence_epoch(db));
+    }
     int64_t claimed = 0;
     int rc = mt_db__step(db, st);
     if (rc == MT_DB_ROW) {
@@ -521,8 +559,9 @@ int mt_job_store_claim_next(mt_db_t *db, const char *queue, const char *handler,
     return ret;
 }
 
-int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
-                            const mt_job_update_t *update)
+/* A transition, fenced (a handler's, through mt_job_store_transition) or not (the API's cancel). */
+static int transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                      const mt_job_update_t *update, bool fenced)
 {
     static const mt_job_update_t none = {0};
     if (!update)
@@ -549,11 +588,24 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
     bind_str(st, 9, update->info);
     mt_db__bind_int64(st, 10, id);
     mt_db__bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    bind_fence(db, st, 12, 13, fenced);
     int rc = mt_db__step(db, st);
     int ret = rc == MT_DB_DONE ? mt_db__changes(db) > 0
                                 : mt_db__fail(db, rc, "change job state");
     mt_db__release(st);
     return ret;
+}
+
+int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                            const mt_job_update_t *update)
+{
+    return transition(db, id, allowed_from, to, update, true);
+}
+
+int mt_job_store_transition_unfenced(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                                     const mt_job_update_t *update)
+{
+    return transition(db, id, allowed_from, to, update, false);
 }
 
 int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt)
@@ -566,6 +618,7 @@ int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const cha
     bind_str(st, 2, info);
     mt_db__bind_int64(st, 3, id);
     mt_db__bind_int64(st, 4, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    bind_fence(db, st, 5, 6, true);
     int rc = mt_db__step(db, st);
     int changed = 0;
     if (rc == MT_DB_ROW) {
@@ -577,6 +630,61 @@ int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const cha
     if (ret <= 0)
         *attempt = 0;
     mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_adopt(mt_db_t *db, const char *handler, int64_t epoch)
+{
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_adopt);
+    if (!st)
+        return mt_db__fail(db, 0, "adopt jobs");
+    bind_str(st, 1, handler);
+    mt_db__bind_int64(st, 2, epoch);
+    int rc = mt_db__step(db, st);
+    int ret = rc == MT_DB_DONE ? (int)mt_db__changes(db) : mt_db__fail(db, rc, "adopt jobs");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *queue, const char *info)
+{
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_release_waiting);
+    if (!st)
+        return mt_db__fail(db, 0, "release jobs");
+    bind_str(st, 1, handler);
+    bind_str(st, 2, queue);
+    mt_db__bind_int64(st, 3, mt_db_time_us(db));
+    bind_str(st, 4, info);
+    int rc = mt_db__step(db, st);
+    int ret = rc == MT_DB_DONE ? (int)mt_db__changes(db) : mt_db__fail(db, rc, "release jobs");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_release_running(mt_db_t *db, int64_t id, const char *handler, const char *queue, const char *info,
+                                 int *attempt)
+{
+    *attempt = 0;
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_release_running);
+    if (!st)
+        return mt_db__fail(db, 0, "release job");
+    mt_db__bind_int64(st, 1, id);
+    bind_str(st, 2, handler);
+    bind_str(st, 3, queue);
+    mt_db__bind_int64(st, 4, mt_db_time_us(db));
+    bind_str(st, 5, info);
+    int rc = mt_db__step(db, st);
+    int ret = 0;
+    if (rc == MT_DB_ROW) {
+        *attempt = (int)mt_db__col_int64(st, 0);
+        rc = mt_db__step(db, st);
+        ret = rc == MT_DB_DONE ? 1 : mt_db__fail(db, rc, "release job");
+    } else if (rc != MT_DB_DONE) {
+        ret = mt_db__fail(db, rc, "release job");
+    }
+    mt_db__release(st);
+    if (ret <= 0)
+        *attempt = 0;
     return ret;
 }
 

@@ -142,6 +142,46 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
 int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt);
 
 /*
+ * Fencing: take, claim_next, transition and retry are a handler's writes.
+ * With a fence set on the connection (db.h, mt_db_set_fence), they change
+ * a job only if it is held by the fence's handler at its epoch (take and
+ * claim_next give the job that epoch); otherwise they return 0 as for a
+ * job in another state. Insert and cancel (the API's) are never fenced.
+ */
+
+/*
+ * mt_job_store_transition() without the connection's fence: for a
+ * takeover, which settles the jobs of a lost handler.
+ */
+int mt_job_store_transition_unfenced(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_state_t to,
+                                     const mt_job_update_t *update);
+
+/*
+ * A handler that took its name again (a restart) holds its jobs under its
+ * new epoch: every non-terminal job of `handler` gets `epoch`. Returns how
+ * many, or a negative value.
+ */
+int mt_job_store_adopt(mt_db_t *db, const char *handler, int64_t epoch);
+
+/*
+ * Takeover of a lost handler (handler_store.h): its `new` and `queued`
+ * jobs go back to waiting, unassigned, in their pool (`queue` for those
+ * that had none), with `info`; live handlers of the pool take them as any
+ * waiting job. Returns how many, or a negative value.
+ */
+int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *queue, const char *info);
+
+/*
+ * Takeover: running job `id` of lost `handler`, whose run did not finish,
+ * goes back to waiting in its pool (or `queue`) as its next attempt, what
+ * the lost run left cleared, with `info`. Returns 1 with the attempt
+ * number in *attempt, 0 if it was no longer running at that handler, or a
+ * negative value.
+ */
+int mt_job_store_release_running(mt_db_t *db, int64_t id, const char *handler, const char *queue, const char *info,
+                                 int *attempt);
+
+/*
  * Cancel job id: one that no handler runs yet (new) ends `deleted` at once;
  * a queued or running one becomes `deleting`, for its handler to stop.
  * Returns the state it is in now (MT_JOB_DELETED or MT_JOB_DELETING),

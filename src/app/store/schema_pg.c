@@ -120,4 +120,17 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
         "  info TEXT,"
         "  PRIMARY KEY (invocation_id, step_index)"
         ");",
+    /* 9: handlers registered and leased; the epoch of a job's holder (see schema_sqlite.c). */
+    "CREATE TABLE handler ("
+    "  name TEXT PRIMARY KEY,"
+    "  host TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  pools TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('running','stopped','lost')),"
+    "  epoch BIGINT NOT NULL,"
+    "  start_time BIGINT NOT NULL,"
+    "  renew_time BIGINT NOT NULL,"
+    "  lease_until BIGINT NOT NULL"
+    ");"
+    "ALTER TABLE job ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;",
 };

@@ -135,4 +135,19 @@ const char *const mt_schema_sqlite[MT_DB_SCHEMA_VERSION] = {
     /* 8: a job's attempt: 1 for its first run; a run lost with its handler's host (the command died
      * unfinished) is run again as the next attempt, up to jobs.max-attempts. */
     "ALTER TABLE job ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;",
+    /* 9: handlers registered and leased (handler_store.c): a row per server name, the lease renewed by
+     * heartbeat, the epoch bumped whenever the name is taken; and on a job, the epoch of the handler
+     * that holds it, which every state write of that handler must match (fencing). */
+    "CREATE TABLE handler ("
+    "  name TEXT PRIMARY KEY,"
+    "  host TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  pools TEXT NOT NULL," /* ",pool1,pool2,": a pool is found with LIKE '%,' || pool || ',%' */
+    "  state TEXT NOT NULL CHECK (state IN ('running','stopped','lost')),"
+    "  epoch INTEGER NOT NULL,"
+    "  start_time INTEGER NOT NULL,"
+    "  renew_time INTEGER NOT NULL,"
+    "  lease_until INTEGER NOT NULL"
+    ");"
+    "ALTER TABLE job ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
 };
