@@ -50,6 +50,10 @@ static const mt_option_def_t jobs_options[] = {
     {"poll-interval", MT_OPT_INT, "250", 10, 60000, 0, NULL,
      "milliseconds between a handler's looks for assigned and cancelled jobs"},
     {"cancel-grace", MT_OPT_INT, "5", 0, 3600, 0, NULL, "seconds between SIGTERM and SIGKILL when stopping a job"},
+    {"handler-lease", MT_OPT_INT, "10", 1, 3600, 0, NULL,
+     "seconds a handler's registration in the database lasts without a renewal: a handler not heard from for that "
+     "long is taken as dead, and its jobs are taken over by the others (renewed every third of it)"},
+    {"max-attempts", MT_OPT_INT, "3", 1, 1000, 0, NULL, "runs a job gets when its runs are lost unfinished (its handler's host died, say) before it ends in error"},
     {"job-user", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
      "user (name or number) the jobs' commands run as; default: the handler's own user"},
     {"job-group", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
@@ -302,6 +306,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     ctx.sweep_delay_ms = (int)mt_app_option_int(stack, "sweep-delay");
     ctx.poll_ms = (int)mt_app_option_int(stack, "poll-interval");
     ctx.cancel_grace_ms = (int)mt_app_option_int(stack, "cancel-grace") * 1000;
+    ctx.max_attempts = (int)mt_app_option_int(stack, "max-attempts");
+    ctx.handler_lease_ms = mt_app_option_int(stack, "handler-lease") * 1000;
     /* Tells this stack's commands from those of a stack started after it (the undertaker's target). */
     ctx.stack_env = mt_asprintf("MULETEER_STACK_ID=%d-%lld", (int)getpid(), (long long)mt_wall_us());
     if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &ctx.accept_sync, err, errlen) < 0 ||
@@ -389,15 +395,19 @@ static void mark_interrupted(const char *job_dir, void *data)
 
 /*
  * The master has ended (see mt_app_t.stack_died): its mules and web
- * workers are dead, the commands they started are not. Kill them, and
- * everything they started that kept their environment; mark the runs that
- * were still alive, so that the next start runs those jobs again.
+ * workers are dead, the commands they started are not. A command whose
+ * waiter still answers for it is left to it (runner_local.h,
+ * mt_run_end_unwatched): the next start adopts it, or the waiter stops it
+ * when its handler's fence lapses. Kill the others -- a command whose
+ * waiter is gone, one of a handler that stopped normally, and everything
+ * they started that kept their environment; mark the runs that were still
+ * alive, so that the next start runs those jobs again.
  */
 static void app_stack_died(mt_stack_t *stack, void *app_data)
 {
     (void)stack;
     (void)app_data;
-    int killed = mt_run_end_tagged(ctx.stack_env, 10000, mark_interrupted, NULL);
+    int killed = mt_run_end_unwatched(ctx.stack_env, 10000, mark_interrupted, NULL);
     if (killed > 0)
         mt_notice("the stack has ended: killed %d process%s its jobs had left running; those jobs run again at "
                   "the next start", killed, killed == 1 ? "" : "es");

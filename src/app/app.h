@@ -50,6 +50,8 @@ typedef struct mt_jobs_ctx {
     int sweep_delay_ms;      /* an unassigned job older than this is taken by a sweeper */
     int poll_ms;             /* handlers look for assigned and cancelled jobs this often */
     int cancel_grace_ms;     /* SIGTERM -> SIGKILL */
+    int64_t handler_lease_ms; /* a handler's lease in the database (run/handler_lease.h) */
+    int max_attempts;        /* runs of a job lost unfinished (host died, fence lapsed) before it ends in error (>= 1) */
     const mt_creds_t *job_creds; /* job-user / job-group to start commands as; NULL: as the handler itself */
     char *stack_env;         /* "MULETEER_STACK_ID=<master pid>-<start us>": in every command's environment */
 } mt_jobs_ctx_t;

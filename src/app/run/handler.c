@@ -44,6 +44,8 @@
 #include "app/handling.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"
+#include "app/run/fence.h"
+#include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
 #include "app/run/scheduler.h"
 #include "app/model/tools.h"
@@ -52,6 +54,13 @@
 #include "common/mem.h"
 
 #define POLL_BATCH 100
+/*
+ * How long the handler's fence promises its waiters that it is there
+ * (fence.h), renewed every third of it from the loop. The database lease
+ * of handlers will drive the fence instead: renewed only after a
+ * successful renewal of that lease, and for no longer than it.
+ */
+#define FENCE_LEASE_MS 10000
 #define FAILURE_LOG_EVERY_US (60 * 1000000LL)
 
 /*
@@ -85,6 +94,7 @@ typedef struct pending_write {
 typedef struct running_job {
     int64_t id;
     int64_t invocation_id;
+    int attempt;              /* of the job: a run lost unfinished is retried as attempt + 1 */
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -94,6 +104,7 @@ typedef struct running_job {
 typedef struct start {
     int64_t id;
     int64_t invocation_id;
+    int attempt;
     const mt_tool_t *tool;
     char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
     char why[512];
@@ -131,6 +142,8 @@ struct mt_handler {
     size_t ninbox, inbox_cap;
     failure_log_t write_failures; /* of flush()'s transaction */
     failure_log_t schedule_failures; /* of advance_invocations() */
+    mt_fence_t *fence;       /* promises the waiters of our commands that we are there (fence.h); NULL: none */
+    uv_timer_t fence_timer;  /* renews it */
 };
 
 /* ---- failures that repeat ---- */
@@ -306,6 +319,40 @@ static bool workdir_full(int64_t id)
     return statvfs(workdir, &st) == 0 && (st.f_bavail == 0 || (st.f_files > 0 && st.f_favail == 0));
 }
 
+/*
+ * A run of job id (attempt `attempt`) ended without finishing its command,
+ * or with no one knowing how it ended: run the job again as its next
+ * attempt, or end it in error once jobs.max-attempts runs are spent. A job
+ * being cancelled (allowed_from has no DELETING; see the callers) is left
+ * to its cancel. Written at once: a rare path.
+ */
+static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int attempt, unsigned allowed_from,
+                     const char *why)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db)
+        return;
+    int max = mt_jobs()->max_attempts > 0 ? mt_jobs()->max_attempts : 1;
+    char info[1024];
+    if (attempt >= max) {
+        snprintf(info, sizeof info, "gave up after %d attempt%s (jobs.max-attempts is %d): attempt %d: %s", attempt,
+                 attempt == 1 ? "" : "s", max, attempt, why);
+        fail_job(id, allowed_from, info);
+        if (invocation_id)
+            id_list_push(&h->invocations, invocation_id);
+        return;
+    }
+    snprintf(info, sizeof info, "attempt %d: %s", attempt + 1, why);
+    int next = 0;
+    int rc = mt_job_store_retry(db, id, allowed_from, info, &next);
+    if (rc == 1) {
+        mt_notice("job %lld: runs again as attempt %d: attempt %d %s", (long long)id, next, attempt, why);
+        queue_push(h, id);
+    } else if (rc < 0) {
+        mt_error("job %lld: cannot record its next attempt: %s", (long long)id, mt_db_errmsg(db));
+    }
+}
+
 static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
 {
     (void)run;
@@ -319,9 +366,17 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
         }
     }
     h->nrunning--;
+    int attempt = rj->attempt;
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
+    if (!result->cancelled && (result->fenced || result->lost)) {
+        /* It did not finish (or nobody knows): the run is lost, not the job. */
+        run_lost(h, id, invocation_id, attempt, MT_JOB_BIT(MT_JOB_RUNNING), result->why);
+        update_credit(h);
+        schedule_flush(h);
+        return;
+    }
     bool ok = !result->cancelled && result->exited && result->exit_code == 0;
     char why[sizeof result->why + 200];
     snprintf(why, sizeof why, "%s", result->why);
@@ -381,6 +436,7 @@ static int prepare_start(mt_db_t *db, int64_t id, const mt_job_t *known, start_t
         goto out;
     }
     s->invocation_id = job->invocation_id;
+    s->attempt = job->attempt > 0 ? job->attempt : 1;
     s->tool = mt_toolbox_find(ctx->tools, job->tool_id);
     if (!s->tool) {
         snprintf(s->why, sizeof s->why, "tool '%s' is not installed", job->tool_id);
@@ -467,10 +523,13 @@ static void start_command(mt_handler_t *h, start_t *s)
         .run_as = ctx->job_creds,
         .started_cb = run_started,
         .route = &s->route,
+        .attempt = s->attempt,
+        .fence_fd = h->fence ? mt_fence_fd(h->fence) : 0,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
     rj->invocation_id = s->invocation_id;
+    rj->attempt = s->attempt;
     rj->handler = h;
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
     free(env);
@@ -845,9 +904,11 @@ void mt_handler_stop(mt_handler_t *h)
     uv_timer_stop(&h->poll);
     h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
     flush(h, true);    /* the results already in, and the pids */
+    uv_timer_stop(&h->fence_timer);
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
         mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
+        mt_run_wait_waiter(rj->run, 2000); /* it records the stop and exits: nothing of the job is left */
         int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                             &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
                                                        "was stopped and the job runs again"});
@@ -856,9 +917,137 @@ void mt_handler_stop(mt_handler_t *h)
     }
     if (h->running)
         mt_info("stopping: %d running job%s put back in the queue", h->nrunning, h->nrunning == 1 ? "" : "s");
+    /* Stopped for good: a waiter that is somehow left stops its command at once instead of at the deadline. */
+    mt_fence_close(h->fence, true);
+    h->fence = NULL;
 }
 
 /* ---- recovery ---- */
+
+/*
+ * What the waiter of job j recorded: the job gets its real result, as if
+ * the handler had seen its command end; a fenced run did not finish, and
+ * runs again. A job being cancelled ends deleted, whatever its command did.
+ */
+static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_status_t *st)
+{
+    if (j->state == MT_JOB_DELETING) {
+        transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                   &(mt_job_update_t){.info = "cancelled while its handler restarted"});
+        return;
+    }
+    char why[300];
+    mt_job_update_t u = {.info = why};
+    mt_job_state_t to = MT_JOB_ERROR;
+    switch (st->end) {
+    case MT_WAITER_EXITED:
+        u.has_exit_code = true;
+        u.exit_code = st->value;
+        if (st->value == 0) {
+            to = MT_JOB_OK;
+            u.info = NULL;
+        } else {
+            snprintf(why, sizeof why, "exited with status %d", st->value);
+        }
+        break;
+    case MT_WAITER_SIGNALED:
+        snprintf(why, sizeof why, "killed by signal %d (%s)", st->value, strsignal(st->value));
+        break;
+    case MT_WAITER_FAILED:
+        snprintf(why, sizeof why, "cannot start its command: %s", strerror(st->value));
+        break;
+    case MT_WAITER_FENCED:
+        run_lost(h, j->id, j->invocation_id, j->attempt > 0 ? j->attempt : 1, MT_JOB_BIT(MT_JOB_RUNNING),
+                 "its handler stopped answering for it (the fence lapsed), so its waiter stopped the unfinished "
+                 "run");
+        return;
+    }
+    if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1)
+        mt_info("recovery: job %lld: its command ended while the handler was away: %s", (long long)j->id,
+                to == MT_JOB_OK ? "ok" : why);
+}
+
+/* Adopt the live waiter of job j. Returns 0, or -ESRCH if it ended meanwhile (its status is there now). */
+static int recover_adopt(mt_handler_t *h, const mt_job_t *j, const mt_waiter_id_t *wid)
+{
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    const mt_tool_t *tool = mt_toolbox_find(ctx->tools, j->tool_id);
+    double walltime = tool ? mt_tool_walltime(tool) : 0;
+    if (walltime > 0 && j->start_us > 0) {
+        double ran = (double)(mt_wall_us() - j->start_us) / 1e6;
+        walltime = walltime - ran > 0.001 ? walltime - ran : 0.001; /* spent while nobody watched: stop it now */
+    }
+    running_job_t *rj = mt_calloc(1, sizeof *rj);
+    rj->id = j->id;
+    rj->invocation_id = j->invocation_id;
+    rj->attempt = wid->attempt;
+    rj->handler = h;
+    mt_run_adoption_t a = {.working_dir = j->working_dir, .prog = j->tool_id, .waiter_pid = wid->waiter_pid,
+                           .command_pid = wid->command_pid, .attempt = wid->attempt, .walltime_s = walltime,
+                           .kill_grace_ms = (unsigned)ctx->cancel_grace_ms};
+    char err[512];
+    int rc = mt_run_adopt(h->loop, &a, run_done, rj, &rj->run, err, sizeof err);
+    if (rc < 0) {
+        free(rj);
+        if (rc != -ESRCH)
+            mt_error("recovery: job %lld: %s", (long long)j->id, err);
+        return rc;
+    }
+    rj->next = h->running;
+    h->running = rj;
+    h->nrunning++;
+    if (!j->external_id || atoi(j->external_id) != wid->command_pid)
+        run_started(rj->run, wid->command_pid, rj); /* its pid had not been written before the handler died */
+    if (j->state == MT_JOB_DELETING)
+        mt_run_cancel(rj->run); /* run_done records deleted */
+    return 0;
+}
+
+/*
+ * Job j was running (or being cancelled) when this handler's previous life
+ * ended. Its waiter tells what became of it: a status (its result), or a
+ * live waiter (adopted, still running). With neither, the command died with
+ * its host or was killed unfinished, and the job runs again as its next
+ * attempt. Runs started before waiters existed are found by their pid or
+ * environment, stopped, and run again too.
+ */
+static void recover_run(mt_handler_t *h, const mt_job_t *j)
+{
+    const char *wd = j->working_dir;
+    int attempt = j->attempt > 0 ? j->attempt : 1;
+    mt_waiter_status_t st;
+    mt_waiter_id_t wid;
+    for (int look = 0; wd && look < 2; look++) {
+        if (mt_waiter_status_read(wd, &st) == 0 && st.attempt == attempt) {
+            recover_status(h, j, &st);
+            return;
+        }
+        if (mt_waiter_id_read(wd, &wid) != 0 || wid.attempt != attempt || !mt_waiter_alive(&wid, wd) ||
+            recover_adopt(h, j, &wid) == -ESRCH)
+            continue; /* it may have written its status in the meantime: look once more */
+        return;
+    }
+
+    /* No waiter answers for it: what is left of the run is stopped, and it did not finish. */
+    int pid = j->external_id ? atoi(j->external_id) : 0;
+    if (pid > 0 && wd && !mt_run_is_ours(pid, wd))
+        pid = 0; /* its leader ended and the pid went to another process */
+    if (pid <= 0 && wd)
+        pid = mt_run_find_session(wd); /* the pid was not written yet: find it by its environment */
+    bool left = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+    bool interrupted = wd && mt_jobs_take_interrupted(wd);
+    if (j->state == MT_JOB_DELETING) {
+        transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                   &(mt_job_update_t){.info = "cancelled while its handler restarted"});
+        return;
+    }
+    run_lost(h, j->id, j->invocation_id, attempt, MT_JOB_BIT(MT_JOB_RUNNING),
+             left ? "its handler restarted while it ran and no waiter answered for it: what was left of it was "
+                    "stopped unfinished"
+             : interrupted ? "the stack ended while it ran, and its unfinished run was stopped then"
+                           : "its command and its waiter were gone when the handler came back (they died with "
+                             "their host, or were killed) and left no result");
+}
 
 static void recover(mt_handler_t *h)
 {
@@ -873,13 +1062,6 @@ static void recover(mt_handler_t *h)
     }
     for (size_t i = 0; i < n; i++) {
         mt_job_t *j = &jobs[i];
-        int pid = j->external_id ? atoi(j->external_id) : 0;
-        /* Its leader ended and the pid went to another process: look for the run by its environment. */
-        if (pid > 0 && j->working_dir && !mt_run_is_ours(pid, j->working_dir))
-            pid = 0;
-        /* Started, but its pid not written yet when the handler died: find it by its environment. */
-        if (pid <= 0 && (j->state == MT_JOB_RUNNING || j->state == MT_JOB_DELETING) && j->working_dir)
-            pid = mt_run_find_session(j->working_dir);
         switch (j->state) {
         case MT_JOB_NEW:
             id_list_push(&h->incoming, j->id);
@@ -887,36 +1069,9 @@ static void recover(mt_handler_t *h)
         case MT_JOB_QUEUED:
             queue_push(h, j->id);
             break;
-        case MT_JOB_RUNNING: {
-            /* Unfinished only while its command's leader lives: a group outliving its leader ran to the end. */
-            bool unfinished = pid > 0 && mt_run_freeze_unfinished(pid);
-            bool left = pid > 0 && mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
-            if (unfinished) {
-                /* Still running, so unfinished: stopped now, it runs again from the start. */
-                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
-                               &(mt_job_update_t){.info = "the handler restarted while the job ran: the unfinished "
-                                                          "run was stopped and the job runs again"}) == 1)
-                    queue_push(h, j->id);
-            } else if (j->working_dir && mt_jobs_take_interrupted(j->working_dir)) {
-                /* Gone, but killed unfinished by the undertaker when the stack ended (app.c). */
-                if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
-                               &(mt_job_update_t){.info = "the stack ended while the job ran: the unfinished run "
-                                                          "was stopped then, and the job runs again"}) == 1)
-                    queue_push(h, j->id);
-            } else {
-                fail_job(j->id, MT_JOB_BIT(MT_JOB_RUNNING),
-                         left ? "the handler restarted after the job's command had ended (what it left running "
-                                "was stopped): its result is unknown"
-                              : "the handler restarted while the job was running and its processes are gone: "
-                                "its result is unknown");
-            }
-            break;
-        }
+        case MT_JOB_RUNNING:
         case MT_JOB_DELETING:
-            if (pid > 0)
-                mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
-            transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
-                       &(mt_job_update_t){.info = "cancelled while its handler restarted"});
+            recover_run(h, j);
             break;
         default:
             break;
@@ -935,6 +1090,37 @@ static void recover(mt_handler_t *h)
         free(inv_ids);
     }
     flush(h, false);
+}
+
+/* ---- the fence ---- */
+
+static void fence_renew(mt_handler_t *h)
+{
+    int rc = mt_fence_renew(h->fence, (mt_clock_ms() + FENCE_LEASE_MS) * 1000000LL);
+    if (rc < 0)
+        failure_seen(&h->write_failures, "cannot renew the fence %s (its commands stop when it lapses): %s",
+                     mt_fence_path(h->fence), strerror(-rc));
+}
+
+static void fence_timer_cb(uv_timer_t *timer)
+{
+    fence_renew(timer->data);
+}
+
+/* Open and renew this handler's fence, before any waiter of ours is started or adopted. */
+static void fence_start(mt_handler_t *h)
+{
+    char *dir = mt_asprintf("%s/handlers", mt_jobs()->data_dir);
+    char err[1024];
+    if (mt_fence_open(dir, h->name, &h->fence, err, sizeof err) < 0)
+        mt_error("%s: commands run with no fence (a hung handler cannot make them stop)", err);
+    free(dir);
+    uv_timer_init(h->loop, &h->fence_timer);
+    h->fence_timer.data = h;
+    if (!h->fence)
+        return;
+    fence_renew(h);
+    uv_timer_start(&h->fence_timer, fence_timer_cb, FENCE_LEASE_MS / 3, FENCE_LEASE_MS / 3);
 }
 
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
@@ -958,6 +1144,7 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *c
     uv_timer_init(loop, &h->poll);
     h->poll.data = h;
     uv_timer_start(&h->poll, poll_cb, (uint64_t)mt_jobs()->poll_ms, (uint64_t)mt_jobs()->poll_ms);
+    fence_start(h);
     recover(h);
     char served[1024] = "";
     for (size_t i = 0, used = 0; i < h->npools && used < sizeof served; i++) {

@@ -1397,8 +1397,42 @@ static bool state_settled(char st)
     return st == 0 || st == 'T' || st == 't' || st == 'Z' || st == 'X';
 }
 
+/*
+ * Is the run in job_dir watched: its waiter alive, and its handler's fence
+ * still there (a removed fence means its handler stopped for good: the
+ * waiter stops the command itself in a moment)?
+ */
+static bool run_watched(const char *job_dir)
+{
+    mt_waiter_id_t wid;
+    if (!job_dir || mt_waiter_id_read(job_dir, &wid) != 0 || !mt_waiter_alive(&wid, job_dir))
+        return false;
+    char path[64], target[4200];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)wid.waiter_pid, MT_RUN_WAITER_FENCE_FD);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return true; /* no fence to read (or none given): its waiter decides */
+    target[n] = '\0';
+    return !strstr(target, " (deleted)");
+}
+
+static int end_tagged(const char *entry, unsigned ms, bool spare_watched,
+                      void (*interrupted_cb)(const char *job_dir, void *data), void *data);
+
 int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
                       void *data)
+{
+    return end_tagged(entry, ms, false, interrupted_cb, data);
+}
+
+int mt_run_end_unwatched(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                         void *data)
+{
+    return end_tagged(entry, ms, true, interrupted_cb, data);
+}
+
+static int end_tagged(const char *entry, unsigned ms, bool spare_watched,
+                      void (*interrupted_cb)(const char *job_dir, void *data), void *data)
 {
     size_t entry_len = strlen(entry);
     int64_t deadline = mt_clock_ms() + ms;
@@ -1420,13 +1454,17 @@ int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(con
             char *env = read_environ(pid, &len);
             if (!env)
                 continue;
-            if (environ_find(env, len, entry, entry_len, true)) {
+            bool tagged = environ_find(env, len, entry, entry_len, true) != NULL;
+            const char *dir = tagged ? environ_find(env, len, MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR, false)
+                                     : NULL;
+            if (tagged && spare_watched && dir && run_watched(dir + sizeof MT_RUN_JOB_DIR_VAR))
+                tagged = false; /* its waiter answers for it */
+            if (tagged) {
                 if (n == cap) {
                     cap = cap ? 2 * cap : 16;
                     pids = mt_realloc(pids, cap * sizeof *pids);
                     dirs = mt_realloc(dirs, cap * sizeof *dirs);
                 }
-                const char *dir = environ_find(env, len, MT_RUN_JOB_DIR_VAR "=", sizeof MT_RUN_JOB_DIR_VAR, false);
                 pids[n] = pid;
                 dirs[n++] = dir ? mt_strdup(dir + sizeof MT_RUN_JOB_DIR_VAR) : NULL;
             }

@@ -276,4 +276,15 @@ int mt_run_find_session(const char *working_dir);
 int mt_run_end_tagged(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
                       void *data);
 
+/*
+ * The same, sparing the runs a waiter still answers for (job_waiter.h):
+ * a process whose MULETEER_JOB_DIR names a run whose waiter is alive and
+ * whose handler's fence was not removed is left alone, for a handler of
+ * that name to adopt, or for its waiter to stop once the fence lapses.
+ * For a stack that died (SIGKILL): a stack stopped normally removed its
+ * fences, and everything of it is ended.
+ */
+int mt_run_end_unwatched(const char *entry, unsigned ms, void (*interrupted_cb)(const char *job_dir, void *data),
+                         void *data);
+
 #endif
