@@ -163,84 +163,6 @@ def test_cancel_a_running_job(servers):
     assert running["handler"] == "main.job-handlers.1"
 
 
-def test_killed_mule_job_is_stopped_and_run_again_never_two_at_once(servers):
-    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"])
-    status, job = post_job(s, "sleep", {"seconds": 4})
-    wait_state(s, job["id"], ("running",))
-    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
-    mule = s.by_name()["main.job-handlers.1"]["pid"]
-    os.kill(mule, signal.SIGKILL)
-    def rerun():
-        j = get_job(s, job["id"])
-        return j if j["external_id"] and int(j["external_id"]) != pid and j["state"] != "queued" else None
-    wait_for(rerun, 20, what="the job to run again")
-    assert not alive(pid), "two copies of the job's command at once"
-    done = wait_state(s, job["id"], timeout=30)
-    assert done["state"] == "ok" and done["handler"] == "main.job-handlers.1", done
-    status, hist = s.get_json("/api/jobs/%s/history" % job["id"])
-    states = [h["state"] for h in hist["history"]]
-    assert states == ["new", "queued", "running", "queued", "running", "ok"], states
-    assert "runs again" in hist["history"][3]["info"]
-    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
-
-
-def processes_of_job_dir(workdir):
-    """Pids of live processes whose environment names this job directory (as recovery looks for them)."""
-    want = ("MULETEER_JOB_DIR=" + workdir).encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/environ" % name, "rb") as f:
-                if want in f.read().split(b"\0"):
-                    found.append(int(name))
-        except OSError:
-            pass
-    return found
-
-
-def test_mule_killed_before_the_pid_was_written_finds_the_command_by_its_environment(servers):
-    """The pid rides with a later write; a handler dying first still stops its command before running it again."""
-    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1",
-                 "--set", "jobs.poll-interval=60000"])  # no poll: nothing else writes the pid
-    status, job = post_job(s, "sleep", {"seconds": 3})
-    running = wait_state(s, job["id"], ("running",))
-    assert running["external_id"] is None, running
-    workdir = os.path.join(os.path.realpath(str(s.tmp)), "data", "jobs", job["id"])  # the default data-dir
-    first = wait_for(lambda: processes_of_job_dir(workdir), 5, what="the command")
-    mule = s.by_name()["main.job-handlers.1"]["pid"]
-    os.kill(mule, signal.SIGKILL)
-    def rerun():
-        j = get_job(s, job["id"])
-        return j if j["state"] == "running" and j["start_time"] != running["start_time"] else None
-    wait_for(rerun, 20, what="the job to run again")
-    assert not any(alive(p) for p in first), "two copies of the job's command at once"
-    done = wait_state(s, job["id"], timeout=30)
-    assert done["state"] == "ok", done
-    status, hist = s.get_json("/api/jobs/%s/history" % job["id"])
-    states = [h["state"] for h in hist["history"]]
-    assert states == ["new", "queued", "running", "queued", "running", "ok"], states
-    assert "runs again" in hist["history"][3]["info"]
-    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
-
-
-def test_job_whose_processes_vanished_with_its_handler_is_error_not_ok(servers, tmp_path):
-    """A running job whose command is gone when its handler comes back: its result is unknown."""
-    s = servers(["--mules", "1", "--farm", "job-handlers:1"])
-    status, job = post_job(s, "sleep", {"seconds": 30})
-    wait_state(s, job["id"], ("running",))
-    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
-    mule = s.by_name()["main.job-handlers.1"]["pid"]
-    os.kill(mule, signal.SIGSTOP)  # the handler cannot see its command end
-    os.killpg(pid, signal.SIGKILL)
-    wait_for(lambda: not alive(pid), 5, what="the command to end")
-    os.kill(mule, signal.SIGKILL)
-    done = wait_state(s, job["id"], timeout=30)
-    assert done["state"] == "error" and "result is unknown" in done["info"], done
-    s.known_pids.add(s.by_name()["main.job-handlers.1"]["pid"])
-
-
 def test_sweeper_takes_a_job_whose_message_was_lost(servers, tmp_path):
     s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.sweep-delay=100"])
     now = int(time.time() * 1e6)
@@ -365,21 +287,6 @@ def test_second_standalone_handler_with_the_same_name_is_refused(tmp_path):
     finally:
         third.send_signal(signal.SIGTERM)
         third.wait(10)
-
-
-def test_whole_stack_killed_mid_job_then_started_again(servers, tmp_path):
-    args = ["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"]
-    s = servers(args)
-    status, job = post_job(s, "sleep", {"seconds": 4})
-    wait_state(s, job["id"], ("running",))
-    pid = int(wait_for(lambda: get_job(s, job["id"])["external_id"], 5, what="the job's pid"))
-    os.kill(s.proc.pid, signal.SIGKILL)
-    s.proc.wait(5)
-    s.expect_signal = signal.SIGKILL
-    s2 = servers(args)
-    done = wait_state(s2, job["id"], timeout=30)
-    assert not alive(pid), "the orphaned command was not stopped"
-    assert done["state"] == "ok" and int(done["external_id"]) != pid, done
 
 
 def test_graceful_stop_puts_a_running_job_back_and_it_runs_after_restart(servers):
