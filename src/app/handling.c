@@ -2,14 +2,16 @@
  * handling: which processes of the stack handle jobs, and how (see
  * handling.h). The master computes, once, the pools the stack's processes
  * serve and checks the job configuration's names against them; each
- * process that handles jobs registers its name and pools on this host
- * (run/handler_registry.h) and starts its handler (run/handler.h) on the
- * right loop; messages for jobs reach that handler here.
+ * process that handles jobs takes its name in the job database under a
+ * lease (run/handler_lease.h: names are unique across hosts, and a handler
+ * whose lease lapses is taken over) and starts its handler (run/handler.h)
+ * on the right loop; messages for jobs reach that handler here.
  */
 #define MT_LOG_NAME "muleteer.jobs.app"
 
 #include "app/handling.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,7 +24,8 @@
 #include "app/model/job_route.h"
 #include "app/model/values.h"
 #include "app/run/handler.h"
-#include "app/run/handler_registry.h"
+#include "app/run/handler_lease.h"
+#include "app/store/handler_store.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -30,7 +33,7 @@
 static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, read by any */
 static atomic_int web_handler_claimed;
 static __thread bool handler_thread; /* the local handler runs on this thread's loop */
-static char *registry_dir; /* DATA_DIR/handlers: the name locks of this host's handlers */
+static mt_handler_lease_t *lease; /* this process's name in the job database, once taken */
 static char served_pools[MT_JOBS_POOLS_MAX][128]; /* pools some process of this stack serves (set at load) */
 static size_t nserved_pools;
 static bool default_pool_elsewhere; /* the default pool has handlers besides the web workers */
@@ -71,10 +74,26 @@ static bool is_stack_process(const mt_stack_t *stack, const char *name)
     return false;
 }
 
-/* A handler of that name: a process of this stack (data), or one running on this host. */
+/*
+ * Ask the handler table, on a connection of its own: this runs at load, in
+ * the master too, whose thread must not keep a connection its children
+ * would inherit. name_or_pool is a handler's name, or a pool's (pool).
+ */
+static bool table_says_running(const char *name_or_pool, bool pool)
+{
+    mt_db_t *db;
+    char err[512];
+    if (mt_db_open(mt_jobs()->db_path, MT_DB_SYNC_NORMAL, &db, err, sizeof err) < 0)
+        return false;
+    int rc = pool ? mt_handler_store_pool_served(db, name_or_pool) : mt_handler_store_live(db, name_or_pool);
+    mt_db_close(db);
+    return rc > 0;
+}
+
+/* A handler of that name: a process of this stack (data), or one running with a live lease, on any host. */
 static bool is_handler_cb(const char *name, void *data)
 {
-    return is_stack_process(data, name) || (registry_dir && mt_handler_registry_running(registry_dir, name));
+    return is_stack_process(data, name) || table_says_running(name, false);
 }
 
 static void warn_cb(const char *message, void *data)
@@ -177,10 +196,10 @@ static bool pool_served_here(const char *pool)
 }
 
 /*
- * What the registry said last, per thread: a handler or pool found running
- * is taken as running for a second more, since a web thread asks for each
- * job it creates and a pool's lookup scans the registry. What was not
- * running is asked again every time (a rare path, and one that warns).
+ * What the handler table said last, per thread: a handler or pool found
+ * running is taken as running for a second more, since a web thread asks
+ * for each job it creates. What was not running is asked again every time
+ * (a rare path, and one that warns).
  */
 typedef struct seen_running {
     char name[128];
@@ -196,8 +215,8 @@ static bool registry_says_running(const char *name, bool pool)
     for (size_t i = 0; i < sizeof seen_running / sizeof *seen_running; i++)
         if (seen_running[i].until_ms > now && seen_running[i].pool == pool && strcmp(seen_running[i].name, name) == 0)
             return true;
-    bool running = pool ? mt_handler_registry_pool_served(registry_dir, name)
-                        : mt_handler_registry_running(registry_dir, name);
+    mt_db_t *db = mt_jobs_db();
+    bool running = db && (pool ? mt_handler_store_pool_served(db, name) : mt_handler_store_live(db, name)) > 0;
     if (running && strlen(name) < sizeof seen_running[0].name) {
         seen_running_t *s = &seen_running[seen_next++ % (sizeof seen_running / sizeof *seen_running)];
         snprintf(s->name, sizeof s->name, "%s", name);
@@ -214,7 +233,7 @@ int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
             return 0;
         snprintf(note, len,
                  "its handler %s is not running (no process of this stack has that name, and no handler of that name "
-                 "runs on this host): the job waits in state new until a handler named %s starts",
+                 "holds a live lease in the job database): the job waits in state new until a handler named %s starts",
                  as->handler, as->handler);
         return -1;
     }
@@ -229,7 +248,10 @@ int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len)
 
 bool mt_jobs_pool_has_handler(const char *pool)
 {
-    return mt_farm_exists(mt_jobs()->stack, pool) > 0 || mt_handler_registry_pool_served(registry_dir, pool);
+    if (mt_farm_exists(mt_jobs()->stack, pool) > 0)
+        return true;
+    mt_db_t *db = mt_jobs_db();
+    return db && mt_handler_store_pool_served(db, pool) > 0;
 }
 
 /* At load, in the master: the configuration's names against the stack; warnings for what will make jobs wait. */
@@ -283,12 +305,23 @@ static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t
     return n;
 }
 
+/* Take this process's name in the job database, once (a standalone takes it at load). */
 static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen)
 {
+    if (lease)
+        return 0;
+    mt_db_t *db = mt_jobs_db();
+    if (!db) {
+        snprintf(err, errlen, "handler %s: the job database cannot be opened", mt_stack_server_name(stack));
+        return -EIO;
+    }
     const char *names[MT_JOBS_POOLS_MAX];
     for (size_t i = 0; i < npools; i++)
         names[i] = pools[i];
-    return mt_handler_registry_register(registry_dir, mt_stack_server_name(stack), names, npools, err, errlen);
+    mt_handler_lease_spec_t spec = {.name = mt_stack_server_name(stack), .pools = names, .npools = npools,
+                                    .lease_ms = mt_jobs()->handler_lease_ms, .max_attempts = mt_jobs()->max_attempts,
+                                    .default_pool = MT_JOB_DEFAULT_POOL};
+    return mt_handler_lease_take(db, &spec, &lease, err, errlen);
 }
 
 static void start_handler(mt_stack_t *stack)
@@ -296,20 +329,25 @@ static void start_handler(mt_stack_t *stack)
     char err[PATH_MAX + 512];
     char pools[MT_JOBS_POOLS_MAX][128];
     size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
-    /*
-     * The lock of a predecessor killed a moment ago can outlive it briefly:
-     * a command it was starting got a copy of its descriptors and holds it
-     * until its exec. So wait a little before calling it a conflict.
-     */
-    int64_t deadline = mt_clock_ms() + 5000;
     /* A web worker stands in for the default pool: it does not advertise it, so that others know it may yield. */
     bool web = mt_stack_role(stack) == MT_ROLE_WEB;
-    while (register_handler(stack, pools, web ? 0 : npools, err, sizeof err) < 0) {
-        if (mt_clock_ms() >= deadline) {
-            mt_error("%s", err);
-            _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
-        }
+    /*
+     * A predecessor on this host may still be on its way out (its master was
+     * killed and it noticed a moment ago): its name is free once it has
+     * gone. So wait a little before calling it a conflict.
+     */
+    int64_t deadline = mt_clock_ms() + 5000;
+    int rc;
+    while ((rc = register_handler(stack, pools, web ? 0 : npools, err, sizeof err)) == -EEXIST &&
+           mt_clock_ms() < deadline)
         nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    if (rc == -EEXIST) {
+        mt_error("%s", err);
+        _exit(MT_EXIT_FATAL); /* a configuration conflict: respawning would not help */
+    }
+    if (rc < 0) {
+        mt_error("%s", err);
+        _exit(1); /* the database, say: the master respawns us after its back-off */
     }
     const char *names[MT_JOBS_POOLS_MAX];
     for (size_t i = 0; i < npools; i++)
@@ -318,6 +356,7 @@ static void start_handler(mt_stack_t *stack)
     mt_jobs_assign_facts(&facts, NULL);
     atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), names, npools,
                                                   mt_job_assign_claims_from_db(mt_jobs()->conf, &facts), web));
+    mt_handler_lease_start(lease, mt_stack_loop(stack), mt_jobs_db());
     handler_thread = true;
 }
 
@@ -349,8 +388,11 @@ void mt_jobs_handling_web_thread_start(mt_stack_t *stack)
 void mt_jobs_handling_stop(void)
 {
     mt_handler_t *h = atomic_load(&local_handler);
-    if (h && handler_thread)
+    if (h && handler_thread) {
         mt_handler_stop(h);
+        mt_handler_lease_stop(lease, true);
+        lease = NULL;
+    }
 }
 
 void mt_jobs_on_message(mt_stack_t *stack, const mt_message_t *msg, void *data)
@@ -383,7 +425,6 @@ void mt_jobs_on_message(mt_stack_t *stack, const mt_message_t *msg, void *data)
 /* At load, in the master (or a standalone): the pools, the check, and a standalone's registration. */
 int mt_jobs_handling_load(mt_stack_t *stack, char *err, size_t errlen)
 {
-    registry_dir = mt_asprintf("%s/handlers", mt_jobs()->data_dir);
     if (check_assignment(stack, err, errlen) < 0)
         return -1;
     if (mt_stack_role(stack) != MT_ROLE_STANDALONE)
