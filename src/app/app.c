@@ -352,7 +352,7 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         (rc = mt_register_message_handler(stack, MT_JOBS_MSG_CANCEL, mt_jobs_on_message, NULL)) < 0 ||
         (rc = mt_register_message_handler(stack, MT_JOBS_MSG_INVOCATION, mt_jobs_on_message, NULL)) < 0 ||
         mt_jobs_api_register(stack) < 0 || mt_tools_api_register(stack) < 0 || mt_workflows_api_register(stack) < 0 ||
-        mt_invocations_api_register(stack) < 0) {
+        mt_invocations_api_register(stack) < 0 || mt_handlers_api_register(stack) < 0) {
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }

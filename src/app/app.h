@@ -116,6 +116,7 @@ int mt_jobs_api_register(mt_stack_t *stack);
 int mt_tools_api_register(mt_stack_t *stack);
 int mt_workflows_api_register(mt_stack_t *stack);
 int mt_invocations_api_register(mt_stack_t *stack);
+int mt_handlers_api_register(mt_stack_t *stack);
 /* POST /api/workflows/{id}/invocations (api_invocations.c, routed by api_workflows.c). */
 void mt_invocations_create(mt_request_t *req, const char *workflow_id);
 
