@@ -305,6 +305,30 @@ static size_t pools_of_this_process(mt_stack_t *stack, char pools[][128], size_t
     return n;
 }
 
+static void lease_renewed_cb(int64_t deadline_ns, void *data)
+{
+    (void)data;
+    mt_handler_t *h = atomic_load(&local_handler);
+    if (h)
+        mt_handler_fence_until(h, deadline_ns);
+}
+
+/*
+ * Our name was taken over: this process was paused or cut off past its
+ * lease. Its commands stop now (their waiters see the fence go), and the
+ * process ends, so that its next incarnation takes the name again, under
+ * a new epoch, with none of the jobs the others took.
+ */
+static void lease_lost_cb(void *data)
+{
+    (void)data;
+    mt_handler_t *h = atomic_load(&local_handler);
+    if (h)
+        mt_handler_lost(h);
+    mt_error("exiting: this handler's name was taken over while it could not renew its lease");
+    _exit(1);
+}
+
 /* Take this process's name in the job database, once (a standalone takes it at load). */
 static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools, char *err, size_t errlen)
 {
@@ -320,7 +344,8 @@ static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools,
         names[i] = pools[i];
     mt_handler_lease_spec_t spec = {.name = mt_stack_server_name(stack), .pools = names, .npools = npools,
                                     .lease_ms = mt_jobs()->handler_lease_ms, .max_attempts = mt_jobs()->max_attempts,
-                                    .default_pool = MT_JOB_DEFAULT_POOL};
+                                    .default_pool = MT_JOB_DEFAULT_POOL, .renewed_cb = lease_renewed_cb,
+                                    .lost_cb = lease_lost_cb};
     return mt_handler_lease_take(db, &spec, &lease, err, errlen);
 }
 
@@ -355,7 +380,8 @@ static void start_handler(mt_stack_t *stack)
     mt_assign_facts_t facts;
     mt_jobs_assign_facts(&facts, NULL);
     atomic_store(&local_handler, mt_handler_start(stack, mt_stack_loop(stack), names, npools,
-                                                  mt_job_assign_claims_from_db(mt_jobs()->conf, &facts), web));
+                                                  mt_job_assign_claims_from_db(mt_jobs()->conf, &facts), web,
+                                                  mt_handler_lease_deadline_ns(lease)));
     mt_handler_lease_start(lease, mt_stack_loop(stack), mt_jobs_db());
     handler_thread = true;
 }

@@ -54,13 +54,6 @@
 #include "common/mem.h"
 
 #define POLL_BATCH 100
-/*
- * How long the handler's fence promises its waiters that it is there
- * (fence.h), renewed every third of it from the loop. The database lease
- * of handlers will drive the fence instead: renewed only after a
- * successful renewal of that lease, and for no longer than it.
- */
-#define FENCE_LEASE_MS 10000
 #define FAILURE_LOG_EVERY_US (60 * 1000000LL)
 
 /*
@@ -1094,21 +1087,33 @@ static void recover(mt_handler_t *h)
 
 /* ---- the fence ---- */
 
-static void fence_renew(mt_handler_t *h)
+/*
+ * The fence promises the waiters of our commands that we are there
+ * (fence.h) until the deadline the handler's database lease allows
+ * (handler_lease.h): it moves only after a successful renewal of the
+ * lease, and never past it.
+ */
+void mt_handler_fence_until(mt_handler_t *h, int64_t deadline_ns)
 {
-    int rc = mt_fence_renew(h->fence, (mt_clock_ms() + FENCE_LEASE_MS) * 1000000LL);
+    if (!h->fence)
+        return;
+    int rc = mt_fence_renew(h->fence, deadline_ns);
     if (rc < 0)
         failure_seen(&h->write_failures, "cannot renew the fence %s (its commands stop when it lapses): %s",
                      mt_fence_path(h->fence), strerror(-rc));
 }
 
-static void fence_timer_cb(uv_timer_t *timer)
+void mt_handler_lost(mt_handler_t *h)
 {
-    fence_renew(timer->data);
+    /* Removing the fence tells every waiter of ours to stop its command now (fence.h). */
+    mt_fence_close(h->fence, true);
+    h->fence = NULL;
+    h->stopping = true;
+    uv_timer_stop(&h->poll);
 }
 
 /* Open and renew this handler's fence, before any waiter of ours is started or adopted. */
-static void fence_start(mt_handler_t *h)
+static void fence_start(mt_handler_t *h, int64_t deadline_ns)
 {
     char *dir = mt_asprintf("%s/handlers", mt_jobs()->data_dir);
     char err[1024];
@@ -1117,14 +1122,11 @@ static void fence_start(mt_handler_t *h)
     free(dir);
     uv_timer_init(h->loop, &h->fence_timer);
     h->fence_timer.data = h;
-    if (!h->fence)
-        return;
-    fence_renew(h);
-    uv_timer_start(&h->fence_timer, fence_timer_cb, FENCE_LEASE_MS / 3, FENCE_LEASE_MS / 3);
+    mt_handler_fence_until(h, deadline_ns);
 }
 
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
-                               bool claim_now, bool fallback)
+                               bool claim_now, bool fallback, int64_t fence_deadline_ns)
 {
     mt_handler_t *h = mt_calloc(1, sizeof *h);
     h->stack = stack;
@@ -1144,7 +1146,7 @@ mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *c
     uv_timer_init(loop, &h->poll);
     h->poll.data = h;
     uv_timer_start(&h->poll, poll_cb, (uint64_t)mt_jobs()->poll_ms, (uint64_t)mt_jobs()->poll_ms);
-    fence_start(h);
+    fence_start(h, fence_deadline_ns);
     recover(h);
     char served[1024] = "";
     for (size_t i = 0, used = 0; i < h->npools && used < sizeof served; i++) {

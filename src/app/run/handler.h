@@ -42,12 +42,24 @@ typedef struct mt_handler mt_handler_t;
  * at once when claim_now (db-skip-locked, db-transaction-isolation), else
  * only those nobody claimed within sweep-delay. fallback (a web worker's
  * handler): claim from the pools only while no other handler serving them
- * runs (mt_jobs_pool_has_handler). Never returns NULL
+ * runs (mt_jobs_pool_has_handler). fence_deadline_ns: how long (CLOCK_MONOTONIC)
+ * the handler's database lease lets its commands run (handler_lease.h);
+ * mt_handler_fence_until() moves it at each renewal. Never returns NULL
  * (a database that cannot be opened is logged and retried by the poll).
  * Runs for the life of the process.
  */
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
-                               bool claim_now, bool fallback);
+                               bool claim_now, bool fallback, int64_t fence_deadline_ns);
+
+/* The lease was renewed: the waiters of this handler's commands may run them until deadline_ns (monotonic). */
+void mt_handler_fence_until(mt_handler_t *h, int64_t deadline_ns);
+
+/*
+ * The handler's name was taken over (its lease lapsed): every waiter of its
+ * commands stops its command now, and the handler takes no more work. Its
+ * writes are refused by the database anyway (the epoch moved on).
+ */
+void mt_handler_lost(mt_handler_t *h);
 
 /* Claim (or, if assigned to this handler already, accept) job id and run it. Loop thread only. */
 void mt_handler_take(mt_handler_t *h, int64_t id);
