@@ -512,6 +512,11 @@ class Server:
             s.close()
 
 
+def sqlite_files(top):
+    """The SQLite job databases under a directory."""
+    return [os.path.join(d, f) for d, _, files in os.walk(str(top)) for f in files if f == "jobs.sqlite"]
+
+
 def names_database(args):
     return any(a in DB_OPTIONS or a.startswith(tuple(o + "=" for o in DB_OPTIONS)) or a.startswith("jobs.database=")
                for a in args)
@@ -543,6 +548,10 @@ def servers(tmp_path, database):
         rc = s.proc.returncode
         assert rc is None or rc >= 0 or -rc == s.expect_signal, "master died of signal %d\n%s" % (-rc, s.log())
         s.check_log()
+    if database.url and not any(s.db_backend == "sqlite" and s.binary == MULETEER for s in started):
+        stray = sqlite_files(tmp_path)
+        assert not stray, ("a muleteer of this test kept its jobs in SQLite (%s) although its stacks are on "
+                           "PostgreSQL: one started outside `servers` needs database.args()" % ", ".join(stray))
 
 
 def write(tmp_path, name, text):

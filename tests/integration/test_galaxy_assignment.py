@@ -66,11 +66,12 @@ def handlers_of(s, tool_id, n=12, timeout=30):
 class Standalone:
     """A webless handler: `muleteer --yaml galaxy.yml --server-name NAME --attach-to-pool POOL ...`."""
 
-    def __init__(self, tmp_path, config, name, pools):
+    def __init__(self, tmp_path, config, name, pools, db_args=()):
         self.log_path = tmp_path / ("%s.log" % name)
         cmd = [MULETEER, "--yaml", config, "--server-name", name]
         for p in pools:
             cmd += ["--attach-to-pool", p]
+        cmd += list(db_args)  # the test's database (conftest: database), as its stacks have it
         self.proc = subprocess.Popen(cmd, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
                                      cwd=str(tmp_path))
         wait_for(lambda: "handling jobs" in self.log() or self.proc.poll() is not None, 15,
@@ -86,9 +87,9 @@ class Standalone:
 
 
 @pytest.fixture
-def standalones():
+def standalones(database):
     started = []
-    yield lambda *a: started.append(Standalone(*a)) or started[-1]
+    yield lambda *a: started.append(Standalone(*a, db_args=database.args())) or started[-1]
     for h in started:
         if h.proc.poll() is None:
             h.stop()

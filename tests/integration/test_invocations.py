@@ -285,9 +285,10 @@ steps:
     assert len(jobs) == 3 and all(state == "ok" for _, state in jobs), jobs
 
 
-def test_job_configuration_assigns_invocations_too_a_skip_locked_standalone_handler_takes_one(servers, tmp_path):
+def test_job_configuration_assigns_invocations_too_a_skip_locked_standalone_handler_takes_one(servers, database,
+                                                                                               tmp_path):
     conf = write(tmp_path, "job_conf.yml", "handling:\n  assign: [db-skip-locked]\n")
-    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")] + database.args()
     s = servers(common)
     h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))

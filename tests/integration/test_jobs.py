@@ -228,9 +228,9 @@ def test_job_conf_xml_default_handler(servers, tmp_path):
     assert wait_state(s, job["id"])["state"] == "ok"
 
 
-def test_standalone_handler_claims_with_db_skip_locked(servers, tmp_path):
+def test_standalone_handler_claims_with_db_skip_locked(servers, database, tmp_path):
     conf = write(tmp_path, "job_conf.yml", "handling:\n  assign: [db-skip-locked]\n")
-    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+    common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data")] + database.args()
     s = servers(common)
     h = subprocess.Popen([MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0"] + common,
                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=str(tmp_path))
@@ -267,9 +267,9 @@ def test_job_survives_a_restart_of_the_whole_stack(servers, tmp_path):
     assert get_job(s2, job["id"])["state"] == "ok"
 
 
-def test_second_standalone_handler_with_the_same_name_is_refused(tmp_path):
+def test_second_standalone_handler_with_the_same_name_is_refused(database, tmp_path):
     args = [MULETEER, "--attach-to-pool", "job-handlers", "--server-name", "handler0",
-            "--set", "jobs.data-dir=%s" % (tmp_path / "data")]
+            "--set", "jobs.data-dir=%s" % (tmp_path / "data")] + database.args()
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=str(tmp_path))
     try:
         wait_for(lambda: "standalone process ready" in first.stdout.readline(), 10, what="the first handler")

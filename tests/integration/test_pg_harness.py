@@ -4,6 +4,7 @@ The server the PostgreSQL tests run against must really be a separate, unprivile
 TCP and its unix socket; each test's database must be its own; a stopped server must leave no process behind;
 and `servers` must give every stack of a test the same fresh database. None of this starts muleteer.
 """
+import json
 import os
 import pwd
 import shutil
@@ -14,7 +15,8 @@ import tempfile
 
 import pytest
 
-from conftest import EXAMPLE, MULETEER, PG_SERVER, ROOT, PgServer, Server, alive, children_of
+from conftest import (EXAMPLE, MULETEER, PG_SERVER, ROOT, PgServer, Server, alive, children_of, sqlite_files,
+                      wait_for)
 
 PG_USER = "muleteer-pg"
 
@@ -113,7 +115,8 @@ def test_it_accepts_connections_over_tcp_and_its_unix_socket(pg):
     port = int(pg.url_base.rsplit(":", 1)[1])
     addr, user, superuser, listen, max_conn, fsync = query(url,
         "SELECT inet_server_addr()::text, current_user, rolsuper, current_setting('listen_addresses'),"
-        " current_setting('max_connections')::int, current_setting('fsync') FROM pg_roles WHERE rolname = current_user")[0]
+        " current_setting('max_connections')::int, current_setting('fsync')"
+        " FROM pg_roles WHERE rolname = current_user")[0]
     assert addr.split("/")[0] == "127.0.0.1" and user == "muleteer" and superuser
     assert listen == "127.0.0.1", "the test server listens on the loopback only"
     assert max_conn >= 500 and fsync == "off"
@@ -295,6 +298,21 @@ def check_sql_helper(s):
         == [(7, "alice", "100% done?"), (8, "bob", "what? 5%")]
     assert s.sql("UPDATE job SET info = ? WHERE id = ?", ("x", 8)) == []
     assert s.sql("SELECT info FROM job WHERE id = 8") == [("x",)]
+
+
+def test_a_stack_given_a_pg_database_keeps_its_jobs_there(pg, servers, tmp_path):
+    """The other side of the harness: muleteer itself on the database the fixture made, nothing in SQLite."""
+    url = pg.new_database()
+    s = servers(["--jobs.database", url])
+    assert s.db_backend == "postgresql"
+    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": "true"}),
+                                headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    jid = int(json.loads(data)["id"])
+    wait_for(lambda: query(url, "SELECT state FROM job WHERE id = %s", (jid,)) == [("ok",)], 20,
+             what="job %d to end ok in PostgreSQL" % jid)
+    assert s.sql("SELECT tool_id, state FROM job WHERE id = ?", (jid,)) == [("true", "ok")]
+    assert sqlite_files(tmp_path) == [], "a SQLite database beside a stack on PostgreSQL"
 
 
 @pytest.fixture
