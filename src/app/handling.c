@@ -25,6 +25,7 @@
 #include "app/model/values.h"
 #include "app/run/handler.h"
 #include "app/run/handler_lease.h"
+#include "app/run/handler_wake.h"
 #include "app/store/handler_store.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -34,6 +35,7 @@ static mt_handler_t *_Atomic local_handler; /* set by the thread that runs it, r
 static atomic_int web_handler_claimed;
 static __thread bool handler_thread; /* the local handler runs on this thread's loop */
 static mt_handler_lease_t *lease; /* this process's name in the job database, once taken */
+static mt_handler_wake_t *wake;   /* PostgreSQL: woken when a job is committed for this handler or its pools */
 static char served_pools[MT_JOBS_POOLS_MAX][128]; /* pools some process of this stack serves (set at load) */
 static size_t nserved_pools;
 static bool default_pool_elsewhere; /* the default pool has handlers besides the web workers */
@@ -383,6 +385,9 @@ static void start_handler(mt_stack_t *stack)
                                                   mt_job_assign_claims_from_db(mt_jobs()->conf, &facts), web,
                                                   mt_handler_lease_deadline_ns(lease)));
     mt_handler_lease_start(lease, mt_stack_loop(stack), mt_jobs_db());
+    bool claims = mt_job_assign_claims_from_db(mt_jobs()->conf, &facts);
+    wake = mt_handler_wake_start(atomic_load(&local_handler), mt_stack_loop(stack), mt_jobs()->db_path,
+                                 mt_stack_server_name(stack), names, claims ? npools : 0);
     handler_thread = true;
 }
 
@@ -415,6 +420,8 @@ void mt_jobs_handling_stop(void)
 {
     mt_handler_t *h = atomic_load(&local_handler);
     if (h && handler_thread) {
+        mt_handler_wake_stop(wake);
+        wake = NULL;
         mt_handler_stop(h);
         mt_handler_lease_stop(lease, true);
         lease = NULL;

@@ -795,6 +795,26 @@ void mt_handler_notify(mt_handler_t *h, int64_t id)
 
 /* ---- the poll: assigned jobs, cancellations, the sweeper, skip-locked ---- */
 
+/* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
+static void claim_from_pools(mt_handler_t *h, mt_db_t *db)
+{
+    int workers = mt_jobs()->workers;
+    for (size_t p = 0; p < h->npools && h->claim_now && !(h->fallback && h->fallback_yields); p++) {
+        while (!h->stopping && h->invocations.n < (size_t)workers) {
+            int64_t id = 0;
+            if (mt_invocation_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            id_list_push(&h->invocations, id);
+        }
+        while (!h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)workers) {
+            int64_t id = 0;
+            if (mt_job_store_claim_next(db, h->pools[p], h->name, &id) != 1)
+                break;
+            queue_push(h, id);
+        }
+    }
+}
+
 static void poll_cb(uv_timer_t *timer)
 {
     mt_handler_t *h = timer->data;
@@ -873,22 +893,17 @@ static void poll_cb(uv_timer_t *timer)
         h->fallback_yields = yields;
         h->fallback_checked_ms = mt_clock_ms();
     }
-    /* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
-    for (size_t p = 0; p < h->npools && h->claim_now && !(h->fallback && h->fallback_yields); p++) {
-        while (!h->stopping && h->invocations.n < (size_t)ctx->workers) {
-            int64_t id = 0;
-            if (mt_invocation_store_claim_next(db, h->pools[p], h->name, &id) != 1)
-                break;
-            id_list_push(&h->invocations, id);
-        }
-        while (!h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)ctx->workers) {
-            int64_t id = 0;
-            if (mt_job_store_claim_next(db, h->pools[p], h->name, &id) != 1)
-                break;
-            queue_push(h, id);
-        }
-    }
+    claim_from_pools(h, db);
     flush(h, true); /* the pids, and writes a failed flush left */
+}
+
+void mt_handler_claim(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db || h->stopping || !h->claim_now)
+        return;
+    claim_from_pools(h, db);
+    schedule_flush(h);
 }
 
 void mt_handler_stop(mt_handler_t *h)

@@ -51,6 +51,13 @@ typedef struct mt_handler mt_handler_t;
 mt_handler_t *mt_handler_start(mt_stack_t *stack, uv_loop_t *loop, const char *const *pools, size_t npools,
                                bool claim_now, bool fallback, int64_t fence_deadline_ns);
 
+/*
+ * Claim now from the pools (db-skip-locked, db-transaction-isolation) as
+ * the poll does, while there is room: a job was committed in one of them
+ * (store/db_listen.h). A no-op for a handler that does not claim.
+ */
+void mt_handler_claim(mt_handler_t *h);
+
 /* The lease was renewed: the waiters of this handler's commands may run them until deadline_ns (monotonic). */
 void mt_handler_fence_until(mt_handler_t *h, int64_t deadline_ns);
 

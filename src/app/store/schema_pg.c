@@ -132,5 +132,22 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
     "  renew_time BIGINT NOT NULL,"
     "  lease_until BIGINT NOT NULL"
     ");"
-    "ALTER TABLE job ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;",
+    "ALTER TABLE job ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;"
+    /* Wake-ups (store/db_listen.h): a job committed for a handler, or waiting in a pool, or being
+     * cancelled, is announced at commit on the channel its handler or its pool's handlers listen
+     * on, so that a handler on any host takes it at once instead of at its next poll. */
+    "CREATE FUNCTION job_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF NEW.state = 'new' AND NEW.handler IS NOT NULL THEN"
+    "    PERFORM pg_notify(left('mth:' || NEW.handler, 63), NEW.id::text);"
+    "  ELSIF NEW.state = 'new' AND NEW.queue IS NOT NULL THEN"
+    "    PERFORM pg_notify(left('mtq:' || NEW.queue, 63), NEW.id::text);"
+    "  ELSIF NEW.state = 'deleting' AND NEW.handler IS NOT NULL THEN"
+    "    PERFORM pg_notify(left('mth:' || NEW.handler, 63), 'c' || NEW.id::text);"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER job_notify_insert AFTER INSERT ON job FOR EACH ROW EXECUTE FUNCTION job_notify();"
+    "CREATE TRIGGER job_notify_update AFTER UPDATE OF state, handler ON job FOR EACH ROW"
+    "  WHEN (NEW.state IS DISTINCT FROM OLD.state OR NEW.handler IS DISTINCT FROM OLD.handler)"
+    "  EXECUTE FUNCTION job_notify();",
 };
