@@ -29,6 +29,9 @@ void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, cons
     if (rc == -EBUSY) {
         cause = "the database is busy";
         retry_s = MT_API_RETRY_AFTER_BUSY_S;
+    } else if (rc == -ENOTCONN) {
+        cause = "the database server cannot be reached";
+        retry_s = MT_API_RETRY_AFTER_BUSY_S;
     } else if (rc == -ENOSPC) {
         cause = "the disk is full";
         status = 507;
@@ -52,4 +55,12 @@ void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, cons
         mt_respond_error(req, status, "%s: %s (%s)", what, cause, detail);
     else
         mt_respond_error(req, status, "%s: %s", what, cause);
+}
+
+void mt_api_respond_no_db(mt_request_t *req, const char *which)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", MT_API_RETRY_AFTER_BUSY_S);
+    mt_response_header(req, "Retry-After", secs);
+    mt_respond_error(req, 503, "the %s database is not available", which);
 }

@@ -25,10 +25,19 @@
  * store: -EBUSY, -ENOSPC, ...). The message is "<what>: <cause> (<detail>)",
  * with what formatted from fmt, cause "the database is busy", "the disk is
  * full" or "the database failed", and detail the connection's message
- * (mt_db_errmsg), or "" for none. Status: 503 + Retry-After for -EBUSY,
+ * (mt_db_errmsg), or "" for none. Status: 503 + Retry-After for -EBUSY and
+ * -ENOTCONN (a database server that cannot be reached, being restarted),
  * 507 + Retry-After for -ENOSPC, 503 otherwise.
  */
 void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * Answer req when the calling thread has no database connection (it could
+ * not be opened: a database server down, say): 503 + Retry-After, "the
+ * <which> database is not available". The opening failure is logged where
+ * it happens (mt_jobs_db).
+ */
+void mt_api_respond_no_db(mt_request_t *req, const char *which);
 
 #endif

@@ -46,7 +46,7 @@ static void handlers_route(mt_request_t *req, void *data)
     }
     mt_db_t *db = mt_jobs_db();
     if (!db) {
-        mt_respond_error(req, 503, "the job database is not available");
+        mt_api_respond_no_db(req, "job");
         return;
     }
     mt_handler_row_t *rows;

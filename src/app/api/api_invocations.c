@@ -242,7 +242,7 @@ void mt_invocations_create(mt_request_t *req, const char *workflow_id)
     mt_stack_t *stack = mt_request_stack(req);
     mt_db_t *db = mt_jobs_db();
     if (!db) {
-        mt_respond_error(req, 503, "the job database is not available");
+        mt_api_respond_no_db(req, "job");
         return;
     }
     mt_workflow_t *wf = NULL;
@@ -482,7 +482,7 @@ static void invocations_route(mt_request_t *req, void *data)
     }
     mt_db_t *db = mt_jobs_db();
     if (!db) {
-        mt_respond_error(req, 503, "the job database is not available");
+        mt_api_respond_no_db(req, "job");
         return;
     }
     if (collection) {

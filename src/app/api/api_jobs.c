@@ -150,7 +150,7 @@ static mt_db_t *db_or_503(mt_request_t *req)
 {
     mt_db_t *db = mt_jobs_db();
     if (!db)
-        mt_respond_error(req, 503, "the job database is not available");
+        mt_api_respond_no_db(req, "job");
     return db;
 }
 

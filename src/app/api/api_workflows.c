@@ -83,7 +83,7 @@ static void get_workflow(mt_request_t *req, const char *id)
     }
     mt_db_t *db = mt_jobs_db();
     if (!db) {
-        mt_respond_error(req, 503, "the workflow database is not available");
+        mt_api_respond_no_db(req, "workflow");
         return;
     }
     char *definition = NULL;
@@ -135,7 +135,7 @@ static void create_workflow(mt_request_t *req)
     }
     mt_db_t *db = mt_jobs_db();
     if (!db) {
-        mt_respond_error(req, 503, "the workflow database is not available");
+        mt_api_respond_no_db(req, "workflow");
         goto out;
     }
     /* The body as sent: it is what was validated, and NUL-free (the parser refuses NUL). */
