@@ -198,6 +198,7 @@ class PgServer:
             f.write("%d\n" % os.getpid())
         self.dir = d
         atexit.register(self.stop)
+        interrupt_on_sigterm()
         r = subprocess.run([PG_SERVER, "start", d], capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             self.stop()
@@ -255,6 +256,15 @@ class PgServer:
     def drop_database(self, url):
         if self.url_base and url.startswith(self.url_base + "/"):
             run_autocommit(self.url("postgres"), "DROP DATABASE IF EXISTS %s WITH (FORCE)" % url.rsplit("/", 1)[1])
+
+
+def interrupt_on_sigterm():
+    """A SIGTERM to pytest becomes a KeyboardInterrupt, as Ctrl-C: the session ends through its teardowns and
+    pytest_sessionfinish, which stop the stacks and the PostgreSQL server, instead of leaving them behind."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def run_autocommit(url, statement):

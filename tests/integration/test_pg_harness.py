@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -251,6 +252,35 @@ def test_a_server_left_by_a_killed_session_is_reaped(pg):
     finally:
         script("stop", d)
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_session_stops_its_server(pg, tmp_path, sig):
+    """A pytest session of its own (this harness as a plugin), interrupted while a test waits: no server left."""
+    ready = tmp_path / "ready"
+    (tmp_path / "test_wait.py").write_text(
+        "import time\n"
+        "def test_wait(pg):\n"
+        "    open(%r, 'w').write(pg.dir)\n"
+        "    time.sleep(60)\n" % str(ready))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tests", "integration"))
+    child = subprocess.Popen(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                              "--rootdir", str(tmp_path), str(tmp_path / "test_wait.py")],
+                             cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: ready.exists() and ready.read_text(), 60, what="the session's server")
+        d = ready.read_text()
+        pid = postmaster_pid(d)
+        assert d != pg.dir and alive(pid)
+        child.send_signal(sig)
+        out = child.communicate(timeout=60)[0].decode(errors="replace")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode != 0, out
+    assert not alive(pid), "the server outlived its session:\n" + out
+    assert not os.path.exists(d), "the server's directory was left:\n" + out
 
 
 def test_sql_helper_on_sqlite(tmp_path):
