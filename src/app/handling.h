@@ -33,15 +33,17 @@ void mt_jobs_assign_facts(mt_assign_facts_t *facts, const char *self);
  * Whether a job so assigned will reach a running handler: 0, or -1 with
  * a note for the operator in `note` (also logged as a warning by the
  * caller): "handler X is not running: ..." or "pool P is served by no
- * running handler: ...". Knows this stack's processes and, on this host,
- * the standalone handlers (handler_registry.h). Any thread.
+ * running handler: ...". Knows this stack's processes and the handlers
+ * registered with a live lease in the job database, on any host
+ * (store/handler_store.h). Any thread.
  */
 int mt_jobs_check_reachable(const mt_assignment_t *as, char *note, size_t len);
 
 /*
  * Whether a handler other than the web workers serves `pool`: a farm of
  * that name, a process of this stack configured for it, or a handler
- * running on this host (handler_registry.h). Web workers stand in for the
+ * with a live lease in the job database serving it, on any host
+ * (store/handler_store.h). Web workers stand in for the
  * default pool only while this is false. Any thread.
  */
 bool mt_jobs_pool_has_handler(const char *pool);
