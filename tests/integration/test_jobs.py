@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -275,7 +276,8 @@ def test_second_standalone_handler_with_the_same_name_is_refused(database, tmp_p
         wait_for(lambda: "standalone process ready" in first.stdout.readline(), 10, what="the first handler")
         second = subprocess.run(args, capture_output=True, text=True, timeout=10, cwd=str(tmp_path))
         assert second.returncode != 0
-        assert "a handler named handler0 is already running (pid %d" % first.pid in second.stderr
+        assert "a handler named handler0 is already running on host %s (pid %d)" % (socket.gethostname(), first.pid) \
+            in second.stderr, second.stderr
         assert first.poll() is None
     finally:
         first.send_signal(signal.SIGTERM)
