@@ -23,5 +23,16 @@ echo "install-deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# Packages with a service (postgresql, nginx) would start it on install: the tests start their own servers
+# in temporary directories and stop them, so keep Debian from starting the system ones (policy-rc.d, 101 =
+# "action forbidden"), unless the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && own_policy=1
+fi
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+status=0
+$SUDO apt-get install -y -q --no-install-recommends $missing || status=$?
+[ -n "$own_policy" ] && $SUDO rm -f "$policy"
+exit $status
