@@ -155,7 +155,7 @@ static bool proc_stat(pid_t pid, char *state, unsigned long long *start)
     char *p = strrchr(buf, ')');
     if (!p || sscanf(p + 1, " %c", state) != 1)
         return false;
-    for (int field = 3; field < 22; field++) {
+    for (int field = 3; field <= 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p)
             return false;
