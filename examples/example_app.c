@@ -23,7 +23,9 @@
  * The mule target "hold" is a test aid too: its handler holds the mule's loop for the seconds
  * its payload says ("10"), as a handler stuck in a synchronous call would, so the mule stops
  * beating (mule-harakiri); with " beat" after the number ("10 beat") it calls mt_heartbeat()
- * every 0.2 s meanwhile, as a long task that makes progress does.
+ * every 0.2 s meanwhile, as a long task that makes progress does. The option hold-start = S
+ * (`--example.hold-start S`) holds each mule's start S seconds before its loop runs, as an
+ * application's mule_start hook that hangs would.
  *
  * Mules: "record" appends each payload as a line to
  * <out-dir>/received.<mule id> (so a test can count every
@@ -196,6 +198,13 @@ static void mule_start(mt_stack_t *stack, void *app_data)
     uv_timer_init(mt_stack_loop(stack), &mule.flush_timer);
     mule.flush_timer.data = stack;
     uv_timer_start(&mule.flush_timer, flush_timer_cb, 100, 100);
+    const char *hold = mt_app_option(stack, "hold-start");
+    double seconds = hold ? atof(hold) : 0;
+    if (seconds > 0 && seconds <= 3600) {
+        struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+        while (nanosleep(&ts, &ts) < 0)
+            ;
+    }
 }
 
 /* ---- web side ---- */
@@ -415,6 +424,8 @@ static int load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 
 static const mt_option_def_t example_options[] = {
     {"out-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL, "directory where mules record what they receive"},
+    {"hold-start", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "seconds each mule's start holds before its loop runs (a test aid for mule-harakiri)"},
     {NULL},
 };
 

@@ -5,8 +5,11 @@
 
 #include "stack/standalone.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -15,6 +18,40 @@
 #include "stack/mule.h"
 #include "stack/privileges.h"
 #include "stack/stack.h"
+
+#define WATCHDOG_TICK_MS 250
+
+typedef struct watchdog {
+    mt_stack_t *stack;
+    int limit_s;
+} watchdog_t;
+
+/* mule-harakiri in a standalone: kill this process when its loop has been silent for limit_s (standalone.h). */
+static void *watchdog_main(void *arg)
+{
+    const watchdog_t *w = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the loop's business */
+    mt_log_set_thread_name("Watchdog");
+    mt_proc_live_t *live = w->stack->procs.procs[0].live;
+    int64_t limit = (int64_t)w->limit_s * 1000000;
+    for (;;) {
+        nanosleep(&(struct timespec){.tv_nsec = WATCHDOG_TICK_MS * 1000000L}, NULL);
+        int64_t now = mt_clock_us(), beat = atomic_load(&live->beat_mono_us),
+                started = atomic_load(&live->forked_mono_us);
+        if (!mt_proc_beat_stale(beat, started, now, limit))
+            continue;
+        bool beaten = beat > 0 && beat >= started;
+        mt_error("mule-harakiri: %s (pid %d) has not beaten %s %.1f s, over mule-harakiri = %d s: killing itself "
+                 "(its supervisor starts it again)",
+                 mt_stack_server_name(w->stack), (int)getpid(), beaten ? "for" : "since its loop started",
+                 (double)(now - (beaten ? beat : started)) / 1e6, w->limit_s);
+        kill(getpid(), SIGKILL);
+        pause(); /* SIGKILL cannot be blocked: never reached */
+    }
+    return NULL;
+}
 
 int mt_standalone_run(mt_stack_t *stack)
 {
@@ -50,7 +87,6 @@ int mt_standalone_run(mt_stack_t *stack)
         mt_privileges_log(&stack->creds);
     atomic_store(&self->live->pid, getpid());
     atomic_store(&self->live->state, MT_PROC_RUNNING);
-    atomic_store(&self->live->forked_mono_us, mt_clock_us());
 
     if (stack->app && stack->app->load) {
         err[0] = '\0';
@@ -70,10 +106,25 @@ int mt_standalone_run(mt_stack_t *stack)
         used += n > 0 ? (size_t)n : 0;
     }
     mt_info("muleteer %s: standalone %s attached to pool%s %s", MULETEER_VERSION, name, npools == 1 ? "" : "s", pools);
-    long harakiri = mt_config_get_int(stack->config, NULL, "mule-harakiri");
-    if (harakiri > 0)
-        mt_notice("mule-harakiri = %ld has no effect on a standalone process: no master watches its heartbeat; "
-                  "its supervisor (systemd) restarts it when it dies",
-                  harakiri);
+    /* The heartbeat's clock starts here: loading the application (migrations) is not the loop's time. */
+    atomic_store(&self->live->forked_mono_us, mt_clock_us());
+    static watchdog_t watchdog;
+    watchdog = (watchdog_t){.stack = stack, .limit_s = (int)mt_config_get_int(stack->config, NULL, "mule-harakiri")};
+    if (watchdog.limit_s > 0) {
+        pthread_t tid;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int created = pthread_create(&tid, &attr, watchdog_main, &watchdog);
+        pthread_attr_destroy(&attr);
+        if (created != 0) {
+            mt_alert("mule-harakiri = %d: the watchdog thread could not start: %s", watchdog.limit_s,
+                     strerror(created));
+            return MT_EXIT_FATAL;
+        }
+        mt_info("mule-harakiri: this process kills itself if its loop has not beaten for %d s; its supervisor "
+                "starts it again",
+                watchdog.limit_s);
+    }
     return mt_mule_run(stack);
 }

@@ -11,6 +11,15 @@
  *
  * The process runs the mule loop (mule.c): app->mule_start() is called with
  * mt_stack_role() == MT_ROLE_STANDALONE, and SIGTERM/SIGINT stop it.
+ *
+ * mule-harakiri = N: with no master to watch it, a watchdog thread of its
+ * own looks at its loop's heartbeat every 250 ms (heartbeat.h), and when
+ * the loop has not beaten for N seconds (counted from the loop's start
+ * until its first beat, so loading the application is not counted) it
+ * logs an error and kills the process with SIGKILL, for its supervisor
+ * (systemd's Restart=) to start again. A process stopped by SIGSTOP stops
+ * its watchdog too: nothing on this host sees that; the job application's
+ * handler lease does, from the other hosts.
  */
 #ifndef MT_STANDALONE_H
 #define MT_STANDALONE_H

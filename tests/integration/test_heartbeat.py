@@ -241,3 +241,66 @@ def test_a_job_whose_mule_is_stopped_ends_ok_after_the_mule_is_killed(servers):
                     what="the job to end\n" + s.log())
     assert done["state"] == "ok", (done, s.log())
     assert re.search(KILL_LINE % (re.escape(name), pid, HARAKIRI), s.log()), s.log()
+
+
+def test_a_mule_that_never_reaches_its_loop_is_killed_after_mule_harakiri_from_its_fork(servers):
+    # the example application's mule_start holds 30 s: the mule never beats
+    s = servers(["--mules", "1", "--mule-harakiri", "2", "--example.hold-start", "30", "--mule-reload-mercy", "1"],
+                binary=EXAMPLE)
+    pid = proc(s, "main.mule.1")["pid"]
+    m = wait_for(lambda: re.search(r"\[warn\] .*mule-harakiri: main\.mule\.1 \(pid %d\) has not beaten since it was "
+                                   r"started (\d+\.\d) s ago, over mule-harakiri = 2 s: killing it" % pid, s.log()),
+                 timeout=20, what="the starting mule killed\n" + s.log())
+    assert float(m.group(1)) >= 2.0, "a starting mule gets mule-harakiri from its fork"
+    wait_for(lambda: proc(s, "main.mule.1")["respawns"] >= 1, timeout=10, what="respawned")
+    s.known_pids.add(proc(s, "main.mule.1")["pid"])
+
+
+def test_a_mule_slow_to_start_but_beating_within_mule_harakiri_is_left_alone(servers):
+    s = servers(["--mules", "1", "--mule-harakiri", "2", "--example.hold-start", "1.2"], binary=EXAMPLE)
+    pid = proc(s, "main.mule.1")["pid"]
+    wait_for(lambda: proc(s, "main.mule.1")["beat_age_s"] is not None, timeout=10, what="its first beat")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        p = proc(s, "main.mule.1")
+        assert p["pid"] == pid and p["beating"] is True, p
+        time.sleep(0.2)
+    assert "mule-harakiri: main" not in s.log()
+
+
+def run_standalone(*extra):
+    return subprocess.Popen([EXAMPLE, "--attach-to-pool", "p", "--server-name", "h0", "--mule-harakiri", "2"] +
+                            list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_standalone_whose_loop_never_beats_kills_itself(tmp_path):
+    p = run_standalone("--example.hold-start", "30")
+    try:
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == -signal.SIGKILL, out
+    m = re.search(r"\[error\] h0\[%d\] .*mule-harakiri: h0 \(pid %d\) has not beaten since its loop started "
+                  r"(\d+\.\d) s, over mule-harakiri = 2 s: killing itself" % (p.pid, p.pid), out)
+    assert m and float(m.group(1)) >= 2.0, out
+
+
+def test_a_standalone_that_beats_is_left_alone(tmp_path):
+    p = run_standalone()
+    lines = []
+    try:
+        wait_for(lambda: lines.append(p.stdout.readline()) or "standalone process ready" in lines[-1], 10,
+                 what="the standalone ready")
+        assert any("kills itself if its loop has not beaten for 2 s" in l for l in lines), lines
+        time.sleep(2 * 2)  # twice mule-harakiri
+        assert p.poll() is None, "".join(lines)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, "".join(lines) + out
+    assert "killing itself" not in out
