@@ -319,14 +319,26 @@ typedef void (*mt_route_cb)(mt_request_t *req, void *data);
 
 /* mt_route_add flags */
 #define MT_ROUTE_PREFIX 1 /* match `path` and everything below it ("/api/jobs" matches "/api/jobs/7") */
+/*
+ * Run the handler off the web thread's event loop, on one of the worker's
+ * route-threads (a small pool per web worker process), for handlers that
+ * may block: a database query that waits for a lock or a server. The loop
+ * serves its other connections meanwhile. Such a handler uses the same
+ * request and response calls, from the pool thread (the request stays
+ * valid until it returns; its answer is buffered and written by the
+ * loop); it must not touch the loop (mt_stack_loop() is NULL there), and
+ * state it keeps per thread is per pool thread. With route-threads = 0 it
+ * runs on the loop like any other.
+ */
+#define MT_ROUTE_OFFLOAD 2
 
 /*
  * Route requests for `path` (and below it, with MT_ROUTE_PREFIX) with
  * `method` ("GET", "POST", ...; NULL for any) to cb. Exact routes win over
  * prefix routes, longer prefixes over shorter. Only during app->load():
- * afterwards -EPERM. The handler runs on a web thread and must answer
- * with one mt_respond*() call before it returns; if it does not, the
- * client gets a 500.
+ * afterwards -EPERM. The handler runs on a web thread (an offload thread
+ * with MT_ROUTE_OFFLOAD) and must answer with one mt_respond*() call
+ * before it returns; if it does not, the client gets a 500.
  */
 int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int flags, mt_route_cb cb,
                  void *data);

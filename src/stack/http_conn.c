@@ -302,15 +302,9 @@ static bool conn_headers_done(mt_http_conn_t *conn)
     return true;
 }
 
-/* The whole request is in: answer it. */
-static void conn_message_done(mt_http_conn_t *conn)
+/* The request is answered (its response is in conn->out): log it, and wait for the next. */
+static void conn_request_done(mt_http_conn_t *conn)
 {
-    mt_http__buf_reserve(&conn->body, 1);
-    conn->body.data[conn->body.len] = '\0';
-    if (!llhttp_should_keep_alive(&conn->parser) || conn->parser.upgrade || conn->server->draining)
-        conn->close_after = true; /* decided before dispatch: the response says "Connection: close" */
-
-    mt_http__dispatch(conn);
     if (conn->server->cfg.access_log) {
         /* An API key may be in the query (?key=): the log gets "key=****". The scratch buffer is free again. */
         mt_http_buf_t *query = &conn->server->scratch;
@@ -331,6 +325,20 @@ static void conn_message_done(mt_http_conn_t *conn)
     mt_http__buf_trim(&conn->body, MT_HTTP_BUF_KEEP);
     conn->resp_headers.len = 0;
     conn_arm_timer(conn, conn->server->cfg.timeout_ms); /* now waiting for the next request */
+}
+
+/* The whole request is in: answer it (or hand it to the offload pool: then it is answered when it comes back). */
+static void conn_message_done(mt_http_conn_t *conn)
+{
+    mt_http__buf_reserve(&conn->body, 1);
+    conn->body.data[conn->body.len] = '\0';
+    if (!llhttp_should_keep_alive(&conn->parser) || conn->parser.upgrade || conn->server->draining)
+        conn->close_after = true; /* decided before dispatch: the response says "Connection: close" */
+
+    conn->req.off = NULL;
+    mt_http__dispatch(conn);
+    if (conn->offload == NULL)
+        conn_request_done(conn);
 }
 
 /*
@@ -567,6 +575,8 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
             }
             p = pos;
             conn_message_done(conn);
+            if (conn->offload != NULL)
+                return (size_t)(p - data); /* the rest waits for its answer (HTTP/1.1 order) */
             if (conn->close_after)
                 break;
             if (conn->file_fd >= 0 || conn->out.len - conn->out_sent > MT_HTTP_OUT_HIGH)
@@ -594,6 +604,7 @@ static size_t conn_parse(mt_http_conn_t *conn, const char *data, size_t len)
 /* ------------------------------------------------------------------ */
 
 static void conn_timer_cb(uv_timer_t *timer);
+static void conn_read_stop(mt_http_conn_t *conn);
 
 static void conn_arm_timer(mt_http_conn_t *conn, uint64_t ms)
 {
@@ -627,6 +638,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         conn->eof = true;
         conn->reading = false; /* libuv stops reading at EOF */
+        if (conn->offload != NULL)
+            return; /* a half-close after a request: its answer still goes out (conn_pump) */
         if (conn->lingering || conn->in_request) {
             if (conn->server->cfg.uwsgi && conn->in_request && !conn->lingering)
                 uwsgi_log_cut(conn);
@@ -641,6 +654,13 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (conn->parse_dead)
         return; /* lingering: discard */
+    if (conn->offload != NULL) {
+        /* Pipelined behind an offloaded request: kept until its answer is out, up to a bound. */
+        mt_http__buf_append(&conn->pending, buf->base, (size_t)nread);
+        if (conn->pending.len - conn->pending_off > MT_HTTP_OUT_HIGH)
+            conn_read_stop(conn);
+        return;
+    }
     assert(conn->pending_off == conn->pending.len);
     size_t used = conn_parse(conn, buf->base, (size_t)nread);
     if (used < (size_t)nread) {
@@ -816,6 +836,12 @@ static void conn_pump(mt_http_conn_t *conn)
             conn_file_fill(conn);
             continue;
         }
+        if (conn->offload != NULL) {
+            /* Its handler runs elsewhere: read on (to notice a client that leaves), up to a bound. */
+            if (!conn->eof && conn->pending.len - conn->pending_off <= MT_HTTP_OUT_HIGH)
+                conn_read_start(conn);
+            return;
+        }
         if (conn->close_after) {
             conn_finish(conn);
             return;
@@ -828,6 +854,16 @@ static void conn_pump(mt_http_conn_t *conn)
                 conn->pending_off = 0;
                 mt_http__buf_trim(&conn->pending, MT_HTTP_BUF_KEEP);
             }
+            continue;
+        }
+        if (conn->eof) {
+            /* The client half-closed while an offloaded request ran: as read_cb would have done at EOF. */
+            if (conn->in_request) {
+                mt_http__conn_close(conn);
+                return;
+            }
+            conn->close_after = true;
+            conn->parse_dead = true;
             continue;
         }
         if (conn->server->draining && !conn->in_request && conn->answered > 0) {
@@ -864,6 +900,8 @@ static void conn_timer_cb(uv_timer_t *timer)
         conn_abort(conn);
         return;
     }
+    if (conn->offload != NULL)
+        return; /* the handler's time is harakiri's business; the timer starts again after its answer */
     if (conn->lingering || !conn->in_request || conn->parse_dead) {
         mt_http__conn_close(conn); /* idle, or done lingering */
         return;
@@ -877,11 +915,20 @@ static void conn_timer_cb(uv_timer_t *timer)
 /* Lifecycle                                                           */
 /* ------------------------------------------------------------------ */
 
+static void conn_free(mt_http_conn_t *conn);
+
 static void conn_close_cb(uv_handle_t *handle)
 {
     mt_http_conn_t *conn = handle->data;
     if (--conn->handles_open > 0)
         return;
+    if (conn->offload != NULL)
+        return; /* its handler still reads the request: freed when it comes back (mt_http__offload_done) */
+    conn_free(conn);
+}
+
+static void conn_free(mt_http_conn_t *conn)
+{
     mt_http_server_t *server = conn->server;
     mt_http__buf_free(&conn->head);
     mt_http__buf_free(&conn->body);
@@ -941,6 +988,8 @@ void mt_http__conn_close(mt_http_conn_t *conn)
         conn->next->prev = conn->prev;
     conn->prev = conn->next = NULL;
     server->stats.active_connections--;
+    if (conn->offload != NULL)
+        mt_offload_cancel(&conn->offload->task); /* not started yet: it never will; its answer is dropped */
     if (conn->file_fd >= 0) {
         close(conn->file_fd);
         conn->file_fd = -1;
@@ -967,4 +1016,27 @@ void mt_http__conn_drain(mt_http_conn_t *conn)
     uint64_t grace = conn->server->cfg.timeout_ms < MT_HTTP_DRAIN_FIRST_MS ? conn->server->cfg.timeout_ms
                                                                            : MT_HTTP_DRAIN_FIRST_MS;
     conn_arm_timer(conn, grace);
+}
+
+void mt_http__offload_done(mt_offload_task_t *task, void *data)
+{
+    (void)data;
+    mt_http_offload_t *off = (mt_http_offload_t *)task;
+    mt_http_conn_t *conn = off->conn;
+    mt_http_server_t *server = conn->server;
+    assert(conn->offload == off);
+    conn->offload = NULL;
+    if (conn->closing) {
+        /* The client went away meanwhile (or the server closed): the answer has nowhere to go. */
+        conn->req.off = NULL;
+        mt_http__offload_free(off);
+        mt_http__server_close_inbox(server); /* before the last connection's free may free the server */
+        if (conn->handles_open == 0)
+            conn_free(conn);
+        return;
+    }
+    mt_http__offload_respond(conn, off);
+    mt_http__offload_free(off);
+    conn_request_done(conn);
+    conn_pump(conn);
 }

@@ -8,7 +8,13 @@
  *                   (static files, then routes)
  *
  * Nothing here is part of the stack's API; only those files include it.
- * Everything runs on the server's loop thread.
+ * Everything runs on the server's loop thread, except the handler of an
+ * offloaded route (MT_ROUTE_OFFLOAD), which runs on a thread of the
+ * worker's offload pool (offload.h) with req->off set: it reads the
+ * request (conn->head, conn->headers, conn->body, which nothing else
+ * touches until it is done) and writes its answer into req->off and
+ * conn->resp_headers only; the loop writes that answer out when the task
+ * comes back (mt_http__offload_done).
  */
 #ifndef MT_HTTP_CONN_H
 #define MT_HTTP_CONN_H
@@ -23,6 +29,7 @@
 #include <uv.h>
 
 #include "stack/http_server.h"
+#include "stack/offload.h"
 #include "common/mem.h"
 
 #define MT_HTTP_READ_SIZE    65536        /* the server's read buffer (one per thread) */
@@ -79,6 +86,7 @@ static inline void mt_http__buf_free(mt_http_buf_t *b)
 }
 
 typedef struct mt_http_conn mt_http_conn_t;
+typedef struct mt_http_offload mt_http_offload_t;
 
 /* One request header: offsets of its NUL-terminated name and value in conn->head. */
 typedef struct mt_http_header {
@@ -99,6 +107,25 @@ struct mt_request {
     int64_t start_us;   /* monotonic time the request began, for the access log */
     const char *user;   /* who the API key says sent it (in the key table); NULL: open API or route */
     bool admin;         /* may see and change everything: an admin user's key, or an open API */
+    mt_http_offload_t *off; /* set while its handler runs on an offload thread: the answer is buffered there */
+};
+
+/*
+ * An offloaded request in flight: the route's handler runs on a pool
+ * thread, its answer is kept here, and the loop writes it out when the
+ * task comes back. Owned by the connection (conn->offload), which is not
+ * freed before it is back even if the client has gone.
+ */
+struct mt_http_offload {
+    mt_offload_task_t task;      /* first: the pool hands it back as this */
+    mt_http_conn_t *conn;
+    const mt_route_t *route;
+    mt_http_busy_t *busy;        /* the pool threads' records for the harakiri watchdog, or NULL */
+    /* The answer, written by the handler's thread. */
+    char *content_type;          /* NULL: none */
+    size_t length;               /* of the body (a HEAD request's is not kept) */
+    mt_http_buf_t body;
+    mt_http_buf_t scratch;       /* JSON serialization (the server's is the loop's) */
 };
 
 /* Which callback paused the parser. */
@@ -176,6 +203,7 @@ struct mt_http_conn {
     bool eof;                    /* the client closed its side */
     bool lingering;              /* shut down, discarding input until EOF or the linger timer */
     bool closing;
+    mt_http_offload_t *offload;  /* the request's handler is running on an offload thread: input waits */
 
     /* uwsgi (server->cfg.uwsgi): one packet, then its body, then the answer and a close. */
     mt_http_buf_t packet;        /* the packet's header and vars block as read so far */
@@ -201,6 +229,7 @@ struct mt_http_server {
     void *done_data;
     char *read_buf;              /* MT_HTTP_READ_SIZE, lent to whichever connection reads */
     mt_http_buf_t scratch;       /* JSON serialization */
+    mt_offload_inbox_t *inbox;   /* offloaded requests come back here (cfg.offload set) */
     time_t date_sec;             /* second of date */
     char date[MT_HTTP_DATE_LEN + 1];
 };
@@ -212,6 +241,8 @@ const char *mt_http__server_date(mt_http_server_t *server);
 void mt_http__format_date(time_t t, char *out);
 /* A connection was freed (its handles closed). */
 void mt_http__server_conn_freed(mt_http_server_t *server);
+/* Once the server is closing and no offloaded request is out: close its inbox. */
+void mt_http__server_close_inbox(mt_http_server_t *server);
 
 /* http_conn.c */
 void mt_http__conn_settings_init(llhttp_settings_t *settings);
@@ -229,5 +260,17 @@ void mt_http__conn_send_file(mt_http_conn_t *conn, int fd, uint64_t size);
 void mt_http__dispatch(mt_http_conn_t *conn);
 /* Answer a protocol error (JSON, Connection: close); the connection closes once it is flushed. */
 void mt_http__respond_error(mt_http_conn_t *conn, int status, const char *msg);
+/*
+ * An offloaded request came back (task->ran false: cancelled before it
+ * started, its connection closed): write its answer into conn->out, or a
+ * 500 if the handler gave none. Does not free it.
+ */
+void mt_http__offload_respond(mt_http_conn_t *conn, mt_http_offload_t *off);
+/* Free what an offloaded request holds, and the request. Accepts NULL. */
+void mt_http__offload_free(mt_http_offload_t *off);
+
+/* http_conn.c */
+/* The inbox's done callback: an offloaded request of this server is back (on the loop). */
+void mt_http__offload_done(mt_offload_task_t *task, void *data);
 
 #endif

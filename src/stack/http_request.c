@@ -146,8 +146,8 @@ static int scratch_append_cb(const char *buffer, size_t size, void *data)
     return 0;
 }
 
-/* {"err_msg": msg, "err_code": status} into server->scratch. */
-static void error_body(mt_http_server_t *server, int status, const char *msg)
+/* {"err_msg": msg, "err_code": status} into out. */
+static void error_body(mt_http_buf_t *out, int status, const char *msg)
 {
     json_t *doc = json_pack("{s:s, s:i}", "err_msg", msg, "err_code", status);
     if (doc == NULL) {
@@ -159,13 +159,19 @@ static void error_body(mt_http_server_t *server, int status, const char *msg)
         ascii[n] = '\0';
         doc = json_pack("{s:s, s:i}", "err_msg", ascii, "err_code", status);
     }
-    server->scratch.len = 0;
-    if (doc == NULL || json_dump_callback(doc, scratch_append_cb, &server->scratch, JSON_COMPACT) != 0) {
+    out->len = 0;
+    if (doc == NULL || json_dump_callback(doc, scratch_append_cb, out, JSON_COMPACT) != 0) {
         static const char fallback[] = "{\"err_msg\":\"error\",\"err_code\":500}";
-        server->scratch.len = 0;
-        mt_http__buf_append(&server->scratch, fallback, sizeof fallback - 1);
+        out->len = 0;
+        mt_http__buf_append(out, fallback, sizeof fallback - 1);
     }
     json_decref(doc);
+}
+
+/* The buffer a handler serializes into: its offload's while it runs on a pool thread, else the loop's. */
+static mt_http_buf_t *scratch_of(const mt_request_t *req)
+{
+    return req->off ? &req->off->scratch : &req->conn->server->scratch;
 }
 
 void mt_http__respond_error(mt_http_conn_t *conn, int status, const char *msg)
@@ -177,7 +183,7 @@ void mt_http__respond_error(mt_http_conn_t *conn, int status, const char *msg)
     conn->parse_dead = true;
     conn->discard_input = true; /* the client may be sending more: linger before closing */
     conn->in_request = false;
-    error_body(server, status, msg);
+    error_body(&server->scratch, status, msg);
     response_head(conn, status, "application/json", true, server->scratch.len, NULL);
     mt_http__buf_append(&conn->out, server->scratch.data, server->scratch.len);
 }
@@ -238,6 +244,84 @@ static void serve_file(mt_http_conn_t *conn, int fd, const struct stat *st)
     mt_http__conn_send_file(conn, fd, size);
 }
 
+/* Run the route's handler, with its start and end in `busy` for the harakiri watchdog (if not NULL). */
+static void run_handler(mt_request_t *req, const mt_route_t *route, mt_http_busy_t *busy)
+{
+    if (busy != NULL) {
+        /* For the harakiri watchdog: method and path first, the start time last (http_server.h). */
+        snprintf(busy->method, sizeof busy->method, "%s", req->method);
+        snprintf(busy->path, sizeof busy->path, "%s", req->path);
+        atomic_store_explicit(&busy->since_us, mt_clock_us(), memory_order_release);
+    }
+    route->cb(req, route->data);
+    if (busy != NULL)
+        atomic_store_explicit(&busy->since_us, 0, memory_order_release);
+}
+
+/* On a pool thread: the handler, its answer buffered in req->off. */
+static void offload_run(mt_offload_task_t *task, size_t thread_index)
+{
+    mt_http_offload_t *off = (mt_http_offload_t *)task;
+    mt_request_t *req = &off->conn->req;
+    run_handler(req, off->route, off->busy ? &off->busy[thread_index] : NULL);
+}
+
+static bool method_is_safe(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0;
+}
+
+/*
+ * Hand the request to the offload pool. Until it comes back
+ * (mt_http__offload_done) the connection parses nothing more, so the
+ * request's head and body stay as they are.
+ */
+static void offload_start(mt_http_conn_t *conn, const mt_route_t *route)
+{
+    mt_http_server_t *server = conn->server;
+    mt_http_offload_t *off = mt_calloc(1, sizeof *off);
+    off->conn = conn;
+    off->route = route;
+    off->busy = server->cfg.offload_busy;
+    off->task.run = offload_run;
+    off->task.writes = !method_is_safe(conn->req.method);
+    conn->offload = off;
+    conn->req.off = off;
+    mt_offload_submit(server->cfg.offload, server->inbox, &off->task);
+}
+
+static void write_response(mt_http_conn_t *conn, int status, const char *content_type, const void *body, size_t len)
+{
+    bool bodiless = status == 204 || status == 304;
+    response_head(conn, status, content_type, !bodiless, len, &conn->resp_headers);
+    if (!bodiless && !conn->req.head_only && len > 0)
+        mt_http__buf_append(&conn->out, body, len);
+}
+
+void mt_http__offload_respond(mt_http_conn_t *conn, mt_http_offload_t *off)
+{
+    mt_request_t *req = &conn->req;
+    req->off = NULL;
+    if (!req->responded) {
+        mt_error("http: the handler for %s %s returned without responding", req->method, req->path);
+        mt_respond_error(req, 500, "internal error: the handler did not respond");
+        return;
+    }
+    if (conn->server->draining)
+        conn->close_after = true; /* said in this response, which is not written yet */
+    write_response(conn, req->status, off->content_type, off->body.data, off->length);
+}
+
+void mt_http__offload_free(mt_http_offload_t *off)
+{
+    if (off == NULL)
+        return;
+    free(off->content_type);
+    mt_http__buf_free(&off->body);
+    mt_http__buf_free(&off->scratch);
+    free(off);
+}
+
 void mt_http__dispatch(mt_http_conn_t *conn)
 {
     mt_http_server_t *server = conn->server;
@@ -279,16 +363,11 @@ void mt_http__dispatch(mt_http_conn_t *conn)
             mt_respond_error(req, 404, "no route for %s", req->path);
         return;
     }
-    mt_http_busy_t *busy = server->cfg.busy;
-    if (busy != NULL) {
-        /* For the harakiri watchdog: method and path first, the start time last (http_server.h). */
-        snprintf(busy->method, sizeof busy->method, "%s", req->method);
-        snprintf(busy->path, sizeof busy->path, "%s", req->path);
-        atomic_store_explicit(&busy->since_us, mt_clock_us(), memory_order_release);
+    if ((route->flags & MT_ROUTE_OFFLOAD) && server->cfg.offload != NULL) {
+        offload_start(conn, route);
+        return;
     }
-    route->cb(req, route->data);
-    if (busy != NULL)
-        atomic_store_explicit(&busy->since_us, 0, memory_order_release);
+    run_handler(req, route, server->cfg.busy);
     if (!req->responded) {
         mt_error("http: the handler for %s %s returned without responding", req->method, req->path);
         mt_respond_error(req, 500, "internal error: the handler did not respond");
@@ -458,15 +537,22 @@ void mt_respond(mt_request_t *req, int status, const char *content_type, const v
     req->bytes = req->head_only ? 0 : len;
     if (content_type != NULL && strpbrk(content_type, "\r\n") != NULL)
         content_type = "application/octet-stream";
-    bool bodiless = status == 204 || status == 304;
-    response_head(conn, status, content_type, !bodiless, len, &conn->resp_headers);
-    if (!bodiless && !req->head_only && len > 0)
-        mt_http__buf_append(&conn->out, body, len);
+    mt_http_offload_t *off = req->off;
+    if (off != NULL) {
+        /* On a pool thread: the loop writes it out (mt_http__offload_respond). */
+        off->content_type = content_type ? mt_strdup(content_type) : NULL;
+        off->length = len;
+        off->body.len = 0;
+        if (!req->head_only)
+            mt_http__buf_append(&off->body, body, len);
+        return;
+    }
+    write_response(conn, status, content_type, body, len);
 }
 
 void mt_respond_json(mt_request_t *req, int status, const struct json_t *doc)
 {
-    mt_http_buf_t *scratch = &req->conn->server->scratch;
+    mt_http_buf_t *scratch = scratch_of(req);
     scratch->len = 0;
     if (doc == NULL ||
         json_dump_callback(doc, scratch_append_cb, scratch, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
@@ -484,7 +570,7 @@ void mt_respond_error(mt_request_t *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    mt_http_server_t *server = req->conn->server;
-    error_body(server, status, msg);
-    mt_respond(req, status, "application/json", server->scratch.data, server->scratch.len);
+    mt_http_buf_t *scratch = scratch_of(req);
+    error_body(scratch, status, msg);
+    mt_respond(req, status, "application/json", scratch->data, scratch->len);
 }

@@ -74,11 +74,14 @@ int mt_router_add(mt_router_t *router, const char *method, const char *path, int
 {
     if (router->frozen)
         return -EPERM;
-    if (path == NULL || path[0] != '/' || cb == NULL || (method != NULL && method[0] == '\0'))
+    if (path == NULL || path[0] != '/' || cb == NULL || (method != NULL && method[0] == '\0') ||
+        (flags & ~(MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD)) != 0)
         return -EINVAL;
     for (size_t i = 0; i < router->count; i++) {
         const mt_route_t *r = &router->entries[i].route;
-        if (r->flags == flags && strcmp(r->path, path) == 0 && method_equal(r->method, method))
+        /* Where the handler runs does not make another route: only the match counts. */
+        if ((r->flags & MT_ROUTE_PREFIX) == (flags & MT_ROUTE_PREFIX) && strcmp(r->path, path) == 0 &&
+            method_equal(r->method, method))
             return -EEXIST;
     }
     if (router->count == router->cap) {

@@ -17,7 +17,7 @@ typedef struct mt_router mt_router_t;
 typedef struct mt_route {
     char *method;  /* NULL: any method */
     char *path;
-    int flags;     /* MT_ROUTE_PREFIX */
+    int flags;     /* MT_ROUTE_PREFIX, MT_ROUTE_OFFLOAD */
     mt_route_cb cb;
     void *data;
 } mt_route_t;
@@ -28,7 +28,9 @@ void mt_router_destroy(mt_router_t *router);
 
 /*
  * Add a route (strings copied). Returns 0; -EINVAL if path does not start
- * with '/'; -EEXIST if the same method+path+flags is already routed;
+ * with '/' or flags has a bit other than MT_ROUTE_PREFIX and
+ * MT_ROUTE_OFFLOAD; -EEXIST if the same method+path (exact, or prefix) is
+ * already routed, offloaded or not;
  * -EPERM once the router is frozen.
  */
 int mt_router_add(mt_router_t *router, const char *method, const char *path, int flags, mt_route_cb cb,

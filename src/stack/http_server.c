@@ -86,6 +86,15 @@ static void server_timer_cb(uv_timer_t *timer)
         server->polling = true;
 }
 
+void mt_http__server_close_inbox(mt_http_server_t *server)
+{
+    /* Requests still running on the pool come back to it first (and then call this again). */
+    if (server->closing && server->inbox != NULL && mt_offload_inbox_outstanding(server->inbox) == 0) {
+        mt_offload_inbox_close(server->inbox);
+        server->inbox = NULL;
+    }
+}
+
 void mt_http__server_conn_freed(mt_http_server_t *server)
 {
     server->conn_count--;
@@ -177,6 +186,11 @@ mt_http_server_t *mt_http_server_create(uv_loop_t *loop, const mt_http_config_t 
     server->timer.data = server;
     server->handles_open = 2;
 
+    if (cfg->offload != NULL && (rc = mt_offload_inbox_init(&server->inbox, loop, mt_http__offload_done, server)) < 0) {
+        snprintf(err, errlen, "http: cannot make the offload inbox: %s", uv_strerror(rc));
+        mt_http_server_close(server);
+        return NULL;
+    }
     rc = uv_poll_start(&server->poll, UV_READABLE, poll_cb);
     if (rc < 0) {
         snprintf(err, errlen, "http: cannot poll listening socket %d: %s", cfg->listen_fd, uv_strerror(rc));
@@ -215,6 +229,7 @@ void mt_http_server_close(mt_http_server_t *server)
     server->closing = true;
     while (server->conns != NULL)
         mt_http__conn_close(server->conns); /* unlinks it */
+    mt_http__server_close_inbox(server);
     uv_close((uv_handle_t *)&server->poll, server_handle_closed_cb);
     uv_close((uv_handle_t *)&server->timer, server_handle_closed_cb);
 }

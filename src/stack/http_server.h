@@ -25,6 +25,14 @@
  *   - mt_http_server_create() ignores SIGPIPE unless the process already
  *     handles it: a client closing mid-write must not kill the worker.
  *
+ * Offloaded routes (MT_ROUTE_OFFLOAD, with cfg.offload set): the handler
+ * runs on a thread of the pool while the loop serves its other
+ * connections; its answer is buffered and written by the loop when it
+ * comes back. The connection reads meanwhile (a client that goes away is
+ * noticed, and its answer dropped) but parses nothing more, so a pipelined
+ * request behind it is answered after it, in order. http-timeout does not
+ * run while the handler does (harakiri does); a drain waits for it.
+ *
  * With cfg.uwsgi the server speaks the uwsgi protocol (a web server's
  * uwsgi_pass) on the same listening socket kind (TCP or unix): one packet
  * per connection, read whole (vars block up to max_header_size, body up to
@@ -49,6 +57,7 @@
 #include "stack/api_keys.h"
 #include "stack/http_router.h"
 #include "stack/http_static.h"
+#include "stack/offload.h"
 
 /*
  * The request a thread's handler is running, for the harakiri watchdog
@@ -75,6 +84,13 @@ typedef struct mt_http_config {
     mt_stack_t *stack;             /* returned by mt_request_stack() */
     bool access_log;               /* a line per request on logger muleteer.access */
     const mt_api_keys_t *api_keys; /* NULL: the API is open (see mt_http__dispatch) */
+    /*
+     * Where MT_ROUTE_OFFLOAD routes run (offload.h): NULL runs them on the
+     * loop like any other. offload_busy: one record per pool thread, for
+     * the harakiri watchdog (NULL: no harakiri).
+     */
+    mt_offload_pool_t *offload;
+    mt_http_busy_t *offload_busy;
 } mt_http_config_t;
 
 typedef struct mt_http_server mt_http_server_t;

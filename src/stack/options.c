@@ -39,6 +39,9 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_INT("processes", "1", 1, 1024, "web worker processes"),
     OPT_ALIAS("workers", "processes"),
     OPT_INT("threads", "1", 1, 256, "threads per web worker"),
+    OPT_INT("route-threads", "4", 0, 256,
+            "threads per web worker that run the routes which may block (the job API's database work), so that "
+            "a web thread's loop never waits on them; 0 runs them on the web threads' loops"),
     OPT_LIST("static-map", 0, "URL=DIR: serve the files of DIR under URL"),
     OPT_INT("buffer-size", "8192", 1024, 1048576, "max bytes of request line + headers"),
     OPT_INT("limit-post", "16777216", 0, 1073741824, "max request body bytes"),

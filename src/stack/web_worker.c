@@ -20,6 +20,7 @@
 #include "common/mem.h"
 #include "stack/heartbeat.h"
 #include "stack/listeners.h"
+#include "stack/offload.h"
 #include "stack/stack.h"
 
 #define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests (and publishes the beat) */
@@ -39,6 +40,23 @@ typedef struct web_thread {
     atomic_int started;      /* 1 once serving, -1 if it failed to start */
     atomic_int finished;     /* 1 once its loop has returned */
 } web_thread_t;
+
+/* The worker's route-threads (offload.h), shared by its serving threads; NULL with route-threads = 0. */
+typedef struct route_pool {
+    mt_offload_pool_t *pool;
+    mt_http_busy_t *busy;    /* one per pool thread, for the harakiri watchdog */
+    size_t nthreads;
+} route_pool_t;
+
+static route_pool_t routes;
+
+static void route_thread_start(size_t index, void *data)
+{
+    (void)data;
+    char name[32];
+    snprintf(name, sizeof name, "RouteThread-%zu", index + 1);
+    mt_log_set_thread_name(name);
+}
 
 static void close_walk_cb(uv_handle_t *handle, void *arg)
 {
@@ -96,6 +114,8 @@ static void *thread_main(void *arg)
                       !mt_config_get_bool(stack->config, NULL, "disable-logging"),
         .api_keys = stack->api_keys,
         .busy = mt_config_get_int(stack->config, NULL, "harakiri") > 0 ? &wt->busy : NULL,
+        .offload = routes.pool,
+        .offload_busy = mt_config_get_int(stack->config, NULL, "harakiri") > 0 ? routes.busy : NULL,
     };
     wt->nservers = mt_listeners_count(stack->listeners);
     wt->servers = mt_calloc(wt->nservers, sizeof *wt->servers);
@@ -167,6 +187,15 @@ static void publish_beat(mt_stack_t *stack, web_thread_t *threads, int nthreads)
         atomic_store_explicit(&stack->procs.procs[stack->self_slot].live->beat_mono_us, oldest, memory_order_relaxed);
 }
 
+/* "thread 2" for a serving thread, "route thread 1" for a thread of the offload pool. */
+static void record_name(size_t i, size_t nthreads, char *out, size_t len)
+{
+    if (i < nthreads)
+        snprintf(out, len, "thread %zu", i + 1);
+    else
+        snprintf(out, len, "route thread %zu", i - nthreads + 1);
+}
+
 /*
  * The harakiri watchdog, run by the main thread every HARAKIRI_TICK_MS: a
  * handler running longer than limit_s gets the whole process killed (its
@@ -176,19 +205,25 @@ static void publish_beat(mt_stack_t *stack, web_thread_t *threads, int nthreads)
 static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthreads, int limit_s, bool verbose)
 {
     int64_t now = mt_clock_us();
-    for (int i = 0; i < nthreads; i++) {
+    /* The serving threads' handlers, then the route threads' (offloaded routes): one list of records. */
+    size_t nrecords = (size_t)nthreads + routes.nthreads;
+    for (size_t i = 0; i < nrecords; i++) {
+        mt_http_busy_t *busy = i < (size_t)nthreads ? &threads[i].busy : &routes.busy[i - (size_t)nthreads];
         int64_t since;
-        char method[sizeof threads[i].busy.method], path[sizeof threads[i].busy.path];
-        if (!busy_read(&threads[i].busy, &since, method, path) || now - since < (int64_t)limit_s * 1000000)
+        char method[sizeof busy->method], path[sizeof busy->path], where[48];
+        if (!busy_read(busy, &since, method, path) || now - since < (int64_t)limit_s * 1000000)
             continue;
-        mt_error("harakiri: %s %s has run for %.1f s on %s (pid %d, thread %d), over harakiri = %d s: "
+        record_name(i, (size_t)nthreads, where, sizeof where);
+        mt_error("harakiri: %s %s has run for %.1f s on %s (pid %d, %s), over harakiri = %d s: "
                  "killing the worker",
-                 method, path, (double)(now - since) / 1e6, mt_stack_server_name(stack), (int)getpid(), i + 1,
+                 method, path, (double)(now - since) / 1e6, mt_stack_server_name(stack), (int)getpid(), where,
                  limit_s);
-        for (int k = 0; verbose && k < nthreads; k++) {
-            if (k != i && busy_read(&threads[k].busy, &since, method, path))
-                mt_notice("harakiri: %s %s (running for %.1f s on thread %d) is cut with it", method, path,
-                          (double)(now - since) / 1e6, k + 1);
+        for (size_t k = 0; verbose && k < nrecords; k++) {
+            mt_http_busy_t *other = k < (size_t)nthreads ? &threads[k].busy : &routes.busy[k - (size_t)nthreads];
+            record_name(k, (size_t)nthreads, where, sizeof where);
+            if (k != i && busy_read(other, &since, method, path))
+                mt_notice("harakiri: %s %s (running for %.1f s on %s) is cut with it", method, path,
+                          (double)(now - since) / 1e6, where);
         }
         kill(getpid(), SIGKILL);
         pause(); /* SIGKILL cannot be blocked: never reached */
@@ -208,6 +243,18 @@ int mt_web_worker_run(mt_stack_t *stack)
     sigaddset(&stop_set, SIGQUIT);
     sigaddset(&stop_set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+
+    long route_threads = mt_config_get_int(stack->config, NULL, "route-threads");
+    if (route_threads > 0) {
+        char err[256];
+        routes.nthreads = (size_t)route_threads;
+        routes.busy = mt_calloc(routes.nthreads, sizeof *routes.busy);
+        routes.pool = mt_offload_pool_create(routes.nthreads, route_thread_start, NULL, err, sizeof err);
+        if (routes.pool == NULL) {
+            mt_alert("%s", err);
+            return MT_EXIT_FATAL;
+        }
+    }
 
     web_thread_t *threads = mt_calloc((size_t)nthreads, sizeof *threads);
     for (int i = 0; i < nthreads; i++) {
@@ -234,8 +281,8 @@ int mt_web_worker_run(mt_stack_t *stack)
                          mt_listeners_proto(stack->listeners, i) == MT_LISTEN_UWSGI ? "uwsgi" : "HTTP");
         n += w > 0 ? (size_t)w : 0;
     }
-    mt_info("%s (pid %d) serving on %s with %d thread%s", mt_stack_server_name(stack), (int)getpid(), where, nthreads,
-            nthreads == 1 ? "" : "s");
+    mt_info("%s (pid %d) serving on %s with %d thread%s and %zu route thread%s", mt_stack_server_name(stack),
+            (int)getpid(), where, nthreads, nthreads == 1 ? "" : "s", routes.nthreads, routes.nthreads == 1 ? "" : "s");
 
     int harakiri_s = (int)mt_config_get_int(stack->config, NULL, "harakiri");
     bool verbose = mt_config_get_bool(stack->config, NULL, "harakiri-verbose");
@@ -277,5 +324,9 @@ int mt_web_worker_run(mt_stack_t *stack)
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i].thread, NULL);
     free(threads);
+    /* Every offloaded request has come back to its loop, since every loop has ended. */
+    mt_offload_pool_destroy(routes.pool);
+    free(routes.busy);
+    routes = (route_pool_t){0};
     return 0;
 }

@@ -16,6 +16,13 @@
  * is killed with SIGKILL; the master respawns it. Only handler time
  * counts: a client slow to send its request is http-timeout's business.
  *
+ * route-threads = N (default 4): the process also runs N threads that
+ * run the handlers of routes marked MT_ROUTE_OFFLOAD (offload.h), shared
+ * by its serving threads, so that a handler waiting on a database does
+ * not hold up the other connections of its loop. harakiri watches them
+ * too; a drain waits for their requests (each loop drains only once its
+ * offloaded requests are back and answered).
+ *
  * Heartbeat (heartbeat.h): each serving thread's loop beats into a cell of
  * its own; the main thread, every 200 ms, publishes the oldest beat of the
  * threads still serving in the process's live slot, so /api/stack shows

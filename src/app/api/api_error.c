@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,7 +15,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 
-/* A fault lasting minutes refuses every request: its first refusal is logged, then one a minute per thread. */
+/*
+ * A fault lasting minutes refuses every request: its first refusal is
+ * logged, then one a minute per process (the routes run on several route
+ * threads: the last logged time and status are shared, and a thread that
+ * loses the race to log simply does not).
+ */
 #define LOG_EVERY_US (60 * 1000000LL)
 
 void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, const char *fmt, ...)
@@ -42,14 +48,14 @@ void mt_api_respond_db_error(mt_request_t *req, int rc, const char *detail, cons
         snprintf(secs, sizeof secs, "%d", retry_s);
         mt_response_header(req, "Retry-After", secs);
     }
-    static __thread int64_t last_log_us;
-    static __thread int last_status;
-    int64_t now = mt_wall_us();
-    if (status != last_status || now - last_log_us >= LOG_EVERY_US) {
+    static _Atomic int64_t last_log_us;
+    static atomic_int last_status;
+    int64_t now = mt_wall_us(), last = atomic_load(&last_log_us);
+    if ((status != atomic_load(&last_status) || now - last >= LOG_EVERY_US) &&
+        atomic_compare_exchange_strong(&last_log_us, &last, now)) {
+        atomic_store(&last_status, status);
         mt_warn("%s %s: %d: %s: %s (%s)", mt_request_method(req), mt_request_path(req), status, what, cause,
                 detail && *detail ? detail : "no detail");
-        last_log_us = now;
-        last_status = status;
     }
     if (detail && *detail)
         mt_respond_error(req, status, "%s: %s (%s)", what, cause, detail);
