@@ -1,30 +1,36 @@
 /*
  * runner_local: run one job's command on a libuv loop (see runner_local.h).
  *
- * The command is started with posix_spawn() (glibc's is vfork-based: no
- * copy of the handler's page tables, several times cheaper than the fork()
- * uv_spawn() does, which matters at hundreds of jobs per second) in a new
- * session, and watched through a pidfd: the pidfd becomes readable when the
- * command exits, and then we reap it.
+ * The command's waiter (muleteer-waiter, job_waiter.h) is started with
+ * posix_spawn() (glibc's is vfork-based: no copy of the handler's page
+ * tables, several times cheaper than the fork() uv_spawn() does, which
+ * matters at hundreds of jobs per second) in a new session; it starts the
+ * command in a session of its own and reports its pid on a pipe. The run is
+ * watched through a pidfd of the waiter: readable when the waiter exits,
+ * which it does once the command has ended and its status file is written;
+ * then we reap the waiter and read the file.
  *
- * posix_spawn() returns only once the child has called exec, and exec of
- * even /bin/true takes milliseconds on a busy machine: a loop blocked that
- * long would hold back every message and claim behind it. So mt_run_start()
- * does the checks and opens the files on the loop, then hands the
- * posix_spawn() itself to the spawner, one thread per process, which tells
- * the run's loop through a uv_async_t once the command is running (or could
- * not be started). Only the calling thread waits in a vfork: the loop runs on.
+ * posix_spawn() returns only once the child has called exec, and the
+ * waiter's report comes after the command's exec: milliseconds on a busy
+ * machine. A loop blocked that long would hold back every message and
+ * claim behind it. So mt_run_start() does the checks and opens the files on
+ * the loop, then hands the posix_spawn() and the wait for the report to the
+ * spawner, one thread per process, which tells the run's loop through a
+ * uv_async_t once the command is running (or could not be started). Only
+ * the calling thread waits: the loop runs on.
  *
- * A run owns three handles: that uv_async_t; a uv_poll_t on the pidfd, once
- * there is one; and one uv_timer_t that first counts the walltime, then --
- * once SIGTERM has been sent, by the walltime or by a cancel -- the grace
- * before SIGKILL. When the command exits, whatever is left of its process
- * group is killed, the handles are closed, and the last close callback
- * reports the result and frees the run.
+ * A run owns three handles: that uv_async_t; a uv_poll_t on the waiter's
+ * pidfd, once there is one; and one uv_timer_t that first counts the
+ * walltime, then -- once SIGTERM has been sent, by the walltime or by a
+ * cancel -- the grace before SIGKILL. Signals go to the command's process
+ * group directly. When the waiter exits, the handles are closed, and the
+ * last close callback reports the result and frees the run. An adopted run
+ * (mt_run_adopt) has no uv_async_t and its waiter is not ours to reap.
  *
- * With a job user (spec->run_as) the command is forked instead, since
- * posix_spawn() cannot switch credentials: that costs a copy of the page
- * tables per job, the price of running jobs as another user.
+ * With a job user (spec->run_as) the waiter is forked instead, since
+ * posix_spawn() cannot switch credentials, and runs as that user: that
+ * costs a copy of the page tables per job, the price of running jobs as
+ * another user.
  */
 #define MT_LOG_NAME "muleteer.jobs.runner"
 

@@ -23,17 +23,19 @@
  * environment leaks into it.
  *
  * The handler (handler.c) starts a run per job, may cancel it, and learns
- * the outcome from one callback. After a handler restart, the jobs its
- * previous incarnation left running are stopped with mt_run_stop_orphan(),
- * given the pid recorded in the job store, or the session that
- * mt_run_find_session() finds by MULETEER_JOB_DIR when no pid was recorded.
+ * the outcome from one callback. After a handler restart, a run whose
+ * waiter still waits is adopted (mt_run_adopt), and one that has ended left
+ * its status file; what is left of a run no waiter answers for is stopped
+ * with mt_run_stop_orphan(), given the pid recorded in the job store, or
+ * the session that mt_run_find_session() finds by MULETEER_JOB_DIR when no
+ * pid was recorded.
  *
- * With spec->run_as (jobs.job-user), the command runs as that user and
- * group: posix_spawn() cannot switch credentials, so the runner forks, and
- * the child sets the groups, gid and uid (and checks they stick) before
- * it enters the working directory and execs; a failed step is reported
- * through a close-on-exec pipe, as a failed exec is. Its stdout and stderr
- * files are given to that user too.
+ * With spec->run_as (jobs.job-user), the waiter and so the command run as
+ * that user and group: posix_spawn() cannot switch credentials, so the
+ * runner forks, and the child sets the groups, gid and uid (and checks they
+ * stick) before it enters the working directory and execs the waiter; a
+ * failed step is reported through a close-on-exec pipe, as a failed exec
+ * is. Its stdout and stderr files are given to that user too.
  *
  * Limits: a process that leaves the group (setsid(), setpgid()) escapes
  * the clean-up after a command that exits by itself (containing that would
