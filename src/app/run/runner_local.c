@@ -79,6 +79,7 @@ struct mt_run {
     int pidfd;               /* the waiter's */
     pid_t waiter_pid;        /* the process that started the command and writes its status (job_waiter.h) */
     bool adopted;            /* a waiter of an earlier handler: not our child, never reaped here */
+    bool waiter_reaped;      /* mt_run_wait_waiter reaped it already (a handler stopping) */
     int attempt;             /* the job's attempt, which the status file must name */
     mt_run_started_cb started_cb;
     uv_timer_t timer;        /* walltime, then the grace between SIGTERM and SIGKILL */
@@ -237,7 +238,7 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
     (void)status;
     (void)events;
     mt_run_t *run = poll->data;
-    if (!run->adopted) {
+    if (!run->adopted && !run->waiter_reaped) {
         int wstatus = 0;
         pid_t r;
         do
@@ -1112,9 +1113,11 @@ void mt_run_wait_waiter(mt_run_t *run, unsigned ms)
         mt_warn("job waiter %d (%s) still there %u ms after its command was stopped: SIGKILL", (int)w, run->prog, ms);
         kill(w, SIGKILL);
     }
-    if (!run->adopted)
+    if (!run->adopted) {
         while (waitpid(w, NULL, 0) < 0 && errno == EINTR)
             ;
+        run->waiter_reaped = true;
+    }
     if (pidfd >= 0 && pidfd != run->pidfd)
         close(pidfd);
 }
