@@ -13,13 +13,20 @@ are shared and noisy. One module per section in bench/sections/:
   jobs      `true` jobs end to end: the peer (1.6x), the spawn floor (0.75x),
             steady 200/s create->start (p50 0.3 ms, p99 2 ms)
   growth    claim and list latency at 10k/100k/1M jobs (flat); 1..32 mules
+  pgburst   the jobs burst on PostgreSQL against SQLite's, same run (0.8x); CPU per job
+  pgnotify  create->start of a job started by a standalone handler of another stack
+            (NOTIFY, p50 1 ms), against the same stacks on SQLite polling every 1 s
+  takeover  a host SIGKILLed whole with a running job: kill -> handler lost, job back
+            in its pool (lease 2 s: lease + 1 s), over 10 kills
+  claims    skip-locked claims with 1, 4, 16, 64 standalone handlers (no collapse)
+  (pg: the four PostgreSQL sections; skipped with a message without PostgreSQL)
 
 It ends with one table, one row per figure (muleteer, reference, the median
 of the per-round ratios, target, met?), also written as markdown to
 build/bench/results.md, and one JSON line with every round's values.
 
 usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--msg-rate 1000]
-                      [--only http,dbread,submit,messages,memory,jobs,growth] [--quick]
+                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims|pg] [--quick]
 """
 import argparse
 import gzip
@@ -32,10 +39,13 @@ import sys
 import tempfile
 import time
 
-from sections import common, dbread, growth, http, jobs, memory, messages, submit
+from sections import claims, common, dbread, growth, http, jobs, memory, messages, pgburst, pgnotify, submit, \
+    takeover
 
 SECTIONS = {"http": http, "dbread": dbread, "submit": submit, "messages": messages, "memory": memory,
-            "jobs": jobs, "growth": growth}
+            "jobs": jobs, "growth": growth, "pgburst": pgburst, "pgnotify": pgnotify, "takeover": takeover,
+            "claims": claims}
+GROUPS = {"pg": ["pgburst", "pgnotify", "takeover", "claims"]}
 
 
 def preemption():
@@ -102,12 +112,14 @@ def main():
     a.add_argument("--duration", type=int, default=5, help="seconds of each wrk run")
     a.add_argument("--messages", type=int, default=200000, help="messages per throughput run")
     a.add_argument("--msg-rate", type=float, default=1000, help="messages per second of the latency runs")
-    a.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
+    a.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS) + " (pg: " + ",".join(GROUPS["pg"]) + ")")
     a.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, 1 s, small counts")
     o = a.parse_args()
     if o.quick:
         o.rounds, o.duration, o.messages, o.msg_rate = 1, 1, min(o.messages, 20000), min(o.msg_rate, 500)
-    names = [n.strip() for n in o.only.split(",") if n.strip()]
+    names = []
+    for n in (n.strip() for n in o.only.split(",")):
+        names += [x for x in GROUPS.get(n, [n] if n else []) if x not in names]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         a.error("unknown section(s) %s (expected some of %s)" % (", ".join(unknown), ", ".join(SECTIONS)))
