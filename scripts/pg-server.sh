@@ -82,6 +82,8 @@ start() {
     [ -d "$DIR" ] || mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd)
     if running; then die "a server is already running in $DIR (pid $(postmaster_pid))"; fi
+    # the socket's path, $DIR/.s.PGSQL.PORT, must fit in sun_path (108 bytes)
+    [ "${#DIR}" -le 90 ] || die "$DIR is too long for a unix socket's path (${#DIR} characters, at most 90)"
     ensure_user
     if [ "$(id -u)" -eq 0 ]; then
         chown -R "$PG_USER:$PG_USER" "$DIR"
@@ -108,7 +110,6 @@ shared_buffers = 64MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-log_min_messages = warning
 log_line_prefix = '%m [%p] %d '
 EOF
         [ "$(id -u)" -ne 0 ] || chown "$PG_USER:$PG_USER" "$DIR/data/muleteer.conf"
