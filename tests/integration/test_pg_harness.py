@@ -283,6 +283,25 @@ def test_an_interrupted_session_stops_its_server(pg, tmp_path, sig):
     assert not os.path.exists(d), "the server's directory was left:\n" + out
 
 
+def child_session(tmp_path, test_text, env):
+    """Run one test file in a pytest session of its own with this harness as a plugin: (exit status, output)."""
+    (tmp_path / "test_child.py").write_text(test_text)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tests", "integration"), **env)
+    r = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", "-p", "conftest",
+                        "--rootdir", str(tmp_path), str(tmp_path / "test_child.py")],
+                       cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_without_the_server_binaries_pg_tests_skip_and_a_postgresql_run_fails(tmp_path):
+    missing = {"PG_BIN": "/nonexistent/bin"}
+    rc, out = child_session(tmp_path, "def test_x(pg):\n    pass\n", missing)
+    assert rc == 0 and "1 skipped" in out and "the PostgreSQL server binaries are missing" in out, out
+    rc, out = child_session(tmp_path, "def test_x(servers):\n    servers([], start=False)\n",
+                            dict(missing, MULETEER_TEST_BACKEND="postgresql"))
+    assert rc != 0 and "1 failed" in out and "the PostgreSQL server binaries are missing" in out, out
+
+
 def test_sql_helper_on_sqlite(tmp_path):
     s = Server(tmp_path, MULETEER, [])
     assert s.db_backend == "sqlite"
