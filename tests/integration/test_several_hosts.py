@@ -1,0 +1,405 @@
+"""Several hosts on one PostgreSQL database: stacks that share their jobs, die, hang or lose their network.
+
+Each "host" is a stack of its own (--server-name hostA, hostB, ...) with its own data directory, in a UTS
+namespace of its own so that its handlers register under a host name of their own (unshare --uts; the pid stays
+the master's): a handler taking over another host's jobs cannot reach that host's processes, as on real machines,
+and must rely on the fence and the epoch. All of them use one PostgreSQL database (the `pg` fixture, whatever
+MULETEER_TEST_BACKEND says) with short leases (jobs.handler-lease 2 s) to keep the tests short.
+
+Tools append their job's id to one file when their work is done, so the file shows how often each job's command
+finished. Each test prints one line (HOSTS ...) with its figures.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import MULETEER, alive, children_of, run_sql, wait_for, write
+from tcp_proxy import TcpProxy
+
+TERMINAL = ("ok", "error", "deleted")
+LEASE = 2  # seconds: jobs.handler-lease of every stack here
+SKIP_LOCKED = "handling:\n  assign: [db-skip-locked]\n"
+
+
+# -- hosts ------------------------------------------------------------------------------------------------------
+
+def host_binary(tmp_path):
+    """A wrapper that runs muleteer in a UTS namespace named $TEST_HOST (exec all the way: same pid)."""
+    path = tmp_path / "on-host"
+    if not path.exists():
+        path.write_text('#!/bin/sh\nexec unshare --uts /bin/sh -c \'hostname "$0" && exec %s "$@"\' '
+                        '"$TEST_HOST" "$@"\n' % MULETEER)
+        path.chmod(0o755)
+    return str(path)
+
+
+def tool(tmp_path, name, script):
+    """A tools-dir tool whose command is `sh -c script` ($MULETEER_JOB_ID is the job's id)."""
+    tools = tmp_path / "tools"
+    tools.mkdir(exist_ok=True)
+    write(tools, name + ".yml", json.dumps({"id": name, "version": "1.0", "name": name,
+                                            "command": ["/bin/sh", "-c", script]}))
+    return str(tools)
+
+
+class Hosts:
+    """Stacks sharing one database, and the file their jobs append to."""
+
+    def __init__(self, servers, tmp_path, url, script, job_conf=SKIP_LOCKED, lease=LEASE, workers=4):
+        self.servers, self.tmp, self.url, self.lease = servers, tmp_path, url, lease
+        self.out = str(tmp_path / "ids.txt")
+        self.tools = tool(tmp_path, "work", script.replace("OUT", self.out))
+        self.conf = write(tmp_path, "job_conf.yml", job_conf) if job_conf else None
+        self.workers = workers
+        self.stacks = {}
+
+    def data_dir(self, name):
+        return os.path.realpath(str(self.tmp / ("data-" + name)))
+
+    def start(self, name, url=None, more=()):
+        os.makedirs(self.data_dir(name), exist_ok=True)
+        args = ["--server-name", name, "--processes", "1", "--threads", "4", "--mules", "2",
+                "--farm", "job-handlers:1,2", "--jobs.database", url or self.url,
+                "--jobs.handler-lease", str(self.lease), "--set", "jobs.tools-dir=%s" % self.tools,
+                "--set", "jobs.data-dir=%s" % self.data_dir(name), "--set", "jobs.cancel-grace=1",
+                "--set", "jobs.workers=%d" % self.workers] + list(more)
+        if self.conf:
+            args += ["--set", "jobs.job-config=%s" % self.conf]
+        s = self.servers(args, binary=host_binary(self.tmp), env={"TEST_HOST": name})
+        s.host = name
+        self.stacks[name] = s
+        return s
+
+    def sql(self, query, params=()):
+        return run_sql("postgresql", self.url, query, params)
+
+    def states(self):
+        return {str(i): st for i, st in self.sql("SELECT id, state FROM job")}
+
+    def counts(self):
+        counts = {}
+        if os.path.exists(self.out):
+            with open(self.out) as f:
+                for jid in f.read().split():
+                    counts[jid] = counts.get(jid, 0) + 1
+        return counts
+
+    def all_ended(self, ids, timeout):
+        def ended():
+            st = self.states()
+            return st if all(st.get(i) in TERMINAL for i in ids) else None
+        return wait_for(ended, timeout, interval=0.25,
+                        what="every job to end: %s" % {i: s for i, s in self.states().items() if s not in TERMINAL})
+
+    def handlers(self):
+        """{name: (state, epoch, lease_until as seconds since the epoch, host, pid)} from the handler table."""
+        return {n: (st, e, lu / 1e6, h, p)
+                for n, st, e, lu, h, p in self.sql("SELECT name, state, epoch, lease_until, host, pid FROM handler")}
+
+    def check_once(self, ids, states=None):
+        """Each job ok, its command finished exactly once; nothing else finished."""
+        states = states or self.states()
+        counts = self.counts()
+        bad = {i: states.get(i) for i in ids if states.get(i) != "ok"}
+        assert not bad, "jobs not ok: %s\n%s" % (dict(list(bad.items())[:20]), self.sql(
+            "SELECT job_id, state, handler, info FROM job_state_history WHERE job_id IN (%s) ORDER BY job_id, id"
+            % ",".join(list(bad)[:3])) if bad else "")
+        twice = {i: counts.get(i, 0) for i in ids if counts.get(i, 0) != 1}
+        assert not twice, "jobs whose command did not finish exactly once: %s" % dict(list(twice.items())[:20])
+        assert set(counts) <= set(states), "a command finished for no job: %s" % (set(counts) - set(states))
+
+
+def post(s, timeout=30):
+    """POST one job of the tool `work`: (status, headers, doc), status None when the connection failed."""
+    try:
+        status, headers, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": "work"}),
+                                          headers={"Content-Type": "application/json"}, timeout=timeout)
+    except (OSError, http.client.HTTPException) as e:
+        return None, {}, e
+    try:
+        return status, headers, json.loads(data)
+    except ValueError:
+        return status, headers, data
+
+
+class Burst:
+    """n jobs POSTed from `clients` threads spread over the stacks' HTTP ports. A POST that fails (503, a dead
+    stack) is tried again on the next stack; every answer is recorded."""
+
+    def __init__(self, stacks, n, clients=16, pace=0.0):
+        self.stacks, self.n, self.pace = list(stacks), n, pace
+        self.acked, self.answers, self.lock = [], [], threading.Lock()
+        self.todo = n
+        self.dead = set()  # stacks not to post to any more
+        self.threads = [threading.Thread(target=self._client, args=(k,), daemon=True) for k in range(clients)]
+
+    def start(self):
+        self.t0 = time.time()
+        for t in self.threads:
+            t.start()
+        return self
+
+    def join(self, timeout=600):
+        for t in self.threads:
+            t.join(timeout)
+        assert not any(t.is_alive() for t in self.threads), "the clients did not finish"
+        self.took = time.time() - self.t0
+        return self
+
+    def _client(self, k):
+        turn = k
+        while True:
+            with self.lock:
+                if self.todo == 0:
+                    return
+                self.todo -= 1
+            for _ in range(2000):
+                s = self.stacks[turn % len(self.stacks)]
+                turn += 1
+                if s in self.dead:
+                    continue
+                t = time.time()
+                status, headers, doc = post(s)
+                with self.lock:
+                    self.answers.append((t, time.time(), s.host, status, headers, doc))
+                if status == 201:
+                    with self.lock:
+                        self.acked.append(str(doc["id"]))
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("no stack took a job in 2000 tries")
+            if self.pace:
+                time.sleep(self.pace)
+
+
+# -- processes of a host ----------------------------------------------------------------------------------------
+
+def environ_of(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def cmdline_of(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def descendants(root):
+    parent = {}
+    for p in pids():
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                parent[p] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    tree, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(c for c, pp in parent.items() if pp == p)
+    return [p for p in tree if alive(p)]
+
+
+def commands_of(data_dir):
+    """{pid: job id} of the live processes of jobs run under data_dir (by their MULETEER_JOB_DIR)."""
+    prefix = ("MULETEER_JOB_DIR=" + os.path.join(data_dir, "jobs") + "/").encode()
+    found = {}
+    for p in pids():
+        for e in environ_of(p):
+            if e.startswith(prefix) and alive(p):
+                found[p] = e[len(prefix):].split(b"/")[0].decode()
+    return found
+
+
+def waiters_of(data_dir):
+    """Live muleteer-waiter processes of runs under data_dir (their command line names the job's directory)."""
+    prefix = (os.path.join(data_dir, "jobs") + "/").encode()
+    out = []
+    for p in pids():
+        argv = cmdline_of(p)
+        if argv and argv[0].endswith(b"/muleteer-waiter") and len(argv) > 2 and argv[2].startswith(prefix) \
+                and alive(p):
+            out.append(p)
+    return out
+
+
+def every_process_of(hosts, name):
+    """The stack's master and descendants, its waiters and its commands (which may have left both)."""
+    s, d = hosts.stacks[name], hosts.data_dir(name)
+    found = set(descendants(s.proc.pid)) | set(waiters_of(d)) | set(commands_of(d))
+    stack_id = ("MULETEER_STACK_ID=%d-" % s.proc.pid).encode()
+    found |= {p for p in pids() if any(e.startswith(stack_id) for e in environ_of(p)) and alive(p)}
+    return found
+
+
+def signal_all(pids_, sig):
+    for p in pids_:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+def freeze(hosts, name):
+    """SIGSTOP every process of the stack, looking again until no new one shows (a stopped process starts none,
+    but one may have been started while the last look ran). Returns the set stopped."""
+    stopped = set()
+    for _ in range(50):
+        found = every_process_of(hosts, name) - stopped
+        if not found:
+            return stopped
+        signal_all(found, signal.SIGSTOP)
+        stopped |= found
+    raise AssertionError("%s kept starting processes" % name)
+
+
+def crash(hosts, name):
+    """A machine crash: every process of the stack frozen, then all killed at once. Returns the time."""
+    s = hosts.stacks[name]
+    signal_all(freeze(hosts, name), signal.SIGKILL)
+    t = time.time()
+    s.proc.wait(10)
+    s.expect_signal = signal.SIGKILL
+    wait_for(lambda: not every_process_of(hosts, name), 10, what="every process of %s to end" % name)
+    return t
+
+
+def api_handlers(s):
+    status, doc = s.get_json("/api/handlers")
+    assert status == 200, doc
+    return {h["server_name"]: h for h in doc["handlers"]}
+
+
+HANDLER_NAMES = lambda host: {"%s.job-handlers.1" % host, "%s.job-handlers.2" % host}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Three hosts, one database: every job ok exactly once
+# ---------------------------------------------------------------------------------------------------------------
+
+N_BURST = int(os.environ.get("HOSTS_JOBS", "600"))
+
+
+@pytest.mark.parametrize("assign", ["db-skip-locked", "mule-message"])
+def test_three_hosts_share_a_burst_each_job_ok_exactly_once(pg, servers, tmp_path, assign):
+    """3 stacks x 2 mules on one database; N jobs (600 here, HOSTS_JOBS=5000 for the issue's figure; `make
+    bench` has the big burst) from 16 clients spread over the 3 stacks. db-skip-locked: any host's handler takes
+    any job; mule-message (the default): each web worker hands its jobs to its own host's farm, and they run there."""
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, 'echo "$MULETEER_JOB_ID" >> OUT',
+                  job_conf=SKIP_LOCKED if assign == "db-skip-locked" else None)
+    # mule-message: the sweeper (any host's) takes a job its farm left unclaimed for sweep-delay; under this burst
+    # a farm's queue can hold a job longer than the default 300 ms, so give it 20 s to see where each job runs.
+    more = ["--set", "jobs.sweep-delay=20000"] if assign == "mule-message" else []
+    for name in ("hostA", "hostB", "hostC"):
+        hosts.start(name, more=more)
+    # every host's handlers are registered, each on its own host
+    expected = set().union(*(HANDLER_NAMES(h) for h in hosts.stacks))
+    table = wait_for(lambda: (lambda t: t if expected <= set(t) else None)(hosts.handlers()), 20,
+                     what="every host's handlers to register")
+    assert {n: (v[0], v[3]) for n, v in table.items() if n in expected} == \
+        {n: ("running", n.split(".")[0]) for n in expected}, table
+    burst = Burst(hosts.stacks.values(), N_BURST).start().join()
+    t0 = time.time()
+    states = hosts.all_ended(burst.acked, 300)
+    assert len(set(burst.acked)) == N_BURST
+    hosts.check_once(burst.acked, states)
+    by_handler = dict(hosts.sql("SELECT split_part(handler, '.', 1), COUNT(*) FROM job GROUP BY 1"))
+    assert set(by_handler) == {"hostA", "hostB", "hostC"}, "every host ran jobs: %s" % by_handler
+    if assign == "mule-message":
+        # each job ran on the host that took it in
+        posted_to = {str(doc["id"]): host for _, _, host, status, _, doc in burst.answers if status == 201}
+        ran_on = {str(i): h.split(".")[0] for i, h in hosts.sql("SELECT id, handler FROM job")}
+        moved = {i: (posted_to[i], ran_on.get(i)) for i in posted_to if ran_on.get(i) != posted_to[i]}
+        assert not moved, "jobs run on another host than the one that took them in: %s\n%s" % (
+            moved, hosts.sql("SELECT job_id, state, handler, info FROM job_state_history WHERE job_id IN (%s) "
+                             "ORDER BY id" % ",".join(list(moved)[:5])))
+    not201 = [a[3] for a in burst.answers if a[3] != 201]
+    print("\nHOSTS burst[%s]: jobs=%d clients=16 hosts=3x2 mules posted-in=%.1fs all-ended=%.1fs later "
+          "per-host=%s not-201=%d" % (assign, N_BURST, burst.took, time.time() - t0, by_handler, len(not201)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. One host crashes mid-burst and does not come back
+# ---------------------------------------------------------------------------------------------------------------
+
+TAKEN_OVER = re.compile(r"handler (\S+) \(host (\S+), pid \d+, epoch \d+\) was lost: its lease lapsed ([0-9.]+) s ago; "
+                        r"taken over by (\S+)")
+
+
+def takeovers(hosts):
+    """{lost handler: (lapsed-ago seconds, taken over by)} from the live stacks' logs."""
+    found = {}
+    for s in hosts.stacks.values():
+        for m in TAKEN_OVER.finditer(s.log()):
+            found.setdefault(m.group(1), (float(m.group(3)), m.group(4)))
+    return found
+
+
+def wait_lost(hosts, names, timeout=30):
+    """Wait until each of names is `lost` in the handler table; {name: (lease_until, takeover time)}, the takeover
+    time being lease_until + how late after it the taker's log says it took over."""
+    wait_for(lambda: all(hosts.handlers().get(n, ("?",))[0] == "lost" for n in names), timeout,
+             what="handlers %s to be lost: %s" % (sorted(names), hosts.handlers()))
+    table = hosts.handlers()
+    logged = wait_for(lambda: (lambda t: t if set(names) <= set(t) else None)(takeovers(hosts)), 10,
+                      what="the takeover lines of %s" % sorted(names))
+    return {n: (table[n][2], table[n][2] + logged[n][0], logged[n][1]) for n in names}
+
+
+@pytest.mark.parametrize("assign", ["db-skip-locked", "mule-message"])
+def test_a_host_crashes_mid_burst_its_jobs_are_taken_over_and_each_ends_ok_once(pg, servers, tmp_path, assign):
+    """hostC and everything it runs (master, web worker, mules, waiters, commands) SIGKILLed at once when about a
+    third of the burst is in, never restarted: its handlers are taken over within lease + 2 s; every job ends ok,
+    its command finished exactly once (the ones hostC was running are run again elsewhere, as attempt 2, or get
+    the result their waiter wrote)."""
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, 'sleep 0.3; echo "$MULETEER_JOB_ID" >> OUT',
+                  job_conf=SKIP_LOCKED if assign == "db-skip-locked" else None)
+    for name in ("hostA", "hostB", "hostC"):
+        hosts.start(name)
+    dead = HANDLER_NAMES("hostC")
+    wait_for(lambda: dead <= set(hosts.handlers()), 20, what="hostC's handlers to register")
+    burst = Burst(hosts.stacks.values(), N_BURST).start()
+    wait_for(lambda: len(burst.acked) >= N_BURST // 3, 120, what="a third of the burst to be acknowledged")
+    wait_for(lambda: hosts.sql("SELECT COUNT(*) FROM job WHERE state = 'running' AND handler LIKE 'hostC.%'")[0][0]
+             >= 2, 60, what="hostC to run jobs")
+    burst.dead.add(hosts.stacks["hostC"])
+    t_kill = crash(hosts, "hostC")
+    held = {str(i): (h, a) for i, h, a in hosts.sql("SELECT id, handler, attempt FROM job WHERE handler LIKE "
+                                                       "'hostC.%' AND state IN ('queued', 'running')")}
+    taken = wait_lost(hosts, dead)
+    burst.join()
+    states = hosts.all_ended(burst.acked, 300)
+    hosts.check_once(burst.acked, states)
+    after = {t - t_kill for _, t, _ in taken.values()}
+    assert max(after) <= LEASE + 2, "taken over %.2f s after the crash (lease %d s): %s" % (max(after), LEASE, taken)
+    assert all(by.split(".")[0] in ("hostA", "hostB") for _, _, by in taken.values()), taken
+    # nothing ended on a hostC handler after the crash but by a takeover (the result hostC's waiter had written)
+    ended_on_c = hosts.sql("SELECT job_id, state, handler, info FROM job_state_history WHERE handler LIKE 'hostC.%' "
+                           "AND state IN ('ok', 'error') AND time > ? AND (info IS NULL OR info NOT LIKE "
+                           "'its handler was lost;%')", (int(t_kill * 1e6),))
+    assert not ended_on_c, ended_on_c
+    reran = hosts.sql("SELECT COUNT(*) FROM job WHERE attempt = 2")[0][0]
+    assert reran <= len(held), "only jobs hostC held may run again: %d reruns, %d held" % (reran, len(held))
+    print("\nHOSTS crash[%s]: jobs=%d acked-before-crash>=%d held-by-hostC=%d rerun=%d takeover-after-crash=%s s "
+          "(lease %d s) all-ended=%.1fs" % (assign, N_BURST, N_BURST // 3, len(held), reran,
+                                           ",".join("%.2f" % a for a in sorted(after)), LEASE, time.time() - t_kill))
