@@ -403,3 +403,54 @@ def test_a_host_crashes_mid_burst_its_jobs_are_taken_over_and_each_ends_ok_once(
     print("\nHOSTS crash[%s]: jobs=%d acked-before-crash>=%d held-by-hostC=%d rerun=%d takeover-after-crash=%s s "
           "(lease %d s) all-ended=%.1fs" % (assign, N_BURST, N_BURST // 3, len(held), reran,
                                            ",".join("%.2f" % a for a in sorted(after)), LEASE, time.time() - t_kill))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. GET /api/handlers: every handler of every host; a crashed host's go lapsed, then lost
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_api_handlers_lists_every_host_and_a_crashed_hosts_handlers_go_lapsed_then_lost(pg, servers, tmp_path):
+    """Each stack's GET /api/handlers lists the handlers of both hosts (its own and the other's), with their host,
+    pid, pools and lease. hostB crashes: its handlers show `lapsed` once their lease runs out (the test holds their
+    rows locked, so that no takeover can end that state before it is seen), then `lost`, their epoch moved on."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, 'echo "$MULETEER_JOB_ID" >> OUT')
+    a, b = hosts.start("hostA"), hosts.start("hostB")
+    names = HANDLER_NAMES("hostA") | HANDLER_NAMES("hostB")
+    pids = {n: p["pid"] for s in (a, b) for n, p in s.by_name().items()}
+    for s in (a, b):
+        listed = wait_for(lambda: (lambda h: h if names <= set(h) else None)(api_handlers(s)), 20,
+                          what="every handler in %s's /api/handlers" % s.host)
+        for n in names:
+            h = listed[n]
+            assert (h["state"], h["host"], h["pid"], h["pools"]) == ("running", n.split(".")[0], pids[n],
+                                                                    ["job-handlers"]), h
+            assert 0 < h["lease_left_s"] <= LEASE and h["epoch"] >= 1, h
+    epochs = {n: h["epoch"] for n, h in api_handlers(a).items()}
+    lock = psycopg2.connect(url, connect_timeout=10)
+    try:
+        with lock.cursor() as cur:  # no takeover of hostB's handlers while this transaction lasts
+            cur.execute("SELECT name FROM handler WHERE name LIKE 'hostB.%' FOR UPDATE")
+        t_kill = crash(hosts, "hostB")
+        dead = HANDLER_NAMES("hostB") | {"hostB.web.1"}
+
+        def lapsed():
+            h = api_handlers(a)
+            return h if all(h[n]["state"] == "lapsed" and h[n]["lease_left_s"] < 0 for n in dead) else None
+        seen = wait_for(lapsed, LEASE + 10, interval=0.1, what="hostB's handlers to show lapsed")
+        lapsed_after = time.time() - t_kill
+        assert all(seen[n]["state"] == "running" for n in HANDLER_NAMES("hostA")), seen
+    finally:
+        lock.rollback()
+        lock.close()
+
+    def lost():
+        h = api_handlers(a)
+        return h if all(h[n]["state"] == "lost" for n in dead) else None
+    seen = wait_for(lost, LEASE + 10, interval=0.1, what="hostB's handlers to show lost")
+    for n in dead:
+        assert seen[n]["epoch"] == epochs[n] + 1 and seen[n]["host"] == "hostB" and seen[n]["pid"] == pids[n], seen[n]
+    for n in HANDLER_NAMES("hostA"):
+        assert seen[n]["state"] == "running" and seen[n]["epoch"] == epochs[n], seen[n]
+    print("\nHOSTS api-handlers: lapsed seen %.1f s after the crash (lease %d s), then lost" % (lapsed_after, LEASE))
