@@ -165,6 +165,22 @@ typedef struct mt_app {
      * stack then prints them and exits non-zero. Optional.
      */
     int (*check)(mt_stack_t *stack, void *app_data, char *err, size_t errlen);
+
+    /*
+     * A web worker's own loop, for background work that must not share a
+     * loop with HTTP requests (a job handler whose database calls may wait
+     * on a lock): with web_worker_loop_start set, each web worker runs one
+     * more thread with an event loop of its own that serves nothing. The
+     * hook is called on that thread once, after fork and before any web
+     * thread serves; mt_stack_loop() returns that loop there, and its
+     * loop beats like the web threads' (a stuck one shows in /api/stack).
+     * web_worker_loop_stop is called on it, on its loop, once every web
+     * thread has drained (so no request is still running), before its
+     * handles are closed; within worker-reload-mercy, as the other stop
+     * hooks. Both optional.
+     */
+    void (*web_worker_loop_start)(mt_stack_t *stack, void *app_data);
+    void (*web_worker_loop_stop)(mt_stack_t *stack, void *app_data);
 } mt_app_t;
 
 /*

@@ -490,11 +490,12 @@ const mt_app_t mt_jobs_app = {
     .name = "jobs",
     .load = app_load,
     .mule_start = app_mule_start,
-    .web_thread_start = app_web_thread_start,
     .config_section = "jobs",
     .options = jobs_options,
     .mule_stop = app_stop,
-    .web_thread_stop = app_stop,
     .stack_died = app_stack_died,
     .check = app_check,
+    /* A web worker's job handler runs on the worker's own loop, never on a loop serving requests. */
+    .web_worker_loop_start = app_web_thread_start,
+    .web_worker_loop_stop = app_stop,
 };

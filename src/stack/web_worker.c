@@ -50,6 +50,21 @@ typedef struct route_pool {
 
 static route_pool_t routes;
 
+/* The worker's own loop (mt_app_t.web_worker_loop_start): a thread that serves no HTTP. */
+typedef struct own_loop {
+    mt_stack_t *stack;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t stop_async;   /* woken by the main thread once the web threads have drained */
+    mt_heartbeat_t heartbeat;
+    _Atomic int64_t beat_us;
+    atomic_int started;      /* 1 once its start hook has returned */
+    atomic_int finished;     /* 1 once its loop has returned */
+    bool running;            /* the thread was started */
+} own_loop_t;
+
+static own_loop_t own;
+
 static void route_thread_start(size_t index, void *data)
 {
     (void)data;
@@ -90,6 +105,36 @@ static void stop_cb(uv_async_t *async)
     wt->draining = wt->nservers;
     for (size_t i = 0; i < wt->nservers; i++)
         mt_http_server_drain(wt->servers[i], drained_cb, wt);
+}
+
+static void own_stop_cb(uv_async_t *async)
+{
+    own_loop_t *ol = async->data;
+    const mt_app_t *app = ol->stack->app;
+    if (app->web_worker_loop_stop)
+        app->web_worker_loop_stop(ol->stack, app->app_data);
+    uv_walk(&ol->loop, close_walk_cb, NULL); /* whatever the application added ends with it */
+}
+
+static void *own_loop_main(void *arg)
+{
+    own_loop_t *ol = arg;
+    const mt_app_t *app = ol->stack->app;
+    mt_log_set_thread_name("WorkerLoop");
+    uv_loop_init(&ol->loop);
+    mt_stack__set_thread_loop(&ol->loop);
+    uv_async_init(&ol->loop, &ol->stop_async, own_stop_cb);
+    ol->stop_async.data = ol;
+    int beat_rc = mt_heartbeat_start(&ol->heartbeat, &ol->loop, &ol->beat_us);
+    if (beat_rc < 0)
+        mt_error("the worker's own loop: the heartbeat timer could not start: %s; this worker will show as not "
+                 "beating", uv_strerror(beat_rc));
+    app->web_worker_loop_start(ol->stack, app->app_data);
+    atomic_store(&ol->started, 1);
+    uv_run(&ol->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ol->loop);
+    atomic_store(&ol->finished, 1);
+    return NULL;
 }
 
 static void *thread_main(void *arg)
@@ -183,6 +228,11 @@ static void publish_beat(mt_stack_t *stack, web_thread_t *threads, int nthreads)
         if (oldest < 0 || beat < oldest)
             oldest = beat;
     }
+    if (own.running && !atomic_load(&own.finished)) {
+        int64_t beat = atomic_load_explicit(&own.beat_us, memory_order_relaxed);
+        if (oldest < 0 || beat < oldest)
+            oldest = beat;
+    }
     if (oldest >= 0)
         atomic_store_explicit(&stack->procs.procs[stack->self_slot].live->beat_mono_us, oldest, memory_order_relaxed);
 }
@@ -256,6 +306,18 @@ int mt_web_worker_run(mt_stack_t *stack)
         }
     }
 
+    if (stack->app && stack->app->web_worker_loop_start) {
+        own.stack = stack;
+        int rc = pthread_create(&own.thread, NULL, own_loop_main, &own);
+        if (rc != 0) {
+            mt_alert("pthread_create() failed for the worker's own loop: %s", strerror(rc));
+            return MT_EXIT_FATAL;
+        }
+        own.running = true;
+        while (atomic_load(&own.started) == 0) /* its start hook first: then the web threads serve */
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+
     web_thread_t *threads = mt_calloc((size_t)nthreads, sizeof *threads);
     for (int i = 0; i < nthreads; i++) {
         threads[i].stack = stack;
@@ -303,17 +365,31 @@ int mt_web_worker_run(mt_stack_t *stack)
     for (int i = 0; i < nthreads; i++)
         uv_async_send(&threads[i].stop_async);
 
-    /* Wait for the threads to drain, bounded by the mercy; then exit regardless. */
+    /*
+     * Wait for the threads to drain, bounded by the mercy; then exit
+     * regardless. The worker's own loop stops last: a request may still
+     * hand it work until its thread has drained.
+     */
     int64_t deadline = mt_clock_ms() + (int64_t)mercy_s * 1000;
+    bool own_told = false;
     for (;;) {
         int left = 0;
         for (int i = 0; i < nthreads; i++)
             left += !atomic_load(&threads[i].finished);
-        if (left == 0)
+        if (left == 0 && own.running && !own_told) {
+            uv_async_send(&own.stop_async);
+            own_told = true;
+        }
+        bool own_left = own.running && !atomic_load(&own.finished);
+        if (left == 0 && !own_left)
             break;
         if (mt_clock_ms() >= deadline) {
-            mt_warn("%d thread%s still busy after worker-reload-mercy (%ds): exiting anyway", left,
-                    left == 1 ? "" : "s", mercy_s);
+            if (left > 0)
+                mt_warn("%d thread%s still busy after worker-reload-mercy (%ds): exiting anyway", left,
+                        left == 1 ? "" : "s", mercy_s);
+            else
+                mt_warn("the worker's own loop has not stopped after worker-reload-mercy (%ds): exiting anyway",
+                        mercy_s);
             return 0;
         }
         /* Further stop signals change nothing: the master escalates with SIGKILL if needed. */
@@ -323,6 +399,8 @@ int mt_web_worker_run(mt_stack_t *stack)
     }
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i].thread, NULL);
+    if (own.running)
+        pthread_join(own.thread, NULL);
     free(threads);
     /* Every offloaded request has come back to its loop, since every loop has ended. */
     mt_offload_pool_destroy(routes.pool);

@@ -16,6 +16,12 @@
  * is killed with SIGKILL; the master respawns it. Only handler time
  * counts: a client slow to send its request is http-timeout's business.
  *
+ * With the application's web_worker_loop_start hook, the process also
+ * runs one loop of its own that serves nothing (muleteer.h): started
+ * before the web threads serve, stopped after they have drained, beating
+ * like them. The job application runs the worker's job handler there, so
+ * its database calls never hold up a request.
+ *
  * route-threads = N (default 4): the process also runs N threads that
  * run the handlers of routes marked MT_ROUTE_OFFLOAD (offload.h), shared
  * by its serving threads, so that a handler waiting on a database does

@@ -118,3 +118,22 @@ Test(http_router, add_errors_and_freeze)
     mt_router_destroy(r);
     mt_router_destroy(NULL);
 }
+
+Test(http_router, offload_flag_is_kept_and_makes_no_second_route)
+{
+    mt_router_t *r = mt_router_create();
+    cr_assert_eq(mt_router_add(r, "GET", "/o", MT_ROUTE_OFFLOAD, cb, NULL), 0);
+    cr_assert_eq(mt_router_add(r, "GET", "/o", 0, cb, NULL), -EEXIST, "offloaded or not, it is the same route");
+    cr_assert_eq(mt_router_add(r, "GET", "/o", MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD, cb, NULL), 0);
+    cr_assert_eq(mt_router_add(r, "GET", "/o", MT_ROUTE_PREFIX, cb, NULL), -EEXIST);
+    cr_assert_eq(mt_router_add(r, "GET", "/p", 4, cb, NULL), -EINVAL, "an unknown flag is refused");
+    mt_router_freeze(r);
+    int status = 0;
+    const mt_route_t *exact = mt_router_match(r, "GET", "/o", &status);
+    const mt_route_t *below = mt_router_match(r, "GET", "/o/1", &status);
+    cr_assert_not_null(exact);
+    cr_assert_not_null(below);
+    cr_assert_eq(exact->flags, MT_ROUTE_OFFLOAD);
+    cr_assert_eq(below->flags, MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD);
+    mt_router_destroy(r);
+}

@@ -7,7 +7,11 @@
  * 100-continue, backpressure with a client that reads late, and a drain
  * with a request in flight. The suite uwsgi_server runs the same server
  * with cfg.uwsgi: packets built here reach the same routes and static
- * files, one request per connection, and bad packets are closed.
+ * files, one request per connection, and bad packets are closed. The
+ * suite offload_server gives the server an offload pool (offload.h): routes
+ * under /o run on its threads, and a handler held there does not hold up
+ * the loop, its pipelined successors wait for it, a client that leaves
+ * meanwhile is forgotten, and a drain waits for it.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include "stack/http_server.h"
+#include "stack/offload.h"
 
 #define MAX_HEADER 4096
 #define MAX_BODY 1024
@@ -52,7 +57,20 @@ static struct {
     mt_http_stats_t final_stats;
     char tmpdir[64];
     bool uwsgi;      /* the server speaks the uwsgi protocol (suite uwsgi_server) */
+    bool offload;    /* an offload pool runs the routes under /o (suite offload_server) */
+    mt_offload_pool_t *pool;
+    mt_http_busy_t pool_busy[2];
 } F;
+
+/* The gate /o/slow waits at (up to 5 s), and what its handlers saw. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool open;
+    int entered;
+    atomic_int loop_thread_ran;  /* a /o handler ran on the loop's thread: must stay 0 */
+    pthread_t loop_tid;
+} G = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 /* ------------------------------------------------------------------ */
 /* Routes                                                              */
@@ -116,6 +134,67 @@ static void error_cb(mt_request_t *req, void *data)
     mt_respond_error(req, 422, "bad input \"%s\"", "x");
 }
 
+static void off_check_thread(void)
+{
+    if (pthread_equal(pthread_self(), G.loop_tid))
+        atomic_store(&G.loop_thread_ran, 1);
+}
+
+static void slow_cb(mt_request_t *req, void *data)
+{
+    off_check_thread();
+    pthread_mutex_lock(&G.lock);
+    G.entered++;
+    pthread_cond_broadcast(&G.cond);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (!G.open && pthread_cond_timedwait(&G.cond, &G.lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&G.lock);
+    mt_response_header(req, "X-Slow", "yes");
+    mt_respond(req, 200, "text/plain", "slow", 4);
+}
+
+static void off_echo_cb(mt_request_t *req, void *data)
+{
+    off_check_thread();
+    echo_cb(req, data);
+}
+
+static void off_error_cb(mt_request_t *req, void *data)
+{
+    off_check_thread();
+    json_t *doc = json_pack("{s:s}", "path", mt_request_path(req));
+    if (strcmp(mt_request_query(req), "json") == 0)
+        mt_respond_json(req, 201, doc);
+    else
+        mt_respond_error(req, 409, "conflict on %s", mt_request_path(req));
+    json_decref(doc);
+}
+
+static void off_forget_cb(mt_request_t *req, void *data)
+{
+    off_check_thread();
+}
+
+/* Wait until n handlers have entered /o/slow. */
+static void gate_wait_entered(int n)
+{
+    pthread_mutex_lock(&G.lock);
+    while (G.entered < n)
+        pthread_cond_wait(&G.cond, &G.lock);
+    pthread_mutex_unlock(&G.lock);
+}
+
+static void gate_open(void)
+{
+    pthread_mutex_lock(&G.lock);
+    G.open = true;
+    pthread_cond_broadcast(&G.cond);
+    pthread_mutex_unlock(&G.lock);
+}
+
 /* ------------------------------------------------------------------ */
 /* Server fixture: the loop runs in a thread, commands arrive by uv_async */
 /* ------------------------------------------------------------------ */
@@ -142,6 +221,7 @@ static void async_cb(uv_async_t *async)
 
 static void *loop_thread(void *arg)
 {
+    G.loop_tid = pthread_self();
     uv_run(&F.loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -158,9 +238,13 @@ static void write_file(const char *name, const char *content, size_t len)
 
 static void setup(void)
 {
-    bool uwsgi = F.uwsgi;
+    bool uwsgi = F.uwsgi, offload = F.offload;
     memset(&F, 0, sizeof F);
     F.uwsgi = uwsgi;
+    F.offload = offload;
+    G.open = false;
+    G.entered = 0;
+    atomic_store(&G.loop_thread_ran, 0);
     F.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     cr_assert(F.listen_fd >= 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -179,6 +263,10 @@ static void setup(void)
     mt_router_add(F.router, "GET", "/header", 0, header_cb, NULL);
     mt_router_add(F.router, "GET", "/big", 0, big_cb, NULL);
     mt_router_add(F.router, NULL, "/error", 0, error_cb, NULL);
+    mt_router_add(F.router, "GET", "/o/slow", MT_ROUTE_OFFLOAD, slow_cb, NULL);
+    mt_router_add(F.router, "POST", "/o/echo", MT_ROUTE_OFFLOAD, off_echo_cb, NULL);
+    mt_router_add(F.router, NULL, "/o/error", MT_ROUTE_OFFLOAD, off_error_cb, NULL);
+    mt_router_add(F.router, "GET", "/o/forget", MT_ROUTE_OFFLOAD, off_forget_cb, NULL);
     mt_router_freeze(F.router);
 
     snprintf(F.tmpdir, sizeof F.tmpdir, "/tmp/mt_http_XXXXXX");
@@ -205,6 +293,12 @@ static void setup(void)
         .stack = (mt_stack_t *)&F, /* only compared, never dereferenced */
         .uwsgi = F.uwsgi,
     };
+    if (F.offload) {
+        F.pool = mt_offload_pool_create(2, NULL, NULL, err, sizeof err);
+        cr_assert_not_null(F.pool, "%s", err);
+        cfg.offload = F.pool;
+        cfg.offload_busy = F.pool_busy;
+    }
     F.server = mt_http_server_create(&F.loop, &cfg, err, sizeof err);
     cr_assert_not_null(F.server, "%s", err);
     uv_async_init(&F.loop, &F.async, async_cb);
@@ -226,7 +320,10 @@ static void stop_server(int cmd)
 
 static void teardown(void)
 {
+    gate_open(); /* a handler still held must come back before the pool goes */
     stop_server(CMD_CLOSE);
+    mt_offload_pool_destroy(F.pool);
+    F.pool = NULL;
     close(F.listen_fd);
     mt_router_destroy(F.router);
     mt_static_map_destroy(F.statics);
@@ -244,6 +341,14 @@ static void setup_uwsgi(void)
 }
 
 TestSuite(uwsgi_server, .init = setup_uwsgi, .fini = teardown, .timeout = 20);
+
+static void setup_offload(void)
+{
+    F.offload = true;
+    setup();
+}
+
+TestSuite(offload_server, .init = setup_offload, .fini = teardown, .timeout = 20);
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
@@ -1184,5 +1289,169 @@ Test(uwsgi_server, a_packet_that_stops_coming_gets_408)
     assert_json_error(&r, 408);
     cr_assert(now_ms() - t0 >= TIMEOUT_MS * 0.8);
     response_free(&r);
+    client_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Offloaded routes                                                    */
+/* ------------------------------------------------------------------ */
+
+Test(offload_server, answers_come_back_whole)
+{
+    response_t r;
+    request("POST /o/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello");
+    cr_assert_str_eq(find_header(&r, "X-Len"), "5");
+    cr_assert_str_eq(find_header(&r, "Connection"), "keep-alive");
+    response_free(&r);
+    request("GET /o/error HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 409);
+    cr_assert(strstr(r.body, "conflict on /o/error") != NULL, "%s", r.body);
+    response_free(&r);
+    request("GET /o/error?json HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 201);
+    cr_assert_str_eq(r.body, "{\"path\":\"/o/error\"}");
+    response_free(&r);
+    request("HEAD /o/error?json HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 201);
+    cr_assert_str_eq(find_header(&r, "Content-Length"), "19");
+    cr_assert_eq(r.body_len, 0);
+    response_free(&r);
+    request("GET /o/forget HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_json_error(&r, 500);
+    response_free(&r);
+    cr_assert_eq(atomic_load(&G.loop_thread_ran), 0, "an offloaded handler ran on the loop's thread");
+}
+
+Test(offload_server, a_held_handler_does_not_hold_the_loop_and_pipelining_keeps_order)
+{
+    client_t *held = client_connect();
+    /* /o/slow, then two requests pipelined behind it on the same connection. */
+    client_sends(held, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /o/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    gate_wait_entered(1);
+    /* Meanwhile the loop answers another connection, on the loop and offloaded (the pool has a second thread). */
+    for (int i = 0; i < 3; i++) {
+        double t0 = now_ms();
+        response_t r;
+        request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert(now_ms() - t0 < 200, "took %.0f ms", now_ms() - t0);
+        response_free(&r);
+        request("POST /o/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz", &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_str_eq(r.body, "z");
+        response_free(&r);
+    }
+    /* Nothing of the held connection's three answers yet: the first is held, the others wait behind it. */
+    struct pollfd pfd = {.fd = held->fd, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 100), 0, "an answer went out before the held one");
+    gate_open();
+    response_t r;
+    client_response(held, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "slow");
+    cr_assert_str_eq(find_header(&r, "X-Slow"), "yes");
+    response_free(&r);
+    client_response(held, &r, false);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_response(held, &r, false);
+    cr_assert_str_eq(r.body, "hi");
+    response_free(&r);
+    client_free(held);
+}
+
+Test(offload_server, a_client_that_leaves_is_forgotten)
+{
+    client_t *gone = client_connect();
+    client_sends(gone, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_wait_entered(1);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(gone->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    client_free(gone); /* a reset */
+    usleep(50 * 1000);
+    gate_open();
+    usleep(50 * 1000);
+    response_t r;
+    request("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200);
+    response_free(&r);
+    stop_server(CMD_CLOSE);
+    cr_assert_eq(F.final_stats.active_connections, 0);
+}
+
+Test(offload_server, a_half_close_still_gets_its_answer)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_wait_entered(1);
+    shutdown(c->fd, SHUT_WR);
+    usleep(50 * 1000);
+    gate_open();
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "slow");
+    response_free(&r);
+    assert_closed(c);
+    client_free(c);
+}
+
+Test(offload_server, a_request_queued_behind_busy_threads_is_not_run_once_its_client_left)
+{
+    /* Both pool threads held; a third request waits in the queue, its client leaves; it must never run. */
+    client_t *a = client_connect(), *b = client_connect(), *c = client_connect();
+    client_sends(a, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_sends(b, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_wait_entered(2);
+    client_sends(c, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    usleep(50 * 1000);
+    size_t queued, running;
+    mt_offload_pool_stats(F.pool, &queued, &running);
+    cr_assert_eq(queued, 1);
+    cr_assert_eq(running, 2);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    client_free(c);
+    usleep(50 * 1000);
+    gate_open();
+    response_t r;
+    client_response(a, &r, false);
+    cr_assert_str_eq(r.body, "slow");
+    response_free(&r);
+    client_response(b, &r, false);
+    cr_assert_str_eq(r.body, "slow");
+    response_free(&r);
+    usleep(50 * 1000);
+    pthread_mutex_lock(&G.lock);
+    int entered = G.entered;
+    pthread_mutex_unlock(&G.lock);
+    cr_assert_eq(entered, 2, "the request of a client that had left ran");
+    client_free(a);
+    client_free(b);
+}
+
+Test(offload_server, drain_waits_for_an_offloaded_request)
+{
+    client_t *c = client_connect();
+    client_sends(c, "GET /o/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_wait_entered(1);
+    atomic_store(&F.command, CMD_DRAIN);
+    uv_async_send(&F.async);
+    usleep(100 * 1000);
+    cr_assert_eq(atomic_load(&F.drained), 0, "drained with an offloaded request in flight");
+    gate_open();
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    pthread_join(F.thread, NULL);
+    F.running = false;
+    cr_assert_eq(atomic_load(&F.drained), 1);
+    cr_assert_eq(uv_loop_close(&F.loop), 0, "handles left on the loop");
     client_free(c);
 }
