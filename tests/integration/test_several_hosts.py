@@ -454,3 +454,116 @@ def test_api_handlers_lists_every_host_and_a_crashed_hosts_handlers_go_lapsed_th
     for n in HANDLER_NAMES("hostA"):
         assert seen[n]["state"] == "running" and seen[n]["epoch"] == epochs[n], seen[n]
     print("\nHOSTS api-handlers: lapsed seen %.1f s after the crash (lease %d s), then lost" % (lapsed_after, LEASE))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. A partition: one host's path to the database cut for 3 leases, then restored
+# ---------------------------------------------------------------------------------------------------------------
+
+class Watch:
+    """Records, every 20 ms, when the command processes of a host's jobs were last seen alive."""
+
+    def __init__(self, data_dir):
+        self.data_dir, self.last_seen, self.stop = data_dir, {}, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        known, n = {}, 0
+        while not self.stop.is_set():
+            if n % 10 == 0:
+                known.update(commands_of(self.data_dir))  # new ones
+            now = time.time()
+            for p, jid in list(known.items()):
+                if alive(p):
+                    self.last_seen[jid] = now
+                else:
+                    del known[p]
+            n += 1
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def pg_port(url):
+    return urllib.parse.urlsplit(url).port
+
+
+def test_a_partitioned_host_fences_itself_the_others_take_its_jobs_and_it_writes_nothing_stale(
+        pg, servers, tmp_path):
+    """hostC reaches the database through a proxy, which stops relaying (connections held open) for 3 leases:
+    hostC's waiters stop its commands before its lease runs out, hostA and hostB take its jobs over and run them
+    again, no job's command finishes twice; the path back, hostC's handlers find their names taken over, write
+    nothing (no history row of theirs after the takeover), and come back under a new epoch."""
+    url = pg.new_database()
+    proxy = TcpProxy("127.0.0.1", pg_port(url))
+    try:
+        partition(servers, tmp_path, url, proxy)
+    finally:
+        proxy.close()
+
+
+def partition(servers, tmp_path, url, proxy):
+    hosts = Hosts(servers, tmp_path, url, 'sleep 4; echo "$MULETEER_JOB_ID" >> OUT', workers=2)
+    parts = urllib.parse.urlsplit(url)
+    via_proxy = urllib.parse.urlunsplit(parts._replace(netloc="%s@127.0.0.1:%d" % (parts.username, proxy.port)))
+    hosts.start("hostA")
+    hosts.start("hostB")
+    c = hosts.start("hostC", url=via_proxy)
+    cut_off = HANDLER_NAMES("hostC")
+    wait_for(lambda: cut_off <= set(hosts.handlers()), 20, what="hostC's handlers to register")
+    ids = [str(post(s)[2]["id"]) for s in hosts.stacks.values() for _ in range(8)]
+
+    def c_runs_on_both():
+        rows = hosts.sql("SELECT id, handler FROM job WHERE state = 'running' AND handler LIKE 'hostC.%' "
+                         "AND external_id IS NOT NULL")
+        return dict((str(i), h) for i, h in rows) if {h for _, h in rows} == cut_off else None
+    wait_for(c_runs_on_both, 30, what="both of hostC's handlers to run jobs")
+    watch = Watch(hosts.data_dir("hostC"))
+    before = hosts.handlers()
+    proxy.cut()
+    t_cut = time.time()
+    try:
+        taken = wait_lost(hosts, cut_off, timeout=LEASE * 3 + 10)
+        held = {str(i): h for i, h in hosts.sql(
+            "SELECT DISTINCT job_id, handler FROM job_state_history WHERE state = 'running' AND handler LIKE "
+            "'hostC.%'")}
+        wait_for(lambda: time.time() - t_cut >= 3 * LEASE, 3 * LEASE + 1, what="3 leases")
+        states = hosts.all_ended(ids, 60)  # while hostC is still cut off
+        watermark = hosts.sql("SELECT MAX(id) FROM job_state_history")[0][0]
+        # the fence: every command hostC ran had stopped before its handler's lease ran out
+        late = {j: round(watch.last_seen.get(j, 0) - taken[h][0], 2) for j, h in held.items()
+                if watch.last_seen.get(j, 0) >= taken[h][0]}
+        assert not late, "hostC's commands still alive after its lease ran out (s after): %s" % late
+        stopped_before = {j: taken[h][0] - watch.last_seen[j] for j, h in held.items() if j in watch.last_seen}
+    finally:
+        proxy.restore()
+        t_back = time.time()
+        watch.close()
+    assert states and all(states[i] == "ok" for i in ids), states
+    # hostC comes back: each handler saw its name taken over, exited, and took it again under a new epoch
+    def back():
+        h = hosts.handlers()
+        return h if all(h[n][0] == "running" and h[n][1] > before[n][1] + 1 for n in cut_off) else None
+    again = wait_for(back, 30, what="hostC's handlers to register again: %s" % hosts.handlers())
+    listed = api_handlers(c)
+    for n in cut_off:
+        assert listed[n]["state"] == "running" and listed[n]["epoch"] == again[n][1], listed[n]
+    assert "its name was taken over" in c.log(), c.log()[-3000:]
+    # and works again: jobs posted to it end ok
+    more = [str(post(c)[2]["id"]) for _ in range(4)]
+    hosts.all_ended(more, 60)
+    hosts.check_once(ids + more)
+    stale = hosts.sql("SELECT job_id, state, handler, info FROM job_state_history WHERE id > ? AND handler LIKE "
+                      "'hostC.%' AND job_id <= ?", (watermark, max(int(i) for i in ids)))
+    assert not stale, "hostC wrote after its handlers were taken over: %s" % stale
+    reran = {j: a for j, a in hosts.sql("SELECT id, attempt FROM job WHERE attempt > 1")}
+    assert set(str(j) for j in reran) <= set(held), (reran, held)
+    c.known_pids.update(p["pid"] for p in c.stack()["processes"] if p["pid"])
+    print("\nHOSTS partition: cut %.1f s (lease %d s); hostC ran %d jobs: commands stopped %s s before the lease ran "
+          "out; taken over %s s after the cut; rerun elsewhere %d; stale writes 0; back under epochs %s in %.1f s"
+          % (t_back - t_cut, LEASE, len(held), ",".join("%.2f" % v for v in sorted(stopped_before.values())),
+             ",".join("%.2f" % (t - t_cut) for _, t, _ in taken.values()), len(reran),
+             {n: again[n][1] for n in cut_off}, time.time() - t_back))
