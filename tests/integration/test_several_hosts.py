@@ -630,3 +630,85 @@ def test_postgresql_restarted_mid_burst_posts_get_503_and_every_acknowledged_job
     assert later == {"hostA", "hostB"}, later
     print("\nHOSTS pg-restart: restart took %.1f s; answers %s; slowest refusal %.2f s; acked %d, all ok once"
           % (restarted, statuses, slowest, len(acked)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. A whole host paused (SIGSTOP) for 3 leases, then resumed
+# ---------------------------------------------------------------------------------------------------------------
+
+# 4 s of the command's own running time: 40 sleeps of 0.1 s, so that time spent stopped does not count (a single
+# `sleep 4` would be due the moment it resumes)
+STEPS = 'i=0; while [ $i -lt 40 ]; do sleep 0.1; i=$((i+1)); done; echo "$MULETEER_JOB_ID" >> OUT'
+
+
+def stale_rows(hosts, host, after_id, old_ids, new_ids):
+    """History rows written by host's handlers after row after_id for old_ids (any), or for new_ids before the
+    handler that wrote them registered again (its new incarnation's start time)."""
+    started = {n: t for n, t in hosts.sql("SELECT name, start_time FROM handler WHERE name LIKE ?", (host + ".%",))}
+    rows = hosts.sql("SELECT id, job_id, state, time, handler, info FROM job_state_history WHERE id > ? "
+                     "AND handler LIKE ? ORDER BY id", (after_id, host + ".%"))
+    return [r for r in rows if str(r[1]) in old_ids or (str(r[1]) in new_ids and r[3] < started[r[4]])]
+
+
+def test_a_paused_host_resumed_after_its_lease_writes_nothing_stale_and_comes_back_under_a_new_epoch(
+        pg, servers, tmp_path):
+    """hostC, its processes and its commands, SIGSTOPped for 3 leases: hostA and hostB take its jobs over and run
+    them again. SIGCONT: its waiters find their fence lapsed and stop their commands (which had most of their work
+    left), its handlers find their names taken over, write nothing (no history row of theirs for any earlier job,
+    even for jobs waiting in the pool as it resumes), and register again under a new epoch."""
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, STEPS, workers=2)
+    a, b, c = hosts.start("hostA"), hosts.start("hostB"), hosts.start("hostC")
+    paused = HANDLER_NAMES("hostC")
+    wait_for(lambda: paused <= set(hosts.handlers()), 20, what="hostC's handlers to register")
+    ids = [str(post(s)[2]["id"]) for s in hosts.stacks.values() for _ in range(8)]
+
+    def c_runs_on_both():
+        rows = hosts.sql("SELECT id, handler FROM job WHERE state = 'running' AND handler LIKE 'hostC.%' "
+                         "AND external_id IS NOT NULL")
+        return dict((str(i), h) for i, h in rows) if {h for _, h in rows} == paused else None
+    wait_for(c_runs_on_both, 30, what="both of hostC's handlers to run jobs")
+    before = hosts.handlers()
+    stopped = freeze(hosts, "hostC")
+    t_stop = time.time()
+    held = {str(i): h for i, h in hosts.sql(
+        "SELECT DISTINCT job_id, handler FROM job_state_history WHERE state = 'running' AND handler LIKE 'hostC.%'")}
+    try:
+        taken = wait_lost(hosts, paused, timeout=LEASE * 3 + 10)
+        wait_for(lambda: time.time() - t_stop >= 3 * LEASE, 3 * LEASE + 1, what="3 leases")
+        states = hosts.all_ended(ids, 60)
+        watermark = hosts.sql("SELECT MAX(id) FROM job_state_history")[0][0]
+        # jobs waiting in the pool as hostC resumes: hostA's and hostB's handlers paused a moment so none takes them
+        others = [p for s in (a, b) for n, p in s.by_name().items() if n.split(".")[1] == "job-handlers"]
+        signal_all([p["pid"] for p in others], signal.SIGSTOP)
+        try:
+            waiting = [str(post(a)[2]["id"]) for _ in range(4)]
+        finally:
+            signal_all(stopped, signal.SIGCONT)
+            t_cont = time.time()
+    finally:
+        signal_all(stopped, signal.SIGCONT)
+
+    def back():
+        h = hosts.handlers()
+        return h if all(h[n][0] == "running" and h[n][1] > before[n][1] + 1 for n in paused) else None
+    try:
+        again = wait_for(back, 30, what="hostC's handlers to register again: %s" % hosts.handlers())
+    finally:
+        signal_all([p["pid"] for p in others], signal.SIGCONT)
+    assert all(states[i] == "ok" for i in ids), states
+    listed = api_handlers(c)
+    for n in paused:
+        assert listed[n]["state"] == "running" and listed[n]["epoch"] == again[n][1], listed[n]
+    hosts.all_ended(waiting, 60)
+    hosts.check_once(ids + waiting)
+    stale = stale_rows(hosts, "hostC", watermark, set(ids), set(waiting))
+    assert not stale, "hostC wrote after its handlers were taken over: %s" % stale
+    reran = {str(j) for j, in hosts.sql("SELECT id FROM job WHERE attempt > 1")}
+    assert reran <= set(held), (reran, held)
+    c.known_pids.update(p["pid"] for p in c.stack()["processes"] if p["pid"])
+    print("\nHOSTS pause: stopped %.1f s (lease %d s), %d processes; hostC ran %d jobs, taken over %s s after the "
+          "stop, run again elsewhere %d; after SIGCONT: stale writes 0, back under epochs %s"
+          % (t_cont - t_stop, LEASE, len(stopped), len(held),
+             ",".join("%.2f" % (t - t_stop) for _, t, _ in taken.values()), len(reran),
+             {n: again[n][1] for n in paused}))
