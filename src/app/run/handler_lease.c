@@ -33,6 +33,9 @@ struct mt_handler_lease {
     bool started;
     int closing;          /* handles still to close before the free */
     int64_t last_failure_log_ms;
+    bool renew_failing;   /* the last renewal could not reach the database */
+    int64_t renewed_ms;   /* monotonic: when the last renewal succeeded (or the name was taken) */
+    int64_t reconnected_ms; /* monotonic: when a renewal succeeded after the database was out of reach */
 };
 
 const char *mt_handler_lease_host(void)
@@ -52,6 +55,11 @@ static int64_t margin_ms(int64_t lease_ms)
 {
     int64_t m = lease_ms / 5;
     return m < 2 * MT_WAITER_FENCE_CHECK_MS ? 2 * MT_WAITER_FENCE_CHECK_MS : m;
+}
+
+static int64_t renew_interval_ms(const mt_handler_lease_t *lease)
+{
+    return lease->spec.lease_ms / 3 > 0 ? lease->spec.lease_ms / 3 : 1;
 }
 
 static bool process_exists(int pid)
@@ -101,6 +109,7 @@ int mt_handler_lease_take(mt_db_t *db, const mt_handler_lease_spec_t *spec, mt_h
     lease->default_pool = mt_strdup(spec->default_pool ? spec->default_pool : "job-handlers");
     lease->epoch = epoch;
     lease->deadline_ns = sent_ns + (spec->lease_ms - margin_ms(spec->lease_ms)) * 1000000LL;
+    lease->renewed_ms = mt_clock_ms();
     mt_db_set_fence(db, spec->name, epoch);
     int adopted = mt_job_store_adopt(db, spec->name, epoch);
     if (adopted < 0)
@@ -137,6 +146,16 @@ static void renew_cb(uv_timer_t *timer)
     mt_handler_lease_t *lease = timer->data;
     int64_t sent_ns = mt_waiter_now_ns();
     int rc = mt_handler_store_renew(lease->db, lease->name, lease->epoch, lease->spec.lease_ms);
+    int64_t now = mt_clock_ms();
+    /* Out of reach: the renewal failed, or it succeeded only after waiting (a lock held for seconds). */
+    if (rc >= 0 && (lease->renew_failing || now - lease->renewed_ms > 2 * renew_interval_ms(lease))) {
+        lease->reconnected_ms = now;
+        if (lease->renew_failing)
+            mt_info("handler %s: its lease is renewed again", lease->name);
+        lease->renew_failing = false;
+    }
+    if (rc == 1)
+        lease->renewed_ms = now;
     if (rc == 1) {
         lease->deadline_ns = sent_ns + (lease->spec.lease_ms - margin_ms(lease->spec.lease_ms)) * 1000000LL;
         if (lease->spec.renewed_cb)
@@ -153,6 +172,7 @@ static void renew_cb(uv_timer_t *timer)
             lease->spec.lost_cb(lease->spec.data);
         return;
     }
+    lease->renew_failing = true;
     failure(lease, "cannot renew its lease (its commands stop before it lapses)",
             mt_db_errmsg(lease->db));
 }
@@ -280,6 +300,17 @@ static void take_over(mt_handler_lease_t *lease, const mt_handler_row_t *lost)
 static void takeover_cb(uv_timer_t *timer)
 {
     mt_handler_lease_t *lease = timer->data;
+    /*
+     * After the database was out of reach for this handler, it was likely out
+     * of reach for the others too (a locked file, a server restarting): their
+     * leases lapsed for the same reason, and they are renewing them now. Give
+     * them a whole lease to do so before taking anyone over, so that a stall
+     * of the database does not read as every other handler dying.
+     */
+    int64_t now = mt_clock_ms();
+    if (lease->renew_failing || now - lease->renewed_ms > renew_interval_ms(lease) * 3 / 2 ||
+        (lease->reconnected_ms && now - lease->reconnected_ms < lease->spec.lease_ms))
+        return;
     mt_handler_row_t *rows = NULL;
     size_t n = 0;
     if (mt_handler_store_lapsed(lease->db, &rows, &n) < 0) {
@@ -295,7 +326,7 @@ static void takeover_cb(uv_timer_t *timer)
 void mt_handler_lease_start(mt_handler_lease_t *lease, uv_loop_t *loop, mt_db_t *db)
 {
     lease->db = db;
-    uint64_t renew_ms = (uint64_t)(lease->spec.lease_ms / 3 > 0 ? lease->spec.lease_ms / 3 : 1);
+    uint64_t renew_ms = (uint64_t)renew_interval_ms(lease);
     uint64_t takeover_ms = (uint64_t)(lease->spec.lease_ms / 2 > 0 ? lease->spec.lease_ms / 2 : 1);
     uv_timer_init(loop, &lease->renew);
     lease->renew.data = lease;

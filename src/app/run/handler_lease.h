@@ -26,7 +26,12 @@
  *    result their waiter wrote if it finished (the working directory is
  *    read from here: a shared filesystem across hosts), or else go back
  *    to their pools as their next attempt (or end in error after
- *    max_attempts), and its cancelled jobs end deleted.
+ *    max_attempts), and its cancelled jobs end deleted. Only a handler
+ *    whose own renewals are on time takes others over; one whose renewals
+ *    failed, or succeeded only after a wait (a lock held for seconds),
+ *    takes nobody over for a whole lease: a database that was out of reach
+ *    for it was likely out of reach for the others too, whose leases lapsed
+ *    for no fault of theirs and are being renewed.
  *
  * Not thread-safe: a lease belongs to its handler's loop thread.
  */
