@@ -29,10 +29,11 @@
  * too; a drain waits for their requests (each loop drains only once its
  * offloaded requests are back and answered).
  *
- * Heartbeat (heartbeat.h): each serving thread's loop beats into a cell of
- * its own; the main thread, every 200 ms, publishes the oldest beat of the
- * threads still serving in the process's live slot, so /api/stack shows
- * the worker as not beating when any one of its loops is stuck. The master
+ * Heartbeat (heartbeat.h): each serving thread's loop, and the worker's own
+ * loop if the application has one, beats into a cell of its own; the main
+ * thread, every 200 ms, publishes the oldest beat of the loops still
+ * running in the process's live slot, so /api/stack shows the worker as
+ * not beating when any one of its loops is stuck. The master
  * does not kill web workers for it (mule-harakiri is for mules; harakiri
  * covers a request's handler).
  */
