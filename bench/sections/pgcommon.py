@@ -13,9 +13,8 @@ not in jobs_bench.py's --server-pid figure.
 Several hosts are several stacks on this machine with different
 --server-name and the same jobs.database URL, as in the integration tests.
 """
-import json
+import importlib.util
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -34,9 +33,7 @@ def missing():
     if r.returncode != 0:
         return "skipped: the PostgreSQL server binaries are missing (%s); install the Debian package postgresql " \
                "(scripts/install-deps.sh bench)" % (r.stderr.strip() or "pg-server.sh bindir failed")
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("psycopg2") is None:
         return "skipped: python3-psycopg2 is missing (scripts/install-deps.sh bench)"
     return None
 
@@ -101,6 +98,16 @@ class PgServer:
         c.cursor().execute("CREATE DATABASE %s" % name)
         c.close()
         return "%s/%s" % (self.base, name), name
+
+    def transactions(self, dbname):
+        """Transactions committed or rolled back in dbname so far (pg_stat_database, as the server last reported)."""
+        c = self.connect(dbname)
+        cur = c.cursor()
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (dbname,))
+        v = cur.fetchone()[0]
+        c.close()
+        return v
 
     def cpu_seconds(self):
         """User+system CPU the server has used so far: the postmaster and its children (backends, writers)."""
@@ -234,18 +241,3 @@ def wait_until(what, fn, timeout, every=0.02):
         if time.time() > deadline:
             raise RuntimeError("timed out after %.0f s waiting for %s" % (timeout, what))
         time.sleep(every)
-
-
-def handler_rows(conn):
-    """{server_name: (state, pid, epoch, lease_left_s)} from the handler table."""
-    cur = conn.cursor()
-    cur.execute("SELECT name, state, pid, epoch FROM handler")
-    return {r[0]: r[1:] for r in cur.fetchall()}
-
-
-def jitter(upto):
-    time.sleep(random.uniform(0, upto))
-
-
-def dumps(x):
-    return json.dumps(x, sort_keys=True)

@@ -14,19 +14,24 @@ On PostgreSQL, the commit of the job announces it (NOTIFY on the pool's
 channel) and hostB, listening, claims it at once. The reference is what
 Galaxy does, a handler that polls the database every second: the same two
 stacks on SQLite (one file shared by both; nothing tells hostB of a job but
-its poll), with jobs.poll-interval=1000 on both backends, so that the only
-difference is the wake-up. Jobs come at a steady rate from
-../shared/bench/jobs_bench.py --rate (200/s, and 50/s); the figures are
-create->start p50 and p99 from the jobs' own times (create_time is stamped
-by hostA before its commit, start_time by hostB once the command is
-started).
+its poll), with room for 64 jobs at once on hostB so that the poll and not
+its slots limits it (Galaxy's handler grabs every ready job at each poll).
+jobs.poll-interval=1000 on both backends, so that on PostgreSQL too the
+poll is only the safety net. Jobs come at a steady rate from
+../shared/bench/jobs_bench.py --rate; the figures are create->start p50 and
+p99 from the jobs' own times (create_time is stamped by hostA before its
+commit, start_time by hostB once the command is started). The cases:
+- 200/s and 50/s with hostB's default 4 jobs at once (the targets);
+- 200/s with 64 at once: what the slots add;
+- 200/s with `synchronous_commit = off` for the database: what the two
+  flushed commits on the path (hostA's accept, hostB's claim) add; the
+  server otherwise flushes every commit (pgcommon).
 
-Targets: p50 <= 1 ms at both rates on PostgreSQL (reported against the 1 s
-poll).
+Target: p50 <= 1 ms at both rates on PostgreSQL (with the 1 s poll beside
+it).
 """
 import os
 import tempfile
-import time
 
 from sections.common import SHARED_BENCH, Figure, http_json, jobs_bench, say
 from sections.pgcommon import PgServer, missing, start_stack, stop_proc, tail, wait_until, write_conf
@@ -63,10 +68,10 @@ def two_hosts(tmp, database, log_dir, workers):
 
 
 def measure(port, n, rate):
-    j = jobs_bench(port, ["-n", str(n), "-c", "4", "--rate", str(rate), "--timeout", "30"])
+    j = jobs_bench(port, ["-n", str(n), "-c", "4", "--rate", str(rate), "--timeout", "120"])
     others = {h: c for h, c in j["handlers"].items() if h != "hostB"}
-    if others or j["stuck"] or j["submit_errors"]:
-        raise RuntimeError("jobs not all started by hostB, or lost: %s" % j)
+    if others or j["submit_errors"]:
+        raise RuntimeError("jobs not all started by hostB, or not accepted: %s" % j)
     return j
 
 
@@ -111,8 +116,9 @@ def run(o, tmp):
                     stop_proc(stacks[1])
                     raise
                 x = res[name][-1]
-                say("round %d, %s: create->start p50 %.2f ms, p99 %.2f ms (%d jobs at %d/s, all by hostB)"
-                    % (r + 1, name, x["start_ms_p50"], x["start_ms_p99"], x["done"], rate))
+                say("round %d, %s: create->start p50 %.2f ms, p99 %.2f ms (%d jobs at %d/s, all by hostB; %d still "
+                    "not ended after 120 s)" % (r + 1, name, x["start_ms_p50"], x["start_ms_p99"], x["done"], rate,
+                                                x["stuck"]))
             stop_proc(stacks[2])
             stop_proc(stacks[1])
     get = lambda key, field: [x[field] for x in res[key]]
@@ -126,6 +132,9 @@ def run(o, tmp):
                  Figure("Another stack's handler, PostgreSQL NOTIFY, %s: create→start p99" % what, "ms",
                         get(key, "start_ms_p99"), get("poll50", "start_ms_p99"), poll, ("report", None, None),
                         digits=2)]
+    figs.append(Figure("Another stack's handler, PostgreSQL NOTIFY: jobs not ended 120 s after the last (worst case)",
+                       "", [max(max(get(c[0], "stuck")) for c in CASES if c[1] == "postgresql")],
+                       target=("0", "<=", 0), show_ratio=False))
     figs += [Figure("Reference: the same stacks on SQLite, hostB polling every 1 s (Galaxy's way), 50/s: p50", "ms",
                     get("poll50", "start_ms_p50"), target=("report", None, None), digits=1),
              Figure("Reference: the same stacks on SQLite, hostB polling every 1 s (Galaxy's way), 50/s: p99", "ms",
