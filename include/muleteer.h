@@ -347,6 +347,14 @@ typedef void (*mt_route_cb)(mt_request_t *req, void *data);
  * runs on the loop like any other.
  */
 #define MT_ROUTE_OFFLOAD 2
+/*
+ * As MT_ROUTE_OFFLOAD for the requests that may change something (every
+ * method but GET, HEAD and OPTIONS); GET, HEAD and OPTIONS run on the loop.
+ * For a store where a read never waits (SQLite in WAL mode: readers do not
+ * wait for the write lock) and where a write may: a trip to a route thread
+ * costs a request two thread wake-ups, which a cheap read does not need.
+ */
+#define MT_ROUTE_OFFLOAD_WRITES 4
 
 /*
  * Route requests for `path` (and below it, with MT_ROUTE_PREFIX) with

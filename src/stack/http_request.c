@@ -363,7 +363,9 @@ void mt_http__dispatch(mt_http_conn_t *conn)
             mt_respond_error(req, 404, "no route for %s", req->path);
         return;
     }
-    if ((route->flags & MT_ROUTE_OFFLOAD) && server->cfg.offload != NULL) {
+    bool offload = (route->flags & MT_ROUTE_OFFLOAD) ||
+                   ((route->flags & MT_ROUTE_OFFLOAD_WRITES) && !method_is_safe(req->method));
+    if (offload && server->cfg.offload != NULL) {
         offload_start(conn, route);
         return;
     }

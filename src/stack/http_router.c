@@ -75,7 +75,7 @@ int mt_router_add(mt_router_t *router, const char *method, const char *path, int
     if (router->frozen)
         return -EPERM;
     if (path == NULL || path[0] != '/' || cb == NULL || (method != NULL && method[0] == '\0') ||
-        (flags & ~(MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD)) != 0)
+        (flags & ~(MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD | MT_ROUTE_OFFLOAD_WRITES)) != 0)
         return -EINVAL;
     for (size_t i = 0; i < router->count; i++) {
         const mt_route_t *r = &router->entries[i].route;

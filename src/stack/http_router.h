@@ -17,7 +17,7 @@ typedef struct mt_router mt_router_t;
 typedef struct mt_route {
     char *method;  /* NULL: any method */
     char *path;
-    int flags;     /* MT_ROUTE_PREFIX, MT_ROUTE_OFFLOAD */
+    int flags;     /* MT_ROUTE_PREFIX, MT_ROUTE_OFFLOAD, MT_ROUTE_OFFLOAD_WRITES */
     mt_route_cb cb;
     void *data;
 } mt_route_t;
@@ -28,8 +28,8 @@ void mt_router_destroy(mt_router_t *router);
 
 /*
  * Add a route (strings copied). Returns 0; -EINVAL if path does not start
- * with '/' or flags has a bit other than MT_ROUTE_PREFIX and
- * MT_ROUTE_OFFLOAD; -EEXIST if the same method+path (exact, or prefix) is
+ * with '/' or flags has a bit other than MT_ROUTE_PREFIX,
+ * MT_ROUTE_OFFLOAD and MT_ROUTE_OFFLOAD_WRITES; -EEXIST if the same method+path (exact, or prefix) is
  * already routed, offloaded or not;
  * -EPERM once the router is frozen.
  */

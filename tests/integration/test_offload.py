@@ -1,7 +1,8 @@
 """A web thread's loop never waits on the job database.
 
-The job, invocation, workflow and handler routes run on the web worker's route threads (route-threads), and
-the worker's own job handler on a loop of its own; the web threads' loops only parse, route and write. Each
+The job, invocation, workflow and handler routes run on the web worker's route threads (route-threads) -- on
+SQLite only the requests that may write, since a WAL read never waits for the write lock --, and the worker's
+own job handler on a loop of its own. Each
 test holds the database locked from another connection for LOCK_S seconds -- SQLite's write lock (BEGIN
 IMMEDIATE), or PostgreSQL's ACCESS EXCLUSIVE lock on the job table -- while a POST /api/jobs waits for it on a
 stack with one web thread, and measures what the same thread answers meanwhile: /api/health and /api/tools on a
@@ -53,8 +54,8 @@ class SqliteLock:
 
     def release(self):
         if self.until is None:
+            self.until = time.monotonic()  # as the release starts: the lock may go before COMMIT returns
             self.db.execute("COMMIT")
-            self.until = time.monotonic()
             self.db.close()
 
 
@@ -70,8 +71,8 @@ class PgLock:
 
     def release(self):
         if self.until is None:
+            self.until = time.monotonic()  # as the release starts: the lock may go before commit() returns
             self.conn.commit()
-            self.until = time.monotonic()
             self.conn.close()
 
 
@@ -130,13 +131,15 @@ def test_sqlite_write_lock_does_not_stall_the_loop(servers, tmp_path):
     status, _, data = post_job(s)
     assert status == 201, data
     jid = json.loads(data)["id"]
-    wait_for(lambda: s.get_json("/api/jobs/%s" % jid)[1]["state"] == "ok", 30, what="the first job")
+    # Not through the API: the web thread's first read below opens its connection while the lock is held.
+    wait_for(lambda: s.sql("SELECT state FROM job WHERE id = ?", (int(jid),)) == [("ok",)], 30, what="the first job")
 
     lock = SqliteLock(path)
     try:
         post = Request(s, "POST", "/api/jobs", json.dumps({"tool_id": "true", "inputs": {}}))
         time.sleep(0.3)
-        # A read on another connection: a route thread is free, and WAL lets it read past the writer.
+        # A read on another connection: on SQLite it stays on the loop (route flags: only writes leave it), and
+        # WAL lets it read past the writer.
         read = Request(s, "GET", "/api/jobs/%s" % jid)
         read.join(30)
         assert read.status == 200 and read.answered - lock.since < AT_ONCE_S + 0.3, (read.status, read.error)

@@ -77,5 +77,5 @@ static void handlers_route(mt_request_t *req, void *data)
 
 int mt_handlers_api_register(mt_stack_t *stack)
 {
-    return mt_route_add(stack, "GET", "/api/handlers", MT_ROUTE_OFFLOAD, handlers_route, NULL) < 0 ? -1 : 0;
+    return mt_route_add(stack, "GET", "/api/handlers", mt_api_route_flags(), handlers_route, NULL) < 0 ? -1 : 0;
 }

@@ -502,7 +502,7 @@ static void invocations_route(mt_request_t *req, void *data)
 int mt_invocations_api_register(mt_stack_t *stack)
 {
     /* Off the web thread's loop: every invocation route reads or writes the database. */
-    return mt_route_add(stack, NULL, "/api/invocations", MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD, invocations_route,
+    return mt_route_add(stack, NULL, "/api/invocations", MT_ROUTE_PREFIX | mt_api_route_flags(), invocations_route,
                         NULL) < 0
                ? -1
                : 0;

@@ -530,8 +530,8 @@ static void job_id_route(mt_request_t *req, void *data)
 int mt_jobs_api_register(mt_stack_t *stack)
 {
     /* Off the web thread's loop (the worker's route threads): a write may wait seconds for the database's lock. */
-    if (mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_OFFLOAD, job_id_route, NULL) < 0 ||
-        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD, job_id_route, NULL) < 0)
+    if (mt_route_add(stack, NULL, "/api/jobs", mt_api_route_flags(), job_id_route, NULL) < 0 ||
+        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX | mt_api_route_flags(), job_id_route, NULL) < 0)
         return -1;
     return 0;
 }

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "app/model/values.h"
+#include "app/store/db.h"
 #include "common/mem.h"
 #include "common/yaml.h"
 
@@ -243,4 +245,9 @@ int mt_api_check_query(mt_request_t *req, const char *const *names)
         p += seg + (p[seg] == '&');
     }
     return 0;
+}
+
+int mt_api_route_flags(void)
+{
+    return mt_db_kind_of(mt_jobs()->db_path) == MT_DB_POSTGRESQL ? MT_ROUTE_OFFLOAD : MT_ROUTE_OFFLOAD_WRITES;
 }

@@ -63,4 +63,16 @@ int mt_api_path_id(mt_request_t *req, const char *text, const char *what, int64_
  */
 int mt_api_check_query(mt_request_t *req, const char *const *names);
 
+/*
+ * The flags every route of the job API that touches the database is
+ * registered with (besides MT_ROUTE_PREFIX): where its handler runs. On
+ * PostgreSQL every request leaves the web thread's loop (MT_ROUTE_OFFLOAD):
+ * any query may wait on the network, the server or a lock. On SQLite only
+ * the requests that may write do (MT_ROUTE_OFFLOAD_WRITES): in WAL mode a
+ * read never waits for the write lock, and on the loop it costs what it
+ * always did, where a trip to a route thread would cost two thread
+ * wake-ups. After load (the database is known).
+ */
+int mt_api_route_flags(void);
+
 #endif

@@ -196,8 +196,8 @@ static void workflows_route(mt_request_t *req, void *data)
 
 int mt_workflows_api_register(mt_stack_t *stack)
 {
-    if (mt_route_add(stack, NULL, "/api/workflows", MT_ROUTE_OFFLOAD, workflows_route, NULL) < 0 ||
-        mt_route_add(stack, NULL, "/api/workflows", MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD, workflows_route, NULL) < 0)
+    if (mt_route_add(stack, NULL, "/api/workflows", mt_api_route_flags(), workflows_route, NULL) < 0 ||
+        mt_route_add(stack, NULL, "/api/workflows", MT_ROUTE_PREFIX | mt_api_route_flags(), workflows_route, NULL) < 0)
         return -1;
     return 0;
 }
