@@ -472,6 +472,13 @@ def whole_stack_sigkill_mid_burst(servers, tmp_path, with_commands):
             waiter_trees.update(process_tree(w))
         victims = [p for p in tree if p not in waiter_trees]
     crash(victims)
+    while with_commands:
+        # what a mule was starting between the listing and its SIGSTOP goes too, as in a real crash
+        stragglers = waiters_of(jobs_dir) + job_processes(jobs_dir)
+        if not stragglers:
+            break
+        crash(stragglers)
+        victims += stragglers
     killed.set()
     s.proc.wait(10)
     s.expect_signal = signal.SIGKILL
