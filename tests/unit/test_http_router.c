@@ -126,7 +126,8 @@ Test(http_router, offload_flag_is_kept_and_makes_no_second_route)
     cr_assert_eq(mt_router_add(r, "GET", "/o", 0, cb, NULL), -EEXIST, "offloaded or not, it is the same route");
     cr_assert_eq(mt_router_add(r, "GET", "/o", MT_ROUTE_PREFIX | MT_ROUTE_OFFLOAD, cb, NULL), 0);
     cr_assert_eq(mt_router_add(r, "GET", "/o", MT_ROUTE_PREFIX, cb, NULL), -EEXIST);
-    cr_assert_eq(mt_router_add(r, "GET", "/p", 4, cb, NULL), -EINVAL, "an unknown flag is refused");
+    cr_assert_eq(mt_router_add(r, "GET", "/p", 8, cb, NULL), -EINVAL, "an unknown flag is refused");
+    cr_assert_eq(mt_router_add(r, "GET", "/w", MT_ROUTE_OFFLOAD_WRITES, cb, NULL), 0);
     mt_router_freeze(r);
     int status = 0;
     const mt_route_t *exact = mt_router_match(r, "GET", "/o", &status);

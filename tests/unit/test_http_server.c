@@ -178,6 +178,13 @@ static void off_forget_cb(mt_request_t *req, void *data)
     off_check_thread();
 }
 
+/* /w (MT_ROUTE_OFFLOAD_WRITES): says where it ran. */
+static void where_cb(mt_request_t *req, void *data)
+{
+    const char *where = pthread_equal(pthread_self(), G.loop_tid) ? "loop" : "pool";
+    mt_respond(req, 200, "text/plain", where, 4);
+}
+
 /* Wait until n handlers have entered /o/slow. */
 static void gate_wait_entered(int n)
 {
@@ -267,6 +274,7 @@ static void setup(void)
     mt_router_add(F.router, "POST", "/o/echo", MT_ROUTE_OFFLOAD, off_echo_cb, NULL);
     mt_router_add(F.router, NULL, "/o/error", MT_ROUTE_OFFLOAD, off_error_cb, NULL);
     mt_router_add(F.router, "GET", "/o/forget", MT_ROUTE_OFFLOAD, off_forget_cb, NULL);
+    mt_router_add(F.router, NULL, "/w", MT_ROUTE_OFFLOAD_WRITES, where_cb, NULL);
     mt_router_freeze(F.router);
 
     snprintf(F.tmpdir, sizeof F.tmpdir, "/tmp/mt_http_XXXXXX");
@@ -1454,4 +1462,23 @@ Test(offload_server, drain_waits_for_an_offloaded_request)
     cr_assert_eq(atomic_load(&F.drained), 1);
     cr_assert_eq(uv_loop_close(&F.loop), 0, "handles left on the loop");
     client_free(c);
+}
+
+Test(offload_server, offload_writes_sends_only_unsafe_methods_to_the_pool)
+{
+    static const struct {
+        const char *method;
+        const char *where;
+    } cases[] = {{"GET", "loop"}, {"HEAD", "loop"}, {"OPTIONS", "loop"}, {"POST", "pool"}, {"PUT", "pool"},
+                 {"DELETE", "pool"}, {"PATCH", "pool"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char raw[128];
+        snprintf(raw, sizeof raw, "%s /w HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", cases[i].method);
+        response_t r;
+        request(raw, &r);
+        cr_assert_eq(r.status, 200, "%s", cases[i].method);
+        if (strcmp(cases[i].method, "HEAD") != 0)
+            cr_assert_str_eq(r.body, cases[i].where, "%s ran on the %s", cases[i].method, r.body);
+        response_free(&r);
+    }
 }
