@@ -10,11 +10,12 @@
  * a stuck disk) or cut off cannot leave commands running that nobody
  * answers for, for longer than the time it last promised.
  *
- * Contract for the caller: renew to now + lease well before the deadline
- * (every lease / 3), and only while the handler may really keep running its
- * jobs: today the handler renews from its event loop, so a loop that stops
- * turning stops renewing; the database lease of handlers will renew it only
- * after a successful renewal of that lease. A handler that stops for good
+ * Contract for the caller: renew well before the deadline (every lease /
+ * 3), and only while the handler may really keep running its jobs: the
+ * handler moves it only after a successful renewal of its lease in the
+ * database, to no later than that lease's end (handler.c,
+ * mt_handler_fence_until), so a handler whose loop stops turning, or that
+ * cannot reach the database, stops renewing. A handler that stops for good
  * closes the fence with remove = true, which tells any waiter left to stop.
  *
  * The file is written in place (never replaced by a rename), since waiters
