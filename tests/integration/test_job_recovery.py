@@ -315,3 +315,5 @@ def test_a_normal_stop_leaves_no_command_and_no_waiter(servers, tmp_path):
     assert not [p for p in pids if alive(p)], "a command outlived a normal stop"
     assert not waiters_under(str(tmp_path / "data")), "a waiter outlived a normal stop"
     assert not os.path.exists(tmp_path / "data" / "handlers" / (MULE + ".fence")), "the fence is removed"
+    for jid in ids:  # put back in the queue as the same attempt: nothing of the stopped run may stand for the next
+        assert not os.path.exists(os.path.join(job_dir(tmp_path, jid), "exit_status")), jid

@@ -917,6 +917,10 @@ void mt_handler_stop(mt_handler_t *h)
         int64_t id = rj->id;
         mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
         mt_run_wait_waiter(rj->run, 2000); /* it records the stop and exits: nothing of the job is left */
+        /* The job runs again as this same attempt: what this stopped run recorded must not stand for that one. */
+        char workdir[4096];
+        mt_jobs_workdir(id, workdir, sizeof workdir);
+        mt_waiter_files_remove(workdir);
         int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                             &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
                                                        "was stopped and the job runs again"});
