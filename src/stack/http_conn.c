@@ -821,6 +821,19 @@ static void conn_finish(mt_http_conn_t *conn)
     conn_read_start(conn);
 }
 
+/*
+ * An offloaded request is back and nothing is being written: its answer
+ * goes into conn->out now (never while a uv_write holds a pointer into it).
+ */
+static void conn_offload_finish(mt_http_conn_t *conn)
+{
+    mt_http_offload_t *off = conn->offload;
+    conn->offload = NULL;
+    mt_http__offload_respond(conn, off);
+    mt_http__offload_free(off);
+    conn_request_done(conn);
+}
+
 static void conn_pump(mt_http_conn_t *conn)
 {
     while (!conn->closing) {
@@ -834,6 +847,10 @@ static void conn_pump(mt_http_conn_t *conn)
         }
         if (conn->file_fd >= 0) {
             conn_file_fill(conn);
+            continue;
+        }
+        if (conn->offload != NULL && conn->offload->back) {
+            conn_offload_finish(conn);
             continue;
         }
         if (conn->offload != NULL) {
@@ -922,8 +939,10 @@ static void conn_close_cb(uv_handle_t *handle)
     mt_http_conn_t *conn = handle->data;
     if (--conn->handles_open > 0)
         return;
-    if (conn->offload != NULL)
+    if (conn->offload != NULL && !conn->offload->back)
         return; /* its handler still reads the request: freed when it comes back (mt_http__offload_done) */
+    mt_http__offload_free(conn->offload); /* back, its answer not written: dropped */
+    conn->offload = NULL;
     conn_free(conn);
 }
 
@@ -988,7 +1007,7 @@ void mt_http__conn_close(mt_http_conn_t *conn)
         conn->next->prev = conn->prev;
     conn->prev = conn->next = NULL;
     server->stats.active_connections--;
-    if (conn->offload != NULL)
+    if (conn->offload != NULL && !conn->offload->back)
         mt_offload_cancel(&conn->offload->task); /* not started yet: it never will; its answer is dropped */
     if (conn->file_fd >= 0) {
         close(conn->file_fd);
@@ -1025,9 +1044,10 @@ void mt_http__offload_done(mt_offload_task_t *task, void *data)
     mt_http_conn_t *conn = off->conn;
     mt_http_server_t *server = conn->server;
     assert(conn->offload == off);
-    conn->offload = NULL;
+    off->back = true;
     if (conn->closing) {
         /* The client went away meanwhile (or the server closed): the answer has nowhere to go. */
+        conn->offload = NULL;
         conn->req.off = NULL;
         mt_http__offload_free(off);
         mt_http__server_close_inbox(server); /* before the last connection's free may free the server */
@@ -1035,8 +1055,5 @@ void mt_http__offload_done(mt_offload_task_t *task, void *data)
             conn_free(conn);
         return;
     }
-    mt_http__offload_respond(conn, off);
-    mt_http__offload_free(off);
-    conn_request_done(conn);
-    conn_pump(conn);
+    conn_pump(conn); /* writes the answer, once what is being written is out */
 }

@@ -121,6 +121,7 @@ struct mt_http_offload {
     mt_http_conn_t *conn;
     const mt_route_t *route;
     mt_http_busy_t *busy;        /* the pool threads' records for the harakiri watchdog, or NULL */
+    bool back;                   /* came back to the loop; its answer goes out once nothing is being written */
     /* The answer, written by the handler's thread. */
     char *content_type;          /* NULL: none */
     size_t length;               /* of the body (a HEAD request's is not kept) */

@@ -1482,3 +1482,27 @@ Test(offload_server, offload_writes_sends_only_unsafe_methods_to_the_pool)
         response_free(&r);
     }
 }
+
+Test(offload_server, an_answer_back_while_a_big_one_is_being_written_waits_its_turn)
+{
+    /* A big answer from the loop the client does not read yet, then an offloaded request behind it. */
+    client_t *c = client_connect();
+    client_sends(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /o/error?json HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    usleep(200 * 1000); /* the offloaded request is back long before the big write is done */
+    response_t r;
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.body_len, BIG_BODY);
+    for (size_t i = 0; i < BIG_BODY; i += 4099)
+        cr_assert_eq(r.body[i], (char)('a' + i % 26), "byte %zu of the big answer", i);
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 201);
+    cr_assert_str_eq(r.body, "{\"path\":\"/o/error\"}");
+    response_free(&r);
+    client_response(c, &r, false);
+    cr_assert_str_eq(r.body, "hello");
+    response_free(&r);
+    client_free(c);
+}
