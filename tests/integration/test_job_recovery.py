@@ -215,10 +215,12 @@ def test_max_attempts_spent_ends_the_job_in_error_naming_them(servers, tmp_path)
     s.known_pids.add(s.by_name()[MULE]["pid"])
 
 
-def test_max_attempts_below_one_is_refused(tmp_path):
-    r = subprocess.run([MULETEER, "--set", "jobs.max-attempts=0", "--print-config"], capture_output=True, text=True,
+def test_max_attempts_below_one_is_refused_naming_file_line_and_option(tmp_path):
+    ini = write(tmp_path, "stack.ini", "[jobs]\nmax-attempts = 0\n")
+    r = subprocess.run([MULETEER, "--ini", ini, "--print-config"], capture_output=True, text=True,
                        cwd=str(tmp_path), timeout=30)
-    assert r.returncode != 0 and "max-attempts" in r.stdout + r.stderr, r
+    assert r.returncode != 0, r
+    assert "%s:2: option 'max-attempts': 0 is out of range [1, 1000]" % ini in r.stdout + r.stderr, r
 
 
 def test_whole_stack_sigkilled_mid_job_is_adopted_after_restart_not_run_again(servers, tmp_path):
