@@ -13,9 +13,20 @@
  * failed) fails the statement with -ENOTCONN. The next statement connects
  * again, once; the statements prepared on the old connection are prepared
  * again on the new one (db->generation). Connecting has a timeout
- * (MT_PG_CONNECT_TIMEOUT_S) and the socket TCP keepalives, so that a dead
- * network is noticed rather than waited on for ever; a URL's own settings
- * win over both.
+ * (MT_PG_CONNECT_TIMEOUT_S), and the socket TCP keepalives (an idle
+ * connection) and a TCP user timeout (MT_PG_TCP_USER_TIMEOUT_MS: a
+ * statement sent and never acknowledged), so that a dead network is noticed
+ * rather than waited on for ever -- without the user timeout, a statement
+ * sent into a dead network waits for TCP's retransmissions to give up,
+ * about 15 minutes, keepalives being only for idle connections. A URL's own
+ * settings win over all of these.
+ *
+ * The server ends a session left idle inside a transaction for
+ * MT_PG_IDLE_IN_TXN_TIMEOUT_MS (idle_in_transaction_session_timeout): a
+ * handler paused or cut off in the middle of a transaction would otherwise
+ * keep the rows it wrote locked, and the takeover of its jobs by the
+ * others waiting on them, for as long as its connection lives. A healthy
+ * muleteer sends the statements of a transaction back to back.
  *
  * Errors map to db.h's errno values by SQLSTATE: a lock timeout,
  * serialization failure or deadlock is -EBUSY (try again), a connection
@@ -35,6 +46,11 @@
 
 /* Seconds libpq may take to connect (the URL's connect_timeout wins). */
 #define MT_PG_CONNECT_TIMEOUT_S "5"
+/* Milliseconds what a connection sent may stay unacknowledged before the connection is given up (the URL's
+ * tcp_user_timeout wins): about the time the keepalives take to give up an idle one (5 s + 3 x 2 s). */
+#define MT_PG_TCP_USER_TIMEOUT_MS "10000"
+/* Milliseconds the server lets a session of ours sit idle inside a transaction before it ends it. */
+#define MT_PG_IDLE_IN_TXN_TIMEOUT_MS 5000
 /* The key of the advisory lock that migrations hold: any constant, the same in every muleteer. */
 #define MT_PG_MIGRATION_LOCK 0x6d756c6574656572LL /* "muleteer" */
 
@@ -97,8 +113,10 @@ const char *mt_pg_display(const char *conninfo, char *buf, size_t len)
 static PGconn *connect_to(const char *conninfo)
 {
     static const char *const keys[] = {"connect_timeout", "application_name", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count", "dbname", NULL};
-    const char *values[] = {MT_PG_CONNECT_TIMEOUT_S, "muleteer", "5", "2", "3", conninfo, NULL};
+                                       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                       "dbname", NULL};
+    const char *values[] = {MT_PG_CONNECT_TIMEOUT_S, "muleteer", "5", "2", "3", MT_PG_TCP_USER_TIMEOUT_MS,
+                            conninfo, NULL};
     return PQconnectdbParams(keys, values, 1);
 }
 
@@ -242,8 +260,9 @@ static int failed(mt_db_t *db, PGresult *res)
 /* Settings of a new connection. */
 static int set_up(mt_db_t *db)
 {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SET lock_timeout = %d", db->busy_timeout_ms);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET idle_in_transaction_session_timeout = %d",
+             db->busy_timeout_ms, MT_PG_IDLE_IN_TXN_TIMEOUT_MS);
     PGresult *res = PQexec(db->pg, sql);
     int ret = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : failed(db, res);
     PQclear(res);
