@@ -746,3 +746,58 @@ def test_a_paused_host_resumed_after_its_lease_writes_nothing_stale_and_comes_ba
           % (t_cont - t_stop, LEASE, len(stopped), len(held),
              ",".join("%.2f" % (t - t_stop) for _, t, _ in taken.values()), len(reran),
              {n: again[n][1] for n in paused}))
+
+
+@pytest.mark.chaos
+def test_chaos_paused_host_how_often_a_resumed_command_finishes_once_more(pg, servers, tmp_path):
+    """20 pauses of hostC (SIGSTOP of every process of it, 3 leases) while it runs jobs whose command is a plain
+    `sleep 3`, due while the host is stopped: resumed, such a command is at its last step, racing its waiter,
+    which finds its fence lapsed and stops it. hostA has run each of those jobs again meanwhile. Counts how often
+    a resumed command finishes once more (its id twice in the file): what the design allows, a paused host
+    being unable to stop its own commands. Everything else is as in the test above: no job ends but ok, no
+    stale write."""
+    rounds = int(os.environ.get("CHAOS_PAUSES", "20"))
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, 'sleep 3; echo "$MULETEER_JOB_ID" >> OUT', workers=2)
+    a, c = hosts.start("hostA"), hosts.start("hostC")
+    resumed, twice, all_ids = [], [], []
+    for r in range(rounds):
+        paused = HANDLER_NAMES("hostC")
+        wait_for(lambda: all(hosts.handlers().get(n, ("",))[0] == "running" for n in paused), 30,
+                 what="hostC's handlers running")
+        ids = [str(post(s)[2]["id"]) for s in (a, c) for _ in range(4)]
+        all_ids += ids
+
+        def c_runs():
+            rows = hosts.sql("SELECT id FROM job WHERE state = 'running' AND handler LIKE 'hostC.%%' "
+                             "AND external_id IS NOT NULL AND id IN (%s)" % ",".join(ids))
+            return [str(i) for i, in rows] if len(rows) >= 2 else None
+        wait_for(c_runs, 30, what="hostC to run jobs")
+        before = hosts.handlers()
+        stopped = freeze(hosts, "hostC")
+        t_stop = time.time()
+        on_c = {str(i) for i, in hosts.sql("SELECT id FROM job WHERE state = 'running' AND handler LIKE 'hostC.%'")}
+        try:
+            wait_lost(hosts, paused, timeout=LEASE * 3 + 10)
+            wait_for(lambda: time.time() - t_stop >= 3 * LEASE, 3 * LEASE + 1, what="3 leases")
+            hosts.all_ended(ids, 60)
+        finally:
+            signal_all(stopped, signal.SIGCONT)
+        wait_for(lambda: all(hosts.handlers()[n][1] > before[n][1] + 1 for n in paused | {"hostC.web.1"}), 30,
+                 what="hostC's handlers to register again")
+        c.wait_ready(30)
+        # its resumed commands are gone (finished or stopped) once their waiters are
+        wait_for(lambda: not waiters_of(hosts.data_dir("hostC")) or not set(commands_of(hosts.data_dir("hostC"))
+                                                                             .values()) & on_c, 20,
+                 what="hostC's resumed commands to end")
+        counts = hosts.counts()
+        resumed += sorted(on_c)
+        twice += [i for i in on_c if counts.get(i, 0) > 1]
+    states = hosts.all_ended(all_ids, 60)
+    assert all(states[i] == "ok" for i in all_ids), states
+    counts = hosts.counts()
+    assert all(counts.get(i, 0) in (1, 2) for i in all_ids), {i: counts.get(i) for i in all_ids if counts.get(i) != 1}
+    assert all(counts[i] == 1 for i in all_ids if i not in resumed), "a job not resumed finished twice"
+    c.known_pids.update(p["pid"] for p in c.stack()["processes"] if p["pid"])
+    print("\nCHAOS hosts-pause: pauses=%d commands-resumed-after-their-lease=%d finished-once-more=%d (%s)"
+          % (rounds, len(resumed), len(twice), ",".join(twice)))
