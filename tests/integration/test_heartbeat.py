@@ -55,7 +55,9 @@ def wait_respawned(s, name, old_pid, timeout=20):
 
 def test_every_process_reports_its_heartbeat(servers):
     s = servers(["--processes", "2", "--threads", "2", "--mules", "1"], binary=EXAMPLE)
-    st = s.stack()
+    # a process just started counts as beating; its first beat comes with its loop's first turn
+    st = wait_for(lambda: (lambda st: st if all(p["beat_age_s"] is not None for p in st["processes"]) else None)(
+        s.stack()), timeout=10, what="every process's first beat")
     assert st["mule_harakiri"] == 0, "off unless configured"
     for p in st["processes"]:
         assert p["beating"] is True, p
