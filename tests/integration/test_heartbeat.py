@@ -26,8 +26,12 @@ KILL_LINE = (r"\[warn\] main\.master\[\d+\] muleteer\.stack\.master: mule-haraki
 
 
 def farm_stack(servers, *extra):
-    return servers(["--mules", "2", "--farm", "f:1,2", "--mule-harakiri", str(HARAKIRI)] + list(extra),
-                   binary=EXAMPLE)
+    """Two mules in farm f under mule-harakiri, once both have beaten."""
+    s = servers(["--mules", "2", "--farm", "f:1,2", "--mule-harakiri", str(HARAKIRI)] + list(extra),
+                binary=EXAMPLE)
+    wait_for(lambda: all(s.by_name()[n]["beat_age_s"] is not None for n in ("main.f.1", "main.f.2")), timeout=10,
+             what="the mules' first beats")
+    return s
 
 
 def log_search(s, pattern):
