@@ -45,11 +45,27 @@ static const char sql_insert[] =
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
+/*
+ * A fenced handler (?E > 0) takes a job only while it holds its name ?H at
+ * that epoch: one that resumes after its name was taken over (it was
+ * paused, or cut off) takes none before its next renewal tells it so. On
+ * PostgreSQL the handler's row is read FOR SHARE: a takeover marking the
+ * name lost meanwhile either waits for the claim to commit (and then puts
+ * the job back in its pool with the rest) or committed first (and the
+ * claim finds the name lost).
+ */
+#define HOLDS_NAME(H, E, LOCK)                                                                        \
+    "AND (CAST(?" #E " AS INTEGER) = 0 OR EXISTS (SELECT 1 FROM handler WHERE name = ?" #H           \
+    " AND epoch = CAST(?" #E " AS INTEGER) AND state = 'running'" LOCK ")) "
+
 /* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
-static const char sql_take[] =
-    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, "
-    "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "
-    "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) RETURNING " JOB_COLUMNS;
+#define TAKE(LOCK)                                                                                    \
+    "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, "                                     \
+    "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "          \
+    "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) " HOLDS_NAME(1, 4, LOCK) \
+    "RETURNING " JOB_COLUMNS
+static const char sql_take[] = TAKE("");
+static const char pg_take[] = TAKE(" FOR SHARE");
 
 /*
  * Claim the oldest waiting job. SQLite's single writer makes the
@@ -60,20 +76,20 @@ static const char sql_take[] =
 static const char sql_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
-    "AND handler IS NULL AND state = 'new' RETURNING id";
+    "AND handler IS NULL AND state = 'new' " HOLDS_NAME(1, 4, "") "RETURNING id";
 static const char pg_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " PG_UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-    "RETURNING id";
+    HOLDS_NAME(1, 4, " FOR SHARE") "RETURNING id";
 
 static const char sql_claim_next_any[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?3, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
-    "AND handler IS NULL AND state = 'new' RETURNING id";
+    "AND handler IS NULL AND state = 'new' " HOLDS_NAME(1, 3, "") "RETURNING id";
 static const char pg_claim_next_any[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?3, claim_time = ?2, update_time = ?2 "
     "WHERE id = (SELECT id FROM " PG_UNASSIGNED_ANY " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-    "RETURNING id";
+    HOLDS_NAME(1, 3, " FOR SHARE") "RETURNING id";
 
 /*
  * Fencing (db.h, mt_db_set_fence): with a fence set, a handler's write
@@ -507,7 +523,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)
 {
     memset(taken, 0, sizeof *taken);
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_take);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_take, pg_take));
     if (!st)
         return mt_db__fail(db, 0, "take job");
     bind_str(st, 1, handler);
