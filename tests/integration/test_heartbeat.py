@@ -149,7 +149,8 @@ def test_an_idle_mule_is_not_killed_and_a_long_task_that_beats_is_not_either(ser
 
 def test_without_mule_harakiri_a_stopped_mule_is_only_reported(servers):
     s = servers(["--mules", "1"], binary=EXAMPLE)
-    pid = proc(s, "main.mule.1")["pid"]
+    pid = wait_for(lambda: (lambda p: p["pid"] if p["beat_age_s"] is not None else None)(proc(s, "main.mule.1")),
+                   timeout=10, what="its first beat")
     os.kill(pid, signal.SIGSTOP)
     try:
         wait_for(lambda: proc(s, "main.mule.1")["beating"] is False, timeout=10, what="not beating")
@@ -168,7 +169,8 @@ def test_without_mule_harakiri_a_stopped_mule_is_only_reported(servers):
 
 def test_a_stopped_web_worker_is_shown_not_beating_and_not_killed(servers):
     s = servers(["--processes", "2", "--mules", "1", "--mule-harakiri", "2"], binary=EXAMPLE)
-    pid = proc(s, "main.web.1")["pid"]
+    pid = wait_for(lambda: (lambda p: p["pid"] if p["beat_age_s"] is not None else None)(proc(s, "main.web.1")),
+                   timeout=10, what="its first beat")
 
     def web1():
         """main.web.1 as the other worker reports it: a connection the stopped worker took as the
