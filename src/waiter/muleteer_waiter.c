@@ -237,6 +237,8 @@ int main(int argc, char **argv)
 
     int err = 0;
     pid_t pid = start_command(&a, &err);
+    free(a.envp); /* the command has its copy */
+    a.envp = NULL;
     if (pid <= 0) {
         mt_waiter_status_t st = {.end = MT_WAITER_FAILED, .value = err, .attempt = a.attempt};
         (void)mt_waiter_status_write(a.job_dir, &st);

@@ -391,6 +391,9 @@ Test(job_waiter, a_result_is_written_while_no_loop_watches_and_an_adopted_run_re
     mt_waiter_status_t st;
     cr_assert_eq(mt_waiter_status_read(dir, &st), 0);
     cr_assert_eq(st.attempt, 3);
+    /* Only now does the first loop run again (to free what it holds): it reaps the waiter and reports too. */
+    uv_run(&first, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&first), 0);
 }
 
 Test(job_waiter, adopting_a_waiter_that_has_ended_says_so)
