@@ -46,9 +46,9 @@ POLL_MS = 1000
 WAIT_S = 60  # how long after the last submission jobs_bench.py waits for the jobs to end
 
 
-def two_hosts(tmp, database, log_dir, workers):
+def two_hosts(tmp, database, workers):
     """Start stack A (web only) and standalone hostB on database; return (a, b, port) once hostB takes the jobs."""
-    d = tempfile.mkdtemp(dir=tmp)
+    d = log_dir = tempfile.mkdtemp(dir=tmp)
     conf = write_conf(d, "job_conf.yml", "handling:\n  assign: [db-skip-locked]\n")
     common = ["--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % os.path.join(d, "data"),
               "--set", "jobs.poll-interval=%d" % POLL_MS] + (["--jobs.database", database] if database else [])
@@ -63,8 +63,14 @@ def two_hosts(tmp, database, log_dir, workers):
             http_json(port, "GET", "/api/jobs/%s" % j["id"])), 10)
         return done["handler"] == "hostB"
 
+    def yielded():
+        with open(os.path.join(log_dir, "hostA.log"), errors="replace") as f:
+            return f.read().count("a handler serving its pools is running: leaving their jobs to it") >= 2
+
     try:
-        # The web workers leave the pool to hostB once they see it running (they look every second).
+        # Each of hostA's two web workers leaves the pool to hostB once it sees it running (it looks every
+        # second) and says so in the log; then a few probes make sure.
+        wait_until("hostA's web workers to leave the pool to hostB", yielded, 30, every=0.1)
         wait_until("hostB to start the jobs", lambda: all(probe_taken_by_b() for _ in range(3)), 30, every=0.2)
     except Exception:
         stop_proc(b)
@@ -74,10 +80,10 @@ def two_hosts(tmp, database, log_dir, workers):
     return a, b, port
 
 
-def measure(port, n, rate):
+def measure(port, n, rate, strict=True):
     j = jobs_bench(port, ["-n", str(n), "-c", "4", "--rate", str(rate), "--timeout", str(WAIT_S)])
     others = {h: c for h, c in j["handlers"].items() if h != "hostB"}
-    if others or j["submit_errors"]:
+    if strict and (others or j["submit_errors"]):
         raise RuntimeError("jobs not all started by hostB, or not accepted: %s" % j)
     return j
 
@@ -111,7 +117,6 @@ def run(o, tmp):
     res = {c[0]: [] for c in CASES}
     with PgServer() as pg:
         for r in range(o.rounds):
-            log_dir = tempfile.mkdtemp(dir=tmp)
             for name, backend, rate, workers, flushed in CASES:
                 # Fresh stacks and database for every case: a case that left a backlog must not hold up the next.
                 url = db = None
@@ -121,9 +126,9 @@ def run(o, tmp):
                         c = pg.connect("postgres")
                         c.cursor().execute("ALTER DATABASE %s SET synchronous_commit = off" % db)
                         c.close()
-                a, b, port = two_hosts(tmp, url, log_dir, workers)
+                a, b, port = two_hosts(tmp, url, workers)
                 try:
-                    measure(port, 50, 50)  # not measured: each thread's first statements, cold caches
+                    measure(port, 50, 50, strict=False)  # not measured: each thread's first statements, cold caches
                     res[name].append(measure(port, jobs(rate), rate))
                     if backend == "postgresql":
                         res[name][-1].update(split(pg, db, jobs(rate)))
