@@ -116,6 +116,8 @@ def loop_stays_free(s, lock, waiting, extra=()):
             for path in ("/api/health", "/api/tools") + tuple(extra):
                 status, secs = timed(c, "GET", path)
                 assert status == 200, (path, status)
+                assert secs < AT_ONCE_S, "%s waited %.2f s behind the lock (%.2f s into it)" % (
+                    path, secs, time.monotonic() - lock.since)
                 slowest = max(slowest, secs)
                 n += 1
             assert waiting.answered is None, "the POST did not wait for the lock: the test shows nothing"
