@@ -545,7 +545,8 @@ def test_a_partitioned_host_fences_itself_the_others_take_its_jobs_and_it_writes
     """hostC reaches the database through a proxy, which stops relaying (connections held open) for 3 leases:
     hostC's waiters stop its commands before its lease runs out, hostA and hostB take its jobs over and run them
     again, no job's command finishes twice; the path back, hostC's handlers find their names taken over, write
-    nothing (no history row of theirs after the takeover), and come back under a new epoch."""
+    nothing (no history row of theirs after the takeover), and come back under a new epoch. Meanwhile a POST to
+    hostC is answered 503 once its statement has had no reply for the busy timeout + 5 s, not held for the cut."""
     url = pg.new_database()
     proxy = TcpProxy("127.0.0.1", pg_port(url))
     try:
@@ -575,6 +576,13 @@ def partition(servers, tmp_path, url, proxy):
     proxy.cut()
     t_cut = time.time()
     try:
+        # a POST to the cut-off host: no hang for as long as the cut, but 503 once its statement had no reply in
+        # the busy timeout (10 s) + 5 s
+        t0 = time.time()
+        refused = post(c, timeout=40)
+        refused_after = time.time() - t0
+        assert refused[0] == 503 and refused[1].get("Retry-After", "").isdigit(), refused
+        assert refused_after < 25, refused_after
         taken = wait_lost(hosts, cut_off, timeout=LEASE * 3 + 10)
         held = {str(i): h for i, h in hosts.sql(
             "SELECT DISTINCT job_id, handler FROM job_state_history WHERE state = 'running' AND handler LIKE "
@@ -603,6 +611,7 @@ def partition(servers, tmp_path, url, proxy):
     for n in cut_off:
         assert listed[n]["state"] == "running" and listed[n]["epoch"] == again[n][1], listed[n]
     assert "its name was taken over" in c.log(), c.log()[-3000:]
+    assert "no reply from the database server within 15.0 s" in c.log(), c.log()[-3000:]
     # and works again: jobs posted to it end ok
     more = [str(post(c)[2]["id"]) for _ in range(4)]
     hosts.all_ended(more, 60)
@@ -612,9 +621,11 @@ def partition(servers, tmp_path, url, proxy):
     assert not stale, "hostC wrote after its handlers were taken over: %s" % stale
     reran = check_reruns(hosts)
     c.known_pids.update(p["pid"] for p in c.stack()["processes"] if p["pid"])
-    print("\nHOSTS partition: cut %.1f s (lease %d s); hostC ran %d jobs: commands stopped %s s before the lease ran "
+    print("\nHOSTS partition: cut %.1f s (lease %d s); a POST to hostC got 503 after %.1f s; hostC ran %d jobs: "
+          "commands stopped %s s before the lease ran "
           "out; taken over %s s after the cut; rerun elsewhere %d; stale writes 0; back under epochs %s in %.1f s"
-          % (t_back - t_cut, LEASE, len(held), ",".join("%.2f" % v for v in sorted(stopped_before.values())),
+          % (t_back - t_cut, LEASE, refused_after, len(held),
+             ",".join("%.2f" % v for v in sorted(stopped_before.values())),
              ",".join("%.2f" % (t - t_cut) for _, t, _ in taken.values()), len(reran),
              {n: again[n][1] for n in cut_off}, time.time() - t_back))
 

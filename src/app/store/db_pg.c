@@ -21,6 +21,16 @@
  * about 15 minutes, keepalives being only for idle connections. A URL's own
  * settings win over all of these.
  *
+ * A statement waits for its reply MT_PG_REPLY_MARGIN_MS longer than a lock
+ * may keep it waiting (the busy timeout, the server's lock_timeout) and no
+ * more: then the connection is given up (-ENOTCONN; the next statement
+ * connects again) and the server, told the same as statement_timeout,
+ * stops what it still runs of it. A path to the server that holds what
+ * it is sent without failing (a proxy or a server that hangs, a dead
+ * network while the kernel still acknowledges) would otherwise keep the
+ * thread waiting as long as the path does: a web thread could not answer
+ * 503, nor a handler stop.
+ *
  * The server ends a session left idle inside a transaction for
  * MT_PG_IDLE_IN_TXN_TIMEOUT_MS (idle_in_transaction_session_timeout): a
  * handler paused or cut off in the middle of a transaction would otherwise
@@ -38,9 +48,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/mem.h"
 
@@ -51,6 +63,8 @@
 #define MT_PG_TCP_USER_TIMEOUT_MS "10000"
 /* Milliseconds the server lets a session of ours sit idle inside a transaction before it ends it. */
 #define MT_PG_IDLE_IN_TXN_TIMEOUT_MS 5000
+/* Milliseconds a statement may wait for its reply beyond the busy timeout (the lock waits it allows). */
+#define MT_PG_REPLY_MARGIN_MS 5000
 /* The key of the advisory lock that migrations hold: any constant, the same in every muleteer. */
 #define MT_PG_MIGRATION_LOCK 0x6d756c6574656572LL /* "muleteer" */
 
@@ -257,13 +271,88 @@ static int failed(mt_db_t *db, PGresult *res)
     return errno_of(db->pg, res);
 }
 
+static int reply_timeout_ms(const mt_db_t *db)
+{
+    return db->busy_timeout_ms + MT_PG_REPLY_MARGIN_MS;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read until a whole result is in, or until deadline (false). A broken connection is true: PQgetResult says so. */
+static bool await_result(PGconn *conn, int64_t deadline)
+{
+    while (PQisBusy(conn)) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        int rc = poll(&p, 1, (int)left);
+        if (rc < 0 && errno != EINTR)
+            return true;
+        if (rc > 0 && !PQconsumeInput(conn))
+            return true;
+    }
+    return true;
+}
+
+/*
+ * The reply to what was just sent, as PQexec gives it (the first error, or
+ * the last result); NULL when the send failed or no reply came in time --
+ * then the connection is closed and db->cause says why.
+ */
+static PGresult *reply(mt_db_t *db, int sent)
+{
+    if (!sent) {
+        copy_message(db->cause, sizeof db->cause, PQerrorMessage(db->pg));
+        return NULL;
+    }
+    int64_t deadline = now_ms() + reply_timeout_ms(db);
+    PGresult *kept = NULL;
+    for (;;) {
+        if (!await_result(db->pg, deadline)) {
+            PQclear(kept);
+            snprintf(db->cause, sizeof db->cause,
+                     "no reply from the database server within %.1f s: the connection is given up",
+                     reply_timeout_ms(db) / 1000.0);
+            PQfinish(db->pg);
+            db->pg = NULL;
+            return NULL;
+        }
+        PGresult *res = PQgetResult(db->pg);
+        if (!res)
+            return kept;
+        if (kept && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+            continue;
+        }
+        PQclear(kept);
+        kept = res;
+    }
+}
+
+/* The errno value of a NULL reply (see reply()). */
+static int no_reply(mt_db_t *db)
+{
+    if (db->pg && PQstatus(db->pg) == CONNECTION_OK)
+        return -EIO;
+    return -ENOTCONN;
+}
+
 /* Settings of a new connection. */
 static int set_up(mt_db_t *db)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET idle_in_transaction_session_timeout = %d",
-             db->busy_timeout_ms, MT_PG_IDLE_IN_TXN_TIMEOUT_MS);
-    PGresult *res = PQexec(db->pg, sql);
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "SET lock_timeout = %d; SET idle_in_transaction_session_timeout = %d; SET statement_timeout = %d",
+             db->busy_timeout_ms, MT_PG_IDLE_IN_TXN_TIMEOUT_MS, reply_timeout_ms(db));
+    PGresult *res = reply(db, PQsendQuery(db->pg, sql));
+    if (!res)
+        return no_reply(db);
     int ret = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : failed(db, res);
     PQclear(res);
     return ret;
@@ -336,7 +425,9 @@ int mt_pg_exec(mt_db_t *db, const char *sql)
     int rc = ensure_connected(db);
     if (rc < 0)
         return rc;
-    PGresult *res = PQexec(db->pg, sql);
+    PGresult *res = reply(db, PQsendQuery(db->pg, sql));
+    if (!res)
+        return no_reply(db);
     int ret = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         ret = failed(db, res);
@@ -437,7 +528,9 @@ int mt_pg_step(mt_db_t *db, mt_db_stmt_t *st)
         if (rc < 0)
             return rc;
         if (st->prepared_in != db->generation) {
-            PGresult *res = PQprepare(db->pg, st->name, st->pg_sql, st->nparams, NULL);
+            PGresult *res = reply(db, PQsendPrepare(db->pg, st->name, st->pg_sql, st->nparams, NULL));
+            if (!res)
+                return no_reply(db);
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 rc = failed(db, res);
                 PQclear(res);
@@ -446,7 +539,10 @@ int mt_pg_step(mt_db_t *db, mt_db_stmt_t *st)
             PQclear(res);
             st->prepared_in = db->generation;
         }
-        st->res = PQexecPrepared(db->pg, st->name, st->nparams, (const char *const *)st->values, NULL, NULL, 0);
+        st->res = reply(db, PQsendQueryPrepared(db->pg, st->name, st->nparams, (const char *const *)st->values, NULL,
+                                                NULL, 0));
+        if (!st->res)
+            return no_reply(db);
         ExecStatusType status = PQresultStatus(st->res);
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
             rc = failed(db, st->res);
