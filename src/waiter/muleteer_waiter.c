@@ -171,6 +171,25 @@ static pid_t start_command(const waiter_args_t *a, int *err)
     return *err == 0 ? pid : 0;
 }
 
+/*
+ * Record how the command ended. On a full disk (or quota) the record waits
+ * for space, tried again every second: the handler keeps the job running
+ * meanwhile, as it keeps its own unwritten changes, and takes the result
+ * once it is written; the record then says the disk was full
+ * (st->disk_full), which explains a command that failed for it. Any other
+ * failure is final (the handler then counts the run as lost). Returns 0 or
+ * -errno.
+ */
+static int write_status(const char *dir, mt_waiter_status_t *st)
+{
+    int rc;
+    while ((rc = mt_waiter_status_write(dir, st)) == -ENOSPC || rc == -EDQUOT) {
+        st->disk_full = true; /* said in the record, since the handler reads it once there is space again */
+        nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+    }
+    return rc;
+}
+
 static int64_t now_ms(void)
 {
     return mt_waiter_now_ns() / 1000000;
@@ -241,7 +260,7 @@ int main(int argc, char **argv)
     a.envp = NULL;
     if (pid <= 0) {
         mt_waiter_status_t st = {.end = MT_WAITER_FAILED, .value = err, .attempt = a.attempt};
-        (void)mt_waiter_status_write(a.job_dir, &st);
+        (void)write_status(a.job_dir, &st);
         report(0, err);
         return 0;
     }
@@ -266,5 +285,5 @@ int main(int argc, char **argv)
         st.end = MT_WAITER_EXITED;
         st.value = WEXITSTATUS(status);
     }
-    return mt_waiter_status_write(a.job_dir, &st) == 0 ? 0 : 1;
+    return write_status(a.job_dir, &st) == 0 ? 0 : 1;
 }

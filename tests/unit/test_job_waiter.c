@@ -119,6 +119,7 @@ Test(job_waiter, every_status_reads_back_as_written)
         {.end = MT_WAITER_SIGNALED, .value = SIGKILL, .attempt = 1, .pid = 5},
         {.end = MT_WAITER_FENCED, .value = SIGTERM, .attempt = 7, .pid = 6},
         {.end = MT_WAITER_FAILED, .value = ENOENT, .attempt = 1, .pid = 0},
+        {.end = MT_WAITER_EXITED, .value = 1, .attempt = 1, .pid = 8, .disk_full = true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(mt_waiter_status_write(dir, &cases[i]), 0);
@@ -128,6 +129,7 @@ Test(job_waiter, every_status_reads_back_as_written)
         cr_assert_eq(got.value, cases[i].value);
         cr_assert_eq(got.attempt, cases[i].attempt);
         cr_assert_eq(got.pid, cases[i].pid);
+        cr_assert_eq(got.disk_full, cases[i].disk_full);
     }
     cr_assert_eq(access(in_dir(".exit_status.tmp"), F_OK), -1, "no temporary file is left");
 }
@@ -136,7 +138,8 @@ Test(job_waiter, a_status_it_did_not_write_is_refused)
 {
     mt_waiter_status_t st;
     const char *bad[] = {"", "exit", "exit 0", "exit x attempt 1 pid 2\n", "exit 0 attempt 0 pid 2\n",
-                         "crashed 0 attempt 1 pid 2\n", "exit 0 attempt 1 pid 2\njunk", "exit 0 attempt 1 pid -1\n"};
+                         "crashed 0 attempt 1 pid 2\n", "exit 0 attempt 1 pid 2\njunk", "exit 0 attempt 1 pid -1\n",
+                         "exit 0 attempt 1 pid 2 disk-fullx\n", "exit 0 attempt 1 pid 2 disk-full"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(mt_waiter_status_parse(bad[i], &st), -EINVAL, "'%s'", bad[i]);
     cr_assert_eq(mt_waiter_status_read(dir, &st), -ENOENT);

@@ -373,7 +373,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     bool ok = !result->cancelled && result->exited && result->exit_code == 0;
     char why[sizeof result->why + 200];
     snprintf(why, sizeof why, "%s", result->why);
-    if (!ok && !result->cancelled && workdir_full(id))
+    if (!ok && !result->cancelled && (result->disk_full || workdir_full(id)))
         /* Its write failures went to a full disk too: say what the command could not. */
         snprintf(why + strlen(why), sizeof why - strlen(why),
                  "; the working directory's filesystem is full (%s): its outputs may be cut short", strerror(ENOSPC));

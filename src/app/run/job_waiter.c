@@ -73,19 +73,28 @@ static int read_small(const char *dir, const char *name, char *buf, size_t len)
 int mt_waiter_status_format(const mt_waiter_status_t *st, char *buf, size_t len)
 {
     const char *name = (unsigned)st->end < sizeof end_names / sizeof end_names[0] ? end_names[st->end] : "failed";
-    return snprintf(buf, len, "%s %d attempt %d pid %d\n", name, st->value, st->attempt, (int)st->pid);
+    return snprintf(buf, len, "%s %d attempt %d pid %d%s\n", name, st->value, st->attempt, (int)st->pid,
+                    st->disk_full ? " disk-full" : "");
 }
 
 int mt_waiter_status_parse(const char *text, mt_waiter_status_t *st)
 {
     char name[16];
     int value, attempt, pid, used = 0;
-    if (sscanf(text, "%15s %d attempt %d pid %d\n%n", name, &value, &attempt, &pid, &used) != 4 || used == 0 ||
-        text[used] != '\0' || attempt < 1 || pid < 0)
+    if (sscanf(text, "%15s %d attempt %d pid %d%n", name, &value, &attempt, &pid, &used) != 4 || used == 0 ||
+        attempt < 1 || pid < 0)
+        return -EINVAL;
+    bool disk_full = false;
+    if (strncmp(text + used, " disk-full", 10) == 0) {
+        disk_full = true;
+        used += 10;
+    }
+    if (strcmp(text + used, "\n") != 0)
         return -EINVAL;
     for (size_t i = 0; i < sizeof end_names / sizeof end_names[0]; i++) {
         if (strcmp(name, end_names[i]) == 0) {
-            *st = (mt_waiter_status_t){.end = (mt_waiter_end_t)i, .value = value, .attempt = attempt, .pid = pid};
+            *st = (mt_waiter_status_t){.end = (mt_waiter_end_t)i, .value = value, .attempt = attempt, .pid = pid,
+                                       .disk_full = disk_full};
             return 0;
         }
     }

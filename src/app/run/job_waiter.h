@@ -53,6 +53,7 @@ typedef struct mt_waiter_status {
     int value;        /* see mt_waiter_end_t */
     int attempt;      /* the job's attempt the waiter ran */
     pid_t pid;        /* the command's pid (0 when it could not be started) */
+    bool disk_full;   /* the disk was full when the command ended: this record waited for space */
 } mt_waiter_status_t;
 
 /* What a waiter records about itself, so that a later handler can find and adopt it. */

@@ -111,6 +111,7 @@ typedef struct mt_run_result {
     bool walltime_exceeded; /* the walltime expired and the runner stopped the command */
     bool cancelled;         /* mt_run_cancel() was called before the command ended */
     bool fenced;            /* the waiter stopped it because the handler's fence lapsed: it did not finish */
+    bool disk_full;         /* its working directory's filesystem was full when it ended (its waiter said so) */
     bool lost;              /* the waiter ended without a status (killed?): how the command ended is unknown;
                                whatever was left of its group was killed */
     char why[256];          /* "exited with status 3", "killed by signal 9 (Killed)", "cancelled",
