@@ -119,6 +119,8 @@ struct mt_handler {
     size_t qhead, qlen, qcap;
     id_list_t incoming;      /* ids to claim (or accept) at the next flush */
     id_list_t invocations;   /* invocations to claim or move forward after the next flush */
+    struct lost_run *lost;   /* lost runs whose next attempt could not be recorded yet: tried at each poll */
+    size_t nlost, lost_cap;
     pending_write_t *writes; /* to write at the next flush, which they call for */
     size_t nwrites, writes_cap;
     pending_write_t *pids;   /* pids of started commands: written with the next flush, not calling for one */
@@ -319,12 +321,51 @@ static bool workdir_full(int64_t id)
  * being cancelled (allowed_from has no DELETING; see the callers) is left
  * to its cancel. Written at once: a rare path.
  */
+/* A lost run whose next attempt could not be written (the database failed): kept for the next poll. */
+typedef struct lost_run {
+    int64_t id, invocation_id;
+    int attempt;
+    unsigned allowed_from;
+    char why[512];
+} lost_run_t;
+
+static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int attempt, unsigned allowed_from,
+                     const char *why);
+
+static void keep_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int attempt, unsigned allowed_from,
+                      const char *why)
+{
+    if (h->nlost == h->lost_cap) {
+        h->lost_cap = h->lost_cap ? 2 * h->lost_cap : 8;
+        h->lost = mt_realloc(h->lost, h->lost_cap * sizeof *h->lost);
+    }
+    lost_run_t *l = &h->lost[h->nlost++];
+    *l = (lost_run_t){.id = id, .invocation_id = invocation_id, .attempt = attempt, .allowed_from = allowed_from};
+    snprintf(l->why, sizeof l->why, "%s", why);
+}
+
+/* At each poll: the lost runs whose next attempt could not be written before. */
+static void retry_lost(mt_handler_t *h)
+{
+    size_t n = h->nlost;
+    if (!n)
+        return;
+    lost_run_t *todo = h->lost;
+    h->lost = NULL;
+    h->nlost = h->lost_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        run_lost(h, todo[i].id, todo[i].invocation_id, todo[i].attempt, todo[i].allowed_from, todo[i].why);
+    free(todo);
+}
+
 static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int attempt, unsigned allowed_from,
                      const char *why)
 {
     mt_db_t *db = mt_jobs_db();
-    if (!db)
+    if (!db) {
+        keep_lost(h, id, invocation_id, attempt, allowed_from, why);
         return;
+    }
     int max = mt_jobs()->max_attempts > 0 ? mt_jobs()->max_attempts : 1;
     char info[1024];
     if (attempt >= max) {
@@ -342,7 +383,9 @@ static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int att
         mt_notice("job %lld: runs again as attempt %d: attempt %d %s", (long long)id, next, attempt, why);
         queue_push(h, id);
     } else if (rc < 0) {
-        mt_error("job %lld: cannot record its next attempt: %s", (long long)id, mt_db_errmsg(db));
+        failure_seen(&h->write_failures, "job %lld: cannot record its next attempt (tried again at each poll): %s",
+                     (long long)id, mt_db_errmsg(db));
+        keep_lost(h, id, invocation_id, attempt, allowed_from, why);
     }
 }
 
@@ -893,6 +936,7 @@ static void poll_cb(uv_timer_t *timer)
         h->fallback_yields = yields;
         h->fallback_checked_ms = mt_clock_ms();
     }
+    retry_lost(h);
     claim_from_pools(h, db);
     flush(h, true); /* the pids, and writes a failed flush left */
 }
@@ -1074,6 +1118,7 @@ static void recover(mt_handler_t *h)
     }
     for (size_t i = 0; i < n; i++) {
         mt_job_t *j = &jobs[i];
+        mt_heartbeat(h->stack); /* recovery of many jobs runs before the loop does: not a hung handler */
         switch (j->state) {
         case MT_JOB_NEW:
             id_list_push(&h->incoming, j->id);
