@@ -88,8 +88,8 @@ def one_count(pg, tmp, n, m, workers):
         last_claim, last_end, used, ok = cur.fetchone()
         mine[0] += 1
         pg_cpu = pg.cpu_seconds() - cpu0
-    except Exception:
-        raise RuntimeError("%d handlers: %s" % (n, tail(log)))
+    except Exception as e:
+        raise RuntimeError("%d handlers: %s; their log ends:\n%s" % (n, e, tail(log)))
     finally:
         for p in procs:
             if p.poll() is None:
