@@ -26,7 +26,8 @@ of the per-round ratios, target, met?), also written as markdown to
 build/bench/results.md, and one JSON line with every round's values.
 
 usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--msg-rate 1000]
-                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims|pg] [--quick]
+                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims]
+                      [--quick]          (--only pg: the four PostgreSQL sections)
 """
 import argparse
 import gzip
@@ -112,7 +113,8 @@ def main():
     a.add_argument("--duration", type=int, default=5, help="seconds of each wrk run")
     a.add_argument("--messages", type=int, default=200000, help="messages per throughput run")
     a.add_argument("--msg-rate", type=float, default=1000, help="messages per second of the latency runs")
-    a.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS) + " (pg: " + ",".join(GROUPS["pg"]) + ")")
+    a.add_argument("--only", default=",".join(SECTIONS),
+                   help="comma-separated sections: %s (pg: %s)" % (",".join(SECTIONS), ",".join(GROUPS["pg"])))
     a.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, 1 s, small counts")
     o = a.parse_args()
     if o.quick:
@@ -122,7 +124,7 @@ def main():
         names += [x for x in GROUPS.get(n, [n] if n else []) if x not in names]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
-        a.error("unknown section(s) %s (expected some of %s)" % (", ".join(unknown), ", ".join(SECTIONS)))
+        a.error("unknown section(s) %s (expected some of %s, or pg)" % (", ".join(unknown), ", ".join(SECTIONS)))
     tmp = tempfile.mkdtemp(prefix="muleteer-bench-")
     figures, started = [], time.time()
     try:

@@ -71,7 +71,8 @@ def one_count(pg, tmp, n, m, workers):
         cur.execute("BEGIN")
         cur.execute("INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, update_time) "
                     "SELECT 'true', '1.0', '{}', 'new', NULL, 'job-handlers', t, t "
-                    "FROM generate_series(1, %s), (SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint AS t) n",
+                    "FROM generate_series(1, %s), "
+                    "(SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint AS t) n",
                     (m,))
         cur.execute("COMMIT")
         t0 = int(time.time() * 1e6)

@@ -161,7 +161,8 @@ def run(o, tmp):
                     get("pg50async", "claim_ms_p50"), target=("report", None, None), digits=2),
              Figure("  50/s, synchronous_commit=off: claim→start p50", "ms",
                     get("pg50async", "run_ms_p50"), target=("report", None, None), digits=2)]
-    figs.append(Figure("Another stack's handler, PostgreSQL NOTIFY: jobs not ended %d s after the last (worst case)" % WAIT_S,
+    figs.append(Figure("Another stack's handler, PostgreSQL NOTIFY: jobs not ended %d s after the last (worst case)"
+                       % WAIT_S,
                        "", [max(max(get(c[0], "stuck")) for c in CASES if c[1] == "postgresql")],
                        target=("0", "<=", 0), show_ratio=False))
     figs += [Figure("Reference: the same stacks on SQLite, hostB polling every 1 s (Galaxy's way), 50/s: p50", "ms",
