@@ -14,13 +14,14 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import MULETEER, alive, children_of, run_sql, wait_for, write
+from conftest import MULETEER, alive, run_sql, wait_for, write
 from tcp_proxy import TcpProxy
 
 TERMINAL = ("ok", "error", "deleted")
@@ -34,6 +35,10 @@ def host_binary(tmp_path):
     """A wrapper that runs muleteer in a UTS namespace named $TEST_HOST (exec all the way: same pid)."""
     path = tmp_path / "on-host"
     if not path.exists():
+        r = subprocess.run(["unshare", "--uts", "true"], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail("these tests give each stack a host name of its own with `unshare --uts`, which needs root "
+                        "(CAP_SYS_ADMIN): %s" % r.stderr.strip(), pytrace=False)
         path.write_text('#!/bin/sh\nexec unshare --uts /bin/sh -c \'hostname "$0" && exec %s "$@"\' '
                         '"$TEST_HOST" "$@"\n' % MULETEER)
         path.chmod(0o755)
@@ -316,7 +321,9 @@ def api_handlers(s):
     return {h["server_name"]: h for h in doc["handlers"]}
 
 
-HANDLER_NAMES = lambda host: {"%s.job-handlers.1" % host, "%s.job-handlers.2" % host}
+def HANDLER_NAMES(host):
+    """The names of a host's two mules, the handlers of its farm job-handlers."""
+    return {"%s.job-handlers.1" % host, "%s.job-handlers.2" % host}
 
 
 # ---------------------------------------------------------------------------------------------------------------
