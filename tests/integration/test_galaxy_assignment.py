@@ -21,11 +21,15 @@ TERMINAL = ("ok", "error", "deleted")
 
 
 def tools_dir(tmp_path):
-    """The guide's tools: test1, test2, test3, and `other`, which no mapping names. Each runs /bin/true."""
+    """The guide's tools: test1, test2, test3, and `other`, which no mapping names. Each sleeps 0.2 s: a handler
+    that claims from its pools takes the next job as soon as one of its own ends, so with instant jobs the first
+    to claim could run a whole batch alone before another handler of the pool polls; with jobs that last, every
+    handler of a pool gets some, which is what the tests below look at."""
     d = tmp_path / "tools"
     d.mkdir(exist_ok=True)
     for tid in ("test1", "test2", "test3", "other"):
-        (d / ("%s.yml" % tid)).write_text('id: "%s"\nversion: "1.0"\nname: %s\ncommand: ["/bin/true"]\n' % (tid, tid))
+        (d / ("%s.yml" % tid)).write_text('id: "%s"\nversion: "1.0"\nname: %s\ncommand: ["/bin/sleep", "0.2"]\n'
+                                          % (tid, tid))
     return str(d)
 
 

@@ -111,6 +111,8 @@ struct mt_handler {
     char **pools;            /* the queues it takes unassigned jobs from (job-handlers, job-handlers.TAG, ...) */
     size_t npools;
     bool claim_now;          /* db-skip-locked / db-transaction-isolation: at once; else only after sweep-delay */
+    bool pool_claim_due;     /* claim_now: jobs may wait in the pools (a poll, a notification, or claims cut short
+                                for want of room); cleared when a claim finds none */
     bool fallback;           /* a web worker's: it claims only while no other handler serves the pool */
     int64_t fallback_checked_ms;
     bool fallback_yields;    /* the last check found another handler for the pools */
@@ -591,9 +593,16 @@ static void update_credit(mt_handler_t *h)
     mt_mule_set_credit(h->stack, h->stopping || free_slots < 0 ? 0 : free_slots);
 }
 
+/* Claims from the pools would be made in a flush now: the handler claims, may, and jobs may be waiting. */
+static bool pool_claims_due(const mt_handler_t *h)
+{
+    return h->claim_now && h->pool_claim_due && !(h->fallback && h->fallback_yields);
+}
+
 static bool can_start(const mt_handler_t *h)
 {
-    return !h->stopping && h->nrunning < mt_jobs()->workers && (h->qlen > 0 || h->incoming.n > 0);
+    return !h->stopping && h->nrunning < mt_jobs()->workers &&
+           (h->qlen > 0 || h->incoming.n > 0 || pool_claims_due(h));
 }
 
 /*
@@ -645,6 +654,30 @@ static bool flush_once(mt_handler_t *h)
         if (rc == 1)
             nstarts++;
     }
+    /*
+     * db-skip-locked / db-transaction-isolation: slots still free take the
+     * oldest jobs waiting in the pools, claimed and moved to running in this
+     * same commit -- when a job of ours ends, when the database announced a
+     * job (handler_wake.c), at each poll.
+     */
+    bool pools_empty = false;
+    size_t from_pools = 0;
+    while (rc >= 0 && (int)nstarts < slots && pool_claims_due(h)) {
+        int64_t id = 0;
+        int got = 0;
+        for (size_t p = 0; p < h->npools && got == 0; p++)
+            got = mt_job_store_claim_next(db, h->pools[p], h->name, &id);
+        if (got < 0)
+            rc = got;
+        if (got != 1) {
+            pools_empty = got == 0;
+            break;
+        }
+        from_pools++;
+        rc = prepare_start(db, id, NULL, &starts[nstarts]);
+        if (rc == 1)
+            nstarts++;
+    }
     if (rc >= 0)
         rc = mt_db_commit(db);
     else
@@ -660,6 +693,10 @@ static bool flush_once(mt_handler_t *h)
 
     /* Committed: now the handler's own state follows. */
     failure_over(&h->write_failures, "job changes written");
+    if (pools_empty)
+        h->pool_claim_due = false;
+    for (size_t i = 0; i < from_pools; i++)
+        mt_debug("claimed a job from its pools");
     for (size_t i = 0; i < h->nwrites; i++)
         if (h->writes[i].invocation_id)
             id_list_push(&h->invocations, h->writes[i].invocation_id);
@@ -838,7 +875,10 @@ void mt_handler_notify(mt_handler_t *h, int64_t id)
 
 /* ---- the poll: assigned jobs, cancellations, the sweeper, skip-locked ---- */
 
-/* db-skip-locked / db-transaction-isolation: the oldest waiting in each pool, while there is room. */
+/*
+ * db-skip-locked / db-transaction-isolation: the invocations waiting in each
+ * pool, while there is room; and the next flush claims the jobs.
+ */
 static void claim_from_pools(mt_handler_t *h, mt_db_t *db)
 {
     int workers = mt_jobs()->workers;
@@ -849,13 +889,9 @@ static void claim_from_pools(mt_handler_t *h, mt_db_t *db)
                 break;
             id_list_push(&h->invocations, id);
         }
-        while (!h->stopping && (size_t)h->nrunning + h->qlen + h->incoming.n < (size_t)workers) {
-            int64_t id = 0;
-            if (mt_job_store_claim_next(db, h->pools[p], h->name, &id) != 1)
-                break;
-            queue_push(h, id);
-        }
     }
+    /* The jobs: claimed in the flush that follows, with their move to running (flush_once). */
+    h->pool_claim_due = h->claim_now;
 }
 
 static void poll_cb(uv_timer_t *timer)
@@ -943,10 +979,10 @@ static void poll_cb(uv_timer_t *timer)
 
 void mt_handler_claim(mt_handler_t *h)
 {
-    mt_db_t *db = mt_jobs_db();
-    if (!db || h->stopping || !h->claim_now)
+    if (h->stopping || !h->claim_now)
         return;
-    claim_from_pools(h, db);
+    /* Notifications read together make one claim pass, in the next flush's transaction. */
+    h->pool_claim_due = true;
     schedule_flush(h);
 }
 
