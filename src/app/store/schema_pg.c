@@ -149,5 +149,18 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
     "CREATE TRIGGER job_notify_insert AFTER INSERT ON job FOR EACH ROW EXECUTE FUNCTION job_notify();"
     "CREATE TRIGGER job_notify_update AFTER UPDATE OF state, handler ON job FOR EACH ROW"
     "  WHEN (NEW.state IS DISTINCT FROM OLD.state OR NEW.handler IS DISTINCT FROM OLD.handler)"
-    "  EXECUTE FUNCTION job_notify();",
+    "  EXECUTE FUNCTION job_notify();"
+    /* The kept count of jobs in 16 rows, not one: each insert locks one row until it commits, so with
+     * one row every job insert of every host waited for the commit of the one before. */
+    "DROP TRIGGER job_count_change ON job;"
+    "DROP FUNCTION job_count_change();"
+    "DROP TABLE job_count;"
+    "CREATE TABLE job_count (slot INTEGER PRIMARY KEY, n BIGINT NOT NULL);"
+    "INSERT INTO job_count SELECT s, (SELECT count(*) FROM job WHERE id % 16 = s) FROM generate_series(0, 15) s;"
+    "CREATE FUNCTION job_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF TG_OP = 'INSERT' THEN UPDATE job_count SET n = n + 1 WHERE slot = NEW.id % 16;"
+    "  ELSE UPDATE job_count SET n = n - 1 WHERE slot = OLD.id % 16; END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER job_count_change AFTER INSERT OR DELETE ON job FOR EACH ROW EXECUTE FUNCTION job_count_change();",
 };
