@@ -264,6 +264,17 @@ void mt_db__bind_null(mt_db_stmt_t *st, int i)
         mt_pg_bind(st, i, NULL);
 }
 
+void mt_db__bind_page(mt_db_stmt_t *st, int i, int64_t limit, int64_t offset)
+{
+    if (limit >= 0)
+        mt_db__bind_int64(st, i, limit);
+    else if (st->db->kind == MT_DB_POSTGRESQL)
+        mt_db__bind_null(st, i); /* LIMIT NULL: no limit */
+    else
+        mt_db__bind_int64(st, i, -1); /* SQLite's "no limit" */
+    mt_db__bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+}
+
 int mt_db__step(mt_db_t *db, mt_db_stmt_t *st)
 {
     db->cause[0] = '\0';

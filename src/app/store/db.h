@@ -228,6 +228,12 @@ bool mt_db__col_null(mt_db_stmt_t *st, int col);
 /* A new copy of a text column (NULL for NULL). */
 char *mt_db__col_strdup(mt_db_stmt_t *st, int col);
 
+/*
+ * Bind a page's "LIMIT ? OFFSET ?" as parameters i and i + 1: limit < 0
+ * for no limit (each backend has its own way of saying it), offset < 0 as 0.
+ */
+void mt_db__bind_page(mt_db_stmt_t *st, int i, int64_t limit, int64_t offset);
+
 /* Rows changed by the statement that last completed (MT_DB_DONE) on this connection. */
 int64_t mt_db__changes(mt_db_t *db);
 

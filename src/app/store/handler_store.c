@@ -120,11 +120,13 @@ static int exists(mt_db_t *db, mt_db_stmt_t *st, const char *what)
     return ret;
 }
 
-/* Every row of a SELECT of ROW_COLUMNS + now. Releases st. */
+/* Every row of a SELECT of ROW_COLUMNS + now (st NULL: its prepare failed). Releases st. */
 static int collect(mt_db_t *db, mt_db_stmt_t *st, const char *what, mt_handler_row_t **rows, size_t *n)
 {
     *rows = NULL;
     *n = 0;
+    if (!st)
+        return mt_db__fail(db, 0, what);
     size_t cap = 0;
     int rc = mt_db__step(db, st);
     for (; rc == MT_DB_ROW; rc = mt_db__step(db, st)) {
@@ -212,24 +214,12 @@ int mt_handler_store_release(mt_db_t *db, const char *name, int64_t epoch)
 
 int mt_handler_store_list(mt_db_t *db, mt_handler_row_t **rows, size_t *n)
 {
-    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_list, pg_list));
-    if (!st) {
-        *rows = NULL;
-        *n = 0;
-        return mt_db__fail(db, 0, "list handlers");
-    }
-    return collect(db, st, "list handlers", rows, n);
+    return collect(db, mt_db__stmt(db, mt_db__pick(db, sql_list, pg_list)), "list handlers", rows, n);
 }
 
 int mt_handler_store_lapsed(mt_db_t *db, mt_handler_row_t **rows, size_t *n)
 {
-    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_lapsed, pg_lapsed));
-    if (!st) {
-        *rows = NULL;
-        *n = 0;
-        return mt_db__fail(db, 0, "list lapsed handlers");
-    }
-    return collect(db, st, "list lapsed handlers", rows, n);
+    return collect(db, mt_db__stmt(db, mt_db__pick(db, sql_lapsed, pg_lapsed)), "list lapsed handlers", rows, n);
 }
 
 int mt_handler_store_live(mt_db_t *db, const char *name)

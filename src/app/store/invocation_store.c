@@ -283,13 +283,7 @@ int mt_invocation_store_list(mt_db_t *db, const char *user, const char *workflow
     if (!st)
         return mt_db__fail(db, 0, "list invocations");
     int i = list_bind(st, user, workflow_id, states);
-    if (limit >= 0)
-        mt_db__bind_int64(st, i, limit);
-    else if (mt_db_kind(db) == MT_DB_POSTGRESQL)
-        mt_db__bind_null(st, i); /* LIMIT NULL: no limit */
-    else
-        mt_db__bind_int64(st, i, -1); /* SQLite's "no limit" */
-    mt_db__bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    mt_db__bind_page(st, i, limit, offset);
     size_t cap = 0;
     int rc = mt_db__step(db, st);
     for (; rc == MT_DB_ROW; rc = mt_db__step(db, st)) {

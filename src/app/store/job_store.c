@@ -513,13 +513,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
     if (!st)
         return mt_db__fail(db, 0, "list jobs");
     int i = bind_filter(st, filter);
-    if (limit >= 0)
-        mt_db__bind_int64(st, i, limit);
-    else if (mt_db_kind(db) == MT_DB_POSTGRESQL)
-        mt_db__bind_null(st, i); /* LIMIT NULL: no limit */
-    else
-        mt_db__bind_int64(st, i, -1); /* SQLite's "no limit" */
-    mt_db__bind_int64(st, i + 1, offset < 0 ? 0 : offset);
+    mt_db__bind_page(st, i, limit, offset);
     return collect_jobs(db, st, "list jobs", jobs, count);
 }
 
