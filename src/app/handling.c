@@ -394,8 +394,8 @@ static void start_handler(mt_stack_t *stack)
 /*
  * Handlers: standalone processes; mules of a job-handlers, job-handlers.TAG
  * or workflow-schedulers farm; mules the job configuration names as
- * handlers; and the first thread of each web worker (db-self jobs, and the
- * default pool when nothing else of the stack serves it).
+ * handlers; and each web worker, on its own loop thread (db-self jobs, and
+ * the default pool when nothing else of the stack serves it).
  */
 void mt_jobs_handling_mule_start(mt_stack_t *stack)
 {

@@ -5,9 +5,10 @@
  *
  * Handlers are: standalone processes (--attach-to-pool); mules of a
  * job-handlers, job-handlers.TAG or workflow-schedulers farm; mules the
- * job configuration names as handlers; and the first thread of each web
- * worker, for the jobs assigned to it (db-self) and for the default pool
- * while nothing else serves it. Workflow invocations go to the
+ * job configuration names as handlers; and each web worker, on a loop
+ * thread of its own beside its web threads (so that its database calls
+ * never hold a request), for the jobs assigned to it (db-self) and for the
+ * default pool while nothing else serves it. Workflow invocations go to the
  * workflow-schedulers farm's mules if there is one, else as jobs do.
  */
 #ifndef MT_HANDLING_H
