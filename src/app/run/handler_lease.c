@@ -154,9 +154,8 @@ static void renew_cb(uv_timer_t *timer)
             mt_info("handler %s: its lease is renewed again", lease->name);
         lease->renew_failing = false;
     }
-    if (rc == 1)
-        lease->renewed_ms = now;
     if (rc == 1) {
+        lease->renewed_ms = now;
         lease->deadline_ns = sent_ns + (lease->spec.lease_ms - margin_ms(lease->spec.lease_ms)) * 1000000LL;
         if (lease->spec.renewed_cb)
             lease->spec.renewed_cb(lease->deadline_ns, lease->spec.data);
