@@ -16,6 +16,7 @@ void *mt_malloc(size_t size);
 void *mt_calloc(size_t count, size_t size);
 void *mt_realloc(void *ptr, size_t size);
 char *mt_strdup(const char *s);
+/* A new string of exactly the n bytes at s (which must all be readable: not strndup's "at most n") and a NUL. */
 char *mt_strndup(const char *s, size_t n);
 /* printf into a new string owned by the caller. */
 char *mt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -124,7 +124,7 @@ mt_handler_wake_t *mt_handler_wake_start(mt_handler_t *h, uv_loop_t *loop, const
     if (rc != -ENOTSUP) {
         w = mt_calloc(1, sizeof *w);
         w->h = h;
-        w->own_channel = mt_strndup(owned[0], 63);
+        w->own_channel = mt_strndup(owned[0], strnlen(owned[0], 63));
         w->listener = listener;
         uv_timer_init(loop, &w->retry);
         w->retry.data = w;

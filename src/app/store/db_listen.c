@@ -76,7 +76,7 @@ int mt_db_listener_open(const char *location, const char *const *channels, size_
     l->location = mt_strdup(location);
     l->channels = mt_calloc(nchannels ? nchannels : 1, sizeof *l->channels);
     for (size_t i = 0; i < nchannels; i++)
-        l->channels[l->nchannels++] = mt_strndup(channels[i], 63); /* PostgreSQL's NAMEDATALEN - 1 */
+        l->channels[l->nchannels++] = mt_strndup(channels[i], strnlen(channels[i], 63)); /* PostgreSQL's NAMEDATALEN - 1 */
     *out = l;
     return mt_db_listener_reconnect(l, err, errlen);
 }
