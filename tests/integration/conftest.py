@@ -549,15 +549,22 @@ def servers(tmp_path, database):
         return s
 
     yield make
+    # Every server is stopped before any is judged: a failed check must not leave the others running.
+    failures = []
     for s in started:
         if s.proc is None:
             continue
-        if s.proc.poll() is None:
-            rc = s.stop()
-            assert rc == s.expect_status, "exit status %s, expected %s\n%s" % (rc, s.expect_status, s.log())
-        rc = s.proc.returncode
-        assert rc is None or rc >= 0 or -rc == s.expect_signal, "master died of signal %d\n%s" % (-rc, s.log())
-        s.check_log()
+        try:
+            if s.proc.poll() is None:
+                rc = s.stop()
+                assert rc == s.expect_status, "exit status %s, expected %s\n%s" % (rc, s.expect_status, s.log())
+            rc = s.proc.returncode
+            assert rc is None or rc >= 0 or -rc == s.expect_signal, "master died of signal %d\n%s" % (-rc, s.log())
+            s.check_log()
+        except AssertionError as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
     if database.url and not any(s.db_backend == "sqlite" and s.binary == MULETEER for s in started):
         stray = sqlite_files(tmp_path)
         assert not stray, ("a muleteer of this test kept its jobs in SQLite (%s) although its stacks are on "
