@@ -140,7 +140,6 @@ struct mt_handler {
     failure_log_t write_failures; /* of flush()'s transaction */
     failure_log_t schedule_failures; /* of advance_invocations() */
     mt_fence_t *fence;       /* promises the waiters of our commands that we are there (fence.h); NULL: none */
-    uv_timer_t fence_timer;  /* renews it */
 };
 
 /* ---- failures that repeat ---- */
@@ -992,7 +991,6 @@ void mt_handler_stop(mt_handler_t *h)
     uv_timer_stop(&h->poll);
     h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
     flush(h, true);    /* the results already in, and the pids */
-    uv_timer_stop(&h->fence_timer);
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
         mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
@@ -1220,8 +1218,6 @@ static void fence_start(mt_handler_t *h, int64_t deadline_ns)
     if (mt_fence_open(dir, h->name, &h->fence, err, sizeof err) < 0)
         mt_error("%s: commands run with no fence (a hung handler cannot make them stop)", err);
     free(dir);
-    uv_timer_init(h->loop, &h->fence_timer);
-    h->fence_timer.data = h;
     mt_handler_fence_until(h, deadline_ns);
 }
 

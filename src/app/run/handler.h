@@ -18,11 +18,11 @@
  *
  * It runs at most `workers` jobs at once with the local runner; the rest
  * wait in a FIFO. At start it recovers the jobs its server name owns from
- * an earlier life: new and queued ones run; a job left running whose
- * process group is still alive had not finished, so it is stopped and run
- * again from the start; one whose processes are gone may have finished
- * unrecorded, so it is recorded as error with that reason (never ok
- * without a recorded successful run); a job being cancelled ends deleted.
+ * an earlier life: new and queued ones run; a job left running gets the
+ * result its waiter recorded (run/job_waiter.h), or its waiter, still
+ * waiting, is adopted; a run lost unfinished (no record, no waiter, or
+ * stopped by its fence) runs again as the job's next attempt, up to
+ * jobs.max-attempts; a job being cancelled ends deleted.
  */
 #ifndef MT_HANDLER_H
 #define MT_HANDLER_H
