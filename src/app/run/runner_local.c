@@ -36,6 +36,7 @@
 
 #include "app/run/runner_local.h"
 
+#include "app/run/job_script.h"
 #include "app/run/job_waiter.h"
 
 #include <assert.h>
@@ -732,7 +733,7 @@ static void on_spawned(uv_async_t *async)
  * Galaxy's local runner sets it, and the destination's <env> lines. Galaxy
  * writes those as lines of the job's shell script (NAME="value"; export
  * NAME -- so $VAR in a value is expanded --, . "FILE", or a command such as
- * "module load x"); here the same lines run in a shell
+ * "module load x"; job_script.h renders them); here the same lines run in a shell
  * (`SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`) that then execs the
  * command: the command's own arguments never pass through the shell.
  */
@@ -748,29 +749,6 @@ static void route_parts_free(route_parts_t *rp)
     free(rp->argv);
     free(rp->script);
     free(rp->env);
-}
-
-static void script_append(char **script, size_t *len, const char *text)
-{
-    size_t n = strlen(text);
-    *script = mt_realloc(*script, *len + n + 1);
-    memcpy(*script + *len, text, n + 1);
-    *len += n;
-}
-
-/* Galaxy's quoting of an env value: in double quotes, with " escaped (and nothing else: $VAR expands). */
-static void script_append_quoted(char **script, size_t *len, const char *value)
-{
-    script_append(script, len, "\"");
-    for (const char *p = value; *p; p++) {
-        char one[3] = {*p, 0, 0};
-        if (*p == '"') {
-            one[0] = '\\';
-            one[1] = '"';
-        }
-        script_append(script, len, one);
-    }
-    script_append(script, len, "\"");
 }
 
 static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_parts_t *rp, char *err, size_t errlen)
@@ -793,50 +771,15 @@ static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_part
         eff->env = rp->env;
         eff->env_count = spec->env_count + 2;
     }
-    const mt_job_env_t *lines;
-    size_t nlines = route->dest ? mt_job_destination_env(route->dest, &lines) : 0;
-    bool tmp_in_job_dir = false;
-    const char *tmp_dir = route->dest ? mt_job_destination_tmp_dir(route->dest, &tmp_in_job_dir) : NULL;
-    if (nlines == 0 && !tmp_dir)
+    rp->script = mt_job_script_lines(route);
+    if (!rp->script)
         return 0;
-    const char *shell = mt_job_destination_shell(route->dest);
-    if (!shell)
-        shell = MT_RUN_DEFAULT_SHELL;
+    const char *shell = mt_job_script_shell(route);
     if (access(shell, X_OK) < 0)
         return mt__fail(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
                         spec->argv[0], route->destination, shell, strerror(errno));
-    size_t len = 0;
-    if (tmp_dir) {
-        /* Galaxy's tmp_dir: a "tmp" directory in the working directory, or the directory the expression gives. */
-        script_append(&rp->script, &len, "_GALAXY_JOB_TMP_DIR=");
-        script_append(&rp->script, &len, tmp_in_job_dir ? "\"$PWD/tmp\"; mkdir -p \"$_GALAXY_JOB_TMP_DIR\"" : tmp_dir);
-        script_append(&rp->script, &len, "\nTMPDIR=\"$_GALAXY_JOB_TMP_DIR\"; export TMPDIR; TMP=\"$_GALAXY_JOB_TMP_DIR\"; "
-                                         "export TMP; TEMP=\"$_GALAXY_JOB_TMP_DIR\"; export TEMP\n");
-    }
-    for (size_t i = 0; i < nlines; i++) {
-        const mt_job_env_t *e = &lines[i];
-        switch (e->kind) {
-        case MT_JOB_ENV_SET:
-            script_append(&rp->script, &len, e->name);
-            script_append(&rp->script, &len, "=");
-            if (e->raw)
-                script_append(&rp->script, &len, e->value);
-            else
-                script_append_quoted(&rp->script, &len, e->value);
-            script_append(&rp->script, &len, "; export ");
-            script_append(&rp->script, &len, e->name);
-            break;
-        case MT_JOB_ENV_FILE:
-            script_append(&rp->script, &len, ". ");
-            script_append_quoted(&rp->script, &len, e->value);
-            break;
-        case MT_JOB_ENV_EXEC:
-            script_append(&rp->script, &len, e->value);
-            break;
-        }
-        script_append(&rp->script, &len, "\n");
-    }
-    script_append(&rp->script, &len, "exec \"$@\"\n");
+    size_t len = strlen(rp->script);
+    mt_job_script_append(&rp->script, &len, "exec \"$@\"\n");
     size_t argc = count_strings(spec->argv);
     rp->argv = mt_calloc(argc + 5, sizeof *rp->argv);
     rp->argv[0] = (char *)shell;
