@@ -666,7 +666,13 @@ static void assert_exec(const mt_job_conf_t *conf)
     cr_assert_str_eq(rs[0].destination, "cluster");
     cr_assert_str_eq(rs[0].handler, "h");
     cr_assert_str_eq(rs[0].delay, "5");
+    cr_assert_not_null(rs[0].condition_expr, "compiled at load");
+    cr_assert_not_null(rs[0].delay_expr);
     cr_assert_str_eq(dest_param(conf, "cluster", "nativeSpecification"), "--time=00:05:00");
+    const mt_job_destination_t *cluster = mt_job_conf_find_destination(conf, "cluster");
+    cr_assert_str_eq(mt_job_destination_native_specification(cluster), "--time=00:05:00");
+    cr_assert_eq(mt_job_destination_walltime(cluster), 0.0);
+    cr_assert_null(mt_job_destination_native_specification(multi), "a local destination has none");
 
     /* tools: the entry without params applies; a tag is kept as written */
     cr_assert_str_eq(mt_job_conf_tool_destination(conf, "bwa", NULL), "cluster");
@@ -720,7 +726,9 @@ Test(job_conf, xml_plugins_destinations_tools_limits_resources)
     cr_assert(has_notice(conf, "limits not enforced here (only walltime is): registered_user_concurrent_jobs (line "
                                "30), destination_total_concurrent_jobs (line 31), total_walltime (line 33), "
                                "output_size (line 34)"));
-    cr_assert(has_notice(conf, ":16: destination 'multi': resubmit is not carried out here"));
+    cr_assert_not(has_notice(conf, "resubmit"), "resubmit is carried out: no notice");
+    cr_assert(has_notice(conf, ":5: runner plugin 'slurm': param 'drmaa_library_path' is read but not used here"));
+    cr_assert_not(has_notice(conf, "'slurm': workers"), "a slurm plugin's workers are used");
     cr_assert(has_notice(conf, ":17: destination 'multi': <job_metrics>: job metrics are not collected here"));
     cr_assert(has_notice(conf, ":27: tool 'cat': the entry with params (source=trackster)"));
     cr_assert(has_notice(conf, "resources: 2 group(s) read"));
@@ -735,7 +743,8 @@ Test(job_conf, yaml_runners_execution_tools_limits_resources)
     cr_assert_eq(mt_job_runner_workers(mt_job_conf_find_runner(conf, "local")), 0);
     cr_assert_eq(mt_job_destination_line(mt_job_conf_find_destination(conf, "cluster")), 32);
     cr_assert(has_notice(conf, ":31: environment 'multi': metrics: job metrics are not collected here"));
-    cr_assert(has_notice(conf, ":27: destination 'multi': resubmit is not carried out here"));
+    cr_assert_not(has_notice(conf, "resubmit"), "resubmit is carried out: no notice");
+    cr_assert(has_notice(conf, ":7: runner plugin 'slurm': param 'drmaa_library_path' is read but not used here"));
     mt_job_conf_destroy(conf);
 
     /* Environments as a list of {id: ...}, params under params:, kwds: for a runner, a shell. */
@@ -900,6 +909,158 @@ Test(job_conf, limits_legacy_and_environment_spellings)
 }
 
 /* ------------------------------------------------------------------ */
+/* Slurm destinations: nativeSpecification, walltime, the rest noticed   */
+/* ------------------------------------------------------------------ */
+
+#define SLURM_PLUGINS                                                                                      \
+    "<job_conf>\n"                                                                                        \
+    "<plugins>\n"                                                                                         \
+    "<plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/>\n"          \
+    "<plugin id=\"slurm\" type=\"runner\" load=\"galaxy.jobs.runners.slurm:SlurmJobRunner\" workers=\"3\"/>\n" \
+    "</plugins>\n"
+
+static double slurm_walltime(const char *value)
+{
+    char text[1024];
+    snprintf(text, sizeof text, SLURM_PLUGINS "<destinations>\n<destination id=\"c\" runner=\"slurm\">\n"
+                                "<param id=\"walltime\">%s</param>\n</destination>\n</destinations>\n</job_conf>\n",
+             value);
+    mt_job_conf_t *conf = load_ok(".xml", text);
+    double w = mt_job_destination_walltime(mt_job_conf_find_destination(conf, "c"));
+    mt_job_conf_destroy(conf);
+    return w;
+}
+
+Test(job_conf, slurm_walltime_in_every_form_slurm_takes)
+{
+    cr_assert_eq(slurm_walltime("90"), 90 * 60.0, "MM");
+    cr_assert_eq(slurm_walltime("5:30"), 5 * 60 + 30.0, "MM:SS");
+    cr_assert_eq(slurm_walltime("02:00:05"), 2 * 3600 + 5.0, "HH:MM:SS");
+    cr_assert_eq(slurm_walltime("1-12"), 86400 + 12 * 3600.0, "D-HH");
+    cr_assert_eq(slurm_walltime("2-01:30"), 2 * 86400 + 3600 + 30 * 60.0, "D-HH:MM");
+    cr_assert_eq(slurm_walltime("0-00:00:42"), 42.0, "D-HH:MM:SS");
+    cr_assert_eq(slurm_walltime(" 10 "), 600.0, "blanks around");
+    cr_assert_eq(slurm_walltime("UNLIMITED"), 0.0, "no limit");
+    cr_assert_eq(slurm_walltime("infinite"), 0.0, "no limit");
+    cr_assert_eq(slurm_walltime("0"), 0.0, "Slurm: zero is no limit");
+}
+
+Test(job_conf, error_slurm_walltime_malformed)
+{
+    static const char *const bad[] = { "", "1:2:3:4", "1h", "-5", "1-", "1-2-3", "a-01", "1-1:2:3:4", "1.5", "1:",
+                                       ":30", "1 :30", "24:00:00 extra", "1-1:" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024], expected[256];
+        snprintf(text, sizeof text, SLURM_PLUGINS "<destinations>\n<destination id=\"c\" runner=\"slurm\">\n"
+                                    "<param id=\"walltime\">%s</param>\n</destination>\n</destinations>\n</job_conf>\n",
+                 bad[i]);
+        snprintf(expected, sizeof expected, "destination 'c': param walltime '%s' is not a Slurm time (MM, MM:SS, "
+                                            "HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)", bad[i]);
+        load_fails(".xml", text, 8, expected);
+    }
+    /* YAML: the same check, its line. */
+    load_fails(".yml", "runners:\n  slurm:\n    load: galaxy.jobs.runners.slurm:SlurmJobRunner\nexecution:\n"
+                       "  environments:\n    c:\n      runner: slurm\n      walltime: 3 days\n", 8,
+               "destination 'c': param walltime '3 days' is not a Slurm time");
+    /* A local destination's walltime param is not Slurm's: it is not parsed, only noticed. */
+    mt_job_conf_t *conf = load_ok(".xml", SLURM_PLUGINS "<destinations>\n<destination id=\"l\" runner=\"local\">\n"
+                                  "<param id=\"walltime\">3 days</param>\n</destination>\n</destinations>\n</job_conf>\n");
+    cr_assert(has_notice(conf, ":7: destination 'l': params not honoured by the local runner here: walltime"));
+    cr_assert_eq(mt_job_destination_walltime(mt_job_conf_find_destination(conf, "l")), 0.0);
+    mt_job_conf_destroy(conf);
+}
+
+Test(job_conf, slurm_native_specification_and_unused_params_noticed)
+{
+    mt_job_conf_t *conf = load_ok(".xml", SLURM_PLUGINS
+                                  "<destinations default=\"a\">\n"                                         /* 6 */
+                                  "<destination id=\"a\" runner=\"slurm\">\n"                              /* 7 */
+                                  "<param id=\"nativeSpecification\">--partition=short --mem=2G</param>\n" /* 8 */
+                                  "<param id=\"walltime\">10</param>\n"                                    /* 9 */
+                                  "<param id=\"tmp_dir\">true</param>\n"                                   /* 10 */
+                                  "<param id=\"local_slots\">4</param>\n"                                  /* 11 */
+                                  "<param id=\"outputs_to_working_directory\">true</param>\n"              /* 12 */
+                                  "</destination>\n"                                                       /* 13 */
+                                  "<destination id=\"b\" runner=\"slurm\">\n"                              /* 14 */
+                                  "<param id=\"native_specification\">-p long</param>\n"                   /* 15 */
+                                  "</destination>\n"                                                       /* 16 */
+                                  "</destinations>\n</job_conf>\n");
+    const mt_job_destination_t *a = mt_job_conf_find_destination(conf, "a");
+    cr_assert_str_eq(mt_job_destination_native_specification(a), "--partition=short --mem=2G");
+    cr_assert_eq(mt_job_destination_walltime(a), 600.0);
+    cr_assert_str_eq(mt_job_destination_native_specification(mt_job_conf_find_destination(conf, "b")), "-p long",
+                     "Galaxy's other spelling");
+    cr_assert(has_notice(conf, ":7: destination 'a': params read but not used by the slurm runner here: local_slots, "
+                               "outputs_to_working_directory"));
+    cr_assert_eq(mt_job_runner_workers(mt_job_conf_find_runner(conf, "slurm")), 3);
+    for (size_t i = 0; i < mt_job_conf_notice_count(conf); i++)
+        cr_assert_null(strstr(mt_job_conf_notice(conf, i), "'b'"), "nothing unused in b: %s",
+                       mt_job_conf_notice(conf, i));
+    mt_job_conf_destroy(conf);
+
+    load_fails(".xml", SLURM_PLUGINS "<destinations>\n<destination id=\"c\" runner=\"slurm\">\n"
+                                     "<param id=\"nativeSpecification\">-p a</param>\n"
+                                     "<param id=\"native_specification\">-p b</param>\n"
+                                     "</destination>\n</destinations>\n</job_conf>\n",
+               9, "destination 'c': nativeSpecification and native_specification are the same param: give one (first "
+                  "at line 8)");
+}
+
+/* ------------------------------------------------------------------ */
+/* Resubmit rules are compiled at load                                  */
+/* ------------------------------------------------------------------ */
+
+static void resubmit_fails(const char *attrs, const char *expected)
+{
+    char text[2048];
+    snprintf(text, sizeof text, SLURM_PLUGINS "<destinations default=\"a\">\n<destination id=\"a\" runner=\"slurm\">\n"
+                                "<resubmit %s/>\n</destination>\n<destination id=\"b\" runner=\"slurm\"/>\n"
+                                "</destinations>\n</job_conf>\n",
+             attrs);
+    load_fails(".xml", text, 8, expected);
+}
+
+Test(job_conf, error_resubmit_condition_or_delay_that_does_not_compile)
+{
+    resubmit_fails("condition=\"walltime_reachd\"",
+                   "destination 'a': resubmit condition 'walltime_reachd': unknown name 'walltime_reachd' at column 1 "
+                   "(known: walltime_reached, memory_limit_reached, unknown_error, any_failure, "
+                   "any_potential_job_failure, attempt, seconds_running, seconds_since_queued, True, False)");
+    resubmit_fails("condition=\"unknown_error and\"",
+                   "destination 'a': resubmit condition 'unknown_error and': unexpected end (expected a name, a number "
+                   "or '(')");
+    resubmit_fails("condition=\"attempt &lt; 3)\"",
+                   "resubmit condition 'attempt < 3)': unexpected ')' at column 12 (expected an operator or the end)");
+    resubmit_fails("condition=\"attempt = 3\"", "resubmit condition 'attempt = 3': '=' at column 9: comparing is '=='");
+    resubmit_fails("condition=\"len(x)\"", "resubmit condition 'len(x)': unknown name 'len'");
+    resubmit_fails("condition=\"attempt == 'x'\"",
+                   "resubmit condition 'attempt == 'x'': strings are not supported (at column 12)");
+    resubmit_fails("delay=\"soon\"", "destination 'a': resubmit delay 'soon': unknown name 'soon'");
+    resubmit_fails("delay=\"2 ** attempt\"", "resubmit delay '2 ** attempt': '**' at column 3 is not supported");
+    /* YAML: the entry's line. */
+    load_fails(".yml", "runners:\n  slurm:\n    load: galaxy.jobs.runners.slurm:SlurmJobRunner\nexecution:\n"
+                       "  environments:\n    c:\n      runner: slurm\n      resubmit:\n"
+                       "        - condition: (attempt < 3\n", 9,
+               "destination 'c': resubmit condition '(attempt < 3': unexpected end (expected ')')");
+}
+
+Test(job_conf, resubmit_without_condition_or_destination)
+{
+    mt_job_conf_t *conf = load_ok(".yml", "runners:\n  slurm:\n    load: galaxy.jobs.runners.slurm:SlurmJobRunner\n"
+                                          "execution:\n  environments:\n    c:\n      runner: slurm\n"
+                                          "      resubmit:\n        - delay: 10\n        - condition: ''\n"
+                                          "          destination: ''\n");
+    const mt_job_resubmit_t *rs;
+    cr_assert_eq(mt_job_destination_resubmits(mt_job_conf_find_destination(conf, "c"), &rs), 2);
+    cr_assert_null(rs[0].condition_expr, "no condition: every failure");
+    cr_assert_null(rs[0].destination, "no destination: the same one");
+    cr_assert_null(rs[1].condition_expr, "a blank condition is none (Galaxy: if condition)");
+    cr_assert_null(rs[1].destination, "a blank destination is none");
+    cr_assert_null(rs[1].delay_expr);
+    mt_job_conf_destroy(conf);
+}
+
+/* ------------------------------------------------------------------ */
 /* Galaxy's advanced sample, as shipped                                 */
 /* ------------------------------------------------------------------ */
 
@@ -932,8 +1093,16 @@ Test(job_conf, galaxys_advanced_sample_loads)
     /* Every destination that cannot run here is named at start; the local ones are not. */
     int unrunnable = 0;
     mt_job_conf_warn_unrunnable(conf, count_cb, &unrunnable);
-    cr_assert_eq(unrunnable, 39, "all but local, multicore_local and customized_container");
-    cr_assert(mt_job_conf_notice_count(conf) >= 10);
+    cr_assert_eq(unrunnable, 35, "all but local, multicore_local, customized_container and the five slurm ones "
+                                 "(34), and short_fast's resubmit to long_slow (sge)");
+    /* Its resubmit rules compile: "unknown_error and attempt <= 3", delay "attempt * 30". */
+    const mt_job_resubmit_t *rs;
+    cr_assert_eq(mt_job_destination_resubmits(mt_job_conf_find_destination(conf, "retry_on_unknown_problems"), &rs), 1);
+    cr_assert_str_eq(rs[0].delay, "attempt * 30");
+    cr_assert_not_null(rs[0].delay_expr);
+    cr_assert_str_eq(mt_job_destination_native_specification(mt_job_conf_find_destination(conf, "short_fast")),
+                     "--time=00:05:00 --nodes=1");
+    cr_assert(mt_job_conf_notice_count(conf) >= 8, "job metrics, resources, limits, workers, params ...");
     mt_job_conf_destroy(conf);
 }
 

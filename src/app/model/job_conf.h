@@ -153,13 +153,21 @@ typedef struct mt_job_env {
     int line;
 } mt_job_env_t;
 
-/* A <resubmit> of a destination (read and checked; not carried out here). */
+struct mt_job_expr; /* a compiled condition or delay: job_resubmit.h */
+
+/*
+ * A <resubmit> of a destination / an entry of an environment's resubmit:
+ * list. Which rule applies to a failed job, and where it goes next, is
+ * decided by job_resubmit.h.
+ */
 typedef struct mt_job_resubmit {
-    const char *condition;   /* NULL: every failure */
+    const char *condition;   /* as written; NULL (or blank): every failure */
     const char *destination; /* a destination id or tag (checked), or NULL: the same destination */
-    const char *handler;     /* or NULL */
-    const char *delay;       /* or NULL */
+    const char *handler;     /* as written, or NULL */
+    const char *delay;       /* as written (a number or an expression), or NULL */
     int line;
+    const struct mt_job_expr *condition_expr; /* condition compiled at load; NULL: every failure */
+    const struct mt_job_expr *delay_expr;     /* delay compiled at load; NULL: none */
 } mt_job_resubmit_t;
 
 /* A <limit> / limits: entry. */
@@ -170,7 +178,7 @@ typedef struct mt_job_limit {
     const char *value;  /* as written */
     long long number;   /* *_concurrent_jobs: the count; output_size: bytes; walltime, total_walltime: seconds */
     int window_days;    /* total_walltime: the window (30 when not given); else 0 */
-    bool enforced;      /* true only for walltime: the local runner stops a job that runs longer */
+    bool enforced;      /* true only for walltime: the runners stop a job that runs longer (job_route.h) */
     int line;
 } mt_job_limit_t;
 
@@ -228,6 +236,18 @@ const char *mt_job_destination_shell(const mt_job_destination_t *dest);
 /* local_slots (a positive integer, checked at load), or 0 when not given. */
 unsigned mt_job_destination_slots(const mt_job_destination_t *dest);
 /*
+ * A slurm destination's walltime param in seconds (Slurm's forms: MM,
+ * MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS; checked at load), or 0 when
+ * not given (or UNLIMITED), or for a destination of another runner.
+ */
+double mt_job_destination_walltime(const mt_job_destination_t *dest);
+/*
+ * A slurm destination's sbatch options: its nativeSpecification param
+ * (Galaxy's name; native_specification is accepted too), or NULL when not
+ * given or for a destination of another runner.
+ */
+const char *mt_job_destination_native_specification(const mt_job_destination_t *dest);
+/*
  * Galaxy's tmp_dir param: NULL when not given (or false: no, off, 0);
  * otherwise *in_job_dir says whether it is true (a "tmp" directory in the
  * job's working directory), and the value returned is the shell expression
@@ -247,12 +267,14 @@ const char *mt_job_conf_default_resource_group(const mt_job_conf_t *conf);
 /*
  * What the file asks for that is accepted but not carried out here, one
  * "FILE:LINE: what, and what happens instead" per item, for the log at
- * start: unenforced limits (one line naming them all), resubmit rules,
- * resource groups, job metrics, from_config params, per-handler plugin
- * lists, param-conditioned tool entries, tool classes, a local plugin's
- * workers and params, local destination params other than local_slots,
- * tmp_dir and enabled. Destinations that cannot run at all are not in it (see
- * mt_job_conf_warn_unrunnable in job_route.h).
+ * start: unenforced limits (one line naming them all), resource groups,
+ * job metrics, from_config params, per-handler plugin lists,
+ * param-conditioned tool entries, tool classes, a local plugin's workers
+ * and params, a slurm plugin's params, local destination params other than
+ * local_slots, tmp_dir and enabled, slurm destination params other than
+ * nativeSpecification, walltime, tmp_dir and enabled. Destinations that
+ * cannot run at all, and resubmit rules leading to them, are not in it
+ * (see mt_job_conf_warn_unrunnable in job_route.h).
  */
 size_t mt_job_conf_notice_count(const mt_job_conf_t *conf);
 const char *mt_job_conf_notice(const mt_job_conf_t *conf, size_t index);

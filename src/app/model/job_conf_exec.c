@@ -10,13 +10,15 @@
  * else (a typo, an element Galaxy does not know) is an error naming
  * FILE:LINE. What is read but not carried out here is kept as a notice for
  * the log at start (mt_job_conf_notice), never dropped in silence; what
- * cannot run here at all (a destination whose runner is not local) is
- * decided by job_route.c, which refuses jobs routed there.
+ * cannot run here at all (a destination whose runner is neither local nor
+ * slurm) is decided by job_route.c, which refuses jobs routed there.
  *
  * References are checked once the whole file is read: a default
  * destination, a tool's destination and a resubmit's destination must
  * name a destination or a destination tag; a tool's resources and the
- * default resource group must name a group. A destination naming a runner
+ * default resource group must name a group. A resubmit rule's condition
+ * and delay are compiled as they are read (job_resubmit.h); a slurm
+ * destination's walltime is parsed once its runner is known. A destination naming a runner
  * plugin that is not declared is not an error (Galaxy's own advanced
  * sample has runner="drmma"): it cannot run, and job_route.c says so.
  *
@@ -39,6 +41,7 @@
 #include "common/mem.h"
 #include "common/message.h"
 #include "common/yaml.h"
+#include "app/model/job_resubmit.h"
 
 /* ------------------------------------------------------------------ */
 /* Errors and notices                                                  */
@@ -431,20 +434,50 @@ int mt__jx_env_add(mt_job_exec_t *ex, mt_job_destination_t *d, mt_job_env_kind_t
     return 0;
 }
 
+/* Compile a resubmit rule's condition or delay; NULL in *out for a missing or blank one (Galaxy: "if condition"). */
+static int mt__resubmit_expr(mt_job_exec_t *ex, mt_job_destination_t *d, const char *what, const char *text, int line,
+                             mt_job_expr_t **out)
+{
+    *out = NULL;
+    char *t = text ? mt__jx_trimmed(text) : NULL;
+    if (!t || !t[0]) {
+        free(t);
+        return 0;
+    }
+    char why[512];
+    int rc = 0;
+    if (mt_job_expr_compile(t, out, why, sizeof why) < 0)
+        rc = mt__jx_fail_at(ex, line, "destination '%s': resubmit %s '%s': %s", d->id, what, t, why);
+    free(t);
+    return rc;
+}
+
 int mt__jx_resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const char *condition,
                         const char *destination, const char *handler, const char *delay, int line)
 {
     if (d->nresubmits >= MT__MAX_OWNED)
         return mt__jx_fail_at(ex, line, "destination '%s': more than %d resubmit rules", d->id, MT__MAX_OWNED);
+    mt_job_expr_t *when = NULL, *wait = NULL;
+    if (mt__resubmit_expr(ex, d, "condition", condition, line, &when) < 0 ||
+        mt__resubmit_expr(ex, d, "delay", delay, line, &wait) < 0) {
+        mt_job_expr_free(when);
+        return -1;
+    }
+    char *to = destination ? mt__jx_trimmed(destination) : NULL;
+    if (to && !to[0]) { /* Galaxy: an empty destination is the same destination */
+        free(to);
+        to = NULL;
+    }
     d->resubmits = mt_realloc(d->resubmits, (d->nresubmits + 1) * sizeof *d->resubmits);
     d->resubmits[d->nresubmits++] = (mt_job_resubmit_t){
         .condition = condition ? mt_strdup(condition) : NULL,
-        .destination = destination ? mt_strdup(destination) : NULL,
+        .destination = to,
         .handler = handler ? mt_strdup(handler) : NULL,
         .delay = delay ? mt_strdup(delay) : NULL,
         .line = line,
+        .condition_expr = when,
+        .delay_expr = wait,
     };
-    (void)ex;
     return 0;
 }
 
@@ -636,9 +669,6 @@ static int mt__check_dests(mt_job_exec_t *ex)
             if (why[0])
                 return mt__jx_fail_at(ex, r->line, "destination '%s': resubmit to '%s'%s", d->id, r->destination, why);
         }
-        if (d->nresubmits && !d->disabled)
-            mt__jx_note(ex, d->resubmits[0].line, "destination '%s': resubmit is not carried out here: a job that fails "
-                        "there stays failed", d->id);
         if (!d->disabled) {
             enabled++;
             only = d;
@@ -771,12 +801,128 @@ static void mt__check_local_params(mt_job_exec_t *ex)
     }
 }
 
+/*
+ * Slurm's time forms (sbatch --time): MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
+ * D-HH:MM:SS, each part a whole number; UNLIMITED / INFINITE and 0 mean no
+ * limit. Seconds in *out (0: none); -1 for anything else.
+ */
+static int mt__parse_slurm_time(const char *s, long long *out)
+{
+    char *t = mt__jx_trimmed(s);
+    int rc = -1;
+    if (strcasecmp(t, "UNLIMITED") == 0 || strcasecmp(t, "INFINITE") == 0) {
+        *out = 0;
+        free(t);
+        return 0;
+    }
+    long long days = -1, part[3];
+    int n = 0;
+    const char *p = t;
+    const char *dash = strchr(t, '-');
+    if (dash) {
+        char *end;
+        if (!isdigit((unsigned char)*t) || dash - t > 6)
+            goto out;
+        days = strtoll(t, &end, 10);
+        if (end != dash)
+            goto out;
+        p = dash + 1;
+    }
+    while (n < 3) {
+        if (!isdigit((unsigned char)*p))
+            goto out;
+        char *end;
+        errno = 0;
+        part[n++] = strtoll(p, &end, 10);
+        if (errno || part[n - 1] > 100000000)
+            goto out;
+        p = end;
+        if (*p != ':')
+            break;
+        p++;
+    }
+    if (*p)
+        goto out;
+    long long secs;
+    if (days >= 0) /* D-HH, D-HH:MM, D-HH:MM:SS */
+        secs = days * 86400 + part[0] * 3600 + (n > 1 ? part[1] * 60 : 0) + (n > 2 ? part[2] : 0);
+    else if (n == 1) /* MM */
+        secs = part[0] * 60;
+    else if (n == 2) /* MM:SS */
+        secs = part[0] * 60 + part[1];
+    else /* HH:MM:SS */
+        secs = part[0] * 3600 + part[1] * 60 + part[2];
+    *out = secs;
+    rc = 0;
+out:
+    free(t);
+    return rc;
+}
+
+static bool mt__is_slurm_dest(const mt_job_exec_t *ex, const mt_job_destination_t *d)
+{
+    const mt_job_runner_t *r = mt__runner_find(ex, d->runner, false);
+    return !d->disabled && r && strcmp(r->type, "slurm") == 0;
+}
+
+/*
+ * Slurm plugins and destinations: what the slurm runner uses (a plugin's
+ * workers: its Slurm commands at once; a destination's nativeSpecification,
+ * walltime, tmp_dir, enabled, and the containers params, which make it
+ * unrunnable: job_route.c) is checked; the rest is noticed.
+ */
+static int mt__check_slurm(mt_job_exec_t *ex)
+{
+    for (size_t i = 0; i < ex->nrunners; i++) {
+        const mt_job_runner_t *r = &ex->runners[i];
+        if (r->disabled || strcmp(r->type, "slurm") != 0)
+            continue;
+        for (size_t k = 0; k < r->nparams; k++) {
+            if (strcmp(r->params[k].id, "enabled") != 0)
+                mt__jx_note(ex, r->params[k].line, "runner plugin '%s': param '%s' is read but not used here (the "
+                            "slurm runner runs sbatch, squeue and scancel itself)", r->id, r->params[k].id);
+        }
+    }
+    for (size_t i = 0; i < ex->ndests; i++) {
+        mt_job_destination_t *d = &ex->dests[i];
+        if (!mt__is_slurm_dest(ex, d))
+            continue;
+        const mt_job_param_t *ns = mt__param_find(d->params, d->nparams, "nativeSpecification");
+        const mt_job_param_t *ns2 = mt__param_find(d->params, d->nparams, "native_specification");
+        if (ns && ns2)
+            return mt__jx_fail_at(ex, ns2->line, "destination '%s': nativeSpecification and native_specification are "
+                                  "the same param: give one (first at line %d)", d->id, ns->line);
+        d->native_spec = ns ? ns->value : ns2 ? ns2->value : NULL;
+        const mt_job_param_t *wt = mt__param_find(d->params, d->nparams, "walltime");
+        long long secs = 0;
+        if (wt && mt__parse_slurm_time(wt->value, &secs) < 0)
+            return mt__jx_fail_at(ex, wt->line, "destination '%s': param walltime '%s' is not a Slurm time (MM, MM:SS, "
+                                  "HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)", d->id, wt->value);
+        d->walltime_s = (double)secs;
+        char names[600] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < d->nparams; k++) {
+            const char *id = d->params[k].id;
+            if (!strcmp(id, "nativeSpecification") || !strcmp(id, "native_specification") || !strcmp(id, "walltime") ||
+                !strcmp(id, "tmp_dir") || !strcmp(id, "enabled") || !strcmp(id, "docker_enabled") ||
+                !strcmp(id, "singularity_enabled"))
+                continue;
+            int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", id);
+            used = w > 0 && used + (size_t)w < sizeof names ? used + (size_t)w : sizeof names - 1;
+        }
+        if (used)
+            mt__jx_note(ex, d->line, "destination '%s': params read but not used by the slurm runner here: %s", d->id,
+                        names);
+    }
+    return 0;
+}
+
 int mt__job_exec_validate(mt_job_exec_t *ex, char *err, size_t errlen)
 {
     ex->err = err;
     ex->errlen = errlen;
     mt__enabled(ex);
-    if (mt__check_dests(ex) < 0 || mt__check_tools(ex) < 0)
+    if (mt__check_dests(ex) < 0 || mt__check_tools(ex) < 0 || mt__check_slurm(ex) < 0)
         return -1;
     mt__check_limits(ex);
     mt__check_local_params(ex);
@@ -828,6 +974,8 @@ void mt__job_exec_free(mt_job_exec_t *ex)
             free((char *)d->resubmits[k].destination);
             free((char *)d->resubmits[k].handler);
             free((char *)d->resubmits[k].delay);
+            mt_job_expr_free((mt_job_expr_t *)d->resubmits[k].condition_expr);
+            mt_job_expr_free((mt_job_expr_t *)d->resubmits[k].delay_expr);
         }
         free(d->resubmits);
     }
@@ -1047,6 +1195,16 @@ const char *mt_job_destination_shell(const mt_job_destination_t *dest)
 unsigned mt_job_destination_slots(const mt_job_destination_t *dest)
 {
     return dest->slots;
+}
+
+double mt_job_destination_walltime(const mt_job_destination_t *dest)
+{
+    return dest->walltime_s;
+}
+
+const char *mt_job_destination_native_specification(const mt_job_destination_t *dest)
+{
+    return dest->native_spec;
 }
 
 const char *mt_job_destination_tmp_dir(const mt_job_destination_t *dest, bool *in_job_dir)

@@ -48,6 +48,8 @@ struct mt_job_destination {
     mt_job_resubmit_t *resubmits;
     size_t nresubmits;
     unsigned slots;
+    double walltime_s;        /* slurm: the walltime param in seconds, 0 without one */
+    const char *native_spec;  /* slurm: the nativeSpecification param's value (in params), or NULL */
     bool disabled;
 };
 
