@@ -1,0 +1,458 @@
+/*
+ * slurm_command: one Slurm client command run on a libuv loop (see
+ * slurm_command.h).
+ *
+ * posix_spawn() on the loop's own thread: glibc's clone(CLONE_VM |
+ * CLONE_VFORK) shares the handler's memory instead of copying its page
+ * tables and returns once the child has exec'd. For sbatch on this kind of
+ * machine that is about 0.1-0.3 ms (tests/unit/test_slurm_command.c
+ * measures it and fails beyond a bound), against the 5-50 ms sbatch itself
+ * takes to talk to slurmctld: a spawner thread, as the local runner has for
+ * its much more frequent starts, would buy nothing here. uv_spawn() would
+ * block the loop the same way (it waits on a pipe for the exec), fork
+ * rather than vfork, and install a SIGCHLD handler in the process.
+ *
+ * A command owns four handles: a uv_poll_t on its pidfd (readable once it
+ * has exited: we reap exactly its pid, so the waiters of the local runner
+ * and any other child are left alone), one uv_poll_t per output pipe, and a
+ * uv_timer_t that first counts the timeout, then the grace after SIGKILL.
+ * When it has been reaped and both pipes are at end of file, the handles
+ * are closed and the last close reports the result, so the callback runs
+ * with nothing of the command left on the loop.
+ *
+ * A program that cannot be executed is reported through the callback too
+ * (started false), from a zero timeout, never from inside
+ * mt_slurm_cmd_run().
+ */
+#define MT_LOG_NAME "muleteer.jobs.slurm"
+
+#include "app/run/slurm_command.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+/* The PATH searched when envp has none (runner_local.h's default). */
+#define CMD_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+/* Output kept per stream when the caller says 0. */
+#define CMD_DEFAULT_CAP (1024 * 1024)
+/* After SIGKILL: how long the process may take to die before its result is reported without it. */
+#define CMD_KILL_GRACE_MS 2000
+
+typedef struct cmd_buf {
+    char *data;   /* NUL-terminated */
+    size_t len;
+    size_t size;  /* allocated */
+} cmd_buf_t;
+
+typedef struct cmd {
+    uv_poll_t exit_poll;   /* on pidfd */
+    uv_poll_t out_poll, err_poll;
+    uv_timer_t timer;      /* the timeout, then the grace after SIGKILL; a zero timeout for a command not started */
+    int pidfd, out_fd, err_fd;
+    pid_t pid;
+    bool started;
+    bool exit_open, out_open, err_open; /* not yet uv_close'd */
+    bool reaped, killed, gave_up, closing, reported;
+    int status;            /* waitpid's */
+    int open_handles;      /* initialized and not yet closed */
+    size_t cap;
+    cmd_buf_t out, err;
+    int64_t start_us, end_us;
+    mt_slurm_cmd_cb cb;
+    void *data;
+    char name[64];         /* argv[0], for messages */
+    char why[256];         /* started false: why */
+} cmd_t;
+
+static atomic_int cmds_running;
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int mt_slurm_cmd_running(void)
+{
+    return atomic_load(&cmds_running);
+}
+
+/* ------------------------------------------------------------------ */
+/* The end: report, free                                               */
+/* ------------------------------------------------------------------ */
+
+static void buf_free(cmd_buf_t *b)
+{
+    free(b->data);
+}
+
+static void report(cmd_t *c)
+{
+    c->reported = true;
+    mt_slurm_cmd_result_t r = {0};
+    r.started = c->started;
+    if (c->started && c->reaped) {
+        r.exited = WIFEXITED(c->status);
+        r.exit_status = r.exited ? WEXITSTATUS(c->status) : 0;
+        r.term_signal = WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0;
+    }
+    r.timed_out = c->killed;
+    r.out = c->started ? c->out.data : "";
+    r.out_len = c->started ? c->out.len : 0;
+    r.err = c->started ? c->err.data : c->why;
+    r.err_len = c->started ? c->err.len : strlen(c->why);
+    r.seconds = c->started ? (double)((c->end_us ? c->end_us : mt_clock_us()) - c->start_us) / 1e6 : 0;
+    if (c->started)
+        atomic_fetch_sub(&cmds_running, 1);
+    c->cb(&r, c->data);
+}
+
+static void cmd_free(cmd_t *c)
+{
+    buf_free(&c->out);
+    buf_free(&c->err);
+    free(c);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    cmd_t *c = h->data;
+    c->open_handles--;
+    /* A process that outlived its SIGKILL keeps its pidfd poll: the result goes out without it. */
+    if (!c->reported && c->closing && c->open_handles == (c->exit_open ? 1 : 0))
+        report(c);
+    if (c->reported && c->open_handles == 0)
+        cmd_free(c);
+}
+
+static void close_pipe(cmd_t *c, uv_poll_t *poll, int *fd, bool *open)
+{
+    if (!*open)
+        return;
+    *open = false;
+    uv_poll_stop(poll);
+    close(*fd);
+    *fd = -1;
+    uv_close((uv_handle_t *)poll, on_close);
+}
+
+/* Ended: reaped (or given up on after SIGKILL) and both pipes closed. */
+static void check_done(cmd_t *c)
+{
+    if (c->closing || c->out_open || c->err_open || !(c->reaped || c->gave_up))
+        return;
+    c->closing = true;
+    if (!c->end_us)
+        c->end_us = mt_clock_us();
+    uv_close((uv_handle_t *)&c->timer, on_close);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Read what the pipe has; past cap, read and drop. Returns true at end of file (or an error). */
+static bool drain(int fd, cmd_buf_t *b, size_t cap)
+{
+    char scratch[16384];
+    for (;;) {
+        char *into = scratch;
+        size_t room = sizeof scratch;
+        if (b->len < cap) {
+            size_t want = b->len + sizeof scratch < cap ? b->len + sizeof scratch : cap;
+            if (want + 1 > b->size) {
+                b->size = want + 1;
+                b->data = mt_realloc(b->data, b->size);
+            }
+            into = b->data + b->len;
+            room = want - b->len;
+        }
+        ssize_t n = read(fd, into, room);
+        if (n > 0) {
+            if (into != scratch) {
+                b->len += (size_t)n;
+                b->data[b->len] = '\0';
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        return true; /* 0: end of file; another error: nothing more will come */
+    }
+}
+
+static void on_output(uv_poll_t *poll, int status, int events)
+{
+    cmd_t *c = poll->data;
+    bool is_out = poll == &c->out_poll;
+    int fd = is_out ? c->out_fd : c->err_fd;
+    if (status < 0 || drain(fd, is_out ? &c->out : &c->err, c->cap)) {
+        if (is_out)
+            close_pipe(c, &c->out_poll, &c->out_fd, &c->out_open);
+        else
+            close_pipe(c, &c->err_poll, &c->err_fd, &c->err_open);
+        check_done(c);
+    }
+}
+
+static void close_exit_poll(cmd_t *c)
+{
+    if (!c->exit_open)
+        return;
+    c->exit_open = false;
+    uv_poll_stop(&c->exit_poll);
+    close(c->pidfd);
+    c->pidfd = -1;
+    uv_close((uv_handle_t *)&c->exit_poll, on_close);
+}
+
+static void on_exit_poll(uv_poll_t *poll, int status, int events)
+{
+    cmd_t *c = poll->data;
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(c->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return; /* not yet (a spurious wake-up) */
+    if (r < 0) {
+        /* ECHILD: someone reaped it (SIGCHLD ignored in this process): the status is lost. */
+        mt_error("%s (pid %d): waitpid: %s", c->name, (int)c->pid, strerror(errno));
+        st = 0xff00; /* reads as "exited 255" */
+    }
+    c->status = st;
+    c->reaped = true;
+    c->end_us = mt_clock_us();
+    close_exit_poll(c);
+    check_done(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    cmd_t *c = t->data;
+    if (!c->started) {
+        /* Could not be executed: say so from the loop, as promised. */
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        return;
+    }
+    if (!c->reaped && !c->killed) {
+        c->killed = true;
+        if (kill(-c->pid, SIGKILL) < 0 && errno != ESRCH)
+            mt_error("%s (process group %d): kill: %s", c->name, (int)c->pid, strerror(errno));
+        uv_timer_start(&c->timer, on_timer, CMD_KILL_GRACE_MS, 0);
+        return;
+    }
+    if (!c->reaped) {
+        mt_error("%s (pid %d) still alive %d ms after SIGKILL: its result is reported without its exit status",
+                 c->name, (int)c->pid, CMD_KILL_GRACE_MS);
+        c->gave_up = true;
+    }
+    /* Ended (or given up on), but something it started holds a pipe open: stop reading. */
+    close_pipe(c, &c->out_poll, &c->out_fd, &c->out_open);
+    close_pipe(c, &c->err_poll, &c->err_fd, &c->err_open);
+    check_done(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start                                                               */
+/* ------------------------------------------------------------------ */
+
+/* argv[0] as exec would find it in envp's PATH: 0 and the path in out, or an errno (ENOENT, EACCES). */
+static int find_program(const char *name, char *const envp[], char *out, size_t outlen)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, outlen, "%s", name);
+        return 0;
+    }
+    const char *path = CMD_DEFAULT_PATH;
+    for (size_t i = 0; envp[i]; i++)
+        if (strncmp(envp[i], "PATH=", 5) == 0)
+            path = envp[i] + 5;
+    int e = ENOENT;
+    for (const char *p = path; *p;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        if (n > 0) { /* an empty entry (the current directory) is never searched */
+            snprintf(out, outlen, "%.*s/%s", (int)n, p, name);
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(out, X_OK) == 0)
+                    return 0;
+                e = EACCES;
+            }
+        }
+        p += n + (colon ? 1 : 0);
+    }
+    return e;
+}
+
+static void signals_to_reset(sigset_t *set)
+{
+    static const int sigs[] = {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+                               SIGCHLD, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGURG};
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(set, sigs[i]);
+}
+
+/* A pipe whose read end (ours, non-blocking) and write end (the child's, blocking) are both >= 3 and CLOEXEC. */
+static int make_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] < 3) { /* stdio closed in this process: keep clear of the descriptors the child's dup2s target */
+            int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+            int e = errno;
+            close(fds[i]);
+            fds[i] = moved;
+            if (moved < 0) {
+                close(fds[1 - i]);
+                return -e;
+            }
+        }
+    }
+    int fl = fcntl(fds[0], F_GETFL);
+    fcntl(fds[0], F_SETFL, fl | O_NONBLOCK);
+    return 0;
+}
+
+/* posix_spawn with stdin /dev/null, stdout and stderr to the pipes, its own process group, default signals. */
+static int spawn(const char *path, char *const argv[], char *const envp[], int out_w, int err_w, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    posix_spawnattr_init(&attr);
+    sigset_t reset, none;
+    signals_to_reset(&reset);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &reset);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    int e = posix_spawn(pid, path, &fa, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return e;
+}
+
+static cmd_t *cmd_new(uv_loop_t *loop, const char *name, mt_slurm_cmd_cb cb, void *data)
+{
+    cmd_t *c = mt_calloc(1, sizeof *c);
+    c->cb = cb;
+    c->data = data;
+    c->pidfd = c->out_fd = c->err_fd = -1;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    return c;
+}
+
+int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
+                     mt_slurm_cmd_cb cb, void *data, char *err, size_t errlen)
+{
+    if (!loop || !argv || !argv[0] || !argv[0][0] || !envp || !cb || timeout_ms == 0)
+        return fail(err, errlen, -EINVAL, "cannot run %s: %s", argv && argv[0] ? argv[0] : "a command",
+                    !argv || !argv[0] || !argv[0][0] ? "no program" : !envp ? "no environment" : !cb ? "no callback"
+                                                                                                  : "no timeout");
+    const char *name = argv[0];
+    char path[4096];
+    int e = find_program(name, envp, path, sizeof path);
+    int out[2] = {-1, -1}, errp[2] = {-1, -1};
+    pid_t pid = -1;
+    if (e == 0) {
+        int rc;
+        if ((rc = make_pipe(out)) < 0 || (rc = make_pipe(errp)) < 0) {
+            if (out[0] >= 0) {
+                close(out[0]);
+                close(out[1]);
+            }
+            return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
+        }
+        int64_t t0 = mt_clock_us();
+        e = spawn(path, argv, envp, out[1], errp[1], &pid);
+        int64_t spent = mt_clock_us() - t0;
+        if (spent > 20000)
+            mt_warn("starting %s held the loop for %.1f ms", name, (double)spent / 1000);
+        close(out[1]);
+        close(errp[1]);
+        if (e != 0) {
+            close(out[0]);
+            close(errp[0]);
+            if (e == EAGAIN || e == ENOMEM)
+                return fail(err, errlen, -e, "cannot run %s: %s", name, strerror(e));
+        }
+    }
+    cmd_t *c = cmd_new(loop, name, cb, data);
+    if (e != 0) {
+        /* Not executable: the callback says so, from the loop. */
+        snprintf(c->why, sizeof c->why, "cannot run %s: %s", name, strerror(e));
+        uv_timer_start(&c->timer, on_timer, 0, 0);
+        return 0;
+    }
+    c->started = true;
+    c->pid = pid;
+    c->start_us = mt_clock_us();
+    c->cap = out_cap ? out_cap : CMD_DEFAULT_CAP;
+    c->out.data = mt_calloc(1, 1);
+    c->out.size = 1;
+    c->err.data = mt_calloc(1, 1);
+    c->err.size = 1;
+    c->out_fd = out[0];
+    c->err_fd = errp[0];
+    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (c->pidfd < 0) {
+        int pe = errno;
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(c->out_fd);
+        close(c->err_fd);
+        c->started = false;
+        c->closing = c->reported = true; /* nothing to report: the caller hears of it now */
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        return fail(err, errlen, -pe, "cannot run %s: pidfd_open: %s", name, strerror(pe));
+    }
+    uv_poll_init(loop, &c->exit_poll, c->pidfd);
+    uv_poll_init(loop, &c->out_poll, c->out_fd);
+    uv_poll_init(loop, &c->err_poll, c->err_fd);
+    c->exit_poll.data = c->out_poll.data = c->err_poll.data = c;
+    c->open_handles += 3;
+    c->exit_open = c->out_open = c->err_open = true;
+    atomic_fetch_add(&cmds_running, 1);
+    uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
+    uv_poll_start(&c->out_poll, UV_READABLE, on_output);
+    uv_poll_start(&c->err_poll, UV_READABLE, on_output);
+    uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+    return 0;
+}
