@@ -49,6 +49,8 @@ static const mt_option_def_t jobs_options[] = {
      "milliseconds after which a sweeper takes a job no handler claimed"},
     {"poll-interval", MT_OPT_INT, "250", 10, 60000, 0, NULL,
      "milliseconds between a handler's looks for assigned and cancelled jobs"},
+    {"cluster-poll-interval", MT_OPT_INT, "1000", 100, 600000, 0, NULL,
+     "milliseconds between a handler's status queries for its cluster jobs (one squeue for all of them)"},
     {"cancel-grace", MT_OPT_INT, "5", 0, 3600, 0, NULL, "seconds between SIGTERM and SIGKILL when stopping a job"},
     {"handler-lease", MT_OPT_INT, "10", 1, 3600, 0, NULL,
      "seconds a handler's registration in the database lasts without a renewal: a handler not heard from for that "
@@ -296,6 +298,28 @@ static int job_user(mt_stack_t *stack, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The environment of the cluster's client commands: what they need to find
+ * the cluster (PATH, SLURM_CONF) and nothing else of the server's, since
+ * sbatch hands its environment on to the job.
+ */
+static char **cluster_environment(void)
+{
+    static const char *const keep[] = {"PATH", "HOME", "SLURM_CONF"};
+    char **env = mt_calloc(sizeof keep / sizeof keep[0] + 2, sizeof *env);
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        const char *v = getenv(keep[i]);
+        if (v)
+            env[n++] = mt_asprintf("%s=%s", keep[i], v);
+        else if (strcmp(keep[i], "PATH") == 0)
+            env[n++] = mt_strdup("PATH=/usr/local/bin:/usr/bin:/bin");
+    }
+    env[n++] = mt_strdup("LC_ALL=C.UTF-8");
+    env[n] = NULL;
+    return env;
+}
+
 static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
 {
     (void)app_data;
@@ -310,6 +334,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     ctx.handler_lease_ms = mt_app_option_int(stack, "handler-lease") * 1000;
     /* Tells this stack's commands from those of a stack started after it (the undertaker's target). */
     ctx.stack_env = mt_asprintf("MULETEER_STACK_ID=%d-%lld", (int)getpid(), (long long)mt_wall_us());
+    ctx.cluster_poll_ms = (int)mt_app_option_int(stack, "cluster-poll-interval");
+    ctx.cluster_env = cluster_environment();
     if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &ctx.accept_sync, err, errlen) < 0 ||
         parse_sync("state-sync", mt_app_option(stack, "state-sync"), &ctx.state_sync, err, errlen) < 0 ||
         database_path(mt_app_option(stack, "database"), err, errlen) < 0)

@@ -54,6 +54,9 @@ typedef struct mt_jobs_ctx {
     int max_attempts;        /* runs of a job lost unfinished (host died, fence lapsed) before it ends in error (>= 1) */
     const mt_creds_t *job_creds; /* job-user / job-group to start commands as; NULL: as the handler itself */
     char *stack_env;         /* "MULETEER_STACK_ID=<master pid>-<start us>": in every command's environment */
+    int cluster_poll_ms;     /* a handler asks the cluster (squeue) about its cluster jobs this often */
+    char **cluster_env;      /* the environment of the cluster's commands (sbatch, squeue, scancel; NULL-terminated):
+                                PATH, LC_ALL, HOME and SLURM_CONF from the server's -- sbatch passes it to the job */
 } mt_jobs_ctx_t;
 
 extern const mt_app_t mt_jobs_app;

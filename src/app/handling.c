@@ -315,6 +315,14 @@ static void lease_renewed_cb(int64_t deadline_ns, void *data)
         mt_handler_fence_until(h, deadline_ns);
 }
 
+static void lease_handed_over_cb(void *data)
+{
+    (void)data;
+    mt_handler_t *h = atomic_load(&local_handler);
+    if (h)
+        mt_handler_notify_handed_over(h); /* the lease may run on another thread than the handler */
+}
+
 /*
  * Our name was taken over: this process was paused or cut off past its
  * lease. Its commands stop now (their waiters see the fence go), and the
@@ -347,7 +355,7 @@ static int register_handler(mt_stack_t *stack, char pools[][128], size_t npools,
     mt_handler_lease_spec_t spec = {.name = mt_stack_server_name(stack), .pools = names, .npools = npools,
                                     .lease_ms = mt_jobs()->handler_lease_ms, .max_attempts = mt_jobs()->max_attempts,
                                     .default_pool = MT_JOB_DEFAULT_POOL, .renewed_cb = lease_renewed_cb,
-                                    .lost_cb = lease_lost_cb};
+                                    .lost_cb = lease_lost_cb, .handed_over_cb = lease_handed_over_cb};
     return mt_handler_lease_take(db, &spec, &lease, err, errlen);
 }
 

@@ -47,6 +47,8 @@
 #include "app/run/fence.h"
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
+#include "app/run/runner_slurm.h"
+#include "app/model/job_resubmit.h"
 #include "app/run/scheduler.h"
 #include "app/model/tools.h"
 #include "common/clock.h"
@@ -54,6 +56,10 @@
 #include "common/mem.h"
 
 #define POLL_BATCH 100
+/* Cluster jobs given to the cluster in one flush's transaction at most (the rest in the next). */
+#define CLUSTER_BATCH 256
+/* A job is resubmitted (a destination's resubmit rules) at most this many times. */
+#define RESUBMIT_MAX 10
 #define FAILURE_LOG_EVERY_US (60 * 1000000LL)
 
 /*
@@ -82,12 +88,16 @@ typedef struct pending_write {
     int64_t invocation_id;    /* the job's invocation, to move forward once this is written; 0 if none */
     char *info;
     char *external_id;
+    char *resubmit_to;        /* a resubmit: the destination the job goes to next (mt_job_store_resubmit) */
+    bool resubmit_cluster;    /* that destination's runner is a cluster's */
+    int64_t resubmit_delay_ms;
 } pending_write_t;
 
 typedef struct running_job {
     int64_t id;
     int64_t invocation_id;
     int attempt;              /* of the job: a run lost unfinished is retried as attempt + 1 */
+    int64_t started_ms;       /* mt_clock_ms() when it was started (or adopted) */
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -102,7 +112,15 @@ typedef struct start {
     char **argv;              /* NULL: it did not start; why says why (it is `error` now) */
     char why[512];
     mt_job_route_t route;     /* its destination: env, local_slots, walltime limit (job_route.h) */
+    bool cluster;             /* its destination's runner is a cluster's (Slurm): it stays queued until Slurm runs it */
 } start_t;
+
+/* A resubmitted job that waits for its rule's delay before it runs again. */
+typedef struct delayed_job {
+    int64_t id;
+    int64_t due_ms;           /* mt_clock_ms() */
+    bool cluster;
+} delayed_job_t;
 
 struct mt_handler {
     mt_stack_t *stack;
@@ -140,6 +158,10 @@ struct mt_handler {
     failure_log_t write_failures; /* of flush()'s transaction */
     failure_log_t schedule_failures; /* of advance_invocations() */
     mt_fence_t *fence;       /* promises the waiters of our commands that we are there (fence.h); NULL: none */
+    mt_slurm_runner_t *slurm; /* its cluster jobs (runner_slurm.h); created with the first one */
+    id_list_t cluster_queue;  /* queued jobs to give to the cluster at the next flush: no local slot needed */
+    delayed_job_t *delayed;  /* resubmitted jobs waiting for their rule's delay */
+    size_t ndelayed, delayed_cap;
 };
 
 /* ---- failures that repeat ---- */
@@ -287,8 +309,19 @@ static void add_failure(mt_handler_t *h, int64_t id, int64_t invocation_id, cons
     mt_warn("job %lld: error: %s", (long long)id, why);
 }
 
-static int apply_write(mt_db_t *db, const pending_write_t *w)
+static int apply_write(mt_db_t *db, pending_write_t *w)
 {
+    if (w->resubmit_to) {
+        int attempt = 0;
+        int rc = mt_job_store_resubmit(db, w->id, w->from, w->resubmit_to, w->info, &attempt);
+        if (rc == 0) { /* no longer ours to send on (cancelled meanwhile): the cancel stands */
+            free(w->resubmit_to);
+            w->resubmit_to = NULL;
+            rc = mt_job_store_transition(db, w->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
+                                         &(mt_job_update_t){.info = "cancelled"});
+        }
+        return rc < 0 ? rc : 0;
+    }
     mt_job_update_t u = {.has_exit_code = w->has_exit_code, .exit_code = w->exit_code, .info = w->info,
                          .external_id = w->external_id};
     int rc = mt_job_store_transition(db, w->id, w->from, w->to, &u);
@@ -302,6 +335,7 @@ static void free_writes(pending_write_t *v, size_t *n)
     for (size_t i = 0; i < *n; i++) {
         free(v[i].info);
         free(v[i].external_id);
+        free(v[i].resubmit_to);
     }
     *n = 0;
 }
@@ -390,6 +424,99 @@ static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int att
     }
 }
 
+/* ---- resubmit (a destination's <resubmit> rules) ---- */
+
+/*
+ * A run of job id at its destination failed (f says how, why in words):
+ * if a resubmit rule of that destination holds, queue the write that sends
+ * the job on as its next attempt (to the rule's destination, or the same
+ * one) and return true; the job does not end. False: no rule holds (or the
+ * rule cannot be followed: logged), and the failure stands. Reads the job
+ * (a failure path, not a hot one).
+ */
+static bool resubmit(mt_handler_t *h, int64_t id, int64_t invocation_id, unsigned from, mt_job_failure_t *f,
+                     const char *why)
+{
+    (void)invocation_id;
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    mt_db_t *db = mt_jobs_db();
+    if (!db || !ctx->conf || mt_job_conf_destination_count(ctx->conf) == 0)
+        return false;
+    mt_job_t job = {0};
+    if (mt_job_store_get(db, id, &job) < 0 || !job.destination) {
+        mt_job_clear(&job);
+        return false;
+    }
+    bool sent = false;
+    const mt_job_destination_t *dest = mt_job_conf_find_destination(ctx->conf, job.destination);
+    int attempt = job.attempt > 0 ? job.attempt : 1;
+    f->attempt = attempt;
+    f->seconds_since_queued = job.create_us ? (double)(mt_wall_us() - job.create_us) / 1e6 : 0;
+    const mt_job_resubmit_t *rule = dest ? mt_job_resubmit_pick(dest, f) : NULL;
+    if (rule && attempt > RESUBMIT_MAX) {
+        mt_warn("job %lld: a resubmit rule of destination '%s' holds, but the job ran %d times already (at most %d "
+                "resubmissions): it stays failed",
+                (long long)id, job.destination, attempt, RESUBMIT_MAX);
+        rule = NULL;
+    }
+    if (rule) {
+        mt_job_route_t to;
+        char err[512];
+        if (mt_job_resubmit_route(ctx->conf, dest, rule, &to, err, sizeof err) < 0) {
+            mt_warn("job %lld: the resubmit rule at line %d of destination '%s' cannot be followed: %s; it stays "
+                    "failed",
+                    (long long)id, rule->line, job.destination, err);
+        } else {
+            pending_write_t *w = add_write(h, id, from, MT_JOB_QUEUED);
+            w->resubmit_to = mt_strdup(to.destination);
+            w->resubmit_cluster = to.runner_type && strcmp(to.runner_type, MT_JOB_RUNNER_LOCAL) != 0;
+            w->resubmit_delay_ms = (int64_t)(mt_job_resubmit_delay(rule, f) * 1000);
+            w->info = mt_asprintf("attempt %d: resubmitted to destination '%s' (%s) after attempt %d at '%s' "
+                                  "failed: %s",
+                                  attempt + 1, to.destination, rule->condition ? rule->condition : "any failure",
+                                  attempt, job.destination, why);
+            mt_notice("job %lld: %s", (long long)id, w->info);
+            sent = true;
+        }
+    }
+    mt_job_clear(&job);
+    return sent;
+}
+
+/* After the resubmit's commit: the job runs again, now or after the rule's delay. */
+static void resubmitted(mt_handler_t *h, const pending_write_t *w)
+{
+    if (w->resubmit_delay_ms > 0) {
+        if (h->ndelayed == h->delayed_cap) {
+            h->delayed_cap = h->delayed_cap ? 2 * h->delayed_cap : 8;
+            h->delayed = mt_realloc(h->delayed, h->delayed_cap * sizeof *h->delayed);
+        }
+        h->delayed[h->ndelayed++] =
+            (delayed_job_t){.id = w->id, .due_ms = mt_clock_ms() + w->resubmit_delay_ms, .cluster = w->resubmit_cluster};
+    } else if (w->resubmit_cluster) {
+        id_list_push(&h->cluster_queue, w->id);
+    } else {
+        queue_push(h, w->id);
+    }
+}
+
+/* At each poll: the resubmitted jobs whose delay is over. */
+static void release_delayed(mt_handler_t *h)
+{
+    int64_t now = mt_clock_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < h->ndelayed; i++) {
+        delayed_job_t *d = &h->delayed[i];
+        if (d->due_ms > now)
+            h->delayed[kept++] = *d;
+        else if (d->cluster)
+            id_list_push(&h->cluster_queue, d->id);
+        else
+            queue_push(h, d->id);
+    }
+    h->ndelayed = kept;
+}
+
 static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
 {
     (void)run;
@@ -404,6 +531,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     }
     h->nrunning--;
     int attempt = rj->attempt;
+    double ran_s = (double)(mt_clock_ms() - rj->started_ms) / 1000.0;
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
@@ -422,6 +550,13 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
         snprintf(why + strlen(why), sizeof why - strlen(why),
                  "; the working directory's filesystem is full (%s): its outputs may be cut short", strerror(ENOSPC));
     pending_write_t *w;
+    mt_job_failure_t failure = {.walltime_reached = result->walltime_exceeded, .seconds_running = ran_s};
+    if (!ok && !result->cancelled && result->started &&
+        resubmit(h, id, invocation_id, MT_JOB_BIT(MT_JOB_RUNNING), &failure, why[0] ? why : "failed")) {
+        update_credit(h);
+        schedule_flush(h);
+        return;
+    }
     if (result->cancelled)
         w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
     else if (result->exited && result->exit_code == 0)
@@ -440,6 +575,23 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
 }
 
 /* ---- claiming and starting, inside flush()'s transaction ---- */
+
+/* Does the route send the job to a cluster (its runner is not the local one)? */
+static bool route_is_cluster(const mt_job_route_t *route)
+{
+    return route->runner_type && strcmp(route->runner_type, MT_JOB_RUNNER_LOCAL) != 0;
+}
+
+/* Is job row j at a cluster's: routed there (new or queued), or given to one already (its runner is set)? */
+static bool job_is_cluster(const mt_job_t *j)
+{
+    if (j->runner)
+        return strcmp(j->runner, MT_JOB_RUNNER_LOCAL) != 0;
+    mt_job_route_t route;
+    char why[512];
+    return mt_job_route_stored(mt_jobs()->conf, j->tool_id, j->destination, &route, why, sizeof why) == 0 &&
+           route_is_cluster(&route);
+}
 
 /*
  * Prepare queued job id to start: read it (unless `known` is its row, read
@@ -488,10 +640,19 @@ static int prepare_start(mt_db_t *db, int64_t id, const mt_job_t *known, start_t
     }
     char workdir[4096];
     mt_jobs_workdir(id, workdir, sizeof workdir);
-    mt_job_update_t u = {.working_dir = workdir, .runner = "local"};
-    if (!s->argv)
+    mt_job_update_t u = {.working_dir = workdir, .runner = MT_JOB_RUNNER_LOCAL};
+    mt_job_state_t to = MT_JOB_RUNNING;
+    if (s->argv && route_is_cluster(&s->route)) {
+        /* Given to the cluster: it stays queued, under its runner's name, until the cluster runs it. */
+        s->cluster = true;
+        u.runner = s->route.runner;
+        to = MT_JOB_QUEUED;
+    }
+    if (!s->argv) {
         u = (mt_job_update_t){.info = s->why};
-    rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), s->argv ? MT_JOB_RUNNING : MT_JOB_ERROR, &u);
+        to = MT_JOB_ERROR;
+    }
+    rc = mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), to, &u);
     if (rc != 1) {
         mt_tool_argv_free(s->argv);
         s->argv = NULL;
@@ -567,6 +728,7 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->id = s->id;
     rj->invocation_id = s->invocation_id;
     rj->attempt = s->attempt;
+    rj->started_ms = mt_clock_ms();
     rj->handler = h;
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
     free(env);
@@ -578,6 +740,142 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->next = h->running;
     h->running = rj;
     h->nrunning++;
+}
+
+/* ---- cluster jobs (runner_slurm.h) ---- */
+
+static void cluster_event(const mt_slurm_event_t *ev, void *data);
+
+/* The Slurm plugins' workers: how many Slurm commands may run at once (Galaxy's runner threads). */
+static int cluster_workers(const mt_job_conf_t *conf)
+{
+    int workers = 0;
+    for (size_t i = 0; i < mt_job_conf_runner_count(conf); i++) {
+        const mt_job_runner_t *r = mt_job_conf_runner_at(conf, i);
+        if (strcmp(mt_job_runner_type(r), "slurm") == 0 && mt_job_runner_workers(r) > workers)
+            workers = mt_job_runner_workers(r);
+    }
+    return workers > 0 ? workers : 4;
+}
+
+/* The handler's Slurm runner, made with its first cluster job. */
+static mt_slurm_runner_t *cluster(mt_handler_t *h)
+{
+    if (!h->slurm) {
+        mt_jobs_ctx_t *ctx = mt_jobs();
+        mt_slurm_runner_spec_t spec = {.max_commands = cluster_workers(ctx->conf),
+                                       .poll_ms = (unsigned)ctx->cluster_poll_ms,
+                                       .command_env = ctx->cluster_env,
+                                       .event_cb = cluster_event,
+                                       .data = h};
+        h->slurm = mt_slurm_runner_new(h->loop, &spec);
+    }
+    return h->slurm;
+}
+
+/* Give a job the cluster: it is `queued` in the database, with its runner and working directory. */
+static void start_cluster(mt_handler_t *h, start_t *s)
+{
+    mt_jobs_ctx_t *ctx = mt_jobs();
+    char workdir[4096], err[512];
+    mt_jobs_workdir(s->id, workdir, sizeof workdir);
+    if (mkdir(workdir, 0755) < 0 && errno != EEXIST) {
+        snprintf(err, sizeof err, "cannot create working directory %.300s: %s", workdir, strerror(errno));
+        add_write(h, s->id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_ERROR)->info = mt_strdup(err);
+        mt_warn("job %lld: error: %s", (long long)s->id, err);
+        return;
+    }
+    const mt_creds_t *as = ctx->job_creds;
+    if (as && lchown(workdir, as->set_uid ? as->uid : (uid_t)-1, as->set_gid ? as->gid : (gid_t)-1) < 0) {
+        snprintf(err, sizeof err, "cannot give working directory %.300s to user %s: %s", workdir, as->user,
+                 strerror(errno));
+        add_write(h, s->id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_ERROR)->info = mt_strdup(err);
+        mt_warn("job %lld: error: %s", (long long)s->id, err);
+        return;
+    }
+    /* The tool's environment and the job's id and directory; never the stack's id (its undertaker's mark). */
+    size_t ntool_env = 0;
+    const char *const *tool_env = mt_tool_environment(s->tool, &ntool_env);
+    const char **env = mt_calloc(ntool_env + 4, sizeof *env);
+    size_t n = 0;
+    for (size_t i = 0; i < ntool_env; i++)
+        env[n++] = tool_env[i];
+    char job_id_env[64], job_dir_env[4200], slots_env[48];
+    snprintf(job_id_env, sizeof job_id_env, "MULETEER_JOB_ID=%lld", (long long)s->id);
+    snprintf(job_dir_env, sizeof job_dir_env, "%s=%s", MT_RUN_JOB_DIR_VAR, workdir);
+    env[n++] = job_id_env;
+    env[n++] = job_dir_env;
+    if (s->route.slots > 0) {
+        snprintf(slots_env, sizeof slots_env, "GALAXY_SLOTS=%u", s->route.slots);
+        env[n++] = slots_env;
+    }
+    mt_slurm_submission_t sub = {.job_id = s->id,
+                                 .attempt = s->attempt,
+                                 .invocation_id = s->invocation_id,
+                                 .argv = s->argv,
+                                 .env = env,
+                                 .env_count = n,
+                                 .route = &s->route,
+                                 .working_dir = workdir,
+                                 .run_as = ctx->job_creds};
+    int rc = mt_slurm_runner_submit(cluster(h), &sub, err, sizeof err);
+    free(env);
+    if (rc < 0 && rc != -EALREADY) {
+        pending_write_t *w = add_write(h, s->id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_ERROR);
+        w->info = mt_asprintf("cannot submit it to Slurm: %s", err);
+        w->invocation_id = s->invocation_id;
+        w->deleted_if_cancelled = true;
+        mt_warn("job %lld: error: %s", (long long)s->id, w->info);
+    }
+}
+
+/* What the Slurm runner tells: written with the next flush, like a local command's result. */
+static void cluster_event(const mt_slurm_event_t *ev, void *data)
+{
+    mt_handler_t *h = data;
+    const unsigned live = MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING);
+    pending_write_t *w;
+    switch (ev->kind) {
+    case MT_SLURM_EV_SUBMITTED:
+        /* Its Slurm id, whatever its state: a job being cancelled keeps its state. */
+        add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_QUEUED)->external_id = mt_strdup(ev->external_id);
+        add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETING)->external_id =
+            mt_strdup(ev->external_id);
+        break;
+    case MT_SLURM_EV_RUNNING:
+        mt_debug("job %lld: Slurm job %s runs", (long long)ev->job_id, ev->external_id);
+        add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING);
+        break;
+    case MT_SLURM_EV_UNKNOWN:
+        /* Adopted, and Slurm never had it: submit it now. */
+        mt_info("job %lld: Slurm has no job of this attempt (its submission never reached Slurm): submitting it",
+                (long long)ev->job_id);
+        id_list_push(&h->cluster_queue, ev->job_id);
+        break;
+    case MT_SLURM_EV_ENDED:
+        mt_debug("job %lld: Slurm job %s ended: %s", (long long)ev->job_id, ev->external_id ? ev->external_id : "-",
+                 ev->info ? ev->info : "ok");
+        if (ev->to == MT_JOB_DELETED) {
+            w = add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_DELETING) | live, MT_JOB_DELETED);
+        } else if (ev->to == MT_JOB_OK) {
+            w = add_write(h, ev->job_id, live, MT_JOB_OK);
+        } else {
+            mt_job_failure_t f = {.walltime_reached = ev->walltime_reached,
+                                  .memory_limit_reached = ev->memory_limit_reached,
+                                  .unknown_error = ev->unknown_error,
+                                  .seconds_running = ev->seconds_running};
+            if (!ev->never_ran && resubmit(h, ev->job_id, ev->invocation_id, live, &f, ev->info))
+                break;
+            w = add_write(h, ev->job_id, live, MT_JOB_ERROR);
+        }
+        w->has_exit_code = ev->has_exit_code;
+        w->exit_code = ev->exit_code;
+        w->info = ev->info ? mt_strdup(ev->info) : NULL;
+        w->deleted_if_cancelled = true;
+        w->invocation_id = ev->invocation_id;
+        break;
+    }
+    schedule_flush(h);
 }
 
 /*
@@ -600,8 +898,21 @@ static bool pool_claims_due(const mt_handler_t *h)
 
 static bool can_start(const mt_handler_t *h)
 {
-    return !h->stopping && h->nrunning < mt_jobs()->workers &&
-           (h->qlen > 0 || h->incoming.n > 0 || pool_claims_due(h));
+    if (h->stopping)
+        return false;
+    if (h->cluster_queue.n > 0)
+        return true; /* no slot needed */
+    return h->nrunning < mt_jobs()->workers && (h->qlen > 0 || h->incoming.n > 0 || pool_claims_due(h));
+}
+
+/* The next entry of a growing array of starts (room for index n). */
+static start_t *start_slot(start_t **starts, size_t *cap, size_t n)
+{
+    if (n >= *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *starts = mt_realloc(*starts, *cap * sizeof **starts);
+    }
+    return &(*starts)[n];
 }
 
 /*
@@ -635,12 +946,34 @@ static bool flush_once(mt_handler_t *h)
         else if (rc == 0)
             mt_debug("job %lld: not claimable (claimed by another handler, or cancelled)", (long long)h->incoming.v[i]);
     }
+    /*
+     * Cluster jobs need no local slot: the claimed ones whose destination
+     * is a cluster's and those waiting for the cluster go first, then the
+     * local ones as slots allow.
+     */
     int slots = h->stopping ? 0 : mt_jobs()->workers - h->nrunning;
-    if (slots > 0)
-        starts = mt_calloc((size_t)slots, sizeof *starts);
-    while (rc >= 0 && (int)nstarts < slots) {
+    int local = 0;
+    size_t starts_cap = 0, from_cluster_queue = 0;
+    bool *claimed_taken = nclaimed ? mt_calloc(nclaimed, sizeof *claimed_taken) : NULL;
+    for (size_t i = 0; i < nclaimed && rc >= 0 && !h->stopping && nstarts < CLUSTER_BATCH; i++) {
+        if (!job_is_cluster(&claimed[i]))
+            continue;
+        claimed_taken[i] = true;
+        rc = prepare_start(db, claimed[i].id, &claimed[i], start_slot(&starts, &starts_cap, nstarts));
+        if (rc == 1)
+            nstarts++;
+    }
+    while (rc >= 0 && !h->stopping && from_cluster_queue < h->cluster_queue.n && nstarts < CLUSTER_BATCH) {
+        rc = prepare_start(db, h->cluster_queue.v[from_cluster_queue++], NULL,
+                           start_slot(&starts, &starts_cap, nstarts));
+        if (rc == 1)
+            nstarts++;
+    }
+    while (rc >= 0 && local < slots) {
         int64_t id;
         const mt_job_t *known = NULL;
+        while (from_claimed < nclaimed && claimed_taken[from_claimed])
+            from_claimed++;
         if (from_queue < h->qlen) {
             id = queue_at(h, from_queue++);
         } else if (from_claimed < nclaimed) {
@@ -649,19 +982,23 @@ static bool flush_once(mt_handler_t *h)
         } else {
             break;
         }
-        rc = prepare_start(db, id, known, &starts[nstarts]);
-        if (rc == 1)
+        start_t *st = start_slot(&starts, &starts_cap, nstarts);
+        rc = prepare_start(db, id, known, st);
+        if (rc == 1) {
             nstarts++;
+            local += !st->cluster;
+        }
     }
     /*
      * db-skip-locked / db-transaction-isolation: slots still free take the
      * oldest jobs waiting in the pools, claimed and moved to running in this
      * same commit -- when a job of ours ends, when the database announced a
-     * job (handler_wake.c), at each poll.
+     * job (handler_wake.c), at each poll. A job for the cluster takes no
+     * slot: claims go on past it, up to CLUSTER_BATCH in one transaction.
      */
     bool pools_empty = false;
     size_t from_pools = 0;
-    while (rc >= 0 && (int)nstarts < slots && pool_claims_due(h)) {
+    while (rc >= 0 && local < slots && pool_claims_due(h) && nstarts < CLUSTER_BATCH) {
         int64_t id = 0;
         int got = 0;
         for (size_t p = 0; p < h->npools && got == 0; p++)
@@ -673,9 +1010,12 @@ static bool flush_once(mt_handler_t *h)
             break;
         }
         from_pools++;
-        rc = prepare_start(db, id, NULL, &starts[nstarts]);
-        if (rc == 1)
+        start_t *st = start_slot(&starts, &starts_cap, nstarts);
+        rc = prepare_start(db, id, NULL, st);
+        if (rc == 1) {
             nstarts++;
+            local += !st->cluster;
+        }
     }
     if (rc >= 0)
         rc = mt_db_commit(db);
@@ -686,6 +1026,7 @@ static bool flush_once(mt_handler_t *h)
         for (size_t i = 0; i < nstarts; i++)
             mt_tool_argv_free(starts[i].argv);
         free(starts);
+        free(claimed_taken);
         mt_job_store_free(claimed, nclaimed);
         return false;
     }
@@ -696,9 +1037,16 @@ static bool flush_once(mt_handler_t *h)
         h->pool_claim_due = false;
     for (size_t i = 0; i < from_pools; i++)
         mt_debug("claimed a job from its pools");
-    for (size_t i = 0; i < h->nwrites; i++)
+    for (size_t i = 0; i < h->nwrites; i++) {
         if (h->writes[i].invocation_id)
             id_list_push(&h->invocations, h->writes[i].invocation_id);
+        if (h->writes[i].resubmit_to)
+            resubmitted(h, &h->writes[i]);
+    }
+    /* The cluster queue's entries taken in this transaction are done with. */
+    memmove(h->cluster_queue.v, h->cluster_queue.v + from_cluster_queue,
+            (h->cluster_queue.n - from_cluster_queue) * sizeof *h->cluster_queue.v);
+    h->cluster_queue.n -= from_cluster_queue;
     for (size_t i = 0; i < nstarts; i++)
         if (!starts[i].argv && starts[i].invocation_id)
             id_list_push(&h->invocations, starts[i].invocation_id); /* its job failed before it started */
@@ -709,7 +1057,9 @@ static bool flush_once(mt_handler_t *h)
         mt_debug("job %lld: claimed", (long long)claimed[i].id);
     queue_drop_front(h, from_queue);
     for (size_t i = from_claimed; i < nclaimed; i++)
-        queue_push(h, claimed[i].id);
+        if (!claimed_taken[i])
+            queue_push(h, claimed[i].id);
+    free(claimed_taken);
     mt_job_store_free(claimed, nclaimed);
     for (size_t i = 0; i < nstarts; i++) {
         start_t *s = &starts[i];
@@ -717,7 +1067,10 @@ static bool flush_once(mt_handler_t *h)
             mt_warn("job %lld: error: %s", (long long)s->id, s->why);
             continue;
         }
-        start_command(h, s);
+        if (s->cluster)
+            start_cluster(h, s);
+        else
+            start_command(h, s);
         mt_tool_argv_free(s->argv);
     }
     free(starts);
@@ -833,6 +1186,10 @@ void mt_handler_check_cancel(mt_handler_t *h, int64_t id)
         mt_run_cancel(rj->run); /* run_done records deleted */
         return;
     }
+    if (mt_slurm_runner_has(h->slurm, id)) {
+        mt_slurm_runner_cancel(h->slurm, id); /* scancel; deleted once Slurm has ended it */
+        return;
+    }
     queue_remove(h, id);
     transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled before it ran"});
 }
@@ -847,12 +1204,19 @@ static void wakeup_cb(uv_async_t *async)
     h->ninbox = h->inbox_cap = 0;
     pthread_mutex_unlock(&h->inbox_lock);
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0)
+        if (ids[i] == 0)
+            mt_handler_adopt_cluster_jobs(h); /* see mt_handler_notify_handed_over */
+        else if (ids[i] < 0)
             mt_handler_take_invocation(h, -ids[i]); /* see mt_handler_notify_invocation */
         else
             mt_handler_take(h, ids[i]);
     }
     free(ids);
+}
+
+void mt_handler_notify_handed_over(mt_handler_t *h)
+{
+    mt_handler_notify(h, 0); /* the inbox carries this as id 0 */
 }
 
 void mt_handler_notify_invocation(mt_handler_t *h, int64_t id)
@@ -972,6 +1336,7 @@ static void poll_cb(uv_timer_t *timer)
         h->fallback_checked_ms = mt_clock_ms();
     }
     retry_lost(h);
+    release_delayed(h);
     claim_from_pools(h, db);
     flush(h, true); /* the pids, and writes a failed flush left */
 }
@@ -1010,6 +1375,9 @@ void mt_handler_stop(mt_handler_t *h)
     /* Stopped for good: a waiter that is somehow left stops its command at once instead of at the deadline. */
     mt_fence_close(h->fence, true);
     h->fence = NULL;
+    /* Cluster jobs run on without their handler: the next one of this name adopts them. */
+    mt_slurm_runner_stop(h->slurm);
+    h->slurm = NULL;
 }
 
 /* ---- recovery ---- */
@@ -1071,6 +1439,7 @@ static int recover_adopt(mt_handler_t *h, const mt_job_t *j, const mt_waiter_id_
     rj->id = j->id;
     rj->invocation_id = j->invocation_id;
     rj->attempt = wid->attempt;
+    rj->started_ms = mt_clock_ms() - (j->start_us > 0 ? (mt_wall_us() - j->start_us) / 1000 : 0);
     rj->handler = h;
     mt_run_adoption_t a = {.working_dir = j->working_dir, .prog = j->tool_id, .waiter_pid = wid->waiter_pid,
                            .command_pid = wid->command_pid, .attempt = wid->attempt, .walltime_s = walltime,
@@ -1139,6 +1508,53 @@ static void recover_run(mt_handler_t *h, const mt_job_t *j)
                              "their host, or were killed) and left no result");
 }
 
+/*
+ * A cluster job of this handler's name, from an earlier life or handed
+ * over from a lost handler: the Slurm runner watches it again (by its
+ * Slurm id, or finds it by name), or submits it if Slurm never had it. A
+ * queued one not given to the cluster yet waits for it.
+ */
+static void adopt_cluster_job(mt_handler_t *h, const mt_job_t *j)
+{
+    if (mt_slurm_runner_has(h->slurm, j->id))
+        return;
+    if (j->state == MT_JOB_QUEUED && !j->runner) {
+        id_list_push(&h->cluster_queue, j->id);
+        return;
+    }
+    char workdir[4096];
+    if (j->working_dir)
+        snprintf(workdir, sizeof workdir, "%s", j->working_dir);
+    else
+        mt_jobs_workdir(j->id, workdir, sizeof workdir);
+    mt_slurm_runner_adopt(cluster(h), j->id, j->attempt > 0 ? j->attempt : 1, j->invocation_id, j->external_id,
+                          workdir, j->state == MT_JOB_RUNNING, j->state == MT_JOB_DELETING);
+}
+
+void mt_handler_adopt_cluster_jobs(mt_handler_t *h)
+{
+    mt_db_t *db = mt_jobs_db();
+    if (!db || h->stopping)
+        return;
+    mt_job_t *jobs = NULL;
+    size_t n = 0, adopted = 0;
+    if (mt_job_store_of_handler(db, h->name, &jobs, &n) < 0) {
+        mt_error("cannot list the jobs of %s: %s", h->name, mt_db_errmsg(db));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const mt_job_t *j = &jobs[i];
+        if (j->state != MT_JOB_NEW && job_is_cluster(j) && !mt_slurm_runner_has(h->slurm, j->id)) {
+            adopt_cluster_job(h, j);
+            adopted++;
+        }
+    }
+    if (adopted)
+        mt_info("%zu cluster job%s handed over to %s: watched again", adopted, adopted == 1 ? "" : "s", h->name);
+    mt_job_store_free(jobs, n);
+    schedule_flush(h);
+}
+
 static void recover(mt_handler_t *h)
 {
     mt_db_t *db = mt_jobs_db();
@@ -1158,11 +1574,17 @@ static void recover(mt_handler_t *h)
             id_list_push(&h->incoming, j->id);
             break;
         case MT_JOB_QUEUED:
-            queue_push(h, j->id);
+            if (job_is_cluster(j))
+                adopt_cluster_job(h, j);
+            else
+                queue_push(h, j->id);
             break;
         case MT_JOB_RUNNING:
         case MT_JOB_DELETING:
-            recover_run(h, j);
+            if (j->runner && strcmp(j->runner, MT_JOB_RUNNER_LOCAL) != 0)
+                adopt_cluster_job(h, j);
+            else
+                recover_run(h, j);
             break;
         default:
             break;
@@ -1208,6 +1630,9 @@ void mt_handler_lost(mt_handler_t *h)
     h->fence = NULL;
     h->stopping = true;
     uv_timer_stop(&h->poll);
+    /* Its cluster jobs are the new holder's of its name now: stop watching them. */
+    mt_slurm_runner_stop(h->slurm);
+    h->slurm = NULL;
 }
 
 /* Open and renew this handler's fence, before any waiter of ours is started or adopted. */

@@ -81,6 +81,16 @@ void mt_handler_take_invocation(mt_handler_t *h, int64_t id);
 /* mt_handler_take_invocation from any thread. */
 void mt_handler_notify_invocation(mt_handler_t *h, int64_t id);
 
+/*
+ * Cluster jobs of this handler's name that it does not watch yet -- handed
+ * over from a lost handler (handler_lease.h) -- are watched again (by their
+ * Slurm id, or found by name). Loop thread only.
+ */
+void mt_handler_adopt_cluster_jobs(mt_handler_t *h);
+
+/* mt_handler_adopt_cluster_jobs from any thread. */
+void mt_handler_notify_handed_over(mt_handler_t *h);
+
 /* Job id is being cancelled: stop it if it is ours. Loop thread only. */
 void mt_handler_check_cancel(mt_handler_t *h, int64_t id);
 

@@ -273,8 +273,19 @@ static void take_over(mt_handler_lease_t *lease, const mt_handler_row_t *lost)
     size_t n = 0;
     int rc = mt_job_store_of_handler(db, lost->name, &jobs, &n);
     size_t running = 0, cancelled = 0;
+    size_t handed = 0;
+    char handed_info[512];
+    snprintf(handed_info, sizeof handed_info,
+             "its handler %s (host %s, pid %d) was lost (lease lapsed): its cluster job is now %s's", lost->name,
+             lost->host, lost->pid, lease->name);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (jobs[i].state == MT_JOB_RUNNING) {
+        if (jobs[i].runner && strcmp(jobs[i].runner, "local") != 0) {
+            /* Given to the cluster, which runs it whoever watches: watched by this handler from now on. */
+            int hrc = mt_job_store_hand_over(db, jobs[i].id, lost->name, lease->name, lease->epoch, handed_info);
+            if (hrc < 0)
+                rc = hrc;
+            handed += hrc == 1;
+        } else if (jobs[i].state == MT_JOB_RUNNING) {
             take_over_running(lease, lost, &jobs[i]);
             running++;
         } else if (jobs[i].state == MT_JOB_DELETING) {
@@ -290,10 +301,13 @@ static void take_over(mt_handler_lease_t *lease, const mt_handler_row_t *lost)
         return;
     }
     mt_warn("handler %s (host %s, pid %d, epoch %lld) was lost: its lease lapsed %.1f s ago; taken over by %s: "
-            "%d waiting job%s back in pool %s, %zu running job%s recovered, %zu cancelled",
+            "%d waiting job%s back in pool %s, %zu running job%s recovered, %zu cancelled, %zu cluster job%s "
+            "handed over",
             lost->name, lost->host, lost->pid, (long long)lost->epoch,
             (double)(lost->now_us - lost->lease_until_us) / 1e6, lease->name, waiting, waiting == 1 ? "" : "s", queue,
-            running, running == 1 ? "" : "s", cancelled);
+            running, running == 1 ? "" : "s", cancelled, handed, handed == 1 ? "" : "s");
+    if (handed && lease->spec.handed_over_cb)
+        lease->spec.handed_over_cb(lease->spec.data);
 }
 
 static void takeover_cb(uv_timer_t *timer)

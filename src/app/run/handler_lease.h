@@ -22,6 +22,8 @@
  *  - every lease / 2 it looks for handlers whose lease has lapsed, and
  *    takes each over in one transaction: the name is marked lost (its
  *    epoch moves on, so the lost process can write nothing more), its
+ *    cluster jobs (given to Slurm: they run on without it) become the
+ *    taker's, who watches them from then on (handed_over_cb), its other
  *    new and queued jobs go back to their pools, its running jobs get the
  *    result their waiter wrote if it finished (the working directory is
  *    read from here: a shared filesystem across hosts), or else go back
@@ -62,6 +64,8 @@ typedef struct mt_handler_lease_spec {
     void (*renewed_cb)(int64_t deadline_ns, void *data);
     /* The name was taken over: the handler must stop its commands and write nothing more. */
     void (*lost_cb)(void *data);
+    /* A takeover handed this handler cluster jobs of the lost one (they run on in the cluster): watch them. */
+    void (*handed_over_cb)(void *data);
     void *data;
 } mt_handler_lease_spec_t;
 

@@ -137,10 +137,28 @@ static const char sql_retry[] =
 static const char sql_adopt[] =
     "UPDATE job SET epoch = ?2 WHERE handler = ?1 AND state IN ('new','queued','running','deleting')";
 
-/* The waiting jobs of a lost handler, back in their pool (or the given one) for live handlers to take. */
+/*
+ * The waiting jobs of a lost handler, back in their pool (or the given one) for live handlers to take --
+ * but not a queued cluster job (its runner is set: it was given to the cluster, or is being given): that
+ * one is handed over (sql_hand_over), never submitted twice.
+ */
 static const char sql_release_waiting[] =
     "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?2), epoch = 0, claim_time = NULL, "
-    "update_time = ?3, info = ?4 WHERE handler = ?1 AND state IN ('new','queued')";
+    "update_time = ?3, info = ?4 WHERE handler = ?1 AND (state = 'new' OR (state = 'queued' "
+    "AND (runner IS NULL OR runner = 'local')))";
+
+/* A job of a lost handler that lives on without it (a cluster job): now another handler's, under its epoch. */
+static const char sql_hand_over[] =
+    "UPDATE job SET handler = ?3, epoch = ?4, update_time = ?5, info = ?6 "
+    "WHERE id = ?1 AND handler = ?2 AND state IN ('queued','running','deleting')";
+
+/* A failed run sent elsewhere (a destination's resubmit rule): queued again as the next attempt. */
+static const char sql_resubmit[] =
+    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "
+    "end_time = NULL, exit_code = NULL, external_id = NULL, runner = NULL, destination = ?2, info = ?3 "
+    "WHERE id = ?4 AND state NOT IN " TERMINAL_STATES " "
+    "AND (CAST(?5 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(6, 7) " RETURNING attempt";
 
 /* A running job of a lost handler, back in its pool as its next attempt. */
 static const char sql_release_running[] =
@@ -670,6 +688,51 @@ int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *q
     bind_str(st, 4, info);
     int rc = mt_db__step(db, st);
     int ret = rc == MT_DB_DONE ? (int)mt_db__changes(db) : mt_db__fail(db, rc, "release jobs");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_hand_over(mt_db_t *db, int64_t id, const char *from, const char *to, int64_t epoch,
+                           const char *info)
+{
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_hand_over);
+    if (!st)
+        return mt_db__fail(db, 0, "hand over job");
+    mt_db__bind_int64(st, 1, id);
+    bind_str(st, 2, from);
+    bind_str(st, 3, to);
+    mt_db__bind_int64(st, 4, epoch);
+    mt_db__bind_int64(st, 5, mt_db_time_us(db));
+    bind_str(st, 6, info);
+    int rc = mt_db__step(db, st);
+    int ret = rc == MT_DB_DONE ? (mt_db__changes(db) > 0) : mt_db__fail(db, rc, "hand over job");
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_resubmit(mt_db_t *db, int64_t id, unsigned allowed_from, const char *destination, const char *info,
+                          int *attempt)
+{
+    *attempt = 0;
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_resubmit);
+    if (!st)
+        return mt_db__fail(db, 0, "resubmit job");
+    mt_db__bind_int64(st, 1, mt_db_time_us(db));
+    bind_str(st, 2, destination);
+    bind_str(st, 3, info);
+    mt_db__bind_int64(st, 4, id);
+    mt_db__bind_int64(st, 5, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
+    bind_fence(db, st, 6, 7, true);
+    int rc = mt_db__step(db, st);
+    int changed = 0;
+    if (rc == MT_DB_ROW) {
+        *attempt = (int)mt_db__col_int64(st, 0);
+        changed = 1;
+        rc = mt_db__step(db, st);
+    }
+    int ret = rc == MT_DB_DONE ? changed : mt_db__fail(db, rc, "resubmit job");
+    if (ret <= 0)
+        *attempt = 0;
     mt_db__release(st);
     return ret;
 }

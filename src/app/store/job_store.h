@@ -167,9 +167,34 @@ int mt_job_store_adopt(mt_db_t *db, const char *handler, int64_t epoch);
  * Takeover of a lost handler (handler_store.h): its `new` and `queued`
  * jobs go back to waiting, unassigned, in their pool (`queue` for those
  * that had none), with `info`; live handlers of the pool take them as any
- * waiting job. Returns how many, or a negative value.
+ * waiting job. A queued job whose runner is set to anything but "local"
+ * (a cluster job: submitted, or being submitted) stays: it is handed over
+ * with mt_job_store_hand_over(), never submitted twice. Returns how many
+ * went back, or a negative value.
  */
 int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *queue, const char *info);
+
+/*
+ * Takeover: job `id` of lost handler `from` (queued, running or being
+ * cancelled), which lives on without it -- a cluster job, run by the
+ * cluster's scheduler -- becomes handler `to`'s, under `to`'s epoch, with
+ * `info` (recorded on the history row). Not fenced. Returns 1, 0 if the
+ * job is no longer `from`'s or has ended, or a negative value.
+ */
+int mt_job_store_hand_over(mt_db_t *db, int64_t id, const char *from, const char *to, int64_t epoch,
+                           const char *info);
+
+/*
+ * Run job `id` again at another destination (a resubmit rule of the one
+ * it failed at; the job configuration's): if its state is in allowed_from
+ * (and not terminal) it goes back to `queued` at the same handler as its
+ * next attempt, at `destination`, with its runner, external id, times and
+ * exit code cleared and `info` recorded. Fenced as mt_job_store_retry().
+ * Returns 1 with the new attempt in *attempt, 0 if it was not in an
+ * allowed state, or a negative value.
+ */
+int mt_job_store_resubmit(mt_db_t *db, int64_t id, unsigned allowed_from, const char *destination, const char *info,
+                          int *attempt);
 
 /*
  * Takeover: running job `id` of lost `handler`, whose run did not finish,
