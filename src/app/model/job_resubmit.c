@@ -414,7 +414,7 @@ static double mt__var(int var, const mt_job_failure_t *f)
     }
 }
 
-/* Depth is bounded at compile time (MT_JOB_EXPR_MAX_DEPTH nestings, and operator chains are left-deep). */
+/* Recursion: as deep as the tree, which MT_JOB_EXPR_MAX_LEN bounds (a chain of 2,000 '+1' at most). */
 static int mt__eval(const mt_job_expr_t *e, int i, const mt_job_failure_t *f, double *v)
 {
     const mt__x_node_t *n = &e->nodes[i];

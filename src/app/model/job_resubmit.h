@@ -88,7 +88,8 @@ const mt_job_resubmit_t *mt_job_resubmit_pick(const mt_job_destination_t *dest, 
 /*
  * The rule's delay before the next attempt, in seconds, evaluated for f
  * (Galaxy's delay may be an expression: "attempt * 30"). 0 without a delay,
- * or when it evaluates to a negative number or cannot be evaluated.
+ * or when it evaluates to a negative or infinite number or cannot be
+ * evaluated.
  */
 double mt_job_resubmit_delay(const mt_job_resubmit_t *rule, const mt_job_failure_t *f);
 

@@ -99,9 +99,9 @@ bool mt_job_destination_runnable(const mt_job_conf_t *conf, const mt_job_destina
  * jobs routed to it are refused", once more if the default destination is
  * one of them, and once per resubmit rule of a runnable destination whose
  * destination (id or tag) cannot run here, "FILE:LINE: destination 'short':
- * resubmit to 'long' (runner plugin 'sge', type drmaa: ...) cannot run
- * here; a job resubmitted there is failed with that reason". Nothing for
- * a NULL conf.
+ * resubmit to 'long' (runner plugin 'sge', type drmaa), which this
+ * muleteer cannot run: only the local and slurm runners exist; a job
+ * resubmitted there is failed with that reason". Nothing for a NULL conf.
  */
 void mt_job_conf_warn_unrunnable(const mt_job_conf_t *conf, void (*warn)(const char *msg, void *data), void *data);
 
