@@ -15,20 +15,30 @@
  *     non-negative number, and the walltime limit is that of the walltime
  *     limit; notices are one line starting with "NAME:";
  *   - mt_job_route() for tools NULL, "", "sleep" and the input's words
- *     mapped to a destination: 0 with runner type "local", no destination
- *     exactly when there are none, else a destination that can run here,
- *     with its slots and the walltime limit; or -1 with a zeroed route and
- *     a one-line message starting with "tool '";
+ *     mapped to a destination: 0 with runner type "local" or "slurm", no
+ *     destination exactly when there are none, else a destination that can
+ *     run here, with (local) its slots and the walltime limit or (slurm)
+ *     its native specification and the smaller of its walltime and the
+ *     limit; or -1 with a zeroed route and a one-line message starting
+ *     with "tool '";
  *   - mt_job_route_stored() with each destination's id agrees with
  *     mt_job_destination_runnable(); the start-up warnings are one line
  *     each, starting with "NAME:";
+ *   - resubmit (job_resubmit.c): every rule has its compiled condition
+ *     exactly when its condition is not blank; for a few failures the
+ *     picked rule is one of the destination's, its delay finite and not
+ *     negative, and its route 0 (a runnable destination) or -EINVAL with a
+ *     zeroed route and a one-line reason starting with "resubmit to ";
  *   - no leaks (LeakSanitizer under libFuzzer and `make asan`).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "app/model/job_conf.h"
+#include "app/model/job_resubmit.h"
 #include "app/model/job_route.h"
 #include "fuzz.h"
 
@@ -64,6 +74,8 @@ static bool zeroed(const mt_job_route_t *r)
     return memcmp(r, &zero, sizeof zero) == 0;
 }
 
+static void check_routed(const mt_job_conf_t *conf, const char *name, const mt_job_route_t *r);
+
 static void check_route(const mt_job_conf_t *conf, const char *name, const char *tool_id)
 {
     mt_job_route_t r;
@@ -77,18 +89,81 @@ static void check_route(const mt_job_conf_t *conf, const char *name, const char 
         FUZZ_CHECK(mt_job_conf_destination_count(conf) > 0, "%s: refused without destinations: %s", name, err);
         return;
     }
-    FUZZ_CHECK(r.runner_type && strcmp(r.runner_type, "local") == 0, "%s: routed to type %s", name, r.runner_type);
-    FUZZ_CHECK(r.walltime_s == mt_job_conf_walltime_limit(conf), "%s: walltime %g", name, r.walltime_s);
+    check_routed(conf, name, &r);
+}
+
+/* A route returned 0. */
+static void check_routed(const mt_job_conf_t *conf, const char *name, const mt_job_route_t *r)
+{
+    bool slurm = r->runner_type && strcmp(r->runner_type, "slurm") == 0;
+    FUZZ_CHECK(r->runner_type && (slurm || strcmp(r->runner_type, "local") == 0), "%s: routed to type %s", name,
+               r->runner_type);
+    double limit = mt_job_conf_walltime_limit(conf);
     if (mt_job_conf_destination_count(conf) == 0) {
-        FUZZ_CHECK(!r.destination && !r.dest && r.slots == 0, "%s: a destination without destinations", name);
+        FUZZ_CHECK(!r->destination && !r->dest && r->slots == 0 && !slurm, "%s: a destination without destinations",
+                   name);
+        FUZZ_CHECK(r->walltime_s == limit, "%s: walltime %g", name, r->walltime_s);
         return;
     }
-    FUZZ_CHECK(r.destination && r.dest && mt_job_conf_find_destination(conf, r.destination) == r.dest,
+    FUZZ_CHECK(r->destination && r->dest && mt_job_conf_find_destination(conf, r->destination) == r->dest,
                "%s: routed to an unknown destination", name);
     char why[512];
-    FUZZ_CHECK(mt_job_destination_runnable(conf, r.dest, why, sizeof why), "%s: routed to '%s', which cannot run",
-               name, r.destination);
-    FUZZ_CHECK(r.slots == mt_job_destination_slots(r.dest), "%s: slots %u", name, r.slots);
+    FUZZ_CHECK(mt_job_destination_runnable(conf, r->dest, why, sizeof why), "%s: routed to '%s', which cannot run",
+               name, r->destination);
+    if (!slurm) {
+        FUZZ_CHECK(r->walltime_s == limit, "%s: walltime %g", name, r->walltime_s);
+        FUZZ_CHECK(r->slots == mt_job_destination_slots(r->dest), "%s: slots %u", name, r->slots);
+        FUZZ_CHECK(!r->native_specification, "%s: a local route with a native specification", name);
+        return;
+    }
+    double own = mt_job_destination_walltime(r->dest);
+    double want = own > 0 && (limit == 0 || own < limit) ? own : limit;
+    FUZZ_CHECK(r->walltime_s == want && r->walltime_s >= 0, "%s: slurm walltime %g (own %g, limit %g)", name,
+               r->walltime_s, own, limit);
+    FUZZ_CHECK(r->slots == 0, "%s: slurm route with slots", name);
+    FUZZ_CHECK(r->native_specification == mt_job_destination_native_specification(r->dest), "%s: native spec", name);
+}
+
+static bool blank(const char *s)
+{
+    while (s && isspace((unsigned char)*s))
+        s++;
+    return !s || !*s;
+}
+
+static void check_resubmits(const mt_job_conf_t *conf, const char *name, const mt_job_destination_t *d)
+{
+    const mt_job_resubmit_t *rules;
+    size_t n = mt_job_destination_resubmits(d, &rules);
+    for (size_t k = 0; k < n; k++) {
+        FUZZ_CHECK(!rules[k].condition_expr == blank(rules[k].condition), "%s: rule %zu: condition compiled %d", name,
+                   k, rules[k].condition_expr != NULL);
+        FUZZ_CHECK(!rules[k].delay_expr == blank(rules[k].delay), "%s: rule %zu: delay compiled", name, k);
+    }
+    static const mt_job_failure_t failures[] = {
+        { .walltime_reached = true, .attempt = 1, .seconds_running = 61, .seconds_since_queued = 62 },
+        { .memory_limit_reached = true, .attempt = 2 },
+        { .unknown_error = true, .attempt = 7, .seconds_running = 0.5 },
+    };
+    for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++) {
+        const mt_job_resubmit_t *r = mt_job_resubmit_pick(d, &failures[i]);
+        if (!r)
+            continue;
+        FUZZ_CHECK(r >= rules && r < rules + n, "%s: picked a rule not of its destination", name);
+        double delay = mt_job_resubmit_delay(r, &failures[i]);
+        FUZZ_CHECK(delay >= 0 && isfinite(delay), "%s: delay %g", name, delay);
+        mt_job_route_t route;
+        char err[1024] = "";
+        int rc = mt_job_resubmit_route(conf, d, r, &route, err, sizeof err);
+        FUZZ_CHECK(rc == 0 || rc == -EINVAL, "%s: resubmit route returned %d", name, rc);
+        if (rc == 0) {
+            check_routed(conf, name, &route);
+        } else {
+            check_line(err, name, "resubmit route error");
+            FUZZ_CHECK(strncmp(err, "resubmit to ", 12) == 0, "%s: resubmit route error: %s", name, err);
+            FUZZ_CHECK(zeroed(&route), "%s: resubmit route not zeroed on error", name);
+        }
+    }
 }
 
 static void check_conf(const mt_job_conf_t *conf, const char *name, const uint8_t *data, size_t size)
@@ -120,6 +195,7 @@ static void check_conf(const mt_job_conf_t *conf, const char *name, const uint8_
         FUZZ_CHECK((rc == 0) == runnable, "%s: '%s': stored route %d, runnable %d", name, id, rc, runnable);
         if (!runnable)
             check_line(why, name, "reason");
+        check_resubmits(conf, name, d);
     }
     const char *dflt = mt_job_conf_default_destination(conf, NULL);
     FUZZ_CHECK(!dflt == (ndest == 0), "%s: default %s with %zu destinations", name, dflt ? dflt : "(none)", ndest);

@@ -296,7 +296,7 @@ static int mt__y_resubmit_one(mt_job_exec_t *ex, mt_job_destination_t *d, struct
             which = strcmp(key, keys[i]) == 0 ? i : which;
         if (rc == 0 && which < 0)
             rc = mt__jx_fail_at(ex, kline, "environment '%s': resubmit: unknown key '%s' (expected condition, "
-                                "environment, handler or delay)", d->id, key);
+                                "environment or destination, handler or delay)", d->id, key);
         else if (rc == 0 && vals[which])
             rc = mt__jx_fail_at(ex, kline, "environment '%s': resubmit: '%s' given twice", d->id, key);
         else if (rc == 0)
