@@ -106,7 +106,7 @@ static char *script_text(const mt_slurm_script_t *s, char *err, size_t errlen)
         mt_job_script_append(&t, &n, lines);
     free(lines);
     /* Slurm's SIGTERM (scancel, time limit) reaches the command too: wait for it, so its status is still written. */
-    mt_job_script_append(&t, &n, "trap : TERM\n");
+    mt_job_script_append(&t, &n, "trap : TERM\nrc=0\n");
     for (size_t i = 0; s->argv[i]; i++) {
         if (i > 0)
             mt_job_script_append(&t, &n, " ");
@@ -115,15 +115,16 @@ static char *script_text(const mt_slurm_script_t *s, char *err, size_t errlen)
     mt_job_script_append(&t, &n, " </dev/null >");
     mt_job_script_append_word(&t, &n, s->stdout_path);
     if (strcmp(s->stdout_path, s->stderr_path) == 0) {
-        mt_job_script_append(&t, &n, " 2>&1\n");
+        mt_job_script_append(&t, &n, " 2>&1");
     } else {
         mt_job_script_append(&t, &n, " 2>");
         mt_job_script_append_word(&t, &n, s->stderr_path);
-        mt_job_script_append(&t, &n, "\n");
     }
+    /* In an || list, so that a "set -e" among the destination's lines cannot end the script before the status. */
+    mt_job_script_append(&t, &n, " || rc=$?\n");
     char *tmp = mt_asprintf("%s.tmp", s->status_path);
     snprintf(num, sizeof num, "%d", s->attempt);
-    mt_job_script_append(&t, &n, "rc=$?\nprintf '%s %s\\n' ");
+    mt_job_script_append(&t, &n, "printf '%s %s\\n' ");
     mt_job_script_append(&t, &n, num);
     mt_job_script_append(&t, &n, " \"$rc\" >");
     mt_job_script_append_word(&t, &n, tmp);
@@ -131,7 +132,7 @@ static char *script_text(const mt_slurm_script_t *s, char *err, size_t errlen)
     mt_job_script_append_word(&t, &n, tmp);
     mt_job_script_append(&t, &n, " ");
     mt_job_script_append_word(&t, &n, s->status_path);
-    mt_job_script_append(&t, &n, "\nexit $rc\n");
+    mt_job_script_append(&t, &n, "\nexit \"$rc\"\n");
     free(tmp);
     return t;
 }

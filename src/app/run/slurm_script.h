@@ -14,10 +14,11 @@
  *   NAME='value'; export NAME  (each of s->env, single-quoted: the value arrives as it is)
  *   LINES                      (mt_job_script_lines: tmp_dir, <env>; $VAR expands there, as in Galaxy)
  *   trap : TERM                (see below)
- *   'ARGV0' 'ARG1' ... </dev/null >'STDOUT' 2>'STDERR'   (2>&1 when both paths are the same)
- *   rc=$?
+ *   rc=0
+ *   'ARGV0' 'ARG1' ... </dev/null >'STDOUT' 2>'STDERR' || rc=$?   (2>&1 when both paths are the same;
+ *                              in an || list, so a "set -e" in the lines cannot end the script first)
  *   printf '%s %s\n' ATTEMPT "$rc" >'STATUS.tmp' && command -p mv -f 'STATUS.tmp' 'STATUS'
- *   exit $rc
+ *   exit "$rc"
  *
  * The exit status written is the shell's: the command's exit code, 128+N
  * when a signal N killed it (137 for SIGKILL, 143 for SIGTERM), 126 when
