@@ -726,7 +726,9 @@ Test(job_conf, xml_plugins_destinations_tools_limits_resources)
     cr_assert(has_notice(conf, "limits not enforced here (only walltime is): registered_user_concurrent_jobs (line "
                                "30), destination_total_concurrent_jobs (line 31), total_walltime (line 33), "
                                "output_size (line 34)"));
-    cr_assert_not(has_notice(conf, "resubmit"), "resubmit is carried out: no notice");
+    cr_assert_not(has_notice(conf, "resubmit is"), "resubmit is carried out: no notice");
+    cr_assert(has_notice(conf, ":16: destination 'multi': resubmit handler 'h': the next attempt stays with the "
+                               "handler that ran the job"));
     cr_assert(has_notice(conf, ":5: runner plugin 'slurm': param 'drmaa_library_path' is read but not used here"));
     cr_assert_not(has_notice(conf, "'slurm': workers"), "a slurm plugin's workers are used");
     cr_assert(has_notice(conf, ":17: destination 'multi': <job_metrics>: job metrics are not collected here"));
@@ -743,7 +745,8 @@ Test(job_conf, yaml_runners_execution_tools_limits_resources)
     cr_assert_eq(mt_job_runner_workers(mt_job_conf_find_runner(conf, "local")), 0);
     cr_assert_eq(mt_job_destination_line(mt_job_conf_find_destination(conf, "cluster")), 32);
     cr_assert(has_notice(conf, ":31: environment 'multi': metrics: job metrics are not collected here"));
-    cr_assert_not(has_notice(conf, "resubmit"), "resubmit is carried out: no notice");
+    cr_assert_not(has_notice(conf, "resubmit is"), "resubmit is carried out: no notice");
+    cr_assert(has_notice(conf, ":27: destination 'multi': resubmit handler 'h'"));
     cr_assert(has_notice(conf, ":7: runner plugin 'slurm': param 'drmaa_library_path' is read but not used here"));
     mt_job_conf_destroy(conf);
 

@@ -163,7 +163,7 @@ struct mt_job_expr; /* a compiled condition or delay: job_resubmit.h */
 typedef struct mt_job_resubmit {
     const char *condition;   /* as written; NULL (or blank): every failure */
     const char *destination; /* a destination id or tag (checked), or NULL: the same destination */
-    const char *handler;     /* as written, or NULL */
+    const char *handler;     /* as written, or NULL (noticed at load: the job stays with its handler) */
     const char *delay;       /* as written (a number or an expression), or NULL */
     int line;
     const struct mt_job_expr *condition_expr; /* condition compiled at load; NULL: every failure */
@@ -267,7 +267,8 @@ const char *mt_job_conf_default_resource_group(const mt_job_conf_t *conf);
 /*
  * What the file asks for that is accepted but not carried out here, one
  * "FILE:LINE: what, and what happens instead" per item, for the log at
- * start: unenforced limits (one line naming them all), resource groups,
+ * start: unenforced limits (one line naming them all), a resubmit rule's
+ * handler (the next attempt stays with its handler), resource groups,
  * job metrics, from_config params, per-handler plugin lists,
  * param-conditioned tool entries, tool classes, a local plugin's workers
  * and params, a slurm plugin's params, local destination params other than

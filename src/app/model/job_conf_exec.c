@@ -468,6 +468,11 @@ int mt__jx_resubmit_add(mt_job_exec_t *ex, mt_job_destination_t *d, const char *
         free(to);
         to = NULL;
     }
+    char *who = handler ? mt__jx_trimmed(handler) : NULL;
+    if (who && who[0])
+        mt__jx_note(ex, line, "destination '%s': resubmit handler '%s': the next attempt stays with the handler that "
+                    "ran the job", d->id, who);
+    free(who);
     d->resubmits = mt_realloc(d->resubmits, (d->nresubmits + 1) * sizeof *d->resubmits);
     d->resubmits[d->nresubmits++] = (mt_job_resubmit_t){
         .condition = condition ? mt_strdup(condition) : NULL,
