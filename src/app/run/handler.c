@@ -855,6 +855,8 @@ static void cluster_event(const mt_slurm_event_t *ev, void *data)
     case MT_SLURM_EV_ENDED:
         mt_debug("job %lld: Slurm job %s ended: %s", (long long)ev->job_id, ev->external_id ? ev->external_id : "-",
                  ev->info ? ev->info : "ok");
+        if (ev->to != MT_JOB_DELETED && !ev->never_ran && !ev->seen_running)
+            add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING); /* it ran between two polls */
         if (ev->to == MT_JOB_DELETED) {
             w = add_write(h, ev->job_id, MT_JOB_BIT(MT_JOB_DELETING) | live, MT_JOB_DELETED);
         } else if (ev->to == MT_JOB_OK) {

@@ -187,6 +187,7 @@ static void end_job(mt_slurm_runner_t *r, slurm_job_t *j, mt_slurm_event_t *ev)
     ev->attempt = j->attempt;
     ev->external_id = j->external_id[0] ? j->external_id : NULL;
     ev->seconds_running = j->seen_running ? (double)(mt_clock_ms() - j->running_since_ms) / 1000.0 : 0;
+    ev->seen_running = j->seen_running;
     char ext[sizeof j->external_id];
     memcpy(ext, j->external_id, sizeof ext);
     ev->external_id = ext[0] ? ext : NULL;

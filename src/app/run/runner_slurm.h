@@ -78,6 +78,7 @@ typedef struct mt_slurm_event {
                                   cancelled outside muleteer, or no status at all */
     bool never_ran;            /* the submission failed: nothing ran */
     double seconds_running;    /* since this runner saw it running (0 if never) */
+    bool seen_running;         /* a RUNNING event came before (or it was adopted running) */
 } mt_slurm_event_t;
 
 /* An event; ev lives only during the call. The callback must not call this runner's functions (queue the work). */

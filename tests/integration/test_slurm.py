@@ -1,0 +1,338 @@
+"""Jobs on a real one-node Slurm cluster, chosen by the job configuration's destinations.
+
+The `slurm` fixture (conftest.py) starts munged, slurmctld and slurmd in a temporary directory
+(scripts/slurm-cluster.sh) and gives each stack the cluster's SLURM_CONF. What is checked is what Slurm
+itself saw (scontrol show job: the job's name, its comment from the nativeSpecification, its time limit,
+how many jobs it was ever given), what the job's command saw (its environment), and what the job API
+says: runner, destination, external_id (the Slurm id), state, exit code, history.
+"""
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import wait_for, write
+
+pytestmark = pytest.mark.slurm
+
+TERMINAL = ("ok", "error", "deleted")
+MULE = "main.job-handlers.1"
+
+PLUGINS = """<plugins>
+        <plugin id="local" type="runner" load="galaxy.jobs.runners.local:LocalJobRunner" workers="4"/>
+        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner" workers="4"/>
+    </plugins>"""
+
+
+def tools_dir(tmp_path):
+    """printenv (its environment on stdout), nap SECONDS CODE (sleeps, then exits CODE), true, napenv (sleeps $NAP)."""
+    d = tmp_path / "tools"
+    d.mkdir(exist_ok=True)
+    tools = {
+        "printenv": {"command": ["/usr/bin/env"]},
+        "true": {"command": ["/bin/true"]},
+        "nap": {"command": ["/bin/sh", "-c", 'sleep "$1"; echo "$MULETEER_JOB_ID" >> "$2"; exit "$3"', "nap",
+                            "{seconds}", "{ledger}", "{code}"],
+                "inputs": [{"name": "seconds", "type": "float", "default": 1, "min": 0, "max": 3600},
+                           {"name": "ledger", "type": "text", "default": "/dev/null"},
+                           {"name": "code", "type": "integer", "default": 0, "min": 0, "max": 255}]},
+        "napenv": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
+        "napenv_once": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
+        "local_touch": {"command": ["/usr/bin/touch", "ran-here"]},
+    }
+    for name, spec in tools.items():
+        doc = {"id": name, "version": "1", "name": name}
+        doc.update(spec)
+        (d / (name + ".yml")).write_text(json.dumps(doc))
+    return str(d)
+
+
+def stack(servers, tmp_path, slurm, job_conf, *more, mules=1):
+    conf = write(tmp_path, "job_conf.xml", job_conf)
+    args = ["--mules", str(mules), "--farm", "job-handlers:%d" % mules, "--set", "jobs.tools-dir=%s" % tools_dir(tmp_path),
+            "--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data"),
+            "--set", "jobs.cancel-grace=1", "--set", "jobs.cluster-poll-interval=300"] + list(more)
+    return servers(args, env=slurm.env)
+
+
+def post(s, tool_id, **params):
+    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": tool_id, "inputs": params}),
+                                headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    return json.loads(data)["id"]
+
+
+def job(s, jid):
+    status, doc = s.get_json("/api/jobs/%s" % jid)
+    assert status == 200, doc
+    return doc
+
+
+def ended(s, jid, timeout=60):
+    return wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(job(s, jid)), timeout,
+                    what="job %s to end\n%s" % (jid, s.log()[-3000:]))
+
+
+def history(s, jid):
+    status, doc = s.get_json("/api/jobs/%s/history" % jid)
+    assert status == 200, doc
+    return doc["history"]
+
+
+def stdout_of(s, jid):
+    status, _, data = s.request("GET", "/api/jobs/%s/stdout" % jid)
+    assert status == 200, data
+    return data.decode()
+
+
+def slurm_job_of(slurm, external_id):
+    for j in slurm.jobs():
+        if str(j["id"]) == str(external_id):
+            return j
+    return None
+
+
+def names_of(slurm, prefix):
+    return [j["name"] for j in slurm.jobs() if j["name"].startswith(prefix)]
+
+
+def test_tools_at_a_slurm_destination_run_through_slurm_with_its_env_and_native_specification(
+        servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="cluster">
+        <destination id="here" runner="local"/>
+        <destination id="cluster" runner="slurm">
+            <param id="nativeSpecification">--partition=batch --comment=from-the-native-spec</param>
+            <param id="walltime">00:20:00</param>
+            <env id="DEST_VAR">value from the destination</env>
+        </destination>
+    </destinations>
+    <tools>
+        <tool id="local_touch" destination="here"/>
+    </tools>
+</job_conf>""" % PLUGINS)
+    before = slurm.sbatch_count()
+    remote = post(s, "printenv")
+    local = post(s, "local_touch")
+    r, l = ended(s, remote), ended(s, local)
+    assert r["state"] == "ok", r
+    assert (r["runner"], r["destination"]) == ("slurm", "cluster"), r
+    assert r["external_id"] and r["external_id"].isdigit(), r
+    assert r["start_time"] and r["end_time"], r
+    env = dict(line.split("=", 1) for line in stdout_of(s, remote).splitlines() if "=" in line)
+    assert env.get("SLURM_JOB_ID") == r["external_id"], env
+    assert env["DEST_VAR"] == "value from the destination"
+    assert env["MULETEER_JOB_ID"] == remote
+    assert "MULETEER_STACK_ID" not in env  # the stack's undertaker must never take a cluster job for its own
+    seen = slurm_job_of(slurm, r["external_id"])
+    assert seen, "Slurm never saw job %s: %s" % (r["external_id"], slurm.jobs())
+    assert seen["partition"] == "batch" and (seen["raw"].get("Comment") or "").strip() == "from-the-native-spec", seen
+    assert seen["time_limit"] == "00:20:00", seen
+    assert seen["name"].startswith("muleteer-%s-1-" % remote), seen
+    assert l["state"] == "ok" and (l["runner"], l["destination"]) == ("local", "here"), l
+    assert slurm.sbatch_count() == before + 1, "only the cluster job went to Slurm"
+    assert os.path.exists(str(tmp_path / "data" / "jobs" / local / "ran-here"))
+
+
+def test_200_jobs_from_8_clients_through_slurm_each_ok_once(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="cluster">
+        <destination id="cluster" runner="slurm"/>
+    </destinations>
+</job_conf>""" % PLUGINS, "--set", "jobs.workers=4", mules=2)
+    ledger = str(tmp_path / "ledger")
+    before = slurm.sbatch_count()
+    ids, lock, errors = [], threading.Lock(), []
+
+    def client():
+        try:
+            mine = [post(s, "nap", seconds=0, ledger=ledger, code=0) for _ in range(25)]
+            with lock:
+                ids.extend(mine)
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(ids) == 200
+    deadline = time.time() + 240
+    for jid in ids:
+        j = ended(s, jid, timeout=max(1, deadline - time.time()))
+        assert j["state"] == "ok" and j["runner"] == "slurm", j
+    with open(ledger) as f:
+        ran = f.read().split()
+    assert sorted(ran, key=int) == sorted(ids, key=int), "each job's command must run exactly once"
+    assert slurm.sbatch_count() == before + 200
+
+
+def test_cancel_of_a_running_cluster_job_stops_it_in_slurm(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="cluster">
+        <destination id="cluster" runner="slurm"/>
+    </destinations>
+</job_conf>""" % PLUGINS)
+    ledger = str(tmp_path / "ledger")
+    jid = post(s, "nap", seconds=300, ledger=ledger, code=0)
+    running = wait_for(lambda: (lambda j: j if j["state"] == "running" else None)(job(s, jid)), 60,
+                       what="the job to run in Slurm\n" + s.log()[-2000:])
+    status, _, data = s.request("DELETE", "/api/jobs/%s" % jid)
+    assert status in (200, 202), data
+    done = ended(s, jid, timeout=60)
+    assert done["state"] == "deleted", done
+    seen = slurm_job_of(slurm, running["external_id"])
+    assert seen and seen["state"] == "CANCELLED", seen
+    assert not os.path.exists(ledger)
+
+
+def test_walltime_reached_ends_the_job_as_galaxy_would_and_resubmit_to_a_longer_walltime_succeeds(
+        servers, tmp_path, slurm):
+    """Slurm counts time limits in minutes and looks at them every 30 s: a job with a 1-minute limit is stopped
+    60 to 90 s after it starts. Two jobs run at once: one at a destination without resubmit (it ends in error,
+    naming Slurm's TIMEOUT), one at a destination that resubmits to `long`, whose env makes it quick."""
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="short">
+        <destination id="short" runner="slurm">
+            <param id="walltime">00:01:00</param>
+            <env id="NAP">600</env>
+            <resubmit condition="walltime_reached" destination="long"/>
+        </destination>
+        <destination id="short_only" runner="slurm">
+            <param id="walltime">00:01:00</param>
+            <env id="NAP">600</env>
+        </destination>
+        <destination id="long" runner="slurm">
+            <param id="walltime">00:10:00</param>
+            <env id="NAP">1</env>
+        </destination>
+    </destinations>
+    <tools>
+        <tool id="napenv_once" destination="short_only"/>
+    </tools>
+</job_conf>""" % PLUGINS)
+    resubmitted = post(s, "napenv")
+    failed = post(s, "napenv_once")
+    done = ended(s, resubmitted, timeout=200)
+    assert done["state"] == "ok", done
+    assert done["destination"] == "long" and done["attempt"] == 2, done
+    events = history(s, resubmitted)
+    infos = " ".join(e.get("info") or "" for e in events)
+    assert "resubmitted to destination 'long'" in infos and "TIMEOUT" in infos, events
+    assert slurm_job_of(slurm, done["external_id"])["time_limit"] == "00:10:00"
+
+    f = ended(s, failed, timeout=60)
+    assert f["state"] == "error", f
+    assert "TIMEOUT" in f["info"] and "maximum allowed job run time" in f["info"], f
+    assert f["attempt"] == 1 and f["destination"] == "short_only", f
+    assert slurm_job_of(slurm, f["external_id"])["state"] == "TIMEOUT"
+
+
+def twenty_cluster_jobs(s, ledger):
+    """20 cluster jobs sleeping 6 s, exiting with 0, 1, 2 or 3; returns {id: expected exit code} once all run."""
+    expect = {}
+    for i in range(20):
+        expect[post(s, "nap", seconds=6, ledger=ledger, code=i % 4)] = i % 4
+    wait_for(lambda: all(job(s, jid)["state"] == "running" for jid in expect), 60,
+             what="all 20 cluster jobs running\n" + s.log()[-3000:])
+    return expect
+
+
+CLUSTER_ONLY = """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="cluster">
+        <destination id="cluster" runner="slurm"/>
+    </destinations>
+</job_conf>""" % PLUGINS
+
+
+def check_adopted(s, slurm, expect, ledger, before):
+    for jid, code in expect.items():
+        j = ended(s, jid, timeout=90)
+        assert j["exit_code"] == code, j
+        assert j["state"] == ("ok" if code == 0 else "error"), j
+        assert j["attempt"] == 1, j
+    assert slurm.sbatch_count() == before + 20, "a cluster job was submitted again"
+    with open(ledger) as f:
+        assert sorted(f.read().split(), key=int) == sorted(expect, key=int)
+
+
+def test_sigkilled_mule_with_20_running_cluster_jobs_its_successor_adopts_them_all(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, CLUSTER_ONLY)
+    ledger = str(tmp_path / "ledger")
+    before = slurm.sbatch_count()
+    expect = twenty_cluster_jobs(s, ledger)
+    old = s.by_name()[MULE]["pid"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: (lambda p: p if p["pid"] and p["pid"] != old and p["state"] == "running" else None)(
+        s.by_name()[MULE]), 20, what="the mule respawned")
+    check_adopted(s, slurm, expect, ledger, before)
+    assert "20 cluster job" in s.log() or s.log().count("recovery") >= 1
+
+
+def test_whole_stack_sigkilled_and_restarted_adopts_its_20_cluster_jobs(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, CLUSTER_ONLY)
+    ledger = str(tmp_path / "ledger")
+    before = slurm.sbatch_count()
+    expect = twenty_cluster_jobs(s, ledger)
+    os.kill(s.proc.pid, signal.SIGKILL)
+    s.expect_signal = signal.SIGKILL
+    s.proc.wait(10)
+    # What the dead stack's processes were: its mule dies with the master (they share its death signal).
+    wait_for(lambda: not any(os.path.exists("/proc/%d" % p) and open("/proc/%d/stat" % p).read().split()[2] != "Z"
+                             for p in s.known_pids if p != s.proc.pid), 20, what="the dead stack's processes gone")
+    again = stack(servers, tmp_path, slurm, CLUSTER_ONLY)
+    check_adopted(again, slurm, expect, ledger, before)
+
+
+def test_slurmctld_stopped_for_10_s_jobs_wait_and_go_through_none_lost_or_doubled(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, CLUSTER_ONLY)
+    ledger = str(tmp_path / "ledger")
+    before = slurm.sbatch_count()
+    first = [post(s, "nap", seconds=3, ledger=ledger, code=0) for _ in range(5)]
+    wait_for(lambda: all(job(s, jid)["external_id"] for jid in first), 30, what="the first jobs submitted")
+    slurm.stop_ctld()
+    try:
+        during = [post(s, "nap", seconds=1, ledger=ledger, code=0) for _ in range(5)]
+        time.sleep(10)
+        for jid in during:
+            assert job(s, jid)["state"] == "queued", job(s, jid)  # waiting, not failed
+    finally:
+        slurm.start_ctld()
+    for jid in first + during:
+        j = ended(s, jid, timeout=120)
+        assert j["state"] == "ok", j
+    assert slurm.sbatch_count() == before + 10
+    with open(ledger) as f:
+        assert sorted(f.read().split(), key=int) == sorted(first + during, key=int)
+
+
+def test_an_invalid_partition_ends_the_job_in_error_with_slurms_message(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="nowhere">
+        <destination id="nowhere" runner="slurm">
+            <param id="nativeSpecification">--partition=no-such-partition</param>
+        </destination>
+    </destinations>
+</job_conf>""" % PLUGINS)
+    jid = post(s, "true")
+    done = ended(s, jid, timeout=30)
+    assert done["state"] == "error", done
+    assert "Invalid partition name specified" in done["info"], done
+    assert not done["external_id"]
