@@ -79,6 +79,7 @@ class Hosts:
         self.tools = tool(tmp_path, "work", script.replace("OUT", self.out))
         self.conf = write(tmp_path, "job_conf.yml", job_conf) if job_conf else None
         self.workers = workers
+        self.env = {}  # added to every stack's environment (the Slurm cluster's SLURM_CONF, say)
         self.stacks = {}
 
     def data_dir(self, name):
@@ -93,7 +94,7 @@ class Hosts:
                 "--set", "jobs.workers=%d" % self.workers] + list(more)
         if self.conf:
             args += ["--set", "jobs.job-config=%s" % self.conf]
-        s = self.servers(args, binary=host_binary(self.tmp), env={"TEST_HOST": name})
+        s = self.servers(args, binary=host_binary(self.tmp), env=dict(self.env, TEST_HOST=name))
         s.host = name
         self.stacks[name] = s
         return s
@@ -252,11 +253,16 @@ def descendants(root):
 
 
 def commands_of(data_dir):
-    """{pid: job id} of the live processes of jobs run under data_dir (by their MULETEER_JOB_DIR)."""
+    """{pid: job id} of the live processes of jobs run under data_dir (by their MULETEER_JOB_DIR) on this host. A
+    cluster job's processes (SLURM_JOB_ID in their environment) run on the cluster's nodes, which a host's crash
+    does not take: they are not the host's."""
     prefix = ("MULETEER_JOB_DIR=" + os.path.join(data_dir, "jobs") + "/").encode()
     found = {}
     for p in pids():
-        for e in environ_of(p):
+        env = environ_of(p)
+        if any(e.startswith(b"SLURM_JOB_ID=") for e in env):
+            continue
+        for e in env:
             if e.startswith(prefix) and alive(p):
                 found[p] = e[len(prefix):].split(b"/")[0].decode()
     return found
@@ -836,3 +842,61 @@ def test_chaos_paused_host_how_often_a_resumed_command_finishes_once_more(pg, se
     c.known_pids.update(p["pid"] for p in c.stack()["processes"] if p["pid"])
     print("\nCHAOS hosts-pause: pauses=%d commands-resumed-after-their-lease=%d finished-once-more=%d (%s)"
           % (rounds, len(resumed), len(twice), ",".join(twice)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cluster jobs outlive their host: a crashed host's Slurm jobs are handed over, never submitted twice
+# ---------------------------------------------------------------------------------------------------------------
+
+SLURM_CONF_YAML = """handling:
+  assign: [db-skip-locked]
+runners:
+  local:
+    load: galaxy.jobs.runners.local:LocalJobRunner
+  slurm:
+    load: galaxy.jobs.runners.slurm:SlurmJobRunner
+execution:
+  default: cluster
+  environments:
+    cluster:
+      runner: slurm
+"""
+
+
+@pytest.mark.slurm
+def test_a_crashed_hosts_running_cluster_jobs_are_handed_over_and_end_with_their_real_exit_codes(
+        pg, servers, tmp_path, slurm):
+    """hostA's handlers have 20 jobs running in Slurm when hostA crashes (every process SIGKILLed, never
+    restarted). hostB takes its handlers over once their lease lapses: the 20 jobs become hostB's handlers', which
+    watch them in Slurm -- none submitted again (the cluster's job count), each ending with its command's own exit
+    code, its command finished once."""
+    url = pg.new_database()
+    hosts = Hosts(servers, tmp_path, url, 'sleep 8; echo "$MULETEER_JOB_ID" >> OUT; exit $((MULETEER_JOB_ID % 4))',
+                  job_conf=SLURM_CONF_YAML)
+    hosts.env = slurm.env
+    a = hosts.start("hostA")
+    before = slurm.sbatch_count()
+    ids = []
+    for _ in range(20):
+        status, _, doc = post(a)
+        assert status == 201, doc
+        ids.append(str(doc["id"]))
+    wait_for(lambda: hosts.sql("SELECT COUNT(*) FROM job WHERE state = 'running' AND handler LIKE 'hostA.%'")[0][0]
+             == 20, 60, what="hostA's handlers to run the 20 jobs in Slurm")
+    hosts.start("hostB")
+    dead = HANDLER_NAMES("hostA")
+    wait_for(lambda: HANDLER_NAMES("hostB") <= set(hosts.handlers()), 20, what="hostB's handlers to register")
+    crash(hosts, "hostA")
+    wait_lost(hosts, dead)
+    states = hosts.all_ended(ids, 90)
+    rows = {str(i): (st, code, h, att) for i, st, code, h, att in
+            hosts.sql("SELECT id, state, exit_code, handler, attempt FROM job")}
+    for jid in ids:
+        st, code, handler, attempt = rows[jid]
+        assert code == int(jid) % 4 and st == ("ok" if code == 0 else "error"), rows[jid]
+        assert handler.startswith("hostB.") and attempt == 1, rows[jid]
+    assert slurm.sbatch_count() == before + 20, "a cluster job was submitted again after the takeover"
+    assert all(n == 1 for n in hosts.counts().values()) and set(hosts.counts()) == set(ids), hosts.counts()
+    handed = hosts.sql("SELECT COUNT(*) FROM job_state_history WHERE info LIKE '%its cluster job is now hostB.%'")
+    assert handed[0][0] == 20, handed
+    print("\nHOSTS slurm-takeover: 20 cluster jobs handed over, all ended: %s" % sorted(set(states.values())))

@@ -41,6 +41,7 @@ def tools_dir(tmp_path):
                            {"name": "code", "type": "integer", "default": 0, "min": 0, "max": 255}]},
         "napenv": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
         "napenv_once": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
+        "napenv_limited": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"'], "walltime": 1},
         "local_touch": {"command": ["/usr/bin/touch", "ran-here"]},
     }
     for name, spec in tools.items():
@@ -239,6 +240,32 @@ def test_walltime_reached_ends_the_job_as_galaxy_would_and_resubmit_to_a_longer_
     assert "TIMEOUT" in f["info"] and "maximum allowed job run time" in f["info"], f
     assert f["attempt"] == 1 and f["destination"] == "short_only", f
     assert slurm_job_of(slurm, f["external_id"])["state"] == "TIMEOUT"
+
+
+def test_a_local_job_past_its_walltime_is_resubmitted_to_the_cluster_and_succeeds_there(servers, tmp_path, slurm):
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="here">
+        <destination id="here" runner="local">
+            <env id="NAP">30</env>
+            <resubmit condition="walltime_reached and attempt == 1" destination="cluster"/>
+        </destination>
+        <destination id="cluster" runner="slurm">
+            <env id="NAP">0</env>
+        </destination>
+    </destinations>
+</job_conf>""" % PLUGINS)
+    before = slurm.sbatch_count()
+    jid = post(s, "napenv_limited")
+    done = ended(s, jid, timeout=60)
+    assert done["state"] == "ok", done
+    assert (done["destination"], done["runner"], done["attempt"]) == ("cluster", "slurm", 2), done
+    assert slurm.sbatch_count() == before + 1
+    events = history(s, jid)
+    again = [e for e in events if "resubmitted to destination 'cluster'" in (e.get("info") or "")]
+    assert len(again) == 1 and again[0]["state"] == "queued", events
+    assert "walltime" in again[0]["info"] and "attempt 2" in again[0]["info"], again
 
 
 def twenty_cluster_jobs(s, ledger):
