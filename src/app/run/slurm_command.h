@@ -5,8 +5,8 @@
  * knows what the command is.
  *
  * The command is started with posix_spawn() from the calling thread
- * (glibc's is vfork-based: it returns once the child has exec'd, well
- * under a millisecond for sbatch -- measured in slurm_command.c), in a
+ * (glibc's is vfork-based: it returns once the child has exec'd, about
+ * 0.15 ms for squeue -- measured in slurm_command.c), in a
  * process group of its own, with its signal mask and dispositions reset.
  * It is then watched with a pidfd (readable when it exits; we reap it with
  * waitpid on its pid only, so the local runner's waiters and anything else
@@ -73,7 +73,8 @@ typedef void (*mt_slurm_cmd_cb)(const mt_slurm_cmd_result_t *r, void *data);
  *    true, exited false, term_signal 0; it is reaped when it dies, and its
  *    pidfd poll stays on the loop until then.
  *  - The time the call holds the loop is posix_spawn()'s: until the child
- *    has exec'd (about 0.1-0.3 ms). Beyond 20 ms it logs a warning.
+ *    has exec'd (see slurm_command.c for figures). Beyond 20 ms it logs a
+ *    warning.
  *  - cb is called after every handle of the command is closed: it may stop
  *    or close the loop, and start other commands.
  */
