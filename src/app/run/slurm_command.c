@@ -8,10 +8,10 @@
  * machine (mt_slurm_cmd_run's own time, 200 squeue one after the other):
  * p50 0.14 ms, p90 0.2-0.9 ms, p99 2.4-3.4 ms; 100 started back to back,
  * the later ones competing for the CPUs with the earlier: p50 1.7 ms, max
- * 11 ms. A squeue or sbatch round trip to slurmctld takes 4-10 ms, a
- * submission's whole sbatch 5-50 ms, and the runner bounds the commands in
- * flight (the plugin's workers), so the loop is held a few percent of the
- * time the commands take at worst; a spawner thread, as the local runner
+ * 11 ms. A whole squeue or sbatch takes 4-5 ms on the same machine (with
+ * an idle local slurmctld; far more on a busy site), and the runner bounds
+ * the commands in flight (the plugin's workers), so the loop is held a few
+ * percent of the time the commands take; a spawner thread, as the local runner
  * has for its much more frequent starts, would buy little here. uv_spawn()
  * would block the loop the same way (it waits on a pipe for the exec),
  * fork rather than vfork, and install a SIGCHLD handler in the process.
