@@ -15,6 +15,12 @@ that this harness starts the first time a test needs it
 ends. Tests that need PostgreSQL whatever the backend (several hosts on one
 database) take the `pg` fixture. `Server.sql` queries a stack's database on
 either backend.
+
+Slurm: tests that take the `slurm` fixture get a real one-node Slurm cluster (munged, slurmctld, slurmd from
+Debian's packages), which this harness starts the first time a test asks for it (scripts/slurm-cluster.sh, in a
+short directory under /tmp) and stops, with every job process of it, when the session ends. They are marked
+`slurm` (`make integration-slurm` runs them alone) and skipped, saying why, where Slurm is not installed or
+cannot start -- unless MULETEER_TEST_SLURM=required (CI, `make integration-slurm`), which makes that a failure.
 """
 import atexit
 import http.client
@@ -57,7 +63,16 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "chaos: fault injection (SIGKILLs, locked database, full disk); run by `make chaos`, "
         "left out of `make integration`")
+    config.addinivalue_line(
+        "markers", "slurm: runs jobs on the test Slurm cluster (the `slurm` fixture; every test taking it is marked); "
+        "`make integration-slurm` runs these alone")
     backend_in_use()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "slurm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slurm)
 
 
 def pytest_report_header(config):
@@ -66,6 +81,7 @@ def pytest_report_header(config):
 
 def pytest_sessionfinish(session, exitstatus):
     PG.stop()
+    SLURM.stop()
 
 
 # -- the job database --------------------------------------------------------------------------------------------
@@ -340,6 +356,274 @@ def database():
     db = TestDatabase()
     yield db
     db.close()
+
+
+# -- the Slurm cluster -------------------------------------------------------------------------------------------
+
+SLURM_CLUSTER = os.path.join(ROOT, "scripts", "slurm-cluster.sh")
+SLURM_INSTALL = ("install the Debian packages slurmctld slurmd slurm-client munge "
+                 "(scripts/install-deps.sh test, or apt-get install slurmctld slurmd slurm-client munge)")
+# Slurm's job states once a job is over (a job is PENDING, RUNNING, SUSPENDED or COMPLETING before)
+SLURM_FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
+                      "BOOT_FAIL", "DEADLINE")
+SLURM_ACTIVE_STATES = "PENDING,RUNNING,SUSPENDED,COMPLETING,CONFIGURING,REQUEUED,RESIZING,SIGNALING,STAGE_OUT"
+# `scontrol show job -o`: one line per job of KEY=VALUE pairs; a value may hold spaces (a path), never " KEY="
+SCONTROL_PAIR = re.compile(r"(?:^|\s)([A-Za-z][\w/:]*)=(.*?)(?=\s[A-Za-z][\w/:]*=|\s*$)")
+
+
+def slurm_minutes(text):
+    """A Slurm duration ([D-]HH:MM:SS, MM:SS) in whole minutes (seconds rounded up, as Slurm does); None for
+    UNLIMITED, INFINITE, NONE or N/A."""
+    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)", text or "")
+    if not m:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    return days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+
+
+def parse_scontrol_job(line):
+    """One line of `scontrol show job -o` as a dict: the fields a test checks under plain names (id, name,
+    state, reason, exit_code, signal, time_limit, time_limit_minutes, partition, command, work_dir, std_out,
+    std_err, std_in, user, restarts, node_list, submit_time, start_time, end_time), and every field as Slurm
+    names it under `raw`."""
+    raw = {k: v for k, v in SCONTROL_PAIR.findall(line.strip())}
+    code, _, sig = raw.get("ExitCode", "").partition(":")
+
+    def null(v):
+        return None if v in (None, "(null)", "", "N/A", "Unknown") else v
+    return {
+        "id": int(raw["JobId"]),
+        "name": raw.get("JobName"),
+        "state": raw.get("JobState"),
+        "reason": null(raw.get("Reason")),
+        "exit_code": int(code) if code.isdigit() else None,  # the batch script's exit status
+        "signal": int(sig) if sig.isdigit() else None,       # the signal that ended it, 0 for none
+        "time_limit": raw.get("TimeLimit"),                   # as Slurm shows it: 00:05:00, 1-00:00:00, UNLIMITED
+        "time_limit_minutes": slurm_minutes(raw.get("TimeLimit")),
+        "partition": raw.get("Partition"),
+        "command": null(raw.get("Command")),                  # the batch script's path; None for sbatch --wrap
+        "work_dir": null(raw.get("WorkDir")),
+        "std_out": null(raw.get("StdOut")),
+        "std_err": null(raw.get("StdErr")),
+        "std_in": null(raw.get("StdIn")),
+        "user": (raw.get("UserId") or "").split("(")[0] or None,
+        "restarts": int(raw.get("Restarts") or 0),
+        "node_list": null(raw.get("NodeList")),
+        "submit_time": null(raw.get("SubmitTime")),
+        "start_time": null(raw.get("StartTime")),
+        "end_time": null(raw.get("EndTime")),
+        "raw": raw,
+    }
+
+
+class SlurmCluster:
+    """The session's one-node Slurm cluster (scripts/slurm-cluster.sh): started the first time a test asks for
+    it, stopped at the end of the session (pytest_sessionfinish, and atexit should pytest be interrupted) with
+    every process of it, its directory removed. A cluster left by a killed session is reaped by the next one
+    (its directory names the pytest that owns it).
+
+    What a test uses (the `slurm` fixture gives this object):
+      .conf      the cluster's slurm.conf (SLURM_CONF); .env = {"SLURM_CONF": .conf}, for a server's environment
+                 (servers(args, env=slurm.env)) so that its sbatch, squeue, scancel reach this cluster
+      .dir       the cluster's directory: etc/slurm.conf, log/ (slurmctld.log, slurmd.log, jobcomp.txt), state/
+      .jobcomp   log/jobcomp.txt: one line per finished job (JobId=... JobState=... ExitCode=...)
+      .run(args) a Slurm command (sbatch, squeue, scontrol...) against the cluster: its stdout
+      .jobs()    every job the cluster was given, oldest first, as parse_scontrol_job() dicts; .job(id) one
+      .wait_job(id, states) a job's dict once its state is one of states (default: any final one)
+      .sbatch_count() how many jobs the cluster has ever accepted
+      .stop_ctld() / .start_ctld() stop slurmctld alone / start it again (same port, the jobs recovered)
+      .cancel_all() scancel every job not yet over
+    Partitions: `debug` (the default) and `batch`. The node has 64 CPUs (so 64 one-CPU jobs run at once),
+    whatever the machine has. Time limits are whole minutes (Slurm's own rounding: --time=0:10 is 1 minute)."""
+
+    PREFIX = "mt-slurm-"  # under /tmp: slurmd's Unix socket paths must stay short (scripts/slurm-cluster.sh)
+    PROBE_NAME = "muleteer-test-probe"
+
+    def __init__(self):
+        self.dir = None
+        self.conf = None
+        self.jobcomp = None
+        self.reason = None  # why the cluster cannot run here (the tests are skipped, or fail when required)
+        self.ctld_stopped = False
+
+    @property
+    def env(self):
+        return {"SLURM_CONF": self.conf}
+
+    @staticmethod
+    def required():
+        return os.environ.get("MULETEER_TEST_SLURM", "") == "required"
+
+    def unavailable(self, reason):
+        self.reason = reason
+        if self.required():
+            pytest.fail(reason + "\n(MULETEER_TEST_SLURM=required: not skipped)", pytrace=False)
+        pytest.skip(reason)
+
+    def ensure(self):
+        if self.conf:
+            return self
+        if self.reason:
+            self.unavailable(self.reason)
+        r = subprocess.run([SLURM_CLUSTER, "check"], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            self.unavailable(r.stderr.strip().replace("slurm-cluster: ", "", 1) or
+                             "scripts/slurm-cluster.sh check: exit %d; %s" % (r.returncode, SLURM_INSTALL))
+        self.reap_orphans()
+        d = tempfile.mkdtemp(prefix=self.PREFIX, dir="/tmp")
+        with open(os.path.join(d, "owner"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        self.dir = d
+        atexit.register(self.stop)
+        interrupt_on_sigterm()
+        started = time.time()
+        r = subprocess.run([SLURM_CLUSTER, "start", d], capture_output=True, text=True, timeout=120)
+        last = (r.stdout.strip().splitlines() or [""])[-1]
+        if r.returncode != 0 or not last.startswith("SLURM_CONF="):
+            self.stop()
+            self.unavailable("the test Slurm cluster did not start (scripts/slurm-cluster.sh start %s: exit %d):\n%s"
+                             % (d, r.returncode, r.stderr.strip()))
+        self.conf = last[len("SLURM_CONF="):]
+        self.jobcomp = os.path.join(d, "log", "jobcomp.txt")
+        # slurmctld schedules for the first time about 3 s after it starts: a probe job takes that wait here,
+        # not in the first test's timings, and shows that jobs really run (a launch failure says so now)
+        try:
+            probe = self.run(["sbatch", "--parsable", "-J", self.PROBE_NAME, "-o", "/dev/null", "--wrap", "true"])
+            job = self.wait_job(int(probe.split(";")[0]), timeout=60)
+            if job["state"] != "COMPLETED":
+                raise AssertionError("the probe job ended %s (%s)" % (job["state"], job["reason"]))
+        except (AssertionError, subprocess.SubprocessError, ValueError) as e:
+            detail = self.log_tails()
+            self.stop()
+            self.unavailable("the test Slurm cluster runs no job: %s\n%s" % (e, detail))
+        sys.stderr.write("[test Slurm cluster in %s up in %.1fs]\n" % (d, time.time() - started))
+        return self
+
+    def log_tails(self):
+        out = []
+        for name in ("slurmctld.log", "slurmd.log"):
+            try:
+                with open(os.path.join(self.dir or "", "log", name)) as f:
+                    out.append("---- last lines of %s\n%s" % (name, "".join(f.readlines()[-15:])))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def stop(self):
+        """Stop the cluster (every job cancelled, every process of it gone) and remove its directory. Safe to
+        call twice."""
+        d, self.dir, self.conf = self.dir, None, None
+        if not d:
+            return
+        r = subprocess.run([SLURM_CLUSTER, "stop", d], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            sys.stderr.write("scripts/slurm-cluster.sh stop %s failed (the directory is kept):\n%s" % (d, r.stderr))
+            return
+        shutil.rmtree(d, ignore_errors=True)
+
+    @classmethod
+    def reap_orphans(cls):
+        """Stop the clusters of earlier sessions that were killed before they could (their owner is gone)."""
+        for name in os.listdir("/tmp"):
+            d = os.path.join("/tmp", name)
+            if not name.startswith(cls.PREFIX) or not os.path.isdir(d):
+                continue
+            try:
+                with open(os.path.join(d, "owner")) as f:
+                    owner = int(f.read().strip())
+            except (OSError, ValueError):
+                continue
+            if pid_alive(owner):
+                continue
+            if subprocess.run([SLURM_CLUSTER, "stop", d], capture_output=True, timeout=120).returncode == 0:
+                shutil.rmtree(d, ignore_errors=True)
+
+    # -- what tests use --
+    def run(self, args, check=True, timeout=60):
+        """Run a Slurm command against this cluster; its stdout. check=False: the CompletedProcess."""
+        r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, SLURM_CONF=self.conf))
+        if not check:
+            return r
+        assert r.returncode == 0, "%s: exit %d\n%s" % (" ".join(args), r.returncode, r.stderr)
+        return r.stdout
+
+    def jobs(self):
+        """Every job slurmctld holds, oldest first: all it was given this session (MinJobAge is a day)."""
+        out = self.run(["scontrol", "show", "job", "-o"])
+        jobs = [parse_scontrol_job(l) for l in out.splitlines() if l.startswith("JobId=")]
+        return sorted(jobs, key=lambda j: j["id"])
+
+    def job(self, job_id):
+        """One job's dict (parse_scontrol_job), None when slurmctld does not know it."""
+        r = self.run(["scontrol", "show", "job", "-o", str(job_id)], check=False)
+        if r.returncode != 0:
+            assert "Invalid job id" in r.stderr, "scontrol show job %s: %s" % (job_id, r.stderr)
+            return None
+        lines = [l for l in r.stdout.splitlines() if l.startswith("JobId=")]
+        return parse_scontrol_job(lines[0]) if lines else None
+
+    def wait_job(self, job_id, states=SLURM_FINAL_STATES, timeout=30):
+        """The job's dict once its state is one of states."""
+        deadline = time.time() + timeout
+        while True:
+            job = self.job(job_id)
+            if job and job["state"] in states:
+                return job
+            if time.time() > deadline:
+                raise AssertionError("timed out after %.1fs waiting for Slurm job %s to be %s; it is %s" % (
+                    timeout, job_id, "/".join(states), job and "%s (%s)" % (job["state"], job["reason"])))
+            time.sleep(0.05)
+
+    def sbatch_count(self):
+        """How many jobs the cluster has ever accepted (the probe job of the start included): the number of job
+        records slurmctld holds. Exact: with MinJobAge a day and MaxJobCount 100000 none is purged during a
+        session, the records survive a restart of slurmctld (its state is saved), a rejected sbatch makes none,
+        and a requeued job stays one record. Take differences: other tests share the cluster."""
+        out = self.run(["squeue", "--states=all", "-h", "-o", "%i"])
+        return len(set(out.split()))
+
+    def cancel_all(self):
+        """scancel every job not yet over; their ids."""
+        ids = self.run(["squeue", "-h", "-t", SLURM_ACTIVE_STATES, "-o", "%i"]).split()
+        if ids:
+            self.run(["scancel"] + ids)
+        return ids
+
+    def stop_ctld(self):
+        """Stop slurmctld alone: running jobs go on, sbatch and squeue fail until start_ctld()."""
+        r = subprocess.run([SLURM_CLUSTER, "stop-ctld", self.dir], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, "scripts/slurm-cluster.sh stop-ctld %s failed:\n%s" % (self.dir, r.stderr)
+        self.ctld_stopped = True
+
+    def start_ctld(self):
+        """Start slurmctld again (same port): it recovers its jobs; returns once the node takes jobs."""
+        r = subprocess.run([SLURM_CLUSTER, "start-ctld", self.dir], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, "scripts/slurm-cluster.sh start-ctld %s failed:\n%s" % (self.dir, r.stderr)
+        self.ctld_stopped = False
+
+
+SLURM = SlurmCluster()
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """The session's Slurm cluster (SlurmCluster): .conf, .env, .dir, .jobs(), .sbatch_count(), .stop_ctld()...
+    Skipped, saying why, where Slurm is not installed or cannot start (failed with MULETEER_TEST_SLURM=required)."""
+    yield SLURM.ensure()
+    SLURM.stop()
+
+
+@pytest.fixture(autouse=True)
+def slurm_after_test(request):
+    """After a test that used the cluster: a slurmctld it left stopped is started again, and its jobs still
+    pending or running are cancelled, so that the next test finds a working cluster with its CPUs free."""
+    yield
+    if "slurm" not in request.fixturenames or not SLURM.conf:
+        return
+    if SLURM.ctld_stopped:
+        SLURM.start_ctld()
+    SLURM.cancel_all()
 
 
 BAD_LOG = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|\[alert\])")
