@@ -301,11 +301,11 @@ def test_workflow_steps_are_assigned_like_their_tools_jobs(servers, tmp_path):
 CLUSTER_CONF = """<job_conf>
     <plugins>
         <plugin id="local" type="runner" load="galaxy.jobs.runners.local:LocalJobRunner" workers="4"/>
-        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner"/>
+        <plugin id="sge" type="runner" load="galaxy.jobs.runners.drmaa:DRMAAJobRunner"/>
     </plugins>
     <destinations default="local">
         <destination id="local" runner="local"/>
-        <destination id="cluster" runner="slurm"/>
+        <destination id="cluster" runner="sge"/>
     </destinations>
     <tools>
         <tool id="test1" destination="cluster"/>
@@ -316,7 +316,7 @@ CLUSTER_CONF = """<job_conf>
 
 def test_a_job_for_a_cluster_destination_is_refused_at_submit(servers, tmp_path):
     s = servers(["--yaml", galaxy_yml(tmp_path, ["processes: 1"], CLUSTER_CONF)])
-    assert "job_conf.xml:8: destination 'cluster' (runner plugin 'slurm', type slurm" in s.log(), s.log()
+    assert "job_conf.xml:8: destination 'cluster' (runner plugin 'sge', type drmaa" in s.log(), s.log()
     assert "cannot run here; jobs routed to it are refused" in s.log()
     status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": "test1"}),
                                 headers={"Content-Type": "application/json"})

@@ -3,9 +3,10 @@
 Galaxy's <macros> building a destination, a local destination's <env> lines
 and local_slots reaching the job's command (a tool that prints its
 environment), the same in job_conf.yml, the walltime limit stopping a local
-job, a job whose destination is a cluster never running (refused with the
-reason), Galaxy's advanced sample starting as shipped with its unrunnable
-destinations named in the log, and a broken macro refused with file:line.
+job, a job whose destination is a cluster this muleteer has no runner for
+(drmaa) never running (refused with the reason), Galaxy's advanced sample
+starting as shipped with its unrunnable destinations named in the log, and
+a broken macro refused with file:line.
 """
 import json
 import os
@@ -151,17 +152,17 @@ def test_a_job_whose_destination_is_a_cluster_never_runs(servers, tmp_path):
     s = start(servers, tmp_path, "job_conf.xml", """<job_conf>
     <plugins>
         %s
-        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner"/>
+        <plugin id="sge" type="runner" load="galaxy.jobs.runners.drmaa:DRMAAJobRunner"/>
     </plugins>
     <destinations default="cluster">
-        <destination id="cluster" runner="slurm"/>
+        <destination id="cluster" runner="sge"/>
         <destination id="local" runner="local"/>
     </destinations>
     <tools><tool id="printenv" destination="local"/></tools>
 </job_conf>
 """ % LOCAL_PLUGIN)
-    reason = ("tool 'touch' goes to destination 'cluster' (runner plugin 'slurm', type slurm), which this muleteer "
-              "cannot run: only the local runner exists")
+    reason = ("tool 'touch' goes to destination 'cluster' (runner plugin 'sge', type drmaa), which this muleteer "
+              "cannot run: only the local and slurm runners exist")
     status, job = post(s, "touch")
     if status == 201:  # refused when its handler takes it
         job = wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(get_job(s, job["id"])), 20,
@@ -178,18 +179,18 @@ def test_start_up_names_what_cannot_run_and_what_is_not_done(servers, tmp_path):
     s = start(servers, tmp_path, "job_conf.xml", """<job_conf>
     <plugins>
         %s
-        <plugin id="slurm" type="runner" load="galaxy.jobs.runners.slurm:SlurmJobRunner"/>
+        <plugin id="sge" type="runner" load="galaxy.jobs.runners.drmaa:DRMAAJobRunner"/>
     </plugins>
     <destinations default="cluster">
-        <destination id="cluster" runner="slurm"/>
+        <destination id="cluster" runner="sge"/>
         <destination id="local" runner="local"><param id="embed_metadata_in_job">True</param></destination>
     </destinations>
     <limits><limit type="registered_user_concurrent_jobs">2</limit></limits>
 </job_conf>
 """ % LOCAL_PLUGIN)
     log = s.log()
-    assert "job_conf.xml:7: destination 'cluster' (runner plugin 'slurm', type slurm: only the local runner " \
-           "exists) cannot run here; jobs routed to it are refused" in log, log
+    assert "job_conf.xml:7: destination 'cluster' (runner plugin 'sge', type drmaa: only the local and slurm " \
+           "runners exist) cannot run here; jobs routed to it are refused" in log, log
     assert "job_conf.xml:6: the default destination 'cluster' cannot run here" in log, log
     assert "job_conf.xml:3: runner plugin 'local': workers=4 is not read" in log, log
     assert "job_conf.xml:8: destination 'local': params not honoured by the local runner here: embed_metadata_in_job" in log, log
