@@ -389,7 +389,7 @@ static int mt__xml_handlers(mt__jc_ctx_t *jc, const mt_xml_node_t *node)
                 return -1;
             mt__job_exec_note(jc->conf->exec, mt_xml_line(pl),
                               "handler '%s': <plugin id=\"%s\">: Galaxy loads only the listed runners in this "
-                              "handler; here every handler runs the local runner",
+                              "handler; here every handler runs the local and slurm runners",
                               id, mt_xml_attr(pl, "id") ? mt_xml_attr(pl, "id") : "");
         }
     }
@@ -569,7 +569,7 @@ static int mt__yaml_handler(mt__jc_ctx_t *ctx, const char *id, struct fy_node *v
         } else if (rc == 0 && strcmp(key, "plugins") == 0) { /* Galaxy's per-handler runner list: not ours */
             mt__job_exec_note(ctx->conf->exec, kline,
                               "handler '%s': plugins: Galaxy loads only the listed runners in this handler; here "
-                              "every handler runs the local runner",
+                              "every handler runs the local and slurm runners",
                               id);
         } else if (rc == 0 && strcmp(key, "environment") == 0) {
             mt__job_exec_note(ctx->conf->exec, kline,
