@@ -216,10 +216,12 @@ Test(slurm_parse, split_words_refuses_unterminated_quotes)
     char **words = (char **)1;
     cr_assert_eq(mt_slurm_split_words("-p debug --comment='a b", &words, err, sizeof err), -EINVAL);
     cr_assert_null(words);
-    cr_assert_str_eq(err, "'-p debug --comment='a b': a single quote at offset 19 is never closed");
+    cr_assert_str_eq(err, "nativeSpecification '-p debug --comment='a b': the single quote at offset 19 is never closed");
     cr_assert_eq(mt_slurm_split_words("\"abc", &words, err, sizeof err), -EINVAL);
-    cr_assert(strstr(err, "double quote at offset 0"), "%s", err);
+    cr_assert_str_eq(err, "nativeSpecification '\"abc': the double quote at offset 0 is never closed");
     cr_assert_eq(mt_slurm_split_words("abc\\", &words, err, sizeof err), -EINVAL);
-    cr_assert(strstr(err, "backslash at the end"), "%s", err);
+    cr_assert_str_eq(err, "nativeSpecification 'abc\\': a backslash at the end escapes nothing");
+    cr_assert_eq(mt_slurm_split_words("-p\n'x", &words, err, sizeof err), -EINVAL);
+    cr_assert_str_eq(err, "nativeSpecification '-p 'x': the single quote at offset 3 is never closed");
     mt_slurm_words_free(NULL);
 }

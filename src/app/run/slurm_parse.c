@@ -288,22 +288,30 @@ static void copy_cut(char *dst, size_t cap, const char *s, const char *e)
     dst[n] = '\0';
 }
 
+/* -EINVAL, err "squeue output line N: 'LINE': WHY" on one line (the line cut at 80, control characters as spaces). */
+static int line_fail(const char *s, const char *e, int lineno, char *err, size_t errlen, const char *why)
+{
+    char shown[84];
+    size_t n = (size_t)(e - s) > 80 ? 80 : (size_t)(e - s);
+    for (size_t i = 0; i < n; i++)
+        shown[i] = iscntrl((unsigned char)s[i]) ? ' ' : s[i];
+    shown[n] = '\0';
+    return fail(err, errlen, -EINVAL, "squeue output line %d: '%s%s': %s", lineno, shown, e - s > 80 ? "..." : "",
+                why);
+}
+
 static int parse_job_line(const char *s, const char *e, int lineno, mt_slurm_job_line_t *out, char *err,
                           size_t errlen)
 {
     memset(out, 0, sizeof *out);
     const char *bar = memchr(s, '|', (size_t)(e - s));
-    int shown = (int)(e - s > 80 ? 80 : e - s);
     if (!bar)
-        return fail(err, errlen, -EINVAL, "squeue output line %d: '%.*s': no '|' between job id and state", lineno,
-                    shown, s);
+        return line_fail(s, e, lineno, err, errlen, "no '|' between job id and state");
     if (bar == s || (size_t)(bar - s) >= sizeof out->id)
-        return fail(err, errlen, -EINVAL, "squeue output line %d: '%.*s': %s job id", lineno, shown, s,
-                    bar == s ? "an empty" : "an over-long");
+        return line_fail(s, e, lineno, err, errlen, bar == s ? "an empty job id" : "an over-long job id");
     for (const char *c = s; c < bar; c++)
         if (isspace((unsigned char)*c) || iscntrl((unsigned char)*c))
-            return fail(err, errlen, -EINVAL, "squeue output line %d: '%.*s': white space in the job id", lineno,
-                        shown, s);
+            return line_fail(s, e, lineno, err, errlen, "white space in the job id");
     copy_cut(out->id, sizeof out->id, s, bar);
     const char *st = bar + 1;
     const char *st_end = memchr(st, '|', (size_t)(e - st));
@@ -313,8 +321,7 @@ static int parse_job_line(const char *s, const char *e, int lineno, mt_slurm_job
         st++;
     size_t n = state_name_len(st, (size_t)(st_end - st));
     if (n == 0)
-        return fail(err, errlen, -EINVAL, "squeue output line %d: '%.*s': no state after the job id", lineno, shown,
-                    s);
+        return line_fail(s, e, lineno, err, errlen, "no state after the job id");
     out->state = state_parse_n(st, n);
     copy_cut(out->state_name, sizeof out->state_name, st, st + n);
     if (st_end < e)
@@ -405,6 +412,26 @@ static void word_end(word_buf_t *b)
     b->len = b->size = 0;
 }
 
+static int split_fail(const char *spec, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* -EINVAL, err "nativeSpecification 'SPEC': WHY" on one line (the spec's control characters as spaces, cut at 200). */
+static int split_fail(const char *spec, char *err, size_t errlen, const char *fmt, ...)
+{
+    char shown[201], why[160];
+    size_t n = strlen(spec);
+    if (n > sizeof shown - 1)
+        n = sizeof shown - 1;
+    for (size_t i = 0; i < n; i++)
+        shown[i] = iscntrl((unsigned char)spec[i]) ? ' ' : spec[i];
+    shown[n] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return fail(err, errlen, -EINVAL, "nativeSpecification '%s%s': %s", shown, strlen(spec) > n ? "..." : "", why);
+}
+
 int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errlen)
 {
     if (!words)
@@ -423,7 +450,7 @@ int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errl
             if (p[1] == '\0') {
                 free(b.cur);
                 mt_slurm_words_free(b.words);
-                return fail(err, errlen, -EINVAL, "'%s': a backslash at the end, escaping nothing", spec);
+                return split_fail(spec, err, errlen, "a backslash at the end escapes nothing");
             }
             if (p[1] != '\n') {
                 word_begin(&b);
@@ -435,8 +462,7 @@ int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errl
             if (!close) {
                 free(b.cur);
                 mt_slurm_words_free(b.words);
-                return fail(err, errlen, -EINVAL, "'%s': a single quote at offset %zu is never closed", spec,
-                            (size_t)(p - spec));
+                return split_fail(spec, err, errlen, "the single quote at offset %zu is never closed", (size_t)(p - spec));
             }
             word_begin(&b);
             for (const char *q = p + 1; q < close; q++)
@@ -457,8 +483,8 @@ int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errl
             if (*p != '"') {
                 free(b.cur);
                 mt_slurm_words_free(b.words);
-                return fail(err, errlen, -EINVAL, "'%s': a double quote at offset %zu is never closed", spec,
-                            (size_t)(open - spec));
+                return split_fail(spec, err, errlen, "the double quote at offset %zu is never closed",
+                                  (size_t)(open - spec));
             }
             p++;
         } else {

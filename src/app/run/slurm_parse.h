@@ -101,7 +101,10 @@ const char *mt_slurm_state_name(mt_slurm_state_t s);
  * Nothing else is special: $, `, #, ;, |, &, *, ~ are ordinary characters
  * (no comments, no expansion, no operators), so "--comment=a#b" and
  * "--wrap=x;y" arrive as they are. A trailing lone backslash: -EINVAL.
- * NULL or blank spec: 0 and an argv with no words.
+ * NULL or blank spec: 0 and an argv with no words. err is one line:
+ * "nativeSpecification '-p debug --comment='a b': the single quote at
+ * offset 19 is never closed" (control characters shown as spaces, the
+ * spec cut at 200 bytes).
  */
 int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errlen);
 void mt_slurm_words_free(char **words);   /* NULL accepted */
