@@ -62,7 +62,8 @@ static char *slurp(const char *path, size_t *len)
 /*
  * Exec the script as slurmd would (through its #! line), in a process group
  * of its own, with data waiting on its stdin (which the command must not
- * see); term_after_ms > 0 sends SIGTERM to the group then. Returns the wait status.
+ * see); term_after_ms > 0 sends SIGTERM to the group that long after the
+ * command has started. Returns the wait status.
  */
 static int run_script(int term_after_ms)
 {
@@ -81,6 +82,10 @@ static int run_script(int term_after_ms)
     close(in[0]);
     setpgid(pid, pid);
     if (term_after_ms > 0) {
+        /* Once the command has written its words, the script's trap is set: only then is the SIGTERM meaningful. */
+        struct stat st;
+        for (int i = 0; i < 1000 && (stat(out_path, &st) < 0 || st.st_size == 0); i++)
+            usleep(10000);
         struct timespec ts = {term_after_ms / 1000, (term_after_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         kill(-pid, SIGTERM);
@@ -226,7 +231,7 @@ Test(slurm_script, sigterm_to_the_job_still_writes_the_status)
     size_t nenv;
     mt_slurm_script_t s = script_for("sleep", env, &nenv);
     cr_assert_eq(mt_slurm_script_write(&s, script_path, err, sizeof err), 0, "%s", err);
-    int ws = run_script(300);
+    int ws = run_script(50);
     cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 143, "status %d", ws);
     int attempt, code;
     cr_assert_eq(mt_slurm_status_read(status_path, &attempt, &code), 0);
@@ -371,5 +376,31 @@ Test(slurm_script, set_e_among_the_lines_does_not_lose_the_status)
     int attempt, code;
     cr_assert_eq(mt_slurm_status_read(status_path, &attempt, &code), 0, "no status file");
     cr_assert_eq(code, 3);
+    mt_job_conf_destroy(conf);
+}
+
+Test(slurm_script, sigterm_to_the_job_under_bash_too)
+{
+    /* A destination with env lines gets /bin/bash, whose trap must wait for the command just as sh's does. */
+    static const char conf_xml[] =
+        "<job_conf><plugins><plugin id=\"local\" type=\"runner\" load=\"galaxy.jobs.runners.local:LocalJobRunner\"/>"
+        "</plugins><destinations default=\"d\"><destination id=\"d\" runner=\"local\">"
+        "<env id=\"X\">1</env></destination></destinations></job_conf>";
+    mt_job_conf_t *conf;
+    cr_assert_eq(mt_job_conf_load_string("j.xml", conf_xml, strlen(conf_xml), &conf, err, sizeof err), 0, "%s", err);
+    mt_job_route_t route = {.destination = "d", .dest = mt_job_conf_find_destination(conf, "d")};
+    const char *env[8];
+    size_t nenv;
+    mt_slurm_script_t s = script_for("sleep", env, &nenv);
+    s.route = &route;
+    cr_assert_eq(mt_slurm_script_write(&s, script_path, err, sizeof err), 0, "%s", err);
+    char *text = slurp(script_path, NULL);
+    cr_assert(strncmp(text, "#!/bin/bash\n", 12) == 0, "%s", text);
+    free(text);
+    int ws = run_script(50);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 143, "status %d", ws);
+    int attempt, code;
+    cr_assert_eq(mt_slurm_status_read(status_path, &attempt, &code), 0);
+    cr_assert_eq(code, 143);
     mt_job_conf_destroy(conf);
 }
