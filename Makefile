@@ -5,6 +5,8 @@
 #   make test       install, build, check the layers' includes, run the unit tests, the fuzz corpus replay and
 #                   the integration tests, then the job, workflow, invocation and API tests on PostgreSQL
 #   make integration-pg  those tests alone, on a PostgreSQL server the suite starts itself (scripts/pg-server.sh)
+#   make integration-slurm  the Slurm tests alone (marker slurm; also part of make integration), on a one-node
+#                   cluster the suite starts itself (scripts/slurm-cluster.sh); here they fail where it cannot start
 #   make asan       the same test suite against an ASan+UBSan build (build-asan/)
 #   make chaos      the fault-injection suite (tests/integration, marker chaos) -- see docs/reliability.md
 #   make fuzz       install clang, fuzz each parser for FUZZ_SECONDS (default 60) -- see tests/fuzz/README.md
@@ -43,7 +45,7 @@ PROGRAMS  = $(B)/muleteer $(B)/muleteer-example $(B)/mule-echo
 # Each local job's command is watched by this small program, which outlives its handler (src/waiter/).
 PROGRAMS += $(B)/muleteer-waiter
 
-.PHONY: layers all run test unit fuzz-replay integration integration-pg chaos asan bench fuzz fuzz-targets deps deps-test clean
+.PHONY: layers all run test unit fuzz-replay integration integration-pg integration-slurm chaos asan bench fuzz fuzz-targets deps deps-test clean
 all: $(PROGRAMS)
 
 deps:
@@ -125,6 +127,12 @@ PG_TESTS = test_jobs.py test_workflows.py test_invocations.py test_api_keys.py t
 integration-pg: all
 	MULETEER_TEST_BACKEND=postgresql MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 	  -m "not chaos" $(PG_TESTS:%=tests/integration/%) $(PYTEST_ARGS)
+
+# The tests that take the `slurm` fixture (tests/integration/conftest.py: marked slurm, and run by `integration`
+# too, skipped there where Slurm is not installed), on the throwaway cluster the suite starts and stops itself.
+integration-slurm: all
+	MULETEER_TEST_SLURM=required MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	  -m slurm tests/integration $(PYTEST_ARGS)
 
 # Faults injected into a running stack (SIGKILLs, a locked database, a full disk...): slower, so apart.
 chaos: deps-test

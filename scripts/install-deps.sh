@@ -8,9 +8,10 @@ set -eu
 want="build-essential pkg-config libuv1-dev node-llhttp libjansson-dev libfyaml-dev libinih-dev libsqlite3-dev libexpat1-dev libpq-dev"
 case "${1:-build}" in
   build) ;;
-  # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client
-  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2" ;;
-  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2" ;;
+  # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client;
+  # slurmctld slurmd slurm-client munge: the one-node Slurm cluster they start themselves (scripts/slurm-cluster.sh)
+  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge" ;;
+  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
   *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
@@ -23,9 +24,10 @@ echo "install-deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-# Packages with a service (postgresql, nginx) would start it on install: the tests start their own servers
-# in temporary directories and stop them, so keep Debian from starting the system ones (policy-rc.d, 101 =
-# "action forbidden"), unless the machine already has a policy of its own.
+# Packages with a service (postgresql, nginx, munge, slurmctld, slurmd: their postinst runs invoke-rc.d) would
+# start it on install: the tests start their own servers in temporary directories and stop them, so keep Debian
+# from starting the system ones (policy-rc.d, 101 = "action forbidden"), unless the machine already has a policy
+# of its own.
 policy=/usr/sbin/policy-rc.d
 own_policy=
 if [ ! -e "$policy" ]; then

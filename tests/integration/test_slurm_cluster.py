@@ -124,17 +124,30 @@ def test_the_cluster_runs_many_jobs_at_once(slurm):
         assert slurm.wait_job(jid)["state"] == "CANCELLED"
 
 
-def listpids(slurm, jid):
-    return [int(l.split()[0]) for l in slurm.run(["scontrol", "listpids", str(jid)]).splitlines()[1:]]
+def job_processes(slurm, jid, comm):
+    """The pids of job jid's processes once one of them is comm (from /proc: `scontrol listpids` asked before the
+    job's batch step has its process group lists every process of group 0, the kernel's threads)."""
+    mark = ["SLURM_CONF=%s" % slurm.conf, "SLURM_JOB_ID=%d" % jid]
+
+    def found():
+        pids = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit() and all(m in environ(int(name)) for m in mark):
+                try:
+                    with open("/proc/%s/comm" % name) as f:
+                        pids[int(name)] = f.read().strip()
+                except OSError:
+                    pass
+        return [p for p, c in pids.items() if c != "slurmstepd"] if comm in pids.values() else None
+    return wait_for(found, 10, 0.05, what="job %d's %s process" % (jid, comm))
 
 
 def test_jobs_survive_a_stopped_controller_and_new_ones_are_taken_after_it(slurm):
     long = sbatch(slurm, "-J", "harness-long", "-o", "/dev/null", "--wrap", "sleep 120")
-    short = sbatch(slurm, "-J", "harness-short", "-o", "/dev/null", "--wrap", "sleep 1; exit 5")
+    short = sbatch(slurm, "-J", "harness-short", "-o", "/dev/null", "--wrap", "sleep 2; exit 5")
     for jid in (long, short):
         slurm.wait_job(jid, ("RUNNING",))
-    pids, short_pids = listpids(slurm, long), listpids(slurm, short)
-    assert pids and short_pids, "no process of the running jobs"
+    pids, short_pids = job_processes(slurm, long, "sleep"), job_processes(slurm, short, "sleep")
     count = slurm.sbatch_count()
     slurm.stop_ctld()
     try:
@@ -144,7 +157,8 @@ def test_jobs_survive_a_stopped_controller_and_new_ones_are_taken_after_it(slurm
         assert r.returncode != 0 and "Unable to contact slurm controller" in r.stderr, r.stderr
         assert time.time() - started > 5, "sbatch gave up at once"
         wait_for(lambda: not any(alive(p) for p in short_pids), 10, what="the short job to end, unheard")
-        assert all(alive(p) for p in pids), "a running job's processes died with slurmctld"
+        assert all(alive(p) for p in pids), "a running job's processes died with slurmctld: %s of %s\n%s" % (
+            [p for p in pids if not alive(p)], pids, slurm.log_tails())
     finally:
         slurm.start_ctld()
     assert slurm.sbatch_count() == count, "jobs lost or added by the restart"
