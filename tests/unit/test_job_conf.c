@@ -812,6 +812,11 @@ Test(job_conf, error_plugins)
                        "</plugins></job_conf>", 2, "<plugin> holds <param> elements, not <parm>");
     load_fails(".yml", "runners:\n  x:\n    workers: 2\n", 2, "runner plugin 'x' needs a load");
     load_fails(".yml", "runners:\n  x:\n    load: a\n    workers: many\n", 4, "workers 'many' is not a positive");
+    /* A line break inside load (here from a character reference) names no module. */
+    load_fails(".xml", "<job_conf><plugins>\n<plugin id=\"p\" type=\"runner\" "
+                       "load=\"galaxy.jobs.runners.&#10;:LocalJobRunner\"/></plugins></job_conf>", 2,
+               "runner plugin 'p': load contains a control character (it names a Python module and class, such as "
+               "galaxy.jobs.runners.local:LocalJobRunner)");
 }
 
 Test(job_conf, error_destinations)

@@ -339,6 +339,19 @@ mt_job_runner_t *mt__jx_runner_add(mt_job_exec_t *ex, const char *id, const char
         mt__jx_fail_at(ex, line, "runner plugin '%s' given twice (first at line %d)", id, prev->line);
         return NULL;
     }
+    if (load && strcmp(id, "dynamic") != 0) {
+        /* Galaxy imports the module it names: a control character inside (a line break) names none. */
+        char *t = mt__jx_trimmed(load);
+        bool bad = false;
+        for (const unsigned char *p = (const unsigned char *)t; *p && !bad; p++)
+            bad = *p < 0x20 || *p == 0x7f;
+        free(t);
+        if (bad) {
+            mt__jx_fail_at(ex, line, "runner plugin '%s': load contains a control character (it names a Python "
+                           "module and class, such as galaxy.jobs.runners.local:LocalJobRunner)", id);
+            return NULL;
+        }
+    }
     if (!load && strcmp(id, "dynamic") != 0) {
         mt__jx_fail_at(ex, line, "runner plugin '%s' needs a load (such as galaxy.jobs.runners.local:LocalJobRunner)",
                        id);
