@@ -186,10 +186,10 @@ Test(job_route, start_up_names_every_destination_that_cannot_run)
     /* A runnable destination's resubmit rule to one that cannot run (17: long, a slurm one, is fine). */
     cr_assert_str_eq(c.lines[6], "site.xml:18: destination 'cluster': resubmit to 'grid' (runner plugin 'sge', type "
                                  "drmaa), which this muleteer cannot run: only the local and slurm runners exist; a job "
-                                 "resubmitted there is failed with that reason");
+                                 "this rule applies to stays failed");
     cr_assert(strstr(c.lines[7], "site.xml:19: destination 'cluster': resubmit to 'bad' (a tag), which this muleteer "
                                  "cannot run: none of its destinations can run here (typo: runner plugin 'drmma': no "
-                                 "such plugin is declared); a job resubmitted there is failed"), "%s", c.lines[7]);
+                                 "such plugin is declared); a job this rule applies to stays failed"), "%s", c.lines[7]);
     mt_job_conf_destroy(conf);
 
     c.n = 0;

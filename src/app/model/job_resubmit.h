@@ -100,8 +100,8 @@ double mt_job_resubmit_delay(const mt_job_resubmit_t *rule, const mt_job_failure
  * (pointing into conf), or -EINVAL with *out zeroed and a one-line reason
  * in err ("resubmit to destination 'big' (runner plugin 'sge', type
  * drmaa), which this muleteer cannot run: only the local and slurm runners
- * exist"): the runtime then ends the job failed with that reason, as
- * Galaxy fails a job resubmitted to a destination it cannot run.
+ * exist"): the job then stays failed, as Galaxy fails a job resubmitted to
+ * a runner it has not loaded.
  */
 int mt_job_resubmit_route(const mt_job_conf_t *conf, const mt_job_destination_t *from, const mt_job_resubmit_t *rule,
                           mt_job_route_t *out, char *err, size_t errlen);

@@ -230,9 +230,8 @@ void mt_job_conf_warn_unrunnable(const mt_job_conf_t *conf, void (*warn)(const c
             /* reason: "resubmit to destination 'X' (WHAT), which this muleteer cannot run: REASON" */
             const char *what = strchr(reason, '(');
             mt_message_format_at(msg, sizeof msg, mt_job_conf_file(conf), rules[k].line,
-                                 "destination '%s': resubmit to '%s' %s; a job resubmitted there is failed with "
-                                 "that reason", mt_job_destination_id(d), rules[k].destination,
-                                 what ? what : reason);
+                                 "destination '%s': resubmit to '%s' %s; a job this rule applies to stays failed",
+                                 mt_job_destination_id(d), rules[k].destination, what ? what : reason);
             warn(msg, data);
         }
     }

@@ -101,7 +101,7 @@ bool mt_job_destination_runnable(const mt_job_conf_t *conf, const mt_job_destina
  * destination (id or tag) cannot run here, "FILE:LINE: destination 'short':
  * resubmit to 'long' (runner plugin 'sge', type drmaa), which this
  * muleteer cannot run: only the local and slurm runners exist; a job
- * resubmitted there is failed with that reason". Nothing for a NULL conf.
+ * this rule applies to stays failed". Nothing for a NULL conf.
  */
 void mt_job_conf_warn_unrunnable(const mt_job_conf_t *conf, void (*warn)(const char *msg, void *data), void *data);
 
