@@ -115,15 +115,14 @@ static int mt__next(mt__parser_t *p)
     }
     if (isdigit((unsigned char)*s) || (*s == '.' && isdigit((unsigned char)s[1]))) {
         char *end;
-        strtod(s, &end);
-        /* strtod also reads hex and inf/nan, which Python does not: digits, '.', and an exponent only. */
+        strtod(s, &end); /* the C locale's decimal point: the server never sets another */
+        /* strtod also reads hex, which Python does not: digits, '.', and an exponent only. */
         for (const char *q = s; q < end; q++) {
             if (!(isdigit((unsigned char)*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-'))
                 end = (char *)q;
         }
         if (isalnum((unsigned char)*end) || *end == '_' || *end == '.')
-            return p->tok_len = (size_t)(end - s) + 1, mt__fail(p, "malformed number '%.*s' at column %d",
-                                                               (int)p->tok_len, s, mt__column(p));
+            return mt__fail(p, "malformed number '%.*s' at column %d", (int)(end - s) + 1, s, mt__column(p));
         char *digits = mt_strndup(s, (size_t)(end - s));
         p->num = strtod(digits, NULL);
         free(digits);
@@ -153,9 +152,8 @@ static int mt__next(mt__parser_t *p)
         size_t n = strlen(ops[i].text);
         if (strncmp(s, ops[i].text, n) == 0) {
             /* Python's //, ** and a lone = are not in the language: say so rather than misread them. */
-            if ((n == 1 && (*s == '/' || *s == '*') && s[1] == *s))
-                return p->tok_len = 2, mt__fail(p, "'%.2s' at column %d is not supported (+ - * / are)", s,
-                                                mt__column(p));
+            if (n == 1 && (*s == '/' || *s == '*') && s[1] == *s)
+                return mt__fail(p, "'%.2s' at column %d is not supported (+ - * / are)", s, mt__column(p));
             p->tok = ops[i].kind;
             p->tok_len = n;
             p->pos = s + n;
