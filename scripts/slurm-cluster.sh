@@ -6,7 +6,8 @@
 #                                                 the node takes jobs; last stdout line: SLURM_CONF=DIR/etc/slurm.conf
 #        scripts/slurm-cluster.sh stop DIR        cancel every job, stop the daemons, kill what is left of the
 #                                                 jobs: nothing of the cluster runs afterwards (DIR and its logs stay)
-#        scripts/slurm-cluster.sh stop-ctld DIR   stop slurmctld alone: jobs keep running, submissions fail
+#        scripts/slurm-cluster.sh stop-ctld DIR   stop slurmctld alone: jobs keep running; a client (sbatch,
+#                                                 squeue) fails after 9 s of connection attempts (MessageTimeout)
 #        scripts/slurm-cluster.sh start-ctld DIR  start it again on the same port; it recovers its jobs from DIR/state
 #        scripts/slurm-cluster.sh env DIR         print SLURM_CONF=DIR/etc/slurm.conf (exit 1: no cluster in DIR)
 #        scripts/slurm-cluster.sh check           exit 0 when the Slurm and munge programs are installed
@@ -71,7 +72,7 @@ alive() {
 }
 
 # ours PID: the process carries this cluster's SLURM_CONF.
-ours() { { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; }
+ours() { grep -qzxF "SLURM_CONF=$CONF" "/proc/$1/environ" 2>/dev/null; }
 
 # cluster_procs KIND: the live pids of this cluster: KIND daemons (munged, slurmctld with its slurmscriptd,
 # slurmd, slurmstepd) or jobs (processes of a job: SLURM_JOB_ID in the environment).
@@ -135,7 +136,8 @@ wait_pid_file() {
     done
 }
 
-# fail MESSAGE: say why, show the daemons' log tails, stop what was started, exit 1.
+# fail MESSAGE: say why, show the daemons' log tails, stop what `start` started (start-ctld leaves the rest of
+# the cluster running), exit 1.
 fail() {
     local f
     say "$*"
@@ -144,7 +146,7 @@ fail() {
         echo "---- last lines of $f" >&2
         tail -n 15 "$f" >&2
     done
-    stop_all >/dev/null 2>&1
+    [ "$cmd" = start ] && stop_all >/dev/null 2>&1
     exit 1
 }
 

@@ -8,6 +8,7 @@ process group. None of this starts muleteer.
 """
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -58,7 +59,9 @@ def own_cluster_dir():
     r = script("check")
     if r.returncode != 0:
         SlurmCluster().unavailable(r.stderr.strip().replace("slurm-cluster: ", "", 1))
-    d = tempfile.mkdtemp(prefix="mt-slurm-t-", dir="/tmp")
+    d = tempfile.mkdtemp(prefix=SlurmCluster.PREFIX + "t-", dir="/tmp")
+    with open(os.path.join(d, "owner"), "w") as f:  # reaped by a later session should this one be killed
+        f.write("%d\n" % os.getpid())
     yield d
     script("stop", d)
     shutil.rmtree(d, ignore_errors=True)
@@ -280,3 +283,41 @@ def test_without_slurm_its_tests_skip_saying_why_unless_slurm_is_required(tmp_pa
     rc, out = child_session(tmp_path, text + "\ndef test_z(slurm):\n    pass\n",
                             dict(no_client, PYTEST_ADDOPTS="-m slurm"))
     assert "2 skipped, 1 deselected" in out, out
+
+
+def test_between_tests_the_cluster_is_mended_and_an_interrupted_session_stops_it(tmp_path):
+    """A session of its own: a test that leaves slurmctld stopped and a job running finds, in the next test, a
+    controller up and its job cancelled; a SIGTERM to pytest then stops the cluster and removes its directory."""
+    if script("check").returncode != 0:
+        pytest.skip("Slurm is not installed")
+    ready = tmp_path / "ready"
+    (tmp_path / "test_child.py").write_text(
+        "import subprocess, time\n"
+        "def test_a(slurm):\n"
+        "    out = slurm.run(['sbatch', '--parsable', '-J', 'left', '-o', '/dev/null', '--wrap', 'sleep 300'])\n"
+        "    slurm.wait_job(int(out), ('RUNNING',))\n"
+        "    slurm.stop_ctld()\n"
+        "def test_b(slurm):\n"
+        "    assert 'is UP' in slurm.run(['scontrol', 'ping'])\n"
+        "    left = [j for j in slurm.jobs() if j['name'] == 'left']\n"
+        "    assert len(left) == 1 and left[0]['state'] in ('CANCELLED', 'COMPLETING'), left\n"
+        "    open(%r, 'w').write(slurm.dir)\n"
+        "    time.sleep(120)\n" % str(ready))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tests", "integration"))
+    child = subprocess.Popen(["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                              "--rootdir", str(tmp_path), str(tmp_path / "test_child.py")],
+                             cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: ready.exists() and ready.read_text(), 90, 0.1, what="the child session's second test")
+        d = ready.read_text()
+        procs = processes_of(d)
+        assert procs, "the child session's cluster runs nothing"
+        child.send_signal(signal.SIGTERM)
+        out = child.communicate(timeout=60)[0].decode(errors="replace")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "1 passed" in out, out
+    assert not processes_of(d) and not [p for p in procs if alive(p)], "the cluster outlived its session:\n" + out
+    assert not os.path.exists(d), "the cluster's directory was left:\n" + out
