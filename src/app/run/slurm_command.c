@@ -2,32 +2,33 @@
  * slurm_command: one Slurm client command run on a libuv loop (see
  * slurm_command.h).
  *
- * posix_spawn() on the loop's own thread: glibc's clone(CLONE_VM |
- * CLONE_VFORK) shares the handler's memory instead of copying its page
- * tables and returns once the child has exec'd. Measured on a 2-CPU
- * machine (mt_slurm_cmd_run's own time, 200 squeue one after the other):
- * p50 0.14 ms, p90 0.2-0.9 ms, p99 2.4-3.4 ms; 100 started back to back,
- * the later ones competing for the CPUs with the earlier: p50 1.7 ms, max
- * 11 ms. A whole squeue or sbatch takes 4-5 ms on the same machine (with
- * an idle local slurmctld; far more on a busy site), and the runner bounds
- * the commands in flight (the plugin's workers), so the loop is held a few
- * percent of the time the commands take; a spawner thread, as the local runner
- * has for its much more frequent starts, would buy little here. uv_spawn()
- * would block the loop the same way (it waits on a pipe for the exec),
- * fork rather than vfork, and install a SIGCHLD handler in the process.
- * tests/unit/test_slurm_command.c measures it again on every run.
+ * The posix_spawn() runs on a thread of its own, one per process, as the
+ * local runner's does (runner_local.c): glibc's posix_spawn is
+ * clone(CLONE_VM | CLONE_VFORK), which returns only once the child has
+ * exec'd. On the loop's own thread that cost, measured on a 2-CPU machine
+ * (200 squeue one after the other), p50 0.14 ms and p99 2.4-3.4 ms, but
+ * 11 ms when 100 were started back to back and 24.5 ms on a machine busy
+ * with other work: the vfork child has to be scheduled before the loop can
+ * go on. So the loop only checks the program, makes the pipes and queues
+ * the command (tests/unit/test_slurm_command.c measures what that holds
+ * the loop); the spawner thread does the posix_spawn() and pidfd_open()
+ * and tells the loop through the command's uv_async_t. uv_spawn() would
+ * block the loop like posix_spawn() (it waits on a pipe for the exec), fork
+ * rather than vfork, and install a SIGCHLD handler in the process.
  *
- * A command owns four handles: a uv_poll_t on its pidfd (readable once it
+ * A command owns up to five handles: the uv_async_t of the spawner's
+ * answer, closed once it came; a uv_poll_t on its pidfd (readable once it
  * has exited: we reap exactly its pid, so the waiters of the local runner
- * and any other child are left alone), one uv_poll_t per output pipe, and a
- * uv_timer_t that first counts the timeout, then the grace after SIGKILL.
+ * and any other child are left alone); one uv_poll_t per output pipe; and a
+ * uv_timer_t that first counts the timeout (from the spawn), then the grace
+ * after SIGKILL.
  * When it has been reaped and both pipes are at end of file, the handles
  * are closed and the last close reports the result, so the callback runs
  * with nothing of the command left on the loop.
  *
  * A program that cannot be executed is reported through the callback too
- * (started false), from a zero timeout, never from inside
- * mt_slurm_cmd_run().
+ * (started false): from a zero timeout when it is not found, from the
+ * spawner's answer when exec fails; never from inside mt_slurm_cmd_run().
  */
 #define MT_LOG_NAME "muleteer.jobs.slurm"
 
@@ -35,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -65,6 +67,7 @@ typedef struct cmd_buf {
 } cmd_buf_t;
 
 typedef struct cmd {
+    uv_async_t spawned;    /* the spawner's word that pid and pidfd (or spawn_error) are set */
     uv_poll_t exit_poll;   /* on pidfd */
     uv_poll_t out_poll, err_poll;
     uv_timer_t timer;      /* the timeout, then the grace after SIGKILL; a zero timeout for a command not started */
@@ -82,6 +85,19 @@ typedef struct cmd {
     void *data;
     char name[64];         /* argv[0], for messages */
     char why[256];         /* started false: why */
+    bool counted;          /* in cmds_running */
+    unsigned timeout_ms;
+
+    /* What the spawner needs and sets, the command's until the spawner has answered. */
+    char *path;            /* the program found */
+    char **argv, **envp;   /* copies: the caller's need not outlive the call */
+    int out_w, err_w;      /* the child's ends of the pipes; the spawner closes them */
+    pid_t spawned_pid;
+    int spawned_pidfd;
+    int spawn_error;       /* 0, or the errno of posix_spawn() (or of pidfd_open(), with spawn_step) */
+    atomic_bool answered;  /* the spawner's fields above are set (its last write before the uv_async_send) */
+    const char *spawn_step;
+    struct cmd *next_spawn;
 } cmd_t;
 
 static atomic_int cmds_running;
@@ -129,13 +145,44 @@ static void report(cmd_t *c)
     r.err = c->started ? c->err.data : c->why;
     r.err_len = c->started ? c->err.len : strlen(c->why);
     r.seconds = c->started ? (double)((c->end_us ? c->end_us : mt_clock_us()) - c->start_us) / 1e6 : 0;
-    if (c->started)
+    if (c->counted)
         atomic_fetch_sub(&cmds_running, 1);
     c->cb(&r, c->data);
 }
 
+static void strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+static char **strv_copy(char *const *v)
+{
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **copy = mt_calloc(n + 1, sizeof *copy);
+    for (size_t i = 0; i < n; i++)
+        copy[i] = mt_strdup(v[i]);
+    return copy;
+}
+
+/* What only the spawner needed. */
+static void release_spawn_inputs(cmd_t *c)
+{
+    strv_free(c->argv);
+    strv_free(c->envp);
+    free(c->path);
+    c->argv = c->envp = NULL;
+    c->path = NULL;
+}
+
 static void cmd_free(cmd_t *c)
 {
+    release_spawn_inputs(c);
     buf_free(&c->out);
     buf_free(&c->err);
     free(c);
@@ -370,12 +417,130 @@ static int spawn(const char *path, char *const argv[], char *const envp[], int o
     return e;
 }
 
+/* On the spawner's thread: start c, then tell its loop. The last touch of c there. */
+static void spawn_one(cmd_t *c)
+{
+    pid_t pid = -1;
+    int pidfd = -1;
+    const char *step = NULL;
+    int e = spawn(c->path, c->argv, c->envp, c->out_w, c->err_w, &pid);
+    close(c->out_w);
+    close(c->err_w);
+    if (e == 0 && (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+        /* Cannot be watched: do not leave it running unwatched. */
+        e = errno;
+        step = "pidfd_open: ";
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    c->spawned_pid = pid;
+    c->spawned_pidfd = pidfd;
+    c->spawn_error = e;
+    c->spawn_step = step;
+    atomic_store_explicit(&c->answered, true, memory_order_release);
+    uv_async_send(&c->spawned);
+}
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    cmd_t *head, **tail; /* commands waiting for their posix_spawn(), oldest first */
+    pid_t owner;         /* the process whose thread this is: a forked child starts its own */
+} spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static void *spawner_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawner.lock);
+    for (;;) {
+        while (!spawner.head)
+            pthread_cond_wait(&spawner.wake, &spawner.lock);
+        cmd_t *c = spawner.head;
+        spawner.head = c->next_spawn;
+        if (!spawner.head)
+            spawner.tail = &spawner.head;
+        pthread_mutex_unlock(&spawner.lock);
+        spawn_one(c);
+        pthread_mutex_lock(&spawner.lock);
+    }
+    return NULL;
+}
+
+/* Queue c for the spawner, starting the thread first if this process has none. Returns 0 or an errno value. */
+static int spawner_submit(cmd_t *c)
+{
+    pthread_mutex_lock(&spawner.lock);
+    if (spawner.owner != getpid()) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        /* No signal for this thread: the loop's thread handles them, and the child starts with none blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t tid;
+        int rc = pthread_create(&tid, &attr, spawner_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            pthread_mutex_unlock(&spawner.lock);
+            return rc;
+        }
+        spawner.owner = getpid();
+        spawner.head = NULL; /* a forked child inherits its parent's queue, not its thread */
+        spawner.tail = &spawner.head;
+    }
+    c->next_spawn = NULL;
+    *spawner.tail = c;
+    spawner.tail = &c->next_spawn;
+    pthread_cond_signal(&spawner.wake);
+    pthread_mutex_unlock(&spawner.lock);
+    return 0;
+}
+
+/* The spawner's answer, on the command's loop: watch the command, or report why it did not start. */
+static void on_spawned(uv_async_t *async)
+{
+    cmd_t *c = async->data;
+    if (!atomic_load_explicit(&c->answered, memory_order_acquire))
+        return; /* cannot happen: one send per command, after the answer */
+    uv_close((uv_handle_t *)&c->spawned, on_close);
+    release_spawn_inputs(c);
+    if (c->spawn_error != 0) {
+        close(c->out_fd);
+        close(c->err_fd);
+        c->out_fd = c->err_fd = -1;
+        snprintf(c->why, sizeof c->why, "cannot run %s: %s%s", c->name, c->spawn_step ? c->spawn_step : "",
+                 strerror(c->spawn_error));
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        return;
+    }
+    uv_loop_t *loop = async->loop;
+    c->started = true;
+    c->pid = c->spawned_pid;
+    c->pidfd = c->spawned_pidfd;
+    c->start_us = mt_clock_us();
+    uv_poll_init(loop, &c->exit_poll, c->pidfd);
+    uv_poll_init(loop, &c->out_poll, c->out_fd);
+    uv_poll_init(loop, &c->err_poll, c->err_fd);
+    c->exit_poll.data = c->out_poll.data = c->err_poll.data = c;
+    c->open_handles += 3;
+    c->exit_open = c->out_open = c->err_open = true;
+    uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
+    uv_poll_start(&c->out_poll, UV_READABLE, on_output);
+    uv_poll_start(&c->err_poll, UV_READABLE, on_output);
+    uv_timer_start(&c->timer, on_timer, c->timeout_ms, 0);
+}
+
 static cmd_t *cmd_new(uv_loop_t *loop, const char *name, mt_slurm_cmd_cb cb, void *data)
 {
     cmd_t *c = mt_calloc(1, sizeof *c);
     c->cb = cb;
     c->data = data;
-    c->pidfd = c->out_fd = c->err_fd = -1;
+    c->pidfd = c->out_fd = c->err_fd = c->out_w = c->err_w = -1;
     snprintf(c->name, sizeof c->name, "%s", name);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
@@ -393,41 +558,35 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
     const char *name = argv[0];
     char path[4096];
     int e = find_program(name, envp, path, sizeof path);
-    int out[2] = {-1, -1}, errp[2] = {-1, -1};
-    pid_t pid = -1;
-    if (e == 0) {
-        int rc;
-        if ((rc = make_pipe(out)) < 0 || (rc = make_pipe(errp)) < 0) {
-            if (out[0] >= 0) {
-                close(out[0]);
-                close(out[1]);
-            }
-            return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
-        }
-        int64_t t0 = mt_clock_us();
-        e = spawn(path, argv, envp, out[1], errp[1], &pid);
-        int64_t spent = mt_clock_us() - t0;
-        if (spent > 20000)
-            mt_warn("starting %s held the loop for %.1f ms", name, (double)spent / 1000);
-        close(out[1]);
-        close(errp[1]);
-        if (e != 0) {
-            close(out[0]);
-            close(errp[0]);
-            if (e == EAGAIN || e == ENOMEM)
-                return fail(err, errlen, -e, "cannot run %s: %s", name, strerror(e));
-        }
-    }
-    cmd_t *c = cmd_new(loop, name, cb, data);
     if (e != 0) {
         /* Not executable: the callback says so, from the loop. */
+        cmd_t *c = cmd_new(loop, name, cb, data);
         snprintf(c->why, sizeof c->why, "cannot run %s: %s", name, strerror(e));
         uv_timer_start(&c->timer, on_timer, 0, 0);
         return 0;
     }
-    c->started = true;
-    c->pid = pid;
-    c->start_us = mt_clock_us();
+    int out[2], errp[2];
+    int rc = make_pipe(out);
+    if (rc < 0)
+        return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
+    if ((rc = make_pipe(errp)) < 0) {
+        close(out[0]);
+        close(out[1]);
+        return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
+    }
+    cmd_t *c = cmd_new(loop, name, cb, data);
+    if ((rc = uv_async_init(loop, &c->spawned, on_spawned)) < 0) {
+        close(out[0]);
+        close(out[1]);
+        close(errp[0]);
+        close(errp[1]);
+        c->closing = c->reported = true; /* nothing to report: the caller hears of it now */
+        uv_close((uv_handle_t *)&c->timer, on_close);
+        return fail(err, errlen, rc, "cannot run %s: %s", name, uv_strerror(rc));
+    }
+    c->spawned.data = c;
+    c->open_handles++;
+    c->timeout_ms = timeout_ms;
     c->cap = out_cap ? out_cap : CMD_DEFAULT_CAP;
     c->out.data = mt_calloc(1, 1);
     c->out.size = 1;
@@ -435,29 +594,22 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
     c->err.size = 1;
     c->out_fd = out[0];
     c->err_fd = errp[0];
-    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (c->pidfd < 0) {
-        int pe = errno;
-        kill(-pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    c->out_w = out[1];
+    c->err_w = errp[1];
+    c->path = mt_strdup(path);
+    c->argv = strv_copy(argv);
+    c->envp = strv_copy(envp);
+    if ((e = spawner_submit(c)) != 0) {
         close(c->out_fd);
         close(c->err_fd);
-        c->started = false;
-        c->closing = c->reported = true; /* nothing to report: the caller hears of it now */
+        close(c->out_w);
+        close(c->err_w);
+        c->closing = c->reported = true;
+        uv_close((uv_handle_t *)&c->spawned, on_close);
         uv_close((uv_handle_t *)&c->timer, on_close);
-        return fail(err, errlen, -pe, "cannot run %s: pidfd_open: %s", name, strerror(pe));
+        return fail(err, errlen, -e, "cannot run %s: no thread to start it: %s", name, strerror(e));
     }
-    uv_poll_init(loop, &c->exit_poll, c->pidfd);
-    uv_poll_init(loop, &c->out_poll, c->out_fd);
-    uv_poll_init(loop, &c->err_poll, c->err_fd);
-    c->exit_poll.data = c->out_poll.data = c->err_poll.data = c;
-    c->open_handles += 3;
-    c->exit_open = c->out_open = c->err_open = true;
+    c->counted = true;
     atomic_fetch_add(&cmds_running, 1);
-    uv_poll_start(&c->exit_poll, UV_READABLE, on_exit_poll);
-    uv_poll_start(&c->out_poll, UV_READABLE, on_output);
-    uv_poll_start(&c->err_poll, UV_READABLE, on_output);
-    uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
     return 0;
 }

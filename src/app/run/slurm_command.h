@@ -4,10 +4,11 @@
  * output. The Slurm runner (runner_slurm.c) is its only user; nothing here
  * knows what the command is.
  *
- * The command is started with posix_spawn() from the calling thread
- * (glibc's is vfork-based: it returns once the child has exec'd, about
- * 0.15 ms for squeue -- measured in slurm_command.c), in a
- * process group of its own, with its signal mask and dispositions reset.
+ * The command is started with posix_spawn() on a spawner thread (glibc's
+ * is vfork-based: it returns only once the child has exec'd, which on a
+ * busy machine took tens of milliseconds -- measured in slurm_command.c),
+ * so the loop only queues it; in a process group of its own, with its
+ * signal mask and dispositions reset.
  * It is then watched with a pidfd (readable when it exits; we reap it with
  * waitpid on its pid only, so the local runner's waiters and anything else
  * the process runs are left alone) and its stdout and stderr are read
@@ -56,10 +57,17 @@ typedef void (*mt_slurm_cmd_cb)(const mt_slurm_cmd_result_t *r, void *data);
  *    executable, exec failing) is reported through cb with started false
  *    and r->err "cannot run NAME: REASON", never by the return value, so
  *    a caller has one place for "the command did not work".
+ *    That includes posix_spawn() failing for want of resources
+ *    ("cannot run sbatch: Resource temporarily unavailable") and a
+ *    pidfd_open() failure ("cannot run sbatch: pidfd_open: ...", the
+ *    process then killed and reaped).
  *  - The negative returns are for what prevents trying at all: -EINVAL
  *    (argv or envp NULL or empty argv, cb NULL, timeout_ms 0), or the
- *    errno of pipe2/pidfd_open/posix_spawn's own resources (-EMFILE,
- *    -EAGAIN, -ENOMEM), with err "cannot run NAME: REASON".
+ *    errno of pipe2() (-EMFILE, -ENFILE), of uv_async_init(), or of
+ *    pthread_create() for the spawner thread, with err "cannot run NAME:
+ *    REASON".
+ *  - argv and envp are copied: they need not outlive the call.
+ *  - timeout_ms counts from the spawn.
  *  - out_cap 0 means 1 MiB. Output past out_cap is read and dropped (the
  *    command never blocks on a full pipe).
  *  - The command has ended when it has exited and both pipes are at end of
@@ -72,16 +80,16 @@ typedef void (*mt_slurm_cmd_cb)(const mt_slurm_cmd_result_t *r, void *data);
  *    a hung file system) is reported without waiting further: timed_out
  *    true, exited false, term_signal 0; it is reaped when it dies, and its
  *    pidfd poll stays on the loop until then.
- *  - The time the call holds the loop is posix_spawn()'s: until the child
- *    has exec'd (see slurm_command.c for figures). Beyond 20 ms it logs a
- *    warning.
+ *  - The call holds the loop for a PATH search (a stat() per directory
+ *    until the program is found), two pipes and a queue insert: a few
+ *    microseconds.
  *  - cb is called after every handle of the command is closed: it may stop
  *    or close the loop, and start other commands.
  */
 int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
                      mt_slurm_cmd_cb cb, void *data, char *err, size_t errlen);
 
-/* How many commands are running (for tests and metrics): started and not yet reported through cb, in this process. */
+/* How many commands are running (for tests and metrics): accepted (0 returned; a program not found aside) and not yet reported through cb, in this process, spawned or about to be. */
 int mt_slurm_cmd_running(void);
 
 #endif
