@@ -22,6 +22,7 @@
 
 #include "app/store/job_store.h"
 #include "app/run/runner_local.h"
+#include "app/run/runner_slurm.h"
 #include "app/model/values.h"
 #include "app/model/workflow_library.h"
 #include "common/beneath.h"
@@ -370,7 +371,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         free(tools_dir);
         return -1;
     }
-    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &ctx.conf, why, sizeof why) < 0) {
+    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &ctx.conf, why, sizeof why) < 0 ||
+        (ctx.conf && mt_slurm_check_destinations(ctx.conf, why, sizeof why) < 0)) {
         snprintf(err, errlen, "option 'jobs.job-config': %s", why);
         return -1;
     }
@@ -502,7 +504,8 @@ static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen
     }
     mt_toolbox_destroy(tools);
     mt_job_conf_t *conf = NULL;
-    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0)
+    if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0 ||
+        (conf && mt_slurm_check_destinations(conf, why, sizeof why) < 0))
         CHECK_FAILED("option 'jobs.job-config': %s", why);
     /* The names it gives, against this stack's processes and farms (warnings go to the log). */
     if (conf && mt_jobs_handling_check(stack, conf, mt_app_option(stack, "job-config"), why, sizeof why) < 0)

@@ -9,12 +9,13 @@ says: runner, destination, external_id (the Slurm id), state, exit code, history
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import wait_for, write
+from conftest import MULETEER, wait_for, write
 
 pytestmark = pytest.mark.slurm
 
@@ -363,3 +364,32 @@ def test_an_invalid_partition_ends_the_job_in_error_with_slurms_message(servers,
     assert done["state"] == "error", done
     assert "Invalid partition name specified" in done["info"], done
     assert not done["external_id"]
+
+
+@pytest.mark.parametrize("spec, refused", [
+    ("-p debug -J mine", "--job-name is set by muleteer"),
+    ("--output=/tmp/x.log", "--output is set by muleteer"),
+    ("--wait", "--wait is set by muleteer"),
+    ("--time=10", "gives --time, and so does the destination's walltime param"),
+    ("--comment='never closed", "never closed"),
+])
+def test_a_native_specification_that_takes_what_muleteer_sets_is_refused_at_start_naming_file_and_line(
+        tmp_path, spec, refused):
+    """No cluster needed: the stack refuses to start (and --print-config to pass), naming the file, line and option."""
+    conf = write(tmp_path, "job_conf.xml", """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="cluster">
+        <destination id="cluster" runner="slurm">
+            <param id="walltime">00:05:00</param>
+            <param id="nativeSpecification">%s</param>
+        </destination>
+    </destinations>
+</job_conf>
+""" % (PLUGINS, spec))
+    for check in ([], ["--print-config"]):
+        r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--set", "jobs.job-config=%s" % conf,
+                            "--set", "jobs.data-dir=%s" % (tmp_path / "data")] + check,
+                           capture_output=True, text=True, timeout=20, cwd=str(tmp_path))
+        assert r.returncode != 0, r
+        assert "%s:10: destination 'cluster'" % conf in r.stderr and refused in r.stderr, r.stderr

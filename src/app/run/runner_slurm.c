@@ -241,9 +241,13 @@ static const char *command_failure(const mt_slurm_cmd_result_t *res, char *buf, 
     return buf;
 }
 
+/* May the failure pass: Slurm unreachable or busy, the command killed or out of time, or no resources to start it. */
 static bool command_transient(const mt_slurm_cmd_result_t *res)
 {
-    return res->timed_out || (res->started && !res->exited) || (res->started && mt_slurm_error_transient(res->err));
+    if (!res->started)
+        return strstr(res->err, strerror(EAGAIN)) || strstr(res->err, strerror(ENOMEM)) ||
+               strstr(res->err, strerror(EMFILE)) || strstr(res->err, strerror(ENFILE));
+    return res->timed_out || !res->exited || mt_slurm_error_transient(res->err);
 }
 
 /* ---- submitting ---- */
@@ -667,6 +671,78 @@ static int build_sbatch(const slurm_job_t *j, const mt_slurm_submission_t *sub, 
     argv[n] = NULL;
     mt_slurm_words_free(native);
     *out = argv;
+    return 0;
+}
+
+/* sbatch options the runner sets itself, or that would change what a submission is: never in a nativeSpecification. */
+static const struct {
+    const char *long_name;
+    char short_name;
+    const char *why;
+} owned_options[] = {
+    {"--job-name", 'J', "it names the job, which finds it in Slurm after a restart"},
+    {"--chdir", 'D', "the job runs in its working directory"},
+    {"--output", 'o', "Slurm's output for the job goes to slurm.log in its working directory"},
+    {"--open-mode", 0, "slurm.log is appended to"},
+    {"--parsable", 0, "the job id is read from sbatch's answer"},
+    {"--uid", 0, "jobs.job-user sets it"},
+    {"--gid", 0, "jobs.job-group sets it"},
+    {"--wrap", 0, "the job is its batch script"},
+    {"--array", 'a', "one job is one Slurm job"},
+    {"--wait", 'W', "sbatch must answer at once"},
+    {"--test-only", 0, "the job must be submitted"},
+};
+
+/* Does word set option (--name, --name=..., -X, -Xvalue)? */
+static bool word_sets(const char *word, const char *long_name, char short_name)
+{
+    size_t n = strlen(long_name);
+    if (strncmp(word, long_name, n) == 0 && (word[n] == '\0' || word[n] == '='))
+        return true;
+    return short_name && word[0] == '-' && word[1] == short_name;
+}
+
+int mt_slurm_check_destinations(const mt_job_conf_t *conf, char *err, size_t errlen)
+{
+    const char *file = mt_job_conf_file(conf);
+    for (size_t i = 0; i < mt_job_conf_destination_count(conf); i++) {
+        const mt_job_destination_t *d = mt_job_conf_destination_at(conf, i);
+        const mt_job_runner_t *runner = mt_job_conf_find_runner(conf, mt_job_destination_runner(d));
+        const char *spec = mt_job_destination_native_specification(d);
+        if (!runner || strcmp(mt_job_runner_type(runner), MT_JOB_RUNNER_SLURM) != 0 || !spec)
+            continue;
+        int line = mt_job_destination_line(d);
+        const mt_job_param_t *params;
+        size_t nparams = mt_job_destination_params(d, &params);
+        for (size_t k = 0; k < nparams; k++)
+            if (!strcmp(params[k].id, "nativeSpecification") || !strcmp(params[k].id, "native_specification"))
+                line = params[k].line;
+        char **words = NULL, why[256];
+        if (mt_slurm_split_words(spec, &words, why, sizeof why) < 0) {
+            snprintf(err, errlen, "%s:%d: destination '%s': %s", file, line, mt_job_destination_id(d), why);
+            return -EINVAL;
+        }
+        bool has_walltime = mt_job_destination_walltime(d) > 0 || mt_job_conf_walltime_limit(conf) > 0;
+        for (size_t w = 0; words[w]; w++) {
+            for (size_t o = 0; o < sizeof owned_options / sizeof owned_options[0]; o++) {
+                if (!word_sets(words[w], owned_options[o].long_name, owned_options[o].short_name))
+                    continue;
+                snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s': %s is set by muleteer (%s): "
+                         "remove it",
+                         file, line, mt_job_destination_id(d), spec, owned_options[o].long_name, owned_options[o].why);
+                mt_slurm_words_free(words);
+                return -EINVAL;
+            }
+            if (has_walltime && word_sets(words[w], "--time", 't')) {
+                snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s' gives --time, and so does "
+                         "the destination's walltime param or the walltime limit: give the time limit once",
+                         file, line, mt_job_destination_id(d), spec);
+                mt_slurm_words_free(words);
+                return -EINVAL;
+            }
+        }
+        mt_slurm_words_free(words);
+    }
     return 0;
 }
 

@@ -151,6 +151,19 @@ size_t mt_slurm_runner_count(const mt_slurm_runner_t *r);
  */
 void mt_slurm_runner_stop(mt_slurm_runner_t *r);
 
+/*
+ * Check what the job configuration's slurm destinations ask of sbatch,
+ * once it is loaded: a nativeSpecification must split into words, and
+ * must not set what the runner sets itself -- the job's name (it finds the
+ * job by it after a restart), working directory, Slurm output file,
+ * --parsable, --uid/--gid, nor --wrap, --array, --wait or --test-only,
+ * which would change what a submission is -- nor give a --time when the
+ * destination's walltime (or the walltime limit) gives one already.
+ * Returns 0, or -EINVAL with "FILE:LINE: destination 'X':
+ * nativeSpecification '...': --job-name is set by muleteer (...)" in err.
+ */
+int mt_slurm_check_destinations(const mt_job_conf_t *conf, char *err, size_t errlen);
+
 /* The Slurm job name of a job's attempt, into buf (MT_SLURM_NAME_FMT). */
 #define MT_SLURM_NAME_FMT "muleteer-%lld-%d-%08x"
 const char *mt_slurm_job_name(int64_t job_id, int attempt, const char *working_dir, char *buf, size_t len);
