@@ -19,6 +19,9 @@ are shared and noisy. One module per section in bench/sections/:
   takeover  a host SIGKILLed whole with a running job: kill -> handler lost, job back
             in its pool (lease 2 s: lease + 1 s), over 10 kills
   claims    skip-locked claims with 1, 4, 16, 64 standalone handlers (no collapse)
+  slurm     the Slurm runner on a one-node cluster of its own: submission against sbatch alone,
+            create->running against Slurm's own latency, the poll's cost with 50..2,000 jobs
+            (bench/slurm_bench.py; skipped with a message without Slurm)
   (pg: the four PostgreSQL sections; skipped with a message without PostgreSQL)
 
 It ends with one table, one row per figure (muleteer, reference, the median
@@ -26,7 +29,7 @@ of the per-round ratios, target, met?), also written as markdown to
 build/bench/results.md, and one JSON line with every round's values.
 
 usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--msg-rate 1000]
-                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims]
+                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims,slurm]
                       [--quick]          (--only pg: the four PostgreSQL sections)
 """
 import argparse
@@ -40,12 +43,13 @@ import sys
 import tempfile
 import time
 
+import slurm_bench
 from sections import claims, common, dbread, growth, http, jobs, memory, messages, pgburst, pgnotify, submit, \
     takeover
 
 SECTIONS = {"http": http, "dbread": dbread, "submit": submit, "messages": messages, "memory": memory,
             "jobs": jobs, "growth": growth, "pgburst": pgburst, "pgnotify": pgnotify, "takeover": takeover,
-            "claims": claims}
+            "claims": claims, "slurm": slurm_bench}
 GROUPS = {"pg": ["pgburst", "pgnotify", "takeover", "claims"]}
 
 
