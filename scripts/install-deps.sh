@@ -10,7 +10,7 @@ case "${1:-build}" in
   build) ;;
   # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client;
   # slurmctld slurmd slurm-client munge: the one-node Slurm cluster they start themselves (scripts/slurm-cluster.sh);
-# strace: the bench's count of system calls per Slurm poll (bench/slurm_bench.py)
+  # strace (bench): the system calls of a Slurm poll (bench/slurm_bench.py)
   test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge" ;;
   bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge strace" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
