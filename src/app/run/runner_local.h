@@ -53,7 +53,7 @@
  * <env> lines. Galaxy writes those into the job's
  * shell script, so a value may use $VAR and a line may source a file or
  * run "module load x"; here they run the same way, in the destination's
- * shell (MT_RUN_DEFAULT_SHELL unless it names one): the command is then
+ * shell (MT_JOB_SCRIPT_DEFAULT_SHELL unless it names one): the command is then
  * `SHELL -c 'LINES; exec "$@"' muleteer-job ARGV...`, whose exec keeps the
  * pid, the process group and the environment, and never lets the
  * command's own arguments through the shell. Without env lines or tmp_dir
@@ -77,8 +77,6 @@
 /* The environment a command gets when the caller does not override these keys. */
 #define MT_RUN_DEFAULT_PATH   "PATH=/usr/local/bin:/usr/bin:/bin"
 #define MT_RUN_DEFAULT_LC_ALL "LC_ALL=C.UTF-8"
-/* The shell that runs a destination's env lines when it names none (Galaxy's default_job_shell). */
-#define MT_RUN_DEFAULT_SHELL "/bin/bash"
 
 /* One running command. Opaque; freed by the runner itself (see mt_run_done_cb). */
 typedef struct mt_run mt_run_t;

@@ -848,6 +848,9 @@ void mt_slurm_runner_stop(mt_slurm_runner_t *r)
         mt_info("stopping: %zu cluster job%s left to Slurm (a handler of this name adopts them when it runs "
                 "next)%s",
                 r->njobs, r->njobs == 1 ? "" : "s", submitting ? "; submissions in progress are found by name then" : "");
+    /* None of its Slurm commands outlives the handler: a submission cut short is found by name later. */
+    if (r->commands > 0)
+        mt_slurm_cmd_kill_all();
     if (r->commands == 0)
         uv_close((uv_handle_t *)&r->timer, runner_closed);
     /* else command_done closes it once the last command has answered */

@@ -98,9 +98,53 @@ typedef struct cmd {
     atomic_bool answered;  /* the spawner's fields above are set (its last write before the uv_async_send) */
     const char *spawn_step;
     struct cmd *next_spawn;
+    struct cmd *live_prev, *live_next; /* in `live` while its process may run (pid set, not reported) */
+    bool live;
 } cmd_t;
 
 static atomic_int cmds_running;
+
+/* The commands whose process may still run, for mt_slurm_cmd_kill_all (any thread). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static cmd_t *live;
+
+static void live_add(cmd_t *c)
+{
+    pthread_mutex_lock(&live_lock);
+    c->live_prev = NULL;
+    c->live_next = live;
+    if (live)
+        live->live_prev = c;
+    live = c;
+    c->live = true;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(cmd_t *c)
+{
+    pthread_mutex_lock(&live_lock);
+    if (c->live) {
+        if (c->live_prev)
+            c->live_prev->live_next = c->live_next;
+        else
+            live = c->live_next;
+        if (c->live_next)
+            c->live_next->live_prev = c->live_prev;
+        c->live = false;
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+int mt_slurm_cmd_kill_all(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&live_lock);
+    for (cmd_t *c = live; c; c = c->live_next)
+        if (c->pid > 0 && !c->reaped && kill(-c->pid, SIGKILL) == 0)
+            n++;
+    pthread_mutex_unlock(&live_lock);
+    return n;
+}
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -132,6 +176,7 @@ static void buf_free(cmd_buf_t *b)
 static void report(cmd_t *c)
 {
     c->reported = true;
+    live_remove(c);
     mt_slurm_cmd_result_t r = {0};
     r.started = c->started;
     if (c->started && c->reaped) {
@@ -522,6 +567,7 @@ static void on_spawned(uv_async_t *async)
     c->started = true;
     c->pid = c->spawned_pid;
     c->pidfd = c->spawned_pidfd;
+    live_add(c);
     c->start_us = mt_clock_us();
     uv_poll_init(loop, &c->exit_poll, c->pidfd);
     uv_poll_init(loop, &c->out_poll, c->out_fd);

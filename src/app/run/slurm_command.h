@@ -89,6 +89,14 @@ typedef void (*mt_slurm_cmd_cb)(const mt_slurm_cmd_result_t *r, void *data);
 int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], unsigned timeout_ms, size_t out_cap,
                      mt_slurm_cmd_cb cb, void *data, char *err, size_t errlen);
 
+/*
+ * The process stops: SIGKILL the process group of every command of this
+ * process still running, so none outlives it. Their callbacks come as
+ * usual if their loops run on (killed by signal 9). Any thread. Returns
+ * how many were signalled.
+ */
+int mt_slurm_cmd_kill_all(void);
+
 /* How many commands are running (for tests and metrics): accepted (0 returned; a program not found aside) and not yet reported through cb, in this process, spawned or about to be. */
 int mt_slurm_cmd_running(void);
 
