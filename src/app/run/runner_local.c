@@ -15,9 +15,10 @@
  * machine. A loop blocked that long would hold back every message and
  * claim behind it. So mt_run_start() does the checks and opens the files on
  * the loop, then hands the posix_spawn() and the wait for the report to the
- * spawner, one thread per process, which tells the run's loop through a
- * uv_async_t once the command is running (or could not be started). Only
- * the calling thread waits: the loop runs on.
+ * spawner (common/spawner.h), a thread of this runner's own in each
+ * process, which tells the run's loop through a uv_async_t once the command
+ * is running (or could not be started). Only the calling thread waits: the
+ * loop runs on.
  *
  * A run owns three handles: that uv_async_t; a uv_poll_t on the waiter's
  * pidfd, once there is one; and one uv_timer_t that first counts the
@@ -50,6 +51,7 @@
 #include <stdatomic.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/spawner.h"
 
 /* The waiter's descriptor for the fence (its report is MT_WAITER_REPORT_FD). */
 #define MT_RUN_WAITER_FENCE_FD 4
@@ -112,7 +115,7 @@ struct mt_run {
     posix_spawnattr_t attr;
     bool prepared;           /* actions and attr are to be destroyed */
     atomic_bool spawn_answered; /* spawn_error and pid are set (the spawner's last write) */
-    struct mt_run *next_spawn;
+    mt_spawn_request_t spawn_req; /* in the spawner's queue until spawn_run */
 };
 
 static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -453,7 +456,7 @@ static int spawn_plain(mt_run_t *run)
 }
 
 /* ------------------------------------------------------------------ */
-/* The spawner: one thread per process that waits out the vforks       */
+/* The spawner (common/spawner.h): one thread that waits out the vforks */
 /* ------------------------------------------------------------------ */
 
 /* Tell the run's loop how its spawn went (0 or an errno value): the last touch of run by whoever spawned it. */
@@ -464,63 +467,14 @@ static void spawn_answer(mt_run_t *run, int error)
     uv_async_send(&run->spawned);
 }
 
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    mt_run_t *head, **tail; /* runs waiting for their posix_spawn(), oldest first */
-    pid_t owner;            /* the process whose thread this is: a forked child starts its own */
-} spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
-
-static void *spawner_main(void *arg)
+/* On the spawner's thread: start the run, then tell its loop. */
+static void spawn_run(mt_spawn_request_t *req)
 {
-    (void)arg;
-    pthread_mutex_lock(&spawner.lock);
-    for (;;) {
-        while (!spawner.head)
-            pthread_cond_wait(&spawner.wake, &spawner.lock);
-        mt_run_t *run = spawner.head;
-        spawner.head = run->next_spawn;
-        if (!spawner.head)
-            spawner.tail = &spawner.head;
-        pthread_mutex_unlock(&spawner.lock);
-        spawn_answer(run, spawn_plain(run));
-        pthread_mutex_lock(&spawner.lock);
-    }
-    return NULL;
+    mt_run_t *run = (mt_run_t *)((char *)req - offsetof(mt_run_t, spawn_req));
+    spawn_answer(run, spawn_plain(run));
 }
 
-/* Queue run for the spawner, starting the thread first if this process has none. Returns 0 or an errno value. */
-static int spawner_submit(mt_run_t *run)
-{
-    pthread_mutex_lock(&spawner.lock);
-    if (spawner.owner != getpid()) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024); /* posix_spawn() gives the child a stack of its own */
-        /* No signal for this thread: the loop's thread handles them, and the child starts with none blocked. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_t tid;
-        int rc = pthread_create(&tid, &attr, spawner_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
-        if (rc != 0) {
-            pthread_mutex_unlock(&spawner.lock);
-            return rc;
-        }
-        spawner.owner = getpid();
-        spawner.head = NULL; /* a forked child inherits its parent's queue, not its thread */
-        spawner.tail = &spawner.head;
-    }
-    run->next_spawn = NULL;
-    *spawner.tail = run;
-    spawner.tail = &run->next_spawn;
-    pthread_cond_signal(&spawner.wake);
-    pthread_mutex_unlock(&spawner.lock);
-    return 0;
-}
+static mt_spawner_t spawner = MT_SPAWNER_INIT;
 
 /* ------------------------------------------------------------------ */
 /* Starting as another user: fork, switch, exec                        */
@@ -976,9 +930,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         spawn_answer(run, 0); /* already running: on_spawned watches it from the loop */
     } else {
         spawn_prepare(run);
-        if ((rc = spawner_submit(run)) != 0) {
+        run->spawn_req.run = spawn_run;
+        if ((rc = mt_spawner_submit(&spawner, &run->spawn_req)) != 0) {
             /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
-            mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(rc));
+            mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(-rc));
             spawn_answer(run, spawn_plain(run));
         }
     }

@@ -3,9 +3,9 @@
  * slurm_command.h).
  *
  * The posix_spawn() runs on a thread of its own, one per process, as the
- * local runner's does (runner_local.c): glibc's posix_spawn is
- * clone(CLONE_VM | CLONE_VFORK), which returns only once the child has
- * exec'd. On the loop's own thread that cost, measured on a 2-CPU machine
+ * local runner's does (runner_local.c; the thread is common/spawner.h's):
+ * glibc's posix_spawn is clone(CLONE_VM | CLONE_VFORK), which returns only
+ * once the child has exec'd. On the loop's own thread that cost, measured on a 2-CPU machine
  * (200 squeue one after the other), p50 0.14 ms and p99 2.4-3.4 ms, but
  * 11 ms when 100 were started back to back and 24.5 ms on a machine busy
  * with other work: the vfork child has to be scheduled before the loop can
@@ -41,6 +41,7 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/spawner.h"
 
 /* The PATH searched when envp has none (runner_local.h's default). */
 #define CMD_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -97,7 +99,7 @@ typedef struct cmd {
     int spawn_error;       /* 0, or the errno of posix_spawn() (or of pidfd_open(), with spawn_step) */
     atomic_bool answered;  /* the spawner's fields above are set (its last write before the uv_async_send) */
     const char *spawn_step;
-    struct cmd *next_spawn;
+    mt_spawn_request_t spawn_req; /* in the spawner's queue until spawn_one */
     struct cmd *live_prev, *live_next; /* in `live` while its process may run (pid set, not reported) */
     bool live;
 } cmd_t;
@@ -463,8 +465,9 @@ static int spawn(const char *path, char *const argv[], char *const envp[], int o
 }
 
 /* On the spawner's thread: start c, then tell its loop. The last touch of c there. */
-static void spawn_one(cmd_t *c)
+static void spawn_one(mt_spawn_request_t *req)
 {
+    cmd_t *c = (cmd_t *)((char *)req - offsetof(cmd_t, spawn_req));
     pid_t pid = -1;
     int pidfd = -1;
     const char *step = NULL;
@@ -487,63 +490,7 @@ static void spawn_one(cmd_t *c)
     uv_async_send(&c->spawned);
 }
 
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    cmd_t *head, **tail; /* commands waiting for their posix_spawn(), oldest first */
-    pid_t owner;         /* the process whose thread this is: a forked child starts its own */
-} spawner = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
-
-static void *spawner_main(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&spawner.lock);
-    for (;;) {
-        while (!spawner.head)
-            pthread_cond_wait(&spawner.wake, &spawner.lock);
-        cmd_t *c = spawner.head;
-        spawner.head = c->next_spawn;
-        if (!spawner.head)
-            spawner.tail = &spawner.head;
-        pthread_mutex_unlock(&spawner.lock);
-        spawn_one(c);
-        pthread_mutex_lock(&spawner.lock);
-    }
-    return NULL;
-}
-
-/* Queue c for the spawner, starting the thread first if this process has none. Returns 0 or an errno value. */
-static int spawner_submit(cmd_t *c)
-{
-    pthread_mutex_lock(&spawner.lock);
-    if (spawner.owner != getpid()) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        /* No signal for this thread: the loop's thread handles them, and the child starts with none blocked. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_t tid;
-        int rc = pthread_create(&tid, &attr, spawner_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&attr);
-        if (rc != 0) {
-            pthread_mutex_unlock(&spawner.lock);
-            return rc;
-        }
-        spawner.owner = getpid();
-        spawner.head = NULL; /* a forked child inherits its parent's queue, not its thread */
-        spawner.tail = &spawner.head;
-    }
-    c->next_spawn = NULL;
-    *spawner.tail = c;
-    spawner.tail = &c->next_spawn;
-    pthread_cond_signal(&spawner.wake);
-    pthread_mutex_unlock(&spawner.lock);
-    return 0;
-}
+static mt_spawner_t spawner = MT_SPAWNER_INIT;
 
 /* The spawner's answer, on the command's loop: watch the command, or report why it did not start. */
 static void on_spawned(uv_async_t *async)
@@ -645,7 +592,8 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
     c->path = mt_strdup(path);
     c->argv = strv_copy(argv);
     c->envp = strv_copy(envp);
-    if ((e = spawner_submit(c)) != 0) {
+    c->spawn_req.run = spawn_one;
+    if ((rc = mt_spawner_submit(&spawner, &c->spawn_req)) != 0) {
         close(c->out_fd);
         close(c->err_fd);
         close(c->out_w);
@@ -653,7 +601,7 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
         c->closing = c->reported = true;
         uv_close((uv_handle_t *)&c->spawned, on_close);
         uv_close((uv_handle_t *)&c->timer, on_close);
-        return fail(err, errlen, -e, "cannot run %s: no thread to start it: %s", name, strerror(e));
+        return fail(err, errlen, rc, "cannot run %s: no thread to start it: %s", name, strerror(-rc));
     }
     c->counted = true;
     atomic_fetch_add(&cmds_running, 1);
