@@ -141,6 +141,33 @@ def test_tools_at_a_slurm_destination_run_through_slurm_with_its_env_and_native_
     assert os.path.exists(str(tmp_path / "data" / "jobs" / local / "ran-here"))
 
 
+def test_a_native_time_and_the_walltime_limit_the_smaller_is_submitted(servers, tmp_path, slurm):
+    """Galaxy's sites put --time in the nativeSpecification beside a <limit type="walltime">: both hold."""
+    s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
+<job_conf>
+    %s
+    <destinations default="long_native">
+        <destination id="long_native" runner="slurm">
+            <param id="nativeSpecification">--time=30 -p batch</param>
+        </destination>
+        <destination id="short_native" runner="slurm">
+            <param id="nativeSpecification">-t 5</param>
+        </destination>
+    </destinations>
+    <tools>
+        <tool id="printenv" destination="short_native"/>
+    </tools>
+    <limits>
+        <limit type="walltime">00:10:00</limit>
+    </limits>
+</job_conf>""" % PLUGINS)
+    limited, native = ended(s, post(s, "true")), ended(s, post(s, "printenv"))
+    assert limited["state"] == native["state"] == "ok", (limited, native)
+    seen = slurm_job_of(slurm, limited["external_id"])
+    assert (seen["time_limit"], seen["partition"]) == ("00:10:00", "batch"), seen
+    assert slurm_job_of(slurm, native["external_id"])["time_limit"] == "00:05:00"
+
+
 def test_200_jobs_from_8_clients_through_slurm_each_ok_once(servers, tmp_path, slurm):
     s = stack(servers, tmp_path, slurm, """<?xml version="1.0"?>
 <job_conf>
@@ -371,6 +398,7 @@ def test_an_invalid_partition_ends_the_job_in_error_with_slurms_message(servers,
     ("--output=/tmp/x.log", "--output is set by muleteer"),
     ("--wait", "--wait is set by muleteer"),
     ("--time=10", "gives --time, and so does the destination's walltime param"),
+    ("--time=soon", "--time 'soon' is not a Slurm time"),
     ("--comment='never closed", "never closed"),
 ])
 def test_a_native_specification_that_takes_what_muleteer_sets_is_refused_at_start_naming_file_and_line(

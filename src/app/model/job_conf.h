@@ -242,6 +242,12 @@ unsigned mt_job_destination_slots(const mt_job_destination_t *dest);
  */
 double mt_job_destination_walltime(const mt_job_destination_t *dest);
 /*
+ * Slurm's time forms (sbatch --time): MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
+ * D-HH:MM:SS, each part a whole number; UNLIMITED / INFINITE and 0 mean no
+ * limit. 0 with the seconds in *out (0: no limit), or -1 for anything else.
+ */
+int mt_job_conf_parse_slurm_time(const char *s, long long *out);
+/*
  * A slurm destination's sbatch options: its nativeSpecification param
  * (Galaxy's name; native_specification is accepted too), or NULL when not
  * given or for a destination of another runner.

@@ -819,12 +819,8 @@ static void mt__check_local_params(mt_job_exec_t *ex)
     }
 }
 
-/*
- * Slurm's time forms (sbatch --time): MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM,
- * D-HH:MM:SS, each part a whole number; UNLIMITED / INFINITE and 0 mean no
- * limit. Seconds in *out (0: none); -1 for anything else.
- */
-static int mt__parse_slurm_time(const char *s, long long *out)
+/* Slurm's time forms (job_conf.h). */
+int mt_job_conf_parse_slurm_time(const char *s, long long *out)
 {
     char *t = mt__jx_trimmed(s);
     int rc = -1;
@@ -913,7 +909,7 @@ static int mt__check_slurm(mt_job_exec_t *ex)
         d->native_spec = ns ? ns->value : ns2 ? ns2->value : NULL;
         const mt_job_param_t *wt = mt__param_find(d->params, d->nparams, "walltime");
         long long secs = 0;
-        if (wt && mt__parse_slurm_time(wt->value, &secs) < 0)
+        if (wt && mt_job_conf_parse_slurm_time(wt->value, &secs) < 0)
             return mt__jx_fail_at(ex, wt->line, "destination '%s': param walltime '%s' is not a Slurm time (MM, MM:SS, "
                                   "HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)", d->id, wt->value);
         d->walltime_s = (double)secs;

@@ -97,6 +97,7 @@ struct mt_slurm_runner {
 
 static void pump(mt_slurm_runner_t *r);
 static void runner_closed(uv_handle_t *handle);
+static int native_time(char *const *words, bool *skip, long long *seconds, const char **bad);
 
 /* ---- names and small helpers ---- */
 
@@ -646,6 +647,20 @@ static int build_sbatch(const slurm_job_t *j, const mt_slurm_submission_t *sub, 
     size_t nnative = 0;
     while (native[nnative])
         nnative++;
+    /* A --time of the nativeSpecification and the walltime limit: the smaller applies, given once. */
+    bool *skip = mt_calloc(nnative + 1, sizeof *skip);
+    long long native_s = 0;
+    const char *bad = NULL;
+    double walltime = sub->route ? sub->route->walltime_s : 0;
+    int has_time = native_time(native, skip, &native_s, &bad);
+    if (has_time < 0) {
+        snprintf(err, errlen, "nativeSpecification '%s': --time '%s' is not a Slurm time", spec, bad);
+        free(skip);
+        mt_slurm_words_free(native);
+        return -EINVAL;
+    }
+    if (has_time > 0 && native_s > 0 && (walltime <= 0 || (double)native_s < walltime))
+        walltime = (double)native_s;
     char **argv = mt_calloc(nnative + 16, sizeof *argv);
     size_t n = 0;
     argv[n++] = mt_strdup("sbatch");
@@ -654,7 +669,6 @@ static int build_sbatch(const slurm_job_t *j, const mt_slurm_submission_t *sub, 
     argv[n++] = mt_asprintf("--chdir=%s", sub->working_dir);
     argv[n++] = mt_asprintf("--output=%s/%s", sub->working_dir, MT_SLURM_LOG_NAME);
     argv[n++] = mt_strdup("--open-mode=append");
-    double walltime = sub->route ? sub->route->walltime_s : 0;
     if (walltime > 0) {
         /* Slurm counts limits in whole minutes: a limit is never shortened by the rounding. */
         long minutes = (long)((walltime + 59.999) / 60.0);
@@ -666,9 +680,11 @@ static int build_sbatch(const slurm_job_t *j, const mt_slurm_submission_t *sub, 
     if (as && as->set_gid)
         argv[n++] = mt_asprintf("--gid=%u", (unsigned)as->gid);
     for (size_t i = 0; i < nnative; i++)
-        argv[n++] = mt_strdup(native[i]);
+        if (!skip[i])
+            argv[n++] = mt_strdup(native[i]);
     argv[n++] = mt_asprintf("%s/%s", sub->working_dir, MT_SLURM_SCRIPT_NAME);
     argv[n] = NULL;
+    free(skip);
     mt_slurm_words_free(native);
     *out = argv;
     return 0;
@@ -692,6 +708,39 @@ static const struct {
     {"--wait", 'W', "sbatch must answer at once"},
     {"--test-only", 0, "the job must be submitted"},
 };
+
+/*
+ * The --time a nativeSpecification gives (--time=V, --time V, -tV, -t V;
+ * the last one counts, as in sbatch): 1 with its seconds in *seconds (0:
+ * no limit) and the words it takes marked in skip (may be NULL), 0 when it
+ * gives none, -1 when V is not a Slurm time (then *bad points to it).
+ */
+static int native_time(char *const *words, bool *skip, long long *seconds, const char **bad)
+{
+    int found = 0;
+    for (size_t w = 0; words[w]; w++) {
+        const char *value = NULL;
+        size_t taken = 1;
+        if (strncmp(words[w], "--time=", 7) == 0)
+            value = words[w] + 7;
+        else if (strncmp(words[w], "-t", 2) == 0 && words[w][2])
+            value = words[w] + 2;
+        else if ((strcmp(words[w], "--time") == 0 || strcmp(words[w], "-t") == 0) && words[w + 1]) {
+            value = words[w + 1];
+            taken = 2;
+        } else
+            continue;
+        if (mt_job_conf_parse_slurm_time(value, seconds) < 0) {
+            *bad = value;
+            return -1;
+        }
+        for (size_t k = 0; skip && k < taken; k++)
+            skip[w + k] = true;
+        w += taken - 1;
+        found = 1;
+    }
+    return found;
+}
 
 /* Does word set option (--name, --name=..., -X, -Xvalue)? */
 static bool word_sets(const char *word, const char *long_name, char short_name)
@@ -722,7 +771,21 @@ int mt_slurm_check_destinations(const mt_job_conf_t *conf, char *err, size_t err
             snprintf(err, errlen, "%s:%d: destination '%s': %s", file, line, mt_job_destination_id(d), why);
             return -EINVAL;
         }
-        bool has_walltime = mt_job_destination_walltime(d) > 0 || mt_job_conf_walltime_limit(conf) > 0;
+        long long native_s = 0;
+        const char *bad = NULL;
+        int has_time = native_time(words, NULL, &native_s, &bad);
+        if (has_time < 0 || (has_time > 0 && mt_job_destination_walltime(d) > 0)) {
+            if (has_time < 0)
+                snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s': --time '%s' is not a Slurm "
+                         "time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)",
+                         file, line, mt_job_destination_id(d), spec, bad);
+            else
+                snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s' gives --time, and so does "
+                         "the destination's walltime param: give the time limit once",
+                         file, line, mt_job_destination_id(d), spec);
+            mt_slurm_words_free(words);
+            return -EINVAL;
+        }
         for (size_t w = 0; words[w]; w++) {
             for (size_t o = 0; o < sizeof owned_options / sizeof owned_options[0]; o++) {
                 if (!word_sets(words[w], owned_options[o].long_name, owned_options[o].short_name))
@@ -730,13 +793,6 @@ int mt_slurm_check_destinations(const mt_job_conf_t *conf, char *err, size_t err
                 snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s': %s is set by muleteer (%s): "
                          "remove it",
                          file, line, mt_job_destination_id(d), spec, owned_options[o].long_name, owned_options[o].why);
-                mt_slurm_words_free(words);
-                return -EINVAL;
-            }
-            if (has_walltime && word_sets(words[w], "--time", 't')) {
-                snprintf(err, errlen, "%s:%d: destination '%s': nativeSpecification '%s' gives --time, and so does "
-                         "the destination's walltime param or the walltime limit: give the time limit once",
-                         file, line, mt_job_destination_id(d), spec);
                 mt_slurm_words_free(words);
                 return -EINVAL;
             }

@@ -158,7 +158,9 @@ void mt_slurm_runner_stop(mt_slurm_runner_t *r);
  * job by it after a restart), working directory, Slurm output file,
  * --parsable, --uid/--gid, nor --wrap, --array, --wait or --test-only,
  * which would change what a submission is -- nor give a --time when the
- * destination's walltime (or the walltime limit) gives one already.
+ * destination's walltime param gives one already (or one that is not a
+ * Slurm time). A --time beside the walltime limit is fine: the smaller of
+ * the two is submitted.
  * Returns 0, or -EINVAL with "FILE:LINE: destination 'X':
  * nativeSpecification '...': --job-name is set by muleteer (...)" in err.
  */
