@@ -766,6 +766,8 @@ static mt_slurm_runner_t *cluster(mt_handler_t *h)
         mt_slurm_runner_spec_t spec = {.max_commands = cluster_workers(ctx->conf),
                                        .poll_ms = (unsigned)ctx->cluster_poll_ms,
                                        .command_env = ctx->cluster_env,
+                                       .user = ctx->job_creds && ctx->job_creds->set_uid ? ctx->job_creds->uid
+                                                                                        : geteuid(),
                                        .event_cb = cluster_event,
                                        .data = h};
         h->slurm = mt_slurm_runner_new(h->loop, &spec);
@@ -1046,9 +1048,11 @@ static bool flush_once(mt_handler_t *h)
             resubmitted(h, &h->writes[i]);
     }
     /* The cluster queue's entries taken in this transaction are done with. */
-    memmove(h->cluster_queue.v, h->cluster_queue.v + from_cluster_queue,
-            (h->cluster_queue.n - from_cluster_queue) * sizeof *h->cluster_queue.v);
-    h->cluster_queue.n -= from_cluster_queue;
+    if (from_cluster_queue) {
+        memmove(h->cluster_queue.v, h->cluster_queue.v + from_cluster_queue,
+                (h->cluster_queue.n - from_cluster_queue) * sizeof *h->cluster_queue.v);
+        h->cluster_queue.n -= from_cluster_queue;
+    }
     for (size_t i = 0; i < nstarts; i++)
         if (!starts[i].argv && starts[i].invocation_id)
             id_list_push(&h->invocations, starts[i].invocation_id); /* its job failed before it started */

@@ -45,6 +45,8 @@
 #define COMMAND_TIMEOUT_MS 120000
 /* Polls a job whose Slurm end came without a status file is given for the file to appear. */
 #define STATUS_GRACE_POLLS 3
+/* The most of squeue's answer a poll reads (about 30 bytes a job); an answer cut there is not judged. */
+#define POLL_OUTPUT_CAP (64u << 20)
 /* The longest pause between two tries of a submission Slurm could not take. */
 #define SUBMIT_PAUSE_MAX_MS 5000
 
@@ -219,7 +221,8 @@ static int run_command(mt_slurm_runner_t *r, int kind, int64_t job_id, char *con
     c->runner = r;
     c->job_id = job_id;
     c->kind = kind;
-    int rc = mt_slurm_cmd_run(r->loop, argv, r->env, COMMAND_TIMEOUT_MS, 0, command_done, c, err, errlen);
+    int rc = mt_slurm_cmd_run(r->loop, argv, r->env, COMMAND_TIMEOUT_MS, kind == CMD_POLL ? POLL_OUTPUT_CAP : 0,
+                              command_done, c, err, errlen);
     if (rc < 0) {
         free(c);
         return rc;
@@ -457,6 +460,11 @@ static void job_seen(mt_slurm_runner_t *r, slurm_job_t *j, const mt_slurm_job_li
     end_job(r, j, &ev);
 }
 
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mt_slurm_job_line_t *)a)->id, ((const mt_slurm_job_line_t *)b)->id);
+}
+
 static void poll_done(mt_slurm_runner_t *r, const mt_slurm_cmd_result_t *res)
 {
     r->polling = false;
@@ -464,6 +472,14 @@ static void poll_done(mt_slurm_runner_t *r, const mt_slurm_cmd_result_t *res)
     bool none_known = res->started && res->exited && res->exit_status != 0 && strstr(res->err, "Invalid job id");
     if (!none_known && !(res->started && res->exited && res->exit_status == 0)) {
         mt_warn("squeue failed (asked again at the next interval): %s", command_failure(res, why, sizeof why));
+        for (slurm_job_t *j = r->jobs; j; j = j->next)
+            j->polled = false;
+        return;
+    }
+    if (res->out_len >= POLL_OUTPUT_CAP) {
+        /* A job missing from a cut answer would be taken for one Slurm forgot: judge none. */
+        mt_warn("squeue's answer is larger than %u MiB: not read (asked again at the next interval)",
+                POLL_OUTPUT_CAP >> 20);
         for (slurm_job_t *j = r->jobs; j; j = j->next)
             j->polled = false;
         return;
@@ -476,27 +492,26 @@ static void poll_done(mt_slurm_runner_t *r, const mt_slurm_cmd_result_t *res)
             j->polled = false;
         return;
     }
-    /* Each job the poll asked about: its line, or none (Slurm forgot it). Ends change the list: collect first. */
-    size_t nasked = 0;
-    for (slurm_job_t *j = r->jobs; j; j = j->next)
-        nasked += j->polled;
-    int64_t *ids = mt_calloc(nasked ? nasked : 1, sizeof *ids);
-    size_t k = 0;
-    for (slurm_job_t *j = r->jobs; j; j = j->next)
-        if (j->polled)
-            ids[k++] = j->id;
-    for (size_t i = 0; i < k; i++) {
-        slurm_job_t *j = find_job(r, ids[i]);
-        if (!j || !j->polled || (j->phase != PHASE_WATCHED && j->phase != PHASE_ENDING))
+    /*
+     * Each job the poll asked about: its line, or none (Slurm forgot it).
+     * The lines are sorted by id and looked up, so a poll costs n log n,
+     * not n^2 (thousands of jobs in flight). job_seen() may end (free) the
+     * job it is given, never another: the next one is taken first.
+     */
+    if (n > 1)
+        qsort(lines, (size_t)n, sizeof *lines, line_cmp);
+    for (slurm_job_t *j = r->jobs, *next; j; j = next) {
+        next = j->next;
+        if (!j->polled)
             continue;
         j->polled = false;
-        const mt_slurm_job_line_t *line = NULL;
-        for (ssize_t l = 0; l < n && !line; l++)
-            if (strcmp(lines[l].id, j->external_id) == 0)
-                line = &lines[l];
+        if (j->phase != PHASE_WATCHED && j->phase != PHASE_ENDING)
+            continue;
+        mt_slurm_job_line_t key;
+        snprintf(key.id, sizeof key.id, "%s", j->external_id);
+        const mt_slurm_job_line_t *line = n > 0 ? bsearch(&key, lines, (size_t)n, sizeof *lines, line_cmp) : NULL;
         job_seen(r, j, line, line == NULL);
     }
-    free(ids);
     free(lines);
 }
 
@@ -546,21 +561,21 @@ static void pump(mt_slurm_runner_t *r)
     char err[512];
     int64_t now = mt_clock_ms();
     if (r->poll_due && !r->polling && r->commands < max + 1) {
-        /* One squeue for every job Slurm has. The poll may use one slot beyond max: it never waits for submissions. */
+        /*
+         * One squeue for every job Slurm has, asked by user: squeue's cost
+         * grows with the ids it is given times the jobs slurmctld holds, and
+         * the user's jobs are matched here instead. The poll may use one slot
+         * beyond max: it never waits for submissions.
+         */
         size_t n = 0;
-        for (slurm_job_t *j = r->jobs; j; j = j->next)
-            n += (j->phase == PHASE_WATCHED || j->phase == PHASE_ENDING);
+        for (slurm_job_t *j = r->jobs; j; j = j->next) {
+            j->polled = j->phase == PHASE_WATCHED || j->phase == PHASE_ENDING;
+            n += j->polled;
+        }
         if (n > 0) {
-            char *list = mt_calloc(n, sizeof ((slurm_job_t *)0)->external_id + 1);
-            size_t used = 0;
-            for (slurm_job_t *j = r->jobs; j; j = j->next) {
-                j->polled = false;
-                if (j->phase != PHASE_WATCHED && j->phase != PHASE_ENDING)
-                    continue;
-                used += (size_t)sprintf(list + used, "%s%s", used ? "," : "", j->external_id);
-                j->polled = true;
-            }
-            char *argv[] = {"squeue", "--states=all", "--noheader", "--format=%i|%T|%r", "--jobs", list, NULL};
+            char user[32];
+            snprintf(user, sizeof user, "--user=%u", (unsigned)r->spec.user);
+            char *argv[] = {"squeue", "--states=all", "--noheader", "--format=%i|%T|%r", user, NULL};
             if (run_command(r, CMD_POLL, 0, argv, err, sizeof err) == 0) {
                 r->polling = true;
                 r->poll_due = false;
@@ -569,7 +584,6 @@ static void pump(mt_slurm_runner_t *r)
                 for (slurm_job_t *j = r->jobs; j; j = j->next)
                     j->polled = false;
             }
-            free(list);
         } else {
             r->poll_due = false;
         }
@@ -631,7 +645,7 @@ mt_slurm_runner_t *mt_slurm_runner_new(uv_loop_t *loop, const mt_slurm_runner_sp
     r->spec.command_env = NULL;
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
-    /* Paused submissions are looked at each quarter interval at the latest; the poll runs each interval. */
+    /* The poll runs each interval; submissions paused after a failure are looked at then too. */
     uv_timer_start(&r->timer, timer_cb, r->spec.poll_ms, r->spec.poll_ms);
     uv_unref((uv_handle_t *)&r->timer);
     return r;

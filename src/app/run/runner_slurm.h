@@ -6,7 +6,8 @@
  * the job's batch script into its working directory (slurm_script.h),
  * submits it with `sbatch --parsable` and the destination's options, and
  * watches all of its jobs with one `squeue` per poll interval, whatever
- * their number. It tells the handler what happens through one callback:
+ * their number (squeue --user, the jobs' owner; the lines of other jobs
+ * are ignored). It tells the handler what happens through one callback:
  * the job was submitted (its Slurm id, the job's external_id), Slurm runs
  * it, it ended (the command's exit status from the status file the script
  * wrote, and Slurm's own state when Slurm ended it: TIMEOUT,
@@ -40,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -89,6 +91,7 @@ typedef struct mt_slurm_runner_spec {
     unsigned poll_ms;          /* between status queries; 0: 1000 */
     char *const *command_env;  /* the environment of sbatch, squeue, scancel (NULL-terminated; copied): PATH,
                                   SLURM_CONF, ... -- sbatch passes it on to the job, so nothing of the server's */
+    uid_t user;                /* whose jobs the poll lists (squeue --user): the jobs' owner */
     mt_slurm_event_cb event_cb;
     void *data;
 } mt_slurm_runner_spec_t;
