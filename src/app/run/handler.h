@@ -17,7 +17,12 @@
  *     each of its pools, at once.
  *
  * It runs at most `workers` jobs at once with the local runner; the rest
- * wait in a FIFO. At start it recovers the jobs its server name owns from
+ * wait in a FIFO. Jobs whose destination is a cluster's go to its Slurm
+ * runner (runner_slurm.h) as soon as they are taken, whatever the local
+ * load: they stay `queued` until Slurm runs them, and outlive the handler
+ * (recovery and takeovers watch them again). A failed job whose
+ * destination has a resubmit rule that holds runs again as its next
+ * attempt at the rule's destination (job_resubmit.h), with either runner. At start it recovers the jobs its server name owns from
  * an earlier life: new and queued ones run; a job left running gets the
  * result its waiter recorded (run/job_waiter.h), or its waiter, still
  * waiting, is adopted; a run lost unfinished (no record, no waiter, or
