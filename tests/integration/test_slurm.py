@@ -421,3 +421,30 @@ def test_a_native_specification_that_takes_what_muleteer_sets_is_refused_at_star
                            capture_output=True, text=True, timeout=20, cwd=str(tmp_path))
         assert r.returncode != 0, r
         assert "%s:10: destination 'cluster'" % conf in r.stderr and refused in r.stderr, r.stderr
+
+
+def test_a_resubmit_rule_to_a_destination_that_cannot_run_leaves_the_job_failed_saying_why(servers, tmp_path):
+    """No cluster needed: the rule holds (walltime reached), but its destination's runner (DRMAA) does not exist here:
+    the job ends in error, its info naming the walltime and why it was not resubmitted, as the start-up warned."""
+    conf = write(tmp_path, "job_conf.xml", """<?xml version="1.0"?>
+<job_conf>
+    <plugins>
+        <plugin id="local" type="runner" load="galaxy.jobs.runners.local:LocalJobRunner"/>
+        <plugin id="sge" type="runner" load="galaxy.jobs.runners.drmaa:DRMAAJobRunner"/>
+    </plugins>
+    <destinations default="here">
+        <destination id="here" runner="local">
+            <env id="NAP">30</env>
+            <resubmit condition="walltime_reached" destination="grid"/>
+        </destination>
+        <destination id="grid" runner="sge"/>
+    </destinations>
+</job_conf>
+""")
+    s = servers(["--set", "jobs.tools-dir=%s" % tools_dir(tmp_path), "--set", "jobs.job-config=%s" % conf,
+                 "--set", "jobs.data-dir=%s" % (tmp_path / "data"), "--set", "jobs.cancel-grace=1"])
+    assert "resubmit to 'grid'" in s.log(), s.log()
+    done = ended(s, post(s, "napenv_limited"), timeout=30)
+    assert done["state"] == "error" and done["attempt"] == 1 and done["destination"] == "here", done
+    assert "walltime" in done["info"], done
+    assert "resubmit rule (line 10) could not be followed" in done["info"] and "drmaa" in done["info"], done

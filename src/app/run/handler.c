@@ -430,13 +430,15 @@ static void run_lost(mt_handler_t *h, int64_t id, int64_t invocation_id, int att
  * A run of job id at its destination failed (f says how, why in words):
  * if a resubmit rule of that destination holds, queue the write that sends
  * the job on as its next attempt (to the rule's destination, or the same
- * one) and return true; the job does not end. False: no rule holds (or the
- * rule cannot be followed: logged), and the failure stands. Reads the job
+ * one) and return true; the job does not end. False: no rule holds, or
+ * the rule cannot be followed (logged, and said in `refused` for the job's
+ * info: "" otherwise), and the failure stands. Reads the job
  * (a failure path, not a hot one).
  */
 static bool resubmit(mt_handler_t *h, int64_t id, int64_t invocation_id, unsigned from, mt_job_failure_t *f,
-                     const char *why)
+                     const char *why, char *refused, size_t refusedlen)
 {
+    refused[0] = '\0';
     (void)invocation_id;
     mt_jobs_ctx_t *ctx = mt_jobs();
     mt_db_t *db = mt_jobs_db();
@@ -466,6 +468,8 @@ static bool resubmit(mt_handler_t *h, int64_t id, int64_t invocation_id, unsigne
             mt_warn("job %lld: the resubmit rule at line %d of destination '%s' cannot be followed: %s; it stays "
                     "failed",
                     (long long)id, rule->line, job.destination, err);
+            snprintf(refused, refusedlen, "; its destination's resubmit rule (line %d) could not be followed: %s",
+                     rule->line, err);
         } else {
             pending_write_t *w = add_write(h, id, from, MT_JOB_QUEUED);
             w->resubmit_to = mt_strdup(to.destination);
@@ -543,7 +547,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
         return;
     }
     bool ok = !result->cancelled && result->exited && result->exit_code == 0;
-    char why[sizeof result->why + 200];
+    char why[sizeof result->why + 900], refused[600] = "";
     snprintf(why, sizeof why, "%s", result->why);
     if (!ok && !result->cancelled && (result->disk_full || workdir_full(id)))
         /* Its write failures went to a full disk too: say what the command could not. */
@@ -552,11 +556,13 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     pending_write_t *w;
     mt_job_failure_t failure = {.walltime_reached = result->walltime_exceeded, .seconds_running = ran_s};
     if (!ok && !result->cancelled && result->started &&
-        resubmit(h, id, invocation_id, MT_JOB_BIT(MT_JOB_RUNNING), &failure, why[0] ? why : "failed")) {
+        resubmit(h, id, invocation_id, MT_JOB_BIT(MT_JOB_RUNNING), &failure, why[0] ? why : "failed", refused,
+                 sizeof refused)) {
         update_credit(h);
         schedule_flush(h);
         return;
     }
+    snprintf(why + strlen(why), sizeof why - strlen(why), "%s", refused);
     if (result->cancelled)
         w = add_write(h, id, MT_JOB_BIT(MT_JOB_DELETING) | MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_DELETED);
     else if (result->exited && result->exit_code == 0)
@@ -837,6 +843,7 @@ static void cluster_event(const mt_slurm_event_t *ev, void *data)
     mt_handler_t *h = data;
     const unsigned live = MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_RUNNING);
     pending_write_t *w;
+    char refused[600] = "";
     switch (ev->kind) {
     case MT_SLURM_EV_SUBMITTED:
         /* Its Slurm id, whatever its state: a job being cancelled keeps its state. */
@@ -868,13 +875,14 @@ static void cluster_event(const mt_slurm_event_t *ev, void *data)
                                   .memory_limit_reached = ev->memory_limit_reached,
                                   .unknown_error = ev->unknown_error,
                                   .seconds_running = ev->seconds_running};
-            if (!ev->never_ran && resubmit(h, ev->job_id, ev->invocation_id, live, &f, ev->info))
+            if (!ev->never_ran &&
+                resubmit(h, ev->job_id, ev->invocation_id, live, &f, ev->info, refused, sizeof refused))
                 break;
             w = add_write(h, ev->job_id, live, MT_JOB_ERROR);
         }
         w->has_exit_code = ev->has_exit_code;
         w->exit_code = ev->exit_code;
-        w->info = ev->info ? mt_strdup(ev->info) : NULL;
+        w->info = ev->info ? mt_asprintf("%s%s", ev->info, refused) : NULL;
         w->deleted_if_cancelled = true;
         w->invocation_id = ev->invocation_id;
         break;
