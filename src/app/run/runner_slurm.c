@@ -13,7 +13,8 @@
  *   ENDING      Slurm says it ended, but the status file is not there yet
  *               (a shared filesystem may show it late): a few polls more
  *
- * The poll runs one squeue for every WATCHED and ENDING job. A job ends
+ * The poll runs one squeue (all of the jobs' owner's jobs) for every
+ * WATCHED and ENDING job, and matches its lines by id. A job ends
  * when squeue shows it in a final state, or no longer shows it at all
  * (Slurm forgets a job MinJobAge after its end): its status file then
  * says how its command ended. Slurm's state decides first when Slurm
