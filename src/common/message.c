@@ -61,14 +61,28 @@ void mt_message_format_at(char *err, size_t errlen, const char *origin, int line
     va_end(ap);
 }
 
-int mt_message_fail(char *err, size_t errlen, const char *fmt, ...)
+static void vfail(char *err, size_t errlen, const char *fmt, va_list ap)
 {
     if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
         mt_message_one_line(err, errlen);
     }
+}
+
+int mt_message_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
+}
+
+int mt_message_fail_rc(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
 }

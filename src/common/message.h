@@ -35,4 +35,7 @@ void mt_message_format_at(char *err, size_t errlen, const char *origin, int line
  */
 int mt_message_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The same, returning rc (a negative errno value): "return mt_message_fail_rc(err, errlen, -EINVAL, ...)". */
+int mt_message_fail_rc(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -63,6 +63,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/message.h"
 #include "common/mem.h"
 #include "common/spawner.h"
 
@@ -118,18 +119,6 @@ struct mt_run {
     mt_spawn_request_t spawn_req; /* in the spawner's queue until spawn_run */
 };
 
-static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int mt__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ------------------------------------------------------------------ */
 /* Signals and the end of a run                                        */
@@ -340,21 +329,21 @@ static void inherited_ignores(sigset_t *set)
 static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
 {
     if (!spec || !spec->argv || !spec->argv[0] || spec->argv[0][0] != '/')
-        return mt__fail(err, errlen, -EINVAL, "the program must be given by an absolute path (got '%s')",
+        return mt_message_fail_rc(err, errlen, -EINVAL, "the program must be given by an absolute path (got '%s')",
                         spec && spec->argv && spec->argv[0] ? spec->argv[0] : "");
     if (!spec->working_dir || !spec->stdout_path || !spec->stderr_path)
-        return mt__fail(err, errlen, -EINVAL, "cannot start %s: working directory and output files are required",
+        return mt_message_fail_rc(err, errlen, -EINVAL, "cannot start %s: working directory and output files are required",
                         spec->argv[0]);
     if (!(spec->walltime_s >= 0) || isinf(spec->walltime_s))
-        return mt__fail(err, errlen, -EINVAL, "cannot start %s: invalid walltime %g", spec->argv[0],
+        return mt_message_fail_rc(err, errlen, -EINVAL, "cannot start %s: invalid walltime %g", spec->argv[0],
                         spec->walltime_s);
     if (spec->env_count > 0 && !spec->env)
-        return mt__fail(err, errlen, -EINVAL, "cannot start %s: %zu environment entries but no array", spec->argv[0],
+        return mt_message_fail_rc(err, errlen, -EINVAL, "cannot start %s: %zu environment entries but no array", spec->argv[0],
                         spec->env_count);
     for (size_t i = 0; i < spec->env_count; i++) {
         const char *kv = spec->env[i];
         if (!kv || kv[0] == '=' || !strchr(kv, '='))
-            return mt__fail(err, errlen, -EINVAL, "cannot start %s: environment entry '%s' is not KEY=VALUE",
+            return mt_message_fail_rc(err, errlen, -EINVAL, "cannot start %s: environment entry '%s' is not KEY=VALUE",
                             spec->argv[0], kv ? kv : "(null)");
     }
     return 0;
@@ -370,7 +359,7 @@ static int open_output(int dirfd, const char *path, const char *what, const mt_c
 {
     *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (*fd < 0)
-        return mt__fail(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
+        return mt_message_fail_rc(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
     int flags = fcntl(*fd, F_GETFL);
     if (flags >= 0)
         (void)fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -378,7 +367,7 @@ static int open_output(int dirfd, const char *path, const char *what, const mt_c
         int e = errno;
         close(*fd);
         *fd = -1;
-        return mt__fail(err, errlen, -e, "cannot give %s file %s to user %s: %s", what, path, run_as->user, strerror(e));
+        return mt_message_fail_rc(err, errlen, -e, "cannot give %s file %s to user %s: %s", what, path, run_as->user, strerror(e));
     }
     return 0;
 }
@@ -547,13 +536,13 @@ static pid_t spawn_as(const mt_run_spec_t *spec, char *const *wargv, int in_fd, 
 {
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0)
-        return mt__fail(err, errlen, -errno, "cannot start %s: pipe2: %s", spec->argv[0], strerror(errno));
+        return mt_message_fail_rc(err, errlen, -errno, "cannot start %s: pipe2: %s", spec->argv[0], strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(report[0]);
         close(report[1]);
-        return mt__fail(err, errlen, -e, "cannot start %s: fork: %s", spec->argv[0], strerror(e));
+        return mt_message_fail_rc(err, errlen, -e, "cannot start %s: fork: %s", spec->argv[0], strerror(e));
     }
     if (pid == 0) {
         close(report[0]);
@@ -572,7 +561,7 @@ static pid_t spawn_as(const mt_run_spec_t *spec, char *const *wargv, int in_fd, 
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ; /* it has exited already, or is about to */
     r.what[sizeof r.what - 1] = '\0';
-    return mt__fail(err, errlen, -r.err, "cannot start %s as user %s: %s: %s", spec->argv[0],
+    return mt_message_fail_rc(err, errlen, -r.err, "cannot start %s as user %s: %s: %s", spec->argv[0],
                     spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", r.what, strerror(r.err));
 }
 
@@ -730,7 +719,7 @@ static int apply_route(const mt_run_spec_t *spec, mt_run_spec_t *eff, route_part
         return 0;
     const char *shell = mt_job_script_shell(route);
     if (access(shell, X_OK) < 0)
-        return mt__fail(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
+        return mt_message_fail_rc(err, errlen, -errno, "cannot start %s: destination '%s' runs its env lines with %s: %s",
                         spec->argv[0], route->destination, shell, strerror(errno));
     size_t len = strlen(rp->script);
     mt_job_script_append(&rp->script, &len, "exec \"$@\"\n");
@@ -838,10 +827,10 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         return rc;
     /* What exec would refuse, said now and plainly; anything stranger comes back through done_cb. */
     if (!spec->run_as && access(spec->argv[0], X_OK) < 0)
-        return mt__fail(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
+        return mt_message_fail_rc(err, errlen, -errno, "cannot start %s: %s", spec->argv[0], strerror(errno));
     const char *waiter = mt_run_waiter_program();
     if (access(waiter, X_OK) < 0)
-        return mt__fail(err, errlen, -errno, "cannot start %s: its waiter %s: %s", spec->argv[0], waiter,
+        return mt_message_fail_rc(err, errlen, -errno, "cannot start %s: its waiter %s: %s", spec->argv[0], waiter,
                         strerror(errno));
     route_parts_t parts;
     mt_run_spec_t effective;
@@ -857,13 +846,13 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
 
     dirfd = open(spec->working_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
-        rc = mt__fail(err, errlen, -errno, "cannot start %s: working directory %s: %s", spec->argv[0],
+        rc = mt_message_fail_rc(err, errlen, -errno, "cannot start %s: working directory %s: %s", spec->argv[0],
                       spec->working_dir, strerror(errno));
         goto error;
     }
     in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (in_fd < 0) {
-        rc = mt__fail(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
+        rc = mt_message_fail_rc(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
         goto error;
     }
     if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, &out_fd, err, errlen)) < 0)
@@ -900,7 +889,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     envp = NULL;
     run->report_fd = run->report_child_fd = run->fence_child_fd = -1;
     if ((rc = prepare_waiter(run, waiter, spec->fence_fd)) < 0) {
-        rc = mt__fail(err, errlen, rc, "cannot start %s: the waiter's descriptors: %s", run->prog, strerror(-rc));
+        rc = mt_message_fail_rc(err, errlen, rc, "cannot start %s: the waiter's descriptors: %s", run->prog, strerror(-rc));
         goto free_run;
     }
     mt_waiter_files_remove(run->working_dir); /* what an earlier attempt left says nothing of this one */
@@ -916,7 +905,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         }
         int e = read_report(run, wpid);
         if (e != 0) {
-            rc = mt__fail(err, errlen, -e, "cannot start %s as user %s: exec: %s", spec->argv[0],
+            rc = mt_message_fail_rc(err, errlen, -e, "cannot start %s as user %s: exec: %s", spec->argv[0],
                           spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", strerror(e));
             goto free_run;
         }
@@ -964,7 +953,7 @@ int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb don
 {
     assert(loop && a && done_cb && out);
     if (a->waiter_pid <= 1 || a->command_pid <= 1 || !a->working_dir)
-        return mt__fail(err, errlen, -EINVAL, "cannot adopt a run without its waiter, command and directory");
+        return mt_message_fail_rc(err, errlen, -EINVAL, "cannot adopt a run without its waiter, command and directory");
     mt_run_t *run = mt_calloc(1, sizeof *run);
     run->done_cb = done_cb;
     run->data = data;
@@ -991,7 +980,7 @@ int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb don
         /* Only the timer is open: close it, and free the run without reporting anything. */
         run->done_cb = NULL;
         uv_close((uv_handle_t *)&run->timer, on_close);
-        return mt__fail(err, errlen, -e, "cannot watch the waiter %d of %s: %s", a->waiter_pid, a->working_dir,
+        return mt_message_fail_rc(err, errlen, -e, "cannot watch the waiter %d of %s: %s", a->waiter_pid, a->working_dir,
                         strerror(e));
     }
     mt_info("job process %d (%s): adopted, with its waiter %d", run->pid, run->prog, a->waiter_pid);

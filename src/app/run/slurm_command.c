@@ -52,6 +52,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/message.h"
 #include "common/mem.h"
 #include "common/spawner.h"
 
@@ -148,18 +149,6 @@ int mt_slurm_cmd_kill_all(void)
     return n;
 }
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 int mt_slurm_cmd_running(void)
 {
@@ -545,7 +534,7 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
                      mt_slurm_cmd_cb cb, void *data, char *err, size_t errlen)
 {
     if (!loop || !argv || !argv[0] || !argv[0][0] || !envp || !cb || timeout_ms == 0)
-        return fail(err, errlen, -EINVAL, "cannot run %s: %s", argv && argv[0] ? argv[0] : "a command",
+        return mt_message_fail_rc(err, errlen, -EINVAL, "cannot run %s: %s", argv && argv[0] ? argv[0] : "a command",
                     !argv || !argv[0] || !argv[0][0] ? "no program" : !envp ? "no environment" : !cb ? "no callback"
                                                                                                   : "no timeout");
     const char *name = argv[0];
@@ -561,11 +550,11 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
     int out[2], errp[2];
     int rc = make_pipe(out);
     if (rc < 0)
-        return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
+        return mt_message_fail_rc(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
     if ((rc = make_pipe(errp)) < 0) {
         close(out[0]);
         close(out[1]);
-        return fail(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
+        return mt_message_fail_rc(err, errlen, rc, "cannot run %s: pipe: %s", name, strerror(-rc));
     }
     cmd_t *c = cmd_new(loop, name, cb, data);
     if ((rc = uv_async_init(loop, &c->spawned, on_spawned)) < 0) {
@@ -575,7 +564,7 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
         close(errp[1]);
         c->closing = c->reported = true; /* nothing to report: the caller hears of it now */
         uv_close((uv_handle_t *)&c->timer, on_close);
-        return fail(err, errlen, rc, "cannot run %s: %s", name, uv_strerror(rc));
+        return mt_message_fail_rc(err, errlen, rc, "cannot run %s: %s", name, uv_strerror(rc));
     }
     c->spawned.data = c;
     c->open_handles++;
@@ -601,7 +590,7 @@ int mt_slurm_cmd_run(uv_loop_t *loop, char *const argv[], char *const envp[], un
         c->closing = c->reported = true;
         uv_close((uv_handle_t *)&c->spawned, on_close);
         uv_close((uv_handle_t *)&c->timer, on_close);
-        return fail(err, errlen, rc, "cannot run %s: no thread to start it: %s", name, strerror(-rc));
+        return mt_message_fail_rc(err, errlen, rc, "cannot run %s: no thread to start it: %s", name, strerror(-rc));
     }
     c->counted = true;
     atomic_fetch_add(&cmds_running, 1);

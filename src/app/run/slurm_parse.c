@@ -13,20 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/message.h"
 #include "common/mem.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static bool is_blank(char c)
 {
@@ -296,7 +285,7 @@ static int line_fail(const char *s, const char *e, int lineno, char *err, size_t
     for (size_t i = 0; i < n; i++)
         shown[i] = iscntrl((unsigned char)s[i]) ? ' ' : s[i];
     shown[n] = '\0';
-    return fail(err, errlen, -EINVAL, "squeue output line %d: '%s%s': %s", lineno, shown, e - s > 80 ? "..." : "",
+    return mt_message_fail_rc(err, errlen, -EINVAL, "squeue output line %d: '%s%s': %s", lineno, shown, e - s > 80 ? "..." : "",
                 why);
 }
 
@@ -429,7 +418,7 @@ static int split_fail(const char *spec, char *err, size_t errlen, const char *fm
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    return fail(err, errlen, -EINVAL, "nativeSpecification '%s%s': %s", shown, strlen(spec) > n ? "..." : "", why);
+    return mt_message_fail_rc(err, errlen, -EINVAL, "nativeSpecification '%s%s': %s", shown, strlen(spec) > n ? "..." : "", why);
 }
 
 int mt_slurm_split_words(const char *spec, char ***words, char *err, size_t errlen)

@@ -24,25 +24,14 @@
 #include <unistd.h>
 
 #include "app/run/job_script.h"
+#include "common/message.h"
 #include "common/mem.h"
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int check_path(const char *what, const char *p, char *err, size_t errlen)
 {
     if (!p || p[0] != '/')
-        return fail(err, errlen, -EINVAL, "batch script: %s %s%s%s is not an absolute path", what, p ? "'" : "",
+        return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: %s %s%s%s is not an absolute path", what, p ? "'" : "",
                     p ? p : "(none)", p ? "'" : "");
     return 0;
 }
@@ -50,7 +39,7 @@ static int check_path(const char *what, const char *p, char *err, size_t errlen)
 static int check_script(const mt_slurm_script_t *s, char *err, size_t errlen)
 {
     if (!s->argv || !s->argv[0])
-        return fail(err, errlen, -EINVAL, "batch script: no command");
+        return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: no command");
     int rc;
     if ((rc = check_path("command", s->argv[0], err, errlen)) < 0 ||
         (rc = check_path("working directory", s->working_dir, err, errlen)) < 0 ||
@@ -59,14 +48,14 @@ static int check_script(const mt_slurm_script_t *s, char *err, size_t errlen)
         (rc = check_path("status file", s->status_path, err, errlen)) < 0)
         return rc;
     if (s->attempt < 0)
-        return fail(err, errlen, -EINVAL, "batch script: attempt %d is negative", s->attempt);
+        return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: attempt %d is negative", s->attempt);
     for (size_t i = 0; i < s->env_count; i++) {
         const char *kv = s->env[i];
         const char *eq = kv ? strchr(kv, '=') : NULL;
         if (!eq)
-            return fail(err, errlen, -EINVAL, "batch script: env entry '%s' has no '='", kv ? kv : "(null)");
+            return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: env entry '%s' has no '='", kv ? kv : "(null)");
         if (!mt_job_script_is_name(kv, (size_t)(eq - kv)))
-            return fail(err, errlen, -EINVAL, "batch script: env entry '%s': '%.*s' is not a shell variable name", kv,
+            return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: env entry '%s': '%.*s' is not a shell variable name", kv,
                         (int)(eq - kv), kv);
     }
     return 0;
@@ -78,7 +67,7 @@ static char *script_text(const mt_slurm_script_t *s, char *err, size_t errlen)
     char *lines = mt_job_script_lines(s->route);
     const char *shell = lines ? mt_job_script_shell(s->route) : "/bin/sh";
     if (shell[0] != '/' || strpbrk(shell, " \t\n\r")) {
-        fail(err, errlen, -EINVAL, "batch script: the destination's shell '%s' cannot be a script's #! line", shell);
+        mt_message_fail_rc(err, errlen, -EINVAL, "batch script: the destination's shell '%s' cannot be a script's #! line", shell);
         free(lines);
         return NULL;
     }
@@ -155,7 +144,7 @@ static int write_all(int fd, const char *p, size_t n)
 int mt_slurm_script_write(const mt_slurm_script_t *s, const char *path, char *err, size_t errlen)
 {
     if (!s || !path)
-        return fail(err, errlen, -EINVAL, "batch script: no script or no path");
+        return mt_message_fail_rc(err, errlen, -EINVAL, "batch script: no script or no path");
     int rc = check_script(s, err, errlen);
     if (rc < 0)
         return rc;
@@ -165,7 +154,7 @@ int mt_slurm_script_write(const mt_slurm_script_t *s, const char *path, char *er
     char *tmp = mt_asprintf("%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0755);
     if (fd < 0) {
-        rc = fail(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
+        rc = mt_message_fail_rc(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
     /* 0755 whatever the umask: slurmd runs it as a program. */
@@ -173,18 +162,18 @@ int mt_slurm_script_write(const mt_slurm_script_t *s, const char *path, char *er
     if (rc == 0 && fchmod(fd, 0755) < 0)
         rc = -errno;
     if (rc < 0) {
-        fail(err, errlen, rc, "cannot write %s: %s", path, strerror(-rc));
+        mt_message_fail_rc(err, errlen, rc, "cannot write %s: %s", path, strerror(-rc));
         close(fd);
         unlink(tmp);
         goto out;
     }
     if (close(fd) < 0) {
-        rc = fail(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
+        rc = mt_message_fail_rc(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         goto out;
     }
     if (rename(tmp, path) < 0) {
-        rc = fail(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
+        rc = mt_message_fail_rc(err, errlen, -errno, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         goto out;
     }
