@@ -22,6 +22,7 @@
 #include "common/mem.h"
 #include "stack/heartbeat.h"
 #include "stack/options.h"
+#include "stack/sd_notify.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
 #include "stack/undertaker.h"
@@ -170,6 +171,7 @@ static void begin_shutdown(master_t *m, int status)
         return;
     m->reload_slot = -1;
     mt_info("shutting down: stopping web workers, then mules");
+    mt_sd_stopping(m->stack);
     enter_phase(m, PHASE_STOP_WEB);
 }
 
@@ -374,6 +376,7 @@ static void reload_step(master_t *m)
         return;
     }
     mt_info("reload: every process restarted");
+    mt_sd_reloaded();
 }
 
 /* SIGHUP: restart the children one at a time, so the others keep serving. */
@@ -384,6 +387,7 @@ static void begin_reload(master_t *m)
         return;
     }
     mt_info("SIGHUP received: restarting every web worker and mule, one at a time");
+    mt_sd_reloading(m->stack, false);
     m->reload_next = 1;
     reload_step(m);
 }
@@ -409,6 +413,7 @@ static void stop_now(master_t *m, const char *why, int status)
     if (m->phase == PHASE_KILLING || m->phase == PHASE_DONE)
         return;
     mt_info("%s: stopping now, killing every web worker and mule", why);
+    mt_sd_stopping(m->stack);
     m->reload_slot = -1;
     m->phase = PHASE_KILLING;
     m->phase_deadline_ms = mt_clock_ms() + 1000;
@@ -424,6 +429,7 @@ static void reload_now(master_t *m, const char *why)
     if (m->phase != PHASE_RUNNING)
         return;
     mt_info("%s: restarting every web worker and mule now", why);
+    mt_sd_reloading(m->stack, true);
     m->reload_slot = -1; /* a rolling reload under way is overtaken */
     for (size_t i = 1; i < m->stack->procs.nprocs; i++) {
         mt_proc_t *p = proc(m, i);
@@ -559,6 +565,7 @@ int mt_master_run(mt_stack_t *stack)
     master_t m = {.stack = stack, .phase = PHASE_RUNNING, .reload_slot = -1};
     m.slots = mt_calloc(stack->procs.nprocs, sizeof *m.slots);
     m.mule_harakiri_s = (int)mt_config_get_int(stack->config, NULL, "mule-harakiri");
+    mt_sd_init(stack->daemon.ready_fd >= 0); /* before any fork: no child inherits NOTIFY_SOCKET */
 
     /* First, before any child holds a copy of what it must not: see undertaker.h. */
     char err[512];
@@ -607,7 +614,7 @@ int mt_master_run(mt_stack_t *stack)
     int fifo_fd = stack->daemon.fifo_fd;
     while (m.phase != PHASE_DONE) {
         struct pollfd pfd[2] = {{.fd = m.signal_fd, .events = POLLIN}, {.fd = fifo_fd, .events = POLLIN}};
-        int r = poll(pfd, fifo_fd >= 0 ? 2 : 1, next_timeout(&m));
+        int r = poll(pfd, fifo_fd >= 0 ? 2 : 1, mt_sd_timeout(next_timeout(&m)));
         if (r < 0 && errno != EINTR) {
             mt_alert("poll() failed in the master: %s", strerror(errno));
             break;
@@ -622,6 +629,7 @@ int mt_master_run(mt_stack_t *stack)
         respawn_due(&m);
         advance_reload(&m);
         advance_shutdown(&m);
+        mt_sd_tick(stack);
     }
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);
     close(m.signal_fd);
