@@ -88,6 +88,7 @@ static __thread char thread_name[32] = "MainThread";
 static volatile sig_atomic_t reopen_requested;
 static char output_path[4096]; /* logto: the file stdout and stderr go to, "" if none */
 static atomic_uint_fast64_t dropped_total;
+static _Atomic uint64_t *_Atomic dropped_shared; /* also counted here if set (mt_log_count_drops_in) */
 
 static const char *const level_names[] = {"debug", "info", "notice", "warn", "error", "alert"};
 
@@ -139,6 +140,11 @@ void mt_log_set_thread_name(const char *name)
 uint64_t mt_log_dropped(void)
 {
     return atomic_load(&dropped_total);
+}
+
+void mt_log_count_drops_in(_Atomic uint64_t *counter)
+{
+    atomic_store(&dropped_shared, counter);
 }
 
 /* ------------------------------------------------------------------ */
@@ -548,16 +554,24 @@ static void report_drops(log_handler_t *h)
     write_line(h, line, n);
 }
 
+/* One record lost on handler h. */
+static void note_drop(log_handler_t *h)
+{
+    atomic_fetch_add(&h->dropped, 1);
+    atomic_fetch_add(&dropped_total, 1);
+    _Atomic uint64_t *shared = atomic_load_explicit(&dropped_shared, memory_order_relaxed);
+    if (shared)
+        atomic_fetch_add_explicit(shared, 1, memory_order_relaxed);
+}
+
 static void write_line(log_handler_t *h, const char *line, size_t len)
 {
     if (h->fd < 0) {
-        atomic_fetch_add(&h->dropped, 1);
-        atomic_fetch_add(&dropped_total, 1);
+        note_drop(h);
         return;
     }
     if (!writable_now(h)) {
-        atomic_fetch_add(&h->dropped, 1);
-        atomic_fetch_add(&dropped_total, 1);
+        note_drop(h);
         return;
     }
     ssize_t n;
@@ -566,8 +580,7 @@ static void write_line(log_handler_t *h, const char *line, size_t len)
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)len) {
         atomic_store(&h->last_errno, n < 0 ? errno : ENOSPC);
-        atomic_fetch_add(&h->dropped, 1);
-        atomic_fetch_add(&dropped_total, 1);
+        note_drop(h);
         return;
     }
     if (atomic_load(&h->dropped) != atomic_load(&h->reported))

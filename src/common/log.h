@@ -105,6 +105,11 @@ const char *mt_log_output_path(void);
 
 /* Records dropped so far by this process (all handlers). */
 uint64_t mt_log_dropped(void);
+/*
+ * Also count every record dropped from now on in *counter (a cell of the
+ * stack's shared metrics, read by other processes); NULL stops. Any thread.
+ */
+void mt_log_count_drops_in(_Atomic uint64_t *counter);
 
 /* The root level, when the configuration does not set it. */
 void mt_log_set_level(mt_log_level_t level);

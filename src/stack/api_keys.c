@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -57,6 +58,16 @@ void mt_api_keys_destroy(mt_api_keys_t *keys)
         free(keys->admins[i]);
     free(keys->admins);
     free(keys);
+}
+
+const char *mt_api_keys_bearer(const char *value)
+{
+    if (value == NULL || strncasecmp(value, "Bearer", 6) != 0 || (value[6] != ' ' && value[6] != '\t'))
+        return NULL;
+    value += 6;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    return *value ? value : NULL;
 }
 
 size_t mt_api_keys_count(const mt_api_keys_t *keys)

@@ -69,6 +69,14 @@ bool mt_api_keys_is_admin(const mt_api_keys_t *keys, const char *user);
 const char *mt_api_keys_lookup(const mt_api_keys_t *keys, const char *presented, size_t len, bool *admin);
 
 /*
+ * The key in an "Authorization: Bearer KEY" header value (what Prometheus
+ * sends with `authorization: {credentials: KEY}`), or NULL if `value` is
+ * NULL or not of that form ("Bearer" in any case, then blanks). Points
+ * into value.
+ */
+const char *mt_api_keys_bearer(const char *value);
+
+/*
  * The table for a configuration: the main section's api-key entries and
  * admin-users. Returns 0 and *out -- NULL when no api-key is configured --
  * or -1 with a message in err: "FILE:LINE: option 'api-key' #2 (user

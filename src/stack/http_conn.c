@@ -52,6 +52,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "stack/metrics.h"
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -318,6 +319,7 @@ static void conn_request_done(mt_http_conn_t *conn)
                     conn->req.query[0] ? "?" : "", (int)query->len, query->len ? query->data : "", conn->req.status,
                     (unsigned long long)conn->req.bytes, (long long)(mt_clock_us() - conn->req.start_us));
     }
+    mt_metrics_http_done(&conn->req.route, conn->req.status, conn->req.start_us);
 
     conn->in_request = false;
     conn->answered++;

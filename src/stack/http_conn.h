@@ -108,6 +108,7 @@ struct mt_request {
     const char *user;   /* who the API key says sent it (in the key table); NULL: open API or route */
     bool admin;         /* may see and change everything: an admin user's key, or an open API */
     mt_http_offload_t *off; /* set while its handler runs on an offload thread: the answer is buffered there */
+    const mt_route_t *route; /* the route it matched, for the metrics (NULL: none; cleared when counted) */
 };
 
 /*

@@ -200,6 +200,7 @@ static bool authenticate(mt_http_conn_t *conn)
     if (keys == NULL || strcmp(req->path, "/api/health") == 0)
         return true;
     const char *key = mt_request_header(req, "X-API-Key");
+    key = key ? key : mt_api_keys_bearer(mt_request_header(req, "Authorization"));
     size_t len = key ? strlen(key) : 0;
     char from_query[MT_API_KEY_MAX + 1];
     if (len == 0) {
@@ -356,6 +357,7 @@ void mt_http__dispatch(mt_http_conn_t *conn)
         return;
     int status = 404;
     const mt_route_t *route = mt_router_match(server->cfg.router, req->method, req->path, &status);
+    req->route = route;
     if (route == NULL) {
         if (status == 405)
             mt_respond_error(req, 405, "method %s not allowed for %s", req->method, req->path);

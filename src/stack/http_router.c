@@ -112,6 +112,22 @@ void mt_router_freeze(mt_router_t *router)
     router->frozen = true;
 }
 
+size_t mt_router_count(const mt_router_t *router)
+{
+    return router->count;
+}
+
+const mt_route_t *mt_router_at(const mt_router_t *router, size_t i)
+{
+    return i < router->count ? &router->entries[i].route : NULL;
+}
+
+size_t mt_router_index(const mt_router_t *router, const mt_route_t *route)
+{
+    /* A route is the first member of its entry. */
+    return (size_t)((const mt_router_entry_t *)(const void *)route - router->entries);
+}
+
 static bool path_matches(const mt_router_entry_t *e, const char *path, size_t path_len)
 {
     if (!(e->route.flags & MT_ROUTE_PREFIX))

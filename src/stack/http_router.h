@@ -46,4 +46,13 @@ void mt_router_freeze(mt_router_t *router);
  */
 const mt_route_t *mt_router_match(const mt_router_t *router, const char *method, const char *path, int *status);
 
+/*
+ * The routes in match order, for a table of them (the metrics' labels):
+ * how many, route i (i < count), and the position of a route that
+ * mt_router_match() returned. Stable once frozen; thread-safe then.
+ */
+size_t mt_router_count(const mt_router_t *router);
+const mt_route_t *mt_router_at(const mt_router_t *router, size_t i);
+size_t mt_router_index(const mt_router_t *router, const mt_route_t *route);
+
 #endif

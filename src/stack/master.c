@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "stack/heartbeat.h"
+#include "stack/metrics.h"
 #include "stack/options.h"
 #include "stack/sd_notify.h"
 #include "stack/spawn.h"
@@ -387,6 +388,7 @@ static void begin_reload(master_t *m)
         return;
     }
     mt_info("SIGHUP received: restarting every web worker and mule, one at a time");
+    mt_metrics_reload();
     mt_sd_reloading(m->stack, false);
     m->reload_next = 1;
     reload_step(m);

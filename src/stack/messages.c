@@ -9,6 +9,7 @@
 
 #include "stack/channel.h"
 #include "common/mem.h"
+#include "stack/metrics.h"
 #include "stack/stack.h"
 
 typedef struct handler {
@@ -92,7 +93,9 @@ int mt_send_to_farm(mt_stack_t *stack, const char *farm, const char *target, con
     ssize_t f = farm ? mt_proctable_find_farm(&stack->procs, farm) : -1;
     if (f < 0)
         return -ENOENT;
-    return send_counted(stack, stack->procs.farms[f].channel.send_fd, target, payload, len);
+    int rc = send_counted(stack, stack->procs.farms[f].channel.send_fd, target, payload, len);
+    mt_metrics_farm_sent((size_t)f, rc);
+    return rc;
 }
 
 int mt_send_to_mule(mt_stack_t *stack, int mule_id, const char *target, const void *payload, size_t len)

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "stack/heartbeat.h"
+#include "stack/metrics.h"
 #include "stack/stack.h"
 
 #define MULE_BATCH 32
@@ -125,6 +126,7 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         }
         if (src->farm && m->credit > 0)
             m->credit -= n < m->credit ? n : m->credit; /* used up before the handlers may grant more */
+        mt_metrics_farm_received(m->stack, src->farm ? src->label : NULL, n);
         handle_batch(m, src, n);
         update_farm_polling(m);
         taken += n;

@@ -105,6 +105,9 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_STR("log-format", "classic",
             "format of the default stderr log: classic, json (JSON lines), or a Python logging %-format"),
     OPT_BOOL("access-log", "true", "log one line per HTTP request (logger muleteer.access)"),
+    OPT_BOOL("metrics", "true",
+             "collect counters (requests, jobs, messages, reloads...) and serve them at GET /metrics in the "
+             "Prometheus text format; false: nothing is collected and /metrics answers 404"),
     OPT_BOOL("disable-logging", "false", "uWSGI's name for access-log = false"),
 
     /* Configuration sources: command line only. */

@@ -33,6 +33,7 @@
 #include "stack/daemon.h"
 #include "stack/master.h"
 #include "common/mem.h"
+#include "stack/metrics.h"
 #include "stack/options.h"
 #include "stack/pools.h"
 #include "stack/privileges.h"
@@ -49,6 +50,7 @@ void mt_stack__become(mt_stack_t *stack, size_t slot)
 {
     mt_proc_t *p = &stack->procs.procs[slot];
     stack->self_slot = slot;
+    mt_metrics__bind(slot);
     if (p->name_template && strstr(p->name_template, "{pid}")) {
         char name[MT_SERVER_NAME_MAX], err[256];
         const char *server_name = mt_config_get(stack->config, NULL, "server-name", NULL);
@@ -421,6 +423,10 @@ int mt_main(int argc, char **argv, const mt_app_t *app)
     }
     stack->frozen = true;
     mt_router_freeze(stack->router);
+    if (mt_metrics_start(stack, err, sizeof err) < 0) {
+        fprintf(stderr, "muleteer: %s\n", err);
+        goto out;
+    }
 
     /* daemonize: everything that can fail has been tried in the terminal; the parent waits for "up". */
     int detached = mt_daemon_detach(&stack->daemon, stack->config, &status, err, sizeof err);

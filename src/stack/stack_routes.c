@@ -3,6 +3,7 @@
  *
  *   GET /api/health  -> 200 {"status": "ok"}
  *   GET /api/stack   -> every slot of the process table with its live state
+ *   GET /metrics     -> the Prometheus text (metrics.c; 404 with metrics = false)
  *
  * Each process's heartbeat (heartbeat.h) is shown as "beat_age_s", the
  * seconds since its loop last beat (null before its first beat, and for a
@@ -15,13 +16,14 @@
  *
  * Both are answered by any web worker from the shared live table, without
  * asking the master. With API keys configured, /api/health stays open and
- * /api/stack is for admin users only (403 for other keys).
+ * /api/stack and /metrics are for admin users only (403 for other keys).
  */
 #include <jansson.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/clock.h"
+#include "stack/metrics.h"
 #include "stack/stack.h"
 
 static const char health_body[] = "{\"status\":\"ok\"}";
@@ -118,6 +120,9 @@ int mt_stack_routes_register(mt_stack_t *stack)
     if (mt_router_add(stack->router, "GET", "/api/health", 0, health_cb, NULL) < 0)
         return -1;
     if (mt_router_add(stack->router, "GET", "/api/stack", 0, stack_cb, NULL) < 0)
+        return -1;
+    /* Off the loop where there are route threads: an application's collector may query its database. */
+    if (mt_router_add(stack->router, "GET", "/metrics", MT_ROUTE_OFFLOAD, mt_metrics_route_cb, NULL) < 0)
         return -1;
     return 0;
 }
