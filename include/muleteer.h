@@ -181,6 +181,25 @@ typedef struct mt_app {
      */
     void (*web_worker_loop_start)(mt_stack_t *stack, void *app_data);
     void (*web_worker_loop_stop)(mt_stack_t *stack, void *app_data);
+
+    /*
+     * Called in the master at the start of every graceful reload of the
+     * whole stack (SIGHUP, master-fifo r, a grace_them_all hook action,
+     * touch-reload), before the first child is restarted: re-read what the
+     * application loaded from its own files (not the stack's options,
+     * which are read once) into new structures, check them as fully as
+     * load() does, and only then put them in place of the old ones, so
+     * that every child forked from then on gets them; the children still
+     * running keep what they had until their turn comes. Return 0, or a
+     * negative value after writing into err why (naming the file and line,
+     * as at start): the master logs it as an error, the old configuration
+     * stays in place, and the restart of the processes goes on with it.
+     * Runs on the master's thread, between its signals: keep it to reading
+     * files (no database, no children). Not called by touch-chain-reload
+     * (web workers only) nor by an immediate reload (R, reload_them_all).
+     * Optional.
+     */
+    int (*reload)(mt_stack_t *stack, void *app_data, char *err, size_t errlen);
 } mt_app_t;
 
 /*
@@ -204,6 +223,16 @@ int mt_stack_instance_id(const mt_stack_t *stack);
 mt_role_t mt_stack_role(const mt_stack_t *stack);
 /* 1-based mule id of the calling mule, 0 elsewhere. */
 int mt_stack_mule_id(const mt_stack_t *stack);
+/*
+ * Non-zero when the calling web worker or mule is being stopped by a
+ * graceful reload (SIGHUP, touch-reload, ...): the master starts a process
+ * of the same slot, with the same server name, as soon as this one has
+ * exited. For the stop hooks (mule_stop, web_worker_loop_stop, ...), which
+ * may then leave work for that successor instead of ending it. 0 in the
+ * master, in a standalone process, and when the stop is the stack's own
+ * (SIGTERM, SIGINT, a shutdown that overtook the reload). Any thread.
+ */
+int mt_stack_reloading(const mt_stack_t *stack);
 /* A mule's farms, in the order of the configuration (a mule may be in several): count, and name i. */
 size_t mt_stack_self_farm_count(const mt_stack_t *stack);
 const char *mt_stack_self_farm(const mt_stack_t *stack, size_t i);

@@ -397,6 +397,92 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     return 0;
 }
 
+/* "added a, b; removed c": the tool ids in one box and not the other, into buf ("" if none). */
+static void tools_changed(const mt_toolbox_t *old, const mt_toolbox_t *new, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int pass = 0; pass < 2; pass++) {
+        const mt_toolbox_t *from = pass == 0 ? new : old, *other = pass == 0 ? old : new;
+        bool first = true;
+        for (size_t i = 0; i < mt_toolbox_count(from) && used < len; i++) {
+            const char *id = mt_tool_id(mt_toolbox_get(from, i));
+            if (mt_toolbox_find(other, id))
+                continue;
+            int n = snprintf(buf + used, len - used, "%s%s", first ? (used ? "; removed " : (pass ? "removed " : "added "))
+                                                                   : ", ", id);
+            used += n > 0 ? (size_t)n : 0;
+            first = false;
+        }
+    }
+}
+
+/*
+ * The reload hook (mt_app_t.reload), in the master: the tools, the
+ * workflows and the job configuration read again from the same options'
+ * files, checked as app_load() checks them (the job configuration's names
+ * against the stack too), then put in place of the old ones for the
+ * children forked from now on. The old ones are freed: in the master
+ * nothing but ctx points at them (the routes and message handlers were
+ * registered with no data of theirs), and each running child has its own
+ * copy. The stack's and this section's options are not read again.
+ */
+static int app_reload(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
+{
+    (void)app_data;
+    char why[768];
+    mt_toolbox_t *tools = NULL;
+    struct mt_workflow_library *workflows = NULL;
+    mt_job_conf_t *conf = NULL;
+    char *tools_dir = default_dir(mt_app_option(stack, "tools-dir"), "tools");
+    const char *workflows_option = mt_app_option(stack, "workflows-dir");
+    char *workflows_dir = workflows_option || !mt_app_option(stack, "tools-dir") ? default_dir(workflows_option, "workflows")
+                                                                                : NULL;
+    const char *conf_path = mt_app_option(stack, "job-config");
+    int rc = -1;
+    if (mt_toolbox_load(tools_dir, &tools, why, sizeof why) < 0)
+        snprintf(err, errlen, "option 'jobs.tools-dir': %s", why);
+    else if (mt_workflow_library_load(workflows_dir, workflows_option == NULL, tools, &workflows, why, sizeof why) < 0)
+        snprintf(err, errlen, "option 'jobs.workflows-dir': %s", why);
+    else if (mt_job_conf_load(conf_path, &conf, why, sizeof why) < 0 ||
+             (conf && mt_slurm_check_destinations(conf, why, sizeof why) < 0))
+        snprintf(err, errlen, "option 'jobs.job-config': %s", why);
+    else
+        rc = 0;
+    if (rc == 0) {
+        mt_job_conf_t *old_conf = ctx.conf;
+        ctx.conf = conf;
+        if (mt_jobs_handling_reload(stack, err, errlen) < 0) {
+            ctx.conf = old_conf;
+            char again[256];
+            (void)mt_jobs_handling_reload(stack, again, sizeof again); /* it passed with it at start */
+            rc = -1;
+        } else {
+            conf = old_conf; /* freed below */
+            char changed[1024];
+            tools_changed(ctx.tools, tools, changed, sizeof changed);
+            mt_toolbox_t *old_tools = ctx.tools;
+            struct mt_workflow_library *old_workflows = ctx.workflows;
+            ctx.tools = tools;
+            ctx.workflows = workflows;
+            tools = old_tools;
+            workflows = old_workflows;
+            mt_info("reload: %s%s, %zu tools from %s%s%s%s, %zu workflows reloaded; the processes started from now "
+                    "on use them",
+                    ctx.conf ? "job configuration " : "no job configuration", ctx.conf ? conf_path : "",
+                    mt_toolbox_count(ctx.tools), tools_dir, changed[0] ? " (" : "", changed, changed[0] ? ")" : "",
+                    mt_workflow_library_count(ctx.workflows));
+        }
+    }
+    /* What is not in use: the old structures after a swap, the new ones after a failure. */
+    mt_workflow_library_free(workflows);
+    mt_toolbox_destroy(tools);
+    mt_job_conf_destroy(conf);
+    free(tools_dir);
+    free(workflows_dir);
+    return rc < 0 ? -EINVAL : 0;
+}
+
 bool mt_jobs_take_interrupted(const char *workdir)
 {
     char path[4200];
@@ -527,4 +613,5 @@ const mt_app_t mt_jobs_app = {
     /* A web worker's job handler runs on the worker's own loop, never on a loop serving requests. */
     .web_worker_loop_start = app_web_thread_start,
     .web_worker_loop_stop = app_stop,
+    .reload = app_reload,
 };

@@ -430,7 +430,12 @@ void mt_jobs_handling_stop(void)
     if (h && handler_thread) {
         mt_handler_wake_stop(wake);
         wake = NULL;
-        mt_handler_stop(h);
+        /* A reload: the successor of this name adopts the running commands, and takes the queued jobs up. */
+        if (mt_stack_reloading(mt_jobs()->stack))
+            mt_handler_leave(h);
+        else
+            mt_handler_stop(h);
+        /* Released either way: the successor takes the name at once, and nobody takes its jobs over meanwhile. */
         mt_handler_lease_stop(lease, true);
         lease = NULL;
     }
@@ -473,6 +478,14 @@ int mt_jobs_handling_load(mt_stack_t *stack, char *err, size_t errlen)
     char pools[MT_JOBS_POOLS_MAX][128];
     size_t npools = pools_of_this_process(stack, pools, MT_JOBS_POOLS_MAX);
     return register_handler(stack, pools, npools, err, errlen);
+}
+
+int mt_jobs_handling_reload(mt_stack_t *stack, char *err, size_t errlen)
+{
+    /* Computed again from nothing: pools a new configuration no longer names must not linger. */
+    nserved_pools = 0;
+    nidle_farms = 0;
+    return check_assignment(stack, err, errlen);
 }
 
 int mt_jobs_handling_check(mt_stack_t *stack, const mt_job_conf_t *conf, const char *path, char *err, size_t errlen)

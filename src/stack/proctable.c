@@ -2,6 +2,7 @@
  * proctable: slots, farms and the shared live state (see proctable.h).
  */
 #include "stack/proctable.h"
+#include "stack/stack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -108,6 +109,14 @@ const char *mt_proctable_server_name(const mt_proctable_t *t, size_t slot)
     if (p->live && p->live->server_name[0])
         return p->live->server_name;
     return p->server_name;
+}
+
+int mt_stack_reloading(const mt_stack_t *stack)
+{
+    if (!stack || stack->self_slot == 0 || stack->self_slot >= stack->procs.nprocs)
+        return 0;
+    const mt_proc_live_t *live = stack->procs.procs[stack->self_slot].live;
+    return live && atomic_load(&live->stop_for_reload) ? 1 : 0;
 }
 
 bool mt_proc_beat_stale(int64_t beat_us, int64_t forked_us, int64_t now_us, int64_t limit_us)

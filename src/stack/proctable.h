@@ -66,6 +66,14 @@ typedef struct mt_proc_live {
     _Atomic uint64_t msgs_failed; /* sends that failed (timeout, size) */
     _Atomic int64_t forked_mono_us; /* CLOCK_MONOTONIC of the last fork (or start), microseconds; 0: never */
     _Atomic int64_t beat_mono_us; /* CLOCK_MONOTONIC of its loop's last beat, microseconds; 0: none since the fork */
+    /*
+     * 1: the SIGTERM the master sends next (or has just sent) is a reload's,
+     * not a stop's: the process is restarted at once and its successor of the
+     * same server name takes up its work (mt_stack_reloading). Set by the
+     * master before the signal, cleared at each fork and when a stop
+     * overtakes the reload.
+     */
+    _Atomic int stop_for_reload;
     char server_name[MT_SERVER_NAME_MAX]; /* set when the name depends on {pid} */
 } mt_proc_live_t;
 

@@ -1364,30 +1364,107 @@ void mt_handler_claim(mt_handler_t *h)
     schedule_flush(h);
 }
 
+/*
+ * A command that ended by itself before the stop reached it: the status
+ * its waiter recorded for this attempt, as the job's result (the waiter's
+ * exit may not have been seen by the loop yet). True if written so.
+ */
+static bool stop_keeps_result(int64_t id, int attempt, const char *workdir)
+{
+    mt_waiter_status_t st;
+    if (mt_waiter_status_read(workdir, &st) < 0 || st.attempt != attempt || st.end == MT_WAITER_FENCED)
+        return false;
+    char why[300];
+    mt_job_update_t u = {.info = why};
+    mt_job_state_t to = MT_JOB_ERROR;
+    if (st.end == MT_WAITER_EXITED) {
+        u.has_exit_code = true;
+        u.exit_code = st.value;
+        if (st.value == 0) {
+            to = MT_JOB_OK;
+            u.info = NULL;
+        } else {
+            snprintf(why, sizeof why, "exited with status %d", st.value);
+        }
+    } else if (st.end == MT_WAITER_SIGNALED) {
+        snprintf(why, sizeof why, "killed by signal %d (%s)", st.value, strsignal(st.value));
+    } else {
+        snprintf(why, sizeof why, "cannot start its command: %s", strerror(st.value));
+    }
+    int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u);
+    if (rc == 0) /* being cancelled: that is what happened */
+        transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled"});
+    else if (rc == 1)
+        mt_info("stopping: job %lld: its command had ended when the stop came: %s", (long long)id,
+                to == MT_JOB_OK ? "ok" : why);
+    return rc >= 0;
+}
+
 void mt_handler_stop(mt_handler_t *h)
 {
     h->stopping = true;
     uv_timer_stop(&h->poll);
     h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
     flush(h, true);    /* the results already in, and the pids */
+    int requeued = 0, ended = 0;
     for (running_job_t *rj = h->running; rj; rj = rj->next) {
         int64_t id = rj->id;
-        mt_run_stop_orphan(mt_run_wait_pid(rj->run), (unsigned)mt_jobs()->cancel_grace_ms);
-        mt_run_wait_waiter(rj->run, 2000); /* it records the stop and exits: nothing of the job is left */
-        /* The job runs again as this same attempt: what this stopped run recorded must not stand for that one. */
         char workdir[4096];
         mt_jobs_workdir(id, workdir, sizeof workdir);
+        int pid = mt_run_wait_pid(rj->run);
+        /*
+         * Had the command finished before the stop? Its leader is gone then
+         * (a live one is frozen here, so the answer holds until the SIGTERM).
+         * A finished command keeps its real result: it must not run again.
+         */
+        bool unfinished = pid > 0 && mt_run_freeze_unfinished(pid);
+        mt_run_stop_orphan(pid, (unsigned)mt_jobs()->cancel_grace_ms);
+        mt_run_wait_waiter(rj->run, 2000); /* it records the stop (or the end) and exits: nothing of the job is left */
+        if (!unfinished && pid > 0 && stop_keeps_result(id, rj->attempt, workdir)) {
+            ended++;
+            continue;
+        }
+        /* The job runs again as this same attempt: what this stopped run recorded must not stand for that one. */
         mt_waiter_files_remove(workdir);
+        requeued++;
         int rc = transition(id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_QUEUED,
                             &(mt_job_update_t){.info = "the handler stopped while the job ran: the unfinished run "
                                                        "was stopped and the job runs again"});
         if (rc == 0) /* being cancelled: that is what happened */
             transition(id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &(mt_job_update_t){.info = "cancelled"});
     }
-    if (h->running)
-        mt_info("stopping: %d running job%s put back in the queue", h->nrunning, h->nrunning == 1 ? "" : "s");
+    if (requeued)
+        mt_info("stopping: %d running job%s put back in the queue", requeued, requeued == 1 ? "" : "s");
+    if (ended)
+        mt_info("stopping: %d job%s whose command had ended given %s result", ended, ended == 1 ? "" : "s",
+                ended == 1 ? "its" : "their");
     /* Stopped for good: a waiter that is somehow left stops its command at once instead of at the deadline. */
     mt_fence_close(h->fence, true);
+    h->fence = NULL;
+    /* Cluster jobs run on without their handler: the next one of this name adopts them. */
+    mt_slurm_runner_stop(h->slurm);
+    h->slurm = NULL;
+}
+
+void mt_handler_leave(mt_handler_t *h)
+{
+    h->stopping = true;
+    uv_timer_stop(&h->poll);
+    h->incoming.n = 0; /* unclaimed: the sweeper (or this name's next life) takes them */
+    /*
+     * A command whose spawn is under way: once its pid is known, its waiter
+     * has written its pid file, so the successor finds it and adopts it
+     * rather than taking the run for lost.
+     */
+    for (running_job_t *rj = h->running; rj; rj = rj->next)
+        mt_run_wait_pid(rj->run);
+    flush(h, true); /* the results already in, and the pids */
+    size_t queued = h->qlen + h->cluster_queue.n;
+    mt_info("reloading: %d running job%s left to %s waiter%s and %zu queued job%s to this handler's successor",
+            h->nrunning, h->nrunning == 1 ? "" : "s", h->nrunning == 1 ? "its" : "their", h->nrunning == 1 ? "" : "s",
+            queued, queued == 1 ? "" : "s");
+    /* Kept in place: the waiters run on under it, and the successor renews it (fence.h). */
+    mt_fence_close(h->fence, false);
     h->fence = NULL;
     /* Cluster jobs run on without their handler: the next one of this name adopts them. */
     mt_slurm_runner_stop(h->slurm);

@@ -100,12 +100,29 @@ void mt_handler_notify_handed_over(mt_handler_t *h);
 void mt_handler_check_cancel(mt_handler_t *h, int64_t id);
 
 /*
- * The process is stopping: stop the commands still running (SIGTERM to
- * their process groups, SIGKILL after cancel-grace) and put their jobs back
- * in `queued`, so that they run again, from the start, when a handler of
- * this name runs next. Loop thread only; blocks at most cancel-grace.
+ * The process is stopping for good: stop the commands still running
+ * (SIGTERM to their process groups, SIGKILL after cancel-grace) and put
+ * their jobs back in `queued`, so that they run again, from the start, when
+ * a handler of this name runs next. A command that had already ended by
+ * itself when the stop came (its leader gone, its waiter's status written,
+ * though the loop had not seen it yet) is not run again: its job gets that
+ * real result. Removes the fence. Loop thread only; blocks at most
+ * cancel-grace per command.
  */
 void mt_handler_stop(mt_handler_t *h);
+
+/*
+ * The process is stopping for a reload (mt_stack_reloading): a handler of
+ * the same name starts as soon as it has exited. Start nothing more, write
+ * what is pending (results, pids: a spawn under way is waited for, so its
+ * waiter's pid file is there), and leave the rest to the successor, whose
+ * recovery takes it up: running commands run on, watched by their waiters
+ * (not signalled; the fence file stays in place, closed but not removed,
+ * and the successor renews it), and jobs queued here stay `queued` under
+ * this name. Cluster jobs run on too. Does not block on commands. Loop
+ * thread only.
+ */
+void mt_handler_leave(mt_handler_t *h);
 
 /* mt_handler_take from any thread (for web threads creating db-self jobs). */
 void mt_handler_notify(mt_handler_t *h, int64_t id);
