@@ -43,6 +43,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,8 @@ static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 static void conn_pump(mt_http_conn_t *conn);
 
 static void conn_arm_timer(mt_http_conn_t *conn, uint64_t ms);
+
+static void conn_drain_arm(mt_http_conn_t *conn);
 
 /* ------------------------------------------------------------------ */
 /* llhttp callbacks                                                    */
@@ -324,9 +327,13 @@ static void conn_request_done(mt_http_conn_t *conn)
     conn->in_request = false;
     conn->answered++;
     conn->body.len = 0;
+    bool large_body = conn->body.cap >= MT_HTTP_TRIM_AFTER;
     mt_http__buf_trim(&conn->body, MT_HTTP_BUF_KEEP);
+    if (large_body)
+        malloc_trim(0); /* what parsing a large body left free in the threads' arenas goes back to the system */
     conn->resp_headers.len = 0;
     conn_arm_timer(conn, conn->server->cfg.timeout_ms); /* now waiting for the next request */
+    mt_http__server_request_done(conn->server);
 }
 
 /* The whole request is in: answer it (or hand it to the offload pool: then it is answered when it comes back). */
@@ -885,10 +892,8 @@ static void conn_pump(mt_http_conn_t *conn)
             conn->parse_dead = true;
             continue;
         }
-        if (conn->server->draining && !conn->in_request && conn->answered > 0) {
-            mt_http__conn_close(conn);
-            return;
-        }
+        if (conn->server->draining && !conn->in_request && !conn->drain_armed)
+            conn_drain_arm(conn); /* answered keep-alive before the drain: one last request may be on its way */
         conn_read_start(conn);
         return;
     }
@@ -921,6 +926,18 @@ static void conn_timer_cb(uv_timer_t *timer)
     }
     if (conn->offload != NULL)
         return; /* the handler's time is harakiri's business; the timer starts again after its answer */
+    if (conn->server->draining && !conn->lingering && !conn->in_request && !conn->parse_dead) {
+        /*
+         * Draining, and no last request came: end it with a FIN and read
+         * until the client's, rather than a close() that a request racing
+         * in would turn into a reset.
+         */
+        conn->close_after = true;
+        conn->parse_dead = true;
+        conn->discard_input = true;
+        conn_finish(conn);
+        return;
+    }
     if (conn->lingering || !conn->in_request || conn->parse_dead) {
         mt_http__conn_close(conn); /* idle, or done lingering */
         return;
@@ -979,6 +996,8 @@ void mt_http__conn_start(mt_http_server_t *server, int fd)
     conn->next = server->conns;
     if (server->conns != NULL)
         server->conns->prev = conn;
+    else
+        server->conns_tail = conn;
     server->conns = conn;
     server->conn_count++;
     server->stats.active_connections++;
@@ -1007,6 +1026,8 @@ void mt_http__conn_close(mt_http_conn_t *conn)
         server->conns = conn->next;
     if (conn->next != NULL)
         conn->next->prev = conn->prev;
+    else
+        server->conns_tail = conn->prev;
     conn->prev = conn->next = NULL;
     server->stats.active_connections--;
     if (conn->offload != NULL && !conn->offload->back)
@@ -1019,24 +1040,35 @@ void mt_http__conn_close(mt_http_conn_t *conn)
     uv_close((uv_handle_t *)&conn->timer, conn_close_cb);
 }
 
+bool mt_http__conn_idle(const mt_http_conn_t *conn)
+{
+    return !conn->closing && !conn->in_request && !conn->writing && !conn->lingering && conn->file_fd < 0 &&
+           conn->offload == NULL && conn->out.len == conn->out_sent && conn->pending_off == conn->pending.len;
+}
+
+/*
+ * Draining, and this connection is idle: its client may be sending a
+ * request at this very moment (a keep-alive client's next one, or the
+ * first one of a connection accepted just before the drain). It has done
+ * nothing wrong, so a request that arrives within the grace is answered,
+ * with "Connection: close"; after it conn_timer_cb() shuts it down
+ * cleanly. Closing at once is what loses requests across reloads: the
+ * client's request meets a closed socket and gets a reset.
+ */
+static void conn_drain_arm(mt_http_conn_t *conn)
+{
+    unsigned timeout = conn->server->cfg.timeout_ms;
+    conn->drain_armed = true;
+    conn_arm_timer(conn, timeout < MT_HTTP_DRAIN_IDLE_MS ? timeout : MT_HTTP_DRAIN_IDLE_MS);
+}
+
 void mt_http__conn_drain(mt_http_conn_t *conn)
 {
     bool idle = !conn->in_request && !conn->writing && !conn->lingering && conn->file_fd < 0 &&
                 conn->out.len == conn->out_sent && conn->pending_off == conn->pending.len;
     if (!idle)
-        return; /* conn_pump() closes it after the response in flight (which says "Connection: close") */
-    if (conn->answered > 0) {
-        mt_http__conn_close(conn); /* an idle keep-alive connection */
-        return;
-    }
-    /*
-     * Accepted just before the drain, its request not here yet: the client
-     * has done nothing wrong, so its first request is still answered (with
-     * "Connection: close") if it arrives soon.
-     */
-    uint64_t grace = conn->server->cfg.timeout_ms < MT_HTTP_DRAIN_FIRST_MS ? conn->server->cfg.timeout_ms
-                                                                           : MT_HTTP_DRAIN_FIRST_MS;
-    conn_arm_timer(conn, grace);
+        return; /* conn_pump() ends it after the response in flight (which says "Connection: close") */
+    conn_drain_arm(conn);
 }
 
 void mt_http__offload_done(mt_offload_task_t *task, void *data)

@@ -37,8 +37,9 @@
 #define MT_HTTP_WRITE_MAX    (256 * 1024) /* largest single uv_write(): progress re-arms the timer */
 #define MT_HTTP_OUT_HIGH     (256 * 1024) /* pipelined parsing pauses above this much pending output */
 #define MT_HTTP_BUF_KEEP     (256 * 1024) /* per-connection buffers above this are freed once empty */
+#define MT_HTTP_TRIM_AFTER   (1024 * 1024) /* a request body this large is followed by malloc_trim() */
 #define MT_HTTP_LINGER_MS    2000         /* at most this long discarding input before a close */
-#define MT_HTTP_DRAIN_FIRST_MS 1000       /* when draining, how long a fresh connection may take to send its request */
+#define MT_HTTP_DRAIN_IDLE_MS 1000        /* when draining, how long an idle connection may still bring a request */
 #define MT_HTTP_ACCEPT_BATCH 4            /* accept() calls per readiness of the listening socket */
 #define MT_HTTP_DATE_LEN     29           /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
@@ -205,6 +206,7 @@ struct mt_http_conn {
     bool eof;                    /* the client closed its side */
     bool lingering;              /* shut down, discarding input until EOF or the linger timer */
     bool closing;
+    bool drain_armed;            /* draining: its last-request grace timer is set */
     mt_http_offload_t *offload;  /* the request's handler is running on an offload thread: input waits */
 
     /* uwsgi (server->cfg.uwsgi): one packet, then its body, then the answer and a close. */
@@ -220,8 +222,10 @@ struct mt_http_server {
     uv_poll_t poll;              /* readability of cfg.listen_fd */
     uv_timer_t timer;            /* accept retry after EMFILE; drain completion */
     bool polling;
+    unsigned accept_pause_ms;    /* after an accept failure: how long the listener is left alone (doubles, reset on success) */
     int handles_open;            /* poll + timer, until closed */
-    mt_http_conn_t *conns;       /* open connections */
+    mt_http_conn_t *conns;       /* open connections, newest first */
+    mt_http_conn_t *conns_tail;  /* the oldest open connection (evicted first when over max_connections) */
     size_t conn_count;           /* connections not yet freed (open or closing) */
     mt_http_stats_t stats;
     bool draining;
@@ -245,6 +249,8 @@ void mt_http__format_date(time_t t, char *out);
 void mt_http__server_conn_freed(mt_http_server_t *server);
 /* Once the server is closing and no offloaded request is out: close its inbox. */
 void mt_http__server_close_inbox(mt_http_server_t *server);
+/* A request was answered: count it in the process's limits (max-requests). */
+void mt_http__server_request_done(mt_http_server_t *server);
 
 /* http_conn.c */
 void mt_http__conn_settings_init(llhttp_settings_t *settings);
@@ -252,8 +258,14 @@ void mt_http__conn_settings_init(llhttp_settings_t *settings);
 void mt_http__conn_start(mt_http_server_t *server, int fd);
 /* Close now (idempotent). */
 void mt_http__conn_close(mt_http_conn_t *conn);
-/* Drain started: close the connection if it is idle; otherwise it closes after its current response. */
+/*
+ * Drain started: an idle connection gets MT_HTTP_DRAIN_IDLE_MS for a last
+ * request, then a clean shutdown; a busy one closes after its current
+ * response (which says "Connection: close").
+ */
 void mt_http__conn_drain(mt_http_conn_t *conn);
+/* No request in progress and nothing to write: closing it loses nothing the client is owed. */
+bool mt_http__conn_idle(const mt_http_conn_t *conn);
 /* Stream size bytes of fd after the response head already in conn->out; takes fd. */
 void mt_http__conn_send_file(mt_http_conn_t *conn, int fd, uint64_t size);
 

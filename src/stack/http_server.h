@@ -72,6 +72,57 @@ typedef struct mt_http_busy {
     char path[256];           /* truncated */
 } mt_http_busy_t;
 
+/*
+ * What every server (thread) of one web worker process shares: its limits
+ * and the counters they are checked against. Set up by web_worker.c before
+ * its threads start; the fields below `max_connections` are written by the
+ * servers (atomics, from any thread) and read by the worker's main thread.
+ *
+ *   - max_connections: open connections of the whole process. A connection
+ *     accepted beyond it first makes room by closing this thread's oldest
+ *     idle one (never a request in progress: one waiting for its first
+ *     request, or an idle keep-alive one), as nginx reuses connections; if
+ *     none is idle it is answered at once with 503 and Retry-After and
+ *     closed. 0: no limit.
+ *   - max_requests: once `served` reaches it the process recycles: every
+ *     server stops accepting at once (`recycle` set) and the main thread
+ *     drains and exits. 0: never.
+ *   - reserve_fds: descriptors held open on /dev/null. When accept4()
+ *     fails with EMFILE/ENFILE one is closed, the waiting connection is
+ *     accepted, answered 503 with Retry-After and closed, and the reserve
+ *     reopened: the client hears at once instead of waiting in the backlog,
+ *     and the listener does not stay readable with nothing accepting it.
+ *   - accept failures are logged at a bounded rate: the first at once,
+ *     then at most one line per MT_HTTP_ACCEPT_LOG_MS with the count
+ *     ("accept4() failed 1873 times in the last 60 s: Too many open
+ *     files"); after one, that thread stops polling the listener for a
+ *     while (100 ms, doubling to 1 s while it keeps failing).
+ */
+#define MT_HTTP_RESERVE_FDS     4
+#define MT_HTTP_ACCEPT_LOG_MS   60000
+#define MT_HTTP_RETRY_AFTER_S   1      /* Retry-After of the 503s below */
+
+typedef struct mt_http_limits {
+    unsigned max_connections;           /* per process; 0: no limit */
+    unsigned long long max_requests;    /* per process; 0: no limit */
+    atomic_int reserve_fds[MT_HTTP_RESERVE_FDS]; /* -1 where none is held (any thread takes one by exchange) */
+    atomic_uint connections;            /* open (not yet freed) connections of every thread */
+    atomic_ullong served;               /* requests answered since the process started */
+    atomic_ullong refused;              /* connections answered 503 at once (limit or no descriptor) */
+    atomic_ullong evicted;              /* idle connections closed to make room for a new one */
+    atomic_ullong accept_failures;      /* accept4() failures since the process started */
+    atomic_int recycle;                 /* set: accept no more (max-requests reached, or the main thread says so) */
+} mt_http_limits_t;
+
+/*
+ * Initialise limits (counters at 0, no reserve held) and open the reserve
+ * descriptors. Returns 0, or a negative errno if /dev/null cannot be
+ * opened (the limits work without a reserve then).
+ */
+int mt_http_limits_init(mt_http_limits_t *limits, unsigned max_connections, unsigned long long max_requests);
+/* Close the reserve descriptors. Accepts NULL. */
+void mt_http_limits_release(mt_http_limits_t *limits);
+
 typedef struct mt_http_config {
     int listen_fd;                 /* listening socket, non-blocking; not closed by the server */
     bool uwsgi;                    /* speak the uwsgi protocol (uwsgi_proto.h) instead of HTTP */
@@ -91,6 +142,7 @@ typedef struct mt_http_config {
      */
     mt_offload_pool_t *offload;
     mt_http_busy_t *offload_busy;
+    mt_http_limits_t *limits;      /* shared by the process's servers, or NULL: no limits */
 } mt_http_config_t;
 
 typedef struct mt_http_server mt_http_server_t;
@@ -111,9 +163,15 @@ typedef struct mt_http_stats {
 mt_http_server_t *mt_http_server_create(uv_loop_t *loop, const mt_http_config_t *cfg, char *err, size_t errlen);
 
 /*
- * Graceful stop: stop accepting, close idle keep-alive connections, let
- * requests in flight finish and their responses flush, then close those
- * connections too. done_cb runs on the loop once no connection is left
+ * Graceful stop: stop accepting, let requests in flight finish and their
+ * responses flush (each says "Connection: close"), then close those
+ * connections too. An idle connection (keep-alive, or accepted and no
+ * request yet) is not closed at once, since its client may be sending a
+ * request right now: for MT_HTTP_DRAIN_IDLE_MS (at most timeout_ms) a
+ * request that arrives is still answered, with "Connection: close"; then
+ * the connection is shut down for writing (the client reads a clean end
+ * of stream, not a reset) and read until the client closes too, for at
+ * most MT_HTTP_LINGER_MS. done_cb runs on the loop once no connection is left
  * (possibly from within this call's loop iteration, never synchronously).
  */
 void mt_http_server_drain(mt_http_server_t *server, void (*done_cb)(mt_http_server_t *server, void *data),

@@ -27,6 +27,7 @@
 #include "stack/spawn.h"
 #include "stack/stack.h"
 #include "stack/undertaker.h"
+#include "stack/web_worker.h"
 
 /* How often the master looks at the mules' beats when mule-harakiri is on. */
 #define MASTER_CHECK_MS 250
@@ -229,6 +230,12 @@ static void reap(master_t *m)
             mt_info("reload: %s (pid %d) %s; starting it again", name, (int)pid, how);
             spawn_slot(m, (size_t)slot, false);
             reload_step(m);
+            continue;
+        }
+        if (p->role == MT_ROLE_WEB && WIFEXITED(status) && WEXITSTATUS(status) == MT_EXIT_RECYCLED) {
+            /* max-requests / reload-on-rss: not a death, so no respawn counted and no backoff */
+            mt_info("%s (pid %d) recycled itself; starting it again", name, (int)pid);
+            spawn_slot(m, (size_t)slot, false);
             continue;
         }
         int64_t now = mt_clock_ms();

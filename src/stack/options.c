@@ -62,6 +62,18 @@ const mt_option_def_t mt_stack_options[] = {
             "seconds a request's handler may run: a web worker whose handler runs longer is killed and respawned "
             "(0: no limit)"),
     OPT_BOOL("harakiri-verbose", "false", "when harakiri kills a web worker, also log the other requests it cuts"),
+    OPT_INT("max-requests", "0", 0, 2000000000,
+            "recycle a web worker once it has served N requests: it stops accepting, finishes its requests, "
+            "closes its connections cleanly and exits, and the master starts a new one (0: never)"),
+    OPT_INT("max-requests-delta", "0", 0, 1000000,
+            "add worker id x N to max-requests for each web worker, so that they do not all recycle at once"),
+    OPT_INT("reload-on-rss", "0", 0, 1048576,
+            "recycle a web worker (as max-requests does) once its resident memory exceeds N megabytes after "
+            "serving requests (checked 5 times a second; 0: never)"),
+    OPT_INT("worker-connections", "0", 0, 1048576,
+            "open connections per web worker; beyond it the oldest idle one is closed to make room, or the new "
+            "one is answered 503 with Retry-After if none is idle (0: the worker's descriptor limit, "
+            "RLIMIT_NOFILE, less those it has open at start and a reserve for database files and responses)"),
 
     /* Who may use the HTTP API: none configured means open to all. */
     { "api-key", MT_OPT_LIST, NULL, 0, 0, MT_OPT_SECRET, NULL,

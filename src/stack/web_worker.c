@@ -5,12 +5,15 @@
 
 #include "stack/web_worker.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +27,21 @@
 #include "stack/stack.h"
 
 #define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests (and publishes the beat) */
+/*
+ * Descriptors kept free beside worker-connections' default: the database
+ * connections (SQLite opens the file, its WAL and its shm: a few per
+ * thread that talks to it), static files being sent, the application's
+ * own files and pipes.
+ */
+#define FD_HEADROOM_BASE 32
+#define FD_HEADROOM_PER_THREAD 4
+/*
+ * Allocations this large are mmap'd and go back to the system when freed.
+ * glibc's default threshold rises to the size of the largest block freed
+ * (up to 32 MB), so after one 15 MB request body every later body and
+ * response below that size came from the heap and stayed held.
+ */
+#define MMAP_THRESHOLD (256 * 1024)
 
 typedef struct web_thread {
     mt_stack_t *stack;
@@ -64,6 +82,9 @@ typedef struct own_loop {
 } own_loop_t;
 
 static own_loop_t own;
+
+/* What the process's servers share: worker-connections, max-requests, the reserve descriptors (http_server.h). */
+static mt_http_limits_t limits;
 
 static void route_thread_start(size_t index, void *data)
 {
@@ -161,6 +182,7 @@ static void *thread_main(void *arg)
         .busy = mt_config_get_int(stack->config, NULL, "harakiri") > 0 ? &wt->busy : NULL,
         .offload = routes.pool,
         .offload_busy = mt_config_get_int(stack->config, NULL, "harakiri") > 0 ? routes.busy : NULL,
+        .limits = &limits,
     };
     wt->nservers = mt_listeners_count(stack->listeners);
     wt->servers = mt_calloc(wt->nservers, sizeof *wt->servers);
@@ -280,6 +302,82 @@ static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthread
     }
 }
 
+/* Descriptors the process has open now (-1 if /proc cannot tell). */
+static long open_fd_count(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return -1;
+    long n = -1; /* the directory's own descriptor */
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL)
+        n += entry->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+/*
+ * worker-connections: the option, or (0) what the descriptor limit leaves
+ * once the descriptors open now, the reserve and a headroom for database
+ * files are counted. A limit larger than the descriptors allow gets a
+ * warning: accept4() would fail first (then the reserve answers 503).
+ */
+static unsigned connection_limit(mt_stack_t *stack, int nthreads, long route_threads)
+{
+    long wanted = mt_config_get_int(stack->config, NULL, "worker-connections");
+    struct rlimit rl;
+    long in_use = open_fd_count();
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || in_use < 0)
+        return (unsigned)wanted; /* nothing to derive it from */
+    long headroom = FD_HEADROOM_BASE + FD_HEADROOM_PER_THREAD * (nthreads + route_threads + 1);
+    long room = (long)rl.rlim_cur - in_use - MT_HTTP_RESERVE_FDS - headroom;
+    if (wanted == 0)
+        return room < 8 ? 8 : (unsigned)room;
+    if (wanted > room)
+        mt_warn("worker-connections = %ld: the descriptor limit (RLIMIT_NOFILE %ld, %ld in use, %ld kept for "
+                "database files and responses) leaves room for %ld; connections beyond that are answered 503 when "
+                "accept4() runs out of descriptors",
+                wanted, (long)rl.rlim_cur, in_use, headroom + MT_HTTP_RESERVE_FDS, room < 0 ? 0 : room);
+    return (unsigned)wanted;
+}
+
+/* Resident set size of the process, in bytes (0 if it cannot be read). */
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (f == NULL)
+        return 0;
+    unsigned long long size = 0, resident = 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/*
+ * max-requests and reload-on-rss: true if the worker should recycle now,
+ * with the reason in why. RSS is read only after requests were served
+ * since the last look, so a worker that starts above the limit does not
+ * recycle in a loop.
+ */
+static bool recycle_due(long max_requests, long rss_mb, unsigned long long *served_seen, char *why, size_t len)
+{
+    unsigned long long served = atomic_load_explicit(&limits.served, memory_order_relaxed);
+    if (max_requests > 0 && atomic_load_explicit(&limits.recycle, memory_order_relaxed)) {
+        snprintf(why, len, "served %llu requests (max-requests = %ld)", served, max_requests);
+        return true;
+    }
+    if (rss_mb <= 0 || served == *served_seen)
+        return false;
+    *served_seen = served;
+    uint64_t rss = rss_bytes();
+    if (rss <= (uint64_t)rss_mb * 1024 * 1024)
+        return false;
+    snprintf(why, len, "resident memory %.1f MB after %llu requests (reload-on-rss = %ld MB)",
+             (double)rss / (1024.0 * 1024.0), served, rss_mb);
+    atomic_store(&limits.recycle, 1); /* every thread stops accepting */
+    return true;
+}
+
 int mt_web_worker_run(mt_stack_t *stack)
 {
     int nthreads = (int)mt_config_get_int(stack->config, NULL, "threads");
@@ -295,6 +393,17 @@ int mt_web_worker_run(mt_stack_t *stack)
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
 
     long route_threads = mt_config_get_int(stack->config, NULL, "route-threads");
+    long max_requests = mt_config_get_int(stack->config, NULL, "max-requests");
+    if (max_requests > 0)
+        max_requests += mt_config_get_int(stack->config, NULL, "max-requests-delta") *
+                        stack->procs.procs[stack->self_slot].worker_id;
+    long rss_mb = mt_config_get_int(stack->config, NULL, "reload-on-rss");
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD); /* fixed: glibc's would rise after a large body (see above) */
+    unsigned max_connections = connection_limit(stack, nthreads, route_threads);
+    int lrc = mt_http_limits_init(&limits, max_connections, (unsigned long long)(max_requests > 0 ? max_requests : 0));
+    if (lrc < 0)
+        mt_warn("cannot open /dev/null for the reserve descriptors: %s; running out of descriptors will leave new "
+                "connections waiting instead of answering them 503", strerror(-lrc));
     if (route_threads > 0) {
         char err[256];
         routes.nthreads = (size_t)route_threads;
@@ -343,12 +452,16 @@ int mt_web_worker_run(mt_stack_t *stack)
                          mt_listeners_proto(stack->listeners, i) == MT_LISTEN_UWSGI ? "uwsgi" : "HTTP");
         n += w > 0 ? (size_t)w : 0;
     }
-    mt_info("%s (pid %d) serving on %s with %d thread%s and %zu route thread%s", mt_stack_server_name(stack),
-            (int)getpid(), where, nthreads, nthreads == 1 ? "" : "s", routes.nthreads, routes.nthreads == 1 ? "" : "s");
+    mt_info("%s (pid %d) serving on %s with %d thread%s and %zu route thread%s, up to %u connections",
+            mt_stack_server_name(stack), (int)getpid(), where, nthreads, nthreads == 1 ? "" : "s", routes.nthreads,
+            routes.nthreads == 1 ? "" : "s", max_connections);
 
     int harakiri_s = (int)mt_config_get_int(stack->config, NULL, "harakiri");
     bool verbose = mt_config_get_bool(stack->config, NULL, "harakiri-verbose");
     int sig;
+    bool recycling = false;
+    unsigned long long served_seen = 0;
+    char why[160];
     publish_beat(stack, threads, nthreads);
     do {
         siginfo_t info;
@@ -358,9 +471,13 @@ int mt_web_worker_run(mt_stack_t *stack)
             publish_beat(stack, threads, nthreads);
             if (harakiri_s > 0)
                 harakiri_check(stack, threads, nthreads, harakiri_s, verbose);
+            recycling = recycle_due(max_requests, rss_mb, &served_seen, why, sizeof why);
         }
-    } while (sig < 0 || sig == SIGHUP);
-    mt_info("%s received: draining", strsignal(sig));
+    } while (!recycling && (sig < 0 || sig == SIGHUP));
+    if (recycling)
+        mt_info("recycling: %s", why);
+    else
+        mt_info("%s received: draining", strsignal(sig));
 
     for (int i = 0; i < nthreads; i++)
         uv_async_send(&threads[i].stop_async);
@@ -390,7 +507,7 @@ int mt_web_worker_run(mt_stack_t *stack)
             else
                 mt_warn("the worker's own loop has not stopped after worker-reload-mercy (%ds): exiting anyway",
                         mercy_s);
-            return 0;
+            return recycling ? MT_EXIT_RECYCLED : 0;
         }
         /* Further stop signals change nothing: the master escalates with SIGKILL if needed. */
         struct timespec tick = {.tv_nsec = 10 * 1000000};
@@ -406,5 +523,6 @@ int mt_web_worker_run(mt_stack_t *stack)
     mt_offload_pool_destroy(routes.pool);
     free(routes.busy);
     routes = (route_pool_t){0};
-    return 0;
+    mt_http_limits_release(&limits);
+    return recycling ? MT_EXIT_RECYCLED : 0;
 }

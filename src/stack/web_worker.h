@@ -16,6 +16,27 @@
  * is killed with SIGKILL; the master respawns it. Only handler time
  * counts: a client slow to send its request is http-timeout's business.
  *
+ * Limits (http_server.h, mt_http_limits_t, shared by the process's
+ * threads):
+ *   - max-requests = N (+ max-requests-delta x worker id): once the
+ *     worker has answered N requests its threads stop accepting at once,
+ *     and within HARAKIRI_TICK_MS the main thread logs "recycling: served
+ *     N requests (max-requests = N)" and drains as on SIGTERM; the process
+ *     exits MT_EXIT_RECYCLED and the master starts its successor at once.
+ *     New connections wait in the shared listen backlog meanwhile, for the
+ *     other workers or the successor.
+ *   - reload-on-rss = MB: the same once the resident set exceeds MB, read
+ *     from /proc/self/statm each tick after requests were served.
+ *   - worker-connections: open connections of the process (see
+ *     mt_http_limits_t); 0 derives it from RLIMIT_NOFILE less the
+ *     descriptors open at start, the reserve (MT_HTTP_RESERVE_FDS) and a
+ *     headroom for database files (FD_HEADROOM_*).
+ *   - memory: the mmap threshold is fixed (mallopt) so that large request
+ *     bodies are mmap'd and returned when freed, and a request with a body
+ *     of MT_HTTP_TRIM_AFTER bytes or more is followed by malloc_trim(0)
+ *     (http_conn.c), which hands back what parsing it left free in the
+ *     threads' arenas.
+ *
  * With the application's web_worker_loop_start hook, the process also
  * runs one loop of its own that serves nothing (muleteer.h): started
  * before the web threads serve, stopped after they have drained, beating
@@ -42,7 +63,18 @@
 
 #include "muleteer.h"
 
-/* Serve until told to stop. Returns the process exit status. */
+/*
+ * The exit status of a web worker that recycled itself (max-requests,
+ * reload-on-rss): not a death, so the master starts it again at once,
+ * without counting a respawn or backing off.
+ */
+#define MT_EXIT_RECYCLED 77
+
+/*
+ * Serve until told to stop, or until max-requests / reload-on-rss says to
+ * recycle. Returns the process exit status: 0, MT_EXIT_RECYCLED, or
+ * MT_EXIT_FATAL if it could not start.
+ */
 int mt_web_worker_run(mt_stack_t *stack);
 
 #endif
