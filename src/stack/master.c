@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,6 +32,8 @@
 
 /* How often the master looks at the mules' beats when mule-harakiri is on. */
 #define MASTER_CHECK_MS 250
+/* How often the master looks at the files of touch-reload and touch-chain-reload. */
+#define MASTER_TOUCH_CHECK_MS 1000
 
 /* PHASE_KILLING: an immediate stop (kill_them_all, Q), waiting only for the SIGKILLed children to be reaped. */
 typedef enum { PHASE_RUNNING, PHASE_STOP_WEB, PHASE_STOP_MULES, PHASE_KILLING, PHASE_DONE } phase_t;
@@ -42,6 +45,14 @@ typedef struct slot_state {
     bool restart_now;       /* SIGKILLed by an immediate reload: start again at once when reaped */
     bool harakiri;          /* SIGKILLed by mule-harakiri: said when it is reaped */
 } slot_state_t;
+
+/* A file of touch-reload / touch-chain-reload, and what the master saw of it last. */
+typedef struct touch_file {
+    const char *path;
+    bool chain;             /* touch-chain-reload: web workers only */
+    bool exists;
+    struct timespec mtime;
+} touch_file_t;
 
 typedef struct master {
     mt_stack_t *stack;
@@ -55,6 +66,10 @@ typedef struct master {
     int64_t reload_deadline_ms; /* SIGKILL reload_slot if it has not exited by then */
     int64_t stop_signal_ms;     /* when the first stop signal arrived */
     int mule_harakiri_s;        /* mule-harakiri: 0 off */
+    bool reload_web_only;       /* this reload restarts the web workers only (touch-chain-reload) */
+    touch_file_t *touch;        /* touch-reload and touch-chain-reload files */
+    size_t ntouch;
+    int64_t touch_next_ms;      /* when to look at them next */
 } master_t;
 
 static mt_proc_t *proc(master_t *m, size_t slot)
@@ -99,6 +114,7 @@ static void spawn_slot(master_t *m, size_t slot, bool initial)
     /* Before the fork: the child's first beat must not be overwritten, nor its predecessor's taken for its own. */
     atomic_store(&p->live->beat_mono_us, 0);
     atomic_store(&p->live->forked_mono_us, mt_clock_us());
+    atomic_store(&p->live->stop_for_reload, 0);
     pid_t pid = mt_spawn(m->stack, slot, m->signal_fd, err, sizeof err);
     if (pid < 0) {
         atomic_store(&p->live->pid, 0);
@@ -172,6 +188,9 @@ static void begin_shutdown(master_t *m, int status)
     if (m->phase != PHASE_RUNNING)
         return;
     m->reload_slot = -1;
+    /* A stop overtakes a reload: the child being restarted stops for good, as every other one. */
+    for (size_t i = 1; i < m->stack->procs.nprocs; i++)
+        atomic_store(&proc(m, i)->live->stop_for_reload, 0);
     mt_info("shutting down: stopping web workers, then mules");
     mt_sd_stopping(m->stack);
     enter_phase(m, PHASE_STOP_WEB);
@@ -327,6 +346,8 @@ static int next_timeout(master_t *m)
         }
         if (m->reload_slot >= 0 && m->reload_deadline_ms < next)
             next = m->reload_deadline_ms;
+        if (m->ntouch > 0 && m->touch_next_ms < next)
+            next = m->touch_next_ms;
     } else if (m->phase_deadline_ms < next) {
         next = m->phase_deadline_ms;
     }
@@ -371,7 +392,7 @@ static void reload_step(master_t *m)
     for (size_t i = m->reload_next; i < t->nprocs; i++) {
         mt_proc_t *p = proc(m, i);
         pid_t pid = atomic_load(&p->live->pid);
-        if (!is_child(p) || pid <= 0)
+        if (!is_child(p) || pid <= 0 || (m->reload_web_only && p->role != MT_ROLE_WEB))
             continue; /* a slot waiting to respawn starts fresh anyway */
         int mercy = (int)mt_config_get_int(m->stack->config, NULL,
                                            p->role == MT_ROLE_WEB ? "worker-reload-mercy" : "mule-reload-mercy");
@@ -379,26 +400,116 @@ static void reload_step(master_t *m)
         m->reload_next = i + 1;
         m->reload_deadline_ms = mt_clock_ms() + (int64_t)mercy * 1000 + 500;
         atomic_store(&p->live->state, MT_PROC_STOPPING);
+        /* Before the signal: the child reads it when it stops, to leave its work to its successor. */
+        atomic_store(&p->live->stop_for_reload, 1);
         mt_info("reload: restarting %s (pid %d)", mt_proctable_server_name(t, i), (int)pid);
         kill(pid, SIGTERM);
         return;
     }
-    mt_info("reload: every process restarted");
+    mt_info(m->reload_web_only ? "reload: every web worker restarted" : "reload: every process restarted");
     mt_sd_reloaded();
 }
 
-/* SIGHUP: restart the children one at a time, so the others keep serving. */
-static void begin_reload(master_t *m)
+/*
+ * The application's reload hook (mt_app_t.reload), before any child is
+ * restarted: what it re-read goes to the children forked from now on; a
+ * failure keeps the old configuration, and the restart goes on.
+ */
+static void reload_app(master_t *m)
+{
+    const mt_app_t *app = m->stack->app;
+    if (!app || !app->reload)
+        return;
+    char err[2048] = "";
+    if (app->reload(m->stack, app->app_data, err, sizeof err) < 0)
+        mt_error("reload: the application's configuration was not reloaded, the processes restart with the one "
+                 "they had: %s",
+                 err[0] ? err : "(no reason given)");
+}
+
+/*
+ * SIGHUP (and r, grace_them_all, touch-reload): restart the children one
+ * at a time, so the others keep serving; web_only (touch-chain-reload):
+ * the web workers alone, with the application's configuration as it is.
+ */
+static void begin_reload(master_t *m, const char *why, bool web_only)
 {
     if (m->reload_slot >= 0) {
-        mt_notice("SIGHUP received during a reload: already reloading");
+        mt_notice("%s during a reload: already reloading", why);
         return;
     }
-    mt_info("SIGHUP received: restarting every web worker and mule, one at a time");
-    mt_metrics_reload();
+    mt_info("%s: restarting every web worker%s, one at a time", why, web_only ? "" : " and mule");
     mt_sd_reloading(m->stack, false);
+    mt_metrics_reload();
+    m->reload_web_only = web_only;
+    if (!web_only)
+        reload_app(m);
     m->reload_next = 1;
     reload_step(m);
+}
+
+/* touch-reload / touch-chain-reload: what the file is now. */
+static void touch_stat(touch_file_t *f)
+{
+    struct stat st;
+    f->exists = stat(f->path, &st) == 0;
+    f->mtime = f->exists ? st.st_mtim : (struct timespec){0};
+}
+
+static void touch_setup(master_t *m)
+{
+    static const char *const names[2] = {"touch-reload", "touch-chain-reload"};
+    mt_config_t *cfg = m->stack->config;
+    size_t n = mt_config_list_count(cfg, NULL, names[0]) + mt_config_list_count(cfg, NULL, names[1]);
+    if (n == 0)
+        return;
+    m->touch = mt_calloc(n, sizeof *m->touch);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < mt_config_list_count(cfg, NULL, names[k]); i++) {
+            touch_file_t *f = &m->touch[m->ntouch++];
+            f->path = mt_config_list_get(cfg, NULL, names[k], i, NULL);
+            f->chain = k == 1;
+            touch_stat(f);
+            if (!f->exists)
+                mt_notice("%s: %s does not exist (yet): its creation will count as a change", names[k], f->path);
+        }
+    mt_info("watching %zu file%s for touch-reload / touch-chain-reload (checked every %d ms)", m->ntouch,
+            m->ntouch == 1 ? "" : "s", MASTER_TOUCH_CHECK_MS);
+    m->touch_next_ms = mt_clock_ms() + MASTER_TOUCH_CHECK_MS;
+}
+
+/* About once a second: a touched file starts its reload (a full one wins over a chain reload). */
+static void check_touch(master_t *m)
+{
+    if (m->ntouch == 0 || mt_clock_ms() < m->touch_next_ms)
+        return;
+    m->touch_next_ms = mt_clock_ms() + MASTER_TOUCH_CHECK_MS;
+    if (m->reload_slot >= 0 || m->phase != PHASE_RUNNING)
+        return; /* a change during a reload is seen once it is over */
+    const touch_file_t *full = NULL, *chain = NULL;
+    bool full_created = false, chain_created = false;
+    for (size_t i = 0; i < m->ntouch; i++) {
+        touch_file_t *f = &m->touch[i];
+        bool was = f->exists;
+        struct timespec before = f->mtime;
+        touch_stat(f);
+        if (!f->exists || (was && before.tv_sec == f->mtime.tv_sec && before.tv_nsec == f->mtime.tv_nsec))
+            continue;
+        if (f->chain && !chain) {
+            chain = f;
+            chain_created = !was;
+        } else if (!f->chain && !full) {
+            full = f;
+            full_created = !was;
+        }
+    }
+    if (!full && !chain)
+        return;
+    char why[600];
+    const touch_file_t *f = full ? full : chain;
+    snprintf(why, sizeof why, "%s: %s %s", f->chain ? "touch-chain-reload" : "touch-reload", f->path,
+             (full ? full_created : chain_created) ? "created" : "modified");
+    begin_reload(m, why, full == NULL);
 }
 
 static void advance_reload(master_t *m)
@@ -494,7 +605,7 @@ static void on_signal(master_t *m, int sig)
         return;
     case MT_SIGNAL_RELOAD:
         if (m->phase == PHASE_RUNNING)
-            begin_reload(m);
+            begin_reload(m, why, false);
         return;
     case MT_SIGNAL_RELOAD_NOW:
         reload_now(m, why);
@@ -513,7 +624,7 @@ static void on_signal(master_t *m, int sig)
         break;
     case SIGHUP:
         if (m->phase == PHASE_RUNNING)
-            begin_reload(m);
+            begin_reload(m, "SIGHUP received", false);
         break;
     case SIGUSR1:
         reopen_logs(m, "SIGUSR1 received");
@@ -547,7 +658,7 @@ static void on_fifo(master_t *m, int fd)
                 break;
             case 'r':
                 if (m->phase == PHASE_RUNNING)
-                    begin_reload(m);
+                    begin_reload(m, "master-fifo: r", false);
                 break;
             case 'R':
                 reload_now(m, "master-fifo: R");
@@ -609,6 +720,7 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->forked_mono_us, mt_clock_us());
     mt_heartbeat_store(&stack->procs.procs[0].live->beat_mono_us);
     announce_mule_harakiri(&m);
+    touch_setup(&m);
 
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))
@@ -636,6 +748,7 @@ int mt_master_run(mt_stack_t *stack)
         mt_heartbeat_store(&stack->procs.procs[0].live->beat_mono_us);
         check_heartbeats(&m);
         respawn_due(&m);
+        check_touch(&m);
         advance_reload(&m);
         advance_shutdown(&m);
         mt_sd_tick(stack);
@@ -643,6 +756,7 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);
     close(m.signal_fd);
     free(m.slots);
+    free(m.touch);
     mt_undertaker_finish(stack, undertaker, 10000);
     mt_info("stopped");
     return m.exit_status;

@@ -148,6 +148,12 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_LIST("hook-master-start", 0,
              "unix_signal:N ACTION: what signal N (1, 2, 3 or 15) does: gracefully_kill_them_all (orderly stop), "
              "kill_them_all (immediate stop), grace_them_all (rolling reload), reload_them_all (immediate reload)"),
+    OPT_LIST("touch-reload", 0,
+             "FILE: when its modification time changes (or it is created), reload every web worker and mule "
+             "gracefully, as SIGHUP does (checked about once a second)"),
+    OPT_LIST("touch-chain-reload", 0,
+             "FILE: when its modification time changes (or it is created), restart the web workers one at a time "
+             "(mules are left running)"),
     OPT_STR("master-fifo", NULL,
             "FIFO the master reads one-letter commands from: q stop, Q stop now, r reload, R reload now, l reopen logs"),
     OPT_LIST("static-safe", 0,
