@@ -10,9 +10,10 @@ case "${1:-build}" in
   build) ;;
   # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client;
   # slurmctld slurmd slurm-client munge: the one-node Slurm cluster they start themselves (scripts/slurm-cluster.sh);
+  # prometheus: promtool, which checks GET /metrics, and the server the metrics test starts itself;
   # strace (bench): the system calls of a Slurm poll (bench/slurm_bench.py)
-  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge" ;;
-  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge strace" ;;
+  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus" ;;
+  bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus strace" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
   *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
@@ -25,7 +26,7 @@ echo "install-deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-# Packages with a service (postgresql, nginx, munge, slurmctld, slurmd: their postinst runs invoke-rc.d) would
+# Packages with a service (postgresql, nginx, munge, slurmctld, slurmd, prometheus: their postinst runs invoke-rc.d) would
 # start it on install: the tests start their own servers in temporary directories and stop them, so keep Debian
 # from starting the system ones (policy-rc.d, 101 = "action forbidden"), unless the machine already has a policy
 # of its own.

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "app/api/api_error.h"
+#include "app/api/api_metrics.h"
 #include "app/api/api_request.h"
 #include "app/app.h"
 #include "app/handling.h"
@@ -531,7 +532,8 @@ int mt_jobs_api_register(mt_stack_t *stack)
 {
     /* Off the web thread's loop (the worker's route threads): a write may wait seconds for the database's lock. */
     if (mt_route_add(stack, NULL, "/api/jobs", mt_api_route_flags(), job_id_route, NULL) < 0 ||
-        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX | mt_api_route_flags(), job_id_route, NULL) < 0)
+        mt_route_add(stack, NULL, "/api/jobs", MT_ROUTE_PREFIX | mt_api_route_flags(), job_id_route, NULL) < 0 ||
+        mt_api_metrics_register(stack) < 0)
         return -1;
     return 0;
 }

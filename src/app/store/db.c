@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "app/store/db_backend.h"
+#include "app/store/store_metrics.h"
 #include "common/clock.h"
 #include "common/mem.h"
 
@@ -100,6 +101,7 @@ static int exec(mt_db_t *db, const char *sql)
 
 int mt_db_begin(mt_db_t *db)
 {
+    db->txn_start_us = mt_store_metrics_clock();
     int rc = exec(db, db->kind == MT_DB_POSTGRESQL ? "BEGIN" : "BEGIN IMMEDIATE");
     if (rc < 0)
         return mt_db__fail(db, rc, "begin a transaction");
@@ -114,6 +116,7 @@ int mt_db_commit(mt_db_t *db)
     if (rc == 0) {
         db->in_txn = false;
         db->txn_time_us = 0;
+        mt_store_metrics_txn(db->kind, &db->txn_start_us);
         return 0;
     }
     rc = mt_db__fail(db, rc, "commit");
@@ -128,6 +131,7 @@ void mt_db_rollback(mt_db_t *db)
     db->txn_time_us = 0;
     if (open)
         exec(db, "ROLLBACK");
+    mt_store_metrics_txn(db->kind, &db->txn_start_us);
 }
 
 bool mt_db_in_transaction(const mt_db_t *db)
@@ -180,6 +184,8 @@ struct sqlite3 *mt_db__handle(mt_db_t *db)
 int mt_db__fail(mt_db_t *db, int err, const char *what)
 {
     snprintf(db->errmsg, sizeof db->errmsg, "%s: %s", what, db->cause[0] ? db->cause : "failed");
+    if (err == -EBUSY)
+        mt_store_metrics_busy_failure(db->kind);
     return err < 0 ? err : -EIO;
 }
 

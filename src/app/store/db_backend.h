@@ -36,6 +36,7 @@ struct mt_db {
     mt_db_sync_t sync;
     int busy_timeout_ms;
     int64_t txn_time_us; /* of the transaction begun by mt_db_begin(); 0 outside one */
+    int64_t txn_start_us; /* CLOCK_MONOTONIC when mt_db_begin() was called, for the metrics; 0: not timed */
     bool in_txn;         /* between mt_db_begin() and its commit or rollback */
     int64_t changes;     /* rows changed by the last completed statement */
     mt_db_cached_t *cache;

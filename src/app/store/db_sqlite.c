@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/store/store_metrics.h"
 #include "common/clock.h"
 
 static int errno_of(int rc)
@@ -266,6 +267,7 @@ static int busy_wait_cb(void *arg, int count)
         waiting_since_us = now_us;
     if (now_us - waiting_since_us >= (int64_t)timeout_ms * 1000)
         return 0;
+    mt_store_metrics_busy_wait();
     usleep(busy_gap_us(count));
     return 1;
 }
@@ -388,6 +390,7 @@ int mt_sqlite_step(mt_db_t *db, mt_db_stmt_t *st)
             if ((rc & 0xff) != SQLITE_BUSY || !sqlite3_get_autocommit(db->sqlite) || monotonic_ms() >= deadline)
                 break;
             sqlite3_reset(st->sqlite);
+            mt_store_metrics_busy_wait();
             usleep(100);
         }
     }
@@ -420,6 +423,7 @@ int mt_sqlite_exec(mt_db_t *db, const char *sql)
     while ((rc = sqlite3_step(st->sqlite)) == SQLITE_BUSY && strncmp(sql, "BEGIN", 5) == 0 &&
            monotonic_ms() < deadline) {
         sqlite3_reset(st->sqlite);
+        mt_store_metrics_busy_wait();
         sqlite3_sleep(1);
     }
     sqlite3_reset(st->sqlite);

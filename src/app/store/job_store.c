@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/store/store_metrics.h"
 #include "common/mem.h"
 
 /* Column list read by read_job(), in its order. */
@@ -123,7 +124,10 @@ static const char sql_transition[] =
     "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
     "AND (CAST(?11 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
     "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
-    "ELSE 31 END) & 1 = 1 " FENCED(12, 13);
+    "ELSE 31 END) & 1 = 1 " FENCED(12, 13) " RETURNING create_time, start_time";
+
+/* How many jobs are in one state (the job_state index: a count of live states costs what they hold). */
+static const char sql_count_state[] = "SELECT COUNT(*) FROM job WHERE state = ?1";
 
 /* A new attempt: back to queued at the same handler, with what the lost run left cleared. */
 static const char sql_retry[] =
@@ -393,6 +397,8 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
         rc = mt_db__step(db, st);
     }
     int ret = rc == MT_DB_DONE ? 0 : mt_db__fail(db, rc, "insert job");
+    if (ret == 0)
+        mt_store_metrics_job_created();
     if (ret) {
         *id = 0;
         if (stored)
@@ -621,8 +627,33 @@ static int transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_sta
     mt_db__bind_int64(st, 11, allowed_from & ((1u << MT_JOB_STATE_COUNT) - 1));
     bind_fence(db, st, 12, 13, fenced);
     int rc = mt_db__step(db, st);
-    int ret = rc == MT_DB_DONE ? mt_db__changes(db) > 0
-                                : mt_db__fail(db, rc, "change job state");
+    bool row = rc == MT_DB_ROW;
+    int64_t created = 0, started = 0;
+    if (row) {
+        created = mt_db__col_int64(st, 0);
+        started = mt_db__col_int64(st, 1);
+        rc = mt_db__step(db, st); /* to MT_DB_DONE: the statement's end */
+    }
+    int ret = rc == MT_DB_DONE ? row : mt_db__fail(db, rc, "change job state");
+    if (ret == 1 && !(allowed_from & MT_JOB_BIT(to))) /* it entered `to`: not an update within one state */
+        mt_store_metrics_job_entered(to, now, created, started);
+    mt_db__release(st);
+    return ret;
+}
+
+int mt_job_store_count_state(mt_db_t *db, mt_job_state_t state, int64_t *count)
+{
+    *count = 0;
+    mt_db_stmt_t *st = mt_db__stmt(db, sql_count_state);
+    if (!st)
+        return mt_db__fail(db, 0, "count jobs");
+    mt_db__bind_text(st, 1, mt_job_state_name(state));
+    int rc = mt_db__step(db, st);
+    if (rc == MT_DB_ROW) {
+        *count = mt_db__col_int64(st, 0);
+        rc = mt_db__step(db, st);
+    }
+    int ret = rc == MT_DB_DONE ? 0 : mt_db__fail(db, rc, "count jobs");
     mt_db__release(st);
     return ret;
 }

@@ -130,6 +130,13 @@ int mt_job_store_transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_j
                             const mt_job_update_t *update);
 
 /*
+ * How many jobs are in `state`, into *count: one count on the state index,
+ * costing what that state holds (cheap for the live states however many
+ * jobs ended). Returns 0 or a negative value.
+ */
+int mt_job_store_count_state(mt_db_t *db, mt_job_state_t state, int64_t *count);
+
+/*
  * Run job `id` again, as its next attempt: if its state is in allowed_from
  * (and not terminal), it goes back to `queued` at the same handler, its
  * attempt count goes up by one, and what the lost run left (start and end
