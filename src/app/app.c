@@ -525,6 +525,9 @@ static void app_stack_died(mt_stack_t *stack, void *app_data)
     if (killed > 0)
         mt_notice("the stack has ended: killed %d process%s its jobs had left running; those jobs run again at "
                   "the next start", killed, killed == 1 ? "" : "es");
+    char err[512] = ""; /* the WAL that processes ending without closing their connections leave whole (db.h) */
+    if (mt_db_checkpoint(ctx.db_path, 2000, err, sizeof err) < 0)
+        mt_notice("the stack has ended: %s; the next start will use it", err);
 }
 
 /*

@@ -47,6 +47,11 @@ int mt_db_migrate(const char *location, char *err, size_t errlen)
                                                         : mt_sqlite_migrate(location, err, errlen);
 }
 
+int mt_db_checkpoint(const char *location, int timeout_ms, char *err, size_t errlen)
+{
+    return mt_db_kind_of(location) == MT_DB_POSTGRESQL ? 0 : mt_sqlite_checkpoint(location, timeout_ms, err, errlen);
+}
+
 int mt_db_open(const char *location, mt_db_sync_t sync, mt_db_t **out, char *err, size_t errlen)
 {
     *out = NULL;

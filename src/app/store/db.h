@@ -101,6 +101,29 @@ typedef enum {
 int mt_db_migrate(const char *location, char *err, size_t errlen);
 
 /*
+ * The WAL of a SQLite database, kept below MT_DB_WAL_LIMIT_BYTES: each
+ * connection sets journal_size_limit to it, so that the WAL, grown past it
+ * by a burst of writes that kept checkpoints from completing, is cut back
+ * to it when it next starts over from its beginning.
+ */
+#define MT_DB_WAL_LIMIT_BYTES (4 * 1024 * 1024)
+
+/*
+ * For a stack that has stopped: SQLite: copy every change still in the WAL
+ * into the database file and truncate the WAL to nothing (wal_checkpoint
+ * TRUNCATE), on a connection of its own, then close it -- if no other
+ * connection is open, SQLite then removes the WAL and its index. Processes
+ * that exit without closing their connections (every child of the stack
+ * _exit()s) leave the WAL behind, whole; this is what cleans it. Waits up
+ * to timeout_ms for another connection's lock (a process still ending),
+ * then gives up with -EBUSY: the next start finds the WAL and uses it, so
+ * nothing is lost either way. PostgreSQL: nothing to do, returns 0.
+ * Returns 0 (also when there is no database file), or a negative errno
+ * value after writing a one-line message naming the database into err.
+ */
+int mt_db_checkpoint(const char *location, int timeout_ms, char *err, size_t errlen);
+
+/*
  * Open a connection to a database that mt_db_migrate() has prepared (it
  * must have exactly MT_DB_SCHEMA_VERSION), with the given durability and a
  * busy timeout of MT_DB_BUSY_TIMEOUT_MS.

@@ -78,6 +78,7 @@ struct mt_db_stmt {
 /* ---- SQLite (db_sqlite.c) ---- */
 int mt_sqlite_migrate(const char *path, char *err, size_t errlen);
 int mt_sqlite_open(mt_db_t *db, const char *path, char *err, size_t errlen);
+int mt_sqlite_checkpoint(const char *path, int timeout_ms, char *err, size_t errlen);
 void mt_sqlite_close(mt_db_t *db);
 int mt_sqlite_prepare(mt_db_t *db, mt_db_stmt_t *st, const char *sql);
 void mt_sqlite_finalize(mt_db_stmt_t *st);

@@ -319,7 +319,10 @@ int mt_sqlite_open(mt_db_t *db, const char *path, char *err, size_t errlen)
     set_busy_wait(sqlite, db->busy_timeout_ms);
     sqlite3_extended_result_codes(sqlite, 1);
 
-    const char *pragmas = db->sync == MT_DB_SYNC_FULL ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    /* journal_size_limit: see MT_DB_WAL_LIMIT_BYTES (db.h). */
+    char pragmas[128];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA synchronous=%s; PRAGMA journal_size_limit=%d",
+             db->sync == MT_DB_SYNC_FULL ? "FULL" : "NORMAL", MT_DB_WAL_LIMIT_BYTES);
     rc = sqlite3_exec(sqlite, pragmas, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "database %s: %s: %s", path, pragmas, why_failed(sqlite, path, why, sizeof why));
@@ -354,6 +357,42 @@ int mt_sqlite_open(mt_db_t *db, const char *path, char *err, size_t errlen)
 error:
     sqlite3_close(sqlite);
     return ret ? ret : -EIO;
+}
+
+int mt_sqlite_checkpoint(const char *path, int timeout_ms, char *err, size_t errlen)
+{
+    char why[320];
+    sqlite3 *sqlite = NULL;
+    int ret = 0;
+    /* No SQLITE_OPEN_CREATE: a stack that never made its database has nothing to clean. */
+    int rc = sqlite3_open_v2(path, &sqlite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if ((rc & 0xff) == SQLITE_CANTOPEN && access(path, F_OK) < 0)
+        goto done;
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 sqlite ? why_failed(sqlite, path, why, sizeof why) : sqlite3_errstr(rc));
+        ret = errno_of(rc);
+        goto done;
+    }
+    set_busy_wait(sqlite, timeout_ms);
+    /* A read first: a connection learns that the file is in WAL mode (and opens the WAL) on its first read;
+     * before it, a checkpoint has nothing to do, and the close leaves the WAL where it is. */
+    int version = 0, wal_frames = 0, copied = 0;
+    rc = read_user_version(sqlite, &version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_wal_checkpoint_v2(sqlite, NULL, SQLITE_CHECKPOINT_TRUNCATE, &wal_frames, &copied);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: the WAL could not be checkpointed: %s", path,
+                 why_failed(sqlite, path, why, sizeof why));
+        ret = errno_of(rc);
+    }
+done:
+    /* The last connection to close removes the WAL (and its index) once it is checkpointed. */
+    if (sqlite3_close(sqlite) != SQLITE_OK && ret == 0) {
+        snprintf(err, errlen, "database %s: close failed: %s", path, sqlite3_errmsg(sqlite));
+        ret = -EIO;
+    }
+    return ret;
 }
 
 void mt_sqlite_close(mt_db_t *db)
