@@ -428,6 +428,33 @@ static void reload_app(master_t *m)
 }
 
 /*
+ * The configuration files (ini, yaml) are read once, at start: a reload
+ * does not apply a change to them. Say so when one was modified since.
+ */
+static void note_config_changes(master_t *m)
+{
+    static const char *const kinds[2] = {"ini", "yaml"};
+    int64_t started_us = atomic_load(&proc(m, 0)->live->started_us);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < mt_config_list_count(m->stack->config, NULL, kinds[k]); i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s", mt_config_list_get(m->stack->config, NULL, kinds[k], i, NULL));
+            struct stat st;
+            char *colon = strrchr(path, ':');
+            if (stat(path, &st) < 0 && colon) { /* ini FILE:SECTION */
+                *colon = '\0';
+                if (stat(path, &st) < 0)
+                    continue;
+            }
+            int64_t mtime_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+            if (mtime_us > started_us)
+                mt_notice("reload: %s was modified since the stack started: a reload does not read the stack's "
+                          "options (nor the [jobs] options) again; a stop and a start does",
+                          path);
+        }
+}
+
+/*
  * SIGHUP (and r, grace_them_all, touch-reload): restart the children one
  * at a time, so the others keep serving; web_only (touch-chain-reload):
  * the web workers alone, with the application's configuration as it is.
@@ -442,8 +469,10 @@ static void begin_reload(master_t *m, const char *why, bool web_only)
     mt_sd_reloading(m->stack, false);
     mt_metrics_reload();
     m->reload_web_only = web_only;
-    if (!web_only)
+    if (!web_only) {
+        note_config_changes(m);
         reload_app(m);
+    }
     m->reload_next = 1;
     reload_step(m);
 }

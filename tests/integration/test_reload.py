@@ -327,3 +327,18 @@ def test_a_full_stop_gives_a_command_that_had_finished_its_result_and_does_not_r
     # Ended at attempt 1 before the restart: nothing puts it back in a queue, so it cannot run again.
     assert s2.sql("SELECT attempt FROM job WHERE id = ?", (int(first),))[0][0] == 1
     assert ids_in(out) == [str(first)]
+
+
+def test_a_reload_says_that_a_changed_config_file_is_not_read_again(servers, tmp_path):
+    cfg = write(tmp_path, "galaxy.yml", "uwsgi:\n  processes: 1\n  mules: 1\n")
+    s = servers(["--yaml", cfg])
+    s.send(signal.SIGHUP)
+    reloads_done(s, 1)
+    assert "was modified since the stack started" not in s.log()
+    write(tmp_path, "galaxy.yml", "uwsgi:\n  processes: 2\n  mules: 1\n")
+    os.utime(cfg, (time.time() + 2, time.time() + 2))
+    s.send(signal.SIGHUP)
+    reloads_done(s, 2)
+    assert ("reload: %s was modified since the stack started: a reload does not read the stack's options (nor the "
+            "[jobs] options) again; a stop and a start does" % cfg) in s.log()
+    assert len([p for p in s.stack()["processes"] if p["role"] == "web"]) == 1
