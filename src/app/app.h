@@ -5,6 +5,9 @@
  * The master loads it once before forking (app_load): it creates the data
  * directory, migrates the database, loads the tools and the job
  * configuration, and registers the HTTP routes and the message handlers.
+ * A graceful reload of the stack reads the tools, the workflows and the job
+ * configuration again in the master (app_reload, mt_app_t.reload): checked
+ * first, they replace the old ones for the children forked after it.
  * It runs after the stack dropped to --uid / --gid, so whatever it creates
  * belongs to that user, and a data directory or database that user cannot
  * write is a start-up error.

@@ -1,11 +1,14 @@
 /*
  * handling: which processes of the stack handle jobs, and how (see
- * handling.h). The master computes, once, the pools the stack's processes
- * serve and checks the job configuration's names against them; each
+ * handling.h). The master computes the pools the stack's processes serve
+ * and checks the job configuration's names against them (at load, and
+ * again at each reload that reads a new job configuration); each
  * process that handles jobs takes its name in the job database under a
  * lease (run/handler_lease.h: names are unique across hosts, and a handler
  * whose lease lapses is taken over) and starts its handler (run/handler.h)
- * on the right loop; messages for jobs reach that handler here.
+ * on the right loop; messages for jobs reach that handler here. A process
+ * stopped by a reload (mt_stack_reloading) leaves its handler's work to its
+ * successor of the same name (mt_handler_leave) instead of stopping it.
  */
 #define MT_LOG_NAME "muleteer.jobs.app"
 
