@@ -10,13 +10,14 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import wait_for, write
+from conftest import MULETEER, alive, children_of, wait_for, write
 
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z ")
 
@@ -201,6 +202,29 @@ def test_a_stop_says_stopping_first(servers, notify):
     assert stopping.fields["STATUS"] == "stopping: 2 processes left", stopping.text
     first_exit = lines_of(s, "exited with status")[0]
     assert stopping.wall <= log_time(first_exit) + 0.5
+
+
+def test_a_daemonized_master_gives_its_pid_with_ready(tmp_path, notify, database):
+    """daemonize: the process systemd started exits; READY=1 carries MAINPID= of the daemon (which needs
+    NotifyAccess=all, or better no daemonize: docs/operations.md)."""
+    log, pidfile = tmp_path / "daemon.log", tmp_path / "master.pid"
+    r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--mules", "1", "--daemonize", str(log), "--pidfile",
+                        str(pidfile)] + database.args(), env=dict(os.environ, **notify.env()), cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pid = int(pidfile.read_text())
+    kids = []
+    try:
+        ready = notify.wait("READY")
+        kids = children_of(pid)
+        assert ready.pid == pid and ready.fields["MAINPID"] == str(pid), ready
+        assert ready.fields["STATUS"] == "up: 1 web worker, 1 mule, 0 farms"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not alive(pid) and not any(alive(k) for k in kids), 30, what="the daemon to stop")
+    assert notify.having("STOPPING", "1")
+    text = log.read_text()
+    assert "[alert]" not in text and "runtime error" not in text, text
 
 
 def test_the_watchdog_is_pinged_every_half_interval(servers, notify):
