@@ -171,6 +171,27 @@ def test_1000_jobs_through_two_sighup_reloads_each_end_ok_once_and_no_request_fa
     assert "stopping job process group" not in log
 
 
+def test_web_workers_handling_jobs_leave_them_to_their_successors_too(servers, tmp_path):
+    """No mules: the web workers' own handlers run the jobs, and a reload restarts them with their commands."""
+    out = str(tmp_path / "ids.txt")
+    tools = tool(str(tmp_path / "tools"), "append", 'sleep 2; echo "$MULETEER_JOB_ID" >> %s' % out)
+    s = servers(["--processes", "2", "--set", "jobs.tools-dir=%s" % tools,
+                 "--set", "jobs.data-dir=%s" % (tmp_path / "data"), "--set", "jobs.workers=20"])
+    ids = [post(s, "append") for _ in range(30)]
+    wait_for(lambda: s.sql("SELECT count(*) FROM job WHERE state = 'running'")[0][0] >= 10, 20,
+             what="jobs to run")
+    s.send(signal.SIGHUP)
+    reloads_done(s, 1)
+    for jid in ids:
+        assert ended(s, jid)["state"] == "ok"
+    assert s.sql("SELECT count(*) FROM job WHERE attempt <> 1")[0][0] == 0
+    assert sorted(ids_in(out)) == sorted(str(i) for i in ids)
+    log = s.log()
+    assert any(int(n) > 0 for n in re.findall(r"main\.web\.\d\[\d+\] muleteer\.jobs\.handler: reloading: (\d+) "
+                                               r"running job", log)), log[-4000:]
+    assert "put back in the queue" not in log
+
+
 # ------------------------------------------------------------------ the configuration is read again
 
 JOB_CONF = """runners:
