@@ -136,7 +136,8 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 static void on_signal(uv_signal_t *handle, int signum)
 {
     mule_t *m = handle->loop->data;
-    mt_info("%s received: stopping", strsignal(signum));
+    mt_info("%s received: %s", strsignal(signum),
+            mt_stack_reloading(m->stack) ? "stopping for a reload (a mule of this name starts next)" : "stopping");
     m->exit_status = 0;
     uv_stop(handle->loop);
 }
