@@ -198,8 +198,8 @@ const mt_option_def_t mt_stack_options[] = {
     OPT_IGNORED("memory-report", MT_OPT_BOOL,
                 "no per-request memory report; GET /api/stack lists every process with its pid and state"),
     OPT_IGNORED("stats", MT_OPT_STRING,
-                "there is no stats server: GET /api/stack gives every process's pid, state, respawns and "
-                "message counters"),
+                "there is no stats server: GET /metrics gives the counters in the Prometheus format, and "
+                "GET /api/stack every process's pid, state, respawns and message counters"),
     OPT_IGNORED("interactivetools-map", MT_OPT_STRING, routing),
     OPT_IGNORED("route", MT_OPT_LIST, routing),
     OPT_IGNORED("route-uri", MT_OPT_LIST, routing),
