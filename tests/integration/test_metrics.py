@@ -301,3 +301,45 @@ def test_api_keys_guard_metrics(servers, tmp_path):
     # a scheme that is not Bearer is no key at all
     status, _, _ = s.request("GET", "/metrics", headers={"Authorization": "Basic " + ADMIN})
     assert status == 401
+
+
+def test_log_records_dropped_are_counted(servers, tmp_path):
+    """A second log handler on /dev/full: every record it is given is dropped (ENOSPC) and counted."""
+    ini = write(tmp_path, "log.ini", """\
+[muleteer]
+processes = 1
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console, full
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console, full
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = generic
+
+[handler_full]
+class = FileHandler
+args = ('/dev/full',)
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)s %(name)s %(message)s
+""")
+    s = servers(["--ini", ini])
+    before = value(parse(scrape(s))[0], "muleteer_log_records_dropped_total")
+    for _ in range(20):
+        assert s.request("GET", "/api/health")[0] == 200
+    # each request's access-log record reached the console and was dropped by the /dev/full handler
+    wait_for(lambda: "muleteer.access GET /api/health 200" in s.log(), 5, what="the access log on the console")
+    after = value(parse(scrape(s))[0], "muleteer_log_records_dropped_total")
+    assert after - before >= 20, (before, after)
