@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
@@ -58,6 +59,11 @@
 #define POLL_BATCH 100
 /* Cluster jobs given to the cluster in one flush's transaction at most (the rest in the next). */
 #define CLUSTER_BATCH 256
+/*
+ * Recovery: how long after a run's start its waiter may still be starting
+ * (exec, the command's spawn) without its pid file written, on a loaded host.
+ */
+#define RECOVER_WAITER_START_MS 3000
 /* A job is resubmitted (a destination's resubmit rules) at most this many times. */
 #define RESUBMIT_MAX 10
 #define FAILURE_LOG_EVERY_US (60 * 1000000LL)
@@ -1567,13 +1573,28 @@ static void recover_run(mt_handler_t *h, const mt_job_t *j)
     int attempt = j->attempt > 0 ? j->attempt : 1;
     mt_waiter_status_t st;
     mt_waiter_id_t wid;
+    /*
+     * A run started moments before its handler died may have a waiter that
+     * is still starting (exec, its command's spawn) and has not written its
+     * pid file yet: it will run the command all the same. So a young run
+     * with no waiter file gets until RECOVER_WAITER_START_MS after its start
+     * for one to appear, before it is taken for lost and run again.
+     */
+    int64_t wait_until_us = j->start_us > 0 ? j->start_us + RECOVER_WAITER_START_MS * 1000 : 0;
     for (int look = 0; wd && look < 2; look++) {
         if (mt_waiter_status_read(wd, &st) == 0 && st.attempt == attempt) {
             recover_status(h, j, &st);
             return;
         }
-        if (mt_waiter_id_read(wd, &wid) != 0 || wid.attempt != attempt || !mt_waiter_alive(&wid, wd) ||
-            recover_adopt(h, j, &wid) == -ESRCH)
+        if (mt_waiter_id_read(wd, &wid) != 0 || wid.attempt != attempt) {
+            if (mt_wall_us() < wait_until_us) {
+                mt_heartbeat(h->stack);
+                nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+                look--; /* not a look: the waiter may not have started yet */
+            }
+            continue;
+        }
+        if (!mt_waiter_alive(&wid, wd) || recover_adopt(h, j, &wid) == -ESRCH)
             continue; /* it may have written its status in the meantime: look once more */
         return;
     }
