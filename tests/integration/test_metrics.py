@@ -171,12 +171,24 @@ def test_reloads_and_respawns_are_counted(servers):
                  pool="job-handlers") == 1
     assert value(samples, "muleteer_process_respawns_total", server_name="main.job-handlers.2", role="mule",
                  pool="job-handlers") == 0
+    for _ in range(10):
+        assert s.request("GET", "/api/health")[0] == 200
+    health = dict(route="/api/health", method="GET", code="200")
+    counted = value(parse(scrape(s))[0], "muleteer_http_requests_total", **health)
+    assert counted >= 10
+    web_pids = {n: p["pid"] for n, p in s.by_name().items() if p["role"] == "web"}
     s.send(signal.SIGHUP)
     wait_for(lambda: "reload: every process restarted" in s.log(), 60, what="the reload to end\n" + s.log())
+    now = s.by_name()
+    assert all(now[n]["pid"] not in (None, pid) for n, pid in web_pids.items()), (web_pids, now)
     samples, _ = parse(scrape(s))
     assert value(samples, "muleteer_reloads_total") == 1
-    # the request counters outlived the processes that counted them (the blocks are per slot, not per process)
-    assert value(samples, "muleteer_http_requests_total", route="/metrics", method="GET", code="200") >= 1
+    # the request counters outlived the processes that counted them (the blocks are per slot, not per process),
+    # and the new processes count on top of them
+    assert value(samples, "muleteer_http_requests_total", **health) == counted
+    for _ in range(5):
+        assert s.request("GET", "/api/health")[0] == 200
+    assert value(parse(scrape(s))[0], "muleteer_http_requests_total", **health) == counted + 5
 
 
 def test_promtool_accepts_the_output(servers):
