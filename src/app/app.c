@@ -452,10 +452,10 @@ static int app_reload(mt_stack_t *stack, void *app_data, char *err, size_t errle
     if (rc == 0) {
         mt_job_conf_t *old_conf = ctx.conf;
         ctx.conf = conf;
-        if (mt_jobs_handling_reload(stack, err, errlen) < 0) {
+        if (mt_jobs_handling_reload(stack, old_conf, err, errlen) < 0) {
             ctx.conf = old_conf;
             char again[256];
-            (void)mt_jobs_handling_reload(stack, again, sizeof again); /* it passed with it at start */
+            (void)mt_jobs_handling_reload(stack, old_conf, again, sizeof again); /* it passed with it at start */
             rc = -1;
         } else {
             conf = old_conf; /* freed below */

@@ -483,8 +483,33 @@ int mt_jobs_handling_load(mt_stack_t *stack, char *err, size_t errlen)
     return register_handler(stack, pools, npools, err, errlen);
 }
 
-int mt_jobs_handling_reload(mt_stack_t *stack, char *err, size_t errlen)
+/* A farm whose built-in mules handle jobs whatever the job configuration says (mt_jobs_handling_mule_start). */
+static bool handler_farm(const char *farm)
 {
+    return strcmp(farm, MT_JOB_DEFAULT_POOL) == 0 || strncmp(farm, MT_JOB_DEFAULT_POOL ".", 13) == 0 ||
+           strcmp(farm, MT_JOBS_SCHEDULERS_FARM) == 0;
+}
+
+int mt_jobs_handling_reload(mt_stack_t *stack, const mt_job_conf_t *old, char *err, size_t errlen)
+{
+    /*
+     * A mule that handles jobs only because the old configuration names it
+     * would start no handler after the reload: the jobs it holds (running
+     * ones included) would wait for a handler of its name for ever.
+     */
+    mt_process_info_t info;
+    size_t n = mt_stack_process(stack, 0, NULL);
+    for (size_t i = 0; i < n; i++) {
+        mt_stack_process(stack, i, &info);
+        if (info.role == MT_ROLE_MULE && !handler_farm(info.pool) && mt_job_conf_is_handler(old, info.server_name) &&
+            !mt_job_conf_is_handler(mt_jobs()->conf, info.server_name)) {
+            snprintf(err, errlen,
+                     "option 'jobs.job-config': %s: handler %s is no longer named: the jobs it holds would be left "
+                     "without a handler; a reload cannot take a handler away (stop and start the stack for that)",
+                     mt_app_option(stack, "job-config"), info.server_name);
+            return -1;
+        }
+    }
     /* Computed again from nothing: pools a new configuration no longer names must not linger. */
     nserved_pools = 0;
     nidle_farms = 0;

@@ -64,12 +64,15 @@ void mt_jobs_on_message(mt_stack_t *stack, const mt_message_t *msg, void *data);
 int mt_jobs_handling_load(mt_stack_t *stack, char *err, size_t errlen);
 /*
  * For app.c's reload, in the master, once mt_jobs()->conf is the new job
- * configuration: check its names against the stack and compute again what
- * load computed from it (the pools served, the assign order), as
- * mt_jobs_handling_load does. 0, or -1 and err (the caller then puts the
- * old configuration back and calls this again).
+ * configuration (old: the one it replaces, NULL for none): check its names
+ * against the stack and compute again what load computed from it (the
+ * pools served, the assign order), as mt_jobs_handling_load does. Refused:
+ * a new configuration that no longer names a mule that handles jobs only
+ * because the old one named it (its jobs would be left to nobody). 0, or
+ * -1 and err (the caller then puts the old configuration back and calls
+ * this again).
  */
-int mt_jobs_handling_reload(mt_stack_t *stack, char *err, size_t errlen);
+int mt_jobs_handling_reload(mt_stack_t *stack, const mt_job_conf_t *old, char *err, size_t errlen);
 /* --print-config: the names of conf (file `path`) against this stack. 0, or -1 and err. */
 int mt_jobs_handling_check(mt_stack_t *stack, const mt_job_conf_t *conf, const char *path, char *err, size_t errlen);
 /* The stack's hooks: start a handler where one belongs, stop it on its own thread. */

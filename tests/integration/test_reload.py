@@ -370,3 +370,20 @@ def test_a_reload_says_that_a_changed_config_file_is_not_read_again(servers, tmp
     assert ("reload: %s was modified since the stack started: a reload does not read the stack's options (nor the "
             "[jobs] options) again; a stop and a start does" % cfg) in s.log()
     assert len([p for p in s.stack()["processes"] if p["role"] == "web"]) == 1
+
+
+def test_a_reload_that_would_take_a_handler_away_keeps_the_old_configuration(servers, tmp_path):
+    conf = write(tmp_path, "job_conf.xml", '<job_conf>\n  <handlers>\n    <handler id="main.mule.1"/>\n'
+                                           '  </handlers>\n</job_conf>\n')
+    s = servers(["--processes", "1", "--mules", "2", "--set", "jobs.job-config=%s" % conf])
+    write(tmp_path, "job_conf.xml", '<job_conf>\n  <handlers>\n    <handler id="main.mule.2"/>\n'
+                                    '  </handlers>\n</job_conf>\n')
+    s.send(signal.SIGHUP)
+    reloads_done(s, 1)
+    err = [l for l in s.log().splitlines() if "the application's configuration was not reloaded" in l]
+    assert err and ("option 'jobs.job-config': %s: handler main.mule.1 is no longer named" % conf) in err[0], \
+        s.log()[-3000:]
+    # The old one stands: main.mule.1 handles jobs again after its restart, main.mule.2 still does not.
+    wait_for(lambda: len(re.findall(r"main\.mule\.1\[\d+\] muleteer\.jobs\.handler: handling jobs", s.log())) == 2,
+             10, what="main.mule.1 to handle jobs again\n" + s.log()[-3000:])
+    assert not re.search(r"main\.mule\.2\[\d+\] muleteer\.jobs\.handler: handling jobs", s.log())
