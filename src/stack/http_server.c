@@ -152,7 +152,7 @@ static void accept_failed(mt_http_server_t *server, int err, bool answered)
     if (since_s == 0)
         mt_warn("http: accept4() failed: %s; %s (further failures are counted, one line a minute)", strerror(err),
                 answered ? "answering the connections waiting with 503 from a reserve descriptor"
-                         : "pausing accepts");
+                         : "closing idle connections, or pausing accepts");
     else
         mt_warn("http: accept4() failed %llu time%s in the last %lld s: %s", n, n == 1 ? "" : "s",
                 (long long)since_s, strerror(err));
@@ -194,6 +194,7 @@ int mt_http_limits_init(mt_http_limits_t *limits, unsigned max_connections, unsi
     atomic_init(&limits->evicted, 0);
     atomic_init(&limits->accept_failures, 0);
     atomic_init(&limits->recycle, 0);
+    limits->notify_signal = 0;
     int rc = 0;
     for (int i = 0; i < MT_HTTP_RESERVE_FDS; i++) {
         int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -257,7 +258,7 @@ static void refuse_now(mt_http_server_t *server, int fd, const char *why)
  * one (a client that was served, and may come back). Returns false if
  * every connection of the thread is busy.
  */
-static bool evict_idle(mt_http_server_t *server)
+static bool evict_idle(mt_http_server_t *server, const char *why)
 {
     mt_http_conn_t *victim = NULL;
     for (mt_http_conn_t *conn = server->conns_tail; conn != NULL; conn = conn->prev) {
@@ -278,12 +279,11 @@ static bool evict_idle(mt_http_server_t *server)
     int64_t since_s;
     if (rate_log_due(&evict_log, &count, &since_s)) {
         if (since_s == 0)
-            mt_notice("http: worker-connections (%u) reached: closing idle connections to make room for new ones "
-                      "(counted, one line a minute)", server->cfg.limits->max_connections);
+            mt_notice("http: %s: closing idle connections to make room for new ones (counted, one line a minute)",
+                      why);
         else
-            mt_notice("http: worker-connections (%u) reached: %llu idle connection%s closed to make room in the "
-                      "last %lld s", server->cfg.limits->max_connections, count, count == 1 ? "" : "s",
-                      (long long)since_s);
+            mt_notice("http: %s: %llu idle connection%s closed to make room in the last %lld s", why, count,
+                      count == 1 ? "" : "s", (long long)since_s);
     }
     return true;
 }
@@ -294,8 +294,11 @@ void mt_http__server_request_done(mt_http_server_t *server)
     if (limits == NULL)
         return;
     unsigned long long n = atomic_fetch_add_explicit(&limits->served, 1, memory_order_relaxed) + 1;
-    if (limits->max_requests > 0 && n >= limits->max_requests)
+    if (limits->max_requests > 0 && n >= limits->max_requests) {
         atomic_store_explicit(&limits->recycle, 1, memory_order_relaxed); /* every thread stops accepting */
+        if (n == limits->max_requests && limits->notify_signal != 0)
+            pthread_kill(limits->notify_thread, limits->notify_signal); /* once: the drain starts now */
+    }
 }
 
 /* Leave the listener alone for a while: it stays readable, and polling on would spin. */
@@ -335,7 +338,7 @@ static void accepted(mt_http_server_t *server, int fd)
     if (limits != NULL) {
         if (limits->max_connections > 0 &&
             atomic_load_explicit(&limits->connections, memory_order_relaxed) >= limits->max_connections &&
-            !evict_idle(server)) {
+            !evict_idle(server, "worker-connections reached")) {
             refuse_now(server, fd, "too many connections (worker-connections)");
             return;
         }
@@ -383,6 +386,11 @@ static void poll_cb(uv_poll_t *poll, int status, int events)
             return; /* another thread took it */
         case EMFILE:
         case ENFILE:
+            if (limits != NULL && evict_idle(server, "out of file descriptors")) {
+                /* Its descriptor is free once its close completes: the next readiness accepts. */
+                accept_failed(server, err, false);
+                return;
+            }
             if (refuse_from_reserve(server)) {
                 accept_failed(server, err, true);
                 accepted_n++;

@@ -47,6 +47,7 @@
 #ifndef MT_HTTP_SERVER_H
 #define MT_HTTP_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,8 +86,9 @@ typedef struct mt_http_busy {
  *     none is idle it is answered at once with 503 and Retry-After and
  *     closed. 0: no limit.
  *   - max_requests: once `served` reaches it the process recycles: every
- *     server stops accepting at once (`recycle` set) and the main thread
- *     drains and exits. 0: never.
+ *     server stops accepting at once (`recycle` set), notify_thread is
+ *     sent notify_signal, and that thread drains the servers and exits.
+ *     0: never.
  *   - reserve_fds: descriptors held open on /dev/null. When accept4()
  *     fails with EMFILE/ENFILE one is closed, the waiting connection is
  *     accepted, answered 503 with Retry-After and closed, and the reserve
@@ -112,6 +114,8 @@ typedef struct mt_http_limits {
     atomic_ullong evicted;              /* idle connections closed to make room for a new one */
     atomic_ullong accept_failures;      /* accept4() failures since the process started */
     atomic_int recycle;                 /* set: accept no more (max-requests reached, or the main thread says so) */
+    pthread_t notify_thread;            /* gets notify_signal when max_requests is reached ... */
+    int notify_signal;                  /* ... (0: nobody is told; the flag above is all) */
 } mt_http_limits_t;
 
 /*

@@ -401,6 +401,8 @@ int mt_web_worker_run(mt_stack_t *stack)
     mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD); /* fixed: glibc's would rise after a large body (see above) */
     unsigned max_connections = connection_limit(stack, nthreads, route_threads);
     int lrc = mt_http_limits_init(&limits, max_connections, (unsigned long long)(max_requests > 0 ? max_requests : 0));
+    limits.notify_thread = pthread_self(); /* SIGHUP wakes the main thread's wait below (blocked in every thread) */
+    limits.notify_signal = SIGHUP;
     if (lrc < 0)
         mt_warn("cannot open /dev/null for the reserve descriptors: %s; running out of descriptors will leave new "
                 "connections waiting instead of answering them 503", strerror(-lrc));
@@ -467,7 +469,7 @@ int mt_web_worker_run(mt_stack_t *stack)
         siginfo_t info;
         struct timespec tick = {.tv_nsec = HARAKIRI_TICK_MS * 1000000L};
         sig = sigtimedwait(&stop_set, &info, &tick);
-        if (sig < 0) {
+        if (sig < 0 || sig == SIGHUP) { /* a tick, or max-requests reached (mt_http_limits_t.notify_signal) */
             publish_beat(stack, threads, nthreads);
             if (harakiri_s > 0)
                 harakiri_check(stack, threads, nthreads, harakiri_s, verbose);
