@@ -941,7 +941,7 @@ Test(http_server, drain_lets_a_request_in_flight_finish)
     atomic_store(&F.command, CMD_DRAIN);
     uv_async_send(&F.async);
 
-    assert_closed(idle); /* idle keep-alive: closed at once */
+    usleep(50 * 1000);
     cr_assert_eq(atomic_load(&F.drained), 0, "drained with a request in flight");
 
     client_sends(busy, "cde");
@@ -952,6 +952,11 @@ Test(http_server, drain_lets_a_request_in_flight_finish)
     response_free(&r);
     assert_closed(busy);
 
+    /* Idle keep-alive: after the drain's grace, a clean end of stream (not a reset) */
+    char b[16];
+    cr_assert_eq(recv(idle->fd, b, sizeof b, 0), 0);
+    shutdown(idle->fd, SHUT_WR); /* the server reads until the client's end too */
+
     pthread_join(F.thread, NULL); /* the loop ends once done_cb closed the server */
     F.running = false;
     cr_assert_eq(atomic_load(&F.drained), 1);
@@ -960,6 +965,32 @@ Test(http_server, drain_lets_a_request_in_flight_finish)
     cr_assert_eq(F.final_stats.active_connections, 0);
     client_free(idle);
     client_free(busy);
+}
+
+Test(http_server, drain_answers_a_last_request_on_an_idle_keepalive_connection)
+{
+    /* Its client may send the next request just as the drain starts: answered, with Connection: close. */
+    client_t *c = client_connect();
+    response_t r;
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_str_eq(find_header(&r, "Connection"), "keep-alive");
+    response_free(&r);
+    atomic_store(&F.command, CMD_DRAIN);
+    uv_async_send(&F.async);
+    usleep(50 * 1000);
+    cr_assert_eq(atomic_load(&F.drained), 0, "drained before the idle connection had its chance");
+    client_sends(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    client_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(find_header(&r, "Connection"), "close");
+    response_free(&r);
+    assert_closed(c);
+    pthread_join(F.thread, NULL);
+    F.running = false;
+    cr_assert_eq(atomic_load(&F.drained), 1);
+    cr_assert_eq(uv_loop_close(&F.loop), 0);
+    client_free(c);
 }
 
 Test(http_server, drain_still_answers_the_first_request_of_a_fresh_connection)
