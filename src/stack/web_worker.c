@@ -27,6 +27,7 @@
 #include "stack/stack.h"
 
 #define HARAKIRI_TICK_MS 200 /* how often the watchdog looks at the threads' requests (and publishes the beat) */
+#define HARAKIRI_FLUSH_MS 100 /* after the others' handlers are done, before the SIGKILL: their answers go out */
 /*
  * Descriptors kept free beside worker-connections' default: the database
  * connections (SQLite opens the file, its WAL and its shm: a few per
@@ -268,19 +269,73 @@ static void record_name(size_t i, size_t nthreads, char *out, size_t len)
         snprintf(out, len, "route thread %zu", i - nthreads + 1);
 }
 
+/* The busy record i of the process: a serving thread's, then the route threads'. */
+static mt_http_busy_t *busy_record(web_thread_t *threads, size_t nthreads, size_t i)
+{
+    return i < nthreads ? &threads[i].busy : &routes.busy[i - nthreads];
+}
+
+/* True while a handler under the limit still runs (one over it is stuck with the one harakiri caught). */
+static bool others_running(web_thread_t *threads, size_t nthreads, int limit_s)
+{
+    int64_t now = mt_clock_us();
+    for (size_t i = 0; i < nthreads + routes.nthreads; i++) {
+        int64_t since = atomic_load_explicit(&busy_record(threads, nthreads, i)->since_us, memory_order_acquire);
+        if (since != 0 && now - since < (int64_t)limit_s * 1000000)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * harakiri has caught a handler: before the SIGKILL, the worker stops
+ * accepting (the other workers take new connections) and drains, so the
+ * requests of its other threads finish and are answered (with
+ * "Connection: close") where they can: for up to grace_s, until no other
+ * handler runs, plus a moment for their answers to be written. A request
+ * on the stuck thread's own loop cannot be helped: it is cut with it.
+ */
+static void harakiri_kill(web_thread_t *threads, int nthreads, size_t stuck, int limit_s, int grace_s, bool verbose)
+{
+    atomic_store(&limits.recycle, 1);
+    if (others_running(threads, (size_t)nthreads, limit_s)) { /* else nothing to wait for: the kill comes at once */
+        for (int i = 0; i < nthreads; i++)
+            uv_async_send(&threads[i].stop_async);
+        int64_t deadline = mt_clock_ms() + (int64_t)grace_s * 1000;
+        while (mt_clock_ms() < deadline && others_running(threads, (size_t)nthreads, limit_s))
+            nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = HARAKIRI_FLUSH_MS * 1000000L}, NULL);
+    }
+    int64_t now = mt_clock_us();
+    size_t nrecords = (size_t)nthreads + routes.nthreads;
+    for (size_t k = 0; verbose && k < nrecords; k++) {
+        mt_http_busy_t *other = busy_record(threads, (size_t)nthreads, k);
+        int64_t since;
+        char method[sizeof other->method], path[sizeof other->path], where[48];
+        record_name(k, (size_t)nthreads, where, sizeof where);
+        if (k != stuck && busy_read(other, &since, method, path))
+            mt_notice("harakiri: %s %s (running for %.1f s on %s) is cut with it", method, path,
+                      (double)(now - since) / 1e6, where);
+    }
+    kill(getpid(), SIGKILL);
+    pause(); /* SIGKILL cannot be blocked: never reached */
+}
+
 /*
  * The harakiri watchdog, run by the main thread every HARAKIRI_TICK_MS: a
  * handler running longer than limit_s gets the whole process killed (its
- * thread cannot be stopped alone), and the master respawns it. SIGKILL,
- * not exit(): the stuck thread may hold any lock.
+ * thread cannot be stopped alone), after the others had their chance
+ * (harakiri_kill), and the master respawns it. SIGKILL, not exit(): the
+ * stuck thread may hold any lock.
  */
-static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthreads, int limit_s, bool verbose)
+static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthreads, int limit_s, int grace_s,
+                           bool verbose)
 {
     int64_t now = mt_clock_us();
     /* The serving threads' handlers, then the route threads' (offloaded routes): one list of records. */
     size_t nrecords = (size_t)nthreads + routes.nthreads;
     for (size_t i = 0; i < nrecords; i++) {
-        mt_http_busy_t *busy = i < (size_t)nthreads ? &threads[i].busy : &routes.busy[i - (size_t)nthreads];
+        mt_http_busy_t *busy = busy_record(threads, (size_t)nthreads, i);
         int64_t since;
         char method[sizeof busy->method], path[sizeof busy->path], where[48];
         if (!busy_read(busy, &since, method, path) || now - since < (int64_t)limit_s * 1000000)
@@ -290,15 +345,7 @@ static void harakiri_check(mt_stack_t *stack, web_thread_t *threads, int nthread
                  "killing the worker",
                  method, path, (double)(now - since) / 1e6, mt_stack_server_name(stack), (int)getpid(), where,
                  limit_s);
-        for (size_t k = 0; verbose && k < nrecords; k++) {
-            mt_http_busy_t *other = k < (size_t)nthreads ? &threads[k].busy : &routes.busy[k - (size_t)nthreads];
-            record_name(k, (size_t)nthreads, where, sizeof where);
-            if (k != i && busy_read(other, &since, method, path))
-                mt_notice("harakiri: %s %s (running for %.1f s on %s) is cut with it", method, path,
-                          (double)(now - since) / 1e6, where);
-        }
-        kill(getpid(), SIGKILL);
-        pause(); /* SIGKILL cannot be blocked: never reached */
+        harakiri_kill(threads, nthreads, i, limit_s, grace_s, verbose);
     }
 }
 
@@ -472,7 +519,8 @@ int mt_web_worker_run(mt_stack_t *stack)
         if (sig < 0 || sig == SIGHUP) { /* a tick, or max-requests reached (mt_http_limits_t.notify_signal) */
             publish_beat(stack, threads, nthreads);
             if (harakiri_s > 0)
-                harakiri_check(stack, threads, nthreads, harakiri_s, verbose);
+                harakiri_check(stack, threads, nthreads, harakiri_s, mercy_s < harakiri_s ? mercy_s : harakiri_s,
+                               verbose);
             recycling = recycle_due(max_requests, rss_mb, &served_seen, why, sizeof why);
         }
     } while (!recycling && (sig < 0 || sig == SIGHUP));

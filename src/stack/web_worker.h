@@ -12,8 +12,13 @@
  * harakiri = N: the main thread also looks, every 200 ms, at the request
  * each serving thread's handler is running (http_server.h, mt_http_busy_t):
  * one running N seconds or more gets an error line naming it (method,
- * path, seconds, the worker's server name, pid and thread) and the process
- * is killed with SIGKILL; the master respawns it. Only handler time
+ * path, seconds, the worker's server name, pid and thread); the worker
+ * then stops accepting and drains, so that the requests of its other
+ * threads finish and are answered where they can (for up to
+ * min(N, worker-reload-mercy) seconds, until no other handler under the
+ * limit runs), and the process is killed with SIGKILL; the master
+ * respawns it. The stuck request's client sees its connection closed, as
+ * does any other request on the stuck thread's own loop. Only handler time
  * counts: a client slow to send its request is http-timeout's business.
  *
  * Limits (http_server.h, mt_http_limits_t, shared by the process's

@@ -105,7 +105,7 @@ def test_harakiri_verbose_names_the_other_requests_cut(servers):
     cut = wait_for(lambda: re.search(r"\[notice\] .*harakiri: GET /example/sleep \(running for (\d+\.\d) s on "
                                      r"thread (\d)\) is cut with it", s.log()), what="the notice\n" + s.log())
     assert cut.group(2) != m.group(6)
-    assert 0.5 < float(cut.group(1)) < 2.0
+    assert 0.5 < float(cut.group(1)) < 4.5  # the others get min(harakiri, worker-reload-mercy) to finish first
     first.join(10)
     second.join(10)
     assert "error" in r1 and "error" in r2

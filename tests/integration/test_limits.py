@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import MULETEER, wait_for
+from conftest import EXAMPLE, MULETEER, wait_for
 
 IDLE_CONNECTIONS = 2000
 
@@ -288,3 +288,27 @@ def test_memory_comes_back_after_large_bodies(servers):
     after = rss_mb(pid)
     assert web_pids(s)["main.web.1"] == pid
     assert after < baseline + 20, "resident memory %.1f MB after 4 x 15 MB bodies, %.1f MB before" % (after, baseline)
+
+
+def test_harakiri_lets_the_other_threads_requests_finish_first(servers):
+    """harakiri: the request of another thread of the same worker, short enough, is answered before the worker is
+    killed; the stuck one's connection is closed."""
+    s = servers(["--processes", "1", "--threads", "2", "--harakiri", "2"], binary=EXAMPLE)
+    results = {}
+
+    def get(name, path):
+        try:
+            results[name] = s.request("GET", path, timeout=30)[0]
+        except (OSError, http.client.HTTPException) as e:
+            results[name] = e
+    stuck = threading.Thread(target=get, args=("stuck", "/example/sleep?seconds=30"))
+    stuck.start()
+    time.sleep(1.0)
+    other = threading.Thread(target=get, args=("other", "/example/sleep?seconds=1.5"))
+    other.start()  # on the other thread (the first one's loop is held); it ends 0.5 s after harakiri caught the first
+    stuck.join(20)
+    other.join(20)
+    assert results["other"] == 200, results
+    assert not isinstance(results["stuck"], int), results
+    assert re.search(r"harakiri: GET /example/sleep has run for 2\.\d s", s.log())
+    s.wait_ready()
