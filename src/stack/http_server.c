@@ -8,9 +8,12 @@
  * connections per wakeup; EAGAIN just means another thread won the race.
  * Connections themselves live in http_conn.c.
  *
- * Also here: the Date header cache (one per thread, reformatted once per
- * second) and the handle bookkeeping that lets mt_http_server_close() free
- * the server from the last close callback.
+ * Also here: the process's limits at accept time (worker-connections with
+ * idle eviction or an immediate 503, the reserve descriptors for EMFILE,
+ * accept failures logged at a bounded rate; mt_http_limits_t), the count of
+ * requests served for max-requests, the Date header cache (one per thread,
+ * reformatted once per second) and the handle bookkeeping that lets
+ * mt_http_server_close() free the server from the last close callback.
  */
 #define MT_LOG_NAME "muleteer.stack.http"
 
