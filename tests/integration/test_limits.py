@@ -169,6 +169,7 @@ def test_worker_connections_refuses_beyond_the_limit_at_once(servers):
         time.sleep(0.3)
         # a connection of the harness's own that is still open (idle) may be closed for the first one
         for _ in range(3):
+            time.sleep(0.2)  # the previous try's connection, closed by the client, is gone from the server
             t0 = time.time()
             status, headers, body = s.request("GET", "/api/health", timeout=10)
             assert time.time() - t0 < 1.0
