@@ -91,6 +91,7 @@ def test_max_requests_recycles_each_worker_gracefully(servers):
     time.sleep(0.5)
     ok, errors = loop.finish()
     assert errors == [] and ok > 400, (ok, errors[:5], s.log())
+    wait_for(lambda: s.log().count("recycled itself") >= 2, timeout=5, what="the master's lines\n" + s.log())
     log = s.log()
     # worker id x max-requests-delta is added to each worker's limit
     assert re.search(r"\[info\] main\.web\.1\[\d+\] .*recycling: served 2\d\d requests \(max-requests = 200\)", log), log
@@ -184,6 +185,7 @@ def test_worker_connections_refuses_beyond_the_limit_at_once(servers):
         for b in busy:
             b.close()
     wait_for(lambda: s.request("GET", "/api/health")[0] == 200, timeout=5, what="room again")
+    wait_for(lambda: "answering new connections 503 with Retry-After" in s.log(), timeout=5, what="the warning")
     assert s.log().count("answering new connections 503 with Retry-After") == 1
 
 
@@ -197,6 +199,8 @@ def test_worker_connections_closes_the_oldest_idle_connection_to_make_room(serve
     assert idle[0].recv(100) == b""  # the oldest, which never sent a request, was closed
     for c in idle:
         c.close()
+    wait_for(lambda: "worker-connections reached: closing idle connections" in s.log(), timeout=5,
+             what="the notice\n" + s.log())
     assert s.log().count("worker-connections reached: closing idle connections") == 1
 
 
