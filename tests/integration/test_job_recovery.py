@@ -4,6 +4,7 @@ handler, writes how the command ended beside its outputs, and stops it itself on
 Real binary, real signals: mules SIGKILLed and SIGSTOPped, commands and waiters killed, the whole stack killed.
 Tools append their job id to a file when their work is done, so the file proves how often each command finished.
 """
+import functools
 import json
 import os
 import signal
@@ -11,8 +12,10 @@ import subprocess
 import time
 
 from conftest import MULETEER, alive, wait_for, write
+from job_api import post_job as post, job_doc as job, job_history as history, wait_job_end
 
-TERMINAL = ("ok", "error", "deleted")
+ended = functools.partial(wait_job_end, timeout=40)
+
 MULE = "main.job-handlers.1"
 
 
@@ -28,30 +31,6 @@ def tool(tmp_path, name, script):
 def stack_args(tmp_path, tools, *more):
     return ["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.tools-dir=%s" % tools,
             "--set", "jobs.data-dir=%s" % (tmp_path / "data"), "--set", "jobs.cancel-grace=1"] + list(more)
-
-
-def post(s, tool_id):
-    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": tool_id}),
-                                headers={"Content-Type": "application/json"})
-    assert status == 201, data
-    return json.loads(data)["id"]
-
-
-def job(s, jid):
-    status, doc = s.get_json("/api/jobs/%s" % jid)
-    assert status == 200, doc
-    return doc
-
-
-def ended(s, jid, timeout=40):
-    return wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(job(s, jid)), timeout,
-                    what="job %s to end\n%s" % (jid, s.log()[-3000:]))
-
-
-def history(s, jid):
-    status, doc = s.get_json("/api/jobs/%s/history" % jid)
-    assert status == 200, doc
-    return doc["history"]
 
 
 def ids_in(path):

@@ -9,6 +9,7 @@ stop (SIGTERM) gives a command that had already finished its real result instead
 
 Tools append their job id to a file when their work is done, so the file proves how often each command finished.
 """
+import functools
 import json
 import os
 import pathlib
@@ -18,8 +19,9 @@ import threading
 import time
 
 from conftest import wait_for, write
+from job_api import post_job as post, job_doc as job, wait_job_end
 
-TERMINAL = ("ok", "error", "deleted")
+ended = functools.partial(wait_job_end, timeout=30)
 
 
 def tool(tools_dir, name, script, walltime=None):
@@ -32,24 +34,6 @@ def tool(tools_dir, name, script, walltime=None):
     with open(os.path.join(tools_dir, name + ".yml"), "w") as f:
         f.write(json.dumps(doc))
     return tools_dir
-
-
-def post(s, tool_id, timeout=30):
-    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": tool_id}),
-                                headers={"Content-Type": "application/json"}, timeout=timeout)
-    assert status == 201, data
-    return json.loads(data)["id"]
-
-
-def job(s, jid):
-    status, doc = s.get_json("/api/jobs/%s" % jid)
-    assert status == 200, doc
-    return doc
-
-
-def ended(s, jid, timeout=30):
-    return wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(job(s, jid)), timeout,
-                    what="job %s to end\n%s" % (jid, s.log()[-3000:]))
 
 
 def stdout_of(s, jid):

@@ -6,6 +6,7 @@ itself saw (scontrol show job: the job's name, its comment from the nativeSpecif
 how many jobs it was ever given), what the job's command saw (its environment), and what the job API
 says: runner, destination, external_id (the Slurm id), state, exit code, history.
 """
+import functools
 import json
 import os
 import signal
@@ -16,10 +17,17 @@ import time
 import pytest
 
 from conftest import MULETEER, wait_for, write
+from job_api import job_doc as job, job_history as history, post_job, wait_job_end
+
+
+def post(s, tool_id, **params):
+    return post_job(s, tool_id, params)
+
+
+ended = functools.partial(wait_job_end, timeout=60)
 
 pytestmark = pytest.mark.slurm
 
-TERMINAL = ("ok", "error", "deleted")
 MULE = "main.job-handlers.1"
 
 PLUGINS = """<plugins>
@@ -58,30 +66,6 @@ def stack(servers, tmp_path, slurm, job_conf, *more, mules=1):
             "--set", "jobs.job-config=%s" % conf, "--set", "jobs.data-dir=%s" % (tmp_path / "data"),
             "--set", "jobs.cancel-grace=1", "--set", "jobs.cluster-poll-interval=300"] + list(more)
     return servers(args, env=slurm.env)
-
-
-def post(s, tool_id, **params):
-    status, _, data = s.request("POST", "/api/jobs", body=json.dumps({"tool_id": tool_id, "inputs": params}),
-                                headers={"Content-Type": "application/json"})
-    assert status == 201, data
-    return json.loads(data)["id"]
-
-
-def job(s, jid):
-    status, doc = s.get_json("/api/jobs/%s" % jid)
-    assert status == 200, doc
-    return doc
-
-
-def ended(s, jid, timeout=60):
-    return wait_for(lambda: (lambda j: j if j["state"] in TERMINAL else None)(job(s, jid)), timeout,
-                    what="job %s to end\n%s" % (jid, s.log()[-3000:]))
-
-
-def history(s, jid):
-    status, doc = s.get_json("/api/jobs/%s/history" % jid)
-    assert status == 200, doc
-    return doc["history"]
 
 
 def stdout_of(s, jid):
