@@ -27,6 +27,7 @@
 #include "stack/sd_notify.h"
 #include "stack/spawn.h"
 #include "stack/stack.h"
+#include "stack/touch_files.h"
 #include "stack/undertaker.h"
 #include "stack/web_worker.h"
 
@@ -46,14 +47,6 @@ typedef struct slot_state {
     bool harakiri;          /* SIGKILLed by mule-harakiri: said when it is reaped */
 } slot_state_t;
 
-/* A file of touch-reload / touch-chain-reload, and what the master saw of it last. */
-typedef struct touch_file {
-    const char *path;
-    bool chain;             /* touch-chain-reload: web workers only */
-    bool exists;
-    struct timespec mtime;
-} touch_file_t;
-
 typedef struct master {
     mt_stack_t *stack;
     slot_state_t *slots;
@@ -67,8 +60,7 @@ typedef struct master {
     int64_t stop_signal_ms;     /* when the first stop signal arrived */
     int mule_harakiri_s;        /* mule-harakiri: 0 off */
     bool reload_web_only;       /* this reload restarts the web workers only (touch-chain-reload) */
-    touch_file_t *touch;        /* touch-reload and touch-chain-reload files */
-    size_t ntouch;
+    mt_touch_files_t *touch;    /* touch-reload and touch-chain-reload files, NULL if none */
     int64_t touch_next_ms;      /* when to look at them next */
 } master_t;
 
@@ -346,7 +338,7 @@ static int next_timeout(master_t *m)
         }
         if (m->reload_slot >= 0 && m->reload_deadline_ms < next)
             next = m->reload_deadline_ms;
-        if (m->ntouch > 0 && m->touch_next_ms < next)
+        if (m->touch && m->touch_next_ms < next)
             next = m->touch_next_ms;
     } else if (m->phase_deadline_ms < next) {
         next = m->phase_deadline_ms;
@@ -477,68 +469,18 @@ static void begin_reload(master_t *m, const char *why, bool web_only)
     reload_step(m);
 }
 
-/* touch-reload / touch-chain-reload: what the file is now. */
-static void touch_stat(touch_file_t *f)
-{
-    struct stat st;
-    f->exists = stat(f->path, &st) == 0;
-    f->mtime = f->exists ? st.st_mtim : (struct timespec){0};
-}
-
-static void touch_setup(master_t *m)
-{
-    static const char *const names[2] = {"touch-reload", "touch-chain-reload"};
-    mt_config_t *cfg = m->stack->config;
-    size_t n = mt_config_list_count(cfg, NULL, names[0]) + mt_config_list_count(cfg, NULL, names[1]);
-    if (n == 0)
-        return;
-    m->touch = mt_calloc(n, sizeof *m->touch);
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < mt_config_list_count(cfg, NULL, names[k]); i++) {
-            touch_file_t *f = &m->touch[m->ntouch++];
-            f->path = mt_config_list_get(cfg, NULL, names[k], i, NULL);
-            f->chain = k == 1;
-            touch_stat(f);
-            if (!f->exists)
-                mt_notice("%s: %s does not exist (yet): its creation will count as a change", names[k], f->path);
-        }
-    mt_info("watching %zu file%s for touch-reload / touch-chain-reload (checked every %d ms)", m->ntouch,
-            m->ntouch == 1 ? "" : "s", MASTER_TOUCH_CHECK_MS);
-    m->touch_next_ms = mt_clock_ms() + MASTER_TOUCH_CHECK_MS;
-}
-
-/* About once a second: a touched file starts its reload (a full one wins over a chain reload). */
+/* About once a second: a touched file starts its reload (touch_files.h). */
 static void check_touch(master_t *m)
 {
-    if (m->ntouch == 0 || mt_clock_ms() < m->touch_next_ms)
+    if (!m->touch || mt_clock_ms() < m->touch_next_ms)
         return;
     m->touch_next_ms = mt_clock_ms() + MASTER_TOUCH_CHECK_MS;
     if (m->reload_slot >= 0 || m->phase != PHASE_RUNNING)
         return; /* a change during a reload is seen once it is over */
-    const touch_file_t *full = NULL, *chain = NULL;
-    bool full_created = false, chain_created = false;
-    for (size_t i = 0; i < m->ntouch; i++) {
-        touch_file_t *f = &m->touch[i];
-        bool was = f->exists;
-        struct timespec before = f->mtime;
-        touch_stat(f);
-        if (!f->exists || (was && before.tv_sec == f->mtime.tv_sec && before.tv_nsec == f->mtime.tv_nsec))
-            continue;
-        if (f->chain && !chain) {
-            chain = f;
-            chain_created = !was;
-        } else if (!f->chain && !full) {
-            full = f;
-            full_created = !was;
-        }
-    }
-    if (!full && !chain)
-        return;
     char why[600];
-    const touch_file_t *f = full ? full : chain;
-    snprintf(why, sizeof why, "%s: %s %s", f->chain ? "touch-chain-reload" : "touch-reload", f->path,
-             (full ? full_created : chain_created) ? "created" : "modified");
-    begin_reload(m, why, full == NULL);
+    mt_touch_change_t change = mt_touch_files_check(m->touch, why, sizeof why);
+    if (change != MT_TOUCH_NONE)
+        begin_reload(m, why, change == MT_TOUCH_CHAIN);
 }
 
 static void advance_reload(master_t *m)
@@ -749,7 +691,8 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->forked_mono_us, mt_clock_us());
     mt_heartbeat_store(&stack->procs.procs[0].live->beat_mono_us);
     announce_mule_harakiri(&m);
-    touch_setup(&m);
+    m.touch = mt_touch_files_open(stack->config);
+    m.touch_next_ms = mt_clock_ms() + MASTER_TOUCH_CHECK_MS;
 
     for (size_t i = 1; i < stack->procs.nprocs && m.phase == PHASE_RUNNING; i++)
         if (is_child(proc(&m, i)))
@@ -785,7 +728,7 @@ int mt_master_run(mt_stack_t *stack)
     atomic_store(&stack->procs.procs[0].live->state, MT_PROC_STOPPED);
     close(m.signal_fd);
     free(m.slots);
-    free(m.touch);
+    mt_touch_files_free(m.touch);
     mt_undertaker_finish(stack, undertaker, 10000);
     mt_info("stopped");
     return m.exit_status;
