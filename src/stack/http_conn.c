@@ -990,6 +990,7 @@ void mt_http__conn_start(mt_http_server_t *server, int fd)
     conn->tcp.data = conn;
     conn->timer.data = conn;
     conn->handles_open = 2;
+    conn->accepted_ms = uv_now(server->loop);
     llhttp_init(&conn->parser, HTTP_REQUEST, &server->settings);
     conn->parser.data = conn;
 

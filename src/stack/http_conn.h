@@ -40,6 +40,7 @@
 #define MT_HTTP_TRIM_AFTER   (1024 * 1024) /* a request body this large is followed by malloc_trim() */
 #define MT_HTTP_LINGER_MS    2000         /* at most this long discarding input before a close */
 #define MT_HTTP_DRAIN_IDLE_MS 1000        /* when draining, how long an idle connection may still bring a request */
+#define MT_HTTP_EVICT_AFTER_MS 250       /* a connection younger than this is not closed to make room (its request may be unread) */
 #define MT_HTTP_ACCEPT_BATCH 4            /* accept() calls per readiness of the listening socket */
 #define MT_HTTP_DATE_LEN     29           /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
@@ -156,6 +157,7 @@ struct mt_http_conn {
     uv_shutdown_t shutdown_req;
     llhttp_t parser;
     int handles_open;            /* tcp + timer until their close callbacks ran */
+    uint64_t accepted_ms;        /* uv_now() when accepted */
 
     /* The request being received. */
     mt_http_buf_t head;          /* URL, header names and values, each NUL-terminated */
