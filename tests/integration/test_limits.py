@@ -250,9 +250,10 @@ def test_descriptor_exhaustion_under_prlimit(servers, database, tmp_path, extra)
         times = []
         for _ in range(7):
             t0 = time.time()
-            status, _, body = s.request("GET", "/api/health", timeout=60)
+            status, headers, body = s.request("GET", "/api/health", timeout=60)
             times.append(time.time() - t0)
-            assert status == 200, (status, body)
+            # over the descriptors, the flood still queued ahead of it may take the room: then a 503 at once
+            assert status == 200 or (extra and status == 503 and headers.get("Retry-After") == "1"), (status, body)
         assert statistics.median(times) < 1.0, times
 
         ka.request("POST", "/api/jobs", body=json.dumps({"tool_id": "true"}),
