@@ -258,25 +258,34 @@ static void refuse_now(mt_http_server_t *server, int fd, const char *why)
  * At worker-connections: close one of this thread's idle connections to
  * make room (nginx does the same with its reusable connections): the
  * oldest that has not sent a request yet, else the oldest idle keep-alive
- * one (a client that was served, and may come back); never one accepted
- * less than MT_HTTP_EVICT_AFTER_MS ago. Returns false if
+ * one (a client that was served, and may come back), and that only when
+ * no connection is too new to judge; never one accepted less than
+ * MT_HTTP_EVICT_AFTER_MS ago. Returns false if
  * every connection of the thread is busy.
  */
 static bool evict_idle(mt_http_server_t *server, const char *why)
 {
-    mt_http_conn_t *victim = NULL;
+    mt_http_conn_t *victim = NULL, *keep_alive = NULL;
+    bool fresh = false; /* connections too new to judge: a flood in progress, not a reason to drop served clients */
     uint64_t now = uv_now(server->loop);
     for (mt_http_conn_t *conn = server->conns_tail; conn != NULL; conn = conn->prev) {
-        /* Accepted a moment ago, its request may simply not have been read yet: not idle, just new. */
-        if (!mt_http__conn_idle(conn) || now - conn->accepted_ms < MT_HTTP_EVICT_AFTER_MS)
+        if (!mt_http__conn_idle(conn))
             continue;
-        if (conn->answered == 0) {
-            victim = conn;
-            break;
+        if (conn->answered > 0) {
+            if (keep_alive == NULL)
+                keep_alive = conn;
+            continue;
         }
-        if (victim == NULL)
-            victim = conn;
+        /* Accepted a moment ago, its request may simply not have been read yet: not idle, just new. */
+        if (now - conn->accepted_ms < MT_HTTP_EVICT_AFTER_MS) {
+            fresh = true;
+            continue;
+        }
+        victim = conn;
+        break;
     }
+    if (victim == NULL && !fresh)
+        victim = keep_alive;
     if (victim == NULL)
         return false;
     mt_http__conn_close(victim);
