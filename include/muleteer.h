@@ -396,6 +396,17 @@ typedef void (*mt_route_cb)(mt_request_t *req, void *data);
 int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int flags, mt_route_cb cb,
                  void *data);
 
+/*
+ * Serve files shipped with the application, to anyone (no API key, as
+ * static-map): PATH a directory, its files served beneath URL and confined
+ * to it; or PATH a regular file, served at exactly URL ("/" allowed). GET
+ * and HEAD only; Content-Type by extension, Last-Modified, an ETag and
+ * Cache-Control: no-cache, a 304 to a matching If-None-Match or
+ * If-Modified-Since. Only during app->load(): afterwards -EPERM. Returns 0,
+ * or -EINVAL with the reason in err (PATH missing, URL not starting with '/').
+ */
+int mt_static_add(mt_stack_t *stack, const char *url, const char *path, char *err, size_t errlen);
+
 mt_stack_t *mt_request_stack(const mt_request_t *req);
 const char *mt_request_method(const mt_request_t *req);
 /* Path without the query string, percent-decoding not applied. */

@@ -11,8 +11,9 @@ case "${1:-build}" in
   # postgresql: the server the tests start themselves (scripts/pg-server.sh); python3-psycopg2: their client;
   # slurmctld slurmd slurm-client munge: the one-node Slurm cluster they start themselves (scripts/slurm-cluster.sh);
   # prometheus: promtool, which checks GET /metrics, and the server the metrics test starts itself;
-  # strace (bench): the system calls of a Slurm poll (bench/slurm_bench.py)
-  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus" ;;
+  # chromium chromium-driver python3-selenium: the headless browser the dashboard's tests drive;
+# strace (bench): the system calls of a Slurm poll (bench/slurm_bench.py)
+  test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus chromium chromium-driver python3-selenium" ;;
   bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus strace" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)
   *) echo "install-deps: unknown set '$1' (build, test, bench or fuzz)" >&2; exit 2 ;;

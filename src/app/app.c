@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/api/api_dashboard.h"
 #include "app/store/job_store.h"
 #include "app/run/runner_local.h"
 #include "app/run/runner_slurm.h"
@@ -41,6 +42,10 @@ static const mt_option_def_t jobs_options[] = {
     {"workflows-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
      "directory of workflow definitions (*.yml); default: the sample workflows shipped beside the binary "
      "(../workflows), unless tools-dir names tools of your own"},
+    {"dashboard", MT_OPT_BOOL, "true", 0, 0, 0, NULL,
+     "serve the web dashboard: GET / and GET /ui/... from dashboard-dir (false: GET / answers 404)"},
+    {"dashboard-dir", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "directory of the web dashboard's files; default: the dashboard shipped beside the binary (../dashboard)"},
     {"job-config", MT_OPT_STRING, NULL, 0, 0, 0, NULL, "job configuration: job_conf.yml or job_conf.xml"},
     {"workers", MT_OPT_INT, "4", 1, 1024, 0, NULL, "jobs one handler runs at once"},
     {"accept-sync", MT_OPT_STRING, "full", 0, 0, 0, NULL,
@@ -384,6 +389,13 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
+    char *dashboard_dir = default_dir(mt_app_option(stack, "dashboard-dir"), "dashboard");
+    rc = mt_dashboard_register(stack, strcmp(mt_app_option(stack, "dashboard"), "true") == 0, dashboard_dir, err, errlen);
+    free(dashboard_dir);
+    if (rc < 0) {
+        free(tools_dir);
+        return -1;
+    }
     if (mt_jobs_handling_load(stack, err, errlen) < 0) {
         free(tools_dir);
         return -1;
@@ -592,6 +604,12 @@ static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen
         mt_workflow_library_free(workflows);
     }
     mt_toolbox_destroy(tools);
+    if (strcmp(mt_app_option(stack, "dashboard"), "true") == 0) {
+        char *dashboard_dir = default_dir(mt_app_option(stack, "dashboard-dir"), "dashboard");
+        if (mt_dashboard_check(dashboard_dir, why, sizeof why) < 0)
+            CHECK_FAILED("%s", why);
+        free(dashboard_dir);
+    }
     mt_job_conf_t *conf = NULL;
     if (mt_job_conf_load(mt_app_option(stack, "job-config"), &conf, why, sizeof why) < 0 ||
         (conf && mt_slurm_check_destinations(conf, why, sizeof why) < 0))

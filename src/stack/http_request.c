@@ -10,7 +10,8 @@
  * connection's buffers have grown to fit.
  *
  * Static paths that try to escape their directory (-EACCES from
- * mt_static_resolve) are answered 403, missing files 404.
+ * mt_static_resolve) are answered 403, missing files 404; files carry an
+ * ETag and Last-Modified and are revalidated (Cache-Control: no-cache).
  *
  * With API keys configured (api_keys.h), every request that is not a static
  * file needs one, except /api/health: a request without a key is answered
@@ -225,19 +226,59 @@ static bool authenticate(mt_http_conn_t *conn)
     return true;
 }
 
+/* Whether an If-None-Match value names etag (or is "*"); weak tags compare as strong ones (RFC 9110 13.1.2). */
+static bool etag_listed(const char *value, const char *etag)
+{
+    size_t etag_len = strlen(etag);
+    for (const char *p = value; *p;) {
+        p += strspn(p, " \t,");
+        if (*p == '*')
+            return true;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        size_t n = strcspn(p, " \t,");
+        if (n == etag_len && strncmp(p, etag, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/*
+ * A static file: Last-Modified, an ETag (modification time and size) and
+ * Cache-Control: no-cache, so that a browser revalidates on each load and a
+ * reload of an unchanged file costs a 304 without a body. If-None-Match
+ * wins over If-Modified-Since, which matches only our own date exactly.
+ */
 static void serve_file(mt_http_conn_t *conn, int fd, const struct stat *st)
 {
     mt_request_t *req = &conn->req;
-    req->responded = true;
-    req->status = 200;
-    req->bytes = req->head_only ? 0 : (uint64_t)st->st_size;
     char date[MT_HTTP_DATE_LEN + 1];
     mt_http__format_date(st->st_mtime, date);
+    char etag[64];
+    int etag_len = snprintf(etag, sizeof etag, "\"%llx.%lx-%llx\"", (unsigned long long)st->st_mtim.tv_sec,
+                            (unsigned long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size);
+    const char *if_none_match = mt_request_header(req, "If-None-Match");
+    const char *if_modified_since = mt_request_header(req, "If-Modified-Since");
+    bool not_modified = if_none_match != NULL ? etag_listed(if_none_match, etag)
+                                              : if_modified_since != NULL && strcmp(if_modified_since, date) == 0;
     mt_http__buf_append(&conn->resp_headers, "Last-Modified: ", 15);
     mt_http__buf_append(&conn->resp_headers, date, MT_HTTP_DATE_LEN);
-    mt_http__buf_append(&conn->resp_headers, "\r\n", 2);
+    mt_http__buf_append(&conn->resp_headers, "\r\nETag: ", 8);
+    mt_http__buf_append(&conn->resp_headers, etag, (size_t)etag_len);
+    mt_http__buf_append(&conn->resp_headers, "\r\nCache-Control: no-cache\r\n", 27);
+    req->responded = true;
+    if (not_modified) {
+        req->status = 304;
+        req->bytes = 0;
+        close(fd);
+        response_head(conn, 304, NULL, false, 0, &conn->resp_headers);
+        return;
+    }
+    req->status = 200;
+    req->bytes = req->head_only ? 0 : (uint64_t)st->st_size;
     uint64_t size = (uint64_t)st->st_size;
-    response_head(conn, 200, mt_static_content_type(req->path), true, size, &conn->resp_headers);
+    response_head(conn, 200, mt_static_type_for(conn->server->cfg.statics, req->path), true, size, &conn->resp_headers);
     if (req->head_only || size == 0) {
         close(fd);
         return;

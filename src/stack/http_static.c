@@ -24,6 +24,9 @@
  * with realpath() and checked by prefix; a ".." component in the request
  * is refused outright on that path, so it only ever follows symlinks.
  *
+ * mt_static_map_add_file serves one file at an exact URL, "/" included
+ * (an application's index page; static-map itself refuses a file at "/").
+ *
  * The openat2 call goes through mt_static__openat2 so tests can force the
  * fallback.
  */
@@ -89,6 +92,27 @@ void mt_static_map_destroy(mt_static_map_t *map)
     free(map);
 }
 
+/* Keep the mappings longest URL first; takes url and dir_real. */
+static void insert_mapping(mt_static_map_t *map, char *url, size_t url_len, char *dir_real, int dir_fd, bool is_file)
+{
+    if (map->count == map->cap) {
+        map->cap = map->cap ? map->cap * 2 : 4;
+        map->maps = mt_realloc(map->maps, map->cap * sizeof(*map->maps));
+    }
+    size_t pos = map->count;
+    while (pos > 0 && map->maps[pos - 1].url_len < url_len)
+        pos--;
+    memmove(&map->maps[pos + 1], &map->maps[pos], (map->count - pos) * sizeof(*map->maps));
+    map->maps[pos] = (mt_static_mapping_t){
+        .url = url,
+        .url_len = url_len,
+        .dir_real = dir_real,
+        .dir_fd = dir_fd,
+        .is_file = is_file,
+    };
+    map->count++;
+}
+
 int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t errlen)
 {
     const char *eq = strchr(spec, '=');
@@ -135,22 +159,31 @@ int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t 
         return -1;
     }
 
-    if (map->count == map->cap) {
-        map->cap = map->cap ? map->cap * 2 : 4;
-        map->maps = mt_realloc(map->maps, map->cap * sizeof(*map->maps));
+    insert_mapping(map, mt_strndup(spec, url_len), url_len, dir_real, dir_fd, is_file);
+    return 0;
+}
+
+int mt_static_map_add_file(mt_static_map_t *map, const char *url, const char *file, char *err, size_t errlen)
+{
+    if (url[0] != '/') {
+        snprintf(err, errlen, "URL '%s' must start with '/'", url);
+        return -1;
     }
-    size_t pos = map->count;
-    while (pos > 0 && map->maps[pos - 1].url_len < url_len)
-        pos--;
-    memmove(&map->maps[pos + 1], &map->maps[pos], (map->count - pos) * sizeof(*map->maps));
-    map->maps[pos] = (mt_static_mapping_t){
-        .url = mt_strndup(spec, url_len),
-        .url_len = url_len,
-        .dir_real = dir_real,
-        .dir_fd = dir_fd,
-        .is_file = is_file,
-    };
-    map->count++;
+    struct stat st;
+    if (stat(file, &st) < 0) {
+        snprintf(err, errlen, "'%s': %s", file, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "'%s' is not a regular file", file);
+        return -1;
+    }
+    char *real = realpath(file, NULL);
+    if (real == NULL) {
+        snprintf(err, errlen, "realpath('%s') failed: %s", file, strerror(errno));
+        return -1;
+    }
+    insert_mapping(map, mt_strdup(url), strlen(url), real, -1, true);
     return 0;
 }
 
@@ -385,4 +418,13 @@ const char *mt_static_content_type(const char *path)
         }
     }
     return "application/octet-stream";
+}
+
+const char *mt_static_type_for(const mt_static_map_t *map, const char *raw_path)
+{
+    for (size_t i = 0; map != NULL && i < map->count; i++) {
+        if (map->maps[i].is_file && strcmp(raw_path, map->maps[i].url) == 0)
+            return mt_static_content_type(map->maps[i].dir_real);
+    }
+    return mt_static_content_type(raw_path);
 }

@@ -31,6 +31,14 @@ void mt_static_map_destroy(mt_static_map_t *map);
 int mt_static_map_add(mt_static_map_t *map, const char *spec, char *err, size_t errlen);
 
 /*
+ * Serve the regular file FILE at exactly URL, which may be "/" (an
+ * application's index page). FILE's real path is fixed now. Returns 0, or
+ * -1 with a message in err (URL not starting with '/', FILE missing or not
+ * a regular file).
+ */
+int mt_static_map_add_file(mt_static_map_t *map, const char *url, const char *file, char *err, size_t errlen);
+
+/*
  * static-safe: files whose real path is under DIR may be served even when
  * reached through a symlink that leaves the mapped directory (requests
  * with a ".." component are still refused). Returns 0, or -1 with a
@@ -52,6 +60,12 @@ size_t mt_static_map_count(const mt_static_map_t *map);
  *            (bad percent-encoding, NUL byte)
  */
 int mt_static_resolve(const mt_static_map_t *map, const char *raw_path, int *fd_out, struct stat *st);
+
+/*
+ * Content-Type of what raw_path resolves to: by the extension of the file
+ * a single-file mapping names when raw_path is its URL, else by raw_path's.
+ */
+const char *mt_static_type_for(const mt_static_map_t *map, const char *raw_path);
 
 /* Content-Type for a file name by extension ("application/octet-stream" if unknown). */
 const char *mt_static_content_type(const char *path);

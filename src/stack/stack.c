@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -174,6 +175,24 @@ int mt_route_add(mt_stack_t *stack, const char *method, const char *path, int fl
     if (stack->frozen)
         return -EPERM;
     return mt_router_add(stack->router, method, path, flags, cb, data);
+}
+
+int mt_static_add(mt_stack_t *stack, const char *url, const char *path, char *err, size_t errlen)
+{
+    if (stack->frozen)
+        return -EPERM;
+    if (stack->statics == NULL)
+        stack->statics = mt_static_map_create();
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (mt_static_map_add_file(stack->statics, url, path, err, errlen) < 0)
+            return -EINVAL;
+        return 0;
+    }
+    char *spec = mt_asprintf("%s=%s", url, path);
+    int rc = mt_static_map_add(stack->statics, spec, err, errlen);
+    free(spec);
+    return rc < 0 ? -EINVAL : 0;
 }
 
 static void print_process_table(const mt_proctable_t *t, FILE *out)
