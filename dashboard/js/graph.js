@@ -1,0 +1,238 @@
+// A workflow drawn as a directed graph in SVG, by hand (no library).
+//
+// The layout is layered: the workflow's inputs form the first column, and each
+// step sits one column to the right of the rightmost node it takes a value
+// from (an input or another step's output), so every edge points right. Within
+// a column the nodes keep the order the API gives (its steps come after the
+// steps they depend on). Edges are cubic Bezier paths from the right side of a
+// source to the left side of its target, one per (source, target) pair, titled
+// with the tool inputs they feed.
+//
+// Step nodes may carry a state (an invocation's view): the node's class is
+// `st-STATE`, its second line reads the state in words, and the legend
+// (stateLegend) pairs each colour with its name, so colour is never the only
+// signal. A step with a job is a link to the job's page. drawGraph returns an
+// update(states) function that recolours the nodes in place for live updates.
+// The picture is paired with a text alternative (the list of steps and states)
+// by the pages that use it.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const NODE_W = 156;
+const NODE_H = 50;
+const COL_GAP = 64;
+const ROW_GAP = 22;
+const PAD = 12;
+
+/** The step states of an invocation, in the order the legend shows them, with their words. */
+export const STEP_STATES = [
+  ["waiting", "waiting"],
+  ["running", "running"],
+  ["ok", "ok"],
+  ["failed", "failed"],
+  ["not_run", "not run"],
+  ["cancelled", "cancelled"],
+];
+
+let graphCount = 0;
+
+function el(name, attrs, text) {
+  const e = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function clip(text, max) {
+  return text.length > max ? text.slice(0, max - 1) + "\u2026" : text;
+}
+
+/** The sources a step takes values from: [{kind: "input"|"step", ref, into}] (literals are left out). */
+export function stepSources(step) {
+  const out = [];
+  for (const [into, src] of Object.entries(step.inputs || {})) {
+    if (src && typeof src === "object" && !Array.isArray(src)) {
+      if (typeof src.input === "string") out.push({ kind: "input", ref: src.input, into });
+      else if (typeof src.step === "string") out.push({ kind: "step", ref: src.step, into, output: src.output });
+    }
+  }
+  return out;
+}
+
+/**
+ * Compute the layered layout of a workflow ({inputs, steps} as GET /api/workflows/{id} gives it).
+ * Returns {nodes: [{key, kind, id, tool, col, row, x, y}], edges: [{from, to, label}], width, height}.
+ * Node keys are "in:NAME" for inputs and "step:ID" for steps.
+ */
+export function layoutWorkflow(wf) {
+  const inputs = wf.inputs || [];
+  const steps = wf.steps || [];
+  const col = new Map();
+  const nodes = [];
+  for (const inp of inputs) {
+    const key = "in:" + inp.name;
+    col.set(key, 0);
+    nodes.push({ key, kind: "input", id: inp.name, tool: inp.type || "" });
+  }
+  const edgeMap = new Map();
+  for (const step of steps) {
+    const key = "step:" + step.id;
+    let c = inputs.length ? 1 : 0;
+    for (const s of stepSources(step)) {
+      const from = (s.kind === "input" ? "in:" : "step:") + s.ref;
+      // A source the API did not list (it should not happen) still gets a column: the first one.
+      const fc = col.has(from) ? col.get(from) : 0;
+      c = Math.max(c, fc + 1);
+      const ek = from + "\u0000" + key;
+      const label = s.kind === "step" ? `${s.ref}.${s.output} \u2192 ${step.id}.${s.into}` : `${s.ref} \u2192 ${step.id}.${s.into}`;
+      if (edgeMap.has(ek)) edgeMap.get(ek).label += ", " + label;
+      else edgeMap.set(ek, { from, to: key, label });
+    }
+    col.set(key, c);
+    nodes.push({ key, kind: "step", id: step.id, tool: step.tool || "" });
+  }
+  const rowsIn = [];
+  for (const n of nodes) {
+    n.col = col.get(n.key);
+    rowsIn[n.col] = (rowsIn[n.col] || 0);
+    n.row = rowsIn[n.col]++;
+  }
+  const nRows = Math.max(1, ...rowsIn.filter((x) => x !== undefined));
+  const nCols = Math.max(1, rowsIn.length);
+  const height = PAD * 2 + nRows * NODE_H + (nRows - 1) * ROW_GAP;
+  for (const n of nodes) {
+    // Centre each column vertically, so a lone step sits level with the middle of a wide one.
+    const inCol = rowsIn[n.col];
+    const colH = inCol * NODE_H + (inCol - 1) * ROW_GAP;
+    n.x = PAD + n.col * (NODE_W + COL_GAP);
+    n.y = (height - colH) / 2 + n.row * (NODE_H + ROW_GAP);
+  }
+  const width = PAD * 2 + nCols * NODE_W + (nCols - 1) * COL_GAP;
+  const keys = new Set(nodes.map((n) => n.key));
+  const edges = [...edgeMap.values()].filter((e) => keys.has(e.from));
+  return { nodes, edges, width, height };
+}
+
+/**
+ * Draw a workflow as an SVG element.
+ * opts.states: {stepId: {state, job_id}} to colour steps (an invocation); without it steps are drawn plain.
+ * opts.title: the accessible name of the picture.
+ * Returns {svg, update(states)}; update recolours and relinks the steps in place.
+ */
+export function drawGraph(wf, opts = {}) {
+  const lay = layoutWorkflow(wf);
+  const uid = "g" + (++graphCount);
+  const svg = el("svg", {
+    class: "wf-graph", viewBox: `0 0 ${lay.width} ${lay.height}`,
+    width: lay.width, height: lay.height, role: "group",
+    "aria-label": opts.title || `Graph of workflow ${wf.id}`, "data-workflow": wf.id,
+  });
+  const defs = el("defs");
+  const marker = el("marker", {
+    id: uid + "-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7,
+    orient: "auto-start-reverse",
+  });
+  marker.appendChild(el("path", { d: "M0,0 L10,5 L0,10 z", class: "wf-arrow" }));
+  defs.appendChild(marker);
+  svg.appendChild(defs);
+
+  const byKey = new Map(lay.nodes.map((n) => [n.key, n]));
+  const edgeGroup = el("g", { class: "wf-edges" });
+  for (const e of lay.edges) {
+    const a = byKey.get(e.from);
+    const b = byKey.get(e.to);
+    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2;
+    const x2 = b.x - 2, y2 = b.y + NODE_H / 2;
+    const dx = Math.max(24, (x2 - x1) / 2);
+    const p = el("path", {
+      class: "wf-edge", d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`,
+      "marker-end": `url(#${uid}-arrow)`, "data-from": e.from, "data-to": e.to,
+    });
+    p.appendChild(el("title", {}, e.label));
+    edgeGroup.appendChild(p);
+  }
+  svg.appendChild(edgeGroup);
+
+  const nodeGroup = el("g", { class: "wf-nodes" });
+  const stepNodes = new Map();
+  for (const n of lay.nodes) {
+    const g = el("g", {
+      class: n.kind === "input" ? "wf-node wf-input" : "wf-node wf-step",
+      transform: `translate(${n.x},${n.y})`, "data-key": n.key,
+    });
+    g.appendChild(el("rect", { width: NODE_W, height: NODE_H, rx: n.kind === "input" ? 22 : 6 }));
+    const line1 = n.kind === "input" ? `input ${n.id}` : `${n.id} \u00b7 ${n.tool}`;
+    g.appendChild(el("text", { x: 10, y: 20, class: "wf-l1" }, clip(line1, 20)));
+    const t2 = el("text", { x: 10, y: 38, class: "wf-l2" }, n.kind === "input" ? clip(n.tool, 22) : "step");
+    g.appendChild(t2);
+    const t = el("title", {}, n.kind === "input" ? `workflow input ${n.id} (${n.tool})` : `step ${n.id}: tool ${n.tool}`);
+    g.appendChild(t);
+    if (n.kind === "step") {
+      // Each step sits in a slot so that update() can wrap it in a link once it has a job.
+      const slot = el("g", { class: "wf-slot", "data-step": n.id });
+      slot.appendChild(g);
+      nodeGroup.appendChild(slot);
+      stepNodes.set(n.id, { slot, g, t2, title: t, node: n });
+    } else {
+      nodeGroup.appendChild(g);
+    }
+  }
+  svg.appendChild(nodeGroup);
+
+  function update(states) {
+    for (const [id, s] of stepNodes) {
+      const st = states && states[id];
+      const state = st ? st.state : null;
+      s.g.setAttribute("class", "wf-node wf-step" + (state ? " st-" + state : ""));
+      if (state) s.g.setAttribute("data-state", state);
+      else s.g.removeAttribute("data-state");
+      const words = state ? (STEP_STATES.find((x) => x[0] === state) || [state, state])[1] : "step";
+      s.t2.textContent = st && st.job_id ? `${words} \u00b7 job ${st.job_id}` : words;
+      s.title.textContent = `step ${id}: tool ${s.node.tool}` + (state ? `, ${words}` : "") +
+        (st && st.job_id ? `, job ${st.job_id}` : "");
+      const href = st && st.job_id ? `#/jobs/${encodeURIComponent(st.job_id)}` : null;
+      const link = s.slot.firstChild !== s.g ? s.slot.firstChild : null;
+      if (href && !link) {
+        const a = el("a", { href, class: "wf-link", "aria-label": `step ${id}, ${words}, job ${st.job_id}` });
+        s.slot.replaceChild(a, s.g);
+        a.appendChild(s.g);
+      } else if (href && link) {
+        link.setAttribute("href", href);
+        link.setAttribute("aria-label", `step ${id}, ${words}, job ${st.job_id}`);
+      } else if (!href && link) {
+        s.slot.replaceChild(s.g, link);
+      }
+    }
+  }
+  if (opts.states) update(opts.states);
+  return { svg, update };
+}
+
+/** A legend of the step states: a swatch and the state's name for each (an HTML list). */
+export function stateLegend() {
+  const ul = document.createElement("ul");
+  ul.className = "legend wf-legend";
+  ul.setAttribute("aria-label", "Step states");
+  for (const [state, words] of STEP_STATES) {
+    const li = document.createElement("li");
+    const sw = document.createElement("span");
+    sw.className = "wf-swatch st-" + state;
+    sw.setAttribute("aria-hidden", "true");
+    li.appendChild(sw);
+    li.appendChild(document.createTextNode(words));
+    ul.appendChild(li);
+  }
+  return ul;
+}
+
+let stylesAdded = false;
+
+/** Add the stylesheet of the workflow pages (forms, graph, states) to the document once. */
+export function ensureStyles() {
+  if (stylesAdded || document.querySelector("link[data-wf-styles]")) return;
+  stylesAdded = true;
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
+  link.href = new URL("../workflows.css", import.meta.url).href;
+  link.setAttribute("data-wf-styles", "");
+  document.head.appendChild(link);
+}
