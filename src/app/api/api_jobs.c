@@ -2,7 +2,7 @@
  * api_jobs: the jobs part of the HTTP API (docs/http-api.md).
  *
  *   POST   /api/jobs                      create: validate, assign, commit, then notify
- *   GET    /api/jobs?state=&tool_id=&handler=&limit=&offset=
+ *   GET    /api/jobs?state=&tool_id=&handler=&user=&created_after=&created_before=&before_id=&limit=&offset=
  *   GET    /api/jobs/{id}
  *   GET    /api/jobs/{id}/history
  *   GET    /api/jobs/{id}/stdout | /stderr
@@ -48,6 +48,8 @@
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000
+/* A filtered list's total counts at most this many jobs (then total_capped: true); docs/http-api.md. */
+#define LIST_TOTAL_CAP 10000
 #define FILE_MAX_BYTES (64 * 1024 * 1024)
 
 static json_t *time_json(int64_t us)
@@ -281,10 +283,27 @@ out:
 
 /* ---- GET /api/jobs ---- */
 
+/* A time parameter of the list (ISO 8601 UTC) into *us (0 if absent). Returns -1 after answering 400. */
+static int query_time(mt_request_t *req, const char *name, int64_t *us)
+{
+    char text[64];
+    *us = 0;
+    int n = mt_request_query_param(req, name, text, sizeof text);
+    if (n == -ENOENT)
+        return 0;
+    if (n < 0 || mt_time_parse_iso8601(text, us) < 0 || *us <= 0) {
+        mt_respond_error(req, 400, "%s: '%s' is not an ISO 8601 UTC time after 1970 (as 2026-11-29T09:00:00Z)", name,
+                         n < 0 ? "(too long)" : text);
+        return -1;
+    }
+    return 0;
+}
+
 static void list_jobs(mt_request_t *req)
 {
-    static const char *const params[] = {"state", "tool_id", "handler", "limit", "offset", NULL};
-    char state[32], tool[256], handler[256];
+    static const char *const params[] = {"state", "tool_id", "handler", "user", "created_after", "created_before",
+                                         "before_id", "limit", "offset", NULL};
+    char state[32], tool[256], handler[256], user[256];
     mt_job_filter_t f = {.user = mt_jobs_request_scope(req)};
     if (mt_api_check_query(req, params) < 0)
         return;
@@ -300,9 +319,21 @@ static void list_jobs(mt_request_t *req)
         f.tool_id = tool;
     if (mt_request_query_param(req, "handler", handler, sizeof handler) >= 0)
         f.handler = handler;
+    if (mt_request_query_param(req, "user", user, sizeof user) >= 0) {
+        /* Admins list anyone's jobs; anyone else only their own, which naming oneself does not change. */
+        if (f.user != NULL && strcmp(f.user, user) != 0) {
+            mt_respond_error(req, 403, "user: only an admin may list another user's jobs");
+            return;
+        }
+        f.user = user;
+    }
+    if (query_time(req, "created_after", &f.created_after) < 0 ||
+        query_time(req, "created_before", &f.created_before) < 0)
+        return;
     int64_t limit, offset;
     if (mt_request_query_int(req, "limit", LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT, &limit) < 0 ||
-        mt_request_query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0)
+        mt_request_query_int(req, "offset", 0, 0, INT64_MAX, &offset) < 0 ||
+        mt_request_query_int(req, "before_id", 0, 1, INT64_MAX, &f.before_id) < 0)
         return;
     mt_db_t *db = db_or_503(req);
     if (!db)
@@ -310,11 +341,15 @@ static void list_jobs(mt_request_t *req)
     mt_job_t *jobs = NULL;
     size_t n = 0;
     int64_t total = 0;
-    int rc = mt_job_store_list(db, &f, limit, offset, &jobs, &n, &total);
+    int rc = mt_job_store_list(db, &f, limit, offset, &jobs, &n, NULL);
+    if (rc == 0)
+        rc = mt_job_store_count_capped(db, &f, LIST_TOTAL_CAP, &total);
     if (rc < 0) {
+        mt_job_store_free(jobs, n);
         mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "listing jobs failed");
         return;
     }
+    int64_t next = n > 0 && (int64_t)n == limit ? jobs[n - 1].id : 0;
     mt_json_text_t w;
     mt_json_text_init(&w, NULL, 0);
     mt_json_text_begin_object(&w);
@@ -325,11 +360,18 @@ static void list_jobs(mt_request_t *req)
     mt_json_text_end_array(&w);
     mt_job_store_free(jobs, n);
     mt_json_text_key(&w, "total");
-    mt_json_text_int(&w, total);
+    mt_json_text_int(&w, total > LIST_TOTAL_CAP ? LIST_TOTAL_CAP : total);
+    mt_json_text_key(&w, "total_capped");
+    mt_json_text_value(&w, total > LIST_TOTAL_CAP ? json_true() : json_false());
     mt_json_text_key(&w, "limit");
     mt_json_text_int(&w, limit);
     mt_json_text_key(&w, "offset");
     mt_json_text_int(&w, offset);
+    mt_json_text_key(&w, "next_before_id");
+    if (next > 0)
+        mt_json_text_int_string(&w, next); /* a job id: a string, as every id of the API */
+    else
+        mt_json_text_null(&w);
     mt_json_text_end_object(&w);
     respond_text(req, 200, &w);
 }

@@ -10,6 +10,7 @@
 #include "app/store/job_store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,73 @@ char *mt_time_iso8601(int64_t us, char *buf)
     return buf;
 }
 
+/* Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at *p into *v; advances *p. Returns false if they are not all digits. */
+static bool take_digits(const char **p, int n, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9')
+            return false;
+        *v = *v * 10 + (unsigned)((*p)[i] - '0');
+    }
+    *p += n;
+    return true;
+}
+
+int mt_time_parse_iso8601(const char *text, int64_t *us)
+{
+    const char *p = text;
+    unsigned year, month, day, hour = 0, minute = 0, second = 0, frac = 0;
+    if (!take_digits(&p, 4, &year) || *p++ != '-' || !take_digits(&p, 2, &month) || *p++ != '-' ||
+        !take_digits(&p, 2, &day))
+        return -EINVAL;
+    static const unsigned month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1])
+        return -EINVAL;
+    if (*p == 'T') {
+        p++;
+        if (!take_digits(&p, 2, &hour) || *p++ != ':' || !take_digits(&p, 2, &minute))
+            return -EINVAL;
+        if (*p == ':') {
+            p++;
+            if (!take_digits(&p, 2, &second))
+                return -EINVAL;
+            if (*p == '.') {
+                p++;
+                int n = 0;
+                while (p[n] >= '0' && p[n] <= '9')
+                    n++;
+                if (n < 1 || n > 6 || !take_digits(&p, n, &frac))
+                    return -EINVAL;
+                for (; n < 6; n++)
+                    frac *= 10;
+            }
+        }
+        if (hour > 23 || minute > 59 || second > 59)
+            return -EINVAL;
+        if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+            return -EINVAL;
+    } else if (*p != '\0' && strcmp(p, "Z") != 0) {
+        return -EINVAL;
+    }
+    int64_t days = days_from_civil(year, month, day);
+    if (month == 2 && day == 29 && days_from_civil(year, 3, 1) - days != 1)
+        return -EINVAL; /* not a leap year */
+    *us = ((days * 86400) + hour * 3600 + minute * 60 + second) * 1000000 + frac;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Rows                                                                */
 /* ------------------------------------------------------------------ */
@@ -453,7 +521,18 @@ int mt_job_store_get(mt_db_t *db, int64_t id, mt_job_t *out)
 }
 
 /* Append the WHERE clause for filter to sql (which has room for it). */
-static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
+/* Whether the filter names anything but the keyset bound. */
+static bool filter_narrows(const mt_job_filter_t *filter)
+{
+    return filter->states || filter->tool_id || filter->handler || filter->user || filter->created_after > 0 ||
+           filter->created_before > 0;
+}
+
+/*
+ * Append the filter's WHERE clause to sql: with keyset, before_id too, and
+ * with max_id > 0 "id <= max_id" (a bound that only speeds the scan up).
+ */
+static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, bool keyset, int64_t max_id)
 {
     size_t len = strlen(sql);
     const char *sep = " WHERE ";
@@ -477,12 +556,28 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter)
         len += (size_t)snprintf(sql + len, size - len, "%shandler = ?", sep);
         sep = " AND ";
     }
-    if (filter->user)
-        snprintf(sql + len, size - len, "%s\"user\" = ?", sep);
+    if (filter->user) {
+        len += (size_t)snprintf(sql + len, size - len, "%s\"user\" = ?", sep);
+        sep = " AND ";
+    }
+    if (filter->created_after > 0) {
+        len += (size_t)snprintf(sql + len, size - len, "%screate_time >= ?", sep);
+        sep = " AND ";
+    }
+    if (filter->created_before > 0) {
+        len += (size_t)snprintf(sql + len, size - len, "%screate_time < ?", sep);
+        sep = " AND ";
+    }
+    if (keyset && filter->before_id > 0) {
+        len += (size_t)snprintf(sql + len, size - len, "%sid < ?", sep);
+        sep = " AND ";
+    }
+    if (max_id > 0)
+        snprintf(sql + len, size - len, "%sid <= ?", sep);
 }
 
 /* Bind the filter's values in build_where()'s order; returns the next parameter number. */
-static int bind_filter(mt_db_stmt_t *st, const mt_job_filter_t *filter)
+static int bind_filter(mt_db_stmt_t *st, const mt_job_filter_t *filter, bool keyset, int64_t max_id)
 {
     int i = 1;
     for (int s = 0; s < MT_JOB_STATE_COUNT; s++)
@@ -494,8 +589,41 @@ static int bind_filter(mt_db_stmt_t *st, const mt_job_filter_t *filter)
         bind_str(st, i++, filter->handler);
     if (filter->user)
         bind_str(st, i++, filter->user);
+    if (filter->created_after > 0)
+        mt_db__bind_int64(st, i++, filter->created_after);
+    if (filter->created_before > 0)
+        mt_db__bind_int64(st, i++, filter->created_before);
+    if (keyset && filter->before_id > 0)
+        mt_db__bind_int64(st, i++, filter->before_id);
+    if (max_id > 0)
+        mt_db__bind_int64(st, i++, max_id);
     return i;
 }
+
+/* One row of int64 columns from sql with the filter bound (parameters after the filter's: extra). */
+static int query_int64s(mt_db_t *db, const char *sql, const mt_job_filter_t *filter, bool keyset, int64_t extra,
+                        int64_t *out, int ncols, const char *what)
+{
+    mt_db_stmt_t *st = mt_db__stmt(db, sql);
+    if (!st)
+        return mt_db__fail(db, 0, what);
+    int i = filter ? bind_filter(st, filter, keyset, 0) : 1;
+    if (extra >= 0)
+        mt_db__bind_int64(st, i, extra);
+    int rc = mt_db__step(db, st);
+    if (rc != MT_DB_ROW) {
+        int ret = mt_db__fail(db, rc, what);
+        mt_db__release(st);
+        return ret;
+    }
+    for (int c = 0; c < ncols; c++)
+        out[c] = mt_db__col_int64(st, c);
+    mt_db__release(st);
+    return 0;
+}
+
+/* Rows of the created_before range looked at to bound the id scan (see below). */
+#define CREATED_BEFORE_PROBE 10000
 
 int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit, int64_t offset,
                       mt_job_t **jobs, size_t *count, int64_t *total)
@@ -505,40 +633,68 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         filter = &all;
     *jobs = NULL;
     *count = 0;
-    /* The text depends on how many states and which other filters are set: at most 8 * 8
+    /* The text depends on how many states and which other filters are set: a bounded number of
      * variants per query, each cached on the connection. */
-    char sql[640];
+    char sql[768];
     if (total) {
         /* Without a filter, the count the triggers keep (schema 6; on PostgreSQL in 16 rows, schema_pg.c)
          * instead of counting every row. */
-        bool filtered = filter->states || filter->tool_id || filter->handler || filter->user;
+        bool filtered = filter_narrows(filter);
         snprintf(sql, sizeof sql, "%s",
                  filtered ? "SELECT count(*) FROM job"
                           : mt_db__pick(db, "SELECT n FROM job_count", "SELECT sum(n) FROM job_count"));
         if (filtered)
-            build_where(sql, sizeof sql, filter);
-        mt_db_stmt_t *st = mt_db__stmt(db, sql);
-        if (!st)
-            return mt_db__fail(db, 0, "count jobs");
-        bind_filter(st, filter);
-        int rc = mt_db__step(db, st);
-        if (rc != MT_DB_ROW) {
-            int ret = mt_db__fail(db, rc, "count jobs");
-            mt_db__release(st);
-            return ret;
-        }
-        *total = mt_db__col_int64(st, 0);
-        mt_db__release(st);
+            build_where(sql, sizeof sql, filter, false, 0);
+        int rc = query_int64s(db, sql, filtered ? filter : NULL, false, -1, total, 1, "count jobs");
+        if (rc < 0)
+            return rc;
+    }
+    /*
+     * A page newest first is a scan down the ids (or down an index in id order) that stops after
+     * offset + limit matches. With created_before, the matches may all lie at the far end of a long
+     * table: when the time range holds few jobs (at most CREATED_BEFORE_PROBE, read from the create_time
+     * index), the largest id among them bounds the scan (exact: no matching job has a larger id).
+     */
+    int64_t max_id = 0;
+    if (filter->created_before > 0) {
+        int64_t probe[2];
+        mt_job_filter_t only_time = {.created_after = filter->created_after, .created_before = filter->created_before};
+        snprintf(sql, sizeof sql, "SELECT count(*), coalesce(max(id), 0) FROM (SELECT id FROM job");
+        build_where(sql, sizeof sql, &only_time, false, 0);
+        strcat(sql, " LIMIT ?) p");
+        int rc = query_int64s(db, sql, &only_time, false, CREATED_BEFORE_PROBE + 1, probe, 2, "bound jobs");
+        if (rc < 0)
+            return rc;
+        if (probe[0] == 0)
+            return 0;
+        if (probe[0] <= CREATED_BEFORE_PROBE)
+            max_id = probe[1];
     }
     snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
-    build_where(sql, sizeof sql, filter);
+    build_where(sql, sizeof sql, filter, true, max_id);
     strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
     mt_db_stmt_t *st = mt_db__stmt(db, sql);
     if (!st)
         return mt_db__fail(db, 0, "list jobs");
-    int i = bind_filter(st, filter);
+    int i = bind_filter(st, filter, true, max_id);
     mt_db__bind_page(st, i, limit, offset);
     return collect_jobs(db, st, "list jobs", jobs, count);
+}
+
+int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total)
+{
+    static const mt_job_filter_t all = {0};
+    if (!filter)
+        filter = &all;
+    char sql[768];
+    if (!filter_narrows(filter)) {
+        snprintf(sql, sizeof sql, "%s", mt_db__pick(db, "SELECT n FROM job_count", "SELECT sum(n) FROM job_count"));
+        return query_int64s(db, sql, NULL, false, -1, total, 1, "count jobs");
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM job");
+    build_where(sql, sizeof sql, filter, false, 0);
+    strcat(sql, " LIMIT ?) c");
+    return query_int64s(db, sql, filter, false, cap + 1, total, 1, "count jobs");
 }
 
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)

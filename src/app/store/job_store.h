@@ -40,6 +40,15 @@
 char *mt_time_iso8601(int64_t us, char *buf);
 
 /*
+ * Parse an ISO 8601 UTC time as mt_time_iso8601 writes it, into
+ * microseconds since the epoch: "YYYY-MM-DD", or that with "THH:MM",
+ * ":SS" and a fraction of up to 6 digits, ending in "Z" (or "+00:00").
+ * Returns 0, or -EINVAL (another form, an offset other than UTC, a field
+ * out of range).
+ */
+int mt_time_parse_iso8601(const char *text, int64_t *us);
+
+/*
  * Create a job in state `new` from job->tool_id (required), tool_version,
  * params (a JSON object; NULL means "{}"), handler (NULL: unassigned, to
  * be claimed), queue (where an unassigned job waits; may be NULL),
@@ -66,6 +75,10 @@ typedef struct mt_job_filter {
     const char *tool_id; /* NULL = any tool */
     const char *handler; /* NULL = any handler (assigned or not) */
     const char *user;    /* NULL = anyone's (and nobody's); else only the jobs this user owns */
+    int64_t before_id;      /* > 0: only jobs with an id below it (keyset paging: the next page of a
+                             * newest-first list starts below the last id shown) */
+    int64_t created_after;  /* > 0: only jobs created at or after this time (microseconds since the epoch) */
+    int64_t created_before; /* > 0: only jobs created before this time */
 } mt_job_filter_t;
 
 /*
@@ -73,10 +86,21 @@ typedef struct mt_job_filter {
  * skipping `offset`, at most `limit` (< 0 = no limit). Returns 0 with a
  * new array in *jobs (free it with mt_job_store_free; NULL when *count is
  * 0) and its length in *count. If total is not NULL, *total gets the
- * number of matching jobs regardless of limit and offset (one more query).
+ * number of matching jobs regardless of limit, offset and before_id (one
+ * more query, exact: with a filter, it counts every matching row).
  */
 int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit, int64_t offset,
                       mt_job_t **jobs, size_t *count, int64_t *total);
+
+/*
+ * The number of jobs matching filter (NULL = all; before_id is ignored),
+ * counting at most cap + 1 matching rows: *total is exact when it is at
+ * most cap, and cap + 1 means "more than cap". Without a filter the kept
+ * count (job_count) answers, exact whatever the number. Costs at most
+ * cap + 1 index entries, whatever the table's size. Returns 0 or a
+ * negative value.
+ */
+int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total);
 
 /* Free an array from this module (clears each record). Accepts NULL. */
 void mt_job_store_free(mt_job_t *jobs, size_t count);

@@ -163,4 +163,9 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
     "  RETURN NULL;"
     "END $$;"
     "CREATE TRIGGER job_count_change AFTER INSERT OR DELETE ON job FOR EACH ROW EXECUTE FUNCTION job_count_change();",
+    /* 10: the dashboard's job filters (see schema_sqlite.c); the id spelled out, as PostgreSQL's
+     * indexes carry no rowid. */
+    "CREATE INDEX job_tool ON job (tool_id, id);"
+    "CREATE INDEX job_tool_state ON job (tool_id, state, id);"
+    "CREATE INDEX job_create ON job (create_time, id);",
 };

@@ -150,4 +150,12 @@ const char *const mt_schema_sqlite[MT_DB_SCHEMA_VERSION] = {
     "  lease_until INTEGER NOT NULL"
     ");"
     "ALTER TABLE job ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;",
+    /* 10: the dashboard's job filters. 'tool_id = ? ORDER BY id DESC' reads one page through the
+     * index's implicit rowid (a scan of every job to find a rare tool's otherwise), and so does
+     * 'tool_id = ? AND state = ?' through the pair (on job_tool alone, 70 ms to find the failed
+     * jobs of one tool among 1,000,000); a created_before range is counted, and the id scan
+     * bounded, from the create_time index (job_store.c). */
+    "CREATE INDEX job_tool ON job (tool_id);"
+    "CREATE INDEX job_tool_state ON job (tool_id, state);"
+    "CREATE INDEX job_create ON job (create_time);",
 };
