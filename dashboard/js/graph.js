@@ -236,3 +236,8 @@ export function ensureStyles() {
   link.setAttribute("data-wf-styles", "");
   document.head.appendChild(link);
 }
+
+/** Replace root's children with kids (nested arrays flattened; null, undefined and false left out). */
+export function fill(root, ...kids) {
+  root.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}

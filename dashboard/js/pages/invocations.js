@@ -9,7 +9,7 @@
 import { registerPage, isCurrent, navigate, makeHash } from '../router.js';
 import { api, el, badge, fmtTime, ApiError } from '../api.js';
 import { poll } from '../live.js';
-import { drawGraph, ensureStyles, stateLegend } from '../graph.js';
+import { fill, drawGraph, ensureStyles, stateLegend } from '../graph.js';
 import { stepsInWords } from './workflows.js';
 
 const INVOCATION_STATES = ['new', 'scheduling', 'ok', 'failed', 'cancelled'];
@@ -51,7 +51,7 @@ async function renderList(params, root) {
   const state = INVOCATION_STATES.includes(params.state) ? params.state : '';
   const offset = canonicalOffset(params.offset);
   const title = el('h1', {}, 'Invocations');
-  root.replaceChildren(title, el('p', { class: 'note' }, 'Loading…'));
+  fill(root, title, el('p', { class: 'note' }, 'Loading…'));
   const [wfs, body] = await Promise.all([
     api('api/workflows').catch(() => ({ workflows: [] })),
     api('api/invocations', { query: { workflow_id: workflowId, state, limit: PAGE_SIZE, offset } }),
@@ -95,7 +95,7 @@ async function renderList(params, root) {
     href: makeHash('/invocations', { ...q, offset: Math.max(0, offset - PAGE_SIZE) || '' }) }, '\u2190 Newer') : null;
   const next = to < total ? el('a', { class: 'button secondary', id: 'inv-next', rel: 'next',
     href: makeHash('/invocations', { ...q, offset: offset + PAGE_SIZE }) }, 'Older \u2192') : null;
-  root.replaceChildren(
+  fill(root, 
     title,
     el('p', {}, 'Start one from a ', el('a', { href: '#/workflows' }, 'workflow'), '\u2019s page.'),
     filters,
@@ -118,14 +118,14 @@ function statesOf(inv) {
 
 async function renderOne(id, root, page) {
   document.title = `Invocation ${id} · muleteer`;
-  root.replaceChildren(el('h1', {}, 'Invocation ' + id), el('p', { class: 'note' }, 'Loading…'));
+  fill(root, el('h1', {}, 'Invocation ' + id), el('p', { class: 'note' }, 'Loading…'));
   let inv, wf;
   try {
     inv = await api('api/invocations/' + encodeURIComponent(id));
     wf = await api('api/workflows/' + encodeURIComponent(inv.workflow_id));
   } catch (e) {
     if (!isCurrent(page)) return;
-    root.replaceChildren(el('h1', {}, 'Invocation ' + id), el('p', { class: 'form-error', role: 'alert' }, e.message),
+    fill(root, el('h1', {}, 'Invocation ' + id), el('p', { class: 'form-error', role: 'alert' }, e.message),
       el('p', {}, el('a', { href: '#/invocations' }, 'All invocations')));
     return;
   }
@@ -188,7 +188,7 @@ async function renderOne(id, root, page) {
     if (poller) poller.now(); else startPolling();
   });
 
-  root.replaceChildren(
+  fill(root, 
     el('p', {}, el('a', { href: '#/invocations' }, '\u2190 All invocations')),
     el('div', { class: 'inv-head' }, el('h1', {}, `Invocation ${inv.id}`), stateBadge),
     el('div', { class: 'toolbar' }, cancelBtn), confirmBox, msg,

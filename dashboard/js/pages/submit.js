@@ -6,7 +6,7 @@
 import { registerPage, isCurrent, navigate } from '../router.js';
 import { api, el, ApiError } from '../api.js';
 import { inputForm, dataChoices } from '../inputs.js';
-import { ensureStyles } from '../graph.js';
+import { fill, ensureStyles } from '../graph.js';
 
 const page = {
   async render(params, root) {
@@ -19,11 +19,11 @@ const page = {
 
 async function renderList(root) {
   document.title = 'Submit · muleteer';
-  root.replaceChildren(el('h1', {}, 'Submit a job'), el('p', { class: 'note' }, 'Loading the tools…'));
+  fill(root, el('h1', {}, 'Submit a job'), el('p', { class: 'note' }, 'Loading the tools…'));
   const body = await api('api/tools');
   if (!isCurrent(page)) return;
   const tools = (body && body.tools) || [];
-  root.replaceChildren(
+  fill(root, 
     el('h1', {}, 'Submit a job'),
     el('p', { class: 'note' }, 'Choose a tool; its form lists its inputs.'),
     tools.length
@@ -38,13 +38,13 @@ async function renderList(root) {
 
 async function renderTool(toolId, root) {
   document.title = `Submit ${toolId} · muleteer`;
-  root.replaceChildren(el('h1', {}, 'Submit a job'), el('p', { class: 'note' }, 'Loading the tool…'));
+  fill(root, el('h1', {}, 'Submit a job'), el('p', { class: 'note' }, 'Loading the tool…'));
   let tool;
   try {
     tool = await api('api/tools/' + encodeURIComponent(toolId));
   } catch (e) {
     if (!isCurrent(page)) return;
-    root.replaceChildren(el('h1', {}, 'Submit a job'),
+    fill(root, el('h1', {}, 'Submit a job'),
       el('p', { class: 'form-error', role: 'alert' }, e.message),
       el('p', {}, el('a', { href: '#/submit' }, 'All tools')));
     return;
@@ -68,7 +68,7 @@ async function renderTool(toolId, root) {
       }
     },
   });
-  root.replaceChildren(
+  fill(root, 
     el('p', {}, el('a', { href: '#/submit' }, '\u2190 All tools')),
     el('h1', {}, tool.name || tool.id),
     el('p', {}, el('code', {}, tool.id), ` version ${tool.version || '?'}` +

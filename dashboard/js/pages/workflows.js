@@ -7,7 +7,7 @@
 import { registerPage, isCurrent, navigate } from '../router.js';
 import { api, el, ApiError } from '../api.js';
 import { inputForm, dataChoices } from '../inputs.js';
-import { drawGraph, ensureStyles, stepSources } from '../graph.js';
+import { fill, drawGraph, ensureStyles, stepSources } from '../graph.js';
 
 const listPage = {
   async render(params, root) {
@@ -28,11 +28,11 @@ const onePage = {
 
 async function renderList(root) {
   document.title = 'Workflows · muleteer';
-  root.replaceChildren(el('h1', {}, 'Workflows'), el('p', { class: 'note' }, 'Loading…'));
+  fill(root, el('h1', {}, 'Workflows'), el('p', { class: 'note' }, 'Loading…'));
   const body = await api('api/workflows');
   if (!isCurrent(listPage)) return;
   const wfs = (body && body.workflows) || [];
-  root.replaceChildren(
+  fill(root, 
     el('h1', {}, 'Workflows'),
     el('p', {}, el('a', { href: '#/invocations' }, 'Invocations')),
     wfs.length
@@ -61,13 +61,13 @@ export function stepsInWords(wf, states) {
 
 async function renderWorkflow(id, root, page) {
   document.title = `Workflow ${id} · muleteer`;
-  root.replaceChildren(el('h1', {}, 'Workflow ' + id), el('p', { class: 'note' }, 'Loading…'));
+  fill(root, el('h1', {}, 'Workflow ' + id), el('p', { class: 'note' }, 'Loading…'));
   let wf;
   try {
     wf = await api('api/workflows/' + encodeURIComponent(id));
   } catch (e) {
     if (!isCurrent(page)) return;
-    root.replaceChildren(el('h1', {}, 'Workflow ' + id), el('p', { class: 'form-error', role: 'alert' }, e.message),
+    fill(root, el('h1', {}, 'Workflow ' + id), el('p', { class: 'form-error', role: 'alert' }, e.message),
       el('p', {}, el('a', { href: '#/workflows' }, 'All workflows')));
     return;
   }
@@ -91,7 +91,7 @@ async function renderWorkflow(id, root, page) {
       }
     },
   });
-  root.replaceChildren(
+  fill(root, 
     el('p', {}, el('a', { href: '#/workflows' }, '\u2190 All workflows')),
     el('h1', {}, wf.name || wf.id),
     el('p', {}, el('code', {}, wf.id), ` \u2014 ${(wf.steps || []).length} steps; `,

@@ -1,0 +1,325 @@
+"""The dashboard's Submit, Workflows and Invocations pages in a real browser (headless Chromium via Selenium).
+
+Each test starts a real stack with the tools and workflows shipped in tools/ and workflows/ and drives the
+pages the way a person does: a job submitted through the form generated from the tool's inputs reaches `ok`
+without a reload; a bad value shows the API's own validation message beside the form; a workflow is drawn as
+a graph of its steps and edges; an invocation started from the Invoke form shows its steps reaching `ok`
+live; an invocation is cancelled from its page. Every page is photographed at 1280x800 and 375x800 into the
+test's directory, and the browser's console must hold no error.
+"""
+import json
+import re
+import time
+
+import pytest
+
+from conftest import wait_for
+
+# A workflow slow enough to be seen running: a sleep (its length an input) and an echo beside it.
+NAP = {
+    "id": "nap", "name": "Nap", "description": "Sleeps, and echoes beside it.",
+    "inputs": [{"name": "seconds", "type": "float", "default": 2}],
+    "steps": [
+        {"id": "first", "tool": "sleep", "inputs": {"seconds": {"input": "seconds"}}},
+        {"id": "then", "tool": "echo", "inputs": {"text": "awake"}},
+    ],
+}
+
+SIZES = ((1280, 800), (375, 800))
+
+
+# -- the browser -------------------------------------------------------------------------------------------------
+
+def make_driver():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("python3-selenium is missing: the dashboard tests need it (scripts/install-deps.sh test)")
+    opts = Options()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+@pytest.fixture
+def drv(request):
+    """The WebDriver: conftest's `browser` fixture when the harness has one, else a headless Chromium of our own."""
+    if "browser" in request.fixturenames or _has_fixture(request, "browser"):
+        b = request.getfixturevalue("browser")
+        yield getattr(b, "driver", b)
+        return
+    d = make_driver()
+    try:
+        yield d
+    finally:
+        d.quit()
+
+
+def _has_fixture(request, name):
+    try:
+        return bool(request._fixturemanager.getfixturedefs(name, request.node.nodeid))
+    except Exception:
+        return False
+
+
+def console_errors(d, allowed=()):
+    """The browser console's errors since the last call, less those matching an allowed pattern (a request the
+    test makes fail on purpose is logged by Chromium as a failed resource)."""
+    errors = []
+    for entry in d.get_log("browser"):
+        if entry.get("level") != "SEVERE":
+            continue
+        if any(re.search(p, entry.get("message", "")) for p in allowed):
+            continue
+        errors.append(entry)
+    return errors
+
+
+def by_css(d, sel):
+    return d.find_elements("css selector", sel)
+
+
+def one(d, sel, timeout=10):
+    return wait_for(lambda: (by_css(d, sel) or [None])[0], timeout, what="an element matching %r" % sel)
+
+
+def hash_of(d):
+    return d.execute_script("return location.hash")
+
+
+def shoot(d, tmp_path, name):
+    """Screenshots of the page shown at both widths; at the phone width nothing but the graph's own box may
+    scroll sideways."""
+    for w, h in SIZES:
+        d.set_window_size(w, h)
+        d.execute_script("document.documentElement.scrollTop = 0")
+        time.sleep(0.3)
+        path = tmp_path / ("dashboard-%s-%dx%d.png" % (name, w, h))
+        assert d.save_screenshot(str(path)), path
+        assert path.stat().st_size > 2000
+        width = d.execute_script("return document.documentElement.scrollWidth")
+        inner = d.execute_script("return window.innerWidth")
+        assert width <= inner, "%s at %d px: the page is %d px wide" % (name, w, width)
+    d.set_window_size(*SIZES[0])
+
+
+def api(srv, method, path, body=None):
+    status, _, data = srv.request(method, path, json.dumps(body) if body is not None else None,
+                                  {"Content-Type": "application/json"} if body is not None else None)
+    return status, (json.loads(data) if data else None)
+
+
+def start(servers):
+    return servers([])
+
+
+def open_page(d, srv, route):
+    d.get("http://127.0.0.1:%d/#%s" % (srv.port, route))
+
+
+def step_states(d):
+    return {g.get_attribute("data-key")[5:]: g.get_attribute("data-state")
+            for g in by_css(d, "#inv-graph svg .wf-step")}
+
+
+# -- Submit ------------------------------------------------------------------------------------------------------
+
+def test_submit_form_job_reaches_ok_without_reload(servers, drv, tmp_path):
+    srv = start(servers)
+    d = drv
+    open_page(d, srv, "/submit")
+    one(d, "#tool-list a[href='#/submit/echo']").click()
+    field = one(d, "#submit-in-text")
+    assert field.get_attribute("value") == "hello"          # the tool's default
+    label = one(d, "label[for='submit-in-text']")
+    assert label.text.strip().startswith("Text to write")   # the tool's label
+    d.execute_script("window.__stayed = 'same page'")
+    field.clear()
+    field.send_keys("typed in the form")
+    one(d, "#submit-submit").click()
+    m = wait_for(lambda: re.fullmatch(r"#/jobs/(\d+)", hash_of(d) or ""), what="the new job's page")
+    job_id = m.group(1)
+    status, job = api(srv, "GET", "/api/jobs/" + job_id)
+    assert status == 200 and job["tool_id"] == "echo" and job["params"]["text"] == "typed in the form"
+    # The job page follows it to ok by itself: no reload (the marker set before submitting survives).
+    wait_for(lambda: by_css(d, "#main .badge.s-ok"), 20, what="the job page to show ok\n" + srv.log())
+    assert d.execute_script("return window.__stayed") == "same page"
+    assert api(srv, "GET", "/api/jobs/" + job_id)[1]["state"] == "ok"
+
+    # A data input is chosen among the outputs of finished jobs: count the lines of that echo's output.
+    open_page(d, srv, "/submit/wc")
+    sel = one(d, "#submit-in-input")
+    want = json.dumps({"job": job_id, "output": "out"}).replace(" ", "")
+    options = wait_for(lambda: [o for o in sel.find_elements("css selector", "option")
+                                if o.get_attribute("value").replace(" ", "") == want], what="the echo's output offered")
+    options[0].click()
+    one(d, "#submit-submit").click()
+    m = wait_for(lambda: re.fullmatch(r"#/jobs/(\d+)", hash_of(d) or ""), what="the wc job's page")
+    wc_id = m.group(1)
+    assert wc_id != job_id
+    wait_for(lambda: api(srv, "GET", "/api/jobs/" + wc_id)[1]["state"] == "ok", 20, what="wc to end ok")
+    status, _, out = srv.request("GET", "/api/jobs/%s/outputs/count" % wc_id)
+    assert status == 200 and out.strip() == b"1"
+    assert console_errors(d) == []
+
+
+def test_submit_form_shows_the_api_validation_message(servers, drv, tmp_path):
+    srv = start(servers)
+    d = drv
+    open_page(d, srv, "/submit/sleep")
+    field = one(d, "#submit-in-seconds")
+    hint = one(d, "#submit-in-seconds-hint").text
+    assert "from 0 to 3600" in hint and "default 1" in hint
+    cases = [("5000", None), ("abc", None)]
+    for value, _ in cases:
+        # What the API answers for the same inputs: the message the form must show, word for word.
+        status, body = api(srv, "POST", "/api/jobs", {"tool_id": "sleep", "inputs": {"seconds": value}})
+        assert status == 400, body
+        field.clear()
+        field.send_keys(value)
+        one(d, "#submit-submit").click()
+        err = wait_for(lambda: one(d, "#submit-error").text.strip() or None, what="the form's error")
+        assert err == body["err_msg"]
+        assert "seconds" in err
+        assert field.get_attribute("aria-invalid") == "true"
+        assert one(d, "#submit-in-seconds-err").text.strip() == body["err_msg"]
+        assert "invalid" in one(d, ".field[data-input='seconds']").get_attribute("class")
+        assert hash_of(d) == "#/submit/sleep"                  # stayed on the form
+    # A required data input left empty: the API's "is required", on that field.
+    open_page(d, srv, "/submit/cat")
+    one(d, "#submit-in-first")
+    status, body = api(srv, "POST", "/api/jobs", {"tool_id": "cat", "inputs": {}})
+    assert status == 400
+    one(d, "#submit-submit").click()
+    wait_for(lambda: one(d, "#submit-error").text.strip() == body["err_msg"], what="the required message")
+    assert one(d, "#submit-in-first").get_attribute("aria-invalid") == "true"
+    assert api(srv, "GET", "/api/jobs")[1]["total"] == 0    # nothing was created
+    shoot(d, tmp_path, "submit-error")
+    assert console_errors(d, allowed=(r"status of 400",)) == []
+
+
+# -- Workflows ---------------------------------------------------------------------------------------------------
+
+def test_workflow_graph_shows_steps_and_edges(servers, drv, tmp_path):
+    srv = start(servers)
+    d = drv
+    open_page(d, srv, "/workflows")
+    one(d, "#workflow-list a[href='#/workflows/diamond']").click()
+    svg = one(d, "#wf-graph svg")
+    assert svg.get_attribute("data-workflow") == "diamond"
+    nodes = {g.get_attribute("data-key"): g for g in by_css(d, "#wf-graph svg .wf-node")}
+    assert set(nodes) == {"in:text", "step:a", "step:b", "step:c", "step:d"}
+    texts = {k: g.text.replace("\n", " ") for k, g in nodes.items()}
+    assert "a · echo" in texts["step:a"] and "b · wc" in texts["step:b"] and "d · cat" in texts["step:d"]
+    edges = {(p.get_attribute("data-from"), p.get_attribute("data-to")) for p in by_css(d, "#wf-graph svg path.wf-edge")}
+    assert edges == {("in:text", "step:a"), ("step:a", "step:b"), ("step:a", "step:c"),
+                     ("step:b", "step:d"), ("step:c", "step:d")}
+    # Layered: every edge points right, b and c share a column, d is right of both.
+    x = {k: nodes[k].rect["x"] for k in nodes}
+    for a, b in edges:
+        assert x[a] < x[b], (a, b, x)
+    assert x["step:b"] == x["step:c"]
+    # The text alternative: each step, its tool and its sources in words.
+    items = [li.text for li in by_css(d, "ol.step-list li")]
+    assert items[0].startswith("a runs echo") and "text from workflow input text" in items[0]
+    assert items[3].startswith("d runs cat") and "first from b.count" in items[3] and "second from c.out" in items[3]
+    # The Invoke form comes from the workflow's inputs.
+    assert one(d, "#invoke-in-text").get_attribute("value") == "hello"
+    shoot(d, tmp_path, "workflow")
+    open_page(d, srv, "/workflows")
+    one(d, "#workflow-list")
+    shoot(d, tmp_path, "workflows")
+    open_page(d, srv, "/submit")
+    one(d, "#tool-list")
+    shoot(d, tmp_path, "submit")
+    open_page(d, srv, "/submit/sleep")
+    one(d, "#submit-form")
+    shoot(d, tmp_path, "submit-tool")
+    assert console_errors(d) == []
+
+
+def test_invocation_from_the_form_reaches_ok_live(servers, drv, tmp_path):
+    srv = start(servers)
+    d = drv
+    assert api(srv, "POST", "/api/workflows", NAP)[0] == 201
+    # The sample diamond, invoked from its form: every step ends ok, each linking to its job.
+    open_page(d, srv, "/workflows/diamond")
+    field = one(d, "#invoke-in-text")
+    field.clear()
+    field.send_keys("from the dashboard")
+    one(d, "#invoke-submit").click()
+    m = wait_for(lambda: re.fullmatch(r"#/invocations/(\d+)", hash_of(d) or ""), what="the invocation's page")
+    inv_id = m.group(1)
+    wait_for(lambda: step_states(d) == {"a": "ok", "b": "ok", "c": "ok", "d": "ok"}, 20,
+             what="every step ok in the graph\n" + srv.log())
+    wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "ok", what="the invocation ok")
+    status, inv = api(srv, "GET", "/api/invocations/" + inv_id)
+    assert inv["state"] == "ok" and inv["inputs"] == {"text": "from the dashboard"}
+    links = {a.get_attribute("aria-label").split(",")[0]: a.get_dom_attribute("href")
+             for a in by_css(d, "#inv-graph svg a.wf-link")}
+    for s in inv["steps"]:
+        assert links["step " + s["id"]] == "#/jobs/" + s["job_id"]
+    legend = one(d, ".wf-legend").text
+    for word in ("waiting", "running", "ok", "failed", "not run", "cancelled"):
+        assert word in legend
+    assert "ok" in one(d, "#inv-steps li[data-step='d']").text    # the state in words, not colour alone
+    shoot(d, tmp_path, "invocation")
+
+    # A slow one, watched from the page: its sleep is seen running, then ok, without a reload.
+    open_page(d, srv, "/workflows/nap")
+    one(d, "#invoke-in-seconds")
+    d.execute_script("window.__stayed = 'same page'")
+    one(d, "#invoke-submit").click()
+    m = wait_for(lambda: re.fullmatch(r"#/invocations/(\d+)", hash_of(d) or ""), what="the nap invocation's page")
+    nap_id = m.group(1)
+    assert nap_id != inv_id
+    wait_for(lambda: step_states(d).get("first") == "running", 10, what="the sleep seen running")
+    assert api(srv, "GET", "/api/invocations/" + nap_id)[1]["state"] != "ok"
+    wait_for(lambda: step_states(d) == {"first": "ok", "then": "ok"}, 20, what="the nap's steps ok\n" + srv.log())
+    wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "ok", what="the nap invocation ok")
+    assert d.execute_script("return window.__stayed") == "same page"
+    assert not one(d, "#inv-cancel").is_displayed()              # nothing left to cancel
+
+    # The list: both, filtered by workflow and by state.
+    open_page(d, srv, "/invocations")
+    rows = lambda: [r.get_attribute("data-invocation") for r in by_css(d, "#inv-table tbody tr")]
+    wait_for(lambda: rows() == [nap_id, inv_id], what="both invocations listed, newest first")
+    shoot(d, tmp_path, "invocations")
+    open_page(d, srv, "/invocations?workflow_id=diamond")
+    wait_for(lambda: rows() == [inv_id], what="the diamond's only")
+    open_page(d, srv, "/invocations?state=cancelled")
+    one(d, "#inv-empty")
+    assert console_errors(d) == []
+
+
+def test_cancel_an_invocation_from_its_page(servers, drv, tmp_path):
+    srv = start(servers)
+    d = drv
+    assert api(srv, "POST", "/api/workflows", NAP)[0] == 201
+    status, inv = api(srv, "POST", "/api/workflows/nap/invocations", {"inputs": {"seconds": 120}})
+    assert status == 201
+    inv_id = inv["id"]
+    open_page(d, srv, "/invocations/" + inv_id)
+    wait_for(lambda: step_states(d).get("first") == "running", 15, what="the sleep running\n" + srv.log())
+    one(d, "#inv-cancel").click()
+    # The confirmation comes first: "No" keeps it running.
+    assert one(d, "#inv-confirm").is_displayed()
+    one(d, "#inv-confirm-no").click()
+    assert not one(d, "#inv-confirm").is_displayed()
+    time.sleep(0.5)
+    assert api(srv, "GET", "/api/invocations/" + inv_id)[1]["state"] not in ("cancelled", "ok", "failed")
+    one(d, "#inv-cancel").click()
+    one(d, "#inv-confirm-yes").click()
+    wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "cancelled", 15, what="cancelled shown")
+    wait_for(lambda: step_states(d).get("first") == "cancelled", 15, what="the sleep step cancelled in the graph")
+    status, cur = api(srv, "GET", "/api/invocations/" + inv_id)
+    assert cur["state"] == "cancelled"
+    job_id = [s for s in cur["steps"] if s["id"] == "first"][0]["job_id"]
+    wait_for(lambda: api(srv, "GET", "/api/jobs/" + job_id)[1]["state"] == "deleted", 15, what="the sleep job stopped")
+    assert not one(d, "#inv-cancel").is_displayed()
+    assert "cancelled" in one(d, "#inv-steps li[data-step='first']").text
+    shoot(d, tmp_path, "invocation-cancelled")
+    assert console_errors(d) == []
