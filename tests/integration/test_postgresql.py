@@ -45,7 +45,7 @@ def test_three_stacks_started_at_once_migrate_one_database_once(servers, pg, tmp
         t.start()
     for t in threads:
         t.join(60)
-    assert query(url, "SELECT version FROM schema_version") == [(9,)]
+    assert query(url, "SELECT version FROM schema_version") == [(10,)]
     jobs = [post(s) for s in stacks]
     assert len({j["id"] for j in jobs}) == 3, "one job table"
     for s, j in zip(stacks, jobs):

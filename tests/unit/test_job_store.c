@@ -161,6 +161,7 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              "DROP INDEX job_tool; DROP INDEX job_tool_state; DROP INDEX job_create;"
                               "DROP TABLE handler; ALTER TABLE job DROP COLUMN epoch;"
                               "ALTER TABLE job DROP COLUMN attempt;"
                               "ALTER TABLE job DROP COLUMN destination;"
