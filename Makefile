@@ -122,7 +122,7 @@ integration: all
 
 # The job, workflow, invocation and API tests again, each test's stacks on a fresh database of a throwaway
 # PostgreSQL server that the suite starts and stops itself (scripts/pg-server.sh; tests/integration/conftest.py).
-PG_TESTS = test_jobs.py test_workflows.py test_invocations.py test_api_keys.py test_api_strict.py \
+PG_TESTS = test_jobs.py test_jobs_list.py test_workflows.py test_invocations.py test_api_keys.py test_api_strict.py \
            test_galaxy_assignment.py test_standalone.py
 integration-pg: all
 	MULETEER_TEST_BACKEND=postgresql MULETEER_BUILD=$(abspath $(B)) /usr/bin/python3 -m pytest -q -p no:cacheprovider \

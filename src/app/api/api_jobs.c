@@ -341,9 +341,10 @@ static void list_jobs(mt_request_t *req)
     mt_job_t *jobs = NULL;
     size_t n = 0;
     int64_t total = 0;
+    bool capped = false;
     int rc = mt_job_store_list(db, &f, limit, offset, &jobs, &n, NULL);
     if (rc == 0)
-        rc = mt_job_store_count_capped(db, &f, LIST_TOTAL_CAP, &total);
+        rc = mt_job_store_count_capped(db, &f, LIST_TOTAL_CAP, &total, &capped);
     if (rc < 0) {
         mt_job_store_free(jobs, n);
         mt_api_respond_db_error(req, rc, mt_db_errmsg(db), "listing jobs failed");
@@ -360,9 +361,9 @@ static void list_jobs(mt_request_t *req)
     mt_json_text_end_array(&w);
     mt_job_store_free(jobs, n);
     mt_json_text_key(&w, "total");
-    mt_json_text_int(&w, total > LIST_TOTAL_CAP ? LIST_TOTAL_CAP : total);
+    mt_json_text_int(&w, total);
     mt_json_text_key(&w, "total_capped");
-    mt_json_text_value(&w, total > LIST_TOTAL_CAP ? json_true() : json_false());
+    mt_json_text_value(&w, capped ? json_true() : json_false());
     mt_json_text_key(&w, "limit");
     mt_json_text_int(&w, limit);
     mt_json_text_key(&w, "offset");

@@ -681,11 +681,12 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
     return collect_jobs(db, st, "list jobs", jobs, count);
 }
 
-int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total)
+int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total, bool *capped)
 {
     static const mt_job_filter_t all = {0};
     if (!filter)
         filter = &all;
+    *capped = false;
     char sql[768];
     if (!filter_narrows(filter)) {
         snprintf(sql, sizeof sql, "%s", mt_db__pick(db, "SELECT n FROM job_count", "SELECT sum(n) FROM job_count"));
@@ -694,7 +695,12 @@ int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_
     snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM job");
     build_where(sql, sizeof sql, filter, false, 0);
     strcat(sql, " LIMIT ?) c");
-    return query_int64s(db, sql, filter, false, cap + 1, total, 1, "count jobs");
+    int rc = query_int64s(db, sql, filter, false, cap + 1, total, 1, "count jobs");
+    if (rc == 0 && *total > cap) {
+        *total = cap;
+        *capped = true;
+    }
+    return rc;
 }
 
 int mt_job_store_take(mt_db_t *db, int64_t id, const char *handler, mt_job_t *taken)

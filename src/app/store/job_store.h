@@ -94,13 +94,13 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
 
 /*
  * The number of jobs matching filter (NULL = all; before_id is ignored),
- * counting at most cap + 1 matching rows: *total is exact when it is at
- * most cap, and cap + 1 means "more than cap". Without a filter the kept
- * count (job_count) answers, exact whatever the number. Costs at most
- * cap + 1 index entries, whatever the table's size. Returns 0 or a
- * negative value.
+ * counting at most cap + 1 matching rows: when there are more than cap,
+ * *total is cap and *capped true ("at least cap"). Without a filter the
+ * kept count (job_count) answers, exact whatever the number (*capped
+ * false). Costs at most cap + 1 index entries, whatever the table's size.
+ * Returns 0 or a negative value.
  */
-int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total);
+int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_t cap, int64_t *total, bool *capped);
 
 /* Free an array from this module (clears each record). Accepts NULL. */
 void mt_job_store_free(mt_job_t *jobs, size_t count);
