@@ -15,10 +15,17 @@
 
 import { api, el } from './api.js';
 
-/** The outputs of recently finished jobs a data input may take: [{job, output, tool, size}], newest first. */
+/**
+ * The outputs of recently finished jobs a data input may take: [{job, output, tool, size}], newest first.
+ * Only tools that declare outputs are asked about (GET /api/jobs?state=ok&tool_id=T), so a flood of recent
+ * jobs without outputs (benchmarks of `true`) does not hide the ones that have some; then the newest `limit`
+ * of those jobs' outputs that exist (GET /api/jobs/ID/outputs).
+ */
 export async function dataChoices(limit = 25) {
-  const list = await api('api/jobs', { query: { state: 'ok', limit } });
-  const jobs = (list && list.jobs) || [];
+  const tools = ((await api('api/tools')) || {}).tools || [];
+  const lists = await Promise.all(tools.filter((t) => (t.outputs || []).length).map((t) =>
+    api('api/jobs', { query: { state: 'ok', tool_id: t.id, limit } }).then((b) => (b && b.jobs) || [], () => [])));
+  const jobs = lists.flat().sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1)).slice(0, limit);
   const outs = await Promise.all(jobs.map((j) =>
     api(`api/jobs/${encodeURIComponent(j.id)}/outputs`).then((o) => ({ job: j, outputs: o.outputs || [] }),
       () => ({ job: j, outputs: [] }))));

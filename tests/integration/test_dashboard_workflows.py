@@ -323,3 +323,39 @@ def test_cancel_an_invocation_from_its_page(servers, drv, tmp_path):
     assert "cancelled" in one(d, "#inv-steps li[data-step='first']").text
     shoot(d, tmp_path, "invocation-cancelled")
     assert console_errors(d) == []
+
+
+def test_invocations_list_filters_and_pages(servers, drv, tmp_path):
+    srv = servers([])
+    d = drv
+    once = {"id": "once", "name": "Once", "inputs": [], "steps": [{"id": "only", "tool": "true", "inputs": {}}]}
+    assert api(srv, "POST", "/api/workflows", once)[0] == 201
+    ids = [api(srv, "POST", "/api/workflows/once/invocations", {"inputs": {}})[1]["id"] for _ in range(27)]
+    diamond = api(srv, "POST", "/api/workflows/diamond/invocations", {"inputs": {}})[1]["id"]
+    wait_for(lambda: api(srv, "GET", "/api/invocations?state=ok&limit=100")[1]["total"] == 28, 30,
+             what="every invocation ok\n" + srv.log())
+    newest_first = sorted(ids, key=int, reverse=True)
+    rows = lambda: [r.get_attribute("data-invocation") for r in by_css(d, "#inv-table tbody tr")]
+    # Filtered by workflow through the form: 25 a page, newest first; Older and Newer page through.
+    open_page(d, srv, "/invocations")
+    wait_for(lambda: rows() and rows()[0] == diamond, what="the newest invocation first")
+    from selenium.webdriver.support.ui import Select
+    Select(one(d, "#inv-filter-workflow")).select_by_value("once")
+    Select(one(d, "#inv-filter-state")).select_by_value("ok")
+    one(d, "#inv-filters button[type='submit']").click()
+    wait_for(lambda: rows() == newest_first[:25], what="the first page of 'once'")
+    assert "workflow_id=once" in hash_of(d) and "state=ok" in hash_of(d)
+    assert one(d, "#inv-range").text == "1–25 of 27"
+    assert not by_css(d, "#inv-prev")
+    one(d, "#inv-next").click()
+    wait_for(lambda: rows() == newest_first[25:], what="the second page")
+    assert one(d, "#inv-range").text == "26–27 of 27"
+    assert not by_css(d, "#inv-next")
+    one(d, "#inv-prev").click()
+    wait_for(lambda: rows() == newest_first[:25], what="back to the first page")
+    # A state no invocation has: an empty list that says so.
+    Select(one(d, "#inv-filter-state")).select_by_value("failed")
+    one(d, "#inv-filters button[type='submit']").click()
+    one(d, "#inv-empty")
+    assert rows() == []
+    assert console_errors(d) == []

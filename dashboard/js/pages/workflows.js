@@ -98,7 +98,7 @@ async function renderWorkflow(id, root, page) {
       el('a', { href: '#/invocations?workflow_id=' + encodeURIComponent(wf.id) }, 'its invocations')),
     wf.description ? el('p', { class: 'note' }, wf.description) : null,
     el('h2', { id: 'wf-graph-title' }, 'Graph'),
-    el('div', { class: 'graph-wrap', id: 'wf-graph' }, g.svg),
+    el('div', { class: 'graph-wrap', id: 'wf-graph', tabindex: '0', role: 'region', 'aria-labelledby': 'wf-graph-title' }, g.svg),
     el('h2', {}, 'Steps'),
     stepsInWords(wf),
     el('h2', { id: 'invoke-title' }, 'Invoke'),
