@@ -16,6 +16,10 @@ ends. Tests that need PostgreSQL whatever the backend (several hosts on one
 database) take the `pg` fixture. `Server.sql` queries a stack's database on
 either backend.
 
+Browser: tests that take the `browser` fixture drive a headless Chromium through Selenium (Debian's chromium,
+chromium-driver, python3-selenium: scripts/install-deps.sh test), its console log kept; they are skipped, naming
+the install command, where those are missing -- unless MULETEER_TEST_BROWSER=required, which makes that a failure.
+
 Slurm: tests that take the `slurm` fixture get a real one-node Slurm cluster (munged, slurmctld, slurmd from
 Debian's packages), which this harness starts the first time a test asks for it (scripts/slurm-cluster.sh, in a
 short directory under /tmp) and stops, with every job process of it, when the session ends. They are marked
@@ -859,3 +863,92 @@ def write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
     return str(p)
+
+
+# ---- the browser -------------------------------------------------------------------------------------------
+
+BROWSER_INSTALL = "scripts/install-deps.sh test (apt-get install chromium chromium-driver python3-selenium)"
+
+
+class Browser:
+    """A headless Chromium (Selenium's webdriver in .driver) and what a test checks of it.
+
+    get(server, path) opens a page of a stack; console() gives every console entry so far (kept across calls:
+    the driver hands each out once); assert_no_console_errors() fails on any SEVERE entry; screenshot(name, width)
+    saves NAME-WIDTHxHEIGHT.png in the test's tmp_path (and docs/NAME.png with docs=True) and returns its path."""
+
+    def __init__(self, driver, tmp_path):
+        self.driver = driver
+        self.tmp = tmp_path
+        self._log = []
+
+    def get(self, server, path="/"):
+        self.driver.get("http://127.0.0.1:%d%s" % (server.port, path))
+        return self.driver
+
+    def console(self):
+        self._log.extend(self.driver.get_log("browser"))
+        return list(self._log)
+
+    def assert_no_console_errors(self, ignore=()):
+        """No SEVERE entry in the console log, but those whose message matches one of the `ignore` regexes."""
+        severe = [e for e in self.console() if e.get("level") == "SEVERE"
+                  and not any(re.search(pattern, e.get("message", "")) for pattern in ignore)]
+        assert not severe, "errors in the browser console:\n" + "\n".join(e["message"] for e in severe)
+
+    def wait(self, pred, timeout=10.0, what="the page"):
+        """Wait until pred(driver) is truthy; its value."""
+        return wait_for(lambda: pred(self.driver), timeout, 0.05, what)
+
+    def screenshot(self, name, width, height=800, docs=False):
+        """The page as a person sees it at width x height (a phone's viewport below 600 px), saved as PNG."""
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+        try:
+            time.sleep(0.2)  # the layout at the new width
+            path = os.path.join(str(self.tmp), "%s-%dx%d.png" % (name, width, height))
+            assert self.driver.save_screenshot(path), "the screenshot %s was not saved" % path
+            if docs:
+                shutil.copyfile(path, os.path.join(ROOT, "docs", name + ".png"))
+            return path
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def browser_missing():
+    """Why no browser can be started here (None if one can)."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "python3-selenium is not installed"
+    for name in ("chromium", "chromedriver"):
+        if not shutil.which(name):
+            return "%s is not installed" % name
+    return None
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Chromium at 1280x800 (Browser above); quit at teardown."""
+    why = browser_missing()
+    if why:
+        if os.environ.get("MULETEER_TEST_BROWSER") == "required":
+            pytest.fail("MULETEER_TEST_BROWSER=required but %s; install: %s" % (why, BROWSER_INSTALL))
+        pytest.skip("%s; install: %s" % (why, BROWSER_INSTALL))
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    # --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                "--user-data-dir=" + str(tmp_path / "chromium-profile")):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=shutil.which("chromedriver"), log_path=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield Browser(driver, tmp_path)
+    finally:
+        driver.quit()
