@@ -133,7 +133,7 @@ def test_the_page_loads_in_a_browser_without_console_errors(servers, browser):
 def test_the_console_check_sees_an_error(servers, browser, tmp_path):
     d = dashboard_dir(tmp_path)
     with open(os.path.join(d, "index.html"), "w") as f:
-        f.write('<!doctype html><title>t</title><script type="module">throw new Error("boom-42")</script>\n')
+        f.write('<!doctype html><title>t</title><link rel="icon" href="data:,"><script type="module">throw new Error("boom-42")</script>\n')
     s = servers(["--set", "jobs.dashboard-dir=" + d])
     browser.get(s, "/")
     browser.wait(lambda _: any("boom-42" in e["message"] for e in browser.console()), what="the error in the console")
