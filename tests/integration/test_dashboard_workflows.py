@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from conftest import wait_for
+from conftest import wait_for, write
 
 # A workflow slow enough to be seen running: a sleep (its length an input) and an echo beside it.
 NAP = {
@@ -312,3 +312,47 @@ def test_invocations_list_filters_and_pages(servers, browser):
     one(d, "#inv-empty")
     assert rows() == []
     browser.assert_no_console_errors()
+
+
+def test_with_api_keys_a_user_sees_only_their_invocations_and_outputs(servers, browser, tmp_path):
+    alice, bob, admin = "alice-" + "a" * 24, "bob-" + "b" * 24, "root-" + "r" * 24
+    ini = write(tmp_path, "keys.ini", "[muleteer]\napi-key = %s:alice\napi-key = %s:bob\napi-key = %s:root\n"
+                "admin-users = root\n" % (alice, bob, admin))
+    srv = servers(["--ini", ini], start=False)
+    srv.api_key = admin  # the harness reads /api/stack, an admin's
+    srv.start()
+    d = browser.driver
+
+    def as_user(key, method, path, body=None):
+        status, _, data = srv.request(method, path, json.dumps(body) if body is not None else None,
+                                      {"X-API-Key": key, "Content-Type": "application/json"})
+        return status, (json.loads(data) if data else None)
+
+    status, inv = as_user(alice, "POST", "/api/workflows/diamond/invocations", {"inputs": {}})
+    assert status == 201
+    wait_for(lambda: as_user(alice, "GET", "/api/invocations/" + inv["id"])[1]["state"] == "ok", 20, what="alice's ok")
+    # bob, through the key prompt: none of alice's invocations, and her outputs are not offered to his forms.
+    open_page(d, srv, "/invocations")
+    one(d, "#api-key-input", 15).send_keys(bob)
+    one(d, "#api-key-save").click()
+    one(d, "#inv-empty", 15)
+    assert bob not in d.current_url
+    open_page(d, srv, "/invocations/" + inv["id"])
+    wait_for(lambda: "no such invocation " + inv["id"] in (one(d, "#main .form-error").text or ""),
+             what="alice's invocation unknown to bob")
+    open_page(d, srv, "/submit/wc")
+    opts = [o.get_attribute("value") for o in one(d, "#submit-in-input").find_elements("css selector", "option")]
+    assert opts == [""], opts
+    # His own job, submitted through the form, is his and is then offered.
+    open_page(d, srv, "/submit/echo")
+    one(d, "#submit-submit").click()
+    job_id = wait_for(lambda: re.fullmatch(r"#/jobs/(\d+)", hash_of(d) or ""), what="bob's job page").group(1)
+    status, job = as_user(bob, "GET", "/api/jobs/" + job_id)
+    assert status == 200 and job["user"] == "bob"
+    wait_for(lambda: as_user(bob, "GET", "/api/jobs/" + job_id)[1]["state"] == "ok", 20, what="bob's job ok")
+    open_page(d, srv, "/submit/wc")
+    want = json.dumps({"job": job_id, "output": "out"}, separators=(",", ":"))
+    wait_for(lambda: [o.get_attribute("value") for o in one(d, "#submit-in-input").find_elements("css selector", "option")]
+             == ["", want], what="only bob's output offered")
+    # The refusals the page meets on purpose (401 before the key, 404 alice's invocation) are the only errors.
+    browser.assert_no_console_errors(ignore=(r"status of 40[14]",))
