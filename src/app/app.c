@@ -389,8 +389,12 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
         snprintf(err, errlen, "registering the job application failed: %s", mt_strerror(rc));
         return -1;
     }
+    /* A standalone handler serves no HTTP: it neither needs nor serves the dashboard. */
     char *dashboard_dir = default_dir(mt_app_option(stack, "dashboard-dir"), "dashboard");
-    rc = mt_dashboard_register(stack, strcmp(mt_app_option(stack, "dashboard"), "true") == 0, dashboard_dir, err, errlen);
+    rc = mt_stack_role(stack) == MT_ROLE_STANDALONE
+             ? 0
+             : mt_dashboard_register(stack, strcmp(mt_app_option(stack, "dashboard"), "true") == 0, dashboard_dir, err,
+                                     errlen);
     free(dashboard_dir);
     if (rc < 0) {
         free(tools_dir);
