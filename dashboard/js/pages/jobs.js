@@ -124,7 +124,7 @@ const page = {
         'This server does not filter by ' + ignored.join(', ') + ': the list is shown without ' + (ignored.length > 1 ? 'these filters' : 'this filter') + '.') : '');
       const jobs = r.jobs || [];
       const total = r.total === undefined || r.total === null ? null : r.total;
-      status.textContent = (total === null ? '' : (isCapped(r) ? 'more than ' : '') + fmtNumber(total) + ' jobs match; ') +
+      status.textContent = (total === null ? '' : (isCapped(r) ? 'more than ' : '') + fmtNumber(total) + (total === 1 ? ' job matches; ' : ' jobs match; ')) +
         (jobs.length ? 'showing ' + jobs.length + (params.before ? ' older than job ' + params.before : ' newest') : 'no jobs to show') +
         ' (' + Math.round(ms) + ' ms).';
       tableBox.replaceChildren(el('table', { id: 'jobs-table' },
@@ -133,8 +133,8 @@ const page = {
           .map((h, i) => el('th', { scope: 'col', class: i === 0 || i === 6 ? 'num' : null }, h)))),
         el('tbody', {}, jobs.map(row))));
       const keyset = !unsupported.has('before_id');
-      const last = jobs.length ? jobs[jobs.length - 1].id : null;
-      const hasOlder = jobs.length === PAGE_SIZE && (total === null || isCapped(r) || keyset || total > PAGE_SIZE);
+      const last = r.next_before_id || (jobs.length ? jobs[jobs.length - 1].id : null);
+      const hasOlder = 'next_before_id' in r ? r.next_before_id !== null : jobs.length === PAGE_SIZE;
       const newerBtn = el('button', { type: 'button', class: 'secondary', id: 'page-newer', disabled: !params.before,
         onclick: () => {
           const stack = newer.slice(0, -1);
@@ -146,7 +146,7 @@ const page = {
       const olderBtn = el('button', { type: 'button', class: 'secondary', id: 'page-older', disabled: !hasOlder || !keyset,
         onclick: () => navigate(makeHash('/jobs', { ...base, before: last, newer: [...newer, params.before || 'top'].join(',') })) }, 'Older →');
       pager.replaceChildren(newestBtn, newerBtn, olderBtn,
-        keyset ? null : el('span', { class: 'note' }, 'This server does not page by id (before_id): only the newest jobs are listed.'));
+        keyset ? '' : el('span', { class: 'note' }, 'This server does not page by id (before_id): only the newest jobs are listed.'));
     };
     this.poller = poll(load, { interval: 5000, onError: (e) => {
       if (this.token === token && e.status !== 0 && !(e.status >= 502)) {

@@ -8,8 +8,8 @@
 // the time between them) and the create->start latency (p50 and p95 estimated from
 // the increase of the muleteer_job_wait_seconds histogram over the last ~10 s, as
 // Prometheus' histogram_quantile does). Ended jobs are counted from /api/jobs every
-// 30 s. A user who is not an admin (403 on /api/stack and /metrics) sees their own
-// job counts only, with a note saying why.
+// 30 s, or 5 s after the finished counter moved. A user who is not an admin (403
+// on /api/stack and /metrics) sees their own job counts only, with a note saying why.
 
 import { registerPage } from '../router.js';
 import { api, apiText, el, svg, badge, fmtDuration, fmtNumber, secondsBetween, JOB_STATES, ENDED_STATES, ApiError } from '../api.js';
@@ -187,7 +187,7 @@ const page = {
     const farmBox = el('section', { 'aria-labelledby': 'h-farm' }, el('h2', { id: 'h-farm' }, 'Farms'));
     const countBox = el('section', { 'aria-labelledby': 'h-count' }, el('h2', { id: 'h-count' }, 'Jobs by state'));
     const chartBox = el('section', { 'aria-labelledby': 'h-chart' }, el('h2', { id: 'h-chart' }, 'Jobs, last 5 minutes'));
-    root.replaceChildren(heading, note, countBox, chartBox, procBox, farmBox);
+    root.replaceChildren(heading, note, countBox, procBox, farmBox, chartBox);
 
     const draw = () => {
       countBox.replaceChildren(countBox.firstChild, countsCards(state.counts, state.capped));
@@ -266,8 +266,11 @@ const page = {
       }
       // the live states come from the gauge when metrics are readable; the rest from /api/jobs, less often
       const live = state.admin && state.metrics ? [] : JOB_STATES.filter((s) => !ENDED_STATES.includes(s));
-      const ended = t - state.endedAt >= 30 || !state.endedAt ? ENDED_STATES : [];
-      if (ended.length) state.endedAt = t;
+      // ended counts: every 30 s, or after 5 s when the finished counter moved
+      const fin = state.samples.length ? state.samples[state.samples.length - 1].finished : null;
+      const moved = fin !== state.endedFinished && t - state.endedAt >= 5;
+      const ended = !state.endedAt || t - state.endedAt >= 30 || moved ? ENDED_STATES : [];
+      if (ended.length) { state.endedAt = t; state.endedFinished = fin; }
       if (live.length || ended.length) await countJobs([...live, ...ended], state.counts, state.capped);
       draw();
     };
