@@ -270,3 +270,32 @@ Test(http_static, static_safe_with_the_realpath_fallback)
     cr_assert_eq(resolve(map, "/s/evil", NULL), -EACCES);
     mt_static_map_destroy(map);
 }
+
+/* mt_static_map_add_file: an application's index page at "/" beside its directory under "/ui". */
+Test(http_static, a_file_at_the_root_url_beside_a_directory)
+{
+    mt_static_map_t *map = mt_static_map_create();
+    char err[512], file[512], spec[600];
+    snprintf(file, sizeof file, "%s/sub/b.css", root);
+    cr_assert_eq(mt_static_map_add_file(map, "/", file, err, sizeof err), 0, "%s", err);
+    snprintf(spec, sizeof spec, "/ui=%s", root);
+    cr_assert_eq(mt_static_map_add(map, spec, err, sizeof err), 0, "%s", err);
+    int fd = -1;
+    struct stat st;
+    cr_assert_eq(mt_static_resolve(map, "/", &fd, &st), 1);
+    cr_assert_eq(st.st_size, 6, "the file itself");
+    close(fd);
+    cr_assert_str_eq(mt_static_type_for(map, "/"), "text/css; charset=utf-8", "typed by the file's name, not the URL");
+    cr_assert_str_eq(mt_static_type_for(map, "/ui/a.txt"), "text/plain; charset=utf-8");
+    cr_assert_eq(mt_static_resolve(map, "/other", &fd, &st), 0, "only \"/\" itself is the file");
+    cr_assert_eq(mt_static_resolve(map, "/ui/a.txt", &fd, &st), 1);
+    close(fd);
+    cr_assert_eq(mt_static_resolve(map, "/ui/../secret.txt", &fd, &st), -EACCES);
+    cr_assert_eq(mt_static_resolve(map, "/ui/%2e%2e/secret.txt", &fd, &st), -EACCES);
+    cr_assert_eq(mt_static_map_add_file(map, "/x", root, err, sizeof err), -1, "a directory is not a file");
+    cr_assert(strstr(err, "not a regular file") != NULL, "%s", err);
+    cr_assert_eq(mt_static_map_add_file(map, "x", file, err, sizeof err), -1);
+    cr_assert_eq(mt_static_map_add_file(map, "/y", "/nonexistent/f", err, sizeof err), -1);
+    cr_assert(strstr(err, "/nonexistent/f") != NULL, "%s", err);
+    mt_static_map_destroy(map);
+}
