@@ -273,7 +273,7 @@ def test_query_parameters_are_known_and_given_once(server):
     s = server
     ok_job(s)
     msg = refused(s, "GET", "/api/jobs?sate=ok", None, 400, "unknown query parameter 'sate'")
-    assert "state, tool_id, handler, limit, offset" in msg, msg
+    assert "state, tool_id, handler, user, created_after, created_before, before_id, limit, offset" in msg, msg
     refused(s, "GET", "/api/jobs?state=ok&state=error", None, 400, "query parameter 'state' is given twice")
     refused(s, "GET", "/api/jobs?limit=1&limit=1000", None, 400, "'limit' is given twice")
     refused(s, "GET", "/api/invocations?workflow=count", None, 400, "unknown query parameter 'workflow'",
