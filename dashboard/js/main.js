@@ -1,8 +1,9 @@
 // The dashboard's entry point: imports every page (each registers itself with the
-// router), wires the shell (the Menu button of narrow screens, the skip link, which
-// must not be taken for a route), and starts the router.
+// router), wires the shell (the Menu button of narrow screens, the API key button, the
+// skip link, which must not be taken for a route), and starts the router.
 
 import { startRouter } from './router.js';
+import { changeKey } from './api.js';
 import './pages/overview.js';
 import './pages/jobs.js';
 import './pages/job.js';
@@ -26,5 +27,9 @@ if (skip) {
     document.getElementById('main').focus();
   });
 }
+
+// "API key": forget the key kept in this browser and ask for another (to act as another user)
+const keyButton = document.getElementById('change-key');
+if (keyButton) keyButton.addEventListener('click', () => changeKey().then(() => location.reload()));
 
 startRouter();

@@ -68,6 +68,10 @@ def test_overview_lists_the_stack_processes(servers, browser, tmp_path):
     b = browser.driver
     open_page(b, base_of(s), "/")
     stack = s.stack()
+    wait_js(b, "return performance.getEntriesByName('muleteer:overview-rendered').length")
+    first = b.execute_script("return performance.getEntriesByName('muleteer:overview-rendered')[0].startTime")
+    print("overview: first render %.0f ms after navigation" % first)
+    assert first < 3000
     want = {p["server_name"]: p for p in stack["processes"]}
     rows = wait_js(b, """
         const rows = [...document.querySelectorAll('#processes tbody tr')];
@@ -237,6 +241,9 @@ def test_filters_and_paging_on_10000_jobs(servers, browser, tmp_path):
     open_page(b, base_of(s), "/jobs")
     wait_js(b, "return document.querySelectorAll('#jobs-table tbody tr').length === 50", 15)
     assert table_ids(b) == [r[0] for r in rows[:50]]
+    first = b.execute_script("return performance.getEntriesByName('muleteer:jobs-rendered')[0].startTime")
+    print("jobs list, 10,000 jobs: first render %.0f ms after navigation" % first)
+    assert first < 3000
     assert "10,000" in text_of(b, "#jobs-status") or "more than" in text_of(b, "#jobs-status")
 
     # filters through the form: state error, tool wc

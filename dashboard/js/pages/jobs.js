@@ -8,6 +8,8 @@
 //
 // A filter the server does not take (it answers 400 "unknown query parameter")
 // is reported next to the form and left out, rather than silently ignored.
+// The first list shown marks the performance timeline ('muleteer:jobs-rendered':
+// its startTime is the time to first render since the page's navigation began).
 
 import { registerPage, makeHash, navigate } from '../router.js';
 import { api, el, badge, fmtTime, fmtDuration, fmtNumber, secondsBetween, JOB_STATES, ApiError } from '../api.js';
@@ -113,6 +115,7 @@ const page = {
     const base = {};
     for (const k of FILTERS) if (params[k]) base[k] = params[k];
 
+    let shown = '';
     const load = async () => {
       const t0 = performance.now();
       const r = await fetchJobs(params);
@@ -123,6 +126,9 @@ const page = {
       warn.replaceChildren(ignored.length ? el('p', { class: 'notice' },
         'This server does not filter by ' + ignored.join(', ') + ': the list is shown without ' + (ignored.length > 1 ? 'these filters' : 'this filter') + '.') : '');
       const jobs = r.jobs || [];
+      const sig = JSON.stringify(r);
+      if (sig === shown) return;           // unchanged: keep the DOM (and the keyboard focus) as it is
+      shown = sig;
       const total = r.total === undefined || r.total === null ? null : r.total;
       status.textContent = (total === null ? '' : (isCapped(r) ? 'more than ' : '') + fmtNumber(total) + (total === 1 ? ' job matches; ' : ' jobs match; ')) +
         (jobs.length ? 'showing ' + jobs.length + (params.before ? ' older than job ' + params.before : ' newest') : 'no jobs to show') +
@@ -145,6 +151,7 @@ const page = {
         onclick: () => navigate(makeHash('/jobs', base)) }, 'Newest');
       const olderBtn = el('button', { type: 'button', class: 'secondary', id: 'page-older', disabled: !hasOlder || !keyset,
         onclick: () => navigate(makeHash('/jobs', { ...base, before: last, newer: [...newer, params.before || 'top'].join(',') })) }, 'Older →');
+      if (!performance.getEntriesByName('muleteer:jobs-rendered').length) performance.mark('muleteer:jobs-rendered');
       pager.replaceChildren(newestBtn, newerBtn, olderBtn,
         keyset ? '' : el('span', { class: 'note' }, 'This server does not page by id (before_id): only the newest jobs are listed.'));
     };

@@ -10,6 +10,7 @@
 // Prometheus' histogram_quantile does). Ended jobs are counted from /api/jobs every
 // 30 s, or 5 s after the finished counter moved. A user who is not an admin (403
 // on /api/stack and /metrics) sees their own job counts only, with a note saying why.
+// The first full render marks the performance timeline ('muleteer:overview-rendered').
 
 import { registerPage } from '../router.js';
 import { api, apiText, el, svg, badge, fmtDuration, fmtNumber, secondsBetween, JOB_STATES, ENDED_STATES, ApiError } from '../api.js';
@@ -197,6 +198,7 @@ const page = {
       }
       if (state.stack) {
         procBox.replaceChildren(procBox.firstChild, processesTable(state.stack));
+        if (!performance.getEntriesByName('muleteer:overview-rendered').length) performance.mark('muleteer:overview-rendered');
         farmBox.replaceChildren(farmBox.firstChild, farmsTable(state.stack, state.metrics));
       }
       if (state.metrics === null && state.stack) {
