@@ -344,3 +344,57 @@ def test_with_api_keys_a_user_sees_only_their_jobs(servers, browser, tmp_path):
     wait_js(b, "return document.querySelectorAll('#jobs-table tbody tr').length === 2", 15)
     assert sorted(table_ids(b)) == sorted([int(alice_job), int(bob_job)])
     assert [e for e in browser.console()[seen:] if e["level"] == "SEVERE"] == []
+
+
+# -- keyboard, labels, narrow screens ---------------------------------------------------------------------------
+
+UNLABELLED = """return [...document.querySelectorAll('input, select, textarea, button')]
+    .filter(e => e.offsetParent !== null && !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                 && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+    .map(e => e.outerHTML)"""
+
+
+def test_keyboard_labels_and_a_phone_width(servers, browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"])
+    jid = post_job(s, "sleep", {"seconds": 60})
+    b = browser.driver
+    open_page(b, base_of(s), "/")
+    wait_js(b, "return document.querySelector('#processes')")
+    # the first Tab reaches the skip link, which moves the focus to <main> without changing the route
+    b.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert b.switch_to.active_element.get_attribute("id") == "skip-link"
+    assert b.switch_to.active_element.is_displayed()
+    b.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_js(b, "return document.activeElement.id === 'main'")
+    assert b.execute_script("return location.hash") == "#/"
+    assert b.find_element(By.ID, "processes").is_displayed()
+    # the navigation by keyboard: Tab to Jobs, Enter
+    b.find_element(By.CSS_SELECTOR, "a[data-nav=overview]").send_keys(Keys.TAB)
+    assert b.switch_to.active_element.get_attribute("data-nav") == "jobs"
+    # the focus is visible: an outline of 3px
+    assert b.execute_script("return getComputedStyle(document.activeElement).outlineWidth") == "3px"
+    b.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_js(b, "return document.getElementById('jobs-table')")
+    assert b.find_element(By.CSS_SELECTOR, "a[data-nav=jobs]").get_attribute("aria-current") == "page"
+    # every control of the pages has a label (or an accessible name)
+    for route, ready in (("/jobs", "#jobs-table"), ("/jobs/%s" % jid, "#cancel-job"), ("/", "#processes")):
+        go(b, route)
+        wait_js(b, "return document.querySelector('%s')" % ready)
+        assert b.execute_script(UNLABELLED) == [], route
+    # at 375 px the navigation folds behind the Menu button, and the tables scroll inside their box
+    b.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1,
+                                                             "mobile": True})
+    try:
+        wait_js(b, "return document.getElementById('nav-toggle').offsetParent !== null")
+        assert not b.find_element(By.CSS_SELECTOR, "a[data-nav=jobs]").is_displayed()
+        b.find_element(By.ID, "nav-toggle").click()
+        assert b.find_element(By.ID, "nav-toggle").get_attribute("aria-expanded") == "true"
+        b.find_element(By.CSS_SELECTOR, "a[data-nav=jobs]").click()
+        wait_js(b, "return document.getElementById('jobs-table')")
+        assert not b.find_element(By.CSS_SELECTOR, "a[data-nav=jobs]").is_displayed()  # folded again
+        # the page itself does not scroll sideways
+        assert b.execute_script("return document.documentElement.scrollWidth") <= 375
+    finally:
+        b.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.assert_no_console_errors()
