@@ -129,12 +129,12 @@ function processesTable(stack) {
     el('td', { class: 'num' }, p.pid && p.started ? fmtDuration(secondsBetween(p.started)) : '–'),
     el('td', { class: 'num' }, fmtNumber(p.respawns)),
     el('td', { class: 'num' }, p.role === 'mule' ? fmtNumber(p.messages_handled) : '–')));
-  return el('div', { class: 'table-wrap' }, el('table', { id: 'processes' },
-    el('caption', {}, stack.processes.length + ' processes of ', el('code', {}, stack.server_name),
-      ' (version ' + stack.version + ', this answer from ' + stack.served_by + ')'),
+  return [el('p', { class: 'note', id: 'stack-summary' }, stack.processes.length + ' processes of ', el('code', {}, stack.server_name),
+    ' (version ' + stack.version + ', this answer from ' + stack.served_by + ')'),
+  el('div', { class: 'table-wrap' }, el('table', { id: 'processes', 'aria-describedby': 'stack-summary' },
     el('thead', {}, el('tr', {}, ['Role', 'Server name', 'PID', 'State', 'Uptime', 'Respawns', 'Messages handled']
       .map((h, i) => el('th', { scope: 'col', class: i === 2 || i > 3 ? 'num' : null }, h)))),
-    el('tbody', {}, rows)));
+    el('tbody', {}, rows)))];
 }
 
 function farmsTable(stack, samples) {
@@ -197,7 +197,7 @@ const page = {
         return;
       }
       if (state.stack) {
-        procBox.replaceChildren(procBox.firstChild, processesTable(state.stack));
+        procBox.replaceChildren(procBox.firstChild, ...processesTable(state.stack));
         if (!performance.getEntriesByName('muleteer:overview-rendered').length) performance.mark('muleteer:overview-rendered');
         farmBox.replaceChildren(farmBox.firstChild, farmsTable(state.stack, state.metrics));
       }
