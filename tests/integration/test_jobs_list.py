@@ -64,6 +64,12 @@ def test_time_range_user_and_tool_filters(servers):
         status, doc = get(s, bad)
         name = bad.split("=")[0]
         assert status == 400 and doc["err_msg"].startswith(name + ":"), (bad, doc)
+    # a job whose id is the newest but whose time is the oldest (hosts' clocks disagree): ranges find it by its
+    # time, wherever its id lies, first since the list is by id
+    late = add_jobs(s, 1, T0 - 1000000)[0]
+    assert ids(get(s, "created_before=%s" % iso(T0 + 60 * 1000000))[1]) == [late, old[0]]
+    assert ids(get(s, "created_after=%s&created_before=%s" % (iso(T0 - 1000000), iso(T0 + 1)))[1]) == [late, old[0]]
+    assert ids(get(s, "created_before=%s&before_id=%d" % (iso(T0 + 60 * 1000000), late))[1]) == [old[0]]
     status, doc = get(s, "before_id=0")
     assert status == 400 and "before_id" in doc["err_msg"], doc
     status, doc = get(s, "created_since=2025-11-24")
