@@ -1127,6 +1127,31 @@ Test(job_store, jobs_of_a_handler_that_are_not_terminal)
     cr_assert_eq(n, 0);
 }
 
+Test(job_store, a_capped_count_says_when_it_stopped_and_keyset_pages_go_below_the_key)
+{
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++)
+        ids[i] = add_job(db, i < 4 ? "a" : "b", NULL, NULL);
+    mt_job_filter_t f = {.tool_id = "a"};
+    int64_t total = -1;
+    bool capped = true;
+    cr_assert_eq(mt_job_store_count_capped(db, &f, 4, &total, &capped), 0, "%s", mt_db_errmsg(db));
+    cr_assert(total == 4 && !capped, "exactly the cap: exact");
+    cr_assert_eq(mt_job_store_count_capped(db, &f, 3, &total, &capped), 0);
+    cr_assert(total == 3 && capped, "past the cap: the cap, and said so");
+    cr_assert_eq(mt_job_store_count_capped(db, NULL, 2, &total, &capped), 0);
+    cr_assert(total == 5 && !capped, "no filter: the kept count, whatever the cap");
+    f.before_id = ids[2];
+    cr_assert_eq(mt_job_store_count_capped(db, &f, 10, &total, &capped), 0);
+    cr_assert_eq(total, 4, "the count ignores the key");
+    mt_job_t *jobs = NULL;
+    size_t n = 0;
+    cr_assert_eq(mt_job_store_list(db, &f, 10, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+    cr_assert(n == 2 && jobs[0].id == ids[1] && jobs[1].id == ids[0], "below the key, newest first");
+    cr_assert_eq(total, 4, "the exact total ignores the key too");
+    mt_job_store_free(jobs, n);
+}
+
 /* ------------------------------------------------------------------ */
 /* Time                                                                */
 /* ------------------------------------------------------------------ */
@@ -1148,6 +1173,37 @@ Test(job_store, iso8601_utc_with_microseconds)
     int64_t now = mt_wall_us();
     cr_assert_gt(now, 1700000000LL * 1000000);
     cr_assert_eq(strlen(mt_time_iso8601(now, buf)), 27);
+}
+
+Test(job_store, iso8601_parses_what_it_writes_and_refuses_the_rest)
+{
+    char buf[MT_TIME_ISO8601_SIZE];
+    int64_t us = 0;
+    /* round trip over times spread from 1970 to 9999 */
+    uint64_t x = 2463534242ULL;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t t = (int64_t)(x % 253402300800000000ULL);
+        cr_assert_eq(mt_time_parse_iso8601(mt_time_iso8601(t, buf), &us), 0, "%s", buf);
+        cr_assert_eq(us, t, "%s", buf);
+    }
+    cr_assert_eq(mt_time_parse_iso8601("2026-11-29T09:00:00Z", &us), 0);
+    cr_assert_eq(us, 1795942800000000);
+    cr_assert_eq(mt_time_parse_iso8601("2026-11-29T09:00Z", &us), 0);
+    cr_assert_eq(us, 1795942800000000);
+    cr_assert_eq(mt_time_parse_iso8601("2026-11-29T09:00:00.5+00:00", &us), 0);
+    cr_assert_eq(us, 1795942800500000);
+    cr_assert_eq(mt_time_parse_iso8601("2026-11-29", &us), 0);
+    cr_assert_eq(us, 1795910400000000);
+    cr_assert_eq(mt_time_parse_iso8601("2024-02-29", &us), 0, "a leap day");
+    cr_assert_eq(mt_time_parse_iso8601("2000-02-29", &us), 0, "a leap day (divisible by 400)");
+    static const char *const bad[] = {"", "2026", "2026-11", "2025-02-29", "1900-02-29", "2026-13-01", "2026-11-31",
+                                      "2026-00-10", "2026-11-29T09:00:00", "2026-11-29T24:00Z", "2026-11-29T09:60Z",
+                                      "2026-11-29T09:00:60Z", "2026-11-29T09:00:00.Z", "2026-11-29T09:00:00.1234567Z",
+                                      "2026-11-29T09:00:00+01:00", "2026-11-29 09:00:00Z", "2026-11-29T9:00Z",
+                                      "+2026-11-29", "2026-11-29Zjunk", "2026-11-29T09:00:00Zjunk", "yesterday"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(mt_time_parse_iso8601(bad[i], &us), -EINVAL, "'%s' is refused", bad[i]);
 }
 
 Test(job_store, iso8601_agrees_with_gmtime_and_strftime)
