@@ -228,7 +228,8 @@ let stylesAdded = false;
 
 /** Add the stylesheet of the workflow pages (forms, graph, states) to the document once. */
 export function ensureStyles() {
-  if (stylesAdded || document.querySelector("link[data-wf-styles]")) return;
+  // index.html links it; this is for a shell that does not.
+  if (stylesAdded || [...document.querySelectorAll("link[rel=stylesheet]")].some((l) => /\/workflows\.css$/.test(l.href))) return;
   stylesAdded = true;
   const link = document.createElement("link");
   link.rel = "stylesheet";

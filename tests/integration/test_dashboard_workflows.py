@@ -17,7 +17,7 @@ from conftest import wait_for, write
 # A workflow slow enough to be seen running: a sleep (its length an input) and an echo beside it.
 NAP = {
     "id": "nap", "name": "Nap", "description": "Sleeps, and echoes beside it.",
-    "inputs": [{"name": "seconds", "type": "float", "default": 2}],
+    "inputs": [{"name": "seconds", "type": "float", "default": 4}],
     "steps": [
         {"id": "first", "tool": "sleep", "inputs": {"seconds": {"input": "seconds"}}},
         {"id": "then", "tool": "echo", "inputs": {"text": "awake"}},
@@ -75,6 +75,15 @@ def open_page(d, srv, route):
 def step_states(d):
     return {g.get_attribute("data-key")[5:]: g.get_attribute("data-state")
             for g in by_css(d, "#inv-graph svg .wf-step")}
+
+
+def wait_steps(d, srv, inv_id, pred, what, timeout=30):
+    """Wait until pred(the graph's step states) holds; on timeout say what the page and the API show."""
+    try:
+        return wait_for(lambda: pred(step_states(d)), timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError("%s: the page shows %s (hash %s), the API %s\n%s" % (
+            e, step_states(d), hash_of(d), api(srv, "GET", "/api/invocations/" + inv_id), srv.log())) from None
 
 
 # -- Submit ------------------------------------------------------------------------------------------------------
@@ -206,8 +215,7 @@ def test_invocation_from_the_form_reaches_ok_live(servers, browser):
     one(d, "#invoke-submit").click()
     m = wait_for(lambda: re.fullmatch(r"#/invocations/(\d+)", hash_of(d) or ""), what="the invocation's page")
     inv_id = m.group(1)
-    wait_for(lambda: step_states(d) == {"a": "ok", "b": "ok", "c": "ok", "d": "ok"}, 20,
-             what="every step ok in the graph\n" + srv.log())
+    wait_steps(d, srv, inv_id, lambda st: st == {"a": "ok", "b": "ok", "c": "ok", "d": "ok"}, "every step ok in the graph")
     wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "ok", what="the invocation ok")
     status, inv = api(srv, "GET", "/api/invocations/" + inv_id)
     assert inv["state"] == "ok" and inv["inputs"] == {"text": "from the dashboard"}
@@ -229,9 +237,9 @@ def test_invocation_from_the_form_reaches_ok_live(servers, browser):
     m = wait_for(lambda: re.fullmatch(r"#/invocations/(\d+)", hash_of(d) or ""), what="the nap invocation's page")
     nap_id = m.group(1)
     assert nap_id != inv_id
-    wait_for(lambda: step_states(d).get("first") == "running", 10, what="the sleep seen running")
+    wait_steps(d, srv, nap_id, lambda st: st.get("first") == "running", "the sleep seen running")
     assert api(srv, "GET", "/api/invocations/" + nap_id)[1]["state"] != "ok"
-    wait_for(lambda: step_states(d) == {"first": "ok", "then": "ok"}, 20, what="the nap's steps ok\n" + srv.log())
+    wait_steps(d, srv, nap_id, lambda st: st == {"first": "ok", "then": "ok"}, "the nap's steps ok")
     wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "ok", what="the nap invocation ok")
     assert d.execute_script("return window.__stayed") == "same page"
     assert not one(d, "#inv-cancel").is_displayed()              # nothing left to cancel
@@ -256,7 +264,7 @@ def test_cancel_an_invocation_from_its_page(servers, browser):
     assert status == 201
     inv_id = inv["id"]
     open_page(d, srv, "/invocations/" + inv_id)
-    wait_for(lambda: step_states(d).get("first") == "running", 15, what="the sleep running\n" + srv.log())
+    wait_steps(d, srv, inv_id, lambda st: st.get("first") == "running", "the sleep running")
     one(d, "#inv-cancel").click()
     # The confirmation comes first: "No" keeps it running.
     assert one(d, "#inv-confirm").is_displayed()
@@ -267,7 +275,7 @@ def test_cancel_an_invocation_from_its_page(servers, browser):
     one(d, "#inv-cancel").click()
     one(d, "#inv-confirm-yes").click()
     wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "cancelled", 15, what="cancelled shown")
-    wait_for(lambda: step_states(d).get("first") == "cancelled", 15, what="the sleep step cancelled in the graph")
+    wait_steps(d, srv, inv_id, lambda st: st.get("first") == "cancelled", "the sleep step cancelled in the graph")
     status, cur = api(srv, "GET", "/api/invocations/" + inv_id)
     assert cur["state"] == "cancelled"
     job_id = [s for s in cur["steps"] if s["id"] == "first"][0]["job_id"]
