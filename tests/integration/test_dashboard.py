@@ -247,6 +247,7 @@ def test_filters_and_paging_on_10000_jobs(servers, browser, tmp_path):
     assert "10,000" in text_of(b, "#jobs-status") or "more than" in text_of(b, "#jobs-status")
 
     # filters through the form: state error, tool wc
+    wait_js(b, "return document.querySelector('#f-tool option[value=wc]')")  # the tools come beside the list
     Select(b.find_element(By.ID, "f-state")).select_by_value("error")
     Select(b.find_element(By.ID, "f-tool")).select_by_value("wc")
     b.find_element(By.ID, "f-handler").send_keys("h2")

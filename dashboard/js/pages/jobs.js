@@ -96,15 +96,22 @@ function row(j) {
 }
 
 const page = {
-  async render(params, root) {
+  render(params, root) {
     document.title = 'Jobs · muleteer';
     const token = {};
     this.token = token;
-    if (!toolsCache) {
-      try { toolsCache = (await api('api/tools')).tools || []; } catch (e) { toolsCache = null; }
-    }
-    if (this.token !== token) return;
+    // the tools fill the Tool menu when they come; the list does not wait for them
     const tools = toolsCache || [];
+    if (!toolsCache) {
+      api('api/tools').then((r) => {
+        toolsCache = r.tools || [];
+        const sel = document.getElementById('f-tool');
+        if (this.token !== token || !sel) return;
+        for (const t of toolsCache) {
+          if (![...sel.options].some((o) => o.value === t.id)) sel.append(el('option', { value: t.id }, t.id));
+        }
+      }).catch(() => { /* the menu keeps 'any' and the tool asked for */ });
+    }
     const status = el('p', { id: 'jobs-status', role: 'status', 'aria-live': 'polite' }, 'Loading…');
     const warn = el('div', { id: 'jobs-warn' });
     const tableBox = el('div', { class: 'table-wrap' });

@@ -220,6 +220,13 @@ const page = {
 
     const tick = async () => {
       let stack = null, text = null;
+      // ended counts, asked beside the stack: every 30 s, or 5 s after the finished counter moved
+      const t = Date.now() / 1000;
+      const fin = state.samples.length ? state.samples[state.samples.length - 1].finished : null;
+      const moved = fin !== state.endedFinished && t - state.endedAt >= 5;
+      const endedAsked = !state.endedAt || t - state.endedAt >= 30 || moved
+        ? countJobs(ENDED_STATES, state.counts, state.capped) : null;
+      if (endedAsked) { state.endedAt = t; state.endedFinished = fin; }
       if (state.admin !== false) {
         try {
           [stack, text] = await Promise.all([
@@ -235,7 +242,6 @@ const page = {
             el('code', {}, e.message), '). The counts below are of your own jobs.'));
         }
       }
-      const t = Date.now() / 1000;
       if (state.admin) {
         state.stack = stack;
         if (text !== null) {
@@ -266,14 +272,12 @@ const page = {
           state.metrics = null;
         }
       }
-      // the live states come from the gauge when metrics are readable; the rest from /api/jobs, less often
+      // the live states come from the gauge when metrics are readable, else from /api/jobs
       const live = state.admin && state.metrics ? [] : JOB_STATES.filter((s) => !ENDED_STATES.includes(s));
-      // ended counts: every 30 s, or after 5 s when the finished counter moved
-      const fin = state.samples.length ? state.samples[state.samples.length - 1].finished : null;
-      const moved = fin !== state.endedFinished && t - state.endedAt >= 5;
-      const ended = !state.endedAt || t - state.endedAt >= 30 || moved ? ENDED_STATES : [];
-      if (ended.length) { state.endedAt = t; state.endedFinished = fin; }
-      if (live.length || ended.length) await countJobs([...live, ...ended], state.counts, state.capped);
+      if (live.length) await countJobs(live, state.counts, state.capped);
+      if (endedAsked) {
+        try { await endedAsked; } catch (e) { state.endedAt = 0; throw e; }
+      }
       draw();
     };
     this.poller = poll(tick, { interval: 2000, onError: (e) => {
