@@ -107,6 +107,24 @@ def test_overview_lists_the_stack_processes(servers, browser, tmp_path):
                   return r && r.cells[5].textContent === '1' && r.cells[2].textContent === '%d'""" % new_pid,
             15, "the respawn on the page")
     assert b.execute_script("return [...document.querySelectorAll('.chart path')].length") >= 5
+    # the page's reading of the Prometheus text and its quantile estimate, on figures known here
+    got = b.execute_async_script(r'''
+        const done = arguments[arguments.length - 1];
+        import('./ui/js/pages/overview.js').then((m) => {
+          const text = '# HELP muleteer_jobs Jobs\n# TYPE muleteer_jobs gauge\n' +
+            'muleteer_jobs{state="new"} 3\nmuleteer_jobs{state="running"} 4\n' +
+            'muleteer_farm_queue_messages{farm="a \\"b\\""} 7\n' +
+            'muleteer_job_wait_seconds_bucket{le="0.1"} 5\nmuleteer_job_wait_seconds_bucket{le="1"} 10\n' +
+            'muleteer_job_wait_seconds_bucket{le="+Inf"} 10\nmuleteer_job_wait_seconds_count 10\n';
+          const s = m.parseMetrics(text);
+          const now = [{le: 0.1, count: 5}, {le: 1, count: 10}, {le: Infinity, count: 10}];
+          const before = [{le: 0.1, count: 1}, {le: 1, count: 2}, {le: Infinity, count: 2}];
+          done([s.length, m.metricSum(s, 'muleteer_jobs'), m.metricSum(s, 'muleteer_jobs', {state: 'running'}),
+                m.metricSum(s, 'muleteer_farm_queue_messages', {farm: 'a "b"'}),
+                m.quantile(0.5, now, before), m.quantile(0.95, now, before), m.quantile(0.5, before, before)]);
+        });''')
+    assert got[:4] == [7, 7, 4, 7], got
+    assert abs(got[4] - 0.1) < 1e-9 and abs(got[5] - 0.91) < 1e-9 and got[6] is None, got
     shots(browser, "dashboard-overview", docs=True)
     browser.assert_no_console_errors()
 
@@ -313,6 +331,11 @@ def test_with_api_keys_a_user_sees_only_their_jobs(servers, browser, tmp_path):
     wait_js(b, "return document.getElementById('api-key-input')", 15, "the key prompt")
     label = b.find_element(By.CSS_SELECTOR, "label[for='api-key-input']").text
     assert label == "API key"
+    assert "needs an API key" in text_of(b, "#key-prompt")
+    # a wrong key: asked again, saying why
+    b.find_element(By.ID, "api-key-input").send_keys("not-a-configured-key-0123456")
+    b.find_element(By.ID, "api-key-save").click()
+    wait_js(b, "const p = document.getElementById('key-prompt'); return p && p.textContent.includes('not valid')", 15)
     b.find_element(By.ID, "api-key-input").send_keys(BOB)
     b.find_element(By.ID, "api-key-save").click()
     wait_js(b, "return document.getElementById('jobs-table')", 15)
