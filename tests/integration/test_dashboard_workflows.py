@@ -228,6 +228,14 @@ def test_invocation_from_the_form_reaches_ok_live(servers, browser):
         assert word in legend
     assert "ok" in one(d, "#inv-steps li[data-step='d']").text    # the state in words, not colour alone
     shoot(browser, "invocation")
+    # Keyboard: the steps are links in the tab order; Enter on one opens its job.
+    assert d.execute_script("return [...document.querySelectorAll('#inv-graph a.wf-link')].map(a => a.tabIndex)") == [0] * 4
+    d.execute_script("document.querySelector('#inv-graph a.wf-link[aria-label^=\"step d,\"]').focus()")
+    assert d.switch_to.active_element.get_attribute("aria-label").startswith("step d, ok, job ")
+    from selenium.webdriver.common.keys import Keys
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    d_job = [s["job_id"] for s in inv["steps"] if s["id"] == "d"][0]
+    wait_for(lambda: hash_of(d) == "#/jobs/" + d_job, what="Enter on step d to open its job")
 
     # A slow one, watched from the page: its sleep is seen running, then ok, without a reload.
     open_page(d, srv, "/workflows/nap")

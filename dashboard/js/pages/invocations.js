@@ -17,6 +17,9 @@ const ENDED = ['ok', 'failed', 'cancelled'];
 const PAGE_SIZE = 25;
 
 let poller = null;
+let renderSeq = 0;  // the render shown: an older one still awaiting an answer (another id's) writes nothing
+
+function shown(page, seq) { return isCurrent(page) && seq === renderSeq; }
 
 function stopPolling() {
   if (poller) { poller.stop(); poller = null; }
@@ -46,6 +49,7 @@ function canonicalOffset(v) {
 }
 
 async function renderList(params, root) {
+  const seq = ++renderSeq;
   document.title = 'Invocations · muleteer';
   const workflowId = params.workflow_id || '';
   const state = INVOCATION_STATES.includes(params.state) ? params.state : '';
@@ -56,7 +60,7 @@ async function renderList(params, root) {
     api('api/workflows').catch(() => ({ workflows: [] })),
     api('api/invocations', { query: { workflow_id: workflowId, state, limit: PAGE_SIZE, offset } }),
   ]);
-  if (!isCurrent(listPage)) return;
+  if (!shown(listPage, seq)) return;
 
   const wfSelect = el('select', { id: 'inv-filter-workflow', name: 'workflow_id' },
     el('option', { value: '' }, 'any'),
@@ -117,6 +121,7 @@ function statesOf(inv) {
 }
 
 async function renderOne(id, root, page) {
+  const seq = ++renderSeq;
   document.title = `Invocation ${id} · muleteer`;
   fill(root, el('h1', {}, 'Invocation ' + id), el('p', { class: 'note' }, 'Loading…'));
   let inv, wf;
@@ -124,12 +129,12 @@ async function renderOne(id, root, page) {
     inv = await api('api/invocations/' + encodeURIComponent(id));
     wf = await api('api/workflows/' + encodeURIComponent(inv.workflow_id));
   } catch (e) {
-    if (!isCurrent(page)) return;
+    if (!shown(page, seq)) return;
     fill(root, el('h1', {}, 'Invocation ' + id), el('p', { class: 'form-error', role: 'alert' }, e.message),
       el('p', {}, el('a', { href: '#/invocations' }, 'All invocations')));
     return;
   }
-  if (!isCurrent(page)) return;
+  if (!shown(page, seq)) return;
 
   const g = drawGraph(wf, { states: statesOf(inv),
     title: `Graph of invocation ${inv.id} of workflow ${wf.id}: each step with its state` });
@@ -206,7 +211,7 @@ async function renderOne(id, root, page) {
     stopPolling();
     const me = poll(async () => {
       const cur = await api('api/invocations/' + encodeURIComponent(id));
-      if (!isCurrent(page) || poller !== me) return;
+      if (!shown(page, seq) || poller !== me) return;
       if (show(cur)) stopPolling();
     }, { interval: 1500 });
     poller = me;
