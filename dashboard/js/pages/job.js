@@ -69,7 +69,7 @@ function stream(job, name) {
     btn.addEventListener('click', () => download(path, 'job-' + job.id + '.' + name + '.txt', btn));
     box.replaceChildren(box.firstChild,
       el('div', { class: 'toolbar' }, el('span', { class: 'note' }, size === null ? '' : fmtBytes(size) +
-        (truncated ? ', the first ' + fmtBytes(SHOW_BYTES) + ' shown' : '')), btn),
+        (truncated ? ', the first ' + fmtBytes(SHOW_BYTES) + ' shown' : '')), size === 0 ? null : btn),
       text ? el('pre', { class: 'output', tabindex: '0', 'aria-label': name }, text) : el('p', { class: 'note' }, 'Empty.'));
   })().catch((e) => box.replaceChildren(box.firstChild, el('p', { class: 'error-banner' }, name + ' cannot be read: ' + e.message)));
   return box;
