@@ -233,6 +233,15 @@ def test_cancel_from_the_job_page(servers, browser, tmp_path):
             "the page to show deleted")
     assert job_doc(s, jid)["state"] == "deleted"
     assert not b.find_elements(By.ID, "cancel-job")
+    wait_js(b, "const p = document.querySelector('#stream-stdout pre'); return p !== null || "
+               "document.querySelector('#stream-stdout').textContent.includes('B')", 15, "its stdout")
+    # a job cancelled before it ran: its page asks for no stream (nothing to show, no 404 in the console)
+    now = int(time.time() * 1e6)
+    never = s.sql("INSERT INTO job (tool_id, tool_version, params, state, create_time, update_time, end_time)"
+                  " VALUES ('sleep', '1.0', '{\"seconds\": 5}', 'deleted', ?, ?, ?) RETURNING id", (now, now, now))[0][0]
+    go(b, "/jobs/%s" % never)
+    wait_js(b, "const e = document.getElementById('stream-stderr'); return e && e.textContent.includes('did not run')", 15)
+    assert "did not run" in text_of(b, "#stream-stdout")
     browser.assert_no_console_errors()
 
 

@@ -60,6 +60,10 @@ function stream(job, name) {
   const box = el('section', { 'aria-labelledby': 'h-' + name, id: 'stream-' + name },
     el('h2', { id: 'h-' + name }, name), el('p', { class: 'note' }, 'Loading…'));
   const path = 'api/jobs/' + encodeURIComponent(job.id) + '/' + name;
+  if (!job.start_time) {   // never started: nothing to ask for (the API would answer 404)
+    box.replaceChildren(box.firstChild, el('p', { class: 'note' }, 'None: the command did not run.'));
+    return box;
+  }
   (async () => {
     const res = await apiFetch(path);
     if (res.status === 404) { box.replaceChildren(box.firstChild, el('p', { class: 'note' }, 'None: the command did not run.')); return; }
