@@ -387,6 +387,29 @@ UNLABELLED = """return [...document.querySelectorAll('input, select, textarea, b
     .map(e => e.outerHTML)"""
 
 
+LOW_CONTRAST = """
+    const rgb = (s) => s.match(/[\\d.]+/g).map(Number);
+    const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                         return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    const background = (e) => {
+      for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length < 4 || c[3] > 0) return c; }
+      return [255, 255, 255];
+    };
+    const bad = [];
+    for (const e of document.querySelectorAll('body *')) {
+      if (e.closest('svg') || e.closest(':disabled') || !e.getClientRects().length) continue;
+      if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const st = getComputedStyle(e);
+      if (st.visibility === 'hidden') continue;
+      const a = lum(rgb(st.color)), b = lum(background(e));
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+      const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+      if (ratio < need) bad.push(e.tagName + ' ' + e.textContent.trim().slice(0, 30) + ': ' + ratio.toFixed(2));
+    }
+    return bad;"""
+
+
 def test_keyboard_labels_and_a_phone_width(servers, browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
     s = servers(["--mules", "1", "--farm", "job-handlers:1", "--set", "jobs.cancel-grace=1"])
@@ -415,6 +438,13 @@ def test_keyboard_labels_and_a_phone_width(servers, browser, tmp_path):
         go(b, route)
         wait_js(b, "return document.querySelector('%s')" % ready)
         assert b.execute_script(UNLABELLED) == [], route
+        # and every text is readable: WCAG AA contrast (4.5:1, 3:1 for large text)
+        assert b.execute_script(LOW_CONTRAST) == [], route
+    # (the check sees a grey that is too light)
+    b.execute_script("const p = document.createElement('p'); p.id = 'grey'; p.style.color = '#999';"
+                     "p.textContent = 'too light'; document.getElementById('main').append(p)")
+    assert b.execute_script(LOW_CONTRAST) == ["P too light: 2.85"]
+    b.execute_script("document.getElementById('grey').remove()")
     # at 375 px the navigation folds behind the Menu button, and the tables scroll inside their box
     b.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1,
                                                              "mobile": True})
