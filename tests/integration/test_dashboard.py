@@ -3,7 +3,8 @@
 The overview lists the stack's processes as /api/stack does and follows a restart of the server under the
 page; a job submitted through the API appears in the jobs list and its page reaches `ok` without a reload;
 Cancel on a job's page ends a running job `deleted`; the jobs list's filters and keyset paging on 10,000 jobs;
-with API keys, the key prompt, and a second user who sees none of the first user's jobs. Every test checks that
+with API keys, the key prompt, and a second user who sees none of the first user's jobs; the keyboard (skip link,
+navigation, visible focus), labels, WCAG AA contrast, and the folded navigation at 375 px. Every test checks that
 the browser's console holds no error, and saves screenshots of the pages it shows at 1280x800 and 375x800 in its
 tmp_path (the overview's also in docs/dashboard-overview.png).
 """
