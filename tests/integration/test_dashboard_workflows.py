@@ -2,10 +2,14 @@
 
 Each test starts a real stack with the tools and workflows shipped in tools/ and workflows/ and drives the
 pages the way a person does: a job submitted through the form generated from the tool's inputs reaches `ok`
-without a reload; a bad value shows the API's own validation message beside the form; a workflow is drawn as
-a graph of its steps and edges; an invocation started from the Invoke form shows its steps reaching `ok`
-live; an invocation is cancelled from its page. Every page is photographed at 1280x800 and 375x800 into the
-test's directory, and the browser's console must hold no error.
+without a reload, and a data input is chosen among finished jobs' outputs; a bad value shows the API's own
+validation message beside the form, on the input it names; a workflow is drawn as a layered graph of its
+steps and edges, with the steps in words; an invocation started from the Invoke form shows its steps reaching
+`ok` live, each step a link reached and opened from the keyboard; an invocation is cancelled from its page
+after a confirmation; the invocations list filters and pages; with API keys a user sees neither another's
+invocations nor their outputs; the invocation page follows a restart of the server. Pages are photographed at
+1280x800 and 375x800 into the test's directory (the page itself never wider than the screen), and the
+browser's console must hold no error but those a test provokes on purpose.
 """
 import json
 import os
@@ -372,3 +376,33 @@ def test_with_api_keys_a_user_sees_only_their_invocations_and_outputs(servers, b
              == ["", want], what="only bob's output offered")
     # The refusals the page meets on purpose (401 before the key, 404 alice's invocation) are the only errors.
     browser.assert_no_console_errors(ignore=(r"status of 40[14]",))
+
+
+def test_invocation_page_follows_a_restart_of_the_server(servers, browser, tmp_path):
+    from tcp_proxy import TcpProxy
+    srv = servers([])
+    assert api(srv, "POST", "/api/workflows", NAP)[0] == 201
+    status, inv = api(srv, "POST", "/api/workflows/nap/invocations", {"inputs": {"seconds": 3}})
+    assert status == 201
+    inv_id = inv["id"]
+    proxy = TcpProxy("127.0.0.1", srv.port)
+    try:
+        d = browser.driver
+        d.get("http://127.0.0.1:%d/#/invocations/%s" % (proxy.port, inv_id))
+        wait_steps(d, srv, inv_id, lambda st: st.get("first") == "running", "the sleep running")
+        d.execute_script("window.__stayed = 'same page'")
+        assert srv.stop() == 0
+        wait_for(lambda: d.execute_script("return document.getElementById('conn-status').textContent")
+                 == "reconnecting...", 15, what="the page to say reconnecting")
+        # The same stack again, on the same database: the invocation goes on, and the page with it.
+        srv2 = servers([])
+        proxy.target = ("127.0.0.1", srv2.port)
+        wait_for(lambda: api(srv2, "GET", "/api/invocations/" + inv_id)[1]["state"] == "ok", 60,
+                 what="the invocation to end ok after the restart\n" + srv2.log())
+        wait_steps(d, srv2, inv_id, lambda st: st == {"first": "ok", "then": "ok"}, "the graph to show both steps ok")
+        wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "ok", what="the invocation ok on the page")
+        assert d.execute_script("return window.__stayed") == "same page"
+        assert d.execute_script("return document.getElementById('conn-status').dataset.state") == "live"
+        browser.assert_no_console_errors(ignore=(r"net::ERR_", r"Failed to fetch"))
+    finally:
+        proxy.close()
