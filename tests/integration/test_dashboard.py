@@ -4,7 +4,8 @@ The overview lists the stack's processes as /api/stack does and follows a restar
 page; a job submitted through the API appears in the jobs list and its page reaches `ok` without a reload;
 Cancel on a job's page ends a running job `deleted`; the jobs list's filters and keyset paging on 10,000 jobs;
 with API keys, the key prompt, and a second user who sees none of the first user's jobs; the keyboard (skip link,
-navigation, visible focus), labels, WCAG AA contrast, and the folded navigation at 375 px. Every test checks that
+navigation, visible focus), labels, WCAG AA contrast, and the folded navigation at 375 px; the overview's polls,
+every 2 s while shown and none while its tab is hidden. Every test checks that
 the browser's console holds no error, and saves screenshots of the pages it shows at 1280x800 and 375x800 in its
 tmp_path (the overview's also in docs/dashboard-overview.png).
 """
@@ -461,4 +462,37 @@ def test_keyboard_labels_and_a_phone_width(servers, browser, tmp_path):
         assert b.execute_script("return document.documentElement.scrollWidth") <= 375
     finally:
         b.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.assert_no_console_errors()
+
+
+def stack_requests(s):
+    """How many GET /api/stack the stack has answered (its metrics)."""
+    status, _, data = s.request("GET", "/metrics")
+    assert status == 200
+    return sum(float(l.rsplit(" ", 1)[1]) for l in data.decode().splitlines()
+               if l.startswith("muleteer_http_requests_total{") and 'route="/api/stack"' in l)
+
+
+def test_the_overview_polls_every_2s_only_while_shown(servers, browser, tmp_path):
+    s = servers(["--mules", "1", "--farm", "job-handlers:1"])
+    b = browser.driver
+    open_page(b, base_of(s), "/")
+    wait_js(b, "return document.querySelector('#processes')")
+    n0 = stack_requests(s)
+    time.sleep(6.2)
+    shown = stack_requests(s) - n0
+    assert 2 <= shown <= 4, shown           # every 2 s
+    # another tab in front: the overview's tab is hidden and asks nothing
+    page = b.current_window_handle
+    b.switch_to.new_window("tab")
+    assert b.execute_script("return document.hidden") is False
+    time.sleep(1)  # (a poll under way when the tab went behind ends)
+    n1 = stack_requests(s)
+    time.sleep(6.2)
+    assert stack_requests(s) - n1 == 0
+    # shown again: it asks at once
+    b.switch_to.window(page)
+    b.execute_cdp_cmd("Page.bringToFront", {})
+    wait_js(b, "return !document.hidden", 5)
+    wait_for(lambda: stack_requests(s) > n1, 3, what="a poll as soon as the page is shown")
     browser.assert_no_console_errors()
