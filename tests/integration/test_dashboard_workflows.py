@@ -195,6 +195,29 @@ def test_workflow_graph_shows_steps_and_edges(servers, browser):
     # The Invoke form comes from the workflow's inputs.
     assert one(d, "#invoke-in-text").get_attribute("value") == "hello"
     shoot(browser, "workflow")
+    # Columns: a step sits right of the rightmost node it takes from, however far back the others are; a step
+    # fed only literals sits in the first column of steps, with no edge.
+    skew = {"id": "skew", "name": "Skew", "inputs": [{"name": "x", "type": "text"}], "steps": [
+        {"id": "p", "tool": "echo", "inputs": {"text": {"input": "x"}}},
+        {"id": "q", "tool": "wc", "inputs": {"input": {"step": "p", "output": "out"}}},
+        {"id": "r", "tool": "cat", "inputs": {"first": {"step": "p", "output": "out"},
+                                              "second": {"step": "q", "output": "count"}}},
+        {"id": "lit", "tool": "echo", "inputs": {"text": "a literal"}}]}
+    assert api(srv, "POST", "/api/workflows", skew)[0] == 201
+    open_page(d, srv, "/workflows/skew")
+    one(d, "#wf-graph svg[data-workflow='skew']")
+    x = {g.get_attribute("data-key"): g.rect["x"] for g in by_css(d, "#wf-graph svg .wf-node")}
+    assert x["in:x"] < x["step:p"] == x["step:lit"] < x["step:q"] < x["step:r"], x
+    edges = {(p.get_attribute("data-from"), p.get_attribute("data-to")) for p in by_css(d, "#wf-graph svg path.wf-edge")}
+    assert edges == {("in:x", "step:p"), ("step:p", "step:q"), ("step:p", "step:r"), ("step:q", "step:r")}
+    # x has no default: the Invoke form marks it required, and invoking without it gets the API's message.
+    field = one(d, "#invoke-in-x")
+    assert field.get_attribute("aria-required") == "true" and field.get_attribute("value") == ""
+    status, body = api(srv, "POST", "/api/workflows/skew/invocations", {"inputs": {}})
+    assert status == 400
+    one(d, "#invoke-submit").click()
+    wait_for(lambda: one(d, "#invoke-error").text.strip() == body["err_msg"], what="the required input's message")
+    assert field.get_attribute("aria-invalid") == "true"
     open_page(d, srv, "/workflows")
     one(d, "#workflow-list")
     shoot(browser, "workflows")
@@ -204,7 +227,7 @@ def test_workflow_graph_shows_steps_and_edges(servers, browser):
     open_page(d, srv, "/submit/sleep")
     one(d, "#submit-form")
     shoot(browser, "submit-tool")
-    browser.assert_no_console_errors()
+    browser.assert_no_console_errors(ignore=(r"invocations - Failed to load resource: the server responded with a status of 400",))
 
 
 def test_invocation_from_the_form_reaches_ok_live(servers, browser):
