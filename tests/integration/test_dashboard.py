@@ -172,7 +172,7 @@ def test_a_job_appears_in_the_list_and_its_page_reaches_ok(servers, browser, tmp
     open_page(b, base_of(s), "/jobs")
     wait_js(b, "return document.getElementById('jobs-table')")
     assert table_ids(b) == []
-    jid = post_job(s, "sleep", {"seconds": 8})
+    jid = post_job(s, "sleep", {"seconds": 12})  # longer than the list's 5 s refresh
     # the list refreshes itself
     wait_js(b, "return document.querySelector('#jobs-table tr[data-job-id=\"%s\"]')" % jid, 15, "the job in the list")
     b.find_element(By.CSS_SELECTOR, "#jobs-table tr[data-job-id='%s'] a" % jid).click()
