@@ -429,3 +429,36 @@ def test_invocation_page_follows_a_restart_of_the_server(servers, browser, tmp_p
         browser.assert_no_console_errors(ignore=(r"net::ERR_", r"Failed to fetch"))
     finally:
         proxy.close()
+
+
+def test_a_failed_step_and_the_steps_it_leaves_not_run(servers, browser, tmp_path):
+    import shutil
+    from conftest import ROOT
+    tools = tmp_path / "tools"
+    shutil.copytree(os.path.join(ROOT, "tools"), str(tools))
+    (tools / "refuse.yml").write_text('id: refuse\nversion: "1"\nname: fails on any non-empty text\n'
+                                      'command: ["/usr/bin/test", "-z", "{text}"]\n'
+                                      'inputs:\n  - {name: text, type: text}\noutputs:\n  - {name: out, from: stdout}\n')
+    srv = servers(["--set", "jobs.tools-dir=%s" % tools])
+    d = browser.driver
+    breaks = {"id": "breaks", "name": "Breaks", "inputs": [{"name": "text", "type": "text", "default": "x"}], "steps": [
+        {"id": "f", "tool": "refuse", "inputs": {"text": {"input": "text"}}},
+        {"id": "g", "tool": "wc", "inputs": {"input": {"step": "f", "output": "out"}}},
+        {"id": "h", "tool": "echo", "inputs": {"text": "beside"}}]}
+    assert api(srv, "POST", "/api/workflows", breaks)[0] == 201
+    open_page(d, srv, "/workflows/breaks")
+    one(d, "#invoke-submit").click()
+    inv_id = wait_for(lambda: re.fullmatch(r"#/invocations/(\d+)", hash_of(d) or ""), what="the page").group(1)
+    wait_steps(d, srv, inv_id, lambda st: st == {"f": "failed", "g": "not_run", "h": "ok"}, "failed, not run, ok")
+    wait_for(lambda: one(d, "#inv-state").get_attribute("data-state") == "failed", what="the invocation failed")
+    inv = api(srv, "GET", "/api/invocations/" + inv_id)[1]
+    assert inv["state"] == "failed"
+    # Each state in words: in the node, and in the list of steps with the API's reason.
+    nodes = {g.get_attribute("data-key")[5:]: g.text for g in by_css(d, "#inv-graph svg .wf-step")}
+    assert "failed · job " in nodes["f"] and "not run" in nodes["g"] and "ok · job " in nodes["h"]
+    g_info = [s for s in inv["steps"] if s["id"] == "g"][0]["info"]
+    assert g_info and g_info in one(d, "#inv-steps li[data-step='g']").text
+    assert one(d, "#inv-info").is_displayed()
+    assert not one(d, "#inv-cancel").is_displayed()
+    shoot(browser, "invocation-failed")
+    browser.assert_no_console_errors()
