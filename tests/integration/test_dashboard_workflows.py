@@ -462,3 +462,73 @@ def test_a_failed_step_and_the_steps_it_leaves_not_run(servers, browser, tmp_pat
     assert not one(d, "#inv-cancel").is_displayed()
     shoot(browser, "invocation-failed")
     browser.assert_no_console_errors()
+
+
+KNOBS = '''\
+id: knobs
+version: "1"
+name: Every kind of input
+description: Echoes an integer, a flag, a choice and a number.
+command: ["/bin/echo", "{count}", "{loud}", "{mode}", "{ratio}", "{note}"]
+inputs:
+  - {name: count, type: integer, label: How many, description: A whole number of things., min: 1, max: 9}
+  - {name: loud, type: boolean, label: Loudly, default: false, truevalue: LOUD, falsevalue: quiet}
+  - {name: mode, type: select, label: Mode, options: [fast, slow, careful]}
+  - {name: ratio, type: float, label: Ratio, default: 0.5, min: 0, max: 1}
+  - {name: note, type: text, label: Note, default: "", max_length: 20}
+outputs:
+  - {name: out, from: stdout}
+'''
+
+
+def test_a_form_for_every_type_of_input(servers, browser, tmp_path):
+    import shutil
+    from conftest import ROOT
+    from selenium.webdriver.support.ui import Select
+    tools = tmp_path / "tools"
+    shutil.copytree(os.path.join(ROOT, "tools"), str(tools))
+    (tools / "knobs.yml").write_text(KNOBS)
+    srv = servers(["--set", "jobs.tools-dir=%s" % tools])
+    d = browser.driver
+    open_page(d, srv, "/submit/knobs")
+    count, loud, mode = one(d, "#submit-in-count"), one(d, "#submit-in-loud"), one(d, "#submit-in-mode")
+    ratio, note = one(d, "#submit-in-ratio"), one(d, "#submit-in-note")
+    # Widgets by type, with the tool's labels, descriptions, bounds and defaults.
+    assert count.get_attribute("inputmode") == "numeric" and count.get_attribute("value") == ""
+    assert count.get_attribute("aria-required") == "true"
+    assert one(d, "label[for='submit-in-count']").text.startswith("How many")
+    hint = one(d, "#submit-in-count-hint").text
+    assert "A whole number of things." in hint and "from 1 to 9" in hint and "required" in hint
+    assert loud.get_attribute("type") == "checkbox" and not loud.is_selected()
+    assert [o.get_attribute("value") for o in Select(mode).options] == ["", "fast", "slow", "careful"]
+    assert ratio.get_attribute("value") == "0.5" and ratio.get_attribute("inputmode") == "decimal"
+    assert "from 0 to 1" in one(d, "#submit-in-ratio-hint").text
+    assert note.get_attribute("value") == "" and "at most 20 bytes" in one(d, "#submit-in-note-hint").text
+    # Out of range, then not among the options: the API's messages, each on its input.
+    count.send_keys("12")
+    one(d, "#submit-submit").click()
+    status, body = api(srv, "POST", "/api/jobs", {"tool_id": "knobs", "inputs": {"count": "12", "loud": False}})
+    assert status == 400
+    wait_for(lambda: one(d, "#submit-error").text.strip() == body["err_msg"], what="the range message")
+    assert count.get_attribute("aria-invalid") == "true"
+    count.clear()
+    count.send_keys("7")
+    one(d, "#submit-submit").click()
+    status, body = api(srv, "POST", "/api/jobs", {"tool_id": "knobs", "inputs": {"count": "7", "loud": False}})
+    assert status == 400 and "mode" in body["err_msg"]
+    wait_for(lambda: one(d, "#submit-error").text.strip() == body["err_msg"], what="the required select's message")
+    assert mode.get_attribute("aria-invalid") == "true" and count.get_attribute("aria-invalid") is None
+    # Good values: the job gets them, normalised by the API.
+    loud.click()
+    Select(mode).select_by_value("careful")
+    ratio.clear()
+    ratio.send_keys("0.25")
+    note.send_keys("hi")
+    one(d, "#submit-submit").click()
+    job_id = wait_for(lambda: re.fullmatch(r"#/jobs/(\d+)", hash_of(d) or ""), what="the job's page").group(1)
+    job = api(srv, "GET", "/api/jobs/" + job_id)[1]
+    assert job["params"] == {"count": 7, "loud": True, "mode": "careful", "ratio": 0.25, "note": "hi"}, job["params"]
+    wait_for(lambda: api(srv, "GET", "/api/jobs/" + job_id)[1]["state"] == "ok", 20, what="the job ok")
+    status, _, out = srv.request("GET", "/api/jobs/%s/outputs/out" % job_id)
+    assert out == b"7 LOUD careful 0.25 hi\n"
+    browser.assert_no_console_errors(ignore=(r"api/jobs - Failed to load resource: the server responded with a status of 400",))
