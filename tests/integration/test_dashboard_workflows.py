@@ -1,16 +1,16 @@
 """The dashboard's Submit, Workflows and Invocations pages in a real browser (headless Chromium via Selenium).
 
-Each test starts a real stack with the tools and workflows shipped in tools/ and workflows/ and drives the
-pages the way a person does: a job submitted through the form generated from the tool's inputs reaches `ok`
-without a reload, and a data input is chosen among finished jobs' outputs; every type of input gets its widget,
-label, bounds and default; a bad value shows the API's own validation message beside the form, on the input it
-names; a workflow is drawn as a layered graph of its
-steps and edges, with the steps in words; an invocation started from the Invoke form shows its steps reaching
-`ok` live, each step a link reached and opened from the keyboard; an invocation is cancelled from its page
-after a confirmation; a failed step and the step it leaves not run are shown as such; the invocations list filters and pages; with API keys a user sees neither another's
-invocations nor their outputs; the invocation page follows a restart of the server. Pages are photographed at
-1280x800 and 375x800 into the test's directory (the page itself never wider than the screen), and the
-browser's console must hold no error but those a test provokes on purpose.
+Each test starts a real stack with the tools and workflows shipped in tools/ and workflows/ and drives the pages
+the way a person does: a job submitted through the form generated from the tool's inputs reaches `ok` without a
+reload, and a data input is chosen among finished jobs' outputs; every type of input gets its widget, label,
+bounds and default; a bad value shows the API's own validation message beside the form, on the input it names; a
+workflow is drawn as a layered graph of its steps and edges, with the steps in words; an invocation started from
+the Invoke form shows its steps reaching `ok` live, each step a link reached and opened from the keyboard; an
+invocation is cancelled from its page after a confirmation; a failed step and the step it leaves not run are
+shown as such; the invocations list filters and pages; with API keys a user sees neither another's invocations
+nor their outputs; the invocation page follows a restart of the server. Pages are photographed at 1280x800 and
+375x800 into the test's directory (the page itself never wider than the screen), and the browser's console must
+hold no error but those a test provokes on purpose.
 """
 import json
 import os
