@@ -8,7 +8,8 @@ workflow is drawn as a layered graph of its steps and edges, with the steps in w
 the Invoke form shows its steps reaching `ok` live, each step a link reached and opened from the keyboard; an
 invocation is cancelled from its page after a confirmation; a failed step and the step it leaves not run are
 shown as such; the invocations list filters and pages; with API keys a user sees neither another's invocations
-nor their outputs; the invocation page follows a restart of the server. Pages are photographed at 1280x800 and
+nor their outputs; the invocation page follows a restart of the server; every control has a label and
+every text WCAG AA contrast. Pages are photographed at 1280x800 and
 375x800 into the test's directory (the page itself never wider than the screen), and the browser's console must
 hold no error but those a test provokes on purpose.
 """
@@ -532,4 +533,29 @@ def test_a_form_for_every_type_of_input(servers, browser, tmp_path):
     wait_for(lambda: api(srv, "GET", "/api/jobs/" + job_id)[1]["state"] == "ok", 20, what="the job ok")
     status, _, out = srv.request("GET", "/api/jobs/%s/outputs/out" % job_id)
     assert out == b"7 LOUD careful 0.25 hi\n"
+    browser.assert_no_console_errors(ignore=(r"api/jobs - Failed to load resource: the server responded with a status of 400",))
+
+
+def test_every_control_labelled_and_every_text_readable(servers, browser, tmp_path):
+    from test_dashboard import LOW_CONTRAST, UNLABELLED
+    srv = servers([])
+    d = browser.driver
+    status, inv = api(srv, "POST", "/api/workflows/diamond/invocations", {"inputs": {}})
+    assert status == 201
+    wait_for(lambda: api(srv, "GET", "/api/invocations/" + inv["id"])[1]["state"] == "ok", 20, what="the diamond ok")
+    pages = (("/submit", "#tool-list"), ("/submit/cat", "#submit-form"), ("/submit/sleep", "#submit-form"),
+             ("/workflows", "#workflow-list"), ("/workflows/diamond", "#invoke-form"),
+             ("/invocations", "#inv-table"), ("/invocations/" + inv["id"], "#inv-graph svg .st-ok"))
+    for route, ready in pages:
+        open_page(d, srv, route)
+        one(d, ready)
+        assert d.execute_script(UNLABELLED) == [], route
+        assert d.execute_script(LOW_CONTRAST) == [], route
+    # The validation message too.
+    open_page(d, srv, "/submit/sleep")
+    one(d, "#submit-in-seconds").clear()
+    one(d, "#submit-in-seconds").send_keys("9999")
+    one(d, "#submit-submit").click()
+    wait_for(lambda: one(d, "#submit-error").text.strip(), what="the message")
+    assert d.execute_script(LOW_CONTRAST) == []
     browser.assert_no_console_errors(ignore=(r"api/jobs - Failed to load resource: the server responded with a status of 400",))
