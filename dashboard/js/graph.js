@@ -2,7 +2,10 @@
 //
 // The layout is layered: the workflow's inputs form the first column, and each
 // step sits one column to the right of the rightmost node it takes a value
-// from (an input or another step's output), so every edge points right. Within
+// from (an input or another step's output), so every edge points right. On a
+// phone's width the same layers are drawn as rows, top to bottom (mountGraph
+// switches when the screen crosses 640 px), so a graph two steps wide fits the
+// screen instead of scrolling sideways. Within
 // a column the nodes keep the order the API gives (its steps come after the
 // steps they depend on). Edges are cubic Bezier paths from the right side of a
 // source to the left side of its target, one per (source, target) pair, titled
@@ -18,9 +21,14 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const NODE_W = 156;
+const NODE_W_NARROW = 136;  // top-down layout, for phones: two nodes side by side fit in 320 px
 const NODE_H = 50;
 const COL_GAP = 64;
 const ROW_GAP = 22;
+const LAYER_GAP_DOWN = 40;
+const SIDE_GAP_DOWN = 14;
+/** Below this width of the screen, graphs are drawn top-down (layers as rows) rather than left to right. */
+export const NARROW_QUERY = "(max-width: 640px)";
 const PAD = 12;
 
 /** The step states of an invocation, in the order the legend shows them, with their words. */
@@ -60,10 +68,11 @@ export function stepSources(step) {
 
 /**
  * Compute the layered layout of a workflow ({inputs, steps} as GET /api/workflows/{id} gives it).
- * Returns {nodes: [{key, kind, id, tool, col, row, x, y}], edges: [{from, to, label}], width, height}.
+ * down: layers top to bottom (phones) instead of left to right.
+ * Returns {nodes: [{key, kind, id, tool, col, row, x, y}], edges: [{from, to, label}], width, height, nodeW, down}.
  * Node keys are "in:NAME" for inputs and "step:ID" for steps.
  */
-export function layoutWorkflow(wf) {
+export function layoutWorkflow(wf, down = false) {
   const inputs = wf.inputs || [];
   const steps = wf.steps || [];
   const col = new Map();
@@ -98,33 +107,49 @@ export function layoutWorkflow(wf) {
   }
   const nRows = Math.max(1, ...rowsIn.filter((x) => x !== undefined));
   const nCols = Math.max(1, rowsIn.length);
-  const height = PAD * 2 + nRows * NODE_H + (nRows - 1) * ROW_GAP;
-  for (const n of nodes) {
-    // Centre each column vertically, so a lone step sits level with the middle of a wide one.
-    const inCol = rowsIn[n.col];
-    const colH = inCol * NODE_H + (inCol - 1) * ROW_GAP;
-    n.x = PAD + n.col * (NODE_W + COL_GAP);
-    n.y = (height - colH) / 2 + n.row * (NODE_H + ROW_GAP);
+  const nodeW = down ? NODE_W_NARROW : NODE_W;
+  let width, height;
+  if (down) {
+    // Each layer a row, centred across the widest one.
+    width = PAD * 2 + nRows * nodeW + (nRows - 1) * SIDE_GAP_DOWN;
+    height = PAD * 2 + nCols * NODE_H + (nCols - 1) * LAYER_GAP_DOWN;
+    for (const n of nodes) {
+      const inCol = rowsIn[n.col];
+      const rowW = inCol * nodeW + (inCol - 1) * SIDE_GAP_DOWN;
+      n.x = (width - rowW) / 2 + n.row * (nodeW + SIDE_GAP_DOWN);
+      n.y = PAD + n.col * (NODE_H + LAYER_GAP_DOWN);
+    }
+  } else {
+    height = PAD * 2 + nRows * NODE_H + (nRows - 1) * ROW_GAP;
+    width = PAD * 2 + nCols * nodeW + (nCols - 1) * COL_GAP;
+    for (const n of nodes) {
+      // Centre each column vertically, so a lone step sits level with the middle of a wide one.
+      const inCol = rowsIn[n.col];
+      const colH = inCol * NODE_H + (inCol - 1) * ROW_GAP;
+      n.x = PAD + n.col * (nodeW + COL_GAP);
+      n.y = (height - colH) / 2 + n.row * (NODE_H + ROW_GAP);
+    }
   }
-  const width = PAD * 2 + nCols * NODE_W + (nCols - 1) * COL_GAP;
   const keys = new Set(nodes.map((n) => n.key));
   const edges = [...edgeMap.values()].filter((e) => keys.has(e.from));
-  return { nodes, edges, width, height };
+  return { nodes, edges, width, height, nodeW, down };
 }
 
 /**
  * Draw a workflow as an SVG element.
  * opts.states: {stepId: {state, job_id}} to colour steps (an invocation); without it steps are drawn plain.
- * opts.title: the accessible name of the picture.
+ * opts.title: the accessible name of the picture; opts.down: draw the layers top to bottom.
  * Returns {svg, update(states)}; update recolours and relinks the steps in place.
  */
 export function drawGraph(wf, opts = {}) {
-  const lay = layoutWorkflow(wf);
+  const lay = layoutWorkflow(wf, !!opts.down);
+  const W = lay.nodeW;
   const uid = "g" + (++graphCount);
   const svg = el("svg", {
     class: "wf-graph", viewBox: `0 0 ${lay.width} ${lay.height}`,
     width: lay.width, height: lay.height, role: "group",
     "aria-label": opts.title || `Graph of workflow ${wf.id}`, "data-workflow": wf.id,
+    "data-layout": lay.down ? "down" : "right",
   });
   const defs = el("defs");
   const marker = el("marker", {
@@ -140,12 +165,20 @@ export function drawGraph(wf, opts = {}) {
   for (const e of lay.edges) {
     const a = byKey.get(e.from);
     const b = byKey.get(e.to);
-    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2;
-    const x2 = b.x - 2, y2 = b.y + NODE_H / 2;
-    const dx = Math.max(24, (x2 - x1) / 2);
+    let d;
+    if (lay.down) {
+      const x1 = a.x + W / 2, y1 = a.y + NODE_H;
+      const x2 = b.x + W / 2, y2 = b.y - 2;
+      const dy = Math.max(16, (y2 - y1) / 2);
+      d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
+    } else {
+      const x1 = a.x + W, y1 = a.y + NODE_H / 2;
+      const x2 = b.x - 2, y2 = b.y + NODE_H / 2;
+      const dx = Math.max(24, (x2 - x1) / 2);
+      d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+    }
     const p = el("path", {
-      class: "wf-edge", d: `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`,
-      "marker-end": `url(#${uid}-arrow)`, "data-from": e.from, "data-to": e.to,
+      class: "wf-edge", d, "marker-end": `url(#${uid}-arrow)`, "data-from": e.from, "data-to": e.to,
     });
     p.appendChild(el("title", {}, e.label));
     edgeGroup.appendChild(p);
@@ -159,10 +192,10 @@ export function drawGraph(wf, opts = {}) {
       class: n.kind === "input" ? "wf-node wf-input" : "wf-node wf-step",
       transform: `translate(${n.x},${n.y})`, "data-key": n.key,
     });
-    g.appendChild(el("rect", { width: NODE_W, height: NODE_H, rx: n.kind === "input" ? 22 : 6 }));
+    g.appendChild(el("rect", { width: W, height: NODE_H, rx: n.kind === "input" ? 22 : 6 }));
     const line1 = n.kind === "input" ? `input ${n.id}` : `${n.id} \u00b7 ${n.tool}`;
-    g.appendChild(el("text", { x: 10, y: 20, class: "wf-l1" }, clip(line1, 20)));
-    const t2 = el("text", { x: 10, y: 38, class: "wf-l2" }, n.kind === "input" ? clip(n.tool, 22) : "step");
+    g.appendChild(el("text", { x: 10, y: 20, class: "wf-l1" }, clip(line1, lay.down ? 17 : 20)));
+    const t2 = el("text", { x: 10, y: 38, class: "wf-l2" }, n.kind === "input" ? clip(n.tool, lay.down ? 19 : 22) : "step");
     g.appendChild(t2);
     const t = el("title", {}, n.kind === "input" ? `workflow input ${n.id} (${n.tool})` : `step ${n.id}: tool ${n.tool}`);
     g.appendChild(t);
@@ -205,6 +238,32 @@ export function drawGraph(wf, opts = {}) {
   }
   if (opts.states) update(opts.states);
   return { svg, update };
+}
+
+/**
+ * Draw a workflow into container (emptied first), top-down on narrow screens (NARROW_QUERY) and left to right
+ * otherwise, drawn again when the screen crosses that width. opts as drawGraph's.
+ * Returns {svg(), update(states)}: the SVG shown now, and the live recolouring (kept across redraws).
+ * The listener ends by itself once container has left the document.
+ */
+export function mountGraph(container, wf, opts = {}) {
+  const mq = window.matchMedia(NARROW_QUERY);
+  let states = opts.states || null;
+  let g = null;
+  function draw() {
+    g = drawGraph(wf, { ...opts, states, down: mq.matches });
+    container.replaceChildren(g.svg);
+  }
+  function onChange() {
+    if (!container.isConnected) { mq.removeEventListener("change", onChange); return; }
+    draw();
+  }
+  mq.addEventListener("change", onChange);
+  draw();
+  return {
+    svg: () => g.svg,
+    update(s) { states = s; g.update(s); },
+  };
 }
 
 /** A legend of the step states: a swatch and the state's name for each (an HTML list). */

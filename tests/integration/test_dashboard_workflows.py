@@ -196,6 +196,22 @@ def test_workflow_graph_shows_steps_and_edges(servers, browser):
     assert items[3].startswith("d runs cat") and "first from b.count" in items[3] and "second from c.out" in items[3]
     # The Invoke form comes from the workflow's inputs.
     assert one(d, "#invoke-in-text").get_attribute("value") == "hello"
+    # On a phone the layers are rows, top to bottom, and the diamond fits the screen: no sideways scrolling.
+    assert svg.get_attribute("data-layout") == "right"
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1,
+                                                             "mobile": True})
+    try:
+        wait_for(lambda: by_css(d, "#wf-graph svg[data-layout='down']"), what="the graph drawn top-down")
+        nodes = {g.get_attribute("data-key"): g.rect for g in by_css(d, "#wf-graph svg .wf-node")}
+        for a, b in edges:
+            assert nodes[a]["y"] + nodes[a]["height"] < nodes[b]["y"], (a, b, nodes)
+        assert nodes["step:b"]["y"] == nodes["step:c"]["y"]
+        assert d.execute_script("const w = document.getElementById('wf-graph'); return w.scrollWidth <= w.clientWidth")
+        assert len(by_css(d, "#wf-graph svg")) == 1
+    finally:
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    wait_for(lambda: by_css(d, "#wf-graph svg[data-layout='right']"), what="the graph drawn left to right again")
+    svg = one(d, "#wf-graph svg")
     shoot(browser, "workflow")
     # Columns: a step sits right of the rightmost node it takes from, however far back the others are; a step
     # fed only literals sits in the first column of steps, with no edge.
@@ -257,6 +273,7 @@ def test_invocation_from_the_form_reaches_ok_live(servers, browser):
         assert word in legend
     assert "ok" in one(d, "#inv-steps li[data-step='d']").text    # the state in words, not colour alone
     shoot(browser, "invocation")
+    wait_for(lambda: by_css(d, "#inv-graph svg[data-layout='right']"), what="the wide graph again")
     # Keyboard: the steps are links in the tab order; Enter on one opens its job.
     assert d.execute_script("return [...document.querySelectorAll('#inv-graph a.wf-link')].map(a => a.tabIndex)") == [0] * 4
     d.execute_script("document.querySelector('#inv-graph a.wf-link[aria-label^=\"step d,\"]').focus()")

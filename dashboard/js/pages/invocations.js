@@ -9,7 +9,7 @@
 import { registerPage, isCurrent, navigate, makeHash } from '../router.js';
 import { api, el, badge, fmtTime, ApiError } from '../api.js';
 import { poll } from '../live.js';
-import { fill, drawGraph, ensureStyles, stateLegend } from '../graph.js';
+import { fill, mountGraph, ensureStyles, stateLegend } from '../graph.js';
 import { stepsInWords } from './workflows.js';
 
 const INVOCATION_STATES = ['new', 'scheduling', 'ok', 'failed', 'cancelled'];
@@ -136,7 +136,8 @@ async function renderOne(id, root, page) {
   }
   if (!shown(page, seq)) return;
 
-  const g = drawGraph(wf, { states: statesOf(inv),
+  const graphBox = el('div', { class: 'graph-wrap', id: 'inv-graph', tabindex: '0', role: 'region', 'aria-labelledby': 'inv-graph-title' });
+  const g = mountGraph(graphBox, wf, { states: statesOf(inv),
     title: `Graph of invocation ${inv.id} of workflow ${wf.id}: each step with its state` });
   const stateBadge = el('span', { id: 'inv-state', 'aria-live': 'polite' });
   const props = el('dl', { class: 'props', id: 'inv-props' });
@@ -163,7 +164,6 @@ async function renderOne(id, root, page) {
       el('dt', {}, 'Ended'), el('dd', {}, fmtTime(cur.end_time)));
     const states = statesOf(cur);
     g.update(states);
-    g.svg.setAttribute('data-invocation-state', cur.state);
     stepsBox.replaceChildren(stepsInWords(wf, states));
     if (cur.info) { infoBox.textContent = typeof cur.info === 'string' ? cur.info : JSON.stringify(cur.info); infoBox.hidden = false; }
     else infoBox.hidden = true;
@@ -200,7 +200,7 @@ async function renderOne(id, root, page) {
     infoBox,
     el('h2', { id: 'inv-graph-title' }, 'Graph'),
     stateLegend(),
-    el('div', { class: 'graph-wrap', id: 'inv-graph', tabindex: '0', role: 'region', 'aria-labelledby': 'inv-graph-title' }, g.svg),
+    graphBox,
     el('h3', {}, 'Steps in words'),
     stepsBox,
     el('h2', {}, 'Details'),

@@ -7,7 +7,7 @@
 import { registerPage, isCurrent, navigate } from '../router.js';
 import { api, el, ApiError } from '../api.js';
 import { inputForm, dataChoices } from '../inputs.js';
-import { fill, drawGraph, ensureStyles, stepSources } from '../graph.js';
+import { fill, mountGraph, ensureStyles, stepSources } from '../graph.js';
 
 const listPage = {
   async render(params, root) {
@@ -77,7 +77,8 @@ async function renderWorkflow(id, root, page) {
     try { choices = await dataChoices(); } catch (e) { choices = []; }
   }
   if (!isCurrent(page)) return;
-  const g = drawGraph(wf, { title: `Graph of workflow ${wf.id}: its inputs and steps, arrows from each source to the step it feeds` });
+  const graphBox = el('div', { class: 'graph-wrap', id: 'wf-graph', tabindex: '0', role: 'region', 'aria-labelledby': 'wf-graph-title' });
+  mountGraph(graphBox, wf, { title: `Graph of workflow ${wf.id}: its inputs and steps, arrows from each source to the step it feeds` });
   const f = inputForm(inputs, {
     prefix: 'invoke', submitLabel: 'Invoke', choices,
     async onSubmit(values) {
@@ -98,7 +99,7 @@ async function renderWorkflow(id, root, page) {
       el('a', { href: '#/invocations?workflow_id=' + encodeURIComponent(wf.id) }, 'its invocations')),
     wf.description ? el('p', { class: 'note' }, wf.description) : null,
     el('h2', { id: 'wf-graph-title' }, 'Graph'),
-    el('div', { class: 'graph-wrap', id: 'wf-graph', tabindex: '0', role: 'region', 'aria-labelledby': 'wf-graph-title' }, g.svg),
+    graphBox,
     el('h2', {}, 'Steps'),
     stepsInWords(wf),
     el('h2', { id: 'invoke-title' }, 'Invoke'),
