@@ -393,8 +393,8 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     char *dashboard_dir = default_dir(mt_app_option(stack, "dashboard-dir"), "dashboard");
     rc = mt_stack_role(stack) == MT_ROLE_STANDALONE
              ? 0
-             : mt_dashboard_register(stack, strcmp(mt_app_option(stack, "dashboard"), "true") == 0, dashboard_dir, err,
-                                     errlen);
+             : mt_dashboard_register(stack, strcmp(mt_app_option(stack, "dashboard"), "true") == 0, dashboard_dir,
+                                     mt_app_option(stack, "dashboard-dir") == NULL, err, errlen);
     free(dashboard_dir);
     if (rc < 0) {
         free(tools_dir);
@@ -608,7 +608,7 @@ static int app_check(mt_stack_t *stack, void *app_data, char *err, size_t errlen
         mt_workflow_library_free(workflows);
     }
     mt_toolbox_destroy(tools);
-    if (strcmp(mt_app_option(stack, "dashboard"), "true") == 0) {
+    if (strcmp(mt_app_option(stack, "dashboard"), "true") == 0 && mt_app_option(stack, "dashboard-dir")) {
         char *dashboard_dir = default_dir(mt_app_option(stack, "dashboard-dir"), "dashboard");
         if (mt_dashboard_check(dashboard_dir, why, sizeof why) < 0)
             CHECK_FAILED("%s", why);

@@ -3,11 +3,12 @@ typed by extension, revalidated cheaply (ETag, Last-Modified, Cache-Control: no-
 directory, public with API keys on (the data stays behind the keys), off with jobs.dashboard = false; and the
 shipped page loads in a real browser without a console error."""
 import os
+import shutil
 import subprocess
 
 import pytest
 
-from conftest import MULETEER, ROOT, write
+from conftest import BUILD, MULETEER, ROOT, write
 
 SHIPPED = os.path.join(ROOT, "dashboard")
 KEY = "root-key-adminadminadmin0000"
@@ -104,6 +105,19 @@ def test_dashboard_off_and_a_missing_directory(servers, tmp_path):
                         "--set", "jobs.dashboard-dir=" + missing], capture_output=True, text=True, timeout=30,
                        cwd=str(tmp_path))
     assert r.returncode == 1 and "jobs.dashboard-dir" in r.stderr, r.stderr
+
+
+def test_a_binary_away_from_its_dashboard_runs_and_says_where_to_point(servers, tmp_path):
+    """A copy of the binary without ../dashboard beside it (and no jobs.dashboard-dir) still starts: a notice in the
+    log, and GET / a 404 naming the option; the API is unaffected."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shutil.copy(os.path.join(BUILD, "muleteer"), str(bindir / "muleteer"))
+    s = servers(["--set", "jobs.tools-dir=%s" % os.path.join(ROOT, "tools")], binary=str(bindir / "muleteer"))
+    status, _, body = s.request("GET", "/")
+    assert status == 404 and b"jobs.dashboard-dir" in body, body
+    assert "the dashboard is not served: no directory 'dashboard'" in s.log(), s.log()
+    assert s.request("GET", "/api/health")[0] == 200
 
 
 def test_the_shipped_dashboard_is_found_beside_the_binary(servers):

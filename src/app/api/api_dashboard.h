@@ -21,10 +21,13 @@
 /*
  * During app->load(): serve DIR (the dashboard directory, already chosen by
  * the caller) at / and /ui, or with enabled false register the 404 for /.
- * Returns 0, or -1 with a message naming the option in err (DIR missing,
- * not a directory, or without index.html).
+ * A DIR named by the operator (dir_is_default 0) that is missing, not a
+ * directory or without index.html is an error: returns -1 with a message
+ * naming the option in err. The default DIR (beside the binary) missing is
+ * only a notice: GET / answers a 404 that says so, and 0 is returned.
  */
-int mt_dashboard_register(mt_stack_t *stack, int enabled, const char *dir, char *err, size_t errlen);
+int mt_dashboard_register(mt_stack_t *stack, int enabled, const char *dir, int dir_is_default, char *err,
+                          size_t errlen);
 
 /* The checks of mt_dashboard_register without registering (--print-config). Returns 0 or -1 with err. */
 int mt_dashboard_check(const char *dir, char *err, size_t errlen);
