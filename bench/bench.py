@@ -22,6 +22,8 @@ are shared and noisy. One module per section in bench/sections/:
   slurm     the Slurm runner on a one-node cluster of its own: submission against sbatch alone,
             create->running against Slurm's own latency, the poll's cost with 50..2,000 jobs
             (bench/slurm_bench.py; skipped with a message without Slurm)
+  dashboard the web dashboard's first render of the overview and the jobs list over 1,000,000 jobs
+            (300 ms) in headless Chromium; /api/health with five overviews open (0.95x)
   (pg: the four PostgreSQL sections; skipped with a message without PostgreSQL)
 
 It ends with one table, one row per figure (muleteer, reference, the median
@@ -29,7 +31,7 @@ of the per-round ratios, target, met?), also written as markdown to
 build/bench/results.md, and one JSON line with every round's values.
 
 usage: bench/bench.py [--rounds 3] [--duration 5] [--messages 200000] [--msg-rate 1000]
-                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims,slurm]
+                      [--only http,dbread,submit,messages,memory,jobs,growth,pgburst,pgnotify,takeover,claims,slurm,dashboard]
                       [--quick]          (--only pg: the four PostgreSQL sections)
 """
 import argparse
@@ -44,12 +46,12 @@ import tempfile
 import time
 
 import slurm_bench
-from sections import claims, common, dbread, growth, http, jobs, memory, messages, pgburst, pgnotify, submit, \
-    takeover
+from sections import claims, common, dashboard, dbread, growth, http, jobs, memory, messages, pgburst, pgnotify, \
+    submit, takeover
 
 SECTIONS = {"http": http, "dbread": dbread, "submit": submit, "messages": messages, "memory": memory,
             "jobs": jobs, "growth": growth, "pgburst": pgburst, "pgnotify": pgnotify, "takeover": takeover,
-            "claims": claims, "slurm": slurm_bench}
+            "claims": claims, "slurm": slurm_bench, "dashboard": dashboard}
 GROUPS = {"pg": ["pgburst", "pgnotify", "takeover", "claims"]}
 
 
