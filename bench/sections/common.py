@@ -90,7 +90,8 @@ def table(figures):
     for f in figures:
         ours = (fmt_num(f.median(), f.digits) + (" " + f.unit if f.unit else "")) if f.median() is not None \
             else f.absent
-        ref = ("%s %s" % (f.ref_name, fmt_num(f.ref_median(), f.digits))).strip() if f.ref else f.ref_name or "–"
+        # A reference that did not run (the peer without uWSGI, say) shows its name and "–".
+        ref = ("%s %s" % (f.ref_name, fmt_num(f.ref_median(), f.digits))).strip() if f.ref or f.ref_name else "–"
         ratio = "%.2f×" % f.ratio() if f.ref and f.ratio() is not None else "–"
         met = {True: "yes", False: "**no**", None: "–"}[f.met()]
         name = f.name + (" (%s)" % f.note if f.note else "")
