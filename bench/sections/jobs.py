@@ -30,10 +30,11 @@ The peer loses jobs: uWSGI drops a farm message when the mules' queue is
 full, and that job stays 'new' for ever. jobs_load.py then waits its
 timeout for them, counts them stuck, and charges the peer's CPU only up to
 the last job that ended; the peer's jobs/s are over the jobs it finished.
-A lost job's POST is in the peer's CPU but not in its jobs done, so the
-1-client rows compare only the rounds in which the peer lost no job, when
-there is one (each ratio is the median of per-round ratios); the rows say
-which rounds count, and in how many the peer lost jobs in the burst.
+A lost job's POST (and the reads of it while others ran) is in the peer's
+CPU but not in its jobs done: that raises the peer's figure a little, in
+muleteer's favour (0.41 ms per job in a round it lost none, 0.45 in two
+that lost 63 and 170 of 1,000, in one run). Every round counts; the rows
+say in how many the peer lost jobs.
 """
 import os
 import subprocess
@@ -106,23 +107,10 @@ def run(o, tmp):
         lost = sum(1 for s in stuck if s)
         return "the peer lost jobs in %d of %d rounds" % (lost, len(stuck)) if lost else ""
 
-    def peer_clean(load, field):
-        """The peer's values of the rounds in which it lost no job (None for the others), and a note.
-
-        A lost job's POST is in the peer's CPU but not in its jobs done; so when some round is clean,
-        only the clean rounds count (each ratio is per round). With none clean, all rounds, said."""
-        values, stuck = get("peer", load, field), get("peer", load, "stuck")
-        clean = [v if not s else None for v, s in zip(values, stuck)]
-        if not any(stuck):
-            return values, ""
-        if any(v is not None for v in clean):
-            return clean, "peer: the %d of %d rounds in which it lost no job" % (
-                sum(1 for s in stuck if not s), len(stuck))
-        return values, "the peer lost jobs in every round: its figure is over the jobs it finished"
-
     one, burst = "{:,}".format(sizes["one"]), "{:,}".format(sizes["burst"])
     figs = []
-    peer_cpu, cpu_note = peer_clean("one", "server_cpu_ms_per_job")
+    peer_cpu = get("peer", "one", "server_cpu_ms_per_job")
+    cpu_note = peer_lost("one") + (": its CPU over the jobs it finished" if peer_lost("one") else "")
     for accept in ("full", "normal"):
         figs.append(Figure("Server CPU per `true` job, %s×1, accept-sync=%s" % (one, accept), "ms",
                            get(accept, "one", "server_cpu_ms_per_job"), peer_cpu,
@@ -140,7 +128,7 @@ def run(o, tmp):
                         [None if w is None or s is None else s + w
                          for s, w in zip(get(accept, "one", "server_cpu_ms_per_job"), waiter)],
                         peer_cpu, "peer", ("report", None, None), digits=3, note=cpu_note)]
-    peer_one, one_note = peer_clean("one", "jobs_per_s")
+    peer_one, one_note = get("peer", "one", "jobs_per_s"), peer_lost("one")
     for accept in ("full", "normal"):
         figs.append(Figure("Jobs %s from 1 client, accept-sync=%s" % (one, accept), "jobs/s",
                            get(accept, "one", "jobs_per_s"), peer_one, "peer", ("≥ 1.3× peer", "ratio>=", 1.3),
