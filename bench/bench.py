@@ -3,17 +3,20 @@
 
 Every figure is measured against its reference in the same run, in
 alternating rounds, and the medians are compared, because these machines
-are shared and noisy. One module per section in bench/sections/:
+are shared and noisy. The reference peer (bench/peer-uwsgi-jobs; BENCH_PEER_DIR
+for another) and the job load (bench/jobs_load.py) are in bench/ too. One
+module per section in bench/sections/:
 
   http      GET /api/health with wrk: nginx (target 0.8x) and the peer for scale
-  dbread    GET /api/jobs/{id} with wrk: the peer (target 10x)
+  dbread    GET /api/jobs/{id} with wrk: muleteer's own /api/health (target 0.75x), the peer reported
   submit    POST /api/jobs with wrk, jobs not run: accepted jobs/s, full and normal
   messages  web worker -> farm of 3 mules, msg/s and latency: uWSGI's farm_msg
   memory    VmRSS of an idle web worker and mule: the peer's
-  jobs      `true` jobs end to end: the peer (1.6x), the spawn floor (0.75x),
-            steady 200/s create->start (p50 0.3 ms, p99 2 ms)
+  jobs      `true` jobs end to end against the peer: server CPU per job (0.5x), 1 client
+            (1.3x), a burst (1.6x, 0 stuck), steady 200/s create->start (p50 0.3 ms, p99 2 ms)
   growth    claim and list latency at 10k/100k/1M jobs (flat); 1..32 mules
   pgburst   the jobs burst on PostgreSQL against SQLite's, same run (0.8x); CPU per job
+            (muleteer + PostgreSQL) against the peer's on SQLite (0.5x)
   pgnotify  create->start of a job started by a standalone handler of another stack
             (NOTIFY, p50 1 ms), against the same stacks on SQLite polling every 1 s
   takeover  a host SIGKILLed whole with a running job: kill -> handler lost, job back
@@ -142,8 +145,9 @@ def main():
             print(common.table(figs), "  (%s: %.0f s)" % (name, time.time() - t), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    head = "%s; %d round(s), wrk %d s; %s UTC; %.0f s\n\n" % (
-        machine(), o.rounds, o.duration, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)), time.time() - started)
+    head = "%s; %d round(s), wrk %d s; %s UTC; %.0f s%s\n\n" % (
+        machine(), o.rounds, o.duration, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)), time.time() - started,
+        "; reference peer " + common.PEER_DIR if os.environ.get("BENCH_PEER_DIR") else "")
     text = common.table(figures)
     print("\n== results\n" + head + text, flush=True)
     out = os.path.join(common.BUILD, "bench")

@@ -13,6 +13,8 @@ case "${1:-build}" in
   # prometheus: promtool, which checks GET /metrics, and the server the metrics test starts itself;
   # chromium chromium-driver python3-selenium: the headless browser the dashboard's tests drive;
 # strace (bench): the system calls of a Slurm poll (bench/slurm_bench.py)
+# uwsgi-core uwsgi-plugin-python3 (bench): the reference peer (bench/peer-uwsgi-jobs) and uWSGI's farm messaging
+#   (bench/peer-uwsgi-msg); wrk nginx-light (bench): the HTTP load and its reference
   test)  want="$want libcriterion-dev python3-pytest procps nginx-light postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus chromium chromium-driver python3-selenium" ;;
   bench) want="$want libcriterion-dev python3-pytest procps wrk nginx-light uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 slurmctld slurmd slurm-client munge prometheus strace" ;;
   fuzz)  want="$want clang libclang-rt-dev" ;;  # libFuzzer + sanitizers (make fuzz)

@@ -22,7 +22,11 @@ import urllib.request
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(HERE)
 BUILD = os.environ.get("MULETEER_BUILD", os.path.join(ROOT, "build"))
-SHARED_BENCH = os.environ.get("PEER_BENCH_DIR", os.path.join(ROOT, "..", "shared", "bench"))
+# The reference peer: a directory whose run.sh PORT starts it on a fresh database named by PEER_DB and
+# speaks the job API (see bench/peer-uwsgi-jobs/README.md). BENCH_PEER_DIR may name another such peer to
+# compare with (the table's first line then names it).
+PEER_DIR = os.path.abspath(os.environ.get("BENCH_PEER_DIR") or os.path.join(HERE, "peer-uwsgi-jobs"))
+JOBS_LOAD = os.path.join(HERE, "jobs_load.py")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
@@ -36,9 +40,10 @@ class Figure:
     """
 
     def __init__(self, name, unit, ours, ref=None, ref_name="", target=None, digits=0, note="",
-                 show_ratio=True):
+                 show_ratio=True, absent="–"):
         self.name, self.unit, self.ours, self.ref, self.ref_name = name, unit, list(ours), list(ref or []), ref_name
         self.target, self.digits, self.note, self.show_ratio = target, digits, note, show_ratio
+        self.absent = absent  # what the table shows for muleteer's value when there is none
 
     def median(self):
         vals = [v for v in self.ours if v is not None]
@@ -83,8 +88,10 @@ def table(figures):
     """The figures as a markdown table (printed at the end and written to build/bench/results.md)."""
     rows = ["| figure | muleteer | reference | ratio | target | met? |", "|---|---:|---|---:|---|:---:|"]
     for f in figures:
-        ours = fmt_num(f.median(), f.digits) + (" " + f.unit if f.unit and f.median() is not None else "")
-        ref = ("%s %s" % (f.ref_name, fmt_num(f.ref_median(), f.digits))).strip() if f.ref else f.ref_name or "–"
+        ours = (fmt_num(f.median(), f.digits) + (" " + f.unit if f.unit else "")) if f.median() is not None \
+            else f.absent
+        # A reference that did not run (the peer without uWSGI, say) shows its name and "–".
+        ref = ("%s %s" % (f.ref_name, fmt_num(f.ref_median(), f.digits))).strip() if f.ref or f.ref_name else "–"
         ratio = "%.2f×" % f.ratio() if f.ref and f.ratio() is not None else "–"
         met = {True: "yes", False: "**no**", None: "–"}[f.met()]
         name = f.name + (" (%s)" % f.note if f.note else "")
@@ -159,16 +166,28 @@ def jobs_stack_args(data_dir, accept_sync="full", mules=2, extra=()):
     return args + list(extra)
 
 
-def peer_available(name="peer-uwsgi"):
+_peer_said = []
+
+
+def peer_available():
+    """True when the reference peer can run: uWSGI installed and PEER_DIR/run.sh there (else says why, once)."""
     import shutil
-    return bool(shutil.which("uwsgi")) and os.path.exists(os.path.join(SHARED_BENCH, name, "run.sh"))
+    why = None
+    if not shutil.which("uwsgi"):
+        why = "no uwsgi on PATH (scripts/install-deps.sh bench installs uwsgi-core and uwsgi-plugin-python3)"
+    elif not os.path.exists(os.path.join(PEER_DIR, "run.sh")):
+        why = "no run.sh in %s (BENCH_PEER_DIR)" % PEER_DIR
+    if why and not _peer_said:
+        _peer_said.append(why)
+        say("the reference peer is left out: " + why)
+    return why is None
 
 
-def start_peer(tmp, log=None):
-    """The reference peer (../shared/bench/peer-uwsgi) on a fresh database; stop it with stop_group."""
+def start_peer(tmp, log=None, peer_dir=None):
+    """The reference peer (PEER_DIR, or peer_dir) on a fresh database; stop it with stop_group."""
     port = free_port()
     out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(["sh", os.path.join(SHARED_BENCH, "peer-uwsgi", "run.sh"), str(port)], stdout=out,
+    proc = subprocess.Popen(["sh", os.path.join(peer_dir or PEER_DIR, "run.sh"), str(port)], stdout=out,
                             stderr=subprocess.STDOUT,
                             env=dict(os.environ, PEER_DB=os.path.join(tempfile.mkdtemp(dir=tmp), "peer.sqlite")),
                             start_new_session=True)
@@ -199,15 +218,34 @@ def http_json(port, method, path, body=None, timeout=30):
     return json.loads(urllib.request.urlopen(req, timeout=timeout).read())
 
 
-def jobs_bench(port, extra):
-    """../shared/bench/jobs_bench.py against port; its JSON result."""
-    script = os.path.join(SHARED_BENCH, "jobs_bench.py")
-    out = subprocess.run([PYTHON, script, "--port", str(port)] + extra, capture_output=True, text=True,
-                         timeout=900).stdout
-    line = [l for l in out.splitlines() if l.startswith("{")]
+def jobs_load(port, extra):
+    """bench/jobs_load.py against port with the arguments extra; its JSON result."""
+    r = subprocess.run([PYTHON, JOBS_LOAD, "--port", str(port)] + extra, capture_output=True, text=True,
+                       timeout=900)
+    line = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if not line:
-        raise RuntimeError("jobs_bench printed no result:\n" + out)
+        raise RuntimeError("jobs_load.py printed no result:\n" + r.stdout + r.stderr)
     return json.loads(line[-1])
+
+
+jobs_bench = jobs_load  # the name the growth section uses
+
+
+def metric(port, name):
+    """The sum of the samples of metric name in GET /metrics, or None when the server does not expose it."""
+    try:
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    except (OSError, ValueError):
+        return None
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
+            try:
+                total += float(line.rsplit(None, 1)[1])
+                seen = True
+            except (IndexError, ValueError):
+                pass
+    return total if seen else None
 
 
 def rss_kib(pid):

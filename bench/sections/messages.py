@@ -2,15 +2,15 @@
 
 Throughput: one web worker sends N messages as fast as it can to a farm of 3
 counting mules, in muleteer (build/muleteer-example, target "count") and in
-uWSGI's own farm messaging (../shared/bench/peer-uwsgi-msg, the sender
-retrying while the queue is full, since uWSGI drops a message then). The
+uWSGI's own farm messaging (bench/peer-uwsgi-msg, the sender retrying
+while the queue is full, since uWSGI drops a message then). The
 rate is messages received / (last receipt - start of the send).
 Target: muleteer >= uWSGI, none lost.
 
 Latency: the same processes, the sender pacing --msg-rate messages per second
 (2 s worth), each payload its send time; every mule records receive time -
-send time (muleteer-example target "latency"; for uWSGI, the copy in
-bench/peer-uwsgi-msg-latency, whose mules do the same in Python). Reported:
+send time (muleteer-example target "latency"; for uWSGI, bench/peer-uwsgi-msg
+in its latency mode, whose mules do the same in Python). Reported:
 p50 and p99 over all messages of a round. Both clocks are the same
 CLOCK_REALTIME of one machine.
 """
@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-from sections.common import HERE, SHARED_BENCH, Figure, free_port, pct, say, start_muleteer, stop_group, wait_http, \
+from sections.common import HERE, Figure, free_port, pct, say, start_muleteer, stop_group, wait_http, \
     stop
 
 
@@ -91,9 +91,10 @@ def muleteer_run(o, tmp):
         stop(proc)
 
 
-def start_uwsgi(run, d, warm_up):
+def start_uwsgi(mode, d, warm_up):
     port = free_port()
-    proc = subprocess.Popen(["sh", run, str(port)], env=dict(os.environ, OUT_DIR=d), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(["sh", os.path.join(HERE, "peer-uwsgi-msg", "run.sh"), str(port), mode],
+                            env=dict(os.environ, OUT_DIR=d), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     wait_http(port, "/?n=%d" % warm_up)
     if warm_up:
@@ -104,11 +105,10 @@ def start_uwsgi(run, d, warm_up):
 
 
 def uwsgi_run(o, tmp):
-    run = os.path.join(SHARED_BENCH, "peer-uwsgi-msg", "run.sh")
-    if not os.path.exists(run) or not shutil.which("uwsgi"):
+    if not shutil.which("uwsgi"):
         return None
     d = tempfile.mkdtemp(dir=tmp)
-    proc, port = start_uwsgi(run, d, 1)
+    proc, port = start_uwsgi("count", d, 1)
     try:
         t0 = time.time()
         body = urllib.request.urlopen("http://127.0.0.1:%d/?n=%d" % (port, o.messages), timeout=120).read().decode()
@@ -119,10 +119,11 @@ def uwsgi_run(o, tmp):
     finally:
         stop_group(proc)
     d = tempfile.mkdtemp(dir=tmp)
-    proc, port = start_uwsgi(os.path.join(HERE, "peer-uwsgi-msg-latency", "run.sh"), d, 0)
+    proc, port = start_uwsgi("latency", d, 0)
     try:
         n = int(o.msg_rate * 2)
-        urllib.request.urlopen("http://127.0.0.1:%d/?n=%d&rate=%g" % (port, n, o.msg_rate), timeout=120).read()
+        urllib.request.urlopen("http://127.0.0.1:%d/?n=%d&rate=%g&stamp=1" % (port, n, o.msg_rate),
+                               timeout=120).read()
         lat = wait_stable(lambda: read_latencies(d, "latency_"), n)
         res.update({"lat_sent": n, "lat_received": len(lat), "lat_p50_us": pct(lat, 50), "lat_p99_us": pct(lat, 99)})
     finally:

@@ -8,7 +8,7 @@ on (and full_page_writes), so that a PostgreSQL figure is taken at the
 durability of the SQLite figure beside it (accept-sync=full: a job accepted
 survives a power loss). The server's CPU is read from /proc: the postmaster
 and its children (the backends), which are not muleteer's descendants and so
-not in jobs_bench.py's --server-pid figure.
+not in jobs_load.py's --server-pid figure.
 
 Several hosts are several stacks on this machine with different
 --server-name and the same jobs.database URL, as in the integration tests.

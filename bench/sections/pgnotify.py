@@ -18,7 +18,7 @@ its poll), with room for 64 jobs at once on hostB so that the poll and not
 its slots limits it (Galaxy's handler grabs every ready job at each poll).
 jobs.poll-interval=1000 on both backends, so that on PostgreSQL too the
 poll is only the safety net. Jobs come at a steady rate from
-../shared/bench/jobs_bench.py --rate; the figures are create->start p50 and
+bench/jobs_load.py --rate; the figures are create->start p50 and
 p99 from the jobs' own times (create_time is stamped by hostA before its
 commit, start_time by hostB once the command is started). The cases:
 - 200/s and 50/s with hostB's default 4 jobs at once (the targets);
@@ -33,17 +33,17 @@ jobs a second can be more than the machine runs, and the figure then
 measures the backlog. For PostgreSQL, the p50 of create->claim and of
 claim->start is read from the jobs' rows, to say where the time goes.
 Every case gets fresh stacks and a fresh database: a case that leaves a
-backlog (jobs_bench.py waits 60 s after the last submission) must not hold
+backlog (jobs_load.py waits 60 s after the last submission) must not hold
 up the next.
 """
 import os
 import tempfile
 
-from sections.common import SHARED_BENCH, Figure, http_json, jobs_bench, say
+from sections.common import Figure, http_json, jobs_load, say
 from sections.pgcommon import PgServer, missing, start_stack, stop_proc, tail, wait_until, write_conf
 
 POLL_MS = 1000
-WAIT_S = 60  # how long after the last submission jobs_bench.py waits for the jobs to end
+WAIT_S = 60  # how long after the last submission jobs_load.py waits for the jobs to end
 
 
 def two_hosts(tmp, database, workers):
@@ -81,7 +81,7 @@ def two_hosts(tmp, database, workers):
 
 
 def measure(port, n, rate, strict=True):
-    j = jobs_bench(port, ["-n", str(n), "-c", "4", "--rate", str(rate), "--timeout", str(WAIT_S)])
+    j = jobs_load(port, ["-n", str(n), "-c", "4", "--rate", str(rate), "--timeout", str(WAIT_S)])
     others = {h: c for h, c in j["handlers"].items() if h != "hostB"}
     if strict and (others or j["submit_errors"]):
         raise RuntimeError("jobs not all started by hostB, or not accepted: %s" % j)
@@ -108,8 +108,7 @@ CASES = (("pg50", "postgresql", 50, 4, True), ("pg200", "postgresql", 200, 4, Tr
 
 
 def run(o, tmp):
-    why = missing() or (None if os.path.exists(os.path.join(SHARED_BENCH, "jobs_bench.py"))
-                        else "skipped: no jobs_bench.py in %s" % SHARED_BENCH)
+    why = missing()
     if why:
         say(why)
         return []
