@@ -162,8 +162,8 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
                               /* back to the history table of version 1, with two events of the job */
-                              "DROP VIEW job_state_history; DROP TRIGGER job_history_insert;"
-                              "DROP TRIGGER job_history_update; ALTER TABLE job DROP COLUMN history;"
+                              "DROP VIEW job_state_history; DROP TRIGGER job_history_guard;"
+                              "ALTER TABLE job DROP COLUMN history;"
                               "CREATE TABLE job_state_history (job_id INTEGER NOT NULL, state TEXT NOT NULL,"
                               "  time INTEGER NOT NULL, handler TEXT, info TEXT);"
                               "CREATE INDEX job_state_history_job ON job_state_history (job_id);"
@@ -1033,12 +1033,38 @@ Test(job_store, terminal_jobs_resist_raw_sql_too)
     int64_t id = add_job(db, "true", NULL, NULL);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_ERROR, NULL), 1);
     sqlite3 *raw = raw_open();
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE job SET state = 'running' WHERE id = %lld", (long long)id);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'running', history = history || ',[\"running\",1,null,null]' "
+             "WHERE id = %lld", (long long)id);
     cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
     cr_assert(strstr(sqlite3_errmsg(raw), "terminal"), "%s", sqlite3_errmsg(raw));
     sqlite3_close(raw);
     cr_assert_eq(state_of(id), MT_JOB_ERROR);
+}
+
+Test(job_store, a_state_change_by_raw_sql_must_record_its_event)
+{
+    int64_t id = add_job(db, "true", NULL, NULL);
+    sqlite3 *raw = raw_open();
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'queued', handler = 'h9' WHERE id = %lld", (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
+    cr_assert(strstr(sqlite3_errmsg(raw), "job.history"), "%s", sqlite3_errmsg(raw));
+    snprintf(sql, sizeof sql, "UPDATE job SET info = 'a note', update_time = update_time + 1 WHERE id = %lld",
+             (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK, "neither state nor handler: no event due");
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'queued', history = history || ',[\"queued\",9,\"h9\",null]' "
+             "WHERE id = %lld", (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(raw));
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job_state_history WHERE state = 'queued' AND time = 9"), 1,
+                 "the view reads the event appended by hand");
+    sqlite3_close(raw);
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, id, &ev, &n), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 2);
+    cr_assert(ev[0].state == MT_JOB_NEW && ev[1].state == MT_JOB_QUEUED && ev[1].time_us == 9);
+    mt_job_store_free_events(ev, n);
 }
 
 Test(job_store, history_is_recorded_in_order)

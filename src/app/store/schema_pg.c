@@ -172,5 +172,5 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
      * enters it at every state change. The history keeps its table here: PostgreSQL writes a row's
      * every version anew, so a history grown in the job's row would be copied at every change. */
     "DROP INDEX job_tool_state;"
-    "CREATE INDEX job_tool_state ON job (tool_id, state, id) WHERE state IN ('ok','error','deleted');",
+    "CREATE INDEX job_tool_state ON job (tool_id, state, id) WHERE (state = 'ok' OR state = 'error' OR state = 'deleted');",
 };
