@@ -573,7 +573,8 @@ static bool filter_narrows(const mt_job_filter_t *filter)
  * with max_id > 0 "id <= max_id" (a bound that only speeds the scan up; its
  * caller appends the lower one).
  */
-static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, bool keyset, int64_t max_id)
+static void build_where(const mt_db_t *db, char *sql, size_t size, const mt_job_filter_t *filter, bool keyset,
+                        int64_t max_id)
 {
     size_t len = strlen(sql);
     const char *sep = " WHERE ";
@@ -594,7 +595,11 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, b
             len += (size_t)snprintf(sql + len, size - len, " AND (state = 'ok' OR state = 'error' OR state = 'deleted')");
     }
     if (filter->tool_id) {
-        len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);
+        /* Live states with a tool: the state index finds the few live jobs, where SQLite's planner (with no
+         * statistics) would walk job_tool through every job of the tool (70 ms for a tool with 100,000
+         * jobs among 1,000,000). A unary + keeps it off job_tool; PostgreSQL's planner has statistics. */
+        bool live_only = filter->states && !(filter->states & TERMINAL_STATE_BITS);
+        len += (size_t)snprintf(sql + len, size - len, "%s%stool_id = ?", sep, live_only ? mt_db__pick(db, "+", "") : "");
         sep = " AND ";
     }
     if (filter->handler) {
@@ -690,7 +695,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
                  filtered ? "SELECT count(*) FROM job"
                           : mt_db__pick(db, "SELECT n FROM job_count", "SELECT sum(n) FROM job_count"));
         if (filtered)
-            build_where(sql, sizeof sql, filter, false, 0);
+            build_where(db, sql, sizeof sql, filter, false, 0);
         int rc = query_int64s(db, sql, filtered ? filter : NULL, false, -1, total, 1, "count jobs");
         if (rc < 0)
             return rc;
@@ -707,7 +712,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         int64_t probe[3];
         mt_job_filter_t only_time = {.created_after = filter->created_after, .created_before = filter->created_before};
         snprintf(sql, sizeof sql, "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM (SELECT id FROM job");
-        build_where(sql, sizeof sql, &only_time, false, 0);
+        build_where(db, sql, sizeof sql, &only_time, false, 0);
         strcat(sql, " LIMIT ?) p");
         int rc = query_int64s(db, sql, &only_time, false, TIME_RANGE_PROBE + 1, probe, 3, "bound jobs");
         if (rc < 0)
@@ -720,7 +725,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         }
     }
     snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
-    build_where(sql, sizeof sql, filter, true, max_id);
+    build_where(db, sql, sizeof sql, filter, true, max_id);
     if (max_id > 0)
         strcat(sql, " AND id >= ?");
     strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
@@ -746,7 +751,7 @@ int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_
         return query_int64s(db, sql, NULL, false, -1, total, 1, "count jobs");
     }
     snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM job");
-    build_where(sql, sizeof sql, filter, false, 0);
+    build_where(db, sql, sizeof sql, filter, false, 0);
     strcat(sql, " LIMIT ?) c");
     int rc = query_int64s(db, sql, filter, false, cap + 1, total, 1, "count jobs");
     if (rc == 0 && *total > cap) {
