@@ -45,7 +45,7 @@ def test_three_stacks_started_at_once_migrate_one_database_once(servers, pg, tmp
         t.start()
     for t in threads:
         t.join(60)
-    assert query(url, "SELECT version FROM schema_version") == [(10,)]
+    assert query(url, "SELECT version FROM schema_version") == [(11,)]
     jobs = [post(s) for s in stacks]
     assert len({j["id"] for j in jobs}) == 3, "one job table"
     for s, j in zip(stacks, jobs):
@@ -60,7 +60,7 @@ def test_a_newer_schema_is_refused_naming_both_versions(servers, pg, tmp_path):
     r = subprocess.run([MULETEER, "--http", "127.0.0.1:0", "--jobs.database", url], capture_output=True, text=True,
                        timeout=30, cwd=str(tmp_path))
     assert r.returncode != 0
-    assert re.search(r"has schema version 99 but this muleteer knows up to 10: upgrade muleteer", r.stderr), r.stderr
+    assert re.search(r"has schema version 99 but this muleteer knows up to 11: upgrade muleteer", r.stderr), r.stderr
 
 
 def test_a_connection_string_works_and_a_password_never_reaches_the_log(servers, pg, tmp_path):

@@ -161,6 +161,16 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     db = NULL;
     sqlite3 *raw = raw_open();
     cr_assert_eq(sqlite3_exec(raw,
+                              /* back to the history table of version 1, with two events of the job */
+                              "DROP VIEW job_state_history; DROP TRIGGER job_history_guard;"
+                              "ALTER TABLE job DROP COLUMN history;"
+                              "CREATE TABLE job_state_history (job_id INTEGER NOT NULL, state TEXT NOT NULL,"
+                              "  time INTEGER NOT NULL, handler TEXT, info TEXT);"
+                              "CREATE INDEX job_state_history_job ON job_state_history (job_id);"
+                              "CREATE TRIGGER job_history_insert AFTER INSERT ON job BEGIN SELECT 1; END;"
+                              "CREATE TRIGGER job_history_update AFTER UPDATE OF state, handler ON job BEGIN SELECT 1; END;"
+                              "INSERT INTO job_state_history SELECT id, 'new', 5, NULL, 'it said \"hi\", then' FROM job;"
+                              "INSERT INTO job_state_history SELECT id, 'queued', 7, 'main.h.1', NULL FROM job;"
                               "DROP INDEX job_tool; DROP INDEX job_tool_state; DROP INDEX job_create;"
                               "DROP TABLE handler; ALTER TABLE job DROP COLUMN epoch;"
                               "ALTER TABLE job DROP COLUMN attempt;"
@@ -191,6 +201,15 @@ Test(job_store, a_version_1_database_is_migrated_to_the_current_schema_and_keeps
     cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job WHERE attempt = 1"), 1, "a job from before is on its first attempt");
     sqlite3_close(raw);
     cr_assert_eq(mt_db_open(path, MT_DB_SYNC_NORMAL, &db, err, sizeof err), 0, "%s", err);
+    mt_job_event_t *ev = NULL;
+    size_t nev = 0;
+    cr_assert_eq(mt_job_store_history(db, 1, &ev, &nev), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(nev, 2, "the history rows of before are the job's events, in their order");
+    cr_assert(ev[0].state == MT_JOB_NEW && ev[0].time_us == 5 && !ev[0].handler);
+    cr_assert_str_eq(ev[0].info, "it said \"hi\", then");
+    cr_assert(ev[1].state == MT_JOB_QUEUED && ev[1].time_us == 7 && !ev[1].info);
+    cr_assert_str_eq(ev[1].handler, "main.h.1");
+    mt_job_store_free_events(ev, nev);
     add_job(db, "true", NULL, NULL);
     mt_job_t *jobs = NULL;
     size_t n = 0;
@@ -1014,12 +1033,38 @@ Test(job_store, terminal_jobs_resist_raw_sql_too)
     int64_t id = add_job(db, "true", NULL, NULL);
     cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_NEW), MT_JOB_ERROR, NULL), 1);
     sqlite3 *raw = raw_open();
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE job SET state = 'running' WHERE id = %lld", (long long)id);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'running', history = history || ',[\"running\",1,null,null]' "
+             "WHERE id = %lld", (long long)id);
     cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
     cr_assert(strstr(sqlite3_errmsg(raw), "terminal"), "%s", sqlite3_errmsg(raw));
     sqlite3_close(raw);
     cr_assert_eq(state_of(id), MT_JOB_ERROR);
+}
+
+Test(job_store, a_state_change_by_raw_sql_must_record_its_event)
+{
+    int64_t id = add_job(db, "true", NULL, NULL);
+    sqlite3 *raw = raw_open();
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'queued', handler = 'h9' WHERE id = %lld", (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
+    cr_assert(strstr(sqlite3_errmsg(raw), "job.history"), "%s", sqlite3_errmsg(raw));
+    snprintf(sql, sizeof sql, "UPDATE job SET info = 'a note', update_time = update_time + 1 WHERE id = %lld",
+             (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK, "neither state nor handler: no event due");
+    snprintf(sql, sizeof sql, "UPDATE job SET state = 'queued', history = history || ',[\"queued\",9,\"h9\",null]' "
+             "WHERE id = %lld", (long long)id);
+    cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(raw));
+    cr_assert_eq(raw_int(raw, "SELECT count(*) FROM job_state_history WHERE state = 'queued' AND time = 9"), 1,
+                 "the view reads the event appended by hand");
+    sqlite3_close(raw);
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, id, &ev, &n), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 2);
+    cr_assert(ev[0].state == MT_JOB_NEW && ev[1].state == MT_JOB_QUEUED && ev[1].time_us == 9);
+    mt_job_store_free_events(ev, n);
 }
 
 Test(job_store, history_is_recorded_in_order)
@@ -1221,5 +1266,63 @@ Test(job_store, iso8601_agrees_with_gmtime_and_strftime)
         size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(want + n, sizeof want - n, ".%06dZ", (int)(x % 1000000));
         cr_assert_str_eq(mt_time_iso8601(us, buf), want, "at %lld us", (long long)us);
+    }
+}
+
+Test(job_store, history_keeps_any_text_of_an_event_and_a_job_without_events_has_none)
+{
+    int64_t id = add_job(db, "false", NULL, NULL);
+    cr_assert_eq(claim(db, id, "h\"1\\"), 1);
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+    static const char info[] = "line one\nline \"two\", [three] \\ caf\xc3\xa9 \xe2\x9c\x93 {\"x\": 1}";
+    mt_job_update_t up = {.has_exit_code = true, .exit_code = 2, .info = info};
+    cr_assert_eq(mt_job_store_transition(db, id, MT_JOB_BIT(MT_JOB_RUNNING), MT_JOB_ERROR, &up), 1);
+    mt_job_event_t *ev;
+    size_t n;
+    cr_assert_eq(mt_job_store_history(db, id, &ev, &n), 0, "%s", mt_db_errmsg(db));
+    cr_assert_eq(n, 4);
+    cr_assert_str_eq(ev[1].handler, "h\"1\\");
+    cr_assert_str_eq(ev[3].info, info);
+    cr_assert_gt(ev[3].time_us, 1000000000000000LL, "a time in microseconds, read back whole");
+    mt_job_store_free_events(ev, n);
+    cr_assert_eq(mt_job_store_history(db, id + 100, &ev, &n), 0);
+    cr_assert_eq(n, 0, "no job, no events");
+    mt_job_store_free_events(ev, n);
+}
+
+Test(job_store, a_tool_filter_with_ended_states_finds_exactly_those_jobs)
+{
+    /* job_tool_state holds ended jobs only: filters of ended states, of live ones and of both. */
+    int64_t ids[12];
+    for (int i = 0; i < 12; i++) {
+        ids[i] = add_job(db, i % 2 ? "cat" : "wc", NULL, NULL);
+        cr_assert_eq(claim(db, ids[i], "h1"), 1);
+        if (i % 3 == 0)
+            continue; /* stays queued */
+        cr_assert_eq(mt_job_store_transition(db, ids[i], MT_JOB_BIT(MT_JOB_QUEUED), MT_JOB_RUNNING, NULL), 1);
+        cr_assert_eq(mt_job_store_transition(db, ids[i], MT_JOB_BIT(MT_JOB_RUNNING), i % 3 == 1 ? MT_JOB_OK : MT_JOB_ERROR,
+                                             NULL), 1);
+    }
+    /* cat: 1 ok, 3 queued, 5 error, 7 ok, 9 queued, 11 error */
+    struct {
+        unsigned states;
+        int64_t want[6];
+        size_t n;
+    } cases[] = {
+        {MT_JOB_BIT(MT_JOB_ERROR), {ids[11], ids[5]}, 2},
+        {MT_JOB_BIT(MT_JOB_OK) | MT_JOB_BIT(MT_JOB_ERROR), {ids[11], ids[7], ids[5], ids[1]}, 4},
+        {MT_JOB_BIT(MT_JOB_QUEUED), {ids[9], ids[3]}, 2},
+        {MT_JOB_BIT(MT_JOB_QUEUED) | MT_JOB_BIT(MT_JOB_OK), {ids[9], ids[7], ids[3], ids[1]}, 4},
+        {MT_JOB_BIT(MT_JOB_DELETED), {0}, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mt_job_filter_t f = {.tool_id = "cat", .states = cases[c].states};
+        mt_job_t *jobs;
+        size_t n;
+        int64_t total;
+        cr_assert_eq(mt_job_store_list(db, &f, -1, 0, &jobs, &n, &total), 0, "%s", mt_db_errmsg(db));
+        cr_assert_eq(total, (int64_t)cases[c].n, "case %zu", c);
+        assert_ids(jobs, n, cases[c].want, cases[c].n);
+        mt_job_store_free(jobs, n);
     }
 }

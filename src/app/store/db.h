@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 /* The schema version this binary creates and expects (both backends). */
-#define MT_DB_SCHEMA_VERSION 10
+#define MT_DB_SCHEMA_VERSION 11
 
 /* How long a statement waits for another connection's lock before failing with -EBUSY. */
 #define MT_DB_BUSY_TIMEOUT_MS 10000

@@ -25,6 +25,7 @@
     "claim_time, start_time, end_time, exit_code, runner, external_id, working_dir, info, invocation_id, \"user\", destination, attempt"
 
 #define TERMINAL_STATES "('ok','error','deleted')"
+#define TERMINAL_STATE_BITS (MT_JOB_BIT(MT_JOB_OK) | MT_JOB_BIT(MT_JOB_ERROR) | MT_JOB_BIT(MT_JOB_DELETED))
 
 /*
  * Unassigned jobs. On SQLite, index choices are spelled out, so the
@@ -39,11 +40,25 @@
 #define PG_UNASSIGNED_AT "job WHERE handler IS NULL AND state = 'new'"
 #define PG_UNASSIGNED_ANY "job WHERE state = 'new' AND handler IS NULL"
 
-static const char sql_insert[] =
-    "INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, "
-    "update_time, invocation_id, \"user\", destination, info) VALUES (?1, ?2, COALESCE(?3, '{}'), 'new', ?4, ?5, ?6, ?6, ?7, ?8, "
-    "?9, ?10) "
-    "RETURNING " JOB_COLUMNS;
+/*
+ * The state history. On SQLite (schema 11) each statement that changes a job's state or handler appends
+ * the event [state, time, handler, info] to the job's history column itself, in the row it writes (a
+ * trigger would find the row and write it a second time), and the trigger job_history_guard refuses a
+ * change that forgets it. Within an UPDATE the columns read are the row's old values. Info is recorded
+ * when the statement changes it, as the old triggers (still PostgreSQL's) do. H_SET(x) is
+ * ", history = x" on SQLite and nothing on PostgreSQL.
+ */
+#define H_EVENT(S, T, H, I) "json_array(" S ", " T ", " H ", " I ")"
+#define H_APPEND(S, T, H, I) "COALESCE(history || ',', '') || " H_EVENT(S, T, H, I)
+#define H_SET(x) ", history = " x
+#define NO_H(x) ""
+
+#define INSERT_JOB(HCOL, HVAL)                                                                               \
+    "INSERT INTO job (tool_id, tool_version, params, state, handler, queue, create_time, "                  \
+    "update_time, invocation_id, \"user\", destination, info" HCOL ") VALUES (?1, ?2, COALESCE(?3, '{}'), " \
+    "'new', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10" HVAL ") RETURNING " JOB_COLUMNS
+static const char sql_insert[] = INSERT_JOB(", history", ", " H_EVENT("'new'", "?6", "?4", "?10"));
+static const char pg_insert[] = INSERT_JOB("", "");
 
 static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
 
@@ -61,13 +76,14 @@ static const char sql_get[] = "SELECT " JOB_COLUMNS " FROM job WHERE id = ?1";
     " AND epoch = CAST(?" #E " AS INTEGER) AND state = 'running'" LOCK ")) "
 
 /* Claimed (unassigned) or accepted (already this handler's): either way queued here, in one statement. */
-#define TAKE(LOCK)                                                                                    \
+#define TAKE(LOCK, HIST)                                                                              \
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, "                                     \
     "claim_time = CASE WHEN handler IS NULL THEN ?2 ELSE claim_time END, update_time = ?2 "          \
+    HIST(H_APPEND("'queued'", "?2", "?1", "NULL")) " "                                               \
     "WHERE id = ?3 AND state = 'new' AND (handler IS NULL OR handler = ?1) " HOLDS_NAME(1, 4, LOCK) \
     "RETURNING " JOB_COLUMNS
-static const char sql_take[] = TAKE("");
-static const char pg_take[] = TAKE(" FOR SHARE");
+static const char sql_take[] = TAKE("", H_SET);
+static const char pg_take[] = TAKE(" FOR SHARE", NO_H);
 
 /*
  * Claim the oldest waiting job. SQLite's single writer makes the
@@ -77,6 +93,7 @@ static const char pg_take[] = TAKE(" FOR SHARE");
  */
 static const char sql_claim_next_at[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?4, claim_time = ?2, update_time = ?2 "
+    H_SET(H_APPEND("'queued'", "?2", "?1", "NULL")) " "
     "WHERE id = (SELECT id FROM " UNASSIGNED_AT " AND queue = ?3 ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' " HOLDS_NAME(1, 4, "") "RETURNING id";
 static const char pg_claim_next_at[] =
@@ -86,6 +103,7 @@ static const char pg_claim_next_at[] =
 
 static const char sql_claim_next_any[] =
     "UPDATE job SET handler = ?1, state = 'queued', epoch = ?3, claim_time = ?2, update_time = ?2 "
+    H_SET(H_APPEND("'queued'", "?2", "?1", "NULL")) " "
     "WHERE id = (SELECT id FROM " UNASSIGNED_ANY " ORDER BY id LIMIT 1) "
     "AND handler IS NULL AND state = 'new' " HOLDS_NAME(1, 3, "") "RETURNING id";
 static const char pg_claim_next_any[] =
@@ -115,28 +133,37 @@ static void bind_fence(mt_db_t *db, mt_db_stmt_t *st, int e, int h, bool fenced)
 _Static_assert(MT_JOB_NEW == 0 && MT_JOB_QUEUED == 1 && MT_JOB_RUNNING == 2 && MT_JOB_OK == 3 &&
                    MT_JOB_ERROR == 4 && MT_JOB_DELETING == 5 && MT_JOB_DELETED == 6,
                "sql_transition's CASE follows mt_job_state_t");
-static const char sql_transition[] =
-    "UPDATE job SET state = ?1, update_time = ?2, "
-    "start_time = CASE WHEN state = ?1 THEN start_time ELSE COALESCE(?3, start_time) END, " /* entering only */
-    "end_time = COALESCE(?4, end_time), "
-    "exit_code = COALESCE(?5, exit_code), runner = COALESCE(?6, runner), "
-    "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "
-    "info = COALESCE(?9, info) "
-    "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "
-    "AND (CAST(?11 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
-    "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "
-    "ELSE 31 END) & 1 = 1 " FENCED(12, 13) " RETURNING create_time, start_time";
+#define TRANSITION(HIST)                                                                                    \
+    "UPDATE job SET state = ?1, update_time = ?2, "                                                        \
+    /* start_time: on entering a state only */                                                           \
+    "start_time = CASE WHEN state = ?1 THEN start_time ELSE COALESCE(?3, start_time) END, "                \
+    "end_time = COALESCE(?4, end_time), "                                                                  \
+    "exit_code = COALESCE(?5, exit_code), runner = COALESCE(?6, runner), "                                 \
+    "external_id = COALESCE(?7, external_id), working_dir = COALESCE(?8, working_dir), "                   \
+    "info = COALESCE(?9, info) "                                                                           \
+    HIST("CASE WHEN ?1 IS NOT state THEN " H_APPEND("?1", "?2", "handler", "CASE WHEN ?9 IS NOT info THEN ?9 END") \
+         " ELSE history END") " "                                                                            \
+    "WHERE id = ?10 AND state NOT IN " TERMINAL_STATES " "                                                  \
+    "AND (CAST(?11 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 " \
+    "WHEN 'ok' THEN 3 WHEN 'error' THEN 4 WHEN 'deleting' THEN 5 WHEN 'deleted' THEN 6 "                   \
+    "ELSE 31 END) & 1 = 1 " FENCED(12, 13) " RETURNING create_time, start_time"
+static const char sql_transition[] = TRANSITION(H_SET);
+static const char pg_transition[] = TRANSITION(NO_H);
 
 /* How many jobs are in one state (the job_state index: a count of live states costs what they hold). */
 static const char sql_count_state[] = "SELECT COUNT(*) FROM job WHERE state = ?1";
 
 /* A new attempt: back to queued at the same handler, with what the lost run left cleared. */
-static const char sql_retry[] =
-    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "
-    "end_time = NULL, exit_code = NULL, external_id = NULL, info = ?2 "
-    "WHERE id = ?3 AND state NOT IN " TERMINAL_STATES " "
-    "AND (CAST(?4 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
-    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(5, 6) " RETURNING attempt";
+#define RETRY(HIST)                                                                                          \
+    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "          \
+    "end_time = NULL, exit_code = NULL, external_id = NULL, info = ?2 "                                      \
+    HIST("CASE WHEN state IS NOT 'queued' THEN "                                                             \
+         H_APPEND("'queued'", "?1", "handler", "CASE WHEN ?2 IS NOT info THEN ?2 END") " ELSE history END") " " \
+    "WHERE id = ?3 AND state NOT IN " TERMINAL_STATES " "                                                   \
+    "AND (CAST(?4 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "  \
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(5, 6) " RETURNING attempt"
+static const char sql_retry[] = RETRY(H_SET);
+static const char pg_retry[] = RETRY(NO_H);
 
 /* A handler's jobs, taken up again under its new epoch (it took its name again, after a restart). */
 static const char sql_adopt[] =
@@ -147,29 +174,42 @@ static const char sql_adopt[] =
  * but not a queued cluster job (its runner is set: it was given to the cluster, or is being given): that
  * one is handed over (sql_hand_over), never submitted twice.
  */
-static const char sql_release_waiting[] =
-    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?2), epoch = 0, claim_time = NULL, "
-    "update_time = ?3, info = ?4 WHERE handler = ?1 AND (state = 'new' OR (state = 'queued' "
-    "AND (runner IS NULL OR runner = 'local')))";
+#define RELEASE_WAITING(HIST)                                                                                 \
+    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?2), epoch = 0, claim_time = NULL, " \
+    "update_time = ?3, info = ?4 " HIST(H_APPEND("'new'", "?3", "NULL", "CASE WHEN ?4 IS NOT info THEN ?4 END")) \
+    " WHERE handler = ?1 AND (state = 'new' OR (state = 'queued' AND (runner IS NULL OR runner = 'local')))"
+static const char sql_release_waiting[] = RELEASE_WAITING(H_SET);
+static const char pg_release_waiting[] = RELEASE_WAITING(NO_H);
 
 /* A job of a lost handler that lives on without it (a cluster job): now another handler's, under its epoch. */
-static const char sql_hand_over[] =
-    "UPDATE job SET handler = ?3, epoch = ?4, update_time = ?5, info = ?6 "
-    "WHERE id = ?1 AND handler = ?2 AND state IN ('queued','running','deleting')";
+#define HAND_OVER(HIST)                                                                                      \
+    "UPDATE job SET handler = ?3, epoch = ?4, update_time = ?5, info = ?6 "                                  \
+    HIST("CASE WHEN ?3 IS NOT handler THEN "                                                                 \
+         H_APPEND("state", "?5", "?3", "CASE WHEN ?6 IS NOT info THEN ?6 END") " ELSE history END") " "      \
+    "WHERE id = ?1 AND handler = ?2 AND state IN ('queued','running','deleting')"
+static const char sql_hand_over[] = HAND_OVER(H_SET);
+static const char pg_hand_over[] = HAND_OVER(NO_H);
 
 /* A failed run sent elsewhere (a destination's resubmit rule): queued again as the next attempt. */
-static const char sql_resubmit[] =
-    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "
-    "end_time = NULL, exit_code = NULL, external_id = NULL, runner = NULL, destination = ?2, info = ?3 "
-    "WHERE id = ?4 AND state NOT IN " TERMINAL_STATES " "
-    "AND (CAST(?5 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "
-    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(6, 7) " RETURNING attempt";
+#define RESUBMIT(HIST)                                                                                       \
+    "UPDATE job SET state = 'queued', update_time = ?1, attempt = attempt + 1, start_time = NULL, "          \
+    "end_time = NULL, exit_code = NULL, external_id = NULL, runner = NULL, destination = ?2, info = ?3 "    \
+    HIST("CASE WHEN state IS NOT 'queued' THEN "                                                             \
+         H_APPEND("'queued'", "?1", "handler", "CASE WHEN ?3 IS NOT info THEN ?3 END") " ELSE history END") " " \
+    "WHERE id = ?4 AND state NOT IN " TERMINAL_STATES " "                                                   \
+    "AND (CAST(?5 AS INTEGER) >> CASE state WHEN 'new' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 "  \
+    "WHEN 'deleting' THEN 5 ELSE 31 END) & 1 = 1 " FENCED(6, 7) " RETURNING attempt"
+static const char sql_resubmit[] = RESUBMIT(H_SET);
+static const char pg_resubmit[] = RESUBMIT(NO_H);
 
 /* A running job of a lost handler, back in its pool as its next attempt. */
-static const char sql_release_running[] =
-    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?3), epoch = 0, claim_time = NULL, "
-    "attempt = attempt + 1, start_time = NULL, end_time = NULL, exit_code = NULL, external_id = NULL, "
-    "update_time = ?4, info = ?5 WHERE id = ?1 AND handler = ?2 AND state = 'running' RETURNING attempt";
+#define RELEASE_RUNNING(HIST)                                                                                \
+    "UPDATE job SET handler = NULL, state = 'new', queue = COALESCE(queue, ?3), epoch = 0, claim_time = NULL, " \
+    "attempt = attempt + 1, start_time = NULL, end_time = NULL, exit_code = NULL, external_id = NULL, "     \
+    "update_time = ?4, info = ?5 " HIST(H_APPEND("'new'", "?4", "NULL", "CASE WHEN ?5 IS NOT info THEN ?5 END")) \
+    " WHERE id = ?1 AND handler = ?2 AND state = 'running' RETURNING attempt"
+static const char sql_release_running[] = RELEASE_RUNNING(H_SET);
+static const char pg_release_running[] = RELEASE_RUNNING(NO_H);
 
 static const char sql_unassigned[] =
     "SELECT " JOB_COLUMNS " FROM " UNASSIGNED_ANY " AND create_time < ?1 ORDER BY id LIMIT ?2";
@@ -191,7 +231,7 @@ static const char pg_of_handler[] =
 
 /* The order rows were written in: SQLite's rowid, PostgreSQL's identity column. */
 static const char sql_history[] =
-    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY rowid";
+    "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY seq"; /* a view (schema 11) */
 static const char pg_history[] =
     "SELECT state, time, handler, info FROM job_state_history WHERE job_id = ?1 ORDER BY id";
 
@@ -440,7 +480,7 @@ int mt_job_store_insert(mt_db_t *db, const mt_job_t *job, int64_t *id, mt_job_t 
         memset(stored, 0, sizeof *stored);
     if (!job->tool_id)
         return -EINVAL;
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_insert);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_insert, pg_insert));
     if (!st)
         return mt_db__fail(db, 0, "insert job");
     bind_str(st, 1, job->tool_id);
@@ -533,7 +573,8 @@ static bool filter_narrows(const mt_job_filter_t *filter)
  * with max_id > 0 "id <= max_id" (a bound that only speeds the scan up; its
  * caller appends the lower one).
  */
-static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, bool keyset, int64_t max_id)
+static void build_where(const mt_db_t *db, char *sql, size_t size, const mt_job_filter_t *filter, bool keyset,
+                        int64_t max_id)
 {
     size_t len = strlen(sql);
     const char *sep = " WHERE ";
@@ -548,9 +589,17 @@ static void build_where(char *sql, size_t size, const mt_job_filter_t *filter, b
         }
         len += (size_t)snprintf(sql + len, size - len, ")");
         sep = " AND ";
+        /* The partial index job_tool_state (schema 11) serves ended states only; a planner uses it when
+         * the query repeats its condition word for word. */
+        if (filter->tool_id && !(filter->states & ~TERMINAL_STATE_BITS))
+            len += (size_t)snprintf(sql + len, size - len, " AND (state = 'ok' OR state = 'error' OR state = 'deleted')");
     }
     if (filter->tool_id) {
-        len += (size_t)snprintf(sql + len, size - len, "%stool_id = ?", sep);
+        /* Live states with a tool: the state index finds the few live jobs, where SQLite's planner (with no
+         * statistics) would walk job_tool through every job of the tool (70 ms for a tool with 100,000
+         * jobs among 1,000,000). A unary + keeps it off job_tool; PostgreSQL's planner has statistics. */
+        bool live_only = filter->states && !(filter->states & TERMINAL_STATE_BITS);
+        len += (size_t)snprintf(sql + len, size - len, "%s%stool_id = ?", sep, live_only ? mt_db__pick(db, "+", "") : "");
         sep = " AND ";
     }
     if (filter->handler) {
@@ -646,7 +695,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
                  filtered ? "SELECT count(*) FROM job"
                           : mt_db__pick(db, "SELECT n FROM job_count", "SELECT sum(n) FROM job_count"));
         if (filtered)
-            build_where(sql, sizeof sql, filter, false, 0);
+            build_where(db, sql, sizeof sql, filter, false, 0);
         int rc = query_int64s(db, sql, filtered ? filter : NULL, false, -1, total, 1, "count jobs");
         if (rc < 0)
             return rc;
@@ -663,7 +712,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         int64_t probe[3];
         mt_job_filter_t only_time = {.created_after = filter->created_after, .created_before = filter->created_before};
         snprintf(sql, sizeof sql, "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM (SELECT id FROM job");
-        build_where(sql, sizeof sql, &only_time, false, 0);
+        build_where(db, sql, sizeof sql, &only_time, false, 0);
         strcat(sql, " LIMIT ?) p");
         int rc = query_int64s(db, sql, &only_time, false, TIME_RANGE_PROBE + 1, probe, 3, "bound jobs");
         if (rc < 0)
@@ -676,7 +725,7 @@ int mt_job_store_list(mt_db_t *db, const mt_job_filter_t *filter, int64_t limit,
         }
     }
     snprintf(sql, sizeof sql, "SELECT " JOB_COLUMNS " FROM job");
-    build_where(sql, sizeof sql, filter, true, max_id);
+    build_where(db, sql, sizeof sql, filter, true, max_id);
     if (max_id > 0)
         strcat(sql, " AND id >= ?");
     strcat(sql, " ORDER BY id DESC LIMIT ? OFFSET ?");
@@ -702,7 +751,7 @@ int mt_job_store_count_capped(mt_db_t *db, const mt_job_filter_t *filter, int64_
         return query_int64s(db, sql, NULL, false, -1, total, 1, "count jobs");
     }
     snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM job");
-    build_where(sql, sizeof sql, filter, false, 0);
+    build_where(db, sql, sizeof sql, filter, false, 0);
     strcat(sql, " LIMIT ?) c");
     int rc = query_int64s(db, sql, filter, false, cap + 1, total, 1, "count jobs");
     if (rc == 0 && *total > cap) {
@@ -776,7 +825,7 @@ static int transition(mt_db_t *db, int64_t id, unsigned allowed_from, mt_job_sta
         update = &none;
     if ((unsigned)to >= MT_JOB_STATE_COUNT)
         return -EINVAL;
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_transition);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_transition, pg_transition));
     if (!st)
         return mt_db__fail(db, 0, "change job state");
     int64_t now = mt_db_time_us(db);
@@ -844,7 +893,7 @@ int mt_job_store_transition_unfenced(mt_db_t *db, int64_t id, unsigned allowed_f
 int mt_job_store_retry(mt_db_t *db, int64_t id, unsigned allowed_from, const char *info, int *attempt)
 {
     *attempt = 0;
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_retry);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_retry, pg_retry));
     if (!st)
         return mt_db__fail(db, 0, "retry job");
     mt_db__bind_int64(st, 1, mt_db_time_us(db));
@@ -881,7 +930,7 @@ int mt_job_store_adopt(mt_db_t *db, const char *handler, int64_t epoch)
 
 int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *queue, const char *info)
 {
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_release_waiting);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_release_waiting, pg_release_waiting));
     if (!st)
         return mt_db__fail(db, 0, "release jobs");
     bind_str(st, 1, handler);
@@ -897,7 +946,7 @@ int mt_job_store_release_waiting(mt_db_t *db, const char *handler, const char *q
 int mt_job_store_hand_over(mt_db_t *db, int64_t id, const char *from, const char *to, int64_t epoch,
                            const char *info)
 {
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_hand_over);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_hand_over, pg_hand_over));
     if (!st)
         return mt_db__fail(db, 0, "hand over job");
     mt_db__bind_int64(st, 1, id);
@@ -916,7 +965,7 @@ int mt_job_store_resubmit(mt_db_t *db, int64_t id, unsigned allowed_from, const 
                           int *attempt)
 {
     *attempt = 0;
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_resubmit);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_resubmit, pg_resubmit));
     if (!st)
         return mt_db__fail(db, 0, "resubmit job");
     mt_db__bind_int64(st, 1, mt_db_time_us(db));
@@ -943,7 +992,7 @@ int mt_job_store_release_running(mt_db_t *db, int64_t id, const char *handler, c
                                  int *attempt)
 {
     *attempt = 0;
-    mt_db_stmt_t *st = mt_db__stmt(db, sql_release_running);
+    mt_db_stmt_t *st = mt_db__stmt(db, mt_db__pick(db, sql_release_running, pg_release_running));
     if (!st)
         return mt_db__fail(db, 0, "release job");
     mt_db__bind_int64(st, 1, id);

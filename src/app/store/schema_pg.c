@@ -168,4 +168,9 @@ const char *const mt_schema_pg[MT_DB_SCHEMA_VERSION] = {
     "CREATE INDEX job_tool ON job (tool_id, id);"
     "CREATE INDEX job_tool_state ON job (tool_id, state, id);"
     "CREATE INDEX job_create ON job (create_time, id);",
+    /* 11: job_tool_state holds ended jobs only (see schema_sqlite.c): a live job no longer leaves and
+     * enters it at every state change. The history keeps its table here: PostgreSQL writes a row's
+     * every version anew, so a history grown in the job's row would be copied at every change. */
+    "DROP INDEX job_tool_state;"
+    "CREATE INDEX job_tool_state ON job (tool_id, state, id) WHERE (state = 'ok' OR state = 'error' OR state = 'deleted');",
 };

@@ -5,11 +5,13 @@
  * header, so reading it needs no table and a half-created schema cannot
  * claim a version (each migration sets it inside its own transaction).
  *
- * Job state history is written by triggers, not by the callers: every
+ * Job state history was written by triggers (versions 1 to 10): every
  * INSERT into job and every UPDATE that changes a job's state or handler
- * adds its history row inside the same statement, hence the same
- * transaction. That keeps the hot writes (insert, claim, claim-next) down to
- * one autocommit statement each, and no future writer can forget it.
+ * added its history row inside the same statement, hence the same
+ * transaction. Since version 11 the statements append the event to the
+ * job's own row, and a trigger refuses a change that does not (see there).
+ * Either way the hot writes (insert, claim, claim-next) stay one autocommit
+ * statement each, and no future writer can forget the history.
  *
  * Append only: a released migration never changes. A new version is added
  * here and in schema_pg.c together.
@@ -158,4 +160,34 @@ const char *const mt_schema_sqlite[MT_DB_SCHEMA_VERSION] = {
     "CREATE INDEX job_tool ON job (tool_id);"
     "CREATE INDEX job_tool_state ON job (tool_id, state);"
     "CREATE INDEX job_create ON job (create_time);",
+    /* 11: fewer pages written per state change (measured with a job's four writes -- insert, claim,
+     * running, ok -- at 28.5 WAL frames of 4 KiB, 17.4 after this). A job's state history moves into
+     * the job's own row, as JSON arrays [state, time, handler, info] joined by commas: appending one is
+     * a write of the page the state change writes anyway, where the history table and its job_id
+     * index were two more B-trees per change. The statements that change a job's state or handler
+     * append the event themselves (job_store.c says why not a trigger), and job_history_guard refuses
+     * an UPDATE that changes either without growing the history. A job inserted by hand with no
+     * history has no events. The view job_state_history reads the events as rows (seq is the event's
+     * place, from 1), so SQL written against the old table keeps working.
+     * job_tool_state holds ended jobs only: a live job left and entered it at every change, while the
+     * live states are few enough to be found through job_state (job_store.c names the index's
+     * condition in a filter of ended states, so that the planner may use it). Its condition is
+     * spelled with ORs: SQLite evaluates an IN list of three or more in a temporary B-tree, and with
+     * such an index condition it set one up (a page cache allocated and freed) for every UPDATE of
+     * a job's state. */
+    "ALTER TABLE job ADD COLUMN history TEXT;"
+    "UPDATE job SET history = (SELECT group_concat(e, ',') FROM (SELECT json_array(state, time, handler, info) AS e"
+    "  FROM job_state_history h WHERE h.job_id = job.id ORDER BY h.rowid));"
+    "DROP TRIGGER job_history_insert;"
+    "DROP TRIGGER job_history_update;"
+    "DROP TABLE job_state_history;"
+    "CREATE TRIGGER job_history_guard BEFORE UPDATE OF state, handler ON job"
+    "  WHEN (new.state IS NOT old.state OR new.handler IS NOT old.handler) AND new.history IS old.history BEGIN"
+    "  SELECT RAISE(ABORT, 'a change of a job''s state or handler appends its event to job.history');"
+    "END;"
+    "CREATE VIEW job_state_history AS SELECT job.id AS job_id, e.key + 1 AS seq, e.value ->> 0 AS state,"
+    "  e.value ->> 1 AS time, e.value ->> 2 AS handler, e.value ->> 3 AS info"
+    "  FROM job, json_each('[' || job.history || ']') e;"
+    "DROP INDEX job_tool_state;"
+    "CREATE INDEX job_tool_state ON job (tool_id, state) WHERE (state = 'ok' OR state = 'error' OR state = 'deleted');",
 };
