@@ -4,7 +4,7 @@
 through muleteer's own schema (created by starting muleteer once on it),
 with jobs shaped like real finished `true` jobs: state 'ok', handler one of
 the farm's two mules, every time column set, a working_dir, and the four
-history rows (new, queued, running, ok) a real job leaves. There is one
+events of its history (new, queued, running, ok) a real job leaves. There is one
 database of each size, 10,000, 100,000 and 1,000,000 jobs, and every round
 measures each in turn, so that a ratio compares figures taken a minute
 apart (a shared machine can change speed between the first round and the
@@ -37,8 +37,8 @@ import time
 
 from sections.common import Figure, jobs_bench, jobs_stack_args, pct, say, start_muleteer, stop
 
-HISTORY_BEFORE_OK = (("new", "create_time", "NULL"), ("queued", "claim_time", "handler"),
-                     ("running", "start_time", "handler"))
+HISTORY = (("new", "create_time", "NULL"), ("queued", "claim_time", "handler"), ("running", "start_time", "handler"),
+           ("ok", "end_time", "handler"))
 
 
 def create_schema(data_dir):
@@ -65,16 +65,13 @@ def prefill(db_path, data_dir, upto, base_us):
             "SELECT i AS id, ?3 + i * 1000 AS create_time, ?3 + i * 1000 + 4000 AS claim_time, "
             "?3 + i * 1000 + 5000 AS start_time, ?3 + i * 1000 + 10000 AS end_time, "
             "'main.job-handlers.' || (1 + i % 2) AS handler FROM s")
-    # The history rows first, so that by rowid each job's read new, queued, running and then ok,
-    # which the insert trigger writes.
-    for state, time_col, handler in HISTORY_BEFORE_OK:
-        c.execute("INSERT INTO job_state_history (job_id, state, time, handler, info) "
-                  "SELECT id, '%s', %s, %s, NULL FROM (%s)" % (state, time_col, handler, rows),
-                  (first, last, base_us))
+    # Each job's history, as the job's own row holds it (schema 11): new, queued, running and ok.
+    history = " || ',' || ".join("json_array('%s', %s, %s, NULL)" % (state, time_col, handler)
+                                 for state, time_col, handler in HISTORY)
     c.execute("INSERT INTO job (id, tool_id, tool_version, params, state, handler, destination, create_time, "
-              "update_time, claim_time, start_time, end_time, exit_code, runner, working_dir) "
+              "update_time, claim_time, start_time, end_time, exit_code, runner, working_dir, history) "
               "SELECT id, 'true', '1.0', '{}', 'ok', handler, 'job-handlers', create_time, end_time, claim_time, "
-              "start_time, end_time, 0, 'local', ?4 || '/jobs/' || id FROM (%s)" % rows,
+              "start_time, end_time, 0, 'local', ?4 || '/jobs/' || id, %s FROM (%s)" % (history, rows),
               (first, last, base_us, data_dir))
     c.execute("COMMIT")
     c.execute("PRAGMA journal_mode=WAL")
