@@ -108,6 +108,9 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         mt_error("polling %s failed: %s", src->label, uv_strerror(status));
         return;
     }
+    mt_proc_live_t *live = m->stack->procs.procs[m->stack->self_slot].live;
+    if (src->farm)
+        atomic_fetch_add_explicit(&live->farm_wakeups, 1, memory_order_relaxed);
     int taken = 0;
     while (taken < MULE_BURST && src->polling) {
         unsigned max = MULE_BATCH;
@@ -116,8 +119,11 @@ static void on_readable(uv_poll_t *handle, int status, int events)
         if (max == 0)
             return;
         int n = mt_channel_recv_upto(src->fd, m->batch, max);
-        if (n == -EAGAIN)
+        if (n == -EAGAIN) {
+            if (src->farm && taken == 0)
+                atomic_fetch_add_explicit(&live->farm_empty_wakeups, 1, memory_order_relaxed);
             return; /* empty, or another mule of the farm took it: wait again */
+        }
         if (n < 0) {
             mt_alert("receiving on %s failed: %s", src->label, strerror(-n));
             m->exit_status = 1;

@@ -64,6 +64,8 @@ typedef struct mt_proc_live {
     _Atomic uint64_t msgs_sent;   /* messages sent by this slot, across respawns */
     _Atomic uint64_t msgs_handled;/* messages received and dispatched */
     _Atomic uint64_t msgs_failed; /* sends that failed (timeout, size) */
+    _Atomic uint64_t farm_wakeups;       /* built-in mule: times it woke to read a farm's queue */
+    _Atomic uint64_t farm_empty_wakeups; /* of those, the ones that found the queue empty (another mule took it) */
     _Atomic int64_t forked_mono_us; /* CLOCK_MONOTONIC of the last fork (or start), microseconds; 0: never */
     _Atomic int64_t beat_mono_us; /* CLOCK_MONOTONIC of its loop's last beat, microseconds; 0: none since the fork */
     /*
