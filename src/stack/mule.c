@@ -17,6 +17,15 @@
  * up) rings the farm's doorbell so another mule takes them. A reader that
  * loses the race for a farm message (EAGAIN) simply waits again; each
  * such empty wakeup is counted in the process's live slot.
+ *
+ * The check: the kernel counts an exclusive wakeup as delivered once it
+ * has woken a mule. A mule killed after its wakeup and before its read
+ * (SIGKILL, a crash) leaves the message in the queue while the other mules
+ * sleep, until the next message or its successor's first wait. So every
+ * MULE_CHECK_MS (with the heartbeat, in the same turn of the loop) an armed
+ * mule also looks at its farms' queues without blocking and takes what
+ * waits there. (A stopped mule, SIGSTOP or a debugger, is not waiting: the
+ * kernel wakes another one.)
  */
 #define MT_LOG_NAME "muleteer.stack.mule"
 
@@ -38,6 +47,7 @@
 
 #define MULE_BATCH 32
 #define MULE_BURST 256
+#define MULE_CHECK_MS MT_BEAT_INTERVAL_MS
 
 typedef struct mule_source {
     uv_poll_t poll;    /* the own channel: its libuv watcher (farms are in the wait set) */
@@ -56,6 +66,7 @@ typedef struct mule {
     size_t nsources;
     uv_signal_t signals[3];
     mt_heartbeat_t heartbeat; /* beats into its live slot from this loop (heartbeat.h) */
+    uv_timer_t check;         /* farm mule: looks at its armed farms' queues (the top of the file) */
     int exit_status;
     bool stopping;           /* a signal or a failure ended the loop */
     long credit;             /* farm messages it may still take; -1: no limit */
@@ -174,6 +185,17 @@ static void on_readable(uv_poll_t *handle, int status, int events)
     take(m, src);
 }
 
+/* A message whose wakeup went to a mule that could not take it is taken by the next check of any armed mule. */
+static void on_check(uv_timer_t *timer)
+{
+    mule_t *m = timer->loop->data;
+    for (size_t k = 0; k < m->nfarms && !m->stopping; k++) {
+        mule_source_t *src = &m->sources[m->first_farm + k];
+        if (src->polling && mt_farm_queue_pending(src->fd))
+            take(m, src);
+    }
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
     mule_t *m = handle->loop->data;
@@ -288,6 +310,10 @@ int mt_mule_run(mt_stack_t *stack)
     rc = mt_heartbeat_start(&m.heartbeat, &m.loop, &self->live->beat_mono_us);
     if (rc < 0)
         mt_error("the heartbeat timer could not start: %s; this process will show as not beating", uv_strerror(rc));
+    if (m.wait) {
+        uv_timer_init(&m.loop, &m.check);
+        uv_timer_start(&m.check, on_check, MULE_CHECK_MS, MULE_CHECK_MS); /* due with the heartbeat: one wakeup */
+    }
 
     if (stack->app && stack->app->mule_start)
         stack->app->mule_start(stack, stack->app->app_data);
