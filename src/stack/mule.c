@@ -293,6 +293,8 @@ int mt_mule_run(mt_stack_t *stack)
         uv_walk(&m.loop, close_walk, NULL);
         uv_run(&m.loop, UV_RUN_DEFAULT);
         uv_loop_close(&m.loop);
+        mt_farm_wait_destroy(m.wait);
+        free(m.ready);
         mt_recv_batch_destroy(m.batch);
         free(m.sources);
         return 1;
