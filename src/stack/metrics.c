@@ -614,6 +614,10 @@ static void render_processes(mt_metrics_out_t *o, mt_metrics_out_t *tmp, const m
         {"muleteer_process_messages_handled_total", "counter",
          "Messages the process (a built-in mule) received and gave to a handler."},
         {"muleteer_process_messages_failed_total", "counter", "Sends of the process that failed."},
+        {"muleteer_process_farm_wakeups_total", "counter",
+         "Times the process (a built-in mule) woke to read one of its farms' queues."},
+        {"muleteer_process_farm_empty_wakeups_total", "counter",
+         "Of those wakeups, the ones that found the queue empty (another mule of the farm had taken the message)."},
     };
     for (size_t k = 0; k < sizeof fams / sizeof fams[0]; k++) {
         mt_metrics_family(o, fams[k].name, fams[k].type, fams[k].help);
@@ -622,6 +626,8 @@ static void render_processes(mt_metrics_out_t *o, mt_metrics_out_t *tmp, const m
             const mt_proc_live_t *l = p->live;
             if (p->role == MT_ROLE_STANDALONE)
                 continue; /* listed here, counted in its own stack */
+            if (k >= 5 && p->role != MT_ROLE_MULE)
+                continue; /* the farm wakeups: mules only */
             label_pair(tmp, "server_name", mt_proctable_server_name(t, i));
             out_printf(tmp, ",role=\"%s\",pool=\"", mt_role_name(p->role));
             out_escaped(tmp, p->pool, true);
@@ -633,6 +639,8 @@ static void render_processes(mt_metrics_out_t *o, mt_metrics_out_t *tmp, const m
             case 2: v = atomic_load(&l->msgs_sent); break;
             case 3: v = atomic_load(&l->msgs_handled); break;
             case 4: v = atomic_load(&l->msgs_failed); break;
+            case 5: v = atomic_load(&l->farm_wakeups); break;
+            case 6: v = atomic_load(&l->farm_empty_wakeups); break;
             }
             out_counter(o, fams[k].name, tmp->data, v);
         }

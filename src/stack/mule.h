@@ -5,7 +5,9 @@
  * process, which has no channels): one libuv loop that
  * polls the mule's own channel and the channels of every farm it belongs
  * to, receives messages in batches and dispatches each to the handler the
- * application registered for its target. SIGTERM, SIGINT or SIGQUIT stop it
+ * application registered for its target. A farm mule sleeps in an epoll set
+ * of its own around that loop (farm_wait.h), so that a farm message wakes
+ * one idle mule of the farm rather than all of them. SIGTERM, SIGINT or SIGQUIT stop it
  * at once, even while it waits for a message (the signal is a loop event,
  * like a message); a handler that is running finishes first.
  *

@@ -2,6 +2,7 @@
  * proctable: slots, farms and the shared live state (see proctable.h).
  */
 #include "stack/proctable.h"
+#include "stack/farm_wait.h"
 #include "stack/stack.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int mt_proctable_share(mt_proctable_t *t)
 {
@@ -42,6 +44,8 @@ void mt_proctable_destroy(mt_proctable_t *t)
     for (size_t i = 0; i < t->nfarms; i++) {
         free(t->farms[i].name);
         free(t->farms[i].mule_ids);
+        if (t->farms[i].channel.send_fd >= 0 && t->farms[i].doorbell_fd >= 0)
+            close(t->farms[i].doorbell_fd); /* opened with the channel (proctable.h) */
         mt_channel_close(&t->farms[i].channel);
     }
     free(t->farms);
@@ -65,6 +69,12 @@ int mt_proctable_open_channels(mt_proctable_t *t, char *err, size_t errlen)
         int rc = mt_channel_open(&t->farms[i].channel);
         if (rc < 0) {
             snprintf(err, errlen, "socketpair() failed while creating the channel of farm \"%s\": %s",
+                     t->farms[i].name, strerror(-rc));
+            return rc;
+        }
+        t->farms[i].doorbell_fd = rc = mt_farm_doorbell_open();
+        if (rc < 0) {
+            snprintf(err, errlen, "eventfd() failed while creating the doorbell of farm \"%s\": %s",
                      t->farms[i].name, strerror(-rc));
             return rc;
         }

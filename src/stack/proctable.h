@@ -64,6 +64,8 @@ typedef struct mt_proc_live {
     _Atomic uint64_t msgs_sent;   /* messages sent by this slot, across respawns */
     _Atomic uint64_t msgs_handled;/* messages received and dispatched */
     _Atomic uint64_t msgs_failed; /* sends that failed (timeout, size) */
+    _Atomic uint64_t farm_wakeups;       /* built-in mule: times it woke to read a farm's queue */
+    _Atomic uint64_t farm_empty_wakeups; /* of those, the ones that found the queue empty (another mule took it) */
     _Atomic int64_t forked_mono_us; /* CLOCK_MONOTONIC of the last fork (or start), microseconds; 0: never */
     _Atomic int64_t beat_mono_us; /* CLOCK_MONOTONIC of its loop's last beat, microseconds; 0: none since the fork */
     /*
@@ -99,6 +101,12 @@ typedef struct mt_farm {
     int *mule_ids;          /* in farm order: position k (0-based) is instance k+1 */
     size_t nmules;
     mt_channel_t channel;   /* shared by all its mules */
+    /*
+     * Its doorbell (farm_wait.h): a built-in mule that stops reading while messages are
+     * left rings it to wake another. Valid once mt_proctable_open_channels has opened the
+     * farm's channel (-1 if it could not be opened); meaningless before.
+     */
+    int doorbell_fd;
 } mt_farm_t;
 
 typedef struct mt_proctable {
@@ -116,7 +124,7 @@ int mt_proctable_share(mt_proctable_t *table);
 /* Free everything (channels closed, mapping unmapped). Accepts NULL. */
 void mt_proctable_destroy(mt_proctable_t *table);
 
-/* Open the channels of every mule and farm. 0, or -errno with err filled. */
+/* Open the channels of every mule and farm, and each farm's doorbell. 0, or -errno with err filled. */
 int mt_proctable_open_channels(mt_proctable_t *table, char *err, size_t errlen);
 
 /* Lookups: slot index or -1. */

@@ -94,6 +94,9 @@ static void stack_cb(mt_request_t *req, void *data)
             for (size_t k = 0; k < p->nfarms; k++)
                 json_array_append_new(farms, json_string(t->farms[p->farms[k]].name));
             json_object_set_new(o, "farms", farms);
+            json_object_set_new(o, "farm_wakeups", json_integer((json_int_t)atomic_load(&l->farm_wakeups)));
+            json_object_set_new(o, "farm_empty_wakeups",
+                                json_integer((json_int_t)atomic_load(&l->farm_empty_wakeups)));
         }
         if (p->purpose)
             json_object_set_new(o, "purpose", json_string(p->purpose));
