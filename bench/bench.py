@@ -14,7 +14,7 @@ module per section in bench/sections/:
   memory    VmRSS of an idle web worker and mule: the peer's
   jobs      `true` jobs end to end against the peer: server CPU per job (0.5x), 1 client
             (1.3x), a burst (1.6x, 0 stuck), steady 200/s create->start (p50 0.3 ms, p99 2 ms)
-  growth    claim and list latency at 10k/100k/1M jobs (flat); 1..32 mules
+  growth    claim and list latency at 10k/100k/1M jobs (flat); 1..64 mules (flat)
   pgburst   the jobs burst on PostgreSQL against SQLite's, same run (0.8x); CPU per job
             (muleteer + PostgreSQL) against the peer's on SQLite (0.5x)
   pgnotify  create->start of a job started by a standalone handler of another stack
