@@ -45,6 +45,7 @@
 #include "app/handling.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"
+#include "app/store/store_metrics.h"
 #include "app/run/fence.h"
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
@@ -545,6 +546,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
+    mt_store_metrics_waiter_cpu(result->waiter_cpu_us);
     if (!result->cancelled && (result->fenced || result->lost)) {
         /* It did not finish (or nobody knows): the run is lost, not the job. */
         run_lost(h, id, invocation_id, attempt, MT_JOB_BIT(MT_JOB_RUNNING), result->why);
@@ -1486,6 +1488,7 @@ void mt_handler_leave(mt_handler_t *h)
  */
 static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_status_t *st)
 {
+    mt_store_metrics_waiter_cpu(st->cpu_us);
     if (j->state == MT_JOB_DELETING) {
         transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
                    &(mt_job_update_t){.info = "cancelled while its handler restarted"});

@@ -222,6 +222,7 @@ static bool read_status(mt_run_t *run)
     r->term_signal = st.end == MT_WAITER_SIGNALED || st.end == MT_WAITER_FENCED ? st.value : 0;
     r->fenced = st.end == MT_WAITER_FENCED;
     r->disk_full = st.disk_full;
+    r->waiter_cpu_us = st.cpu_us;
     if (st.end == MT_WAITER_FAILED)
         snprintf(r->why, sizeof r->why, "cannot start %s: %s", run->prog, strerror(st.value));
     return true;

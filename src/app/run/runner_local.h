@@ -112,6 +112,7 @@ typedef struct mt_run_result {
     bool disk_full;         /* its working directory's filesystem was full when it ended (its waiter said so) */
     bool lost;              /* the waiter ended without a status (killed?): how the command ended is unknown;
                                whatever was left of its group was killed */
+    long long waiter_cpu_us; /* the CPU its waiter reported using (user + system, microseconds); 0: unknown */
     char why[256];          /* "exited with status 3", "killed by signal 9 (Killed)", "cancelled",
                                "walltime of 2 s exceeded"; "" when it exited 0 on its own */
 } mt_run_result_t;
