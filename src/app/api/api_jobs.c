@@ -384,13 +384,19 @@ static void list_jobs(mt_request_t *req)
  * wrote that directory (possibly as another user): a symlink that leads
  * out of it is refused, as if the file did not exist.
  */
-static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what)
+static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what,
+                      const char *cleanup_note)
 {
     struct stat st;
     int fd = mt_open_beneath(workdir, rel, &st);
     if (fd == -EXDEV) {
         mt_notice("%s of %s: %s leads outside the job's directory: refused", what, workdir, rel);
         mt_respond_error(req, 404, "%s is not a file in the job's directory", what);
+        return;
+    }
+    if (fd == -ENOENT && cleanup_note) {
+        /* An ended job's: jobs.cleanup may have removed it (job_cleanup.h). */
+        mt_respond_error(req, 404, "%s does not exist: %s", what, cleanup_note);
         return;
     }
     if (fd < 0) {
@@ -450,7 +456,7 @@ static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name
     }
     const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
                                                                                        : mt_tool_output_path(tool, (size_t)k);
-    send_file(req, workdir, rel, "the output");
+    send_file(req, workdir, rel, "the output", mt_jobs_cleanup_note(job->state));
 }
 
 static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
@@ -558,7 +564,7 @@ static void job_id_route(mt_request_t *req, void *data)
     } else if (!sub) {
         respond_job(req, 200, &job);
     } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
-        send_file(req, workdir, sub, sub);
+        send_file(req, workdir, sub, sub, mt_jobs_cleanup_note(job.state));
     } else if (strcmp(sub, "history") == 0) {
         job_history(req, db, id);
     } else if (strcmp(sub, "outputs") == 0) {

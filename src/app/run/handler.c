@@ -47,6 +47,7 @@
 #include "app/store/job_store.h"
 #include "app/store/store_metrics.h"
 #include "app/run/fence.h"
+#include "app/run/job_cleanup.h"
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
 #include "app/run/runner_slurm.h"
@@ -98,6 +99,9 @@ typedef struct pending_write {
     char *resubmit_to;        /* a resubmit: the destination the job goes to next (mt_job_store_resubmit) */
     bool resubmit_cluster;    /* that destination's runner is a cluster's */
     int64_t resubmit_delay_ms;
+    bool cleanup;             /* a local run's end: once committed, jobs.cleanup may apply (job_cleanup.h) */
+    char **cleanup_keep;      /* what its directory keeps then (mt_job_cleanup_keep_list; one allocation) */
+    int applied;              /* set by apply_write: the state the job was moved to, or -1 (none) */
 } pending_write_t;
 
 typedef struct running_job {
@@ -105,6 +109,7 @@ typedef struct running_job {
     int64_t invocation_id;
     int attempt;              /* of the job: a run lost unfinished is retried as attempt + 1 */
     int64_t started_ms;       /* mt_clock_ms() when it was started (or adopted) */
+    char **keep;              /* what jobs.cleanup keeps of its directory (job_cleanup.h); NULL: its tool declares none */
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -299,7 +304,7 @@ static pending_write_t *append_write(pending_write_t **v, size_t *n, size_t *cap
         *v = mt_realloc(*v, *cap * sizeof **v);
     }
     pending_write_t *w = &(*v)[(*n)++];
-    *w = (pending_write_t){.id = id, .from = from, .to = to};
+    *w = (pending_write_t){.id = id, .from = from, .to = to, .applied = -1};
     return w;
 }
 
@@ -331,9 +336,15 @@ static int apply_write(mt_db_t *db, pending_write_t *w)
     }
     mt_job_update_t u = {.has_exit_code = w->has_exit_code, .exit_code = w->exit_code, .info = w->info,
                          .external_id = w->external_id};
+    w->applied = -1;
     int rc = mt_job_store_transition(db, w->id, w->from, w->to, &u);
-    if (rc == 0 && w->deleted_if_cancelled) /* a cancel arrived as it finished: the user's wish stands */
+    if (rc == 1)
+        w->applied = (int)w->to;
+    if (rc == 0 && w->deleted_if_cancelled) { /* a cancel arrived as it finished: the user's wish stands */
         rc = mt_job_store_transition(db, w->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &u);
+        if (rc == 1)
+            w->applied = (int)MT_JOB_DELETED;
+    }
     return rc < 0 ? rc : 0;
 }
 
@@ -343,6 +354,7 @@ static void free_writes(pending_write_t *v, size_t *n)
         free(v[i].info);
         free(v[i].external_id);
         free(v[i].resubmit_to);
+        free(v[i].cleanup_keep);
     }
     *n = 0;
 }
@@ -543,6 +555,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     h->nrunning--;
     int attempt = rj->attempt;
     double ran_s = (double)(mt_clock_ms() - rj->started_ms) / 1000.0;
+    char **keep = rj->keep;
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
@@ -550,6 +563,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     if (!result->cancelled && (result->fenced || result->lost)) {
         /* It did not finish (or nobody knows): the run is lost, not the job. */
         run_lost(h, id, invocation_id, attempt, MT_JOB_BIT(MT_JOB_RUNNING), result->why);
+        free(keep);
         update_credit(h);
         schedule_flush(h);
         return;
@@ -566,6 +580,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     if (!ok && !result->cancelled && result->started &&
         resubmit(h, id, invocation_id, MT_JOB_BIT(MT_JOB_RUNNING), &failure, why[0] ? why : "failed", refused,
                  sizeof refused)) {
+        free(keep);
         update_credit(h);
         schedule_flush(h);
         return;
@@ -582,10 +597,28 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     w->info = why[0] ? mt_strdup(why) : NULL;
     w->deleted_if_cancelled = true;
     w->invocation_id = invocation_id;
+    w->cleanup = true;
+    w->cleanup_keep = keep;
     /* Its slot is free: offer it to the farm now, so the next job can join this result's commit. */
     update_credit(h);
     h->hold_results = true;
     schedule_flush(h);
+}
+
+/*
+ * A local run's end state is committed: jobs.cleanup may now remove what
+ * its directory need not keep (job_cleanup.h) -- never earlier, since
+ * recovery reads the directory of a job still `running`, and never for a
+ * write that did not apply (the job was no longer ours to end).
+ */
+static void cleanup_after(pending_write_t *w)
+{
+    if (!w->cleanup || w->applied < 0 || !mt_job_cleanup_applies(mt_jobs()->cleanup, (mt_job_state_t)w->applied))
+        return;
+    char workdir[4096];
+    mt_jobs_workdir(w->id, workdir, sizeof workdir);
+    mt_job_cleanup_submit(mt_strdup(workdir), w->cleanup_keep);
+    w->cleanup_keep = NULL;
 }
 
 /* ---- claiming and starting, inside flush()'s transaction ---- */
@@ -737,6 +770,7 @@ static void start_command(mt_handler_t *h, start_t *s)
         .route = &s->route,
         .attempt = s->attempt,
         .fence_fd = h->fence ? mt_fence_fd(h->fence) : 0,
+        .fresh_dir = fresh,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
@@ -744,9 +778,12 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->attempt = s->attempt;
     rj->started_ms = mt_clock_ms();
     rj->handler = h;
+    if (ctx->cleanup != MT_JOB_CLEANUP_NEVER)
+        rj->keep = mt_job_cleanup_keep_list(s->tool);
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
     free(env);
     if (rc < 0) {
+        free(rj->keep);
         free(rj);
         add_failure(h, s->id, s->invocation_id, err);
         return;
@@ -1058,6 +1095,7 @@ static bool flush_once(mt_handler_t *h)
     for (size_t i = 0; i < from_pools; i++)
         mt_debug("claimed a job from its pools");
     for (size_t i = 0; i < h->nwrites; i++) {
+        cleanup_after(&h->writes[i]);
         if (h->writes[i].invocation_id)
             id_list_push(&h->invocations, h->writes[i].invocation_id);
         if (h->writes[i].resubmit_to)
@@ -1520,9 +1558,13 @@ static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_s
                  "run");
         return;
     }
-    if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1)
+    if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1) {
         mt_info("recovery: job %lld: its command ended while the handler was away: %s", (long long)j->id,
                 to == MT_JOB_OK ? "ok" : why);
+        if (j->working_dir && mt_job_cleanup_applies(mt_jobs()->cleanup, to))
+            mt_job_cleanup_submit(mt_strdup(j->working_dir),
+                                  mt_job_cleanup_keep_list(mt_toolbox_find(mt_jobs()->tools, j->tool_id)));
+    }
 }
 
 /* Adopt the live waiter of job j. Returns 0, or -ESRCH if it ended meanwhile (its status is there now). */
