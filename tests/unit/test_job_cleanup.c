@@ -154,10 +154,14 @@ Test(job_cleanup, links_are_removed_never_followed)
     snprintf(target, sizeof target, "%s/precious", outside);
     snprintf(link, sizeof link, "%s/stdout", job); /* a non-empty file behind it: still a link, removed */
     cr_assert_eq(symlink(target, link), 0);
-    /* A kept path that runs through a link is not followed either. */
+    /* A kept path that runs through a link out: the link stays (the API refuses it as one), its target untouched. */
     const char *keep[] = {"dirlink/leaf"};
     cr_assert_eq(mt_job_cleanup_dir(job, keep, 1), 0);
-    cr_assert_not(there(job, "dirlink"));
+    struct stat st;
+    char path[200];
+    snprintf(path, sizeof path, "%s/dirlink", job);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode));
     cr_assert_not(there(job, "stdout"));
     cr_assert(there(outside, "precious"));
     cr_assert(there(outside, "tree/leaf"));
@@ -173,4 +177,18 @@ Test(job_cleanup, the_cleanup_thread_does_it_later)
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     cr_assert_not(there(job, "junk"));
     cr_assert(there(job, "stdout"));
+}
+
+Test(job_cleanup, an_output_linked_inside_keeps_what_it_leads_to)
+{
+    put(job, "real.txt", "inside\n");
+    put(job, "other.txt", "x");
+    char link[160];
+    snprintf(link, sizeof link, "%s/alias.txt", job);
+    cr_assert_eq(symlink("real.txt", link), 0);
+    const char *keep[] = {"alias.txt"};
+    cr_assert_eq(mt_job_cleanup_dir(job, keep, 1), 0);
+    cr_assert(there(job, "alias.txt"));
+    cr_assert(there(job, "real.txt"), "what the kept link serves stays");
+    cr_assert_not(there(job, "other.txt"));
 }

@@ -109,7 +109,8 @@ typedef struct running_job {
     int64_t invocation_id;
     int attempt;              /* of the job: a run lost unfinished is retried as attempt + 1 */
     int64_t started_ms;       /* mt_clock_ms() when it was started (or adopted) */
-    char **keep;              /* what jobs.cleanup keeps of its directory (job_cleanup.h); NULL: its tool declares none */
+    bool cleanable;           /* its tool is known: jobs.cleanup may apply once it ends (job_cleanup.h) */
+    char **keep;              /* what jobs.cleanup keeps of its directory then; NULL: its tool declares nothing */
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -556,6 +557,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     int attempt = rj->attempt;
     double ran_s = (double)(mt_clock_ms() - rj->started_ms) / 1000.0;
     char **keep = rj->keep;
+    bool cleanable = rj->cleanable;
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
@@ -597,7 +599,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     w->info = why[0] ? mt_strdup(why) : NULL;
     w->deleted_if_cancelled = true;
     w->invocation_id = invocation_id;
-    w->cleanup = true;
+    w->cleanup = cleanable;
     w->cleanup_keep = keep;
     /* Its slot is free: offer it to the farm now, so the next job can join this result's commit. */
     update_credit(h);
@@ -778,6 +780,7 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->attempt = s->attempt;
     rj->started_ms = mt_clock_ms();
     rj->handler = h;
+    rj->cleanable = true;
     if (ctx->cleanup != MT_JOB_CLEANUP_NEVER)
         rj->keep = mt_job_cleanup_keep_list(s->tool);
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
@@ -1561,9 +1564,9 @@ static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_s
     if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1) {
         mt_info("recovery: job %lld: its command ended while the handler was away: %s", (long long)j->id,
                 to == MT_JOB_OK ? "ok" : why);
-        if (j->working_dir && mt_job_cleanup_applies(mt_jobs()->cleanup, to))
-            mt_job_cleanup_submit(mt_strdup(j->working_dir),
-                                  mt_job_cleanup_keep_list(mt_toolbox_find(mt_jobs()->tools, j->tool_id)));
+        const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, j->tool_id);
+        if (j->working_dir && tool && mt_job_cleanup_applies(mt_jobs()->cleanup, to))
+            mt_job_cleanup_submit(mt_strdup(j->working_dir), mt_job_cleanup_keep_list(tool));
     }
 }
 
@@ -1583,12 +1586,16 @@ static int recover_adopt(mt_handler_t *h, const mt_job_t *j, const mt_waiter_id_
     rj->attempt = wid->attempt;
     rj->started_ms = mt_clock_ms() - (j->start_us > 0 ? (mt_wall_us() - j->start_us) / 1000 : 0);
     rj->handler = h;
+    rj->cleanable = tool != NULL; /* a tool no longer installed: what its outputs were is unknown, all stays */
+    if (tool && ctx->cleanup != MT_JOB_CLEANUP_NEVER)
+        rj->keep = mt_job_cleanup_keep_list(tool);
     mt_run_adoption_t a = {.working_dir = j->working_dir, .prog = j->tool_id, .waiter_pid = wid->waiter_pid,
                            .command_pid = wid->command_pid, .attempt = wid->attempt, .walltime_s = walltime,
                            .kill_grace_ms = (unsigned)ctx->cancel_grace_ms};
     char err[512];
     int rc = mt_run_adopt(h->loop, &a, run_done, rj, &rj->run, err, sizeof err);
     if (rc < 0) {
+        free(rj->keep);
         free(rj);
         if (rc != -ESRCH)
             mt_error("recovery: job %lld: %s", (long long)j->id, err);

@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/beneath.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/spawner.h"
@@ -132,7 +135,9 @@ static int walk(int dirfd, const char *prefix, const char *const *keep, size_t n
                 if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
                     v = KEEP; /* what the command said is served (GET .../stdout) */
             }
-            if (v == ABOVE_KEPT && is_dir) {
+            if (v == ABOVE_KEPT && !is_dir) {
+                /* A link on the way to a kept path: kept, so that the API still refuses it as a link. */
+            } else if (v == ABOVE_KEPT) {
                 int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 r = fd < 0 ? (errno == ENOENT ? 0 : -errno) : walk(fd, rel, keep, nkeep, false);
                 (void)unlinkat(dirfd, name, AT_REMOVEDIR); /* if nothing of it was kept after all */
@@ -153,12 +158,52 @@ static int remove_all(int dirfd)
     return walk(dirfd, "", NULL, 0, true);
 }
 
+/*
+ * The keep list, plus the file each kept path leads to through links that
+ * stay inside dir (an output "alias.txt" linked to "real.txt": the API
+ * serves real.txt's bytes, so real.txt stays). Returns the list (*n
+ * entries); the entries past nkeep are its own (free them, then it).
+ */
+static char **resolve_keeps(const char *dir, const char *const *keep, size_t nkeep, size_t *n)
+{
+    char **all = mt_calloc(2 * nkeep + 1, sizeof *all);
+    size_t k = 0;
+    for (size_t i = 0; i < nkeep; i++)
+        all[k++] = (char *)keep[i];
+    char *real = nkeep ? realpath(dir, NULL) : NULL;
+    size_t rlen = real ? strlen(real) : 0;
+    for (size_t i = 0; real && i < nkeep; i++) {
+        struct stat st;
+        int fd = mt_open_beneath(dir, keep[i], &st);
+        if (fd < 0)
+            continue;
+        char proc[64], target[4096];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(proc, target, sizeof target - 1);
+        close(fd);
+        if (len <= (ssize_t)rlen + 1)
+            continue;
+        target[len] = '\0';
+        const char *rel = target + rlen + 1;
+        if (strncmp(target, real, rlen) == 0 && target[rlen] == '/' && strcmp(rel, plain(keep[i])) != 0)
+            all[k++] = mt_strdup(rel);
+    }
+    free(real);
+    *n = k;
+    return all;
+}
+
 int mt_job_cleanup_dir(const char *dir, const char *const *keep, size_t nkeep)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    int rc = walk(fd, "", keep, nkeep, false);
+    size_t nall;
+    char **all = resolve_keeps(dir, keep, nkeep, &nall);
+    int rc = walk(fd, "", (const char *const *)all, nall, false);
+    for (size_t i = nkeep; i < nall; i++)
+        free(all[i]);
+    free(all);
     if (rmdir(dir) < 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT && rc == 0)
         rc = -errno;
     return rc;
