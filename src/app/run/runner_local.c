@@ -241,7 +241,10 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
         if (r < 0)
             mt_error("job waiter %d (%s): waitpid: %s", (int)run->waiter_pid, run->prog, strerror(errno));
     }
-    uv_poll_stop(poll);
+    /*
+     * No uv_poll_stop(): the uv_close() below stops it, in this callback, and
+     * each of them asks epoll to forget the pidfd (the second one fails).
+     */
     run->ended = true;
     if (read_status(run)) {
         describe_result(run);
