@@ -122,7 +122,9 @@ bool mt_jobs_take_interrupted(const char *workdir);
 /*
  * Why a file of an ended job's working directory may be missing: NULL if
  * jobs.cleanup left a job in `state` all its files, else one sentence naming
- * the option and what it keeps (for the API's 404). Any thread.
+ * the option and what it keeps. The API answers a missing stdout or stderr
+ * of a job that ran as empty when this is not NULL (cleanup removes them
+ * only when empty). Any thread.
  */
 const char *mt_jobs_cleanup_note(mt_job_state_t state);
 

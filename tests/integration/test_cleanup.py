@@ -77,9 +77,9 @@ def test_always_keeps_outputs_and_what_was_said_and_still_serves_them(servers, t
     assert status == 200 and body == b""
     status, _, body = s.request("GET", "/api/jobs/%s/stderr" % job["id"])
     assert status == 200 and body == b"said\n"
-    # stdout was empty: removed, and the 404 says why.
-    status, doc = s.get_json("/api/jobs/%s/stdout" % job["id"])
-    assert status == 404 and "jobs.cleanup is 'always'" in doc["err_msg"], doc
+    # stdout was empty: removed, and still answered as what it was.
+    status, _, body = s.request("GET", "/api/jobs/%s/stdout" % job["id"])
+    assert status == 200 and body == b""
     status, doc = s.get_json("/api/jobs/%s/outputs" % job["id"])
     assert status == 200 and [o["exists"] for o in doc["outputs"]] == [True, True]
     # A later step reads an output of the cleaned-up job (workflows pass outputs this way).
@@ -97,6 +97,9 @@ def test_always_removes_the_whole_directory_of_a_job_that_keeps_nothing_and_fail
     ok = run(s, "true")
     assert ok["state"] == "ok"
     wait_for(lambda: not job_dir(tmp_path, ok["id"]).exists(), what="the directory of a true job to go")
+    for name in ("stdout", "stderr"):
+        status, _, body = s.request("GET", "/api/jobs/%s/%s" % (ok["id"], name))
+        assert status == 200 and body == b"", (name, status, body)
     failed = run(s, "maker", {"code": 3})
     assert failed["state"] == "error" and failed["exit_code"] == 3
     d = job_dir(tmp_path, failed["id"])
@@ -127,8 +130,8 @@ def test_onsuccess_keeps_a_failed_jobs_directory_whole(servers, tmp_path):
     time.sleep(0.3)
     kept = listing(job_dir(tmp_path, failed["id"]))
     assert {"scratch/x", "junk.txt", "exit_status", "stdout", "stderr"} <= kept, kept
-    status, doc = s.get_json("/api/jobs/%s/stdout" % ok["id"])
-    assert status == 404 and "jobs.cleanup is 'onsuccess'" in doc["err_msg"], doc
+    status, _, body = s.request("GET", "/api/jobs/%s/stdout" % ok["id"])
+    assert status == 200 and body == b""
     status, _, body = s.request("GET", "/api/jobs/%s/stdout" % failed["id"])
     assert status == 200 and body == b""
 

@@ -353,17 +353,20 @@ static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
 /*
  * Create or truncate an output file. The working directory may hold what an
  * earlier run of the job left there (a job re-run after recovery): a link
- * is not followed (the handler may be root), and a FIFO does not block.
+ * is not followed (the handler may be root), and a FIFO does not block. In
+ * a directory just created (fresh) the file is created exclusively, which
+ * rules both out at once and spares the two fcntl() of clearing O_NONBLOCK.
  */
-static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, int *fd, char *err,
-                       size_t errlen)
+static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, bool fresh, int *fd,
+                       char *err, size_t errlen)
 {
-    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0644);
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | (fresh ? O_EXCL : O_TRUNC | O_NONBLOCK);
+    *fd = openat(dirfd, path, flags, 0644);
     if (*fd < 0)
         return mt_message_fail_rc(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
-    int flags = fcntl(*fd, F_GETFL);
-    if (flags >= 0)
-        (void)fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+    int fl = fresh ? -1 : fcntl(*fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
     if (run_as && fchown(*fd, run_as->set_uid ? run_as->uid : (uid_t)-1, run_as->set_gid ? run_as->gid : (gid_t)-1) < 0) {
         int e = errno;
         close(*fd);
@@ -904,12 +907,12 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         rc = mt_message_fail_rc(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
         goto error;
     }
-    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, &out_fd, err, errlen)) < 0)
+    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, spec->fresh_dir, &out_fd, err, errlen)) < 0)
         goto error;
     if (strcmp(spec->stdout_path, spec->stderr_path) == 0) {
         /* Two descriptions of one file would overwrite each other's output: share one, as 2>&1 does. */
         err_fd = out_fd;
-    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, &err_fd, err, errlen)) < 0) {
+    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, spec->fresh_dir, &err_fd, err, errlen)) < 0) {
         goto error;
     }
     close(dirfd);

@@ -99,7 +99,8 @@ typedef struct mt_run_spec {
     const mt_job_route_t *route;  /* the job's destination (job_route.h), or NULL: see "Destinations" above */
     int attempt;                /* the job's attempt (>= 1; 0 counts as 1): the waiter's status names it */
     int fence_fd;               /* > 0: the handler's fence (fence.h), which the waiter watches; 0: no fence */
-    bool fresh_dir;             /* working_dir was just created, empty: no earlier run's files to remove */
+    bool fresh_dir;             /* working_dir was just created by the caller, empty: no earlier run's files to remove,
+                                   stdout and stderr are created exclusively (a file there is an error) */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {
