@@ -2,19 +2,21 @@
  * runner_local: run one job's command on a libuv loop (see runner_local.h).
  *
  * The command's waiter (muleteer-waiter, job_waiter.h) is started with
- * posix_spawn() (glibc's is vfork-based: no copy of the handler's page
- * tables, several times cheaper than the fork() uv_spawn() does, which
- * matters at hundreds of jobs per second) in a new session; it starts the
+ * vfork() and exec -- as glibc's posix_spawn() does, without its walk of
+ * every signal, its file actions' checks and its child stack (spawn_plain);
+ * no copy of the handler's page tables, several times cheaper than the
+ * fork() uv_spawn() does, which matters at hundreds of jobs per second --
+ * in a new session; it starts the
  * command in a session of its own and reports its pid on a pipe. The run is
  * watched through a pidfd of the waiter: readable when the waiter exits,
  * which it does once the command has ended and its status file is written;
  * then we reap the waiter and read the file.
  *
- * posix_spawn() returns only once the child has called exec, and the
+ * vfork() returns only once the child has called exec, and the
  * waiter's report comes after the command's exec: milliseconds on a busy
  * machine. A loop blocked that long would hold back every message and
  * claim behind it. So mt_run_start() does the checks and opens the files on
- * the loop, then hands the posix_spawn() and the wait for the report to the
+ * the loop, then hands the vfork() and the wait for the report to the
  * spawner (common/spawner.h), a thread of this runner's own in each
  * process, which tells the run's loop through a uv_async_t once the command
  * is running (or could not be started). Only the calling thread waits: the
