@@ -131,9 +131,13 @@ static int walk(int dirfd, const char *prefix, const char *const *keep, size_t n
             char *rel = prefix[0] ? mt_asprintf("%s/%s", prefix, name) : mt_strdup(name);
             verdict_t v = judge(rel, keep, nkeep);
             if (v == DROP && !prefix[0] && !is_dir && (strcmp(name, "stdout") == 0 || strcmp(name, "stderr") == 0)) {
+                /*
+                 * Served (GET .../stdout): removed only when an empty file, which the API then answers as
+                 * empty; anything else the job put there (a link out) stays, for the API to refuse as before.
+                 */
                 struct stat st;
-                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-                    v = KEEP; /* what the command said is served (GET .../stdout) */
+                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !(S_ISREG(st.st_mode) && st.st_size == 0))
+                    v = KEEP;
             }
             if (v == ABOVE_KEPT && !is_dir) {
                 /* A link on the way to a kept path: kept, so that the API still refuses it as a link. */

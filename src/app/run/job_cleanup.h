@@ -11,9 +11,10 @@
  * waiter's files (exit_status, waiter), temporary files, whatever the
  * command wrote -- except what the API and workflows still serve: the
  * tool's declared outputs (GET /api/jobs/{id}/outputs/NAME, and the inputs
- * of a workflow's later steps), and stdout and stderr when they are not
- * empty (an empty one is removed: GET .../stdout then answers 404 naming
- * the option). The directory itself goes when nothing is kept.
+ * of a workflow's later steps), and stdout and stderr unless they are
+ * empty files (an empty one is removed: GET .../stdout then answers it as
+ * empty; one the job replaced by a link stays, for the API to refuse). The
+ * directory itself goes when nothing is kept.
  *
  * When: only after the job's end state is committed, by the handler that
  * ran it (handler.c), so that no run still uses the directory: recovery and
@@ -48,7 +49,8 @@ bool mt_job_cleanup_applies(mt_job_cleanup_t policy, mt_job_state_t state);
 
 /*
  * Remove what `dir` holds except the relative paths keep[0..nkeep) (files,
- * or directories kept whole) and a non-empty `stdout` and `stderr`; then
+ * or directories kept whole) and `stdout` and `stderr` unless they are
+ * empty regular files; then
  * the directory itself if it is empty. Links are removed, never followed.
  * A keep path is compared as written, less a leading "./". Synchronous.
  * Returns 0, -ENOENT if dir does not exist, or the first other -errno met
