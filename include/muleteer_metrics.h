@@ -51,6 +51,15 @@ int mt_metric_counter(mt_stack_t *stack, const char *name, const char *help, con
                       const char *const *values, size_t nvalues);
 
 /*
+ * Declare a counter of microseconds that GET /metrics shows in seconds
+ * (six decimals): for times summed as they are spent, such as CPU time.
+ * `name` must end in "_seconds_total" (-EINVAL otherwise); the rest as
+ * mt_metric_counter. Count with mt_metric_add(id, value, microseconds).
+ */
+int mt_metric_counter_us(mt_stack_t *stack, const char *name, const char *help, const char *label,
+                         const char *const *values, size_t nvalues);
+
+/*
  * Declare a histogram (times, in seconds): `bounds` are the buckets' upper
  * bounds in seconds, increasing (copied; +Inf is added), at most 24.
  * Label and values as for mt_metric_counter. Returns the id for

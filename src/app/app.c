@@ -62,6 +62,9 @@ static const mt_option_def_t jobs_options[] = {
      "seconds a handler's registration in the database lasts without a renewal: a handler not heard from for that "
      "long is taken as dead, and its jobs are taken over by the others (renewed every third of it)"},
     {"max-attempts", MT_OPT_INT, "3", 1, 1000, 0, NULL, "runs a job gets when its runs are lost unfinished (its handler's host died, say) before it ends in error"},
+    {"cleanup", MT_OPT_STRING, "always", 0, 0, 0, NULL,
+     "what is left of a job's working directory once it has ended: always (remove all but the tool's outputs and "
+     "non-empty stdout/stderr), onsuccess (only for jobs that ended ok) or never"},
     {"job-user", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
      "user (name or number) the jobs' commands run as; default: the handler's own user"},
     {"job-group", MT_OPT_STRING, NULL, 0, 0, 0, NULL,
@@ -342,6 +345,11 @@ static int app_load(mt_stack_t *stack, void *app_data, char *err, size_t errlen)
     ctx.stack_env = mt_asprintf("MULETEER_STACK_ID=%d-%lld", (int)getpid(), (long long)mt_wall_us());
     ctx.cluster_poll_ms = (int)mt_app_option_int(stack, "cluster-poll-interval");
     ctx.cluster_env = cluster_environment();
+    const char *cleanup = mt_app_option(stack, "cleanup");
+    if (mt_job_cleanup_parse(cleanup, &ctx.cleanup) < 0) {
+        snprintf(err, errlen, "option 'jobs.cleanup': '%s' is not always, onsuccess or never", cleanup ? cleanup : "");
+        return -1;
+    }
     if (parse_sync("accept-sync", mt_app_option(stack, "accept-sync"), &ctx.accept_sync, err, errlen) < 0 ||
         parse_sync("state-sync", mt_app_option(stack, "state-sync"), &ctx.state_sync, err, errlen) < 0 ||
         database_path(mt_app_option(stack, "database"), err, errlen) < 0)
@@ -497,6 +505,17 @@ static int app_reload(mt_stack_t *stack, void *app_data, char *err, size_t errle
     free(tools_dir);
     free(workflows_dir);
     return rc < 0 ? -EINVAL : 0;
+}
+
+const char *mt_jobs_cleanup_note(mt_job_state_t state)
+{
+    if (!mt_job_cleanup_applies(ctx.cleanup, state))
+        return NULL;
+    return ctx.cleanup == MT_JOB_CLEANUP_ONSUCCESS
+               ? "jobs.cleanup is 'onsuccess': once a job has ended ok, its directory keeps only the tool's outputs "
+                 "and a non-empty stdout and stderr"
+               : "jobs.cleanup is 'always': once a job has ended, its directory keeps only the tool's outputs and a "
+                 "non-empty stdout and stderr";
 }
 
 bool mt_jobs_take_interrupted(const char *workdir)

@@ -24,6 +24,7 @@
 #include "app/store/db.h"
 #include "app/model/job_conf.h"
 #include "app/model/tools.h"
+#include "app/run/job_cleanup.h"
 #include "common/creds.h"
 #include "muleteer.h"
 
@@ -55,6 +56,7 @@ typedef struct mt_jobs_ctx {
     int cancel_grace_ms;     /* SIGTERM -> SIGKILL */
     int64_t handler_lease_ms; /* a handler's lease in the database (run/handler_lease.h) */
     int max_attempts;        /* runs of a job lost unfinished (host died, fence lapsed) before it ends in error (>= 1) */
+    mt_job_cleanup_t cleanup; /* jobs.cleanup: what is left of an ended job's working directory (run/job_cleanup.h) */
     const mt_creds_t *job_creds; /* job-user / job-group to start commands as; NULL: as the handler itself */
     char *stack_env;         /* "MULETEER_STACK_ID=<master pid>-<start us>": in every command's environment */
     int cluster_poll_ms;     /* a handler asks the cluster (squeue) about its cluster jobs this often */
@@ -116,6 +118,15 @@ const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
  */
 #define MT_JOBS_INTERRUPTED_MARK ".muleteer-interrupted"
 bool mt_jobs_take_interrupted(const char *workdir);
+
+/*
+ * Why a file of an ended job's working directory may be missing: NULL if
+ * jobs.cleanup left a job in `state` all its files, else one sentence naming
+ * the option and what it keeps. The API answers a missing stdout or stderr
+ * of a job that ran as empty when this is not NULL (cleanup removes them
+ * only when empty). Any thread.
+ */
+const char *mt_jobs_cleanup_note(mt_job_state_t state);
 
 /* Register the HTTP API (api_jobs.c, api_tools.c). */
 int mt_jobs_api_register(mt_stack_t *stack);

@@ -1,12 +1,13 @@
 /*
- * spawner: a thread that waits out posix_spawn() so a libuv loop need not.
+ * spawner: a thread that waits out posix_spawn() or vfork() so a libuv loop
+ * need not; also a plain work queue for what must not run on a loop.
  *
  * glibc's posix_spawn() is clone(CLONE_VM | CLONE_VFORK): it returns only
  * once the child has called exec, milliseconds on a busy machine, and a loop
  * blocked that long holds back every message and claim behind it. So a
  * caller prepares on its loop what the spawn needs, embeds an
  * mt_spawn_request_t in that state and submits it here; the spawner's thread
- * calls the request's run function, which does the posix_spawn() (and any
+ * calls the request's run function, which does the spawn (and any
  * wait that belongs to it), sets the caller's result fields and tells the
  * caller's loop, typically with uv_async_send(). This module is only the
  * queue and the thread: it knows nothing of libuv or of what a request does.

@@ -49,6 +49,7 @@ typedef struct family {
     char **values;        /* nvalues label values (NULL without label) */
     size_t nvalues;
     bool histogram;
+    bool micro;           /* a counter of microseconds, shown in seconds (mt_metric_counter_us) */
     int64_t bounds_us[MAX_BOUNDS];
     size_t nbounds;
     size_t first;         /* its first cell */
@@ -167,6 +168,18 @@ int mt_metric_counter(mt_stack_t *stack, const char *name, const char *help, con
     if (stack->frozen)
         return -EPERM;
     return add_family(name, help, label, values, nvalues, NULL, 0, false);
+}
+
+int mt_metric_counter_us(mt_stack_t *stack, const char *name, const char *help, const char *label,
+                         const char *const *values, size_t nvalues)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len < sizeof "_seconds_total" || strcmp(name + len - (sizeof "_seconds_total" - 1), "_seconds_total") != 0)
+        return -EINVAL;
+    int id = mt_metric_counter(stack, name, help, label, values, nvalues);
+    if (id >= 0)
+        reg.fam[id].micro = true;
+    return id;
 }
 
 int mt_metric_histogram(mt_stack_t *stack, const char *name, const char *help, const char *label,
@@ -688,6 +701,12 @@ static void render_families(mt_metrics_out_t *o, mt_metrics_out_t *tmp)
         for (size_t v = 0; v < f->nvalues; v++) {
             const char *labels = f->label ? label_pair(tmp, f->label, f->values[v]) : "";
             size_t first = f->first + v * f->width;
+            if (!f->histogram && f->micro) {
+                uint64_t us = sum_cell(first);
+                out_printf(o, "%s%s%s%s %llu.%06llu\n", f->name, *labels ? "{" : "", labels, *labels ? "}" : "",
+                           (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
+                continue;
+            }
             if (!f->histogram) {
                 out_counter(o, f->name, labels, sum_cell(first));
                 continue;

@@ -18,8 +18,11 @@
  * waits. Every MT_WAITER_FENCE_CHECK_MS it reads the fence: once its
  * deadline has passed or it was removed, it stops the command's group
  * (SIGTERM, MS of grace, SIGKILL). When the command has ended it kills
- * what the command left in its group, writes DIR/exit_status, and exits 0
- * (1 if the status could not be written).
+ * what the command left in its group, writes DIR/exit_status -- with its
+ * own CPU time so far, which the handler counts
+ * (muleteer_job_waiter_cpu_seconds_total) since no figure of the server's
+ * processes includes it -- and exits 0 (1 if the status could not be
+ * written).
  *
  * It is a process of its own, in a session of its own, so that neither a
  * signal to the handler's group nor the handler's death reaches it.
@@ -29,11 +32,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -155,20 +158,46 @@ static void report(int32_t pid, int32_t err)
     close(MT_WAITER_REPORT_FD);
 }
 
+/*
+ * Start the command: vfork, then in the child a new session, the ignored
+ * signals back to their default, an empty mask, exec. Not posix_spawn():
+ * glibc's walks every signal in its child (some 100 sigaction calls per
+ * job) in case the caller had handlers; the waiter has none, only the
+ * ignored signals of ignored_set(). The child shares our memory until it
+ * execs: it only makes system calls, and says why an exec failed in
+ * *err (which it shares).
+ */
 static pid_t start_command(const waiter_args_t *a, int *err)
 {
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t ignores, none;
+    volatile int child_err = 0;
+    sigset_t ignores;
     ignored_set(&ignores);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &ignores);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    *err = posix_spawn(&pid, a->argv[0], NULL, &attr, a->argv, a->envp);
-    posix_spawnattr_destroy(&attr);
-    return *err == 0 ? pid : 0;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (setsid() < 0) {
+            child_err = errno;
+            _exit(127);
+        }
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sigismember(&ignores, sig) == 1)
+                (void)sigaction(sig, &dfl, NULL);
+        execve(a->argv[0], a->argv, a->envp);
+        child_err = errno;
+        _exit(127);
+    }
+    if (pid < 0) {
+        *err = errno;
+        return 0;
+    }
+    if (child_err != 0) {
+        *err = child_err;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    *err = 0;
+    return pid;
 }
 
 /*
@@ -188,6 +217,16 @@ static int write_status(const char *dir, mt_waiter_status_t *st)
         nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
     }
     return rc;
+}
+
+/* This process's CPU so far (user + system), in microseconds: its status reports it (the handler counts it). */
+static int64_t own_cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    int64_t us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    return us > 0 ? us : 1; /* 0 reads as "unknown" */
 }
 
 static int64_t now_ms(void)
@@ -259,7 +298,7 @@ int main(int argc, char **argv)
     free(a.envp); /* the command has its copy */
     a.envp = NULL;
     if (pid <= 0) {
-        mt_waiter_status_t st = {.end = MT_WAITER_FAILED, .value = err, .attempt = a.attempt};
+        mt_waiter_status_t st = {.end = MT_WAITER_FAILED, .value = err, .attempt = a.attempt, .cpu_us = own_cpu_us()};
         (void)write_status(a.job_dir, &st);
         report(0, err);
         return 0;
@@ -274,7 +313,7 @@ int main(int argc, char **argv)
     int status = wait_command(&a, pid, &fenced);
     /* What it left in its group goes with it (the group's id cannot be reused while a member lives). */
     (void)kill(-pid, SIGKILL);
-    mt_waiter_status_t st = {.attempt = a.attempt, .pid = pid};
+    mt_waiter_status_t st = {.attempt = a.attempt, .pid = pid, .cpu_us = own_cpu_us()};
     if (fenced) {
         st.end = MT_WAITER_FENCED;
         st.value = WIFSIGNALED(status) ? WTERMSIG(status) : 0;

@@ -182,8 +182,9 @@ def whoami_job(s):
 @needs_nobody
 def test_a_root_handler_runs_jobs_as_job_user(servers, open_dir):
     data = os.path.join(open_dir, "data")  # created by the (root) master: root's, 0755
+    # jobs.cleanup=never: the empty stdout and stderr whose owner is checked below stay.
     s = servers(["--mule", "--farm", "job-handlers:1", "--jobs.data-dir", data,
-                 "--jobs.tools-dir", tools_dir(open_dir), "--jobs.job-user", "nobody"])
+                 "--jobs.tools-dir", tools_dir(open_dir), "--jobs.job-user", "nobody", "--set", "jobs.cleanup=never"])
     handler = s.by_name()["main.job-handlers.1"]["pid"]
     assert status_of(handler)["Uid"] == [0, 0, 0, 0]
     done, uid, ids = whoami_job(s)

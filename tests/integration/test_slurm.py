@@ -51,7 +51,7 @@ def tools_dir(tmp_path):
         "napenv": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
         "napenv_once": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"']},
         "napenv_limited": {"command": ["/bin/sh", "-c", 'sleep "${{NAP:-0}}"'], "walltime": 1},
-        "local_touch": {"command": ["/usr/bin/touch", "ran-here"]},
+        "local_touch": {"command": ["/usr/bin/touch", "ran-here"], "outputs": [{"name": "mark", "path": "ran-here"}]},
     }
     for name, spec in tools.items():
         doc = {"id": name, "version": "1", "name": name}

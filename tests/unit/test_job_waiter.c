@@ -120,6 +120,8 @@ Test(job_waiter, every_status_reads_back_as_written)
         {.end = MT_WAITER_FENCED, .value = SIGTERM, .attempt = 7, .pid = 6},
         {.end = MT_WAITER_FAILED, .value = ENOENT, .attempt = 1, .pid = 0},
         {.end = MT_WAITER_EXITED, .value = 1, .attempt = 1, .pid = 8, .disk_full = true},
+        {.end = MT_WAITER_EXITED, .value = 0, .attempt = 1, .pid = 9, .cpu_us = 812},
+        {.end = MT_WAITER_SIGNALED, .value = SIGTERM, .attempt = 3, .pid = 10, .disk_full = true, .cpu_us = 1234567},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_assert_eq(mt_waiter_status_write(dir, &cases[i]), 0);
@@ -130,6 +132,7 @@ Test(job_waiter, every_status_reads_back_as_written)
         cr_assert_eq(got.attempt, cases[i].attempt);
         cr_assert_eq(got.pid, cases[i].pid);
         cr_assert_eq(got.disk_full, cases[i].disk_full);
+        cr_assert_eq(got.cpu_us, cases[i].cpu_us);
     }
     cr_assert_eq(access(in_dir(".exit_status.tmp"), F_OK), -1, "no temporary file is left");
 }
@@ -139,7 +142,9 @@ Test(job_waiter, a_status_it_did_not_write_is_refused)
     mt_waiter_status_t st;
     const char *bad[] = {"", "exit", "exit 0", "exit x attempt 1 pid 2\n", "exit 0 attempt 0 pid 2\n",
                          "crashed 0 attempt 1 pid 2\n", "exit 0 attempt 1 pid 2\njunk", "exit 0 attempt 1 pid -1\n",
-                         "exit 0 attempt 1 pid 2 disk-fullx\n", "exit 0 attempt 1 pid 2 disk-full"};
+                         "exit 0 attempt 1 pid 2 disk-fullx\n", "exit 0 attempt 1 pid 2 disk-full",
+                         "exit 0 attempt 1 pid 2 cpu\n", "exit 0 attempt 1 pid 2 cpu -5\n",
+                         "exit 0 attempt 1 pid 2 cpu 5 disk-full\n", "exit 0 attempt 1 pid 2 cpu 5x\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(mt_waiter_status_parse(bad[i], &st), -EINVAL, "'%s'", bad[i]);
     cr_assert_eq(mt_waiter_status_read(dir, &st), -ENOENT);

@@ -126,6 +126,22 @@ Test(metrics, slots_are_summed_and_a_child_counts_in_its_own)
     free(text);
 }
 
+Test(metrics, a_microsecond_counter_reads_in_seconds)
+{
+    cr_assert_eq(mt_metric_counter_us(&stack, "muleteer_cpu_total", "", NULL, NULL, 0), -EINVAL,
+                 "its name says seconds");
+    int id = mt_metric_counter_us(&stack, "muleteer_cpu_seconds_total", "CPU.", NULL, NULL, 0);
+    cr_assert_geq(id, 0);
+    start();
+    mt_metrics__bind(1);
+    mt_metric_add(id, 0, 1500000);
+    mt_metric_add(id, 0, 42);
+    char *text = render();
+    assert_line(text, "# TYPE muleteer_cpu_seconds_total counter");
+    assert_line(text, "muleteer_cpu_seconds_total 1.500042");
+    free(text);
+}
+
 Test(metrics, histograms_are_cumulative_with_sum_and_count)
 {
     static const double bounds[] = {0.001, 0.01};

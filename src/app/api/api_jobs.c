@@ -384,13 +384,23 @@ static void list_jobs(mt_request_t *req)
  * wrote that directory (possibly as another user): a symlink that leads
  * out of it is refused, as if the file did not exist.
  */
-static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what)
+/* cleanup_note: non-NULL for a job's stdout or stderr that jobs.cleanup may have removed (mt_jobs_cleanup_note). */
+static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what,
+                      const char *cleanup_note)
 {
     struct stat st;
     int fd = mt_open_beneath(workdir, rel, &st);
     if (fd == -EXDEV) {
         mt_notice("%s of %s: %s leads outside the job's directory: refused", what, workdir, rel);
         mt_respond_error(req, 404, "%s is not a file in the job's directory", what);
+        return;
+    }
+    if (fd == -ENOENT && cleanup_note) {
+        /*
+         * The stdout or stderr of a job that ran and ended, gone: jobs.cleanup
+         * removes them only when empty (job_cleanup.h), so that is their content.
+         */
+        mt_respond(req, 200, "application/octet-stream", "", 0);
         return;
     }
     if (fd < 0) {
@@ -450,7 +460,7 @@ static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name
     }
     const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
                                                                                        : mt_tool_output_path(tool, (size_t)k);
-    send_file(req, workdir, rel, "the output");
+    send_file(req, workdir, rel, "the output", NULL);
 }
 
 static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
@@ -558,7 +568,7 @@ static void job_id_route(mt_request_t *req, void *data)
     } else if (!sub) {
         respond_job(req, 200, &job);
     } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
-        send_file(req, workdir, sub, sub);
+        send_file(req, workdir, sub, sub, job.start_us > 0 ? mt_jobs_cleanup_note(job.state) : NULL);
     } else if (strcmp(sub, "history") == 0) {
         job_history(req, db, id);
     } else if (strcmp(sub, "outputs") == 0) {

@@ -45,7 +45,9 @@
 #include "app/handling.h"
 #include "app/store/invocation_store.h"
 #include "app/store/job_store.h"
+#include "app/store/store_metrics.h"
 #include "app/run/fence.h"
+#include "app/run/job_cleanup.h"
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
 #include "app/run/runner_slurm.h"
@@ -97,6 +99,9 @@ typedef struct pending_write {
     char *resubmit_to;        /* a resubmit: the destination the job goes to next (mt_job_store_resubmit) */
     bool resubmit_cluster;    /* that destination's runner is a cluster's */
     int64_t resubmit_delay_ms;
+    bool cleanup;             /* a local run's end: once committed, jobs.cleanup may apply (job_cleanup.h) */
+    char **cleanup_keep;      /* what its directory keeps then (mt_job_cleanup_keep_list; one allocation) */
+    int applied;              /* set by apply_write: the state the job was moved to, or -1 (none) */
 } pending_write_t;
 
 typedef struct running_job {
@@ -104,6 +109,8 @@ typedef struct running_job {
     int64_t invocation_id;
     int attempt;              /* of the job: a run lost unfinished is retried as attempt + 1 */
     int64_t started_ms;       /* mt_clock_ms() when it was started (or adopted) */
+    bool cleanable;           /* its tool is known: jobs.cleanup may apply once it ends (job_cleanup.h) */
+    char **keep;              /* what jobs.cleanup keeps of its directory then; NULL: its tool declares nothing */
     mt_run_t *run;
     mt_handler_t *handler;
     struct running_job *next;
@@ -298,7 +305,7 @@ static pending_write_t *append_write(pending_write_t **v, size_t *n, size_t *cap
         *v = mt_realloc(*v, *cap * sizeof **v);
     }
     pending_write_t *w = &(*v)[(*n)++];
-    *w = (pending_write_t){.id = id, .from = from, .to = to};
+    *w = (pending_write_t){.id = id, .from = from, .to = to, .applied = -1};
     return w;
 }
 
@@ -330,9 +337,15 @@ static int apply_write(mt_db_t *db, pending_write_t *w)
     }
     mt_job_update_t u = {.has_exit_code = w->has_exit_code, .exit_code = w->exit_code, .info = w->info,
                          .external_id = w->external_id};
+    w->applied = -1;
     int rc = mt_job_store_transition(db, w->id, w->from, w->to, &u);
-    if (rc == 0 && w->deleted_if_cancelled) /* a cancel arrived as it finished: the user's wish stands */
+    if (rc == 1)
+        w->applied = (int)w->to;
+    if (rc == 0 && w->deleted_if_cancelled) { /* a cancel arrived as it finished: the user's wish stands */
         rc = mt_job_store_transition(db, w->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED, &u);
+        if (rc == 1)
+            w->applied = (int)MT_JOB_DELETED;
+    }
     return rc < 0 ? rc : 0;
 }
 
@@ -342,6 +355,7 @@ static void free_writes(pending_write_t *v, size_t *n)
         free(v[i].info);
         free(v[i].external_id);
         free(v[i].resubmit_to);
+        free(v[i].cleanup_keep);
     }
     *n = 0;
 }
@@ -542,12 +556,16 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     h->nrunning--;
     int attempt = rj->attempt;
     double ran_s = (double)(mt_clock_ms() - rj->started_ms) / 1000.0;
+    char **keep = rj->keep;
+    bool cleanable = rj->cleanable;
     free(rj);
 
     mt_debug("job %lld: %s", (long long)id, result->why[0] ? result->why : "exited 0");
+    mt_store_metrics_waiter_cpu(result->waiter_cpu_us);
     if (!result->cancelled && (result->fenced || result->lost)) {
         /* It did not finish (or nobody knows): the run is lost, not the job. */
         run_lost(h, id, invocation_id, attempt, MT_JOB_BIT(MT_JOB_RUNNING), result->why);
+        free(keep);
         update_credit(h);
         schedule_flush(h);
         return;
@@ -564,6 +582,7 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     if (!ok && !result->cancelled && result->started &&
         resubmit(h, id, invocation_id, MT_JOB_BIT(MT_JOB_RUNNING), &failure, why[0] ? why : "failed", refused,
                  sizeof refused)) {
+        free(keep);
         update_credit(h);
         schedule_flush(h);
         return;
@@ -580,10 +599,28 @@ static void run_done(mt_run_t *run, const mt_run_result_t *result, void *data)
     w->info = why[0] ? mt_strdup(why) : NULL;
     w->deleted_if_cancelled = true;
     w->invocation_id = invocation_id;
+    w->cleanup = cleanable;
+    w->cleanup_keep = keep;
     /* Its slot is free: offer it to the farm now, so the next job can join this result's commit. */
     update_credit(h);
     h->hold_results = true;
     schedule_flush(h);
+}
+
+/*
+ * A local run's end state is committed: jobs.cleanup may now remove what
+ * its directory need not keep (job_cleanup.h) -- never earlier, since
+ * recovery reads the directory of a job still `running`, and never for a
+ * write that did not apply (the job was no longer ours to end).
+ */
+static void cleanup_after(pending_write_t *w)
+{
+    if (!w->cleanup || w->applied < 0 || !mt_job_cleanup_applies(mt_jobs()->cleanup, (mt_job_state_t)w->applied))
+        return;
+    char workdir[4096];
+    mt_jobs_workdir(w->id, workdir, sizeof workdir);
+    mt_job_cleanup_submit(mt_strdup(workdir), w->cleanup_keep);
+    w->cleanup_keep = NULL;
 }
 
 /* ---- claiming and starting, inside flush()'s transaction ---- */
@@ -735,6 +772,7 @@ static void start_command(mt_handler_t *h, start_t *s)
         .route = &s->route,
         .attempt = s->attempt,
         .fence_fd = h->fence ? mt_fence_fd(h->fence) : 0,
+        .fresh_dir = fresh,
     };
     running_job_t *rj = mt_calloc(1, sizeof *rj);
     rj->id = s->id;
@@ -742,9 +780,13 @@ static void start_command(mt_handler_t *h, start_t *s)
     rj->attempt = s->attempt;
     rj->started_ms = mt_clock_ms();
     rj->handler = h;
+    rj->cleanable = true;
+    if (ctx->cleanup != MT_JOB_CLEANUP_NEVER)
+        rj->keep = mt_job_cleanup_keep_list(s->tool);
     int rc = mt_run_start(h->loop, &spec, run_done, rj, &rj->run, err, sizeof err);
     free(env);
     if (rc < 0) {
+        free(rj->keep);
         free(rj);
         add_failure(h, s->id, s->invocation_id, err);
         return;
@@ -1056,6 +1098,7 @@ static bool flush_once(mt_handler_t *h)
     for (size_t i = 0; i < from_pools; i++)
         mt_debug("claimed a job from its pools");
     for (size_t i = 0; i < h->nwrites; i++) {
+        cleanup_after(&h->writes[i]);
         if (h->writes[i].invocation_id)
             id_list_push(&h->invocations, h->writes[i].invocation_id);
         if (h->writes[i].resubmit_to)
@@ -1486,6 +1529,7 @@ void mt_handler_leave(mt_handler_t *h)
  */
 static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_status_t *st)
 {
+    mt_store_metrics_waiter_cpu(st->cpu_us);
     if (j->state == MT_JOB_DELETING) {
         transition(j->id, MT_JOB_BIT(MT_JOB_DELETING), MT_JOB_DELETED,
                    &(mt_job_update_t){.info = "cancelled while its handler restarted"});
@@ -1517,9 +1561,13 @@ static void recover_status(mt_handler_t *h, const mt_job_t *j, const mt_waiter_s
                  "run");
         return;
     }
-    if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1)
+    if (transition(j->id, MT_JOB_BIT(MT_JOB_RUNNING), to, &u) == 1) {
         mt_info("recovery: job %lld: its command ended while the handler was away: %s", (long long)j->id,
                 to == MT_JOB_OK ? "ok" : why);
+        const mt_tool_t *tool = mt_toolbox_find(mt_jobs()->tools, j->tool_id);
+        if (j->working_dir && tool && mt_job_cleanup_applies(mt_jobs()->cleanup, to))
+            mt_job_cleanup_submit(mt_strdup(j->working_dir), mt_job_cleanup_keep_list(tool));
+    }
 }
 
 /* Adopt the live waiter of job j. Returns 0, or -ESRCH if it ended meanwhile (its status is there now). */
@@ -1538,12 +1586,16 @@ static int recover_adopt(mt_handler_t *h, const mt_job_t *j, const mt_waiter_id_
     rj->attempt = wid->attempt;
     rj->started_ms = mt_clock_ms() - (j->start_us > 0 ? (mt_wall_us() - j->start_us) / 1000 : 0);
     rj->handler = h;
+    rj->cleanable = tool != NULL; /* a tool no longer installed: what its outputs were is unknown, all stays */
+    if (tool && ctx->cleanup != MT_JOB_CLEANUP_NEVER)
+        rj->keep = mt_job_cleanup_keep_list(tool);
     mt_run_adoption_t a = {.working_dir = j->working_dir, .prog = j->tool_id, .waiter_pid = wid->waiter_pid,
                            .command_pid = wid->command_pid, .attempt = wid->attempt, .walltime_s = walltime,
                            .kill_grace_ms = (unsigned)ctx->cancel_grace_ms};
     char err[512];
     int rc = mt_run_adopt(h->loop, &a, run_done, rj, &rj->run, err, sizeof err);
     if (rc < 0) {
+        free(rj->keep);
         free(rj);
         if (rc != -ESRCH)
             mt_error("recovery: job %lld: %s", (long long)j->id, err);

@@ -2,7 +2,8 @@
  * job_waiter: the files a job's waiter leaves for its handler (see job_waiter.h).
  *
  * Text, one line each, so that an operator can read them too:
- *   exit_status  "exit 0 attempt 1 pid 4711", "signal 9 ...", "fenced 15 ...", "failed 2 ..."
+ *   exit_status  "exit 0 attempt 1 pid 4711", "signal 9 ...", "fenced 15 ...", "failed 2 ...",
+ *                then " disk-full" and " cpu MICROSECONDS" (the waiter's own CPU) when there is something to say
  *   waiter       "pid 4710 start 123456 command 4711 attempt 1"
  */
 #include "app/run/job_waiter.h"
@@ -73,8 +74,11 @@ static int read_small(const char *dir, const char *name, char *buf, size_t len)
 int mt_waiter_status_format(const mt_waiter_status_t *st, char *buf, size_t len)
 {
     const char *name = (unsigned)st->end < sizeof end_names / sizeof end_names[0] ? end_names[st->end] : "failed";
-    return snprintf(buf, len, "%s %d attempt %d pid %d%s\n", name, st->value, st->attempt, (int)st->pid,
-                    st->disk_full ? " disk-full" : "");
+    char cpu[32] = "";
+    if (st->cpu_us > 0)
+        snprintf(cpu, sizeof cpu, " cpu %lld", (long long)st->cpu_us);
+    return snprintf(buf, len, "%s %d attempt %d pid %d%s%s\n", name, st->value, st->attempt, (int)st->pid,
+                    st->disk_full ? " disk-full" : "", cpu);
 }
 
 int mt_waiter_status_parse(const char *text, mt_waiter_status_t *st)
@@ -89,12 +93,19 @@ int mt_waiter_status_parse(const char *text, mt_waiter_status_t *st)
         disk_full = true;
         used += 10;
     }
+    long long cpu_us = 0;
+    int more = 0;
+    if (strncmp(text + used, " cpu ", 5) == 0) {
+        if (sscanf(text + used, " cpu %lld%n", &cpu_us, &more) != 1 || more == 0 || cpu_us < 0)
+            return -EINVAL;
+        used += more;
+    }
     if (strcmp(text + used, "\n") != 0)
         return -EINVAL;
     for (size_t i = 0; i < sizeof end_names / sizeof end_names[0]; i++) {
         if (strcmp(name, end_names[i]) == 0) {
             *st = (mt_waiter_status_t){.end = (mt_waiter_end_t)i, .value = value, .attempt = attempt, .pid = pid,
-                                       .disk_full = disk_full};
+                                       .disk_full = disk_full, .cpu_us = cpu_us};
             return 0;
         }
     }

@@ -54,6 +54,7 @@ typedef struct mt_waiter_status {
     int attempt;      /* the job's attempt the waiter ran */
     pid_t pid;        /* the command's pid (0 when it could not be started) */
     bool disk_full;   /* the disk was full when the command ended: this record waited for space */
+    int64_t cpu_us;   /* the waiter's own CPU (user + system, getrusage RUSAGE_SELF) when it wrote this; 0: unknown */
 } mt_waiter_status_t;
 
 /* What a waiter records about itself, so that a later handler can find and adopt it. */
@@ -83,7 +84,10 @@ int mt_waiter_status_write(const char *dir, const mt_waiter_status_t *st);
  */
 int mt_waiter_status_read(const char *dir, mt_waiter_status_t *st);
 
-/* Format a status as one line ("exit 3 attempt 1 pid 4711\n"); returns the length. buf holds >= 96 bytes. */
+/*
+ * Format a status as one line ("exit 3 attempt 1 pid 4711[ disk-full][ cpu 812]\n"; cpu in microseconds,
+ * left out when 0); returns the length. buf holds >= 128 bytes.
+ */
 int mt_waiter_status_format(const mt_waiter_status_t *st, char *buf, size_t len);
 
 /* Parse what mt_waiter_status_format wrote. Returns 0 or -EINVAL. */

@@ -2,19 +2,21 @@
  * runner_local: run one job's command on a libuv loop (see runner_local.h).
  *
  * The command's waiter (muleteer-waiter, job_waiter.h) is started with
- * posix_spawn() (glibc's is vfork-based: no copy of the handler's page
- * tables, several times cheaper than the fork() uv_spawn() does, which
- * matters at hundreds of jobs per second) in a new session; it starts the
+ * vfork() and exec -- as glibc's posix_spawn() does, without its walk of
+ * every signal, its file actions' checks and its child stack (spawn_plain);
+ * no copy of the handler's page tables, several times cheaper than the
+ * fork() uv_spawn() does, which matters at hundreds of jobs per second --
+ * in a new session; it starts the
  * command in a session of its own and reports its pid on a pipe. The run is
  * watched through a pidfd of the waiter: readable when the waiter exits,
  * which it does once the command has ended and its status file is written;
  * then we reap the waiter and read the file.
  *
- * posix_spawn() returns only once the child has called exec, and the
+ * vfork() returns only once the child has called exec, and the
  * waiter's report comes after the command's exec: milliseconds on a busy
  * machine. A loop blocked that long would hold back every message and
  * claim behind it. So mt_run_start() does the checks and opens the files on
- * the loop, then hands the posix_spawn() and the wait for the report to the
+ * the loop, then hands the vfork() and the wait for the report to the
  * spawner (common/spawner.h), a thread of this runner's own in each
  * process, which tells the run's loop through a uv_async_t once the command
  * is running (or could not be started). Only the calling thread waits: the
@@ -110,11 +112,8 @@ struct mt_run {
     int report_child_fd;     /* its write end, the waiter's descriptor 3; closed once spawned */
     int fence_child_fd;      /* a copy of the fence, the waiter's descriptor 4; -1: none */
     pid_t spawned_waiter;    /* set by the spawner with spawned_pid */
-    int spawn_error;         /* set by the spawner: 0, or the errno of posix_spawn() */
+    int spawn_error;         /* set by the spawner: 0, or the errno of the waiter's start */
     pid_t spawned_pid;       /* set by the spawner; pid takes it on the loop (on_spawned) */
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    bool prepared;           /* actions and attr are to be destroyed */
     atomic_bool spawn_answered; /* spawn_error and pid are set (the spawner's last write) */
     mt_spawn_request_t spawn_req; /* in the spawner's queue until spawn_run */
 };
@@ -222,6 +221,7 @@ static bool read_status(mt_run_t *run)
     r->term_signal = st.end == MT_WAITER_SIGNALED || st.end == MT_WAITER_FENCED ? st.value : 0;
     r->fenced = st.end == MT_WAITER_FENCED;
     r->disk_full = st.disk_full;
+    r->waiter_cpu_us = st.cpu_us;
     if (st.end == MT_WAITER_FAILED)
         snprintf(r->why, sizeof r->why, "cannot start %s: %s", run->prog, strerror(st.value));
     return true;
@@ -243,7 +243,10 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
         if (r < 0)
             mt_error("job waiter %d (%s): waitpid: %s", (int)run->waiter_pid, run->prog, strerror(errno));
     }
-    uv_poll_stop(poll);
+    /*
+     * No uv_poll_stop(): the uv_close() below stops it, in this callback, and
+     * each of them asks epoll to forget the pidfd (the second one fails).
+     */
     run->ended = true;
     if (read_status(run)) {
         describe_result(run);
@@ -352,17 +355,20 @@ static int check_spec(const mt_run_spec_t *spec, char *err, size_t errlen)
 /*
  * Create or truncate an output file. The working directory may hold what an
  * earlier run of the job left there (a job re-run after recovery): a link
- * is not followed (the handler may be root), and a FIFO does not block.
+ * is not followed (the handler may be root), and a FIFO does not block. In
+ * a directory just created (fresh) the file is created exclusively, which
+ * rules both out at once and spares the two fcntl() of clearing O_NONBLOCK.
  */
-static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, int *fd, char *err,
-                       size_t errlen)
+static int open_output(int dirfd, const char *path, const char *what, const mt_creds_t *run_as, bool fresh, int *fd,
+                       char *err, size_t errlen)
 {
-    *fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0644);
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | (fresh ? O_EXCL : O_TRUNC | O_NONBLOCK);
+    *fd = openat(dirfd, path, flags, 0644);
     if (*fd < 0)
         return mt_message_fail_rc(err, errlen, -errno, "cannot open %s file %s: %s", what, path, strerror(errno));
-    int flags = fcntl(*fd, F_GETFL);
-    if (flags >= 0)
-        (void)fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+    int fl = fresh ? -1 : fcntl(*fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
     if (run_as && fchown(*fd, run_as->set_uid ? run_as->uid : (uid_t)-1, run_as->set_gid ? run_as->gid : (gid_t)-1) < 0) {
         int e = errno;
         close(*fd);
@@ -370,33 +376,6 @@ static int open_output(int dirfd, const char *path, const char *what, const mt_c
         return mt_message_fail_rc(err, errlen, -e, "cannot give %s file %s to user %s: %s", what, path, run_as->user, strerror(e));
     }
     return 0;
-}
-
-/*
- * Prepare what posix_spawn() needs, on the loop: the spawner thread then
- * allocates nothing, so it never gets a malloc arena of its own (memory the
- * mule would keep for good).
- */
-static void spawn_prepare(mt_run_t *run)
-{
-    posix_spawn_file_actions_init(&run->actions);
-    posix_spawn_file_actions_adddup2(&run->actions, run->in_fd, 0);
-    posix_spawn_file_actions_adddup2(&run->actions, run->out_fd, 1);
-    posix_spawn_file_actions_adddup2(&run->actions, run->err_fd, 2);
-    /* Both sources are >= 10 (prepare_waiter_fds): neither is overwritten before it is copied. */
-    posix_spawn_file_actions_adddup2(&run->actions, run->report_child_fd, MT_WAITER_REPORT_FD);
-    if (run->fence_child_fd >= 0)
-        posix_spawn_file_actions_adddup2(&run->actions, run->fence_child_fd, MT_RUN_WAITER_FENCE_FD);
-    posix_spawn_file_actions_addchdir_np(&run->actions, run->working_dir);
-    posix_spawnattr_init(&run->attr);
-    sigset_t ignores, none;
-    inherited_ignores(&ignores);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&run->attr, &ignores); /* the handler ignores SIGPIPE: the command must not inherit that */
-    posix_spawnattr_setsigmask(&run->attr, &none);
-    /* A new session: its own process group, so one kill(-pid) reaches everything it starts. */
-    posix_spawnattr_setflags(&run->attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    run->prepared = true;
 }
 
 /* The waiter's descriptors given away: the handler keeps none of their write ends. */
@@ -433,14 +412,94 @@ static int read_report(mt_run_t *run, pid_t wpid)
     return n == (ssize_t)sizeof r && r.err > 0 ? r.err : EPIPE;
 }
 
-/* posix_spawn the prepared waiter, then wait for its report: 0 with run->spawned_pid set, or an errno value. Any thread. */
+/*
+ * The signals a waiter must start with at their default: those of
+ * inherited_ignores(), and every other one this process catches or
+ * ignores, found once per process (a walk of every signal, which glibc's
+ * posix_spawn() makes at each spawn). A caught signal cannot reach the
+ * vforked child before it is reset (every signal is blocked on the
+ * spawner's thread, and so in the child), and exec resets caught ones
+ * anyway; the reset is for the moment the child unblocks them.
+ */
+static pthread_mutex_t reset_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t reset_owner;
+static int reset_sigs[NSIG];
+static int nreset_sigs;
+
+static void signals_to_reset(void)
+{
+    pthread_mutex_lock(&reset_lock);
+    if (reset_owner != getpid()) {
+        sigset_t set;
+        inherited_ignores(&set);
+        nreset_sigs = 0;
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction sa;
+            if (sig == SIGKILL || sig == SIGSTOP)
+                continue;
+            if (sigismember(&set, sig) == 1 || (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL))
+                reset_sigs[nreset_sigs++] = sig;
+        }
+        reset_owner = getpid();
+    }
+    pthread_mutex_unlock(&reset_lock);
+}
+
+/*
+ * The vforked child: it shares the handler's memory until it execs, so
+ * only system calls, and its one write is *err. A new session (its own
+ * process group: one kill(-pid) reaches the waiter and nothing of ours),
+ * the descriptors at 0..4 (every source is above 4 or copied before it is
+ * overwritten: prepare_waiter), the working directory, the signals, exec.
+ */
+static void spawn_child(mt_run_t *run, volatile int *err) __attribute__((noreturn, noinline));
+static void spawn_child(mt_run_t *run, volatile int *err)
+{
+    if (setsid() < 0 || dup2(run->in_fd, 0) < 0 || dup2(run->out_fd, 1) < 0 || dup2(run->err_fd, 2) < 0 ||
+        dup2(run->report_child_fd, MT_WAITER_REPORT_FD) < 0 ||
+        (run->fence_child_fd >= 0 && dup2(run->fence_child_fd, MT_RUN_WAITER_FENCE_FD) < 0) ||
+        chdir(run->working_dir) < 0) {
+        *err = errno;
+        _exit(127);
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int i = 0; i < nreset_sigs; i++)
+        (void)sigaction(reset_sigs[i], &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(run->wargv[0], run->wargv, (char *const[]){NULL});
+    *err = errno;
+    _exit(127);
+}
+
+/*
+ * Start the waiter, then wait for its report: 0 with run->spawned_pid set,
+ * or an errno value. Any thread with every signal blocked (the spawner's).
+ * vfork() rather than posix_spawn(): the same CLONE_VM | CLONE_VFORK, without
+ * the per-spawn walk of every signal, the file actions' descriptor checks
+ * (a getrlimit each) and the child's own stack mapping.
+ */
 static int spawn_plain(mt_run_t *run)
 {
-    pid_t wpid = 0;
-    int rc = posix_spawn(&wpid, run->wargv[0], &run->actions, &run->attr, run->wargv, (char *const[]){NULL});
+    signals_to_reset();
+    /* Blocked already on the spawner's thread; not on a loop's that spawns itself (no thread could start). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    volatile int child_err = 0;
+    pid_t wpid = vfork();
+    if (wpid == 0)
+        spawn_child(run, &child_err);
+    int rc = wpid < 0 ? errno : child_err;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close_child_fds(run);
-    if (rc != 0)
+    if (rc != 0) {
+        if (wpid > 0)
+            while (waitpid(wpid, NULL, 0) < 0 && errno == EINTR)
+                ;
         return rc;
+    }
     return read_report(run, wpid);
 }
 
@@ -605,11 +664,6 @@ static size_t count_strings(char *const *v)
 /* What only the spawn needed: its file actions and attributes, and the descriptors it passed on. */
 static void release_spawn_inputs(mt_run_t *run)
 {
-    if (run->prepared) {
-        posix_spawn_file_actions_destroy(&run->actions);
-        posix_spawnattr_destroy(&run->attr);
-        run->prepared = false;
-    }
     if (run->err_fd >= 0 && run->err_fd != run->out_fd)
         close(run->err_fd);
     if (run->out_fd >= 0)
@@ -855,12 +909,12 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         rc = mt_message_fail_rc(err, errlen, -errno, "cannot open /dev/null: %s", strerror(errno));
         goto error;
     }
-    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, &out_fd, err, errlen)) < 0)
+    if ((rc = open_output(dirfd, spec->stdout_path, "stdout", spec->run_as, spec->fresh_dir, &out_fd, err, errlen)) < 0)
         goto error;
     if (strcmp(spec->stdout_path, spec->stderr_path) == 0) {
         /* Two descriptions of one file would overwrite each other's output: share one, as 2>&1 does. */
         err_fd = out_fd;
-    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, &err_fd, err, errlen)) < 0) {
+    } else if ((rc = open_output(dirfd, spec->stderr_path, "stderr", spec->run_as, spec->fresh_dir, &err_fd, err, errlen)) < 0) {
         goto error;
     }
     close(dirfd);
@@ -892,7 +946,8 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         rc = mt_message_fail_rc(err, errlen, rc, "cannot start %s: the waiter's descriptors: %s", run->prog, strerror(-rc));
         goto free_run;
     }
-    mt_waiter_files_remove(run->working_dir); /* what an earlier attempt left says nothing of this one */
+    if (!spec->fresh_dir)
+        mt_waiter_files_remove(run->working_dir); /* what an earlier attempt left says nothing of this one */
 
     if (spec->run_as) {
         /* fork() + setuid: never shares the loop's memory, and is rare: done here, report and all. */
@@ -918,7 +973,6 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     if (spec->run_as) {
         spawn_answer(run, 0); /* already running: on_spawned watches it from the loop */
     } else {
-        spawn_prepare(run);
         run->spawn_req.run = spawn_run;
         if ((rc = mt_spawner_submit(&spawner, &run->spawn_req)) != 0) {
             /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */

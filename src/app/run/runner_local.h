@@ -15,7 +15,7 @@
  * the command's (never the waiter's): recovery and cancel act on it.
  *
  * The command runs without a shell, in its own session and process group
- * (posix_spawn with POSIX_SPAWN_SETSID), so that one kill(-pid, sig)
+ * (its waiter's vfork + setsid + exec), so that one kill(-pid, sig)
  * reaches everything it started and a signal sent to the handler's group
  * never reaches it. Its stdin is /dev/null, its stdout and stderr go to
  * files, its environment is a minimal one plus what the caller gives, plus
@@ -60,7 +60,7 @@
  * there is no shell at all.
  *
  * Threading: a run belongs to the thread running its loop. The wait for
- * exec (posix_spawn() returns only then) happens on a thread of the runner's
+ * exec (vfork() returns only then) happens on a thread of the runner's
  * own, so a loop never blocks on it: see mt_run_start().
  */
 #ifndef MT_RUNNER_LOCAL_H
@@ -99,6 +99,8 @@ typedef struct mt_run_spec {
     const mt_job_route_t *route;  /* the job's destination (job_route.h), or NULL: see "Destinations" above */
     int attempt;                /* the job's attempt (>= 1; 0 counts as 1): the waiter's status names it */
     int fence_fd;               /* > 0: the handler's fence (fence.h), which the waiter watches; 0: no fence */
+    bool fresh_dir;             /* working_dir was just created by the caller, empty: no earlier run's files to remove,
+                                   stdout and stderr are created exclusively (a file there is an error) */
 } mt_run_spec_t;
 
 typedef struct mt_run_result {
@@ -112,6 +114,7 @@ typedef struct mt_run_result {
     bool disk_full;         /* its working directory's filesystem was full when it ended (its waiter said so) */
     bool lost;              /* the waiter ended without a status (killed?): how the command ended is unknown;
                                whatever was left of its group was killed */
+    long long waiter_cpu_us; /* the CPU its waiter reported using (user + system, microseconds); 0: unknown */
     char why[256];          /* "exited with status 3", "killed by signal 9 (Killed)", "cancelled",
                                "walltime of 2 s exceeded"; "" when it exited 0 on its own */
 } mt_run_result_t;
@@ -134,7 +137,7 @@ typedef void (*mt_run_done_cb)(mt_run_t *run, const mt_run_result_t *result, voi
  *
  * Returns 0 with *out set: the command is being started, and done_cb(run,
  * result, data) will be called exactly once, later, from the loop. The
- * posix_spawn() itself runs on the runner's spawner thread; once the command
+ * waiter's vfork() and exec run on the runner's spawner thread; once the command
  * runs, spec->started_cb (if any) gets its pid, from the loop. If exec fails
  * there even so (a program that is not an executable format, a race with
  * its removal), done_cb reports started = false with why = "cannot start

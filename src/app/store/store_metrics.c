@@ -6,7 +6,7 @@
 #include "common/clock.h"
 
 static int created_id = -1, started_id = -1, finished_id = -1, wait_id = -1, run_id = -1;
-static int txn_id = -1, busy_wait_id = -1, busy_fail_id = -1;
+static int txn_id = -1, busy_wait_id = -1, busy_fail_id = -1, waiter_cpu_id = -1;
 
 /* Label values, in the order of the indices below. */
 static const char *const finished_states[] = {"ok", "error", "deleted"};
@@ -46,7 +46,11 @@ int mt_store_metrics_register(mt_stack_t *stack)
         (rc = busy_fail_id = mt_metric_counter(stack, "muleteer_db_busy_failures_total",
                                                "Statements that failed busy: SQLite's busy timeout; PostgreSQL's "
                                                "lock timeout, serialization failure or deadlock.",
-                                               "backend", backends, COUNT(backends))) < 0)
+                                               "backend", backends, COUNT(backends))) < 0 ||
+        (rc = waiter_cpu_id = mt_metric_counter_us(stack, "muleteer_job_waiter_cpu_seconds_total",
+                                                   "CPU time (user + system) of the local jobs' waiters, which run "
+                                                   "outside the server's processes (their commands' not counted).",
+                                                   NULL, NULL, 0)) < 0)
         return rc;
     return 0;
 }
@@ -102,4 +106,10 @@ void mt_store_metrics_job_entered(mt_job_state_t to, int64_t now_us, int64_t cre
     default:
         return;
     }
+}
+
+void mt_store_metrics_waiter_cpu(int64_t us)
+{
+    if (us > 0)
+        mt_metric_add(waiter_cpu_id, 0, (uint64_t)us);
 }

@@ -9,6 +9,9 @@
  *   muleteer_jobs_finished_total{state}    jobs that reached ok, error or deleted
  *   muleteer_job_wait_seconds              from a job's creation to the start of its run
  *   muleteer_job_run_seconds               from the start of its run to its end (jobs that started)
+ *   muleteer_job_waiter_cpu_seconds_total  CPU (user + system) of the local jobs' waiters (muleteer-waiter),
+ *                                          which run in sessions of their own, outside the server's
+ *                                          processes: reported by each waiter, counted when its run ends
  *   muleteer_db_transaction_seconds{backend}  from mt_db_begin() to its commit or rollback
  *   muleteer_db_busy_waits_total{backend}  SQLite: waits for the write lock before a retry
  *   muleteer_db_busy_failures_total{backend}  statements that failed busy: SQLite's busy timeout,
@@ -47,5 +50,8 @@ void mt_store_metrics_job_created(void);
  * start_us are its creation and run start times (wall clock, 0: none).
  */
 void mt_store_metrics_job_entered(mt_job_state_t to, int64_t now_us, int64_t create_us, int64_t start_us);
+
+/* A local job's waiter used us microseconds of CPU (its own, not its command's). */
+void mt_store_metrics_waiter_cpu(int64_t us);
 
 #endif
