@@ -228,7 +228,6 @@ def jobs_load(port, extra):
     return json.loads(line[-1])
 
 
-jobs_bench = jobs_load  # the name the growth section uses
 
 
 def metric(port, name):

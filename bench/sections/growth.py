@@ -10,7 +10,7 @@ measures each in turn, so that a ratio compares figures taken a minute
 apart (a shared machine can change speed between the first round and the
 last). For each, the round starts the jobs stack (2 web workers x 4
 threads, 2 mules, accept-sync=normal) and measures create->start latency
-of new jobs at a modest steady rate (jobs_bench.py --rate, which includes
+of new jobs at a modest steady rate (jobs_load.py --rate, which includes
 the claim), and the latency of GET /api/jobs?limit=100 (newest first, with
 its total) from one keep-alive client. Target: flat, the 1M figure within
 1.5x of the 10k one.
@@ -24,10 +24,10 @@ start had a p99 of 10.9 ms, and of 73.6 ms right after the prefill; the next
 p99 of 400 is the fourth-worst job, which one hiccup of a shared machine
 moves (1.5 to 7.5 ms between rounds of one size).
 
-(b) Mule count. A burst of `true` jobs (jobs_bench.py -c 8, default
+(b) Mule count. A burst of `true` jobs (jobs_load.py -c 8, default
 acceptance) through a job-handlers farm of 1, 2, 4, 8, 16, 32 and 64 mules
 on this 2-core machine, a fresh server for every count in every round, with
-the server's CPU per job (jobs_bench.py --server-pid: the master, web
+the server's CPU per job (jobs_load.py --server-pid: the master, web
 workers and mules, the jobs' commands excluded) and the create->start
 latency of the burst's jobs. Target: flat, every count from 4 to 64 mules
 >= 0.8x the throughput of 2. An idle mule sleeps until a message is for it
@@ -43,7 +43,7 @@ import sqlite3
 import tempfile
 import time
 
-from sections.common import Figure, jobs_bench, jobs_stack_args, pct, say, start_muleteer, stop
+from sections.common import Figure, jobs_load, jobs_stack_args, pct, say, start_muleteer, stop
 
 HISTORY = (("new", "create_time", "NULL"), ("queued", "claim_time", "handler"), ("running", "start_time", "handler"),
            ("ok", "end_time", "handler"))
@@ -125,8 +125,8 @@ def table_size(o, tmp):
         for size in sizes:
             proc, port = start_muleteer(jobs_stack_args(data_dirs[size], "normal"))
             try:
-                jobs_bench(port, warm_up)  # not measured: see the module's docstring
-                j = jobs_bench(port, steady)
+                jobs_load(port, warm_up)  # not measured: see the module's docstring
+                j = jobs_load(port, steady)
                 lat = list_latency(port, 1 if o.quick else 3)
             finally:
                 stop(proc)
@@ -157,7 +157,7 @@ def mule_count(o, tmp):
         for n in counts:
             proc, port = start_muleteer(jobs_stack_args(tempfile.mkdtemp(dir=tmp), "full", mules=n))
             try:
-                j = jobs_bench(port, burst + ["--server-pid", str(proc.pid)])
+                j = jobs_load(port, burst + ["--server-pid", str(proc.pid)])
             finally:
                 stop(proc)
             if j["stuck"] or j["submit_errors"]:
