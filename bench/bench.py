@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 
+import scratch_fs
 import slurm_bench
 from sections import claims, common, dashboard, dbread, growth, http, jobs, memory, messages, pgburst, pgnotify, \
     submit, takeover
@@ -125,6 +126,9 @@ def main():
     a.add_argument("--only", default=",".join(SECTIONS),
                    help="comma-separated sections: %s (pg: %s)" % (",".join(SECTIONS), ",".join(GROUPS["pg"])))
     a.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, 1 s, small counts")
+    a.add_argument("--no-fresh-fs", action="store_true",
+                   help="keep the data in the usual temporary directory instead of a freshly made ext4 "
+                        "(see bench/scratch_fs.py)")
     o = a.parse_args()
     if o.quick:
         o.rounds, o.duration, o.messages, o.msg_rate = 1, 1, min(o.messages, 20000), min(o.msg_rate, 500)
@@ -134,7 +138,10 @@ def main():
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         a.error("unknown section(s) %s (expected some of %s, or pg)" % (", ".join(unknown), ", ".join(SECTIONS)))
-    tmp = tempfile.mkdtemp(prefix="muleteer-bench-")
+    mountpoint, where, unmount = (None, "data in %s (--no-fresh-fs)" % tempfile.gettempdir(), None) \
+        if o.no_fresh_fs else scratch_fs.fresh_fs(os.path.join(common.BUILD, "bench"))
+    print("== " + where, flush=True)
+    tmp = tempfile.mkdtemp(prefix="muleteer-bench-", dir=mountpoint)
     figures, started = [], time.time()
     try:
         for name in names:
@@ -145,8 +152,10 @@ def main():
             print(common.table(figs), "  (%s: %.0f s)" % (name, time.time() - t), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    head = "%s; %d round(s), wrk %d s; %s UTC; %.0f s%s\n\n" % (
-        machine(), o.rounds, o.duration, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)), time.time() - started,
+        if unmount:
+            unmount()
+    head = "%s; %s; %d round(s), wrk %d s; %s UTC; %.0f s%s\n\n" % (
+        machine(), where, o.rounds, o.duration, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)), time.time() - started,
         "; reference peer " + common.PEER_DIR if os.environ.get("BENCH_PEER_DIR") else "")
     text = common.table(figures)
     print("\n== results\n" + head + text, flush=True)
