@@ -217,6 +217,18 @@ static void close_walk(uv_handle_t *h, void *arg)
 }
 
 /* The farms' sources and the wait set that holds them (disarmed) beside the loop's backend. 0 or -errno. */
+/* Close every handle of the loop, let their close callbacks run, and free what the mule holds. */
+static void close_all(mule_t *m)
+{
+    uv_walk(&m->loop, close_walk, NULL);
+    uv_run(&m->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&m->loop);
+    mt_farm_wait_destroy(m->wait);
+    free(m->ready);
+    mt_recv_batch_destroy(m->batch);
+    free(m->sources);
+}
+
 static int open_farms(mule_t *m, const mt_proctable_t *t, const mt_proc_t *self)
 {
     int rc = mt_farm_wait_create(&m->wait, uv_backend_fd(&m->loop));
@@ -290,13 +302,7 @@ int mt_mule_run(mt_stack_t *stack)
     m.first_farm = m.nsources;
     if (self->nfarms && (rc = open_farms(&m, t, self)) < 0) {
         mt_alert("this mule's wait set could not be made: %s", strerror(-rc));
-        uv_walk(&m.loop, close_walk, NULL);
-        uv_run(&m.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&m.loop);
-        mt_farm_wait_destroy(m.wait);
-        free(m.ready);
-        mt_recv_batch_destroy(m.batch);
-        free(m.sources);
+        close_all(&m);
         return 1;
     }
     m.credit = -1;
@@ -336,12 +342,6 @@ int mt_mule_run(mt_stack_t *stack)
     if (stack->app && stack->app->mule_stop)
         stack->app->mule_stop(stack, stack->app->app_data);
     running_mule = NULL;
-    uv_walk(&m.loop, close_walk, NULL);
-    uv_run(&m.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&m.loop);
-    mt_farm_wait_destroy(m.wait);
-    free(m.ready);
-    mt_recv_batch_destroy(m.batch);
-    free(m.sources);
+    close_all(&m);
     return m.exit_status;
 }
