@@ -79,8 +79,11 @@ def open_page(d, srv, route):
 
 
 def step_states(d):
-    return {g.get_attribute("data-key")[5:]: g.get_attribute("data-state")
-            for g in by_css(d, "#inv-graph svg .wf-step")}
+    # One script reads every step at once: the graph is redrawn by its polls, and elements found in one call
+    # may be gone by the next.
+    return {key[5:]: state for key, state in d.execute_script(
+        "return [...document.querySelectorAll('#inv-graph svg .wf-step')]"
+        ".map(g => [g.getAttribute('data-key'), g.getAttribute('data-state')])")}
 
 
 def wait_steps(d, srv, inv_id, pred, what, timeout=30):
@@ -300,7 +303,8 @@ def test_invocation_from_the_form_reaches_ok_live(servers, browser):
 
     # The list: both, filtered by workflow and by state.
     open_page(d, srv, "/invocations")
-    rows = lambda: [r.get_attribute("data-invocation") for r in by_css(d, "#inv-table tbody tr")]
+    rows = lambda: d.execute_script(  # in one script: the list is redrawn as its page changes
+        "return [...document.querySelectorAll('#inv-table tbody tr')].map(r => r.getAttribute('data-invocation'))")
     wait_for(lambda: rows() == [nap_id, inv_id], what="both invocations listed, newest first")
     shoot(browser, "invocations")
     open_page(d, srv, "/invocations?workflow_id=diamond")
@@ -350,7 +354,8 @@ def test_invocations_list_filters_and_pages(servers, browser):
     wait_for(lambda: api(srv, "GET", "/api/invocations?state=ok&limit=100")[1]["total"] == 28, 30,
              what="every invocation ok\n" + srv.log())
     newest_first = sorted(ids, key=int, reverse=True)
-    rows = lambda: [r.get_attribute("data-invocation") for r in by_css(d, "#inv-table tbody tr")]
+    rows = lambda: d.execute_script(  # in one script: the list is redrawn as its page changes
+        "return [...document.querySelectorAll('#inv-table tbody tr')].map(r => r.getAttribute('data-invocation'))")
     # Filtered by workflow through the form: 25 a page, newest first; Older and Newer page through.
     open_page(d, srv, "/invocations")
     wait_for(lambda: rows() and rows()[0] == diamond, what="the newest invocation first")
