@@ -507,15 +507,9 @@ static int app_reload(mt_stack_t *stack, void *app_data, char *err, size_t errle
     return rc < 0 ? -EINVAL : 0;
 }
 
-const char *mt_jobs_cleanup_note(mt_job_state_t state)
+bool mt_jobs_cleaned_up(mt_job_state_t state)
 {
-    if (!mt_job_cleanup_applies(ctx.cleanup, state))
-        return NULL;
-    return ctx.cleanup == MT_JOB_CLEANUP_ONSUCCESS
-               ? "jobs.cleanup is 'onsuccess': once a job has ended ok, its directory keeps only the tool's outputs "
-                 "and a non-empty stdout and stderr"
-               : "jobs.cleanup is 'always': once a job has ended, its directory keeps only the tool's outputs and a "
-                 "non-empty stdout and stderr";
+    return mt_job_cleanup_applies(ctx.cleanup, state);
 }
 
 bool mt_jobs_take_interrupted(const char *workdir)

@@ -120,13 +120,12 @@ const char *mt_jobs_workdir(int64_t id, char *buf, size_t len);
 bool mt_jobs_take_interrupted(const char *workdir);
 
 /*
- * Why a file of an ended job's working directory may be missing: NULL if
- * jobs.cleanup left a job in `state` all its files, else one sentence naming
- * the option and what it keeps. The API answers a missing stdout or stderr
- * of a job that ran as empty when this is not NULL (cleanup removes them
- * only when empty). Any thread.
+ * Whether jobs.cleanup has (or will have) cleaned the working directory of
+ * a job in `state`: then a missing stdout or stderr of a job that ran was an
+ * empty file it removed (cleanup removes them only when empty), and the API
+ * answers it as empty. Any thread.
  */
-const char *mt_jobs_cleanup_note(mt_job_state_t state);
+bool mt_jobs_cleaned_up(mt_job_state_t state);
 
 /* Register the HTTP API (api_jobs.c, api_tools.c). */
 int mt_jobs_api_register(mt_stack_t *stack);

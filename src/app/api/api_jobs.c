@@ -382,11 +382,12 @@ static void list_jobs(mt_request_t *req)
 /*
  * A file of a job's working directory, by its path relative to it. The job
  * wrote that directory (possibly as another user): a symlink that leads
- * out of it is refused, as if the file did not exist.
+ * out of it is refused, as if the file did not exist. empty_if_missing:
+ * a job's stdout or stderr that jobs.cleanup may have removed
+ * (mt_jobs_cleaned_up): missing, it was empty.
  */
-/* cleanup_note: non-NULL for a job's stdout or stderr that jobs.cleanup may have removed (mt_jobs_cleanup_note). */
 static void send_file(mt_request_t *req, const char *workdir, const char *rel, const char *what,
-                      const char *cleanup_note)
+                      bool empty_if_missing)
 {
     struct stat st;
     int fd = mt_open_beneath(workdir, rel, &st);
@@ -395,7 +396,7 @@ static void send_file(mt_request_t *req, const char *workdir, const char *rel, c
         mt_respond_error(req, 404, "%s is not a file in the job's directory", what);
         return;
     }
-    if (fd == -ENOENT && cleanup_note) {
+    if (fd == -ENOENT && empty_if_missing) {
         /*
          * The stdout or stderr of a job that ran and ended, gone: jobs.cleanup
          * removes them only when empty (job_cleanup.h), so that is their content.
@@ -460,7 +461,7 @@ static void job_outputs(mt_request_t *req, const mt_job_t *job, const char *name
     }
     const char *rel = mt_tool_output_kind(tool, (size_t)k) == MT_TOOL_OUTPUT_STDOUT ? "stdout"
                                                                                        : mt_tool_output_path(tool, (size_t)k);
-    send_file(req, workdir, rel, "the output", NULL);
+    send_file(req, workdir, rel, "the output", false);
 }
 
 static void job_history(mt_request_t *req, mt_db_t *db, int64_t id)
@@ -568,7 +569,7 @@ static void job_id_route(mt_request_t *req, void *data)
     } else if (!sub) {
         respond_job(req, 200, &job);
     } else if (strcmp(sub, "stdout") == 0 || strcmp(sub, "stderr") == 0) {
-        send_file(req, workdir, sub, sub, job.start_us > 0 ? mt_jobs_cleanup_note(job.state) : NULL);
+        send_file(req, workdir, sub, sub, job.start_us > 0 && mt_jobs_cleaned_up(job.state));
     } else if (strcmp(sub, "history") == 0) {
         job_history(req, db, id);
     } else if (strcmp(sub, "outputs") == 0) {
