@@ -65,8 +65,8 @@ $(B)/muleteer: $(B)/src/main.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 $(B)/muleteer-example: $(B)/examples/example_app.o $(B)/libmuleteer.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-# The job waiter links only the file protocol it shares with the runner (src/app/run/job_waiter.c).
-$(B)/muleteer-waiter: $(B)/src/waiter/muleteer_waiter.o $(B)/src/app/run/job_waiter.o
+# The job waiter (and its helper) link only the file protocol they share with the runner (src/app/run/job_waiter.c).
+$(B)/muleteer-waiter: $(B)/src/waiter/muleteer_waiter.o $(B)/src/waiter/helper.o $(B)/src/app/run/job_waiter.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
 # The local runner's unit tests start commands through the waiter.

@@ -5,8 +5,11 @@
  *
  *   muleteer-waiter --job-dir DIR --attempt N --fence-fd FD --grace-ms MS
  *                   [-e KEY=VALUE]... -- PROGRAM [ARG]...
+ *   muleteer-waiter --helper     (helper.c: forks waiters for a handler)
  *
- * Started by the local runner in the job's working directory, with the
+ * Started by the local runner in the job's working directory (executed, or
+ * forked by the handler's waiter helper, which then runs mt_waiter_run()
+ * on the same arguments), with the
  * command's stdin, stdout and stderr as its own 0, 1 and 2, its start report
  * pipe as descriptor 3 and the handler's fence as FD (-1: no fence). Its
  * own environment is empty: the command's comes as -e arguments, so that
@@ -43,6 +46,8 @@
 #include <unistd.h>
 
 #include "app/run/job_waiter.h"
+#include "app/run/waiter_helper.h"
+#include "waiter/waiter.h"
 
 typedef struct waiter_args {
     const char *job_dir;
@@ -150,7 +155,7 @@ static bool fence_lapsed(int fd)
 
 static void report(int32_t pid, int32_t err)
 {
-    mt_waiter_report_t r = {.pid = pid, .err = err};
+    mt_waiter_report_t r = {.pid = pid, .err = err, .waiter_pid = (int32_t)getpid()};
     ssize_t n;
     do
         n = write(MT_WAITER_REPORT_FD, &r, sizeof r);
@@ -277,7 +282,7 @@ static int wait_command(const waiter_args_t *a, pid_t pid, bool *fenced)
     }
 }
 
-int main(int argc, char **argv)
+int mt_waiter_run(int argc, char **argv)
 {
     waiter_args_t a;
     parse_args(argc, argv, &a);
@@ -325,4 +330,11 @@ int main(int argc, char **argv)
         st.value = WEXITSTATUS(status);
     }
     return write_status(a.job_dir, &st) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], MT_WAITER_HELPER_ARG) == 0)
+        return mt_waiter_helper_main();
+    return mt_waiter_run(argc, argv);
 }

@@ -67,8 +67,9 @@ typedef struct mt_waiter_id {
 
 /* What the waiter writes to MT_WAITER_REPORT_FD once: the command's pid, or why it could not start. */
 typedef struct mt_waiter_report {
-    int32_t pid;   /* > 0: the command runs */
-    int32_t err;   /* else: the errno of its start */
+    int32_t pid;        /* > 0: the command runs */
+    int32_t err;        /* else: the errno of its start */
+    int32_t waiter_pid; /* who writes this: the waiter (executed, or forked by a helper) */
 } mt_waiter_report_t;
 
 /*

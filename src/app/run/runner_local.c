@@ -1,22 +1,22 @@
 /*
  * runner_local: run one job's command on a libuv loop (see runner_local.h).
  *
- * The command's waiter (muleteer-waiter, job_waiter.h) is started with
- * vfork() and exec -- as glibc's posix_spawn() does, without its walk of
- * every signal, its file actions' checks and its child stack (spawn_plain);
- * no copy of the handler's page tables, several times cheaper than the
- * fork() uv_spawn() does, which matters at hundreds of jobs per second --
- * in a new session; it starts the
- * command in a session of its own and reports its pid on a pipe. The run is
- * watched through a pidfd of the waiter: readable when the waiter exits,
- * which it does once the command has ended and its status file is written;
- * then we reap the waiter and read the file.
+ * The command's waiter (muleteer-waiter, job_waiter.h) is forked by this
+ * process's waiter helper (waiter_helper.h), which saves executing a
+ * program per job; where the helper cannot serve, the waiter is executed,
+ * with vfork() and exec -- as glibc's posix_spawn() does, without its walk
+ * of every signal, its file actions' checks and its child stack
+ * (spawn_exec). Either way it runs in a new session; it starts the command
+ * in a session of its own and reports its pid (and its own) on a pipe. The
+ * run is watched through a pidfd of the waiter: readable when the waiter
+ * exits, which it does once the command has ended and its status file is
+ * written; then we read the file, after reaping the waiter if it is our
+ * child (an executed one; the helper reaps those it forked).
  *
- * vfork() returns only once the child has called exec, and the
- * waiter's report comes after the command's exec: milliseconds on a busy
- * machine. A loop blocked that long would hold back every message and
+ * The waiter's report comes after the command's exec: milliseconds on a
+ * busy machine. A loop blocked that long would hold back every message and
  * claim behind it. So mt_run_start() does the checks and opens the files on
- * the loop, then hands the vfork() and the wait for the report to the
+ * the loop, then hands the waiter's start and the wait for the report to the
  * spawner (common/spawner.h), a thread of this runner's own in each
  * process, which tells the run's loop through a uv_async_t once the command
  * is running (or could not be started). Only the calling thread waits: the
@@ -41,6 +41,7 @@
 
 #include "app/run/job_script.h"
 #include "app/run/job_waiter.h"
+#include "app/run/waiter_helper.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -85,7 +86,8 @@ struct mt_run {
     uv_poll_t exit_poll;     /* on pidfd: readable once the waiter has exited (the command ended) */
     int pidfd;               /* the waiter's */
     pid_t waiter_pid;        /* the process that started the command and writes its status (job_waiter.h) */
-    bool adopted;            /* a waiter of an earlier handler: not our child, never reaped here */
+    bool adopted;            /* a waiter of an earlier handler */
+    bool waiter_child;       /* the waiter is our child (executed): reaped here; not one the helper forked or adopted */
     bool waiter_reaped;      /* mt_run_wait_waiter reaped it already (a handler stopping) */
     int attempt;             /* the job's attempt, which the status file must name */
     mt_run_started_cb started_cb;
@@ -112,6 +114,8 @@ struct mt_run {
     int report_child_fd;     /* its write end, the waiter's descriptor 3; closed once spawned */
     int fence_child_fd;      /* a copy of the fence, the waiter's descriptor 4; -1: none */
     pid_t spawned_waiter;    /* set by the spawner with spawned_pid */
+    int spawned_pidfd;       /* likewise: the waiter's pidfd from the helper, or -1 */
+    bool spawned_child;      /* likewise: whether the waiter is our child (waiter_child takes it) */
     int spawn_error;         /* set by the spawner: 0, or the errno of the waiter's start */
     pid_t spawned_pid;       /* set by the spawner; pid takes it on the loop (on_spawned) */
     atomic_bool spawn_answered; /* spawn_error and pid are set (the spawner's last write) */
@@ -232,7 +236,7 @@ static void on_process_exit(uv_poll_t *poll, int status, int events)
     (void)status;
     (void)events;
     mt_run_t *run = poll->data;
-    if (!run->adopted && !run->waiter_reaped) {
+    if (run->waiter_child && !run->waiter_reaped) {
         int wstatus = 0;
         pid_t r;
         do
@@ -389,11 +393,12 @@ static void close_child_fds(mt_run_t *run)
 }
 
 /*
- * The waiter (pid wpid) is running: read its start report. 0 with
- * spawned_pid (the command's) and spawned_waiter set; else an errno value,
- * the waiter reaped. Blocks for the command's exec. Any thread.
+ * The waiter (pid wpid; 0: the report names it) is running: read its start
+ * report. 0 with spawned_pid (the command's), spawned_waiter and
+ * spawned_child set; else an errno value, the waiter reaped if it is our
+ * child, and spawned_pidfd closed. Blocks for the command's exec. Any thread.
  */
-static int read_report(mt_run_t *run, pid_t wpid)
+static int read_report(mt_run_t *run, pid_t wpid, bool our_child)
 {
     mt_waiter_report_t r = {0};
     ssize_t n;
@@ -402,13 +407,18 @@ static int read_report(mt_run_t *run, pid_t wpid)
     while (n < 0 && errno == EINTR);
     close(run->report_fd);
     run->report_fd = -1;
-    if (n == (ssize_t)sizeof r && r.pid > 0) {
+    if (n == (ssize_t)sizeof r && r.pid > 0 && (wpid > 0 || r.waiter_pid > 1)) {
         run->spawned_pid = r.pid;
-        run->spawned_waiter = wpid;
+        run->spawned_waiter = wpid > 0 ? wpid : r.waiter_pid;
+        run->spawned_child = our_child;
         return 0;
     }
-    while (waitpid(wpid, NULL, 0) < 0 && errno == EINTR)
-        ; /* it exits right after a failed start, or has died */
+    if (our_child)
+        while (waitpid(wpid, NULL, 0) < 0 && errno == EINTR)
+            ; /* it exits right after a failed start, or has died */
+    if (run->spawned_pidfd >= 0)
+        close(run->spawned_pidfd);
+    run->spawned_pidfd = -1;
     return n == (ssize_t)sizeof r && r.err > 0 ? r.err : EPIPE;
 }
 
@@ -480,7 +490,7 @@ static void spawn_child(mt_run_t *run, volatile int *err)
  * the per-spawn walk of every signal, the file actions' descriptor checks
  * (a getrlimit each) and the child's own stack mapping.
  */
-static int spawn_plain(mt_run_t *run)
+static int spawn_exec(mt_run_t *run)
 {
     signals_to_reset();
     /* Blocked already on the spawner's thread; not on a loop's that spawns itself (no thread could start). */
@@ -500,7 +510,34 @@ static int spawn_plain(mt_run_t *run)
                 ;
         return rc;
     }
-    return read_report(run, wpid);
+    return read_report(run, wpid, true);
+}
+
+/*
+ * Start the waiter and wait for its report, as spawn_exec() does: forked by
+ * this process's waiter helper, or executed where the helper cannot serve.
+ * A helper that took the request and died leaves a waiter or not: its
+ * report says which, and names it.
+ */
+static int spawn_waiter(mt_run_t *run)
+{
+    int fds[MT_WAITER_HELPER_MAX_FDS] = {run->in_fd, run->out_fd, run->err_fd, run->report_child_fd,
+                                         run->fence_child_fd};
+    int nfds = run->fence_child_fd >= 0 ? MT_RUN_WAITER_FENCE_FD + 1 : MT_WAITER_REPORT_FD + 1;
+    pid_t wpid;
+    int pidfd;
+    switch (mt_waiter_helper_fork(run->wargv[0], run->working_dir, run->wargv, fds, nfds, &wpid, &pidfd)) {
+    case MT_WAITER_HELPER_FORKED:
+        close_child_fds(run);
+        run->spawned_pidfd = pidfd;
+        return read_report(run, wpid, false);
+    case MT_WAITER_HELPER_NO_ANSWER:
+        close_child_fds(run);
+        return read_report(run, 0, false);
+    case MT_WAITER_HELPER_NOT_SENT:
+        break;
+    }
+    return spawn_exec(run);
 }
 
 /* ------------------------------------------------------------------ */
@@ -519,7 +556,7 @@ static void spawn_answer(mt_run_t *run, int error)
 static void spawn_run(mt_spawn_request_t *req)
 {
     mt_run_t *run = (mt_run_t *)((char *)req - offsetof(mt_run_t, spawn_req));
-    spawn_answer(run, spawn_plain(run));
+    spawn_answer(run, spawn_waiter(run));
 }
 
 static mt_spawner_t spawner = MT_SPAWNER_INIT;
@@ -680,7 +717,8 @@ static void release_spawn_inputs(mt_run_t *run)
 /* Watch a command that is now running: its waiter's pidfd, its walltime, a cancel that came first. */
 static int watch_started(mt_run_t *run, uv_loop_t *loop)
 {
-    run->pidfd = (int)syscall(SYS_pidfd_open, run->waiter_pid, 0);
+    if (run->pidfd < 0)
+        run->pidfd = (int)syscall(SYS_pidfd_open, run->waiter_pid, 0);
     if (run->pidfd < 0 || uv_poll_init(loop, &run->exit_poll, run->pidfd) < 0)
         return run->pidfd < 0 ? errno : EIO;
     run->open_handles++;
@@ -701,14 +739,18 @@ static void on_spawned(uv_async_t *async)
     if (e == 0) {
         run->pid = run->spawned_pid;
         run->waiter_pid = run->spawned_waiter;
+        run->waiter_child = run->spawned_child;
+        run->pidfd = run->spawned_pidfd; /* the helper's, or -1: watch_started opens one */
+        run->spawned_pidfd = -1;
     }
     if (e == 0 && (e = watch_started(run, async->loop)) != 0) {
         /* Cannot watch it: do not leave it running unwatched. */
         mt_error("cannot watch %s (pid %d, waiter %d): pidfd_open: %s", run->prog, run->pid, (int)run->waiter_pid,
                  strerror(e));
         kill(-run->pid, SIGKILL);
-        while (waitpid(run->waiter_pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        if (run->waiter_child)
+            while (waitpid(run->waiter_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
     }
     if (e != 0) {
         run->ended = true;
@@ -941,7 +983,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
     run->attempt = spec->attempt > 0 ? spec->attempt : 1;
     free(envp);
     envp = NULL;
-    run->report_fd = run->report_child_fd = run->fence_child_fd = -1;
+    run->report_fd = run->report_child_fd = run->fence_child_fd = run->spawned_pidfd = -1;
     if ((rc = prepare_waiter(run, waiter, spec->fence_fd)) < 0) {
         rc = mt_message_fail_rc(err, errlen, rc, "cannot start %s: the waiter's descriptors: %s", run->prog, strerror(-rc));
         goto free_run;
@@ -958,7 +1000,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
             rc = wpid;
             goto free_run;
         }
-        int e = read_report(run, wpid);
+        int e = read_report(run, wpid, true);
         if (e != 0) {
             rc = mt_message_fail_rc(err, errlen, -e, "cannot start %s as user %s: exec: %s", spec->argv[0],
                           spec->run_as->set_uid ? spec->run_as->user : "(unchanged)", strerror(e));
@@ -977,7 +1019,7 @@ int mt_run_start(uv_loop_t *loop, const mt_run_spec_t *spec, mt_run_done_cb done
         if ((rc = mt_spawner_submit(&spawner, &run->spawn_req)) != 0) {
             /* No thread to wait for the vfork: spawn right here, as the loop's own caller. */
             mt_warn("cannot start the spawner thread (%s): spawning on the loop", strerror(-rc));
-            spawn_answer(run, spawn_plain(run));
+            spawn_answer(run, spawn_waiter(run));
         }
     }
     route_parts_free(&parts);
@@ -1014,6 +1056,7 @@ int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb don
     run->walltime_s = a->walltime_s;
     run->kill_grace_ms = a->kill_grace_ms;
     run->in_fd = run->out_fd = run->err_fd = run->report_fd = run->report_child_fd = run->fence_child_fd = -1;
+    run->spawned_pidfd = -1;
     run->argv = pack_strings((char *[]){(char *)(a->prog ? a->prog : "(adopted)"), NULL}, 1);
     run->prog = run->argv[0];
     run->working_dir = mt_strdup(a->working_dir);
@@ -1055,7 +1098,8 @@ void mt_run_wait_waiter(mt_run_t *run, unsigned ms)
         mt_warn("job waiter %d (%s) still there %u ms after its command was stopped: SIGKILL", (int)w, run->prog, ms);
         kill(w, SIGKILL);
     }
-    if (!run->adopted) {
+    bool child = run->waiter_pid ? run->waiter_child : run->spawned_child;
+    if (child) {
         while (waitpid(w, NULL, 0) < 0 && errno == EINTR)
             ;
         run->waiter_reaped = true;
