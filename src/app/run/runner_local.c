@@ -86,7 +86,6 @@ struct mt_run {
     uv_poll_t exit_poll;     /* on pidfd: readable once the waiter has exited (the command ended) */
     int pidfd;               /* the waiter's */
     pid_t waiter_pid;        /* the process that started the command and writes its status (job_waiter.h) */
-    bool adopted;            /* a waiter of an earlier handler */
     bool waiter_child;       /* the waiter is our child (executed): reaped here; not one the helper forked or adopted */
     bool waiter_reaped;      /* mt_run_wait_waiter reaped it already (a handler stopping) */
     int attempt;             /* the job's attempt, which the status file must name */
@@ -1066,7 +1065,6 @@ int mt_run_adopt(uv_loop_t *loop, const mt_run_adoption_t *a, mt_run_done_cb don
     run->pid = run->spawned_pid = a->command_pid;
     run->waiter_pid = run->spawned_waiter = a->waiter_pid;
     run->attempt = a->attempt > 0 ? a->attempt : 1;
-    run->adopted = true;
     atomic_store(&run->spawn_answered, true);
     run->pidfd = -1;
     uv_timer_init(loop, &run->timer);
