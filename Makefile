@@ -65,11 +65,13 @@ $(B)/muleteer: $(B)/src/main.o $(B)/libmuleteer-app.a $(B)/libmuleteer.a
 $(B)/muleteer-example: $(B)/examples/example_app.o $(B)/libmuleteer.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-# The job waiter (and its helper) link only the file protocol they share with the runner (src/app/run/job_waiter.c).
+# The job waiter (and its helper) link only what they share with the runner: the file protocol
+# (src/app/run/job_waiter.c) and descriptor passing (src/common/fd_passing.c).
 # Static (but under a sanitizer, which needs the dynamic loader): each job's waiter is a fork of the helper, and a
 # process without the loader's and libc's shared mappings forks, and runs as a waiter, in about a quarter less CPU.
 WAITER_LDFLAGS = $(if $(SAN),,-static)
-$(B)/muleteer-waiter: $(B)/src/waiter/muleteer_waiter.o $(B)/src/waiter/helper.o $(B)/src/app/run/job_waiter.o
+$(B)/muleteer-waiter: $(B)/src/waiter/muleteer_waiter.o $(B)/src/waiter/helper.o $(B)/src/app/run/job_waiter.o \
+                     $(B)/src/common/fd_passing.o
 	$(CC) $(LDFLAGS_ALL) $(WAITER_LDFLAGS) -o $@ $^
 
 # The local runner's unit tests start commands through the waiter.

@@ -27,14 +27,13 @@
 #include <linux/prctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/run/job_waiter.h"
 #include "app/run/waiter_helper.h"
+#include "common/fd_passing.h"
 #include "waiter/waiter.h"
 
 #define HELPER_SOCKET 0
@@ -100,24 +99,8 @@ static int set_cmdline(char *area, size_t len)
 static void reply(int32_t pid, int32_t err, int fd)
 {
     mt_waiter_helper_reply_t r = {.pid = pid, .err = err};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof control);
     struct iovec iov = {.iov_base = &r, .iov_len = sizeof r};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    while (sendmsg(HELPER_SOCKET, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
+    (void)mt_fds_send(HELPER_SOCKET, &iov, 1, &fd, fd >= 0 ? 1 : 0);
 }
 
 /* The child, failing before the waiter runs: say why on the start report, as an executed waiter would. */
@@ -173,42 +156,24 @@ static void close_all(const int *fds, int nfds)
 /* Take one request and answer it. 1 when served, 0 when the handler has closed its end, -1 on a broken socket. */
 static int serve_one(void)
 {
-    int fds[MT_WAITER_HELPER_MAX_FDS];
-    union {
-        char buf[CMSG_SPACE(sizeof fds)];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {.iov_base = request, .iov_len = REQUEST_SIZE - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    ssize_t n = recvmsg(HELPER_SOCKET, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0)
-        return errno == EINTR || errno == EAGAIN ? 1 : -1;
-    int nfds = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (nfds < MT_WAITER_HELPER_MAX_FDS)
-                fds[nfds++] = fd;
-            else
-                close(fd);
-        }
+    int fds[MT_WAITER_HELPER_MAX_FDS], nfds;
+    long n = mt_fds_recv(HELPER_SOCKET, request, REQUEST_SIZE - 1, fds, MT_WAITER_HELPER_MAX_FDS, &nfds);
+    if (n == -EMSGSIZE) {
+        reply(0, EMSGSIZE, -1);
+        return 1;
     }
+    if (n < 0)
+        return -1;
     if (n == 0 && nfds == 0)
         return 0;
     /* "DIR\0ARG0\0...\0": at least a directory and the program, whole, with 4 or 5 descriptors. */
     int argc = -1;
-    for (ssize_t i = 0; i < n; i++)
+    for (long i = 0; i < n; i++)
         if (request[i] == '\0')
             argc++;
-    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n == 0 || request[n - 1] != '\0' || argc < 2 || nfds < 4 ||
-        request[0] != '/') {
+    if (n == 0 || request[n - 1] != '\0' || argc < 2 || nfds < 4 || request[0] != '/') {
         close_all(fds, nfds);
-        reply(0, (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? EMSGSIZE : EINVAL, -1);
+        reply(0, EINVAL, -1);
         return 1;
     }
     const char *dir = request;

@@ -29,6 +29,7 @@
 #include "app/run/fence.h"
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
+#include "built_waiter.h"
 
 static char dir[64];
 static char waiter[PATH_MAX];
@@ -43,15 +44,7 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mt_waiter.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert_gt(n, 0);
-    exe[n] = '\0';
-    for (int up = 0; up < 2; up++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(waiter, sizeof waiter, "%s/muleteer-waiter", exe);
-    cr_assert_eq(access(waiter, X_OK), 0, "the waiter %s is not built", waiter);
-    mt_run_set_waiter_program(waiter);
+    snprintf(waiter, sizeof waiter, "%s", use_built_waiter());
 }
 
 static void teardown(void)

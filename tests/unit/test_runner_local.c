@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "app/run/runner_local.h"
+#include "built_waiter.h"
 
 #define GENEROUS_S 5.0 /* "promptly", on a loaded machine; the commands would run 10 s or more */
 
@@ -40,21 +41,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 {
     (void)st, (void)flag, (void)ftw;
     return remove(path);
-}
-
-/* The waiter every run starts: the build's, one directory above this test binary. */
-static void use_built_waiter(void)
-{
-    static char path[PATH_MAX];
-    char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert_gt(n, 0);
-    exe[n] = '\0';
-    for (int up = 0; up < 2; up++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(path, sizeof path, "%s/muleteer-waiter", exe);
-    cr_assert_eq(access(path, X_OK), 0, "the waiter %s is not built", path);
-    mt_run_set_waiter_program(path);
 }
 
 static void setup(void)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "app/run/runner_local.h"
+#include "built_waiter.h"
 #include "app/run/slurm_command.h"
 #include "common/clock.h"
 
@@ -319,15 +320,7 @@ static void on_local_done(mt_run_t *run, const mt_run_result_t *r, void *data)
 
 Test(slurm_command, beside_a_local_runner_job_on_the_same_loop)
 {
-    char waiter[PATH_MAX], exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert_gt(n, 0);
-    exe[n] = '\0';
-    for (int up = 0; up < 2; up++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(waiter, sizeof waiter, "%s/muleteer-waiter", exe);
-    cr_assert_eq(access(waiter, X_OK), 0, "the waiter %s is not built", waiter);
-    mt_run_set_waiter_program(waiter);
+    use_built_waiter();
     char dir[] = "/tmp/mt-slurm-cmd-local-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char *largv[] = {"/bin/sh", "-c", "sleep 0.3; exit 7", NULL};

@@ -26,6 +26,7 @@
 
 #include "app/run/job_waiter.h"
 #include "app/run/runner_local.h"
+#include "built_waiter.h"
 
 static char dir[64];
 static char waiter[PATH_MAX];
@@ -40,15 +41,7 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mt_helper.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert_gt(n, 0);
-    exe[n] = '\0';
-    for (int up = 0; up < 2; up++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(waiter, sizeof waiter, "%s/muleteer-waiter", exe);
-    cr_assert_eq(access(waiter, X_OK), 0, "the waiter %s is not built", waiter);
-    mt_run_set_waiter_program(waiter);
+    snprintf(waiter, sizeof waiter, "%s", use_built_waiter());
 }
 
 static void teardown(void)
@@ -135,7 +128,7 @@ Test(waiter_helper, a_forked_waiter_looks_like_an_executed_one_and_one_helper_se
 {
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
-    char *argv[] = {"/bin/sh", "-c", "sleep 0.3; exit 5", NULL};
+    char *argv[] = {"/bin/sh", "-c", "sleep 1; exit 5", NULL};
     outcome_t o[3] = {{0}};
     int wpid[3], helper = 0;
     const char *subs[] = {"a", "b", "c"};
@@ -146,7 +139,7 @@ Test(waiter_helper, a_forked_waiter_looks_like_an_executed_one_and_one_helper_se
                  subs[i]);
         cr_assert_eq(strncmp(cmdline(wpid[i]), want, strlen(want)), 0, "the waiter's command line: %s",
                      cmdline(wpid[i]));
-        cr_assert_neq(strstr(cmdline(wpid[i]), " -- /bin/sh -c sleep 0.3; exit 5 "), NULL, "%s", cmdline(wpid[i]));
+        cr_assert_neq(strstr(cmdline(wpid[i]), " -- /bin/sh -c sleep 1; exit 5 "), NULL, "%s", cmdline(wpid[i]));
         int parent = parent_of(wpid[i]);
         char helper_cmd[PATH_MAX + 16];
         snprintf(helper_cmd, sizeof helper_cmd, "%s --helper ", waiter);
@@ -170,7 +163,7 @@ Test(waiter_helper, a_helper_killed_is_replaced_and_no_job_is_lost)
 {
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
-    char *argv[] = {"/bin/sh", "-c", "sleep 0.2; exit 3", NULL};
+    char *argv[] = {"/bin/sh", "-c", "sleep 1; exit 3", NULL};
     outcome_t o[3] = {{0}};
     int wpid[3];
     start(&loop, argv, "a", &o[0], &wpid[0]);
@@ -203,7 +196,7 @@ Test(waiter_helper, the_helper_ends_with_its_process_and_the_waiter_carries_on)
         /* A handler that starts a job and dies at once, its loop never run again. */
         uv_loop_t loop;
         uv_loop_init(&loop);
-        char *argv[] = {"/bin/sh", "-c", "sleep 0.5; exit 6", NULL};
+        char *argv[] = {"/bin/sh", "-c", "sleep 1.5; exit 6", NULL};
         outcome_t o = {0};
         int w;
         start(&loop, argv, "a", &o, &w);
@@ -247,7 +240,7 @@ Test(waiter_helper, a_request_too_large_for_the_helper_is_executed)
     memset(a1, 'x', big);
     memset(a2, 'y', big);
     a1[big] = a2[big] = '\0';
-    char *argv[] = {"/bin/sh", "-c", "sleep 0.2; exit $(( ${#1} == 102400 && ${#2} == 102400 ? 0 : 9 ))", "sh", a1, a2, NULL};
+    char *argv[] = {"/bin/sh", "-c", "sleep 1; exit $(( ${#1} == 102400 && ${#2} == 102400 ? 0 : 9 ))", "sh", a1, a2, NULL};
     outcome_t o = {0};
     int w;
     start(&loop, argv, "a", &o, &w);

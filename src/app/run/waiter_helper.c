@@ -19,10 +19,10 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fd_passing.h"
 #include "common/log.h"
 
 static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -34,30 +34,16 @@ static bool helper_disabled; /* it said it cannot serve: execute waiters in this
 /* Read one reply, and the descriptor that may come with it (-1 if none). 0 or -errno (-EPIPE: the helper is gone). */
 static int recv_reply(int sock, mt_waiter_helper_reply_t *reply, int *fd)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {.iov_base = reply, .iov_len = sizeof *reply};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                         .msg_controllen = sizeof control.buf};
-    ssize_t n;
-    do
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    *fd = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
-            memcpy(fd, CMSG_DATA(c), sizeof *fd);
-    if (n < 0)
-        return -errno;
-    if (n != (ssize_t)sizeof *reply) {
-        if (*fd >= 0)
-            close(*fd);
+    int nfds;
+    long n = mt_fds_recv(sock, reply, sizeof *reply, fd, 1, &nfds);
+    if (nfds == 0)
         *fd = -1;
-        return -EPIPE;
-    }
-    return 0;
+    if (n == (long)sizeof *reply)
+        return 0;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return n < 0 && n != -EMSGSIZE ? (int)n : -EPIPE;
 }
 
 /* The helper has ended or cannot go on: close our end (so that it exits) and reap it. Lock held. */
@@ -124,35 +110,19 @@ static int helper_start(const char *program)
 /* Send the request; 0 or -errno (-EMSGSIZE: too large for one message). */
 static int send_request(const char *dir, char *const *argv, const int *fds, int nfds)
 {
-    size_t len = strlen(dir) + 1;
-    for (size_t i = 0; argv[i]; i++)
-        len += strlen(argv[i]) + 1;
-    if (len > MT_WAITER_HELPER_MAX_REQUEST || nfds < 4 || nfds > MT_WAITER_HELPER_MAX_FDS)
-        return -EMSGSIZE;
     size_t niov = 1;
-    for (size_t i = 0; argv[i]; i++)
+    while (argv[niov - 1])
         niov++;
     struct iovec iov[niov];
     iov[0] = (struct iovec){.iov_base = (void *)dir, .iov_len = strlen(dir) + 1};
-    for (size_t i = 0; argv[i]; i++)
-        iov[i + 1] = (struct iovec){.iov_base = argv[i], .iov_len = strlen(argv[i]) + 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * MT_WAITER_HELPER_MAX_FDS)];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = niov, .msg_control = control.buf,
-                         .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-    ssize_t n;
-    do
-        n = sendmsg(helper_sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : 0;
+    size_t len = iov[0].iov_len;
+    for (size_t i = 1; i < niov; i++) {
+        iov[i] = (struct iovec){.iov_base = argv[i - 1], .iov_len = strlen(argv[i - 1]) + 1};
+        len += iov[i].iov_len;
+    }
+    if (len > MT_WAITER_HELPER_MAX_REQUEST || nfds < 4 || nfds > MT_WAITER_HELPER_MAX_FDS)
+        return -EMSGSIZE;
+    return mt_fds_send(helper_sock, iov, niov, fds, nfds);
 }
 
 mt_waiter_helper_result_t mt_waiter_helper_fork(const char *program, const char *dir, char *const *argv,
