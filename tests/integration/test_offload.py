@@ -15,6 +15,7 @@ where the whole loop waits -- which shows that the measurements here can fail).
 """
 import json
 import os
+import re
 import socket
 import sqlite3
 import struct
@@ -318,7 +319,10 @@ def test_harakiri_on_a_route_thread(servers, tmp_path):
     post.join(30)
     assert post.status is None and post.error, "the request of a killed worker was answered"
     line = [l for l in s.log().splitlines() if "harakiri: POST /api/jobs has run for" in l][0]
-    assert "route thread 1" in line and "over harakiri = 2 s" in line, line
+    # The worker's route threads share one queue: which of them took the POST is not fixed, but it was one of them.
+    pool = int(re.search(r"and (\d+) route threads?", s.log()).group(1))
+    took = re.search(r"\(pid \d+, route thread (\d+)\)", line)
+    assert took and 1 <= int(took.group(1)) <= pool and "over harakiri = 2 s" in line, line
     wait_for(lambda: [p["pid"] for p in s.stack()["processes"] if p["role"] == "web" and p["state"] == "running"
                       and p["pid"] not in worker], 30, what="the worker respawned")
     status, _, data = post_job(s)
